@@ -1,0 +1,44 @@
+/** The admin API: status and read-only views of the running config, plus plugins' own endpoints. */
+import { Hono } from "hono";
+import type { GatewayConfig } from "../config/schema.ts";
+import { pluginRegistry } from "../plugins/registry.ts";
+import type { PluginContext } from "../plugins/types.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { VERSION } from "../version.ts";
+import { redact } from "./redact.ts";
+
+export interface AdminDeps {
+  readonly config: GatewayConfig;
+  readonly runtime: Runtime;
+  readonly startedAt: number;
+  readonly pluginContext: PluginContext;
+}
+
+const list = (data: unknown[]) => ({ data, next: null });
+
+export function createAdminApp(deps: AdminDeps): Hono {
+  const { config } = deps;
+  const app = new Hono();
+  app.get("/status", (c) =>
+    c.json({
+      version: VERSION,
+      runtime: `${deps.runtime.name} ${deps.runtime.version}`,
+      uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      configuration: { services: config.services.length, routes: config.routes.length, plugins: config.plugins.length },
+      memory: { rss_bytes: deps.runtime.memoryRss() },
+    }),
+  );
+  app.get("/services", (c) => c.json(list(config.services.map((s) => redact(s)))));
+  app.get("/routes", (c) => c.json(list(config.routes.map((r) => redact(r)))));
+  app.get("/plugins", (c) =>
+    c.json(list(config.plugins.map((p) => redact(p, pluginRegistry.get(p.name)?.secretKeys ?? [])))),
+  );
+  const used = new Set(config.plugins.filter((p) => p.enabled).map((p) => p.name));
+  for (const name of used) pluginRegistry.get(name)?.admin?.(app, deps.pluginContext);
+  app.notFound((c) => c.json({ message: "Not found" }, 404));
+  app.onError((error, c) => {
+    deps.pluginContext.log.error("admin.request_failed", { error, path: c.req.path });
+    return c.json({ message: "An unexpected error occurred" }, 500);
+  });
+  return app;
+}

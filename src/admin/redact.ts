@@ -1,0 +1,18 @@
+/** The admin API shows configuration, never secrets. */
+
+const SECRET_NAME = /secret|password|salt|token|private|(^|_)key$/i;
+export const REDACTED = "[redacted]";
+
+/** A deep copy with the values of secret-looking keys (and the plugin's own `secretKeys`) replaced. */
+export function redact(value: unknown, extra: readonly string[] = []): unknown {
+  if (value instanceof URL) return value.href;
+  if (Array.isArray(value)) return value.map((v) => redact(v, extra));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = v !== undefined && v !== null && (SECRET_NAME.test(k) || extra.includes(k)) ? REDACTED : redact(v, extra);
+    }
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,93 @@
+/** Read gateway.toml, validate it once, and say exactly what is wrong when it is not right. */
+import { parse as parseToml } from "toml";
+import type { z } from "zod";
+import type { Runtime } from "../runtime/types.ts";
+import { configSchema, type GatewayConfig } from "./schema.ts";
+
+/** A config that cannot be used. `message` is what `check` prints. */
+export class ConfigError extends Error {
+  readonly code = "config.invalid";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly config: GatewayConfig;
+}
+
+/** `routes[1].paths[0]` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+function issueLine(issue: z.core.$ZodIssue): string {
+  let path = issue.path;
+  let message = issue.message;
+  if (issue.code === "unrecognized_keys" && issue.keys.length === 1) {
+    path = [...path, issue.keys[0]!];
+    message = message.replace(/^unknown key "[^"]*"/, "unknown key");
+  } else if (issue.code === "invalid_type" && /received undefined$/.test(message)) {
+    message = `missing required key, expected ${issue.expected}`;
+  }
+  const where = formatPath(path);
+  return `  ${where || "(top level)"}: ${lowerFirst(message)}`;
+}
+
+export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {
+  const lines = issues.slice(0, 20).map(issueLine);
+  if (issues.length > 20) lines.push(`  … and ${issues.length - 20} more`);
+  return `${file}: invalid configuration\n${lines.join("\n")}`;
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+export function resolveAgainst(base: string, path: string): string {
+  return path.startsWith("/") ? path : `${base}/${path}`.replace(/\/\.\//g, "/");
+}
+
+/** Parse and validate TOML text; `file` names the source in every message. */
+export function parseConfig(text: string, file: string): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    const e = error as { location?: { start?: { line: number; column: number } }; found?: string | null; message?: string };
+    const at = e.location?.start ? `:${e.location.start.line}:${e.location.start.column}` : "";
+    const found = e.found === null ? "end of input" : e.found !== undefined ? `"${e.found}"` : undefined;
+    const what = found ? `unexpected ${found}` : lowerFirst(e.message ?? "cannot parse");
+    throw new ConfigError(`${file}${at}: TOML syntax error: ${what}`);
+  }
+  const base = dirname(file);
+  const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }).safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues(file, result.error.issues));
+  return deepFreeze(result.data);
+}
+
+export async function loadConfig(runtime: Runtime, file: string): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await runtime.readTextFile(file);
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read the configuration file (${(error as Error).message})`);
+  }
+  return { file, config: parseConfig(text, file) };
+}
+
+/** Config is frozen at start: nothing may change it behind the validator's back. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !(value instanceof URL) && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

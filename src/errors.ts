@@ -1,0 +1,118 @@
+/**
+ * Coded errors, thrown inside the gateway and turned into responses by one mapper
+ * (`src/gateway/error-response.ts`). A class says what went wrong; the mapper says how it looks.
+ */
+
+export abstract class GatewayError extends Error {
+  /** A stable code for logs and metrics, e.g. `upstream.timeout`. */
+  abstract readonly code: string;
+  abstract readonly status: number;
+  /** The Kong-style `message` callers see. */
+  abstract readonly publicMessage: string;
+  /** Extra detail, shown to callers only where a plugin enables `display_errors`. */
+  readonly detail: string | undefined;
+  /** True for our own failures (5xx): they are logged at error level. */
+  get ours(): boolean {
+    return this.status >= 500;
+  }
+  constructor(detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? new.target.name, options);
+    this.detail = detail;
+    this.name = new.target.name;
+  }
+}
+
+export class NoRouteError extends GatewayError {
+  readonly code = "route.not_found";
+  readonly status = 404;
+  readonly publicMessage = "no Route matched with those values";
+}
+
+export class UpstreamUnavailableError extends GatewayError {
+  readonly code = "upstream.unavailable";
+  readonly status = 502;
+  readonly publicMessage = "An invalid response was received from the upstream server";
+}
+
+export class UpstreamTimeoutError extends GatewayError {
+  readonly code = "upstream.timeout";
+  readonly status = 504;
+  readonly publicMessage = "The upstream server is timing out";
+}
+
+export class BadRequestError extends GatewayError {
+  readonly code = "request.invalid";
+  readonly status = 400;
+  readonly publicMessage = "Bad request";
+}
+
+/** OAuth error codes a resource server answers with (RFC 6750 §3.1, RFC 9449 §7.1, §12.2). */
+export type OAuthErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "invalid_dpop_proof" | "use_dpop_nonce";
+
+/** One `WWW-Authenticate` challenge; the mapper adds `error` and `error_description`. */
+export interface Challenge {
+  readonly scheme: "Bearer" | "DPoP" | "Basic";
+  readonly params?: Readonly<Record<string, string>>;
+}
+
+export interface AuthErrorOptions {
+  /** Challenges to send, in order (default: one `Bearer`). */
+  readonly challenges?: readonly Challenge[];
+  /** RFC 6750 error code; omitted when the request carried no credentials at all (§3.1). */
+  readonly error?: OAuthErrorCode;
+  readonly description?: string;
+  /** Extra response headers (e.g. a fresh `DPoP-Nonce`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Scope the resource requires, for `insufficient_scope`. */
+  readonly scope?: string;
+}
+
+/** The caller's credentials are missing or wrong: 401, or 400/403 for the codes that say so. */
+export class AuthError extends GatewayError {
+  /** A copy with the plugin's challenges (realm, DPoP algs), keeping everything else. */
+  withChallenges(challenges: readonly Challenge[]): AuthError {
+    return new AuthError({ error: this.error, description: this.description, headers: this.headers, scope: this.scope, challenges } as AuthErrorOptions);
+  }
+
+  readonly code: string;
+  readonly status: number;
+  readonly publicMessage: string;
+  readonly error: OAuthErrorCode | undefined;
+  readonly description: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly scope: string | undefined;
+  readonly challenges: readonly Challenge[];
+  constructor(options: AuthErrorOptions = {}) {
+    super(options.description);
+    this.challenges = options.challenges ?? [{ scheme: "Bearer" }];
+    this.error = options.error;
+    this.description = options.description;
+    this.headers = options.headers ?? {};
+    this.scope = options.scope;
+    this.code = `auth.${options.error ?? "missing_credentials"}`;
+    this.status = options.error === "invalid_request" ? 400 : options.error === "insufficient_scope" ? 403 : 401;
+    this.publicMessage = this.status === 400 ? "Bad Request" : this.status === 403 ? "Forbidden" : "Unauthorized";
+  }
+}
+
+export type IdpFailure = "unreachable" | "timeout" | "bad_response" | "misconfigured";
+
+/** The identity provider failed us (not the caller): never a 401. */
+export class IdpError extends GatewayError {
+  readonly code: string;
+  readonly status: number;
+  readonly publicMessage: string;
+  readonly failure: IdpFailure;
+  constructor(failure: IdpFailure, detail: string, options?: { cause?: unknown }) {
+    super(detail, options);
+    this.failure = failure;
+    this.code = `idp.${failure}`;
+    this.status = failure === "timeout" ? 504 : failure === "bad_response" ? 502 : 503;
+    this.publicMessage =
+      failure === "timeout"
+        ? "The identity provider is timing out"
+        : failure === "bad_response"
+          ? "An invalid response was received from the identity provider"
+          : "The identity provider is unavailable";
+  }
+}

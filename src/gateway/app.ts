@@ -1,0 +1,178 @@
+/**
+ * Builds the proxy from a validated config: routes compiled once, plugin instances created
+ * once, and per route a fixed chain (plugins in Kong's precedence and priority, then the proxy).
+ */
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
+import { GatewayError, NoRouteError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { pluginRegistry } from "../plugins/registry.ts";
+import type { PluginContext, PluginInstance } from "../plugins/types.ts";
+import type { ConnInfo, FetchLike } from "../runtime/types.ts";
+import type { GatewayEnv } from "./context.ts";
+import { errorResponse } from "./error-response.ts";
+import { requestIdFrom, upstreamRequestHeaders } from "./headers.ts";
+import { normalizePath, splitTarget } from "./path.ts";
+import { proxy } from "./proxy.ts";
+import { Router, upstreamPath, type CompiledRoute } from "./router.ts";
+
+type Handler = MiddlewareHandler<GatewayEnv>;
+
+export interface ProxyApp {
+  fetch(request: Request, conn: ConnInfo): Response | Promise<Response>;
+  /** Plugin instances by their index in `config.plugins` (disabled ones are absent). */
+  readonly plugins: ReadonlyMap<number, PluginInstance>;
+  close(): Promise<void>;
+}
+
+interface ActivePlugin {
+  readonly entry: PluginEntry;
+  readonly priority: number;
+  readonly instance: PluginInstance;
+}
+
+/**
+ * Kong's precedence: for each plugin name, the most specific configured instance applies
+ * (route + service > route > service > global); then plugins run by descending priority.
+ */
+export function pluginsForRoute(route: CompiledRoute, active: readonly ActivePlugin[]): ActivePlugin[] {
+  const specificity = (e: PluginEntry) => {
+    if (e.route !== undefined && e.route !== route.config.name) return -1;
+    if (e.service !== undefined && e.service !== route.service.name) return -1;
+    return (e.route !== undefined ? 2 : 0) + (e.service !== undefined ? 1 : 0);
+  };
+  const chosen = new Map<string, { plugin: ActivePlugin; rank: number }>();
+  for (const plugin of active) {
+    const rank = specificity(plugin.entry);
+    if (rank < 0) continue;
+    const current = chosen.get(plugin.entry.name);
+    if (!current || rank > current.rank) chosen.set(plugin.entry.name, { plugin, rank });
+  }
+  return [...chosen.values()].map((c) => c.plugin).sort((a, b) => b.priority - a.priority);
+}
+
+/** Hono-style middleware composition for a chain fixed at start. */
+function compose(handlers: readonly Handler[]): (c: Context<GatewayEnv>) => Promise<void> {
+  return (c) => {
+    const dispatch = async (i: number): Promise<void> => {
+      const handler = handlers[i];
+      if (!handler) return;
+      const res = await handler(c, () => dispatch(i + 1));
+      if (res) c.res = res;
+    };
+    return dispatch(0);
+  };
+}
+
+export interface ProxyAppDeps {
+  readonly log: Logger;
+  readonly pluginContext: PluginContext;
+  /** A fetch per service (its own TLS verification). */
+  upstreamFetch(service: ServiceConfig): FetchLike;
+}
+
+export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps): Promise<ProxyApp> {
+  const { log } = deps;
+  const servicesByName = new Map(config.services.map((s) => [s.name, s]));
+  const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: servicesByName.get(r.service)!, index }));
+  const router = new Router(routes);
+
+  const instances = new Map<number, PluginInstance>();
+  const active: ActivePlugin[] = [];
+  for (const [i, entry] of config.plugins.entries()) {
+    if (!entry.enabled) continue;
+    const definition = pluginRegistry.get(entry.name)!;
+    const instance = await definition.create(entry.config as Record<string, unknown>, { ...deps.pluginContext, log: log.child({ plugin: entry.name }) });
+    instances.set(i, instance);
+    active.push({ entry, priority: definition.priority, instance });
+  }
+
+  const fetchers = new Map(config.services.map((s) => [s.name, deps.upstreamFetch(s)]));
+  const proxyHandler: Handler = async (c) => {
+    const route = c.var.route;
+    const service = route.service;
+    const raw = c.req.raw;
+    const target = splitTarget(raw.url);
+    const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
+    const url = new URL(service.url.origin + path + target.search);
+    const headers = c.var.upstreamHeaders;
+    if (route.config.preserve_host) headers.set("host", raw.headers.get("host") ?? url.host);
+    const result = await proxy(fetchers.get(service.name)!, service, {
+      method: raw.method,
+      url,
+      headers,
+      body: raw.body,
+      signal: raw.signal,
+    });
+    c.set("upstreamLatency", result.upstreamLatency);
+    c.res = result.response;
+  };
+
+  const chains = new Map<CompiledRoute, (c: Context<GatewayEnv>) => Promise<void>>();
+  for (const route of routes) {
+    chains.set(route, compose([...pluginsForRoute(route, active).map((p) => p.instance.handler), proxyHandler]));
+  }
+
+  const accessLog = config.server.access_log;
+  const app = new Hono<GatewayEnv>();
+  app.all("*", async (c) => {
+    const started = performance.now();
+    const raw = c.req.raw;
+    const conn = c.env;
+    const requestId = requestIdFrom(raw.headers);
+    const target = splitTarget(raw.url);
+    const path = normalizePath(target.path);
+    const host = raw.headers.get("host") ?? "";
+    const protocol = conn.tls ? "https" : "http";
+    const match = router.match({ method: raw.method, host, path, protocol });
+    c.set("requestId", requestId);
+    c.set("logFields", {});
+    c.set("upstreamLatency", -1);
+    c.set("displayErrors", false);
+    let response: Response;
+    try {
+      if (!match) throw new NoRouteError();
+      c.set("route", match.route);
+      c.set("strippedPath", match.strippedPath);
+      c.set(
+        "upstreamHeaders",
+        upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId }),
+      );
+      await chains.get(match.route)!(c);
+      response = c.res;
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.ours) {
+        log.error(error instanceof GatewayError ? error.code : "request.failed", { request_id: requestId, error, detail: error instanceof GatewayError ? error.detail : undefined });
+      }
+      response = errorResponse(error, { displayErrors: c.var.displayErrors, requestId });
+    }
+    try {
+      response.headers.set("x-request-id", requestId);
+    } catch {
+      // A plugin returned a response with immutable headers; it keeps its own.
+    }
+    if (accessLog) {
+      log.info("http.request", {
+        request_id: requestId,
+        method: raw.method,
+        path,
+        route: match?.route.config.name ?? null,
+        service: match?.route.service.name ?? null,
+        status: response.status,
+        latency_ms: Math.round((performance.now() - started) * 100) / 100,
+        upstream_latency_ms: c.var.upstreamLatency >= 0 ? Math.round(c.var.upstreamLatency * 100) / 100 : null,
+        remote: conn.remoteAddress,
+        ...c.var.logFields,
+      });
+    }
+    return response;
+  });
+
+  return {
+    fetch: (request, conn) => app.fetch(request, conn),
+    plugins: instances,
+    async close() {
+      for (const instance of instances.values()) await instance.close?.();
+    },
+  };
+}

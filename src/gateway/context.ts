@@ -1,0 +1,23 @@
+/** What one request carries through the plugin chain to the proxy. */
+import type { ConnInfo } from "../runtime/types.ts";
+import type { CompiledRoute } from "./router.ts";
+
+export interface GatewayVariables {
+  requestId: string;
+  route: CompiledRoute;
+  /** The request path after `strip_path`, to be joined to the service path. */
+  strippedPath: string;
+  /** The headers the upstream will receive, already cleaned; plugins edit them. */
+  upstreamHeaders: Headers;
+  /** Extra fields for the access log line (e.g. `token_cache: "hit"`). Never secrets. */
+  logFields: Record<string, string | number | boolean>;
+  /** Upstream latency in ms, set by the proxy. */
+  upstreamLatency: number;
+  /** Shows error detail to callers (`display_errors`), set by an auth plugin. */
+  displayErrors: boolean;
+}
+
+export interface GatewayEnv {
+  Bindings: ConnInfo;
+  Variables: GatewayVariables;
+}

@@ -1,0 +1,101 @@
+/**
+ * The last step of every route: stream the request to the service and the response back.
+ * Bodies are never buffered; every wait is bounded by the service's timeouts.
+ */
+import { UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
+import type { ServiceConfig } from "../config/schema.ts";
+import type { FetchLike } from "../runtime/types.ts";
+import { downstreamResponseHeaders } from "./headers.ts";
+
+export interface ProxyRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Aborts when the caller goes away. */
+  readonly signal: AbortSignal;
+}
+
+export interface ProxyResult {
+  readonly response: Response;
+  /** Milliseconds from sending the request to the upstream's response headers. */
+  readonly upstreamLatency: number;
+}
+
+/** Errors a fetch throws when it never reached the upstream: safe to retry. */
+function isConnectFailure(error: unknown): boolean {
+  const code = (error as { code?: string })?.code ?? "";
+  return /ConnectionRefused|ECONNREFUSED|ConnectionClosed|ECONNRESET|FailedToOpenSocket|ENOTFOUND|EHOSTUNREACH/i.test(code) || /connection refused|unable to connect/i.test(String((error as Error)?.message));
+}
+
+/**
+ * Wraps the upstream body so that a stall longer than `idleMs` between two chunks ends the
+ * response instead of holding the caller forever.
+ */
+function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const timer = setTimeout(abort, idleMs);
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        controller.error(error);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, req: ProxyRequest): Promise<ProxyResult> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const onTimeout = () => {
+    timedOut = true;
+    controller.abort();
+  };
+  const onCallerGone = () => controller.abort();
+  req.signal.addEventListener("abort", onCallerGone, { once: true });
+  const headerTimer = setTimeout(onTimeout, service.connect_timeout + service.read_timeout);
+
+  const canRetry = req.body === null;
+  const init: RequestInit & { duplex?: "half" } = {
+    method: req.method,
+    headers: req.headers,
+    body: req.body,
+    signal: controller.signal,
+    redirect: "manual",
+  };
+  if (req.body) init.duplex = "half";
+
+  const started = performance.now();
+  let response: Response | undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetchUpstream(req.url, init);
+      break;
+    } catch (error) {
+      if (timedOut) {
+        clearTimeout(headerTimer);
+        throw new UpstreamTimeoutError(`no response from the upstream within ${service.connect_timeout + service.read_timeout} ms`, { cause: error });
+      }
+      if (canRetry && attempt < service.retries && isConnectFailure(error) && !req.signal.aborted) continue;
+      clearTimeout(headerTimer);
+      req.signal.removeEventListener("abort", onCallerGone);
+      throw new UpstreamUnavailableError(`the upstream could not be reached: ${(error as Error)?.message ?? "unknown error"}`, { cause: error });
+    }
+  }
+  clearTimeout(headerTimer);
+  const upstreamLatency = performance.now() - started;
+  const body = response.body ? withIdleTimeout(response.body, service.read_timeout, onTimeout) : null;
+  return {
+    response: new Response(body, { status: response.status, statusText: response.statusText, headers: downstreamResponseHeaders(response.headers) }),
+    upstreamLatency,
+  };
+}

@@ -1,0 +1,72 @@
+/** CLI entry: arguments, config, listeners, signals. */
+import { parseArgs, USAGE, UsageError } from "./cli/args.ts";
+import { ConfigError, loadConfig } from "./config/load.ts";
+import { startGateway } from "./gateway/start.ts";
+import { createLogger } from "./log.ts";
+import { detectRuntime } from "./runtime/index.ts";
+import { VERSION } from "./version.ts";
+
+const runtime = await detectRuntime();
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(runtime.args());
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`oidc-gateway: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  switch (args.command) {
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      console.log(`oidc-gateway ${VERSION} (${runtime.name} ${runtime.version})`);
+      return 0;
+    case "schema": {
+      const { jsonSchema } = await import("./config/json-schema.ts");
+      console.log(JSON.stringify(jsonSchema(), null, 2));
+      return 0;
+    }
+    case "check":
+      try {
+        await loadConfig(runtime, args.config);
+        console.log(`${args.config}: configuration is valid`);
+        return 0;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        console.error(error.message);
+        return 1;
+      }
+    case "serve": {
+      let loaded;
+      try {
+        loaded = await loadConfig(runtime, args.config);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        console.error(error.message);
+        return 1;
+      }
+      const log = createLogger(loaded.config.server.log_level);
+      let gateway;
+      try {
+        gateway = await startGateway(runtime, loaded, log);
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          console.error(error.message);
+          return 1;
+        }
+        log.error("gateway.start_failed", { error });
+        return 3;
+      }
+      const shutdown = () => void gateway.stop().then(() => runtime.exit(0));
+      runtime.onSignal("SIGTERM", shutdown);
+      runtime.onSignal("SIGINT", shutdown);
+      return -1; // keep running
+    }
+  }
+}
+
+const code = await main();
+if (code >= 0) runtime.exit(code);

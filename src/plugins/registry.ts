@@ -1,0 +1,7 @@
+/** Plugin name -> definition. Adding a plugin is one import and one line here. */
+import { requestTermination } from "./request-termination/index.ts";
+import type { PluginDefinition } from "./types.ts";
+
+const plugins: PluginDefinition[] = [requestTermination];
+
+export const pluginRegistry: ReadonlyMap<string, PluginDefinition> = new Map(plugins.map((p) => [p.name, p]));

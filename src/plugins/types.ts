@@ -1,0 +1,46 @@
+/**
+ * A plugin is a Hono middleware factory registered by name. Its config is validated at start
+ * by its own schema, frozen, and handed to `create` once per configured instance.
+ */
+import type { Hono, MiddlewareHandler } from "hono";
+import type { z } from "zod";
+import type { SchemaContext } from "../config/fields.ts";
+import type { ServerConfig } from "../config/schema.ts";
+import type { GatewayEnv } from "../gateway/context.ts";
+import type { Logger } from "../log.ts";
+import type { Runtime } from "../runtime/types.ts";
+
+/** Pieces shared by every plugin instance of one running gateway (e.g. issuer caches). */
+export interface Shared {
+  /** The value stored under `key`, created on first use. */
+  once<T>(key: string, create: () => T): T;
+}
+
+export interface PluginContext {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  readonly server: ServerConfig;
+  /** PEM text of `[server] trusted_certificates`. */
+  readonly trustedCertificates: readonly string[];
+  readonly shared: Shared;
+}
+
+export interface PluginInstance {
+  readonly handler: MiddlewareHandler<GatewayEnv>;
+  /** Released on shutdown or reload. */
+  close?(): Promise<void> | void;
+}
+
+export interface PluginDefinition<C = any> {
+  readonly name: string;
+  /** Kong's priority: higher runs first. */
+  readonly priority: number;
+  /** Config key names whose values are secrets (redacted by the admin API). */
+  readonly secretKeys: readonly string[];
+  schema(ctx: SchemaContext): z.ZodType<C, any>;
+  create(config: Readonly<C>, ctx: PluginContext): PluginInstance | Promise<PluginInstance>;
+  /** Routes the plugin adds to the admin API (e.g. `/openid-connect/issuers`), once per gateway. */
+  admin?(app: Hono, ctx: PluginContext): void;
+}
+
+export const definePlugin = <C>(definition: PluginDefinition<C>): PluginDefinition<C> => definition;

@@ -1,0 +1,82 @@
+/** The Bun edge: `Bun.serve` for plain and TLS listeners, the node path for mTLS, Bun's fetch. */
+import { rootCertificates } from "node:tls";
+import { chmod, rename, stat, writeFile } from "node:fs/promises";
+import { listenNode } from "./node-listener.ts";
+import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
+
+async function listen(options: ListenOptions): Promise<Listener> {
+  if (options.tls?.clientCa) return listenNode(options);
+  const { handler } = options;
+  const server = Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    reusePort: options.reusePort ?? false,
+    // Streaming bodies have their own limits; Bun's default would cut large uploads.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    idleTimeout: 75,
+    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    fetch(request, srv) {
+      const localPort = srv.port ?? options.port;
+      return handler(request, { remoteAddress: srv.requestIP(request)?.address ?? "", localPort, tls: !!options.tls });
+    },
+    error() {
+      return new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } });
+    },
+  });
+  return {
+    hostname: options.hostname,
+    port: server.port ?? options.port,
+    async stop(graceMs: number) {
+      const graceful = server.stop(false);
+      const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs))]);
+      if (timedOut) await server.stop(true);
+    },
+  };
+}
+
+function tlsOptions(tls: OutboundTls) {
+  return {
+    ...(tls.ca?.length ? { ca: [...rootCertificates, ...tls.ca] } : {}),
+    ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
+    ...(tls.verify === false ? { rejectUnauthorized: false } : {}),
+  };
+}
+
+function createUpstreamFetch(tls: OutboundTls): FetchLike {
+  const options = tlsOptions(tls);
+  const extra = Object.keys(options).length ? { tls: options } : {};
+  return (input, init) => fetch(input, { ...init, ...extra, decompress: false, redirect: "manual" } as RequestInit & { decompress: boolean });
+}
+
+function createFetch(tls: OutboundTls): FetchLike {
+  const options = tlsOptions(tls);
+  if (Object.keys(options).length === 0) return (input, init) => fetch(input, init);
+  return (input, init) => fetch(input, { ...init, tls: options } as RequestInit);
+}
+
+export const bunRuntime: Runtime = {
+  name: "bun",
+  version: Bun.version,
+  listen,
+  createUpstreamFetch,
+  createFetch,
+  readTextFile: (path) => Bun.file(path).text(),
+  async writeFileAtomic(path, data, mode) {
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, data, { mode });
+    await chmod(tmp, mode);
+    await rename(tmp, path);
+  },
+  async fileMode(path) {
+    try {
+      return (await stat(path)).mode & 0o777;
+    } catch {
+      return undefined;
+    }
+  },
+  onSignal: (signal, handler) => void process.on(signal, handler),
+  exit: (code) => process.exit(code),
+  args: () => Bun.argv.slice(2),
+  env: (name) => process.env[name],
+  memoryRss: () => process.memoryUsage.rss(),
+};

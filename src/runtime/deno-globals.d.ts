@@ -1,0 +1,37 @@
+/** The few Deno APIs the Deno edge uses, so the project type-checks without Deno's lib. */
+declare namespace Deno {
+  interface ServeHandlerInfo {
+    remoteAddr: { hostname: string; port: number };
+  }
+  interface HttpServer {
+    finished: Promise<void>;
+    addr: { hostname: string; port: number };
+    shutdown(): Promise<void>;
+  }
+  interface ServeOptions {
+    hostname?: string;
+    port?: number;
+    cert?: string;
+    key?: string;
+    reusePort?: boolean;
+    onListen?: (addr: { hostname: string; port: number }) => void;
+    onError?: (error: unknown) => Response | Promise<Response>;
+  }
+  interface HttpClient {
+    close(): void;
+  }
+  function serve(options: ServeOptions, handler: (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>): HttpServer;
+  function createHttpClient(options: { caCerts?: string[]; cert?: string; key?: string }): HttpClient;
+  const version: { deno: string };
+  const args: string[];
+  function exit(code: number): never;
+  function addSignalListener(signal: string, handler: () => void): void;
+  function readTextFile(path: string): Promise<string>;
+  function writeTextFile(path: string, data: string, options?: { mode?: number }): Promise<void>;
+  function chmod(path: string, mode: number): Promise<void>;
+  function rename(from: string, to: string): Promise<void>;
+  function stat(path: string): Promise<{ mode: number | null }>;
+  const env: { get(name: string): string | undefined };
+  const pid: number;
+  function memoryUsage(): { rss: number };
+}

@@ -1,0 +1,88 @@
+/** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
+import { listenNode } from "./node-listener.ts";
+import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
+
+async function listen(options: ListenOptions): Promise<Listener> {
+  if (options.tls?.clientCa) return listenNode(options);
+  const { handler } = options;
+  let port = options.port;
+  const listening = Promise.withResolvers<void>();
+  const server = Deno.serve(
+    {
+      hostname: options.hostname,
+      port: options.port,
+      reusePort: options.reusePort ?? false,
+      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
+      onListen: (addr) => {
+        port = addr.port;
+        listening.resolve();
+      },
+      onError: () => new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } }),
+    },
+    (request, info) => handler(request, { remoteAddress: info.remoteAddr.hostname, localPort: port, tls: !!options.tls }),
+  );
+  await listening.promise;
+  return {
+    hostname: options.hostname,
+    get port() {
+      return port;
+    },
+    async stop(graceMs: number) {
+      await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, graceMs))]);
+    },
+  };
+}
+
+/**
+ * Deno's fetch decompresses only when it added `Accept-Encoding` itself; a proxied request
+ * carries the caller's header (or an explicit `identity`), so bodies pass through as sent.
+ */
+function createUpstreamFetch(tls: OutboundTls): FetchLike {
+  const base = createFetch(tls);
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+    return base(input, { ...init, headers, redirect: "manual" });
+  };
+}
+
+function createFetch(tls: OutboundTls): FetchLike {
+  if (tls.verify === false) {
+    // Deno can only disable verification process-wide (--unsafely-ignore-certificate-errors).
+    console.error(JSON.stringify({ level: "warn", event: "runtime.ssl_verify_ignored", message: "'ssl_verify = false' needs --unsafely-ignore-certificate-errors on Deno" }));
+  }
+  if (!tls.ca?.length && !tls.cert) return (input, init) => fetch(input, init);
+  const client = Deno.createHttpClient({
+    ...(tls.ca?.length ? { caCerts: [...tls.ca] } : {}),
+    ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
+  });
+  return (input, init) => fetch(input, { ...init, client } as RequestInit);
+}
+
+export const denoRuntime: Runtime = {
+  name: "deno",
+  version: Deno.version.deno,
+  listen,
+  createUpstreamFetch,
+  createFetch,
+  readTextFile: (path) => Deno.readTextFile(path),
+  async writeFileAtomic(path, data, mode) {
+    const tmp = `${path}.${Deno.pid}.${Date.now()}.tmp`;
+    await Deno.writeTextFile(tmp, data, { mode });
+    await Deno.chmod(tmp, mode);
+    await Deno.rename(tmp, path);
+  },
+  async fileMode(path) {
+    try {
+      const mode = (await Deno.stat(path)).mode;
+      return mode === null ? undefined : mode & 0o777;
+    } catch {
+      return undefined;
+    }
+  },
+  onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
+  exit: (code) => Deno.exit(code),
+  args: () => Deno.args,
+  env: (name) => Deno.env.get(name),
+  memoryRss: () => Deno.memoryUsage().rss,
+};

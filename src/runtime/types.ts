@@ -1,0 +1,88 @@
+/**
+ * The runtime edge: everything the core needs from Bun or Deno, and nothing more.
+ * The core (config, gateway, plugins, oidc) speaks web APIs and this interface only.
+ */
+
+/** A client certificate presented in the TLS handshake of the current connection. */
+export interface PeerCertificate {
+  /** DER bytes of the leaf certificate (RFC 8705 thumbprints are computed over these). */
+  readonly der: Uint8Array;
+  /** Subject distinguished name, RFC 4514 order (e.g. `CN=JohnDoe,OU=IT`). */
+  readonly subject: string;
+  /** True when the chain was verified against `[server.tls] client_ca` by the edge. */
+  readonly verified: boolean;
+}
+
+/** What the listener knows about the connection a request arrived on. */
+export interface ConnInfo {
+  readonly remoteAddress: string;
+  /** The port of the listener that accepted the connection (for `X-Forwarded-Port`). */
+  readonly localPort: number;
+  readonly tls: boolean;
+  readonly peerCertificate?: PeerCertificate;
+}
+
+export type RequestHandler = (request: Request, conn: ConnInfo) => Response | Promise<Response>;
+
+export interface TlsFiles {
+  /** PEM text, not paths: the caller reads files through the runtime. */
+  readonly cert: string;
+  readonly key: string;
+  /** PEM CA bundle that client certificates must chain to (enables mTLS). */
+  readonly clientCa?: string;
+  /** Refuse handshakes without a client certificate. */
+  readonly requireClientCert?: boolean;
+}
+
+export interface ListenOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls?: TlsFiles;
+  /** Linux SO_REUSEPORT, for several worker processes on one port. */
+  readonly reusePort?: boolean;
+  readonly handler: RequestHandler;
+}
+
+export interface Listener {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stop accepting; resolve when in-flight requests are done or `graceMs` has passed. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** Options for an outbound HTTP client (to an IdP). */
+export interface OutboundTls {
+  /** Extra trusted CAs (PEM), on top of the system roots. */
+  readonly ca?: readonly string[];
+  /** Client certificate and key (PEM) for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** `false` disables server certificate verification (never by default). */
+  readonly verify?: boolean;
+}
+
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface Runtime {
+  readonly name: "bun" | "deno";
+  /** Runtime version, for `--version` and logs. */
+  readonly version: string;
+  listen(options: ListenOptions): Promise<Listener>;
+  /**
+   * Fetch for proxying: never decompresses, never follows redirects, streams both ways,
+   * reuses connections.
+   */
+  createUpstreamFetch(tls: OutboundTls): FetchLike;
+  /** A fetch for outbound calls with its own trust store and optional client certificate. */
+  createFetch(tls: OutboundTls): FetchLike;
+  readTextFile(path: string): Promise<string>;
+  /** Write atomically (temp file + rename) with the given mode. */
+  writeFileAtomic(path: string, data: string, mode: number): Promise<void>;
+  fileMode(path: string): Promise<number | undefined>;
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
+  exit(code: number): never;
+  args(): string[];
+  env(name: string): string | undefined;
+  /** Resident set size in bytes. */
+  memoryRss(): number;
+}
