@@ -33,8 +33,8 @@ function issueLine(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys" && issue.keys.length === 1) {
     path = [...path, issue.keys[0]!];
     message = message.replace(/^unknown key "[^"]*"/, "unknown key");
-  } else if (issue.code === "invalid_type" && /received undefined$/.test(message)) {
-    message = `missing required key, expected ${issue.expected}`;
+  } else if ("input" in issue && issue.input === undefined && issue.code !== "custom") {
+    message = issue.code === "invalid_type" ? `missing required key, expected ${issue.expected}` : "missing required key";
   }
   const where = formatPath(path);
   return `  ${where || "(top level)"}: ${lowerFirst(message)}`;
@@ -68,7 +68,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     throw new ConfigError(`${file}${at}: TOML syntax error: ${what}`);
   }
   const base = dirname(file);
-  const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }).safeParse(raw);
+  const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }).safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(file, result.error.issues));
   return deepFreeze(result.data);
 }

@@ -1,0 +1,54 @@
+# oidc-gateway. Quick start: `make run` (gateway + local IdP + echo upstream) and `make test`.
+# Every target installs what it needs; nothing has to be installed by hand but Node and make.
+
+SHELL := /bin/bash
+BIN := node_modules/.bin
+BUN := $(BIN)/bun
+DENO := $(BIN)/deno
+VERSION := $(shell node -p "require('./package.json').version")
+
+.PHONY: all deps build certs run test typecheck unit e2e bench clean schema docs
+
+all: build
+
+# npm ci brings the runtimes too (bun and deno ship as npm packages).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+dist/oidc-gateway: deps $(shell find src -name '*.ts') package.json
+	@mkdir -p dist
+	$(BUN) build --compile --minify --sourcemap src/main.ts --outfile dist/oidc-gateway
+	@ls -lh dist/oidc-gateway | awk '{print "built " $$9 " (" $$5 ")"}'
+
+build: dist/oidc-gateway
+
+# Throwaway development certificates (CA, gateway server cert, JohnDoe client cert, ...).
+certs: certs/ca.crt
+certs/ca.crt:
+	bash scripts/make-certs.sh certs
+
+# The demo: echo upstream on :9000, development IdP on :8080, gateway on :8000 (admin :8001).
+run: build certs
+	bash scripts/run-dev.sh
+
+typecheck: deps
+	$(BIN)/tsc --noEmit -p tsconfig.json
+
+unit: deps
+	$(BUN) test test/unit
+
+e2e: build certs
+	$(BUN) test test/e2e
+
+test: deps build certs
+	$(BIN)/tsc --noEmit -p tsconfig.json
+	$(BUN) test --timeout 60000 test/
+
+bench: build
+	bash bench/run.sh
+
+clean:
+	rm -rf dist certs data .tmp

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "bun:test";
+import { parseConfig } from "../../src/config/load.ts";
+import { Router, upstreamPath, type CompiledRoute } from "../../src/gateway/router.ts";
+
+function routerFor(routesToml: string): Router {
+  const config = parseConfig(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`, "/t/gateway.toml");
+  const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: config.services[0]!, index }));
+  return new Router(routes);
+}
+
+const req = (path: string, extra: Partial<{ method: string; host: string; protocol: "http" | "https" }> = {}) => ({
+  method: extra.method ?? "GET",
+  host: extra.host ?? "gw.test",
+  path,
+  protocol: extra.protocol ?? "http",
+});
+
+describe("Kong route matching", () => {
+  const router = routerFor(`
+[[routes]]
+name = "root"
+service = "s"
+paths = ["/"]
+[[routes]]
+name = "api"
+service = "s"
+paths = ["/api"]
+[[routes]]
+name = "api-v2"
+service = "s"
+paths = ["/api/v2"]
+[[routes]]
+name = "api-host"
+service = "s"
+paths = ["/api"]
+hosts = ["api.test"]
+[[routes]]
+name = "wild"
+service = "s"
+paths = ["/api"]
+hosts = ["*.example.com"]
+[[routes]]
+name = "posts"
+service = "s"
+paths = ["/api"]
+methods = ["POST"]
+hosts = ["api.test"]
+[[routes]]
+name = "regex"
+service = "s"
+paths = ["~/users/\\\\d+$"]
+[[routes]]
+name = "https-only"
+service = "s"
+paths = ["/secure"]
+protocols = ["https"]
+`);
+  const name = (r: ReturnType<Router["match"]>) => r?.route.config.name;
+
+  it("picks the longest matching path prefix", () => {
+    expect(name(router.match(req("/api/v2/things")))).toBe("api-v2");
+    expect(name(router.match(req("/api/v1")))).toBe("api");
+    expect(name(router.match(req("/other")))).toBe("root");
+  });
+
+  it("matches prefixes as Kong does: /api also matches /apix", () => {
+    expect(name(router.match(req("/apix")))).toBe("api");
+  });
+
+  it("prefers a route that also names the host, then one that also names methods", () => {
+    expect(name(router.match(req("/api/x", { host: "api.test" })))).toBe("api-host");
+    expect(name(router.match(req("/api/x", { host: "api.test:8000", method: "POST" })))).toBe("posts");
+  });
+
+  it("matches wildcard hosts but not the bare domain", () => {
+    expect(name(router.match(req("/api", { host: "a.example.com" })))).toBe("wild");
+    expect(name(router.match(req("/api", { host: "example.com" })))).toBe("api");
+  });
+
+  it("tries regex paths before prefixes", () => {
+    expect(name(router.match(req("/users/42")))).toBe("regex");
+    expect(name(router.match(req("/users/abc")))).toBe("root");
+  });
+
+  it("honours protocols", () => {
+    expect(name(router.match(req("/secure")))).toBe("root");
+    expect(name(router.match(req("/secure", { protocol: "https" })))).toBe("https-only");
+  });
+
+  it("strips the matched prefix when strip_path is on", () => {
+    expect(router.match(req("/api/v2/things"))?.strippedPath).toBe("/things");
+    expect(router.match(req("/openid-connect"))?.strippedPath).toBe("openid-connect");
+  });
+
+  it("answers nothing when no route matches", () => {
+    const only = routerFor(`[[routes]]\nname = "a"\nservice = "s"\npaths = ["/a"]\n`);
+    expect(only.match(req("/b"))).toBeUndefined();
+  });
+
+  it("keeps file order as the last tie-breaker", () => {
+    const twin = routerFor(`[[routes]]\nname = "first"\nservice = "s"\npaths = ["/x"]\n[[routes]]\nname = "second"\nservice = "s"\npaths = ["/x"]\n`);
+    expect(name(twin.match(req("/x")))).toBe("first");
+  });
+});
+
+describe("Kong path_handling", () => {
+  // The table of Kong's route documentation.
+  it.each([
+    ["/s", "req", "v0", "/s/req"],
+    ["/s", "/fv0req", "v0", "/s/fv0req"],
+    ["/s", "", "v0", "/s"],
+    ["/s", "req", "v1", "/sreq"],
+    ["/s/", "/req", "v0", "/s/req"],
+    ["/", "/anything", "v0", "/anything"],
+    ["/anything", "openid-connect", "v0", "/anything/openid-connect"],
+  ] as const)("service path %p + %p (%s) -> %p", (service, stripped, handling, expected) => {
+    expect(upstreamPath(service, stripped, handling)).toBe(expected);
+  });
+});
