@@ -1,0 +1,190 @@
+/**
+ * Starts the real gateway as a child process for end-to-end suites: the compiled binary
+ * (`dist/oidc-gateway`, the default), or the source under Bun or Deno. Writes the given
+ * gateway.toml into a fresh temp folder, picks free ports, waits for `/status`, keeps the
+ * log lines, and stops the process with SIGTERM.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export type GatewayRuntime = "binary" | "bun" | "deno";
+
+const ROOT = resolve(import.meta.dir, "../..");
+
+/** The runtime the e2e suites run against: `GATEWAY_RUNTIME=binary|bun|deno` (default binary). */
+export const defaultRuntime = (process.env.GATEWAY_RUNTIME as GatewayRuntime | undefined) ?? "binary";
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export interface GatewayProcess {
+  readonly proxyUrl: string;
+  readonly adminUrl: string;
+  readonly proxyTlsUrl: string | undefined;
+  readonly ports: { proxy: number; admin: number; proxyTls: number };
+  readonly dir: string;
+  readonly configPath: string;
+  /** Every line the gateway wrote to stdout and stderr so far. */
+  readonly output: string[];
+  /** The stdout lines parsed as JSON (log records). */
+  logs(): Record<string, any>[];
+  /** Resolves with the first log record that satisfies `predicate`. */
+  waitForLog(predicate: (line: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+  signal(sig: NodeJS.Signals): void;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number>;
+  readonly exited: Promise<number>;
+}
+
+export interface StartOptions {
+  /** The TOML text; `{{proxy}}`, `{{admin}}`, `{{proxy_tls}}` and `{{dir}}` are replaced. */
+  readonly config: string;
+  readonly runtime?: GatewayRuntime;
+  /** Extra files to write next to gateway.toml. */
+  readonly files?: Record<string, string>;
+  readonly env?: Record<string, string>;
+  /** Wait for the admin API (default true; false when the admin API is off). */
+  readonly waitForAdmin?: boolean;
+}
+
+function command(runtime: GatewayRuntime, configPath: string): string[] {
+  switch (runtime) {
+    case "binary":
+      return [join(ROOT, "dist/oidc-gateway"), "--config", configPath];
+    case "bun":
+      return [join(ROOT, "node_modules/.bin/bun"), join(ROOT, "src/main.ts"), "--config", configPath];
+    case "deno":
+      return [join(ROOT, "node_modules/.bin/deno"), "run", "-A", "--quiet", join(ROOT, "src/main.ts"), "--config", configPath];
+  }
+}
+
+export async function startGateway(options: StartOptions): Promise<GatewayProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-"));
+  const ports = { proxy: await freePort(), admin: await freePort(), proxyTls: await freePort() };
+  const text = options.config
+    .replaceAll("{{proxy}}", String(ports.proxy))
+    .replaceAll("{{admin}}", String(ports.admin))
+    .replaceAll("{{proxy_tls}}", String(ports.proxyTls))
+    .replaceAll("{{dir}}", dir);
+  const configPath = join(dir, "gateway.toml");
+  writeFileSync(configPath, text);
+  for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), content);
+
+  const output: string[] = [];
+  const listeners: (() => void)[] = [];
+  const proc = Bun.spawn(command(options.runtime ?? defaultRuntime, configPath), {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let buffer = "";
+    const decoder = new TextDecoder();
+    for await (const bytes of stream) {
+      buffer += decoder.decode(bytes, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        output.push(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+        for (const l of listeners) l();
+      }
+    }
+    if (buffer) output.push(buffer);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+
+  const logs = () =>
+    output.flatMap((l) => {
+      try {
+        const v = JSON.parse(l);
+        return v && typeof v === "object" ? [v] : [];
+      } catch {
+        return [];
+      }
+    });
+
+  const gw: GatewayProcess = {
+    proxyUrl: `http://127.0.0.1:${ports.proxy}`,
+    adminUrl: `http://127.0.0.1:${ports.admin}`,
+    proxyTlsUrl: text.includes(String(ports.proxyTls)) ? `https://localhost:${ports.proxyTls}` : undefined,
+    ports,
+    dir,
+    configPath,
+    output,
+    logs,
+    waitForLog(predicate, timeoutMs = 10_000) {
+      return new Promise((ok, fail) => {
+        const check = () => {
+          const hit = logs().find(predicate);
+          if (hit) {
+            clearTimeout(timer);
+            listeners.splice(listeners.indexOf(check), 1);
+            ok(hit);
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.splice(listeners.indexOf(check), 1);
+          fail(new Error(`no matching log line within ${timeoutMs} ms:\n${output.slice(-20).join("\n")}`));
+        }, timeoutMs);
+        listeners.push(check);
+        check();
+      });
+    },
+    signal: (sig) => proc.kill(sig),
+    async stop() {
+      proc.kill("SIGTERM");
+      return proc.exited;
+    },
+    exited: proc.exited,
+  };
+
+  if (options.waitForAdmin !== false) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}:\n${output.join("\n")}`);
+      try {
+        if ((await fetch(`${gw.adminUrl}/status`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        proc.kill("SIGKILL");
+        throw new Error(`gateway did not start within 30 s:\n${output.join("\n")}`);
+      }
+      await Bun.sleep(50);
+    }
+  }
+  return gw;
+}
+
+/** A minimal gateway.toml with one service and one route; extra TOML is appended. */
+export function simpleConfig(upstreamUrl: string, extra = ""): string {
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 5000
+
+[[services]]
+name = "echo"
+url = "${upstreamUrl}"
+connect_timeout = 2000
+read_timeout = 2000
+
+[[routes]]
+name = "all"
+service = "echo"
+paths = ["/"]
+${extra}`;
+}
