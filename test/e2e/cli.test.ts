@@ -1,0 +1,69 @@
+/** The command line of the compiled binary: check, --version, --help and exit codes. */
+import { describe, expect, it } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const BIN = resolve(import.meta.dir, "../../dist/oidc-gateway");
+
+function run(...args: string[]) {
+  const r = Bun.spawnSync([BIN, ...args]);
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+function configFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), "gw-cli-")), "gateway.toml");
+  writeFileSync(file, text);
+  return file;
+}
+
+describe("oidc-gateway check", () => {
+  it("exits 0 for a valid file", () => {
+    const r = run("check", "--config", resolve(import.meta.dir, "../../gateway.toml"));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("configuration is valid");
+  });
+
+  it("exits 1 and names the file, the key path and what was expected", () => {
+    const file = configFile('[[services]]\nname = "s"\nurl = "http://x/"\n[[routes]]\nname = "r"\nservice = "s"\npaths = ["/ok", "bad"]\n');
+    const r = run("check", "-c", file);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(file);
+    expect(r.err).toContain("routes[0].paths[1]: expected a path starting with '/'");
+  });
+
+  it("exits 1 with line and column for a TOML syntax error", () => {
+    const file = configFile("[server]\nproxy_listen = \n");
+    const r = run("check", "-c", file);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`${file}:2:\\d+: TOML syntax error`));
+  });
+
+  it("exits 1 when the file cannot be read", () => {
+    expect(run("check", "-c", "/nonexistent/gateway.toml").code).toBe(1);
+  });
+});
+
+describe("usage", () => {
+  it("prints the version", () => {
+    const r = run("--version");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^oidc-gateway \d+\.\d+\.\d+ \(bun /);
+  });
+
+  it("prints help with the exit codes", () => {
+    const r = run("--help");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("Exit codes:");
+  });
+
+  it("exits 2 on an unknown argument", () => {
+    expect(run("--bogus").code).toBe(2);
+  });
+
+  it("exits 1 at start when the config is invalid, before listening", () => {
+    const r = run("--config", configFile("[server]\nproxy_listn = '127.0.0.1:1'\n"));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('server.proxy_listn: unknown key (did you mean "proxy_listen"?)');
+  });
+});
