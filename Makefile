@@ -47,6 +47,10 @@ test: deps build certs
 	$(BIN)/tsc --noEmit -p tsconfig.json
 	$(BUN) test --timeout 60000 test/
 
+# The JSON Schema for editors and the configuration reference, both generated from the schema.
+docs: deps
+	$(BUN) scripts/gen-docs.ts
+
 bench: build
 	bash bench/run.sh
 

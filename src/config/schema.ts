@@ -9,8 +9,10 @@ import { entityName, filePath, table, listen, listenOrOff, millis, type SchemaCo
 
 const serverTls = (ctx: SchemaContext) =>
   table({
-      cert: filePath(ctx).describe("PEM certificate (chain) served on `proxy_tls_listen`."),
-      key: filePath(ctx).describe("PEM private key of `cert`."),
+      cert: filePath(ctx).describe("PEM certificate (chain) served on `proxy_tls_listen`.")
+        .meta({ kong: "kong.conf `ssl_cert`" }),
+      key: filePath(ctx).describe("PEM private key of `cert`.")
+        .meta({ kong: "kong.conf `ssl_cert_key`" }),
       client_ca: filePath(ctx)
         .optional()
         .describe("PEM CA bundle: when set, `proxy_tls_listen` asks for a client certificate and verifies it against these CAs (mTLS)."),
@@ -23,17 +25,22 @@ const serverTls = (ctx: SchemaContext) =>
 
 export const serverSchema = (ctx: SchemaContext) =>
   table({
-      proxy_listen: listen().prefault("0.0.0.0:8000").describe("Address of the plain HTTP proxy listener."),
-      proxy_tls_listen: listen().optional().describe("Address of the HTTPS proxy listener; needs `[server.tls]`."),
+      proxy_listen: listen().prefault("0.0.0.0:8000").describe("Address of the plain HTTP proxy listener.")
+        .meta({ kong: "kong.conf `proxy_listen`" }),
+      proxy_tls_listen: listen().optional().describe("Address of the HTTPS proxy listener; needs `[server.tls]`.")
+        .meta({ kong: "kong.conf `proxy_listen` with `ssl`" }),
       admin_listen: listenOrOff()
         .prefault("127.0.0.1:8001")
-        .describe('Address of the admin API, or "off". Keep it on loopback: it can rotate keys and flush caches.'),
+        .describe('Address of the admin API, or "off". Keep it on loopback: it can rotate keys and flush caches.')
+        .meta({ kong: "kong.conf `admin_listen`" }),
       trusted_certificates: z
         .array(filePath(ctx))
         .default([])
-        .describe("PEM files with CAs trusted for outbound TLS (to IdPs and upstreams), on top of the system roots."),
+        .describe("PEM files with CAs trusted for outbound TLS (to IdPs and upstreams), on top of the system roots.")
+        .meta({ kong: "kong.conf `lua_ssl_trusted_certificate`" }),
       tls: serverTls(ctx).optional(),
-      log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written to the log."),
+      log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written to the log.")
+        .meta({ kong: "kong.conf `log_level`" }),
       access_log: z.boolean().default(true).describe("Write one JSON line per proxied request."),
       shutdown_timeout: millis()
         .default(10_000)
