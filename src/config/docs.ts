@@ -62,8 +62,7 @@ function table(title: string, intro: string, schema: Schema, kongNamed: boolean)
 }
 
 export function configurationMarkdown(): string {
-  const s = jsonSchema();
-  const p = s.properties;
+  const p = (jsonSchema() as Schema).properties as Schema;
   const sections = [
     "# gateway.toml reference",
     "",
