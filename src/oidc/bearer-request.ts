@@ -1,0 +1,160 @@
+/**
+ * Finds the access token a caller presents: the `Authorization` header with the `Bearer`
+ * (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme, the `access_token` query parameter
+ * (§2.3) or form body parameter (§2.2), as Kong's `bearer_token_param_type` allows.
+ * A malformed presentation is the caller's mistake: 400 `invalid_request`, never a 500.
+ */
+import { AuthError } from "../errors.ts";
+
+/** Kong's `bearer_token_param_type` values. */
+export type BearerParamType = "header" | "query" | "body";
+
+export interface PresentedToken {
+  readonly token: string;
+  /** `DPoP` only from the `Authorization` header; query and body tokens are `Bearer`. */
+  readonly scheme: "Bearer" | "DPoP";
+  readonly source: BearerParamType;
+}
+
+export interface ExtractOptions {
+  /** Where to look (`bearer_token_param_type`). */
+  readonly paramTypes: readonly BearerParamType[];
+  /** Accept the `DPoP` scheme (`proof_of_possession_dpop` is not `off`). */
+  readonly dpop: boolean;
+  /** Largest body read when looking for `access_token` in it (default 1 MiB). */
+  readonly maxBodyBytes?: number;
+}
+
+/** RFC 6750 §2.1 `b64token`. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/** RFC 9110 `token` (an auth-scheme), then the rest of the field. */
+const SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(.*)$/s;
+
+const invalid = (description: string) => new AuthError({ error: "invalid_request", description });
+
+/**
+ * Parses one `Authorization` field value. Returns `undefined` for other schemes (Basic, ...),
+ * which are another auth method's business. Scheme names are case-insensitive (RFC 9110 §11.1).
+ */
+export function parseAuthorization(value: string | null, options: { readonly dpop: boolean }): { token: string; scheme: "Bearer" | "DPoP" } | undefined {
+  if (value === null) return undefined;
+  if (value.trim() === "") throw invalid("the 'Authorization' header is empty");
+  const lower = value.toLowerCase();
+  // Repeated Authorization fields arrive joined by ", ".
+  if (/(^|,)\s*bearer(\s|$)/.test(lower) && /(^|,)\s*dpop(\s|$)/.test(lower)) {
+    throw invalid("the access token was sent with both the 'Bearer' and the 'DPoP' scheme");
+  }
+  const match = SCHEME.exec(value);
+  if (!match) {
+    if (/^\s*(bearer|dpop)\b/i.test(value)) throw invalid("malformed 'Authorization' header");
+    return undefined;
+  }
+  const scheme = match[1]!.toLowerCase();
+  if (scheme !== "bearer" && !(scheme === "dpop" && options.dpop)) return undefined;
+  const rest = match[2]!;
+  const credentials = /^ +(.*)$/s.exec(rest)?.[1];
+  if (credentials === undefined || credentials === "") throw invalid(`the '${scheme === "dpop" ? "DPoP" : "Bearer"}' scheme needs an access token`);
+  if (!B64TOKEN.test(credentials)) throw invalid("malformed 'Authorization' header: expected one access token after the scheme");
+  return { token: credentials, scheme: scheme === "dpop" ? "DPoP" : "Bearer" };
+}
+
+function queryToken(url: string): string | undefined {
+  const q = url.indexOf("?");
+  if (q < 0) return undefined;
+  const h = url.indexOf("#", q);
+  const params = new URLSearchParams(url.slice(q + 1, h < 0 ? undefined : h));
+  const values = params.getAll("access_token");
+  if (values.length === 0) return undefined;
+  if (values.length > 1) throw invalid("'access_token' appears more than once in the query");
+  return values[0]!;
+}
+
+/** Reads at most `limit` bytes of a copy of the body; the original still streams upstream. */
+async function readBody(request: Request, limit: number): Promise<string | undefined> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) return undefined;
+  const body = request.clone().body;
+  if (!body) return "";
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+async function bodyToken(request: Request, limit: number): Promise<string | undefined> {
+  if (request.method === "GET" || request.method === "HEAD" || !request.body) return undefined;
+  const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded" && type !== "application/json") return undefined;
+  const text = await readBody(request, limit);
+  if (text === undefined) return undefined;
+  if (type === "application/json") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return undefined; // not ours to judge: the upstream gets the body as sent
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
+    const value = (parsed as Record<string, unknown>).access_token;
+    if (value === undefined) return undefined;
+    if (typeof value !== "string") throw invalid("'access_token' in the body must be a string");
+    return value;
+  }
+  const values = new URLSearchParams(text).getAll("access_token");
+  if (values.length === 0) return undefined;
+  if (values.length > 1) throw invalid("'access_token' appears more than once in the body");
+  return values[0]!;
+}
+
+/**
+ * The token the caller presents, or `undefined` when there is none (the plugin answers 401
+ * without an error code, RFC 6750 §3.1). More than one method at once is `invalid_request`
+ * (RFC 6750 §2).
+ */
+export async function extractBearerToken(request: Request, options: ExtractOptions): Promise<PresentedToken | undefined> {
+  const found: PresentedToken[] = [];
+  if (options.paramTypes.includes("header")) {
+    const parsed = parseAuthorization(request.headers.get("authorization"), options);
+    if (parsed) found.push({ ...parsed, source: "header" });
+  }
+  if (options.paramTypes.includes("query")) {
+    const token = queryToken(request.url);
+    if (token !== undefined) found.push({ token, scheme: "Bearer", source: "query" });
+  }
+  if (options.paramTypes.includes("body") && found.length === 0) {
+    const token = await bodyToken(request, options.maxBodyBytes ?? 1024 * 1024);
+    if (token !== undefined) found.push({ token, scheme: "Bearer", source: "body" });
+  }
+  if (found.length > 1) throw invalid("the access token was sent with more than one method");
+  const presented = found[0];
+  if (presented && (presented.token === "" || !B64TOKEN.test(presented.token))) throw invalid(`malformed access token in the ${presented.source}`);
+  return presented;
+}
+
+/**
+ * RFC 9449 §7.2: a DPoP-bound token under the `Bearer` scheme is `invalid_token`. For callers
+ * that look at the binding before (or without) a DPoP policy, e.g. when DPoP is `off`.
+ */
+export function assertSchemeFitsBinding(presented: PresentedToken, claims: Readonly<Record<string, unknown>>): void {
+  const cnf = claims.cnf;
+  const bound = !!cnf && typeof cnf === "object" && typeof (cnf as Record<string, unknown>).jkt === "string";
+  if (bound && presented.scheme === "Bearer") {
+    throw new AuthError({ error: "invalid_token", description: "a dpop-bound access token must be sent with the 'DPoP' scheme" });
+  }
+}
