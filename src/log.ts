@@ -16,6 +16,8 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
   /** A logger that adds `fields` to every line (e.g. the plugin name). */
   child(fields: LogFields): Logger;
+  /** Changes the level of this logger and all its children (config reload). */
+  setLevel(level: LogLevel): void;
 }
 
 export type LogSink = (line: string) => void;
@@ -27,10 +29,9 @@ function serialiseError(value: unknown): unknown {
   return value;
 }
 
-export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, base: LogFields = {}): Logger {
-  const min = ORDER[level];
+export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, base: LogFields = {}, state = { min: ORDER[level] }): Logger {
   const write = (lvl: LogLevel, event: string, fields?: LogFields) => {
-    if (ORDER[lvl] < min) return;
+    if (ORDER[lvl] < state.min) return;
     const line: LogFields = { time: new Date().toISOString(), level: lvl, event, ...base };
     if (fields) for (const k in fields) line[k] = serialiseError(fields[k]);
     sink(JSON.stringify(line));
@@ -40,7 +41,8 @@ export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, b
     info: (e, f) => write("info", e, f),
     warn: (e, f) => write("warn", e, f),
     error: (e, f) => write("error", e, f),
-    enabled: (lvl) => ORDER[lvl] >= min,
-    child: (fields) => createLogger(level, sink, { ...base, ...fields }),
+    enabled: (lvl) => ORDER[lvl] >= state.min,
+    child: (fields) => createLogger(level, sink, { ...base, ...fields }, state),
+    setLevel: (lvl) => void (state.min = ORDER[lvl]),
   };
 }

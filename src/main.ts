@@ -1,6 +1,8 @@
 /** CLI entry: arguments, config, listeners, signals. */
 import { parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
+import { watchConfig } from "./config/watch.ts";
+import { configWarnings } from "./config/warnings.ts";
 import { startGateway } from "./gateway/start.ts";
 import { createLogger } from "./log.ts";
 import { detectRuntime } from "./runtime/index.ts";
@@ -31,7 +33,8 @@ async function main(): Promise<number> {
     }
     case "check":
       try {
-        await loadConfig(runtime, args.config);
+        const { config } = await loadConfig(runtime, args.config);
+        for (const warning of configWarnings(config)) console.error(`${args.config}: warning: ${warning}`);
         console.log(`${args.config}: configuration is valid`);
         return 0;
       } catch (error) {
@@ -63,6 +66,8 @@ async function main(): Promise<number> {
       const shutdown = () => void gateway.stop().then(() => runtime.exit(0));
       runtime.onSignal("SIGTERM", shutdown);
       runtime.onSignal("SIGINT", shutdown);
+      runtime.onSignal("SIGHUP", () => void gateway.reload());
+      if (loaded.config.server.watch) watchConfig(runtime, args.config, () => void gateway.reload());
       return -1; // keep running
     }
   }

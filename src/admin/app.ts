@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import type { GatewayConfig } from "../config/schema.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
-import type { PluginContext } from "../plugins/types.ts";
+import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { redact } from "./redact.ts";
@@ -12,6 +12,10 @@ export interface AdminDeps {
   readonly runtime: Runtime;
   readonly startedAt: number;
   readonly pluginContext: PluginContext;
+  /** The running plugin instances, asked for readiness. */
+  readonly plugins: ReadonlyMap<string, PluginInstance>;
+  /** Re-reads gateway.toml (POST /config/reload). */
+  readonly reload: () => Promise<{ ok: true } | { ok: false; message: string }>;
 }
 
 const list = (data: unknown[]) => ({ data, next: null });
@@ -28,6 +32,23 @@ export function createAdminApp(deps: AdminDeps): Hono {
       memory: { rss_bytes: deps.runtime.memoryRss() },
     }),
   );
+  // Cheap on purpose: load balancers poll it.
+  app.get("/status/ready", (c) => {
+    const reasons: string[] = [];
+    for (const [key, instance] of deps.plugins) {
+      const r = instance.readiness?.();
+      if (r && !r.ready) reasons.push(`${(JSON.parse(key) as { name: string }).name}: ${r.reason ?? "not ready"}`);
+    }
+    return reasons.length ? c.json({ ready: false, reasons }, 503) : c.json({ ready: true });
+  });
+  app.get("/metrics", async (c) => {
+    const metrics = deps.pluginContext.metrics;
+    return c.body(await metrics.text(), 200, { "content-type": metrics.contentType });
+  });
+  app.post("/config/reload", async (c) => {
+    const result = await deps.reload();
+    return result.ok ? c.json({ message: "configuration reloaded" }) : c.json({ message: result.message }, 400);
+  });
   app.get("/services", (c) => c.json(list(config.services.map((s) => redact(s)))));
   app.get("/routes", (c) => c.json(list(config.routes.map((r) => redact(r)))));
   app.get("/plugins", (c) =>

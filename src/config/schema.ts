@@ -42,6 +42,7 @@ export const serverSchema = (ctx: SchemaContext) =>
       log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written to the log.")
         .meta({ kong: "kong.conf `log_level`" }),
       access_log: z.boolean().default(true).describe("Write one JSON line per proxied request."),
+      watch: z.boolean().default(false).describe("Reload gateway.toml when the file changes (as SIGHUP and POST /config/reload do)."),
       shutdown_timeout: millis()
         .default(10_000)
         .describe("On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are closed (ms)."),

@@ -4,8 +4,9 @@
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
-import { GatewayError, NoRouteError } from "../errors.ts";
+import { GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { ConnInfo, FetchLike } from "../runtime/types.ts";
@@ -20,10 +21,14 @@ type Handler = MiddlewareHandler<GatewayEnv>;
 
 export interface ProxyApp {
   fetch(request: Request, conn: ConnInfo): Response | Promise<Response>;
-  /** Plugin instances by their index in `config.plugins` (disabled ones are absent). */
-  readonly plugins: ReadonlyMap<number, PluginInstance>;
-  close(): Promise<void>;
+  /** Plugin instances by `pluginKey` of their entry (disabled ones are absent). */
+  readonly plugins: ReadonlyMap<string, PluginInstance>;
+  /** Releases the plugin instances, except those a newer app took over. */
+  close(keep?: ReadonlySet<PluginInstance>): Promise<void>;
 }
+
+/** Identity of a plugin entry: an unchanged entry keeps its instance (and caches) across reloads. */
+export const pluginKey = (entry: PluginEntry): string => JSON.stringify(entry);
 
 interface ActivePlugin {
   readonly entry: PluginEntry;
@@ -66,7 +71,10 @@ function compose(handlers: readonly Handler[]): (c: Context<GatewayEnv>) => Prom
 
 export interface ProxyAppDeps {
   readonly log: Logger;
+  readonly metrics: Metrics;
   readonly pluginContext: PluginContext;
+  /** Instances of the previous config, reused for unchanged entries. */
+  readonly reuse?: ReadonlyMap<string, PluginInstance>;
   /** A fetch per service (its own TLS verification). */
   upstreamFetch(service: ServiceConfig): FetchLike;
 }
@@ -77,13 +85,17 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: servicesByName.get(r.service)!, index }));
   const router = new Router(routes);
 
-  const instances = new Map<number, PluginInstance>();
+  const instances = new Map<string, PluginInstance>();
   const active: ActivePlugin[] = [];
-  for (const [i, entry] of config.plugins.entries()) {
+  for (const entry of config.plugins) {
     if (!entry.enabled) continue;
     const definition = pluginRegistry.get(entry.name)!;
-    const instance = await definition.create(entry.config as Record<string, unknown>, { ...deps.pluginContext, log: log.child({ plugin: entry.name }) });
-    instances.set(i, instance);
+    const key = pluginKey(entry);
+    const instance =
+      instances.get(key) ??
+      deps.reuse?.get(key) ??
+      (await definition.create(entry.config as Record<string, unknown>, { ...deps.pluginContext, log: log.child({ plugin: entry.name }) }));
+    instances.set(key, instance);
     active.push({ entry, priority: definition.priority, instance });
   }
 
@@ -94,17 +106,18 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const raw = c.req.raw;
     const target = splitTarget(raw.url);
     const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
-    const url = new URL(service.url.origin + path + target.search);
+    const url = new URL(service.url.origin + path + (c.var.upstreamSearch ?? target.search));
     const headers = c.var.upstreamHeaders;
     if (route.config.preserve_host) headers.set("host", raw.headers.get("host") ?? url.host);
     const result = await proxy(fetchers.get(service.name)!, service, {
       method: raw.method,
       url,
       headers,
-      body: raw.body,
+      body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       signal: raw.signal,
     });
     c.set("upstreamLatency", result.upstreamLatency);
+    deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
     c.res = result.response;
   };
 
@@ -129,6 +142,10 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     c.set("logFields", {});
     c.set("upstreamLatency", -1);
     c.set("displayErrors", false);
+    // What the mTLS listener saw, for operators and the e2e suite: subject and verdict, never the certificate.
+    if (conn.peerCertificate && log.enabled("debug")) {
+      log.debug("tls.client_certificate", { request_id: requestId, subject: conn.peerCertificate.subject, verified: conn.peerCertificate.verified });
+    }
     let response: Response;
     try {
       if (!match) throw new NoRouteError();
@@ -144,8 +161,13 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       if (!(error instanceof GatewayError) || error.ours) {
         log.error(error instanceof GatewayError ? error.code : "request.failed", { request_id: requestId, error, detail: error instanceof GatewayError ? error.detail : undefined });
       }
-      response = errorResponse(error, { displayErrors: c.var.displayErrors, requestId });
+      if (match && (error instanceof UpstreamUnavailableError || error instanceof UpstreamTimeoutError)) {
+        deps.metrics.upstreamError(match.route.service.name, error instanceof UpstreamTimeoutError ? "timeout" : "unavailable");
+      }
+      response = errorResponse(error, { displayErrors: c.var.displayErrors, unauthorizedMessage: c.var.unauthorizedMessage, requestId });
     }
+    const elapsed = performance.now() - started;
+    deps.metrics.request(match?.route.config.name ?? "", match?.route.service.name ?? "", response.status, elapsed / 1000);
     try {
       response.headers.set("x-request-id", requestId);
     } catch {
@@ -159,7 +181,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
         route: match?.route.config.name ?? null,
         service: match?.route.service.name ?? null,
         status: response.status,
-        latency_ms: Math.round((performance.now() - started) * 100) / 100,
+        latency_ms: Math.round(elapsed * 100) / 100,
         upstream_latency_ms: c.var.upstreamLatency >= 0 ? Math.round(c.var.upstreamLatency * 100) / 100 : null,
         remote: conn.remoteAddress,
         ...c.var.logFields,
@@ -171,8 +193,8 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   return {
     fetch: (request, conn) => app.fetch(request, conn),
     plugins: instances,
-    async close() {
-      for (const instance of instances.values()) await instance.close?.();
+    async close(keep) {
+      for (const instance of instances.values()) if (!keep?.has(instance)) await instance.close?.();
     },
   };
 }

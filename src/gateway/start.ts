@@ -1,15 +1,26 @@
-/** Start a gateway from a loaded config: plugin context, proxy and admin apps, listeners. */
+/**
+ * Start a gateway from a loaded config, and reload it: a valid new config is swapped in
+ * atomically (requests in flight finish on the old one), unchanged plugins keep their
+ * instances and caches, and listeners rebind only when their address or certificates changed.
+ */
+import type { Hono } from "hono";
 import { createAdminApp } from "../admin/app.ts";
-import { ConfigError, type LoadedConfig } from "../config/load.ts";
+import { ConfigError, loadConfig, type LoadedConfig } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
+import { configWarnings } from "../config/warnings.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
 import type { PluginContext, Shared } from "../plugins/types.ts";
-import type { Listener, Runtime, TlsFiles } from "../runtime/types.ts";
+import type { Listener, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
-import { createProxyApp } from "./app.ts";
+import { createProxyApp, type ProxyApp } from "./app.ts";
+
+export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
 export interface RunningGateway {
-  readonly listeners: readonly { readonly name: string; readonly listener: Listener }[];
+  readonly listeners: ReadonlyMap<string, Listener>;
+  /** Re-read the config file; an invalid file keeps the running config. */
+  reload(): Promise<ReloadResult>;
   /** Stop accepting, let in-flight requests finish (bounded by `shutdown_timeout`), release plugins. */
   stop(): Promise<void>;
 }
@@ -43,48 +54,136 @@ async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFi
   };
 }
 
+interface ListenerSpec {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls?: TlsFiles;
+  readonly handler: RequestHandler;
+}
+
+/** Everything built from one config; swapped as a whole on reload. */
+interface Generation {
+  readonly loaded: LoadedConfig;
+  readonly app: ProxyApp;
+  readonly admin: Hono;
+  readonly specs: ReadonlyMap<string, ListenerSpec>;
+}
+
+const sameSpec = (a: ListenerSpec, b: ListenerSpec) =>
+  a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert;
+
 export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: Logger = createLogger(loaded.config.server.log_level)): Promise<RunningGateway> {
-  const { config } = loaded;
   const startedAt = Date.now();
-  const trustedCertificates = await Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
-  const tls = await serverTls(runtime, config);
-  const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared: createShared() };
+  const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
+  const shared = createShared();
+  let current: Generation;
+  // Listeners call through these, so a reload swaps the apps without touching sockets.
+  const proxyHandler: RequestHandler = (req, conn) => current.app.fetch(req, conn);
+  const adminHandler: RequestHandler = (req, conn) => current.admin.fetch(req, conn);
 
-  const app = await createProxyApp(config, {
-    log,
-    pluginContext,
-    upstreamFetch: (service) =>
-      runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
-  });
-  const admin = createAdminApp({ config, runtime, startedAt, pluginContext });
-
-  const listeners: { name: string; listener: Listener }[] = [];
-  const open = async (name: string, address: { hostname: string; port: number }, options: { tls?: TlsFiles; handler: Parameters<Runtime["listen"]>[0]["handler"] }) => {
-    const listener = await runtime.listen({ ...address, ...options });
-    listeners.push({ name, listener });
-    log.info("listener.started", { listener: name, address: `${listener.hostname}:${listener.port}`, tls: !!options.tls, mtls: !!options.tls?.clientCa });
+  const build = async (next: LoadedConfig, previous?: Generation): Promise<Generation> => {
+    const { config } = next;
+    const trustedCertificates = await Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
+    const tls = await serverTls(runtime, config);
+    const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics };
+    const app = await createProxyApp(config, {
+      log,
+      metrics,
+      pluginContext,
+      ...(previous ? { reuse: previous.app.plugins } : {}),
+      upstreamFetch: (service) =>
+        runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
+    });
+    const admin = createAdminApp({ config, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
+    const specs = new Map<string, ListenerSpec>();
+    specs.set("proxy", { ...config.server.proxy_listen, handler: proxyHandler });
+    if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, handler: proxyHandler });
+    if (config.server.admin_listen !== "off") specs.set("admin", { ...config.server.admin_listen, handler: adminHandler });
+    return { loaded: next, app, admin, specs };
   };
+
+  const listeners = new Map<string, Listener>();
+  const open = async (name: string, spec: ListenerSpec) => {
+    const listener = await runtime.listen(spec);
+    listeners.set(name, listener);
+    log.info("listener.started", { listener: name, address: `${listener.hostname}:${listener.port}`, tls: !!spec.tls, mtls: !!spec.tls?.clientCa });
+  };
+
+  /** Rebinds what changed: close first (a changed certificate may keep its port), then open. */
+  const applyListeners = async (next: ReadonlyMap<string, ListenerSpec>, previous?: ReadonlyMap<string, ListenerSpec>) => {
+    for (const [name, listener] of listeners) {
+      const before = previous?.get(name);
+      const after = next.get(name);
+      if (!after || !before || !sameSpec(before, after)) {
+        listeners.delete(name);
+        await listener.stop(current.loaded.config.server.shutdown_timeout);
+        log.info("listener.stopped", { listener: name });
+      }
+    }
+    for (const [name, spec] of next) if (!listeners.has(name)) await open(name, spec);
+  };
+
+  const warn = (config: GatewayConfig) => {
+    for (const warning of configWarnings(config)) log.warn("config.warning", { message: warning });
+  };
+
+  current = await build(loaded);
   try {
-    await open("proxy", config.server.proxy_listen, { handler: app.fetch });
-    if (config.server.proxy_tls_listen && tls) await open("proxy_tls", config.server.proxy_tls_listen, { tls, handler: app.fetch });
-    if (config.server.admin_listen !== "off") await open("admin", config.server.admin_listen, { handler: (req, conn) => admin.fetch(req, conn) });
+    await applyListeners(current.specs);
   } catch (error) {
-    await Promise.all(listeners.map((l) => l.listener.stop(0)));
+    await Promise.all([...listeners.values()].map((l) => l.stop(0)));
+    await current.app.close();
     throw error;
   }
+  warn(loaded.config);
   log.info("gateway.started", { version: VERSION, runtime: `${runtime.name} ${runtime.version}`, config: loaded.file, startup_ms: Math.round(performance.now()) });
 
+  let reloading: Promise<ReloadResult> | undefined;
   let stopping: Promise<void> | undefined;
-  return {
+  const gateway: RunningGateway = {
     listeners,
+    reload() {
+      // Reloads are serialised: a burst of SIGHUPs applies the file once at a time.
+      const run = async (): Promise<ReloadResult> => {
+        if (stopping) return { ok: false, message: "the gateway is stopping" };
+        const previous = current;
+        let next: Generation;
+        try {
+          next = await build(await loadConfig(runtime, previous.loaded.file), previous);
+        } catch (error) {
+          const message = error instanceof ConfigError ? error.message : `reload failed: ${(error as Error).message}`;
+          metrics.reload("failure");
+          log.error("config.reload_failed", { message });
+          return { ok: false, message };
+        }
+        current = next;
+        log.setLevel(next.loaded.config.server.log_level);
+        try {
+          await applyListeners(next.specs, previous.specs);
+        } catch (error) {
+          log.error("listener.rebind_failed", { error });
+        }
+        // In-flight requests of the old generation keep its plugin instances until they finish.
+        const kept = new Set(next.app.plugins.values());
+        setTimeout(() => void previous.app.close(kept), previous.loaded.config.server.shutdown_timeout).unref?.();
+        metrics.reload("success");
+        warn(next.loaded.config);
+        log.info("config.reloaded", { config: next.loaded.file, plugins_reused: [...previous.app.plugins.values()].filter((p) => kept.has(p)).length });
+        return { ok: true };
+      };
+      reloading = (reloading ?? Promise.resolve({ ok: true } as ReloadResult)).then(run, run);
+      return reloading;
+    },
     stop() {
       stopping ??= (async () => {
-        log.info("gateway.stopping", { grace_ms: config.server.shutdown_timeout });
-        await Promise.all(listeners.map((l) => l.listener.stop(config.server.shutdown_timeout)));
-        await app.close();
+        const grace = current.loaded.config.server.shutdown_timeout;
+        log.info("gateway.stopping", { grace_ms: grace });
+        await Promise.all([...listeners.values()].map((l) => l.stop(grace)));
+        await current.app.close();
         log.info("gateway.stopped");
       })();
       return stopping;
     },
   };
+  return gateway;
 }

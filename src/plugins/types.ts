@@ -8,6 +8,7 @@ import type { SchemaContext } from "../config/fields.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import type { GatewayEnv } from "../gateway/context.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
 
 /** Pieces shared by every plugin instance of one running gateway (e.g. issuer caches). */
@@ -23,10 +24,17 @@ export interface PluginContext {
   /** PEM text of `[server] trusted_certificates`. */
   readonly trustedCertificates: readonly string[];
   readonly shared: Shared;
+  /** Prometheus metrics: token cache events, IdP calls, DPoP replays. */
+  readonly metrics: Metrics;
 }
 
 export interface PluginInstance {
   readonly handler: MiddlewareHandler<GatewayEnv>;
+  /**
+   * For `GET /status/ready`: not ready until the plugin can serve (e.g. its issuer was
+   * discovered at least once, or it is in back-off with cached data). Default: ready.
+   */
+  readiness?(): { readonly ready: boolean; readonly reason?: string };
   /** Released on shutdown or reload. */
   close?(): Promise<void> | void;
 }
@@ -39,6 +47,11 @@ export interface PluginDefinition<C = any> {
   readonly secretKeys: readonly string[];
   schema(ctx: SchemaContext): z.ZodType<C, any>;
   create(config: Readonly<C>, ctx: PluginContext): PluginInstance | Promise<PluginInstance>;
+  /**
+   * Valid but risky settings (e.g. `ssl_verify = false`), each starting with the key name:
+   * `"ssl_verify: ..."`. `check` prints them; the gateway logs them at start.
+   */
+  warnings?(config: Readonly<C>): string[];
   /** Routes the plugin adds to the admin API (e.g. `/openid-connect/issuers`), once per gateway. */
   admin?(app: Hono, ctx: PluginContext): void;
 }

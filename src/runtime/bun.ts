@@ -2,6 +2,7 @@
 import { rootCertificates } from "node:tls";
 import { chmod, rename, stat, writeFile } from "node:fs/promises";
 import { listenNode } from "./node-listener.ts";
+import { watchFile } from "./node-watch.ts";
 import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
@@ -74,6 +75,7 @@ export const bunRuntime: Runtime = {
       return undefined;
     }
   },
+  watchFile,
   onSignal: (signal, handler) => void process.on(signal, handler),
   exit: (code) => process.exit(code),
   args: () => Bun.argv.slice(2),

@@ -1,5 +1,6 @@
 /** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
 import { listenNode } from "./node-listener.ts";
+import { watchFile } from "./node-watch.ts";
 import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
@@ -80,6 +81,7 @@ export const denoRuntime: Runtime = {
       return undefined;
     }
   },
+  watchFile,
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
   exit: (code) => Deno.exit(code),
   args: () => Deno.args,

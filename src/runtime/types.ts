@@ -79,6 +79,8 @@ export interface Runtime {
   /** Write atomically (temp file + rename) with the given mode. */
   writeFileAtomic(path: string, data: string, mode: number): Promise<void>;
   fileMode(path: string): Promise<number | undefined>;
+  /** Calls `onChange` when the file changes; returns a function that stops watching. */
+  watchFile(path: string, onChange: () => void): () => void;
   onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void;
   exit(code: number): never;
   args(): string[];

@@ -1,0 +1,84 @@
+/**
+ * Prometheus metrics (prom-client). One registry per process, kept across config reloads.
+ * Label values are names from the config or fixed words, never caller input (bounded cardinality).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export type TokenCacheEvent = "hit" | "miss" | "refresh" | "eviction" | "negative_hit" | "resurrected";
+export type IdpEndpoint = "discovery" | "jwks" | "token" | "introspection";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #requests = new Counter({ name: "gateway_http_requests_total", help: "Proxied requests by route, service and status.", labelNames: ["route", "service", "status"], registers: [this.registry] });
+  readonly #latency = new Histogram({ name: "gateway_http_request_duration_seconds", help: "Time from request to response headers, by route.", labelNames: ["route"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #upstreamLatency = new Histogram({ name: "gateway_upstream_duration_seconds", help: "Time from sending to the upstream to its response headers, by service.", labelNames: ["service"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #upstreamErrors = new Counter({ name: "gateway_upstream_errors_total", help: "Upstream failures by service and kind (unavailable, timeout).", labelNames: ["service", "kind"], registers: [this.registry] });
+  readonly #tokenCache = new Counter({ name: "gateway_token_cache_events_total", help: "Token cache events by cache and event (hit, miss, refresh, eviction, negative_hit, resurrected).", labelNames: ["cache", "event"], registers: [this.registry] });
+  readonly #idpRequests = new Counter({ name: "gateway_idp_requests_total", help: "Calls to identity providers by endpoint and outcome.", labelNames: ["endpoint", "outcome"], registers: [this.registry] });
+  readonly #idpLatency = new Histogram({ name: "gateway_idp_request_duration_seconds", help: "Latency of calls to identity providers by endpoint.", labelNames: ["endpoint"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly #dpopReplays = new Counter({ name: "gateway_dpop_replays_rejected_total", help: "DPoP proofs refused because their jti was seen before.", registers: [this.registry] });
+  readonly #reloads = new Counter({ name: "gateway_config_reloads_total", help: "Configuration reloads by outcome (success, failure).", labelNames: ["outcome"], registers: [this.registry] });
+  readonly #cacheSizes = new Map<string, () => number>();
+  // Sizes are read at scrape time, so the hot path never updates a gauge.
+  readonly #tokenCacheSize = new Gauge({
+    name: "gateway_token_cache_entries",
+    help: "Entries in a token cache.",
+    labelNames: ["cache"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [cache, size] of this.#cacheSizes) this.#tokenCacheSize.set({ cache }, size());
+    },
+  });
+
+  constructor(version: string, runtime: string) {
+    new Gauge({ name: "gateway_build_info", help: "Version and runtime of this gateway.", labelNames: ["version", "runtime"], registers: [this.registry] }).set({ version, runtime }, 1);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Labeled children are cached: prom-client hashes label sets on every call otherwise. */
+  readonly #children = new Map<string, { inc(): void } | { observe(v: number): void }>();
+  #child<T extends { inc(): void } | { observe(v: number): void }>(key: string, make: () => T): T {
+    let c = this.#children.get(key) as T | undefined;
+    if (!c) {
+      c = make();
+      this.#children.set(key, c);
+    }
+    return c;
+  }
+
+  request(route: string, service: string, status: number, seconds: number): void {
+    this.#child(`r|${route}|${service}|${status}`, () => this.#requests.labels(route, service, String(status))).inc();
+    this.#child(`l|${route}`, () => this.#latency.labels(route)).observe(seconds);
+  }
+  upstream(service: string, seconds: number): void {
+    this.#child(`u|${service}`, () => this.#upstreamLatency.labels(service)).observe(seconds);
+  }
+  upstreamError(service: string, kind: "unavailable" | "timeout"): void {
+    this.#upstreamErrors.inc({ service, kind });
+  }
+  tokenCache(cache: string, event: TokenCacheEvent): void {
+    this.#child(`t|${cache}|${event}`, () => this.#tokenCache.labels(cache, event)).inc();
+  }
+  /** Registers a size function read at scrape time. */
+  tokenCacheSize(cache: string, size: () => number): void {
+    this.#cacheSizes.set(cache, size);
+  }
+  idp(endpoint: IdpEndpoint, outcome: string, seconds: number): void {
+    this.#idpRequests.inc({ endpoint, outcome });
+    this.#idpLatency.observe({ endpoint }, seconds);
+  }
+  dpopReplay(): void {
+    this.#dpopReplays.inc();
+  }
+  reload(outcome: "success" | "failure"): void {
+    this.#reloads.inc({ outcome });
+  }
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
