@@ -32,15 +32,17 @@ function isConnectFailure(error: unknown): boolean {
  * Wraps the upstream body so that a stall longer than `idleMs` between two chunks ends the
  * response instead of holding the caller forever.
  */
-function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void): ReadableStream<Uint8Array> {
+function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void, onDone?: () => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const timer = setTimeout(abort, idleMs);
       try {
         const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) {
+          controller.close();
+          onDone?.();
+        } else controller.enqueue(value);
       } catch (error) {
         controller.error(error);
       } finally {
@@ -62,17 +64,25 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   };
   const onCallerGone = () => controller.abort();
   req.signal.addEventListener("abort", onCallerGone, { once: true });
-  const headerTimer = setTimeout(onTimeout, service.connect_timeout + service.read_timeout);
+  // The wait for response headers is connect_timeout + read_timeout, counted from the end of
+  // the request body: an upload is bounded by write_timeout between two chunks instead.
+  const deadline = service.connect_timeout + service.read_timeout;
+  let headerTimer: ReturnType<typeof setTimeout> | undefined;
+  const startDeadline = () => {
+    headerTimer = setTimeout(onTimeout, deadline);
+  };
+  const body = req.body ? withIdleTimeout(req.body, service.write_timeout, onTimeout, startDeadline) : null;
+  if (!body) startDeadline();
 
   const canRetry = req.body === null;
   const init: RequestInit & { duplex?: "half" } = {
     method: req.method,
     headers: req.headers,
-    body: req.body,
+    body,
     signal: controller.signal,
     redirect: "manual",
   };
-  if (req.body) init.duplex = "half";
+  if (body) init.duplex = "half";
 
   const started = performance.now();
   let response: Response | undefined;
@@ -83,7 +93,7 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
     } catch (error) {
       if (timedOut) {
         clearTimeout(headerTimer);
-        throw new UpstreamTimeoutError(`no response from the upstream within ${service.connect_timeout + service.read_timeout} ms`, { cause: error });
+        throw new UpstreamTimeoutError(`the upstream timed out (connect_timeout + read_timeout = ${deadline} ms, write_timeout = ${service.write_timeout} ms)`, { cause: error });
       }
       if (canRetry && attempt < service.retries && isConnectFailure(error) && !req.signal.aborted) continue;
       clearTimeout(headerTimer);
@@ -93,9 +103,9 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   }
   clearTimeout(headerTimer);
   const upstreamLatency = performance.now() - started;
-  const body = response.body ? withIdleTimeout(response.body, service.read_timeout, onTimeout) : null;
+  const responseBody = response.body ? withIdleTimeout(response.body, service.read_timeout, onTimeout) : null;
   return {
-    response: new Response(body, { status: response.status, statusText: response.statusText, headers: downstreamResponseHeaders(response.headers) }),
+    response: new Response(responseBody, { status: response.status, statusText: response.statusText, headers: downstreamResponseHeaders(response.headers) }),
     upstreamLatency,
   };
 }

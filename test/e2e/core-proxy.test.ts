@@ -173,6 +173,23 @@ describe("upstream failures", () => {
     }
   });
 
+  it("gives up on a request body that stalls longer than write_timeout", async () => {
+    const g = await startGateway({ config: simpleConfig(`${upstream.url}/`).replace("read_timeout = 2000", "read_timeout = 2000\nwrite_timeout = 500") });
+    try {
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array(1024)); // then nothing more, ever
+        },
+      });
+      const started = performance.now();
+      const res = await fetch(`${g.proxyUrl}/count`, { method: "POST", body, duplex: "half" } as RequestInit).catch(() => undefined);
+      if (res) expect(res.status).toBe(504);
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      await g.stop();
+    }
+  });
+
   it("ends a response whose body stalls longer than read_timeout", async () => {
     const g = await startGateway({ config: simpleConfig(`${upstream.url}/`).replace("read_timeout = 2000", "read_timeout = 500") });
     try {
