@@ -1,0 +1,177 @@
+/**
+ * The mTLS listener end to end, on Bun and on Deno: the real gateway as a child process,
+ * certificates from scripts/make-certs.sh (`make certs`), the echo upstream, and node's https client (one
+ * connection per request, so a client certificate never rides on another's connection).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as https from "node:https";
+import { join } from "node:path";
+import { ensureCerts } from "../support/certs.ts";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+const RUNTIMES = ["bun", "deno"] as const;
+
+let certs: string;
+let upstream: EchoUpstream;
+const pem = (name: string) => readFileSync(join(certs, name), "utf8");
+
+beforeAll(() => {
+  certs = ensureCerts();
+  upstream = startEchoUpstream();
+});
+
+afterAll(async () => {
+  await upstream.stop();
+});
+
+function mtlsConfig(requireClientCert: boolean): string {
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
+admin_listen = "127.0.0.1:{{admin}}"
+log_level = "debug"
+shutdown_timeout = 2000
+
+[server.tls]
+cert = "${join(certs, "gateway.crt")}"
+key = "${join(certs, "gateway.key")}"
+client_ca = "${join(certs, "ca.crt")}"
+require_client_cert = ${requireClientCert}
+
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+
+[[routes]]
+name = "echo"
+service = "echo"
+paths = ["/"]
+`;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** One HTTPS request on its own connection, with an optional client certificate. */
+function call(port: number, options: { cert?: string; key?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  return new Promise((done, fail) => {
+    const request = https.request(
+      {
+        host: "127.0.0.1",
+        servername: "localhost",
+        port,
+        path: "/mtls",
+        method: "GET",
+        agent: false,
+        ca: pem("ca.crt"),
+        ...(options.cert ? { cert: pem(options.cert), key: pem(options.key!) } : {}),
+        headers: options.headers ?? {},
+      },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (d) => (body += d));
+        response.on("end", () => done({ status: response.statusCode ?? 0, body }));
+        response.on("error", fail);
+      },
+    );
+    request.on("error", fail);
+    request.end();
+  });
+}
+
+/** The `tls.client_certificate` debug line of one request, if the listener logged one. */
+async function certLine(gateway: GatewayProcess, requestId: string): Promise<Record<string, any> | undefined> {
+  // The access log line is written after the response, and after the certificate line.
+  await gateway.waitForLog((l) => l.event === "http.request" && l.request_id === requestId);
+  return gateway.logs().find((l) => l.event === "tls.client_certificate" && l.request_id === requestId);
+}
+
+const upstreamSaw = (requestId: string) => upstream.seen.find((s) => s.headers["x-request-id"] === requestId);
+
+for (const runtime of RUNTIMES) {
+  describe(`the mTLS listener on ${runtime}`, () => {
+    let gateway: GatewayProcess;
+    let strict: GatewayProcess;
+
+    beforeAll(async () => {
+      [gateway, strict] = await Promise.all([startGateway({ runtime, config: mtlsConfig(false) }), startGateway({ runtime, config: mtlsConfig(true) })]);
+    }, 60_000);
+
+    afterAll(async () => {
+      await Promise.all([gateway?.stop(), strict?.stop()]);
+    });
+
+    it("proxies a request with the JohnDoe certificate and sees it as verified", async () => {
+      const id = `${runtime}-johndoe-${crypto.randomUUID()}`;
+      const answer = await call(gateway.ports.proxyTls, { cert: "client.crt", key: "client.key", headers: { "x-request-id": id } });
+      expect(answer.status).toBe(200);
+      expect(upstreamSaw(id)).toBeDefined();
+      expect(await certLine(gateway, id)).toMatchObject({ subject: "CN=JohnDoe,OU=IT", verified: true });
+    });
+
+    it("sees a certificate from another CA as not verified", async () => {
+      const id = `${runtime}-other-${crypto.randomUUID()}`;
+      const answer = await call(gateway.ports.proxyTls, { cert: "other-client.crt", key: "other-client.key", headers: { "x-request-id": id } });
+      expect(answer.status).toBe(200);
+      expect(await certLine(gateway, id)).toMatchObject({ subject: "CN=JohnDoe,OU=IT", verified: false });
+    });
+
+    it("sees a self-signed certificate as not verified", async () => {
+      const id = `${runtime}-self-${crypto.randomUUID()}`;
+      await call(gateway.ports.proxyTls, { cert: "self-signed-client.crt", key: "self-signed-client.key", headers: { "x-request-id": id } });
+      expect(await certLine(gateway, id)).toMatchObject({ verified: false });
+    });
+
+    it("proxies a request without a certificate when none is required, with no certificate seen", async () => {
+      const id = `${runtime}-none-${crypto.randomUUID()}`;
+      expect((await call(gateway.ports.proxyTls, { headers: { "x-request-id": id } })).status).toBe(200);
+      expect(await certLine(gateway, id)).toBeUndefined();
+    });
+
+    it("never passes a caller's client certificate headers to the upstream", async () => {
+      const id = `${runtime}-spoof-${crypto.randomUUID()}`;
+      const spoofed = {
+        "x-request-id": id,
+        "x-forwarded-client-cert": "Hash=abc;Subject=\"CN=admin\"",
+        "client-cert": ":MIIBspoofed:",
+        "client-cert-chain": ":MIIBspoofed:",
+        "x-ssl-client-cert": "spoofed",
+        "x-client-cert": "spoofed",
+      };
+      expect((await call(gateway.ports.proxyTls, { cert: "other-client.crt", key: "other-client.key", headers: spoofed })).status).toBe(200);
+      const seen = upstreamSaw(id)!;
+      for (const name of Object.keys(spoofed).filter((n) => n !== "x-request-id")) expect(seen.headers[name]).toBeUndefined();
+    });
+
+    it("with require_client_cert, proxies the JohnDoe certificate", async () => {
+      const id = `${runtime}-strict-ok-${crypto.randomUUID()}`;
+      expect((await call(strict.ports.proxyTls, { cert: "client.crt", key: "client.key", headers: { "x-request-id": id } })).status).toBe(200);
+      expect(upstreamSaw(id)).toBeDefined();
+    });
+
+    it("with require_client_cert, refuses a certificate from another CA and no certificate", async () => {
+      for (const cert of ["other-client", "self-signed-client", undefined]) {
+        const id = `${runtime}-strict-${cert}-${crypto.randomUUID()}`;
+        const answer = await call(strict.ports.proxyTls, { ...(cert ? { cert: `${cert}.crt`, key: `${cert}.key` } : {}), headers: { "x-request-id": id } });
+        expect(answer.status).toBe(400);
+        expect(answer.body).toContain("client certificate");
+        expect(upstreamSaw(id)).toBeUndefined();
+      }
+    });
+
+    it("writes no certificate or key material to the log", () => {
+      const text = [...gateway.output, ...strict.output].join("\n");
+      expect(text).not.toContain("BEGIN");
+      for (const name of ["client.crt", "other-client.crt"]) {
+        const der = Buffer.from(new X509Certificate(pem(name)).raw).toString("base64");
+        expect(text).not.toContain(der.slice(40, 100));
+      }
+    });
+  });
+}
