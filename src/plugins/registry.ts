@@ -1,7 +1,8 @@
 /** Plugin name -> definition. Adding a plugin is one import and one line here. */
+import { openIdConnect } from "./openid-connect/index.ts";
 import { requestTermination } from "./request-termination/index.ts";
 import type { PluginDefinition } from "./types.ts";
 
-const plugins: PluginDefinition[] = [requestTermination];
+const plugins: PluginDefinition[] = [requestTermination, openIdConnect];
 
 export const pluginRegistry: ReadonlyMap<string, PluginDefinition> = new Map(plugins.map((p) => [p.name, p]));

@@ -1,0 +1,213 @@
+/**
+ * The token cache: what makes the repeat request cheap, without ever serving a token that is no
+ * longer valid or one that belongs to other credentials (keys are keyed hashes, see cache-key.ts).
+ *
+ * - TTL = the token's remaining validity (min of `expires_in` and JWT `exp`) minus a safety
+ *   margin, clamped by `cache_ttl_min`/`cache_ttl_max`, never past validity; `cache_ttl` when the
+ *   token says nothing.
+ * - A hit past 80 % of the TTL refreshes in the background, so hot keys never wait at the edge.
+ * - Concurrent misses for one key share one fetch (single flight).
+ * - Rejections (wrong credentials) are remembered for `cache_ttl_neg`, in a separate bounded map
+ *   so a flood of wrong secrets cannot evict good tokens.
+ * - When the IdP fails, a stale token that is still valid is served for up to
+ *   `cache_ttl_resurrect` past its TTL.
+ * - Bounded by `cache_tokens_max`, least recently used first out.
+ */
+import { AuthError } from "../errors.ts";
+
+export interface TokenCachePolicy {
+  /** `cache_ttl`: lifetime of a token that states none (s). */
+  readonly ttl: number;
+  readonly ttlMin?: number | undefined;
+  readonly ttlMax?: number | undefined;
+  /** `cache_ttl_neg`: how long a rejection is remembered (s); 0 disables. */
+  readonly ttlNeg: number;
+  /** `cache_ttl_resurrect`: how long past its TTL a still-valid token may stand in for a failing IdP (s). */
+  readonly ttlResurrect?: number | undefined;
+  /** `cache_tokens_max`. */
+  readonly maxEntries: number;
+}
+
+/** A freshly fetched value and, when known, when it stops being valid. */
+export interface Fresh<T> {
+  readonly value: T;
+  /** Epoch ms at which the token expires (min of `expires_in` and `exp`). */
+  readonly expiresAt?: number | undefined;
+}
+
+export type CacheHit<T> = { readonly state: "hit" | "miss" | "refresh" | "resurrect"; readonly value: T };
+export type CacheResult<T> = CacheHit<T> | { readonly state: "negative"; readonly error: unknown };
+
+interface Entry<T> {
+  readonly value: T;
+  /** Served until then (epoch ms). */
+  readonly freshUntil: number;
+  /** A hit after this refreshes in the background. */
+  readonly refreshAt: number;
+  /** The token's own end of validity; resurrection never goes past it. */
+  readonly validUntil: number;
+  /** After a failed fetch, the IdP is not asked again for this key before then. */
+  retryAt: number;
+}
+
+/** Share of the TTL after which a hit refreshes ahead. */
+export const REFRESH_AHEAD = 0.8;
+/** Wait after a failed background refresh or a resurrection before asking the IdP again. */
+export const RETRY_AFTER_FAILURE_MS = 2000;
+
+/** Seconds cut from a token's lifetime so it is not used at its very last moment. */
+export function safetyMargin(lifetime: number): number {
+  return Math.min(lifetime * 0.1, 30);
+}
+
+/** The cache TTL (s) for a token valid `lifetime` more seconds (undefined: unknown). */
+export function cacheTtl(policy: Pick<TokenCachePolicy, "ttl" | "ttlMin" | "ttlMax">, lifetime: number | undefined): number {
+  let ttl = lifetime === undefined ? policy.ttl : lifetime - safetyMargin(lifetime);
+  if (policy.ttlMax !== undefined) ttl = Math.min(ttl, policy.ttlMax);
+  if (policy.ttlMin !== undefined) ttl = Math.max(ttl, policy.ttlMin);
+  if (lifetime !== undefined) ttl = Math.min(ttl, lifetime);
+  return ttl;
+}
+
+export interface TokenCacheOptions {
+  readonly now?: () => number;
+  /** Errors that mean "these credentials are wrong" (cached negatively). Default: `AuthError`. */
+  readonly isRejection?: (error: unknown) => boolean;
+  /** A background refresh failed (the stale token keeps being served while it is fresh). */
+  readonly onRefreshError?: (error: unknown) => void;
+  /** A valid entry was dropped to stay within `maxEntries`. */
+  readonly onEvict?: () => void;
+}
+
+export class TokenCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly negatives = new Map<string, { readonly error: unknown; readonly until: number }>();
+  private readonly inflight = new Map<string, Promise<T>>();
+  private readonly now: () => number;
+  private readonly isRejection: (error: unknown) => boolean;
+  private readonly onRefreshError: (error: unknown) => void;
+  private readonly onEvict: () => void;
+  private readonly maxNegatives: number;
+
+  constructor(
+    readonly policy: TokenCachePolicy,
+    options: TokenCacheOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.isRejection = options.isRejection ?? ((e) => e instanceof AuthError);
+    this.onRefreshError = options.onRefreshError ?? (() => {});
+    this.onEvict = options.onEvict ?? (() => {});
+    this.maxNegatives = Math.max(1, Math.ceil(policy.maxEntries / 10));
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * The value for `key`: cached, or from `fetch` (once for all concurrent callers). Rejections
+   * are thrown on a miss and answered as `negative` while remembered; IdP failures are thrown
+   * unless a still-valid token can be resurrected.
+   */
+  async get(key: string, fetch: () => Promise<Fresh<T>>): Promise<CacheResult<T>> {
+    const now = this.now();
+    const entry = this.entries.get(key);
+    if (entry && now < entry.freshUntil) {
+      this.entries.delete(key); // least recently used goes first: move to the end
+      this.entries.set(key, entry);
+      if (now >= entry.refreshAt && now >= entry.retryAt && !this.inflight.has(key)) {
+        this.load(key, fetch).catch((error) => {
+          if (!this.isRejection(error)) entry.retryAt = this.now() + RETRY_AFTER_FAILURE_MS;
+          this.onRefreshError(error);
+        });
+        return { state: "refresh", value: entry.value };
+      }
+      return { state: "hit", value: entry.value };
+    }
+    const negative = this.negatives.get(key);
+    if (negative) {
+      if (now < negative.until) return { state: "negative", error: negative.error };
+      this.negatives.delete(key);
+    }
+    if (entry && now < entry.retryAt && this.canResurrect(entry, now)) return { state: "resurrect", value: entry.value };
+    try {
+      return { state: "miss", value: await this.load(key, fetch) };
+    } catch (error) {
+      if (this.isRejection(error)) throw error;
+      const stale = this.entries.get(key);
+      const at = this.now();
+      if (stale && this.canResurrect(stale, at)) {
+        stale.retryAt = at + RETRY_AFTER_FAILURE_MS;
+        return { state: "resurrect", value: stale.value };
+      }
+      throw error;
+    }
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+    this.negatives.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.negatives.clear();
+  }
+
+  private canResurrect(entry: Entry<T>, now: number): boolean {
+    const window = (this.policy.ttlResurrect ?? 0) * 1000;
+    return window > 0 && now < Math.min(entry.freshUntil + window, entry.validUntil);
+  }
+
+  /** Single flight: one fetch per key at a time; the result is stored before anyone sees it. */
+  private load(key: string, fetch: () => Promise<Fresh<T>>): Promise<T> {
+    const pending = this.inflight.get(key);
+    if (pending) return pending;
+    const started = Promise.resolve()
+      .then(fetch)
+      .then(
+        (fresh) => {
+          this.store(key, fresh);
+          return fresh.value;
+        },
+        (error: unknown) => {
+          if (this.isRejection(error)) {
+            this.entries.delete(key); // credentials revoked at the IdP: stop serving their token
+            this.remember(key, error);
+          }
+          throw error;
+        },
+      )
+      .finally(() => {
+        if (this.inflight.get(key) === started) this.inflight.delete(key);
+      });
+    this.inflight.set(key, started);
+    return started;
+  }
+
+  private store(key: string, fresh: Fresh<T>): void {
+    const now = this.now();
+    const lifetime = fresh.expiresAt === undefined ? undefined : (fresh.expiresAt - now) / 1000;
+    const ttl = cacheTtl(this.policy, lifetime);
+    this.entries.delete(key);
+    if (!(ttl > 0)) return; // about to expire: used once, never cached
+    this.entries.set(key, {
+      value: fresh.value,
+      freshUntil: now + ttl * 1000,
+      refreshAt: now + ttl * 1000 * REFRESH_AHEAD,
+      validUntil: fresh.expiresAt ?? Infinity,
+      retryAt: 0,
+    });
+    while (this.entries.size > this.policy.maxEntries) {
+      this.entries.delete(this.entries.keys().next().value!);
+      this.onEvict();
+    }
+  }
+
+  private remember(key: string, error: unknown): void {
+    if (!(this.policy.ttlNeg > 0)) return;
+    this.negatives.delete(key);
+    this.negatives.set(key, { error, until: this.now() + this.policy.ttlNeg * 1000 });
+    while (this.negatives.size > this.maxNegatives) this.negatives.delete(this.negatives.keys().next().value!);
+  }
+}

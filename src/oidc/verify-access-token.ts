@@ -1,0 +1,113 @@
+/**
+ * JWT access token verification against an issuer's keys: allowed algorithms only (never
+ * `none`; HMAC only when explicitly enabled and given a secret), `iss` exact, `exp`/`nbf`/`iat`
+ * with leeway, optional `aud` and `typ`.
+ *
+ * Neutral about whose fault a bad token is: it throws `AccessTokenError` with a reason, and the
+ * caller decides (a token the IdP just issued us that fails is the IdP's problem, 502; a token a
+ * caller presented is the caller's, 401 `invalid_token`). A key fetch that fails throws `IdpError`.
+ */
+import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from "jose";
+
+/** Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones allowed by default. */
+export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
+/** HMAC algorithms: only with `enable_hs_signatures`, keyed by the client secret. */
+export const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+
+/** Longer tokens are refused before any parsing: bounded work per request. */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+
+export type AccessTokenFailure = "malformed" | "algorithm" | "signature" | "unknown_key" | "issuer" | "expired" | "not_yet_valid" | "issued_in_future" | "audience" | "type" | "claims";
+
+export class AccessTokenError extends Error {
+  readonly reason: AccessTokenFailure;
+  constructor(reason: AccessTokenFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AccessTokenError";
+    this.reason = reason;
+  }
+}
+
+/** Where the keys come from: an `Issuer` fits (its `issuer` and `getKey`). */
+export interface KeySource {
+  /** The expected `iss`, compared exactly. */
+  readonly issuer: string;
+  readonly getKey: JWTVerifyGetKey;
+}
+
+export interface AccessTokenPolicy {
+  /** Allowed `alg` values; `none` is never allowed, whatever this says. */
+  readonly algorithms: readonly string[];
+  /** Clock skew tolerated for `exp`, `nbf` and `iat` (s). */
+  readonly leeway: number;
+  /** When set, `aud` must contain one of these. */
+  readonly audience?: readonly string[];
+  /** When set, the `typ` header must equal it (e.g. `at+jwt`, RFC 9068). */
+  readonly typ?: string;
+  /** Refuse tokens without `exp`. */
+  readonly requireExpiry?: boolean;
+}
+
+export interface VerifiedAccessToken {
+  readonly header: JWSHeaderParameters;
+  readonly claims: JWTPayload;
+  /** Epoch ms of `exp`, when the token has one. */
+  readonly expiresAt: number | undefined;
+}
+
+/** A compact JWS (three base64url parts); anything else is an opaque token to us. */
+export function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+}
+
+/**
+ * Verifies `token` with the keys of `source` under `policy`. `hmacSecret` is used only for an
+ * `HS*` token whose algorithm the policy allows.
+ */
+export async function verifyAccessToken(token: string, source: KeySource, policy: AccessTokenPolicy, hmacSecret?: string): Promise<VerifiedAccessToken> {
+  if (token.length > MAX_TOKEN_LENGTH) throw new AccessTokenError("malformed", "the token is too long");
+  if (!looksLikeJwt(token)) throw new AccessTokenError("malformed", "the token is not a compact JWS");
+  let header: JWSHeaderParameters;
+  try {
+    header = decodeProtectedHeader(token) as JWSHeaderParameters;
+  } catch (error) {
+    throw new AccessTokenError("malformed", "the token header cannot be decoded", { cause: error });
+  }
+  const alg = header.alg;
+  if (typeof alg !== "string" || alg === "none" || !policy.algorithms.includes(alg)) {
+    throw new AccessTokenError("algorithm", `the token algorithm "${String(alg).slice(0, 20)}" is not allowed`);
+  }
+  const hmac = (HMAC_ALGORITHMS as readonly string[]).includes(alg);
+  if (hmac && !hmacSecret) throw new AccessTokenError("algorithm", `the token algorithm "${alg}" needs a client secret`);
+  const key = hmac ? new TextEncoder().encode(hmacSecret) : source.getKey;
+  try {
+    const { payload, protectedHeader } = await jwtVerify(token, key as JWTVerifyGetKey, {
+      issuer: source.issuer,
+      algorithms: [alg],
+      clockTolerance: policy.leeway,
+      ...(policy.audience?.length ? { audience: [...policy.audience] } : {}),
+      ...(policy.typ ? { typ: policy.typ } : {}),
+      ...(policy.requireExpiry ? { requiredClaims: ["exp"] } : {}),
+    });
+    return { header: protectedHeader, claims: payload, expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined };
+  } catch (error) {
+    throw toAccessTokenError(error);
+  }
+}
+
+function toAccessTokenError(error: unknown): unknown {
+  if (error instanceof errors.JWTExpired) return new AccessTokenError("expired", "the token has expired", { cause: error });
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const reason: AccessTokenFailure =
+      error.claim === "iss" ? "issuer" : error.claim === "nbf" ? "not_yet_valid" : error.claim === "iat" ? "issued_in_future" : error.claim === "aud" ? "audience" : error.claim === "typ" ? "type" : "claims";
+    return new AccessTokenError(reason, `the token "${error.claim}" claim is not valid (${error.reason})`, { cause: error });
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new AccessTokenError("signature", "the token signature does not verify", { cause: error });
+  if (error instanceof errors.JWKSNoMatchingKey) return new AccessTokenError("unknown_key", "no key of the issuer matches the token", { cause: error });
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return new AccessTokenError("algorithm", "the token algorithm is not allowed", { cause: error });
+  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return new AccessTokenError("malformed", "the token is not a valid JWT", { cause: error });
+  }
+  if (error instanceof errors.JWKSInvalid || error instanceof errors.JWKInvalid) return new AccessTokenError("unknown_key", "the issuer's key cannot be used", { cause: error });
+  return error; // IdpError (keys unavailable) and the unexpected pass through
+}

@@ -1,0 +1,47 @@
+/**
+ * One way of authenticating a caller (`auth_methods` entry). The plugin asks its authenticators
+ * in turn; each answers with a principal, with `undefined` ("not mine": the request carries no
+ * credentials of its kind, ask the next one), or rejects by throwing a coded error (`AuthError`
+ * for the caller's fault, `IdpError` for ours). A rejection ends the chain: credentials that
+ * were recognised but are wrong never fall through to a weaker method.
+ */
+import type { Context } from "hono";
+import type { JWTPayload } from "jose";
+import type { Challenge } from "../../errors.ts";
+import type { GatewayEnv } from "../../gateway/context.ts";
+import type { Issuer } from "../../oidc/issuer.ts";
+import type { PluginContext } from "../types.ts";
+import type { OpenIdConnectConfig } from "./schema.ts";
+import type { HeaderPairs } from "./upstream-headers.ts";
+
+export interface Principal {
+  /** The `auth_methods` entry that authenticated the caller. */
+  readonly method: string;
+  /** The value of `upstream_access_token_header` (e.g. `Bearer <token>`), computed once per token. */
+  readonly tokenHeaderValue: string;
+  /** `upstream_headers_names` / `upstream_headers_claims` pairs, computed once per token. */
+  readonly claimHeaders: HeaderPairs;
+  /** Verified claims of the access token (absent for an opaque token). */
+  readonly claims: Readonly<JWTPayload> | undefined;
+}
+
+export interface Authenticator {
+  readonly method: string;
+  /** `WWW-Authenticate` challenges for a request no authenticator claimed. */
+  readonly challenges: readonly Challenge[];
+  authenticate(c: Context<GatewayEnv>): Promise<Principal | undefined>;
+  close?(): void;
+}
+
+/** What an authenticator is built from. */
+export interface AuthenticatorDeps {
+  readonly config: Readonly<OpenIdConnectConfig>;
+  /** The shared discovery + JWKS cache of `config.issuer`. */
+  readonly issuer: Issuer;
+  readonly ctx: PluginContext;
+}
+
+export type AuthenticatorFactory = (deps: AuthenticatorDeps) => Authenticator | Promise<Authenticator>;
+
+/** The `realm` of our challenges. */
+export const REALM = "oidc-gateway";

@@ -1,0 +1,137 @@
+/**
+ * `auth_methods = ["client_credentials"]`: the caller presents its own client id and secret; the
+ * gateway exchanges them at the IdP's token endpoint (RFC 6749 §4.4), verifies the access token,
+ * and sends it upstream. The token endpoint call is cached under a keyed hash of the credentials,
+ * so the repeat request costs one HMAC and one map lookup.
+ */
+import { AuthError, IdpError, type Challenge } from "../../errors.ts";
+import type { TokenCacheEvent } from "../../metrics.ts";
+import { createKeyedHash } from "../../oidc/cache-key.ts";
+import type { IssuerMetadata } from "../../oidc/issuer.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { requestClientCredentialsToken, type ClientCredentials } from "../../oidc/token-endpoint.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
+import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
+import { hideCredentials, readClientCredentials } from "./credentials.ts";
+import { allowedAlgorithms } from "./schema.ts";
+import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+
+/** What is cached per credentials: everything the hot path needs, ready to use. */
+interface CachedToken {
+  readonly tokenHeaderValue: string;
+  readonly claimHeaders: HeaderPairs;
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
+}
+
+const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
+  hit: "hit",
+  miss: "miss",
+  refresh: "refresh",
+  resurrect: "resurrected",
+  negative: "negative_hit",
+};
+const CACHE_LABEL = "client_credentials";
+
+export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
+  const log = ctx.log;
+  const metrics = ctx.metrics;
+  const challenges: readonly Challenge[] = [{ scheme: config.client_credentials_param_type.includes("header") ? "Basic" : "Bearer", params: { realm: REALM } }];
+  const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
+  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
+  const hash = await createKeyedHash(config.cache_tokens_salt);
+  const cache = new TokenCache<CachedToken>(
+    {
+      ttl: config.cache_ttl,
+      ttlMin: config.cache_ttl_min,
+      ttlMax: config.cache_ttl_max,
+      ttlNeg: config.cache_ttl_neg,
+      ttlResurrect: config.cache_ttl_resurrect,
+      maxEntries: config.cache_tokens_max,
+    },
+    {
+      onRefreshError: (error) => {
+        if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
+      },
+      onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
+    },
+  );
+  // One size for all client credentials caches of this gateway, read at scrape time.
+  const caches = ctx.shared.once("openid-connect.client_credentials.caches", () => {
+    const set = new Set<TokenCache<CachedToken>>();
+    metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
+    return set;
+  });
+  caches.add(cache);
+  // Everything but the caller's credentials that decides the token.
+  const requestParts = [config.scopes.join(" "), config.audience.join(" "), config.token_endpoint_auth_method];
+
+  const fetchToken = async (credentials: ClientCredentials, meta: IssuerMetadata): Promise<Fresh<CachedToken>> => {
+    const started = performance.now();
+    let response;
+    try {
+      response = await requestClientCredentialsToken(meta.discovery, credentials, {
+        authMethod: config.token_endpoint_auth_method,
+        scopes: config.scopes,
+        audience: config.audience,
+        fetch: issuer.fetch,
+        allowHttp: issuer.allowHttp,
+        timeout: config.timeout,
+      });
+      metrics?.idp("token", "ok", (performance.now() - started) / 1000);
+    } catch (error) {
+      metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
+      if (error instanceof AuthError) {
+        log.info("oidc.client_refused", { issuer: issuer.issuer, detail: error.description });
+        throw error.withChallenges(challenges);
+      }
+      throw error;
+    }
+    const token = response.access_token;
+    let expiresAt = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;
+    let claims: Readonly<Record<string, unknown>> | undefined;
+    if (looksLikeJwt(token)) {
+      try {
+        const verified = await verifyAccessToken(token, issuer, policy, config.enable_hs_signatures ? credentials.clientSecret : undefined);
+        claims = verified.claims;
+        if (verified.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verified.expiresAt);
+      } catch (error) {
+        if (!(error instanceof AccessTokenError)) throw error;
+        // The IdP issued it to us directly: a token that fails is the IdP's (or our config's) fault.
+        throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
+      }
+    }
+    return {
+      value: { tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token), claimHeaders: claimHeaders(claims, mapping), claims },
+      expiresAt,
+    };
+  };
+
+  return {
+    method: "client_credentials",
+    challenges,
+    async authenticate(c) {
+      const found = await readClientCredentials(c, config.client_credentials_param_type, { hide: config.hide_credentials, challenges });
+      if (!found) return undefined;
+      const meta = issuer.peek() ?? (await issuer.metadata());
+      let value: CachedToken;
+      if (config.cache_tokens) {
+        const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, ...requestParts]);
+        c.var.logFields.token_cache = "miss"; // replaced below unless the miss ends in a rejection
+        const result = await cache.get(key, () => fetchToken(found, meta));
+        c.var.logFields.token_cache = result.state;
+        metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+        if (result.state === "negative") throw result.error;
+        value = result.value;
+      } else {
+        value = (await fetchToken(found, meta)).value;
+        c.var.logFields.token_cache = "off";
+      }
+      if (config.hide_credentials) hideCredentials(c, found);
+      return { method: "client_credentials", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+    },
+    close() {
+      caches.delete(cache);
+      cache.clear();
+    },
+  };
+};

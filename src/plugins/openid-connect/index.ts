@@ -1,0 +1,91 @@
+/**
+ * Kong's `openid-connect` plugin: authenticates callers with the methods of `auth_methods`
+ * against one issuer, and proxies with the access token. The authenticators do the work; this
+ * file picks them, asks them in order, and hands the verdict to the upstream request.
+ */
+import type { MiddlewareHandler } from "hono";
+import { AuthError, type Challenge } from "../../errors.ts";
+import type { GatewayEnv } from "../../gateway/context.ts";
+import { issuerRegistry, splitIssuer } from "../../oidc/issuer.ts";
+import { definePlugin } from "../types.ts";
+import { issuersAdmin } from "./admin.ts";
+import type { Authenticator, AuthenticatorFactory, Principal } from "./authenticator.ts";
+import { clientCredentialsAuthenticator } from "./client-credentials.ts";
+import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
+import { applyUpstreamHeaders } from "./upstream-headers.ts";
+
+/** One factory per implemented `auth_methods` value. */
+const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
+  client_credentials: clientCredentialsAuthenticator,
+};
+
+function uniqueChallenges(authenticators: readonly Authenticator[]): Challenge[] {
+  const seen = new Set<string>();
+  const out: Challenge[] = [];
+  for (const challenge of authenticators.flatMap((a) => a.challenges)) {
+    if (seen.has(challenge.scheme)) continue;
+    seen.add(challenge.scheme);
+    out.push(challenge);
+  }
+  return out;
+}
+
+const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+export const openIdConnect = definePlugin<OpenIdConnectConfig>({
+  name: "openid-connect",
+  priority: 1050, // Kong's
+  secretKeys: ["cache_tokens_salt"],
+  schema: openIdConnectSchema,
+
+  warnings(config) {
+    const warnings: string[] = [];
+    if (!config.ssl_verify) warnings.push("ssl_verify: the identity provider's certificate is not verified ('ssl_verify = false')");
+    const url = new URL(splitIssuer(config.issuer).discoveryUrl);
+    if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
+      warnings.push(`issuer: "${config.issuer}" is plain http; client secrets and tokens cross the network unencrypted`);
+    }
+    return warnings;
+  },
+
+  async create(config, ctx) {
+    const registry = issuerRegistry(ctx);
+    const issuer = await registry.acquire({
+      issuer: config.issuer,
+      timeout: config.timeout,
+      sslVerify: config.ssl_verify,
+      rediscoveryLifetime: config.rediscovery_lifetime,
+    });
+    const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, ctx })));
+    const challenges = uniqueChallenges(authenticators);
+    const tokenHeader = config.upstream_access_token_header;
+
+    const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+      if (config.display_errors) c.set("displayErrors", true);
+      c.set("unauthorizedMessage", config.unauthorized_error_message);
+      let principal: Principal | undefined;
+      for (const authenticator of authenticators) {
+        principal = await authenticator.authenticate(c);
+        if (principal) break;
+      }
+      // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
+      if (!principal) throw new AuthError({ challenges });
+      applyUpstreamHeaders(c, tokenHeader, principal.tokenHeaderValue, principal.claimHeaders);
+      await next();
+    };
+
+    return {
+      handler,
+      readiness() {
+        if (issuer.peek()) return { ready: true };
+        return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet${issuer.view().error ? `: ${issuer.view().error}` : ""}` };
+      },
+      close() {
+        for (const authenticator of authenticators) authenticator.close?.();
+        registry.release(issuer);
+      },
+    };
+  },
+
+  admin: issuersAdmin,
+});

@@ -1,0 +1,132 @@
+/**
+ * The `openid-connect` plugin's config: Kong's key names and defaults (differences are said in
+ * the key's description), checked once at start. `check` never needs the network.
+ */
+import { z } from "zod";
+import { millis, seconds, table } from "../../config/fields.ts";
+import { ASYMMETRIC_ALGORITHMS } from "../../oidc/verify-access-token.ts";
+
+/** Every `auth_methods` value Kong knows. */
+export const KONG_AUTH_METHODS = ["password", "client_credentials", "authorization_code", "bearer", "introspection", "userinfo", "kong_oauth2", "refresh_token", "session"] as const;
+export type KongAuthMethod = (typeof KONG_AUTH_METHODS)[number];
+
+/** The methods this gateway implements; the others are refused at start until their issue lands. */
+export const IMPLEMENTED_AUTH_METHODS = ["client_credentials"] as const satisfies readonly KongAuthMethod[];
+export type AuthMethod = (typeof IMPLEMENTED_AUTH_METHODS)[number];
+
+export const PARAM_TYPES = ["header", "query", "body"] as const;
+export type ParamType = (typeof PARAM_TYPES)[number];
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** `authorization:bearer` → header `authorization`, value `Bearer <token>`; `x-token` → the bare token. */
+export interface UpstreamTokenHeader {
+  readonly name: string;
+  readonly prefix: string;
+}
+
+const upstreamTokenHeader = () =>
+  z.string().transform((value, ctx): UpstreamTokenHeader => {
+    const [name = "", scheme, ...rest] = value.split(":").map((s) => s.trim());
+    if (!HEADER_NAME.test(name) || rest.length || (scheme !== undefined && !/^[A-Za-z][A-Za-z0-9_-]*$/.test(scheme))) {
+      ctx.addIssue({ code: "custom", message: `expected "header-name" or "header-name:scheme" (e.g. "authorization:bearer"), got "${value}"` });
+      return z.NEVER;
+    }
+    const prefix = scheme === undefined ? "" : `${scheme.toLowerCase() === "bearer" ? "Bearer" : scheme} `;
+    return { name: name.toLowerCase(), prefix };
+  });
+
+const url = () =>
+  z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).refine((u) => !u.includes("#"), "expected a URL without a fragment");
+
+export const openIdConnectSchema = () =>
+  table({
+    issuer: url().describe("The issuer identifier, or the URL of its discovery document; the discovered `issuer` must equal it exactly."),
+    auth_methods: z
+      .array(z.enum(KONG_AUTH_METHODS))
+      .min(1)
+      .default([...IMPLEMENTED_AUTH_METHODS])
+      .describe("Types of credentials accepted; this gateway implements `client_credentials` so far (Kong's default enables all of its methods).")
+      .meta({ kong: "`auth_methods`" }),
+    client_credentials_param_type: z
+      .array(z.enum(PARAM_TYPES))
+      .min(1)
+      .default([...PARAM_TYPES])
+      .describe("Where callers' client credentials are looked for, in this order: `header` (Basic), `query`, `body` (form or JSON `client_id`/`client_secret`)."),
+    token_endpoint_auth_method: z
+      .enum(["client_secret_basic", "client_secret_post"])
+      .default("client_secret_basic")
+      .describe("How the caller's client credentials are presented to the IdP's token endpoint."),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "expected a scope token (RFC 6749 §3.3)"))
+      .default([])
+      .describe("Scopes requested with the token; none by default, so no `scope` is sent (Kong's default `openid` makes some IdPs refuse client credentials)."),
+    audience: z.array(z.string().min(1)).default([]).describe("`audience` values sent with the token request; none by default."),
+    timeout: millis().default(10_000).describe("Timeout of each call to the IdP: discovery, JWKS and token endpoint (ms)."),
+    ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
+    rediscovery_lifetime: seconds()
+      .default(30)
+      .describe("Minimum time between two fetches of the discovery document and JWKS: the background refresh and the refetch for an unknown `kid` (s)."),
+    leeway: seconds(3600).default(0).describe("Clock skew tolerated when checking `exp`, `nbf` and `iat` of tokens (s)."),
+    enable_hs_signatures: z
+      .boolean()
+      .default(false)
+      .describe("Also accept HMAC-signed (`HS256`/`HS384`/`HS512`) tokens, verified with the client secret; off, only asymmetric algorithms are accepted."),
+    cache_tokens: z.boolean().default(true).describe("Cache token endpoint responses, keyed by a salted hash of the credentials and request."),
+    cache_ttl: seconds().default(3600).describe("Cache lifetime of a token whose response has no `expires_in` and which has no `exp` (s)."),
+    cache_ttl_max: seconds().optional().describe("Upper bound of a cached token's lifetime (s); unset: no bound."),
+    cache_ttl_min: seconds().optional().describe("Lower bound of a cached token's lifetime (s), never past the token's own expiry; unset: no bound."),
+    cache_ttl_neg: seconds()
+      .default(10)
+      .describe("How long credentials the IdP refused are answered from the cache (s), so a wrong secret cannot flood the IdP; 0 disables."),
+    cache_ttl_resurrect: seconds()
+      .optional()
+      .describe("While the IdP fails, how long past its cache lifetime a still-valid token is served (s); unset: never."),
+    cache_tokens_salt: z
+      .string()
+      .min(16, "expected at least 16 characters")
+      .optional()
+      .describe("Secret salt of the cache keys; unset: a random salt per process."),
+    cache_tokens_max: z.int().min(1).max(10_000_000).default(100_000).describe("Most tokens kept in the cache; the least recently used go first."),
+    upstream_access_token_header: upstreamTokenHeader()
+      .prefault("authorization:bearer")
+      .describe('Header that carries the access token to the upstream: "name" or "name:scheme".'),
+    hide_credentials: z
+      .boolean()
+      .default(true)
+      .describe("Remove the caller's credentials (header, query or body parameters) before proxying (Kong's default is false)."),
+    upstream_headers_claims: z.array(z.string().min(1)).default([]).describe("Top-level claims of the access token to copy into upstream headers."),
+    upstream_headers_names: z
+      .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
+      .default([])
+      .describe("Header names for `upstream_headers_claims`, position by position."),
+    unauthorized_error_message: z.string().default("Unauthorized").describe("The `message` of 401 responses."),
+    display_errors: z.boolean().default(false).describe("Add the error and its description to error responses (for debugging; it tells callers why they failed)."),
+  }).superRefine((c, ctx) => {
+    c.auth_methods.forEach((m, i) => {
+      if (!(IMPLEMENTED_AUTH_METHODS as readonly string[]).includes(m)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["auth_methods", i],
+          message: `"${m}" is not supported yet; supported: ${IMPLEMENTED_AUTH_METHODS.map((s) => `"${s}"`).join(", ")}`,
+        });
+      }
+    });
+    if (c.upstream_headers_claims.length !== c.upstream_headers_names.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstream_headers_names"],
+        message: `expected as many entries as 'upstream_headers_claims' (${c.upstream_headers_claims.length}), got ${c.upstream_headers_names.length}`,
+      });
+    }
+    if (c.cache_ttl_min !== undefined && c.cache_ttl_max !== undefined && c.cache_ttl_min > c.cache_ttl_max) {
+      ctx.addIssue({ code: "custom", path: ["cache_ttl_min"], message: "expected 'cache_ttl_min' not above 'cache_ttl_max'" });
+    }
+  });
+
+export type OpenIdConnectConfig = z.output<ReturnType<typeof openIdConnectSchema>>;
+
+/** The algorithms a token may be signed with under `config`. */
+export function allowedAlgorithms(config: Pick<OpenIdConnectConfig, "enable_hs_signatures">): string[] {
+  return config.enable_hs_signatures ? [...ASYMMETRIC_ALGORITHMS, "HS256", "HS384", "HS512"] : [...ASYMMETRIC_ALGORITHMS];
+}
