@@ -15,6 +15,12 @@ export interface GatewayVariables {
   upstreamLatency: number;
   /** Shows error detail to callers (`display_errors`), set by an auth plugin. */
   displayErrors: boolean;
+  /** Replaces the 401 body's message (`unauthorized_error_message`), set by an auth plugin. */
+  unauthorizedMessage?: string;
+  /** The query string (with `?`, or "") the upstream receives, when a plugin removed parameters (`hide_credentials`). */
+  upstreamSearch?: string;
+  /** The body the upstream receives, when a plugin had to read the caller's (credentials in a form body). */
+  upstreamBody?: ReadableStream<Uint8Array> | null;
 }
 
 export interface GatewayEnv {
