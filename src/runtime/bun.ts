@@ -2,6 +2,7 @@
 import { rootCertificates } from "node:tls";
 import { chmod, rename, stat, writeFile } from "node:fs/promises";
 import { listenNode } from "./node-listener.ts";
+import { badRequest, isValidHost } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
@@ -17,6 +18,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
     idleTimeout: 75,
     ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
     fetch(request, srv) {
+      if (!isValidHost(request.headers.get("host"))) return badRequest("invalid Host header");
       const localPort = srv.port ?? options.port;
       return handler(request, { remoteAddress: srv.requestIP(request)?.address ?? "", localPort, tls: !!options.tls });
     },

@@ -1,5 +1,6 @@
 /** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
 import { listenNode } from "./node-listener.ts";
+import { badRequest, isValidHost } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
@@ -20,7 +21,8 @@ async function listen(options: ListenOptions): Promise<Listener> {
       },
       onError: () => new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } }),
     },
-    (request, info) => handler(request, { remoteAddress: info.remoteAddr.hostname, localPort: port, tls: !!options.tls }),
+    (request, info) =>
+      isValidHost(request.headers.get("host")) ? handler(request, { remoteAddress: info.remoteAddr.hostname, localPort: port, tls: !!options.tls }) : badRequest("invalid Host header"),
   );
   await listening.promise;
   return {

@@ -7,6 +7,7 @@ import { X509Certificate } from "node:crypto";
 import * as http from "node:http";
 import * as tls from "node:tls";
 import { Readable } from "node:stream";
+import { badRequest, isValidHost } from "./request-target.ts";
 import type { ConnInfo, Listener, ListenOptions, PeerCertificate } from "./types.ts";
 
 /** Split a PEM bundle into its certificates. */
@@ -50,11 +51,33 @@ function peerCertificate(socket: tls.TLSSocket, cas: X509Certificate[]): PeerCer
 
 const BODYLESS = new Set(["GET", "HEAD"]);
 
+/**
+ * The request URL from the request target and Host (RFC 9112 §3.2, §3.3): origin-form
+ * (`/path?query`) with a valid single Host, or absolute-form, whose authority replaces Host.
+ * Anything else (`*`, authority-form, a bad or repeated Host) is `undefined`: a 400.
+ */
+export function requestUrl(target: string, hosts: readonly string[]): { url: string; host: string | undefined } | undefined {
+  if (hosts.length > 1 || !isValidHost(hosts[0] ?? null)) return undefined;
+  if (target.startsWith("/")) return { url: `https://${hosts[0] ?? "localhost"}${target}`, host: hosts[0] };
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  try {
+    const u = new URL(target);
+    if (u.username || u.password || !isValidHost(u.host)) return undefined;
+    return { url: `https://${u.host}${u.pathname}${u.search}`, host: u.host };
+  } catch {
+    return undefined;
+  }
+}
+
+function reply(res: http.ServerResponse, response: Response): void {
+  res.writeHead(response.status, Object.fromEntries(response.headers));
+  void response.text().then((body) => res.end(body));
+}
+
 export async function listenNode(options: ListenOptions): Promise<Listener> {
   const tlsFiles = options.tls;
   if (!tlsFiles) throw new Error("node listener is for TLS only");
   const cas = tlsFiles.clientCa ? splitPem(tlsFiles.clientCa).map((p) => new X509Certificate(p)) : [];
-  const scheme = "https";
   const peers = new WeakMap<object, PeerCertificate | null>();
 
   const server = http.createServer(async (req, res) => {
@@ -69,7 +92,16 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     }
     const conn: ConnInfo = { remoteAddress: socket.remoteAddress ?? "", localPort: port, tls: true, ...(cert ? { peerCertificate: cert } : {}) };
     const headers = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    const hosts: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      if (name.toLowerCase() === "host") hosts.push(req.rawHeaders[i + 1]!);
+      headers.append(name, req.rawHeaders[i + 1]!);
+    }
+    // The URL is built from the request line, never from what a Host header could smuggle in.
+    const target = requestUrl(req.url ?? "", hosts);
+    if (!target) return reply(res, badRequest("invalid request target or Host header"));
+    if (target.host !== undefined && hosts[0] !== target.host) headers.set("host", target.host);
     const controller = new AbortController();
     res.on("close", () => { if (!res.writableFinished) controller.abort(); });
     const init: RequestInit & { duplex?: "half" } = { method: req.method, headers, signal: controller.signal };
@@ -79,7 +111,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     }
     let response: Response;
     try {
-      response = await options.handler(new Request(`${scheme}://${req.headers.host ?? "localhost"}${req.url}`, init), conn);
+      response = await options.handler(new Request(target.url, init), conn);
     } catch {
       response = new Response('{"message":"An unexpected error occurred"}', { status: 500 });
     }

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as https from "node:https";
+import * as net from "node:net";
+import * as tls from "node:tls";
 import { join } from "node:path";
 import { ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
@@ -82,6 +84,20 @@ function call(port: number, options: { cert?: string; key?: string; headers?: Re
     );
     request.on("error", fail);
     request.end();
+  });
+}
+
+/** Sends raw HTTP/1.1 bytes (plain, or TLS with the JohnDoe certificate) and returns status line and body. */
+function raw(port: number, secure: boolean, text: string): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const socket = secure
+      ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") }, () => socket.write(text))
+      : net.connect({ host: "127.0.0.1", port }, () => socket.write(text));
+    let out = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (d) => (out += d));
+    socket.on("error", fail);
+    socket.on("end", () => done({ status: Number(out.split(" ")[1]), body: out.slice(out.indexOf("\r\n\r\n") + 4) }));
   });
 }
 
@@ -164,6 +180,32 @@ for (const runtime of RUNTIMES) {
         expect(upstreamSaw(id)).toBeUndefined();
       }
     });
+
+    for (const listener of ["proxy", "proxy_tls"] as const) {
+      it(`refuses on ${listener} a Host header that would move the routed path, with 400`, async () => {
+        const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
+        for (const host of ["evil.example/admin?", "user@evil.example", "evil.example#x", "a b"]) {
+          const id = `${runtime}-${listener}-host-${crypto.randomUUID()}`;
+          const answer = await raw(port, listener === "proxy_tls", `GET /mtls HTTP/1.1\r\nHost: ${host}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+          expect(answer.status).toBe(400);
+          expect(upstreamSaw(id)).toBeUndefined();
+        }
+      });
+
+      it(`refuses on ${listener} two Host headers (RFC 9112 §3.2)`, async () => {
+        const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
+        const answer = await raw(port, listener === "proxy_tls", "GET /mtls HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n");
+        expect(answer.status).toBe(400);
+      });
+
+      it(`routes an absolute-form target on ${listener} by its own path`, async () => {
+        const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
+        const id = `${runtime}-${listener}-absolute-${crypto.randomUUID()}`;
+        const answer = await raw(port, listener === "proxy_tls", `GET http://localhost/abs/path?q=1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+        expect(answer.status).toBe(200);
+        expect(upstreamSaw(id)?.path).toBe("/anything/abs/path?q=1");
+      });
+    }
 
     it("writes no certificate or key material to the log", () => {
       const text = [...gateway.output, ...strict.output].join("\n");
