@@ -123,7 +123,7 @@ const pluginEntrySchema = (ctx: SchemaContext) =>
         });
         return z.NEVER;
       }
-      const parsed = definition.schema(ctx).safeParse(entry.config);
+      const parsed = definition.schema(ctx).safeParse(entry.config, { reportInput: true });
       if (!parsed.success) {
         for (const issue of parsed.error.issues) issues.addIssue({ ...issue, path: ["config", ...issue.path] } as never);
         return z.NEVER;

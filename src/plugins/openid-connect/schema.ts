@@ -37,7 +37,7 @@ const upstreamTokenHeader = () =>
   });
 
 const url = () =>
-  z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).refine((u) => !u.includes("#"), "expected a URL without a fragment");
+  z.url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") }).refine((u) => !u.includes("#"), "expected a URL without a fragment");
 
 export const openIdConnectSchema = () =>
   table({
