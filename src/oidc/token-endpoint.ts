@@ -56,7 +56,8 @@ export function classifyTokenError(error: unknown, endpoint: string, timeout: nu
   if (error instanceof oauth.ResponseBodyError) return refusedOrFailed(error.status, endpoint, error.error);
   if (error instanceof oauth.WWWAuthenticateChallengeError) return refusedOrFailed(error.response.status, endpoint);
   if (error instanceof oauth.OperationProcessingError) {
-    if (error.code === oauth.RESPONSE_IS_NOT_CONFORM && error.cause instanceof Response) return refusedOrFailed(error.cause.status, endpoint);
+    // A non-200 answer without a readable OAuth error body (plain text, HTML, empty): judge by status.
+    if (error.cause instanceof Response && error.cause.status !== 200) return refusedOrFailed(error.cause.status, endpoint);
     const net = networkError(error.cause, endpoint, timeout);
     if (net.failure === "timeout") return net;
     return new IdpError("bad_response", `token endpoint ${endpoint} sent an invalid token response (${(error.code ?? "invalid").toLowerCase()})`);

@@ -89,6 +89,10 @@ export async function verifyAccessToken(token: string, source: KeySource, policy
       ...(policy.typ ? { typ: policy.typ } : {}),
       ...(policy.requireExpiry ? { requiredClaims: ["exp"] } : {}),
     });
+    // jose checks `iat` only against a maximum age; a token issued in the future is refused here.
+    if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + policy.leeway) {
+      throw new AccessTokenError("issued_in_future", 'the token "iat" claim is in the future');
+    }
     return { header: protectedHeader, claims: payload, expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined };
   } catch (error) {
     throw toAccessTokenError(error);
@@ -96,6 +100,7 @@ export async function verifyAccessToken(token: string, source: KeySource, policy
 }
 
 function toAccessTokenError(error: unknown): unknown {
+  if (error instanceof AccessTokenError) return error;
   if (error instanceof errors.JWTExpired) return new AccessTokenError("expired", "the token has expired", { cause: error });
   if (error instanceof errors.JWTClaimValidationFailed) {
     const reason: AccessTokenFailure =

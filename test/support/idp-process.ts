@@ -1,0 +1,118 @@
+/**
+ * The test IdP (test/support/idp/, oidc-provider on Node) as a child process, driven through its
+ * `/__control` endpoints. Node, not Bun: that is where oidc-provider is supported.
+ *
+ *   const idp = await startIdpProcess({ accessTokenTtl: 2 });
+ *   ... idp.issuer, (await idp.stats()).token.total, await idp.rotateKeys() ...
+ *   await idp.stop();
+ */
+import { resolve } from "node:path";
+
+const MAIN = resolve(import.meta.dir, "idp/main.mjs");
+
+export const SERVICE_SECRET = "cf4c655a-0622-4ce6-a0de-d3353ef0b714";
+
+export interface IdpStats {
+  token: { total: number; byClient: Record<string, number>; byGrant: Record<string, number>; byStatus: Record<string, number> };
+  discovery: number;
+  jwks: number;
+  introspection: number;
+}
+
+export type IdpTarget = "token" | "discovery" | "jwks" | "introspection" | "revocation" | "userinfo" | "all";
+
+export interface IdpProcess {
+  readonly issuer: string;
+  /** Origin of the IdP (control endpoints live here). */
+  readonly url: string;
+  readonly port: number;
+  readonly tokenEndpoint: string;
+  readonly jwksUri: string;
+  /** stderr lines, for failures. */
+  readonly errors: string[];
+  stats(): Promise<IdpStats>;
+  resetStats(): Promise<void>;
+  rotateKeys(options?: { alg?: string; dropOld?: boolean }): Promise<{ kid: string; kids: string[] }>;
+  /** Fail the next `count` requests to `targets` with `status` (0 drops the connection). */
+  fail(status: number, options?: { count?: number; targets?: IdpTarget[] }): Promise<void>;
+  delay(ms: number, options?: { count?: number; targets?: IdpTarget[] }): Promise<void>;
+  /** Ends injected failures and delays. */
+  normal(): Promise<void>;
+  setAccessTokenTtl(seconds: number): Promise<void>;
+  addClient(metadata: Record<string, unknown>): Promise<void>;
+  /** A token straight from the token endpoint (client_secret_basic). */
+  token(clientId: string, secret: string): Promise<{ access_token: string; expires_in?: number }>;
+  stop(): Promise<void>;
+}
+
+export interface IdpProcessOptions {
+  /** Listen port (default 0 = random). */
+  readonly port?: number;
+  /** Any `startIdp()` option (test/support/idp/provider.mjs, IdpOptions). */
+  readonly options?: Record<string, unknown>;
+}
+
+export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<IdpProcess> {
+  const args = ["node", MAIN, "--port", String(opts.port ?? 0)];
+  if (opts.options) args.push("--options-json", JSON.stringify(opts.options));
+  const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
+  const errors: string[] = [];
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) errors.push(...decoder.decode(chunk).split("\n").filter(Boolean));
+  })();
+  const reader = proc.stdout.getReader();
+  let buffered = "";
+  const deadline = Date.now() + 20_000;
+  while (!buffered.includes("\n")) {
+    const { done, value } = await Promise.race([
+      reader.read(),
+      Bun.sleep(Math.max(0, deadline - Date.now())).then(() => ({ done: true, value: undefined })),
+    ]);
+    if (done) {
+      proc.kill();
+      throw new Error(`the test IdP did not start:\n${errors.join("\n")}`);
+    }
+    buffered += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const ready = JSON.parse(buffered.slice(0, buffered.indexOf("\n"))) as { issuer: string; url: string; port: number; tokenEndpoint: string; jwksUri: string };
+
+  const control = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${ready.url}/__control${path}`, { method: "POST", ...init });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`IdP control ${path}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const scope = (o?: { count?: number; targets?: IdpTarget[] }) => `${o?.count ? `&count=${o.count}` : ""}&target=${(o?.targets ?? ["token"]).join(",")}`;
+
+  return {
+    issuer: ready.issuer,
+    url: ready.url,
+    port: ready.port,
+    tokenEndpoint: ready.tokenEndpoint,
+    jwksUri: ready.jwksUri,
+    errors,
+    stats: () => control("/stats", { method: "GET" }),
+    resetStats: async () => void (await control("/reset-stats")),
+    rotateKeys: (o) => control(`/rotate-keys?${o?.alg ? `alg=${o.alg}&` : ""}${o?.dropOld ? "drop_old=1" : ""}`),
+    fail: async (status, o) => void (await control(`/fail?status=${status}${scope(o)}`)),
+    delay: async (ms, o) => void (await control(`/delay?ms=${ms}${scope(o)}`)),
+    normal: async () => void (await control("/normal")),
+    setAccessTokenTtl: async (seconds) => void (await control(`/access-token-ttl?seconds=${seconds}`)),
+    addClient: async (metadata) => void (await control("/clients", { body: JSON.stringify(metadata), headers: { "content-type": "application/json" } })),
+    async token(clientId, secret) {
+      const res = await fetch(ready.tokenEndpoint, {
+        method: "POST",
+        headers: { authorization: `Basic ${btoa(`${clientId}:${secret}`)}`, "content-type": "application/x-www-form-urlencoded" },
+        body: "grant_type=client_credentials",
+      });
+      if (!res.ok) throw new Error(`token request for ${clientId}: ${res.status}`);
+      return res.json();
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
