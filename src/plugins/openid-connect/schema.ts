@@ -46,8 +46,8 @@ export const openIdConnectSchema = () =>
       .array(z.enum(KONG_AUTH_METHODS))
       .min(1)
       .default([...IMPLEMENTED_AUTH_METHODS])
-      .describe("Types of credentials accepted; this gateway implements `client_credentials` so far (Kong's default enables all of its methods).")
-      .meta({ kong: "`auth_methods`" }),
+      .describe("Types of credentials accepted; this gateway implements `client_credentials` so far.")
+      .meta({ kong: "same; Kong's default enables all its methods" }),
     client_credentials_param_type: z
       .array(z.enum(PARAM_TYPES))
       .min(1)
@@ -56,11 +56,13 @@ export const openIdConnectSchema = () =>
     token_endpoint_auth_method: z
       .enum(["client_secret_basic", "client_secret_post"])
       .default("client_secret_basic")
-      .describe("How the caller's client credentials are presented to the IdP's token endpoint."),
+      .describe("How the caller's client credentials are presented to the IdP's token endpoint.")
+      .meta({ kong: "Kong picks from `client_auth`" }),
     scopes: z
       .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "expected a scope token (RFC 6749 §3.3)"))
       .default([])
-      .describe("Scopes requested with the token; none by default, so no `scope` is sent (Kong's default `openid` makes some IdPs refuse client credentials)."),
+      .describe("Scopes requested with the token; none by default, so no `scope` is sent (`openid` makes some IdPs refuse client credentials).")
+      .meta({ kong: "same; Kong's default is `[\"openid\"]`" }),
     audience: z.array(z.string().min(1)).default([]).describe("`audience` values sent with the token request; none by default."),
     timeout: millis().default(10_000).describe("Timeout of each call to the IdP: discovery, JWKS and token endpoint (ms)."),
     ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
@@ -87,14 +89,21 @@ export const openIdConnectSchema = () =>
       .min(16, "expected at least 16 characters")
       .optional()
       .describe("Secret salt of the cache keys; unset: a random salt per process."),
-    cache_tokens_max: z.int().min(1).max(10_000_000).default(100_000).describe("Most tokens kept in the cache; the least recently used go first."),
+    cache_tokens_max: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(100_000)
+      .describe("Most tokens kept in the cache; the least recently used go first.")
+      .meta({ kong: "none: Kong's node cache is bounded by memory" }),
     upstream_access_token_header: upstreamTokenHeader()
       .prefault("authorization:bearer")
       .describe('Header that carries the access token to the upstream: "name" or "name:scheme".'),
     hide_credentials: z
       .boolean()
       .default(true)
-      .describe("Remove the caller's credentials (header, query or body parameters) before proxying (Kong's default is false)."),
+      .describe("Remove the caller's credentials (header, query or body parameters) before proxying.")
+      .meta({ kong: "same; Kong's default is `false`" }),
     upstream_headers_claims: z.array(z.string().min(1)).default([]).describe("Top-level claims of the access token to copy into upstream headers."),
     upstream_headers_names: z
       .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
