@@ -15,6 +15,7 @@ import { createLocalJWKSet, errors as joseErrors, type FlattenedJWSInput, type J
 import type { AuthorizationServer } from "oauth4webapi";
 import { IdpError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import type { PluginContext } from "../plugins/types.ts";
 import type { FetchLike } from "../runtime/types.ts";
 import { createIdpFetch, getJson } from "./outbound.ts";
@@ -61,6 +62,8 @@ const WELL_KNOWN = ["/.well-known/openid-configuration", "/.well-known/oauth-aut
 const ON_DEMAND_RETRY_MS = 1000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 60_000;
+/** Start waits at most this long for the first discovery; a black-holed IdP must not hold the listeners. */
+const START_WAIT_MS = 3000;
 /** The same failure is logged at most this often. */
 const LOG_REPEAT_MS = 30_000;
 /** Members of a JWK that must never be shown (RFC 7517/7518 private parts). */
@@ -84,6 +87,7 @@ export function publicJwk(jwk: JWK): JWK {
 export interface IssuerDeps {
   readonly fetch: FetchLike;
   readonly log: Logger;
+  readonly metrics?: Pick<Metrics, "idp"> | undefined;
   readonly now?: () => number;
 }
 
@@ -100,6 +104,7 @@ export class Issuer {
   readonly fetch: FetchLike;
 
   private readonly log: Logger;
+  private readonly metrics: Pick<Metrics, "idp"> | undefined;
   private readonly now: () => number;
   private readonly lifetimeMs: number;
   private loaded: Loaded | undefined;
@@ -121,6 +126,7 @@ export class Issuer {
     this.allowHttp = discoveryUrl.startsWith("http:");
     this.fetch = deps.fetch;
     this.log = deps.log;
+    this.metrics = deps.metrics;
     this.now = deps.now ?? Date.now;
     this.lifetimeMs = settings.rediscoveryLifetime * 1000;
   }
@@ -172,12 +178,18 @@ export class Issuer {
     }
   };
 
-  /** Fetch at start: the first attempt is awaited (bounded by the timeout), then retried with backoff. */
+  /**
+   * Fetch at start: the first attempt is awaited (at most a few seconds; requests that come
+   * earlier wait for it), and a failure is retried in the background with backoff.
+   */
   async start(): Promise<void> {
     this.stopped = false;
-    if (this.loaded || this.retryTimer) return;
-    await this.load().catch(() => {});
-    if (!this.loaded) this.scheduleRetry();
+    if (this.loaded || this.retryTimer || this.inflight) return;
+    const first = this.load().then(
+      () => {},
+      () => this.scheduleRetry(),
+    );
+    await Promise.race([first, new Promise((resolve) => setTimeout(resolve, Math.min(this.settings.timeout, START_WAIT_MS)))]);
   }
 
   stop(): void {
@@ -263,12 +275,13 @@ export class Issuer {
 
   private async fetchMetadata(): Promise<Loaded> {
     const { timeout } = this.settings;
-    const { json } = await getJson(this.fetch, this.discoveryUrl, "discovery document", timeout);
+    const { json } = await this.timed("discovery", () => getJson(this.fetch, this.discoveryUrl, "discovery document", timeout));
     const discovery = this.checkDiscovery(json);
     let jwks: JSONWebKeySet = { keys: [] };
     let jwksText = "";
     if (typeof discovery.jwks_uri === "string") {
-      const got = await getJson(this.fetch, discovery.jwks_uri, "JWKS", timeout);
+      const uri = discovery.jwks_uri;
+      const got = await this.timed("jwks", () => getJson(this.fetch, uri, "JWKS", timeout));
       if (!Array.isArray(got.json.keys)) throw new IdpError("bad_response", `JWKS at ${discovery.jwks_uri} has no "keys" array`);
       jwks = got.json as unknown as JSONWebKeySet;
       jwksText = got.text;
@@ -284,6 +297,18 @@ export class Issuer {
       }
     }
     return { meta: { discovery, jwks, updatedAt: this.now() }, keys, jwksText };
+  }
+
+  private async timed<T>(endpoint: "discovery" | "jwks", call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await call();
+      this.metrics?.idp(endpoint, "ok", (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      this.metrics?.idp(endpoint, error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
+      throw error;
+    }
   }
 
   private checkDiscovery(json: Record<string, unknown>): AuthorizationServer {
@@ -311,8 +336,8 @@ export class Issuer {
 /** All issuers of one gateway, shared by plugin instances through `ctx.shared`. */
 export class IssuerRegistry {
   private readonly entries = new Map<string, { issuer: Promise<Issuer>; users: number }>();
-  private readonly ready: Issuer[] = [];
-  constructor(private readonly ctx: Pick<PluginContext, "runtime" | "trustedCertificates" | "log">) {}
+  private ready: Issuer[] = [];
+  constructor(private readonly ctx: Pick<PluginContext, "runtime" | "trustedCertificates" | "log"> & { readonly metrics?: Pick<Metrics, "idp"> }) {}
 
   /** The shared `Issuer` for these settings (one per distinct settings), started on first use. */
   async acquire(settings: IssuerSettings): Promise<Issuer> {
@@ -323,6 +348,7 @@ export class IssuerRegistry {
         const issuer = new Issuer(await stableId(key), settings, {
           fetch: createIdpFetch(this.ctx, { timeout: settings.timeout, sslVerify: settings.sslVerify }),
           log: this.ctx.log,
+          metrics: this.ctx.metrics,
         });
         this.ready.push(issuer);
         return issuer;
@@ -336,13 +362,17 @@ export class IssuerRegistry {
     return issuer;
   }
 
-  /** A plugin instance is done with `issuer` (shutdown); the last user stops its retries. */
+  /**
+   * A plugin instance is done with `issuer` (shutdown, or a reload that changed its entry); the
+   * last user stops its retries and removes it from the admin API.
+   */
   release(issuer: Issuer): void {
-    for (const entry of this.entries.values()) {
+    for (const [key, entry] of this.entries) {
       void entry.issuer.then((i) => {
-        if (i !== issuer) return;
-        entry.users--;
-        if (entry.users <= 0) i.stop();
+        if (i !== issuer || --entry.users > 0) return;
+        i.stop();
+        this.entries.delete(key);
+        this.ready = this.ready.filter((r) => r !== i);
       });
     }
   }

@@ -87,6 +87,31 @@ describe("issuer discovery", () => {
     }
   }, 15_000);
 
+  it("does not hold the start for longer than a few seconds when the IdP never answers", async () => {
+    const blackHole = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const started = performance.now();
+      const issuer = await registry().acquire(settings(`http://localhost:${blackHole.port}/realms/master`, { timeout: 10_000 }));
+      expect(performance.now() - started).toBeLessThan(4000);
+      expect(issuer.peek()).toBeUndefined();
+      issuer.stop();
+    } finally {
+      blackHole.stop(true);
+    }
+  }, 10_000);
+
+  it("drops an issuer from the registry when its last plugin instance lets go", async () => {
+    const r = registry();
+    const a = await r.acquire(settings(idp.issuer));
+    await r.acquire(settings(idp.issuer));
+    r.release(a);
+    await Bun.sleep(0);
+    expect(r.list()).toEqual([a]);
+    r.release(a);
+    await Bun.sleep(0);
+    expect(r.list()).toEqual([]);
+  });
+
   it("times out a slow IdP with a 504", async () => {
     await idp.delay(1500, { count: 1, targets: ["discovery"] });
     const issuer = await registry().acquire(settings(idp.issuer, { timeout: 300 }));
