@@ -1,4 +1,5 @@
 /** The Bun edge: `Bun.serve` for plain and TLS listeners, the node path for mTLS, Bun's fetch. */
+import { createHmac } from "node:crypto";
 import { rootCertificates } from "node:tls";
 import { chmod, rename, stat, writeFile } from "node:fs/promises";
 import { listenNode } from "./node-listener.ts";
@@ -83,4 +84,5 @@ export const bunRuntime: Runtime = {
   args: () => Bun.argv.slice(2),
   env: (name) => process.env[name],
   memoryRss: () => process.memoryUsage.rss(),
+  hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
 };

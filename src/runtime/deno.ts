@@ -1,4 +1,5 @@
 /** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
+import { createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
 import { badRequest, isValidHost } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
@@ -89,4 +90,5 @@ export const denoRuntime: Runtime = {
   args: () => Deno.args,
   env: (name) => Deno.env.get(name),
   memoryRss: () => Deno.memoryUsage().rss,
+  hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
 };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { createKeyedHash, encodeParts } from "../../src/oidc/cache-key.ts";
+import { bunRuntime } from "../../src/runtime/bun.ts";
 
 describe("cache keys", () => {
   it("join parts so that shifting bytes between them gives another key", () => {
@@ -28,5 +29,11 @@ describe("cache keys", () => {
     expect(key).not.toContain("cf4c655a");
     expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(await b(["issuer", "service", "cf4c655a-0622-4ce6-a0de-d3353ef0b714"])).not.toBe(key);
+  });
+
+  it("are the same whether WebCrypto or the runtime's synchronous HMAC computes them", async () => {
+    const web = await createKeyedHash("a salt of sixteen or more");
+    const sync = await createKeyedHash("a salt of sixteen or more", bunRuntime.hmacSha256);
+    for (const parts of [["a"], ["issuer", "service", "sécret"], ["", "", ""]]) expect(await sync(parts)).toBe(await web(parts));
   });
 });

@@ -38,7 +38,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
   const challenges: readonly Challenge[] = [{ scheme: config.client_credentials_param_type.includes("header") ? "Basic" : "Bearer", params: { realm: REALM } }];
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
-  const hash = await createKeyedHash(config.cache_tokens_salt);
+  const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   const cache = new TokenCache<CachedToken>(
     {
       ttl: config.cache_ttl,
