@@ -5,6 +5,8 @@
  * unless GATEWAY_RUNTIME says otherwise.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { simpleConfig, startGateway, type GatewayProcess, type GatewayRuntime } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
@@ -309,6 +311,29 @@ describe("when the IdP fails", () => {
     expect(logged.detail).toContain(`does not equal the configured 'issuer' "${wrong}"`);
     const ready = await fetch(`${gw.adminUrl}/status/ready`);
     if (ready.status !== 404) expect(ready.status).toBe(503);
+  });
+});
+
+describe("the shipped gateway.toml", () => {
+  it("runs the guide's two curl commands (ports and issuer moved to the test's)", async () => {
+    const shipped = readFileSync(resolve(import.meta.dir, "../../gateway.toml"), "utf8");
+    expect(shipped).toContain('issuer = "http://localhost:8080/realms/master"');
+    const port = new URL(idp.issuer).port;
+    const text = shipped
+      .replace('"0.0.0.0:8000"', '"127.0.0.1:{{proxy}}"')
+      .replace('"127.0.0.1:8001"', '"127.0.0.1:{{admin}}"')
+      .replace("http://127.0.0.1:9000/anything", `${upstream.url}/anything`)
+      .replace("http://localhost:8080/realms/master", `http://localhost:${port}/realms/master`);
+    const gw = await startGateway({ config: text });
+    gateways.push(gw);
+    const issuers = await (await fetch(`${gw.adminUrl}/openid-connect/issuers`)).json();
+    expect(issuers.data[0].configuration.issuer).toBe(idp.issuer);
+    expect(issuers.data[0].keys.length).toBeGreaterThan(0);
+    const first = await call(gw, serviceAuth);
+    expect(first.status).toBe(200);
+    const second = await call(gw, serviceAuth);
+    expect(second.upstream!.headers.authorization).toBe(first.upstream!.headers.authorization!);
+    expect((await gw.waitForLog((l) => l.event === "http.request" && l.request_id === second.requestId)).token_cache).toBe("hit");
   });
 });
 
