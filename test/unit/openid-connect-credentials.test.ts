@@ -132,12 +132,13 @@ describe("reading client credentials from a request", () => {
     expect(r.upstream.body).toBe("client_id=b&client_secret=bs");
   });
 
-  it("never parses a body larger than 1 MiB, and still forwards all of it", async () => {
+  it("never parses a body larger than 64 KiB, and still forwards all of it", async () => {
     const big = `client_id=b&client_secret=bs&pad=${"x".repeat(1024 * 1024)}`;
     const stream = new ReadableStream<Uint8Array>({
       start(c) {
-        c.enqueue(new TextEncoder().encode(big.slice(0, 600_000)));
-        c.enqueue(new TextEncoder().encode(big.slice(600_000)));
+        c.enqueue(new TextEncoder().encode(big.slice(0, 40_000)));
+        c.enqueue(new TextEncoder().encode(big.slice(40_000, 80_000)));
+        c.enqueue(new TextEncoder().encode(big.slice(80_000)));
         c.close();
       },
     });

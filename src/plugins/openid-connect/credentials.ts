@@ -15,9 +15,10 @@ export interface FoundCredentials extends ClientCredentials {
   readonly source: ParamType;
 }
 
-/** Longest Authorization header or body we parse for credentials. */
+/** Longest Authorization header we parse for credentials. */
 export const MAX_CREDENTIALS_HEADER = 8 * 1024;
-export const MAX_CREDENTIALS_BODY = 1024 * 1024;
+/** Longest body we read for credentials (a form with an id and a secret is tiny); longer ones stream on unread. */
+export const MAX_CREDENTIALS_BODY = 64 * 1024;
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });

@@ -64,9 +64,10 @@ export const openIdConnectSchema = () =>
       .describe("Scopes requested with the token; none by default, so no `scope` is sent (`openid` makes some IdPs refuse client credentials).")
       .meta({ kong: "same; Kong's default is `[\"openid\"]`" }),
     audience: z.array(z.string().min(1)).default([]).describe("`audience` values sent with the token request; none by default."),
-    timeout: millis().default(10_000).describe("Timeout of each call to the IdP: discovery, JWKS and token endpoint (ms)."),
+    timeout: millis().min(1, "expected at least 1 ms").default(10_000).describe("Timeout of each call to the IdP: discovery, JWKS and token endpoint (ms)."),
     ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
     rediscovery_lifetime: seconds()
+      .min(1, "expected at least 1 second: it is what bounds refetches for unknown kids")
       .default(30)
       .describe("Minimum time between two fetches of the discovery document and JWKS: the background refresh and the refetch for an unknown `kid` (s)."),
     leeway: seconds(3600).default(0).describe("Clock skew tolerated when checking `exp`, `nbf` and `iat` of tokens (s)."),
