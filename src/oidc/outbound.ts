@@ -6,6 +6,7 @@
 import { IdpError } from "../errors.ts";
 import type { PluginContext } from "../plugins/types.ts";
 import type { FetchLike } from "../runtime/types.ts";
+import { concatBytes, readUpTo } from "./bounded-body.ts";
 
 export interface OutboundOptions {
   /** Time for the whole exchange: connect, headers and body (ms). */
@@ -94,18 +95,11 @@ async function readBounded(response: Response, max: number): Promise<string> {
     throw new IdpError("bad_response", `body larger than ${max} bytes`);
   }
   if (!response.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > max) throw new IdpError("bad_response", `body larger than ${max} bytes`);
-    chunks.push(chunk);
+  const reader = response.body.getReader();
+  const read = await readUpTo(reader, max);
+  if (!read.complete) {
+    await reader.cancel().catch(() => {});
+    throw new IdpError("bad_response", `body larger than ${max} bytes`);
   }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(concatBytes(read.chunks, read.size));
 }

@@ -8,6 +8,7 @@
 import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
+import { concatBytes, readUpTo } from "../../oidc/bounded-body.ts";
 import type { ClientCredentials } from "../../oidc/token-endpoint.ts";
 import type { ParamType } from "./schema.ts";
 
@@ -120,35 +121,23 @@ function bodyKind(contentType: string | null): BodyKind | undefined {
  */
 async function readBody(body: ReadableStream<Uint8Array>): Promise<{ bytes: Uint8Array; text: string } | { stream: ReadableStream<Uint8Array> }> {
   const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size > MAX_CREDENTIALS_BODY) {
-      return {
-        stream: new ReadableStream<Uint8Array>({
-          pull: async (controller) => {
-            const next = chunks.shift();
-            if (next) return controller.enqueue(next);
-            const { done: end, value: more } = await reader.read();
-            if (end) controller.close();
-            else controller.enqueue(more);
-          },
-          cancel: (reason) => reader.cancel(reason),
-        }),
-      };
-    }
+  const { chunks, size, complete } = await readUpTo(reader, MAX_CREDENTIALS_BODY);
+  if (!complete) {
+    return {
+      stream: new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          const next = chunks.shift();
+          if (next) return controller.enqueue(next);
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      }),
+    };
   }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return { bytes: all, text: new TextDecoder().decode(all) };
+  const bytes = concatBytes(chunks, size);
+  return { bytes, text: new TextDecoder().decode(bytes) };
 }
 
 function streamOf(data: string | Uint8Array): ReadableStream<Uint8Array> {
