@@ -189,7 +189,9 @@ export class Issuer {
       () => {},
       () => this.scheduleRetry(),
     );
-    await Promise.race([first, new Promise((resolve) => setTimeout(resolve, Math.min(this.settings.timeout, START_WAIT_MS)))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([first, new Promise((resolve) => (timer = setTimeout(resolve, Math.min(this.settings.timeout, START_WAIT_MS))))]);
+    clearTimeout(timer);
   }
 
   stop(): void {

@@ -62,8 +62,8 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
     return set;
   });
   caches.add(cache);
-  // Everything but the caller's credentials that decides the token.
-  const requestParts = [config.scopes.join(" "), config.audience.join(" "), config.token_endpoint_auth_method];
+  // Everything but the caller's credentials that decides the token (serialised once, unambiguously).
+  const requestParts = JSON.stringify([config.scopes, config.audience, config.token_endpoint_auth_method]);
 
   const fetchToken = async (credentials: ClientCredentials, meta: IssuerMetadata): Promise<Fresh<CachedToken>> => {
     const started = performance.now();
@@ -115,7 +115,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
       const meta = issuer.peek() ?? (await issuer.metadata());
       let value: CachedToken;
       if (config.cache_tokens) {
-        const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, ...requestParts]);
+        const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, requestParts]);
         c.var.logFields.token_cache = "miss"; // replaced below unless the miss ends in a rejection
         const result = await cache.get(key, () => fetchToken(found, meta));
         c.var.logFields.token_cache = result.state;
