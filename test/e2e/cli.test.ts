@@ -44,6 +44,38 @@ describe("oidc-gateway check", () => {
   });
 });
 
+describe("oidc-gateway check warnings", () => {
+  it("warns about risky settings on stderr and still exits 0", () => {
+    const file = configFile(`[server]
+admin_listen = "0.0.0.0:8001"
+[[services]]
+name = "s"
+url = "https://127.0.0.1:9000/"
+tls_verify = false
+[[routes]]
+name = "r"
+service = "s"
+paths = ["/"]
+[[plugins]]
+name = "openid-connect"
+[plugins.config]
+issuer = "https://idp.example.com/realms/master"
+ssl_verify = false
+enable_hs_signatures = true
+cache_ttl_max = 7200
+`);
+    const r = run("check", "-c", file);
+    expect(r.code).toBe(0);
+    for (const key of ["server.admin_listen", "services[0].tls_verify", "plugins[0].config.ssl_verify", "plugins[0].config.enable_hs_signatures", "plugins[0].config.cache_ttl_max"]) {
+      expect(r.err).toContain(`${file}: warning: ${key}:`);
+    }
+  });
+
+  it("prints no warning for the example gateway.toml", () => {
+    expect(run("check", "-c", resolve(import.meta.dir, "../../gateway.toml")).err).toBe("");
+  });
+});
+
 describe("usage", () => {
   it("prints the version", () => {
     const r = run("--version");

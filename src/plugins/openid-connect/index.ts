@@ -45,6 +45,14 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
       warnings.push(`issuer: "${config.issuer}" is plain http; client secrets and tokens cross the network unencrypted`);
     }
+    if (config.enable_hs_signatures) {
+      warnings.push("enable_hs_signatures: HMAC-signed (HS256/384/512) tokens are accepted; anyone who knows the client secret can mint them");
+    }
+    if (config.cache_ttl_max !== undefined && config.cache_ttl_max > config.cache_ttl) {
+      warnings.push(
+        `cache_ttl_max: ${config.cache_ttl_max} s is above the token lifetime assumed by 'cache_ttl' (${config.cache_ttl} s); it only bounds tokens that carry their own expiry, which are never cached past it anyway`,
+      );
+    }
     return warnings;
   },
 
