@@ -1,0 +1,554 @@
+/**
+ * `make bench`: the gateway against nginx on this machine, side by side in one run.
+ *
+ * Starts everything on 127.0.0.1 with free ports (a shared nginx upstream answering `200 ok`
+ * from memory, nginx as the reference reverse proxy, one gateway per scenario, the development
+ * IdP when a scenario needs it), runs the scenarios interleaved (A B C … C B A …, every round
+ * the same wrk settings), reports medians and ratios to scenario 2, writes
+ * bench/results/latest.json, and stops everything it started.
+ *
+ *   bun bench/bench.ts [--duration 10] [--rounds 3] [--connections 50] [--threads 1]
+ *                      [--no-pin] [--only 1,2,3] [--skip cold,tokens,workers,startup]
+ *                      [--gateway dist/oidc-gateway] [--compare PATH] [--quick]
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus as osCpus, totalmem, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { startIdpProcess, type IdpProcess } from "../test/support/idp-process.ts";
+import { closedLoop } from "./lib/client.ts";
+import { startFakeIdp } from "./lib/fake-idp.ts";
+import { proxyConfig, startNginx, upstreamConfig } from "./lib/nginx.ts";
+import { cpuSeconds, freePort, rssBytes, run, spawnLogged, stopAll, waitFor200, type Started } from "./lib/proc.ts";
+import { ensureTools, nginxVersion, wrkVersion, type Tools } from "./lib/tools.ts";
+import { runWrk, type WrkResult, type WrkSettings } from "./lib/wrk.ts";
+import { basic, BENCH_DIR, extras, scenarios, type LoadTarget, type Prepared, type ScenarioDef } from "./scenarios.ts";
+
+const ROOT = resolve(BENCH_DIR, "..");
+
+// ------------------------------------------------------------------------------------ options
+
+interface Options {
+  readonly duration: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly threads: number;
+  readonly pin: boolean;
+  readonly only: ReadonlySet<string> | undefined;
+  readonly skip: ReadonlySet<string>;
+  readonly gateway: string;
+  readonly compare: string | undefined;
+  readonly workersDuration: number;
+  readonly out: string;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const o = {
+    duration: 10,
+    rounds: 3,
+    connections: 50,
+    threads: 1,
+    pin: true,
+    only: undefined as Set<string> | undefined,
+    skip: new Set<string>(),
+    gateway: join(ROOT, "dist/oidc-gateway"),
+    compare: undefined as string | undefined,
+    workersDuration: 5,
+    out: join(BENCH_DIR, "results/latest.json"),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`'${a}' needs a value`);
+      return v;
+    };
+    const int = (min: number, max: number) => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < min || n > max) throw new Error(`'${a}' expects a whole number from ${min} to ${max}`);
+      return n;
+    };
+    if (a === "--duration") o.duration = int(1, 60);
+    else if (a === "--rounds") o.rounds = int(1, 15);
+    else if (a === "--connections") o.connections = int(1, 1000);
+    else if (a === "--threads") o.threads = int(1, 16);
+    else if (a === "--workers-duration") o.workersDuration = int(1, 60);
+    else if (a === "--no-pin") o.pin = false;
+    else if (a === "--pin") o.pin = true;
+    else if (a === "--only") o.only = new Set(value().split(","));
+    else if (a === "--skip") o.skip = new Set(value().split(","));
+    else if (a === "--gateway") o.gateway = resolve(value());
+    else if (a === "--compare") o.compare = resolve(value());
+    else if (a === "--out") o.out = resolve(value());
+    else if (a === "--quick") {
+      o.duration = 3;
+      o.workersDuration = 3;
+      o.skip.add("tokens");
+    } else throw new Error(`unknown option '${a}' (see the comment at the top of bench/bench.ts)`);
+  }
+  return o;
+}
+
+// ------------------------------------------------------------------------------------ helpers
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const round = (n: number, digits = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
+const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
+
+function render(template: string, values: Readonly<Record<string, string | number>>): string {
+  const text = readFileSync(join(BENCH_DIR, "configs", template), "utf8").replace(/\{\{(\w+)\}\}/g, (m, key: string) => (key in values ? String(values[key]) : m));
+  const left = /\{\{(\w+)\}\}/.exec(text);
+  if (left) throw new Error(`bench/configs/${template}: no value for ${left[0]}`);
+  return text;
+}
+
+/** Placeholder values for `check`, which never needs the network. */
+const CHECK_VALUES = { proxy: 1, admin: 2, upstream: 3, workers: 2, issuer: "http://127.0.0.1:9/realms/master", token_endpoint: "http://127.0.0.1:9/token", service_secret: "x" };
+
+interface Availability {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+const checked = new Map<string, Availability>();
+
+/** A gateway config is runnable when `oidc-gateway check` accepts it. */
+async function availability(binary: string, dir: string, template: string): Promise<Availability> {
+  const known = checked.get(template);
+  if (known) return known;
+  const file = join(dir, `check-${template}`);
+  writeFileSync(file, render(template, CHECK_VALUES));
+  const r = await run([binary, "check", "--config", file], 30_000);
+  // check prints "<file>: invalid configuration" and then one indented line per problem.
+  const lines = (r.stderr || r.stdout).split("\n").filter((l) => l.trim() && !l.includes("warning:"));
+  const detail = lines.find((l) => /^\s/.test(l)) ?? lines[0] ?? `exit code ${r.code}`;
+  const result = { ok: r.code === 0, reason: r.code === 0 ? "" : `not available yet (check: ${detail.replace(file, template).trim()})` };
+  checked.set(template, result);
+  return result;
+}
+
+interface Gateway {
+  readonly proc: Started;
+  readonly proxyUrl: string;
+  readonly adminUrl: string;
+}
+
+async function startGatewayProcess(name: string, binary: string, dir: string, template: string, values: Record<string, string | number>, cpus?: string): Promise<Gateway> {
+  const proxy = await freePort();
+  const admin = await freePort();
+  const file = join(dir, `${name}.toml`);
+  writeFileSync(file, render(template, { ...values, proxy, admin }));
+  const cmd = binary.endsWith(".ts") ? [join(ROOT, "node_modules/.bin/bun"), binary, "--config", file] : [binary, "--config", file];
+  const proc = spawnLogged(name, cmd, { dir, cwd: ROOT, ...(cpus !== undefined ? { cpus } : {}) });
+  await waitFor200(`http://127.0.0.1:${admin}/status`, proc);
+  return { proc, proxyUrl: `http://127.0.0.1:${proxy}`, adminUrl: `http://127.0.0.1:${admin}` };
+}
+
+async function describeMachine() {
+  const free = await run(["free", "-h"]);
+  return {
+    nproc: osCpus().length,
+    cpu: osCpus()[0]?.model.trim() ?? "unknown",
+    memory_bytes: totalmem(),
+    free_h: free.stdout.trim(),
+    kernel: (await run(["uname", "-sr"])).stdout.trim(),
+  };
+}
+
+// ------------------------------------------------------------------------------------ scenarios
+
+interface Running {
+  readonly def: ScenarioDef;
+  readonly label: string;
+  readonly server: Started;
+  readonly url: string;
+  readonly prepared: Prepared;
+  readonly runs: (WrkResult & { cpuPerRequestUs: number })[];
+}
+
+interface ScenarioResult {
+  id: string;
+  title: string;
+  status: "ok" | "skipped" | "failed";
+  reason?: string;
+  rounds?: { rps: number; p50_ms: number; p99_ms: number; errors: number; server_cpu_us_per_request: number | null }[];
+  rps?: number;
+  p50_ms?: number;
+  p99_ms?: number;
+  ratio_to_nginx?: number | null;
+  p99_ratio_to_nginx?: number | null;
+  server_cpu_us_per_request?: number | null;
+  rss_after_bytes?: number;
+  errors?: number;
+}
+
+async function measure(tools: Tools, s: Running, settings: WrkSettings, roundNo: number, duration: number): Promise<WrkResult & { cpuPerRequestUs: number }> {
+  const extra: LoadTarget = s.prepared.beforeRun ? await s.prepared.beforeRun(roundNo) : {};
+  const cpuBefore = cpuSeconds(s.server.pid);
+  const r = await runWrk(
+    tools.wrk,
+    { url: `${s.url}/`, headers: { ...s.prepared.headers, ...extra.headers }, ...(extra.script ?? s.prepared.script ? { script: (extra.script ?? s.prepared.script)! } : {}), scriptArgs: extra.scriptArgs ?? s.prepared.scriptArgs ?? [] },
+    settings,
+    duration,
+  );
+  const cpuPerRequestUs = ((cpuSeconds(s.server.pid) - cpuBefore) * 1e6) / r.requests;
+  return { ...r, cpuPerRequestUs };
+}
+
+/** Runs `list` interleaved for `rounds` rounds (forward, then backward, …) after a warm-up. */
+async function interleaved(tools: Tools, list: Running[], settings: WrkSettings, rounds: number, warmupSeconds: number): Promise<void> {
+  for (const s of list) {
+    const warm = await measure(tools, s, settings, 0, warmupSeconds);
+    if (warm.requests === 0 || warm.errors > warm.requests / 2) throw Object.assign(new Error(`${s.label}: warm-up failed (${warm.errors} errors of ${warm.requests})`), { scenario: s });
+  }
+  for (let r = 1; r <= rounds; r++) {
+    const order = r % 2 ? list : [...list].reverse();
+    for (const s of order) {
+      const result = await measure(tools, s, settings, r, settings.durationSeconds);
+      s.runs.push(result);
+      console.log(`  round ${r}/${rounds}  ${s.label.padEnd(4)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server CPU ${result.cpuPerRequestUs.toFixed(1)} µs/req${result.errors ? `  errors ${result.errors}` : ""}`);
+    }
+  }
+}
+
+function summarise(s: Running): Pick<ScenarioResult, "rounds" | "rps" | "p50_ms" | "p99_ms" | "server_cpu_us_per_request" | "errors"> {
+  return {
+    rounds: s.runs.map((r) => ({ rps: round(r.rps, 0)!, p50_ms: round(r.p50, 3)!, p99_ms: round(r.p99, 3)!, errors: r.errors, server_cpu_us_per_request: round(r.cpuPerRequestUs, 1) })),
+    rps: round(median(s.runs.map((r) => r.rps)), 0)!,
+    p50_ms: round(median(s.runs.map((r) => r.p50)), 3)!,
+    p99_ms: round(median(s.runs.map((r) => r.p99)), 3)!,
+    server_cpu_us_per_request: round(median(s.runs.map((r) => r.cpuPerRequestUs)), 1),
+    errors: s.runs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+// ------------------------------------------------------------------------------------ extras
+
+async function coldPath(binary: string, dir: string, upstreamPort: number, idp: IdpProcess, cpus: string | undefined) {
+  const n = 200;
+  const k = 200;
+  const gw = await startGatewayProcess("gateway-cold", binary, dir, extras.cold.config, { upstream: upstreamPort, issuer: idp.issuer }, cpus);
+  try {
+    const clients = Array.from({ length: n }, (_, i) => ({ client_id: `bench-cold-${i}`, client_secret: `bench-cold-secret-${i}`, token_endpoint_auth_method: "client_secret_basic" }));
+    const res = await fetch(`${idp.url}/__control/clients`, { method: "POST", body: JSON.stringify([...clients, { client_id: "bench-cold-single", client_secret: "bench-cold-single-secret" }]), headers: { "content-type": "application/json" } });
+    if (!res.ok) throw new Error(`registering clients at the IdP: ${res.status} ${await res.text()}`);
+    await idp.resetStats();
+    const distinct = await closedLoop(`${gw.proxyUrl}/`, n, 16, (i) => ({ authorization: basic(clients[i]!.client_id, clients[i]!.client_secret) }), 120_000);
+    const distinctCalls = (await idp.stats()).token.total;
+    await idp.resetStats();
+    const started = performance.now();
+    const statuses = await Promise.all(
+      Array.from({ length: k }, () =>
+        fetch(`${gw.proxyUrl}/`, { headers: { authorization: basic("bench-cold-single", "bench-cold-single-secret") }, signal: AbortSignal.timeout(30_000) })
+          .then(async (r) => (await r.arrayBuffer(), r.status))
+          .catch(() => 0),
+      ),
+    );
+    const burstMs = performance.now() - started;
+    const calls = (await idp.stats()).token.byClient["bench-cold-single"] ?? 0;
+    return {
+      status: "ok" as const,
+      distinct_clients: { clients: n, concurrency: 16, rps: round(distinct.rps, 0), p50_ms: round(distinct.p50, 2), p99_ms: round(distinct.p99, 2), statuses: distinct.statuses, idp_token_calls: distinctCalls },
+      one_cold_client: { concurrent_requests: k, ok: statuses.filter((s) => s === 200).length, all_done_ms: round(burstMs, 1), idp_token_calls: calls, single_flight: calls === 1 },
+      rss_after_bytes: rssBytes(gw.proc.pid),
+    };
+  } finally {
+    await gw.proc.stop();
+  }
+}
+
+async function cachedTokens(binary: string, dir: string, upstreamPort: number, count: number) {
+  const idp = await startFakeIdp();
+  const gw = await startGatewayProcess("gateway-tokens", binary, dir, extras.tokens.config, { upstream: upstreamPort, issuer: idp.issuer });
+  try {
+    const rssBefore = rssBytes(gw.proc.pid);
+    const fill = await closedLoop(`${gw.proxyUrl}/`, count, 64, (i) => ({ authorization: basic(`bench-${i}`, "bench-secret") }), 240_000);
+    const metrics = await fetch(`${gw.adminUrl}/metrics`).then((r) => (r.ok ? r.text() : ""), () => "");
+    const entries = [...metrics.matchAll(/^gateway_token_cache_entries\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    // RSS a moment after the burst, as a long-running gateway would sit (its GC runs meanwhile).
+    await Bun.sleep(2000);
+    return {
+      status: "ok" as const,
+      tokens_requested: count,
+      ok_responses: fill.statuses[200] ?? 0,
+      idp_token_calls: idp.tokenCalls(),
+      cache_entries: entries || null,
+      fill_seconds: round(fill.seconds, 1),
+      rss_before_bytes: rssBefore,
+      rss_after_bytes: rssBytes(gw.proc.pid),
+    };
+  } finally {
+    await gw.proc.stop();
+    await idp.stop();
+  }
+}
+
+async function startup(binary: string, dir: string, upstreamPort: number, runs: number) {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const proxy = await freePort();
+    const admin = await freePort();
+    const file = join(dir, `startup-${i}.toml`);
+    writeFileSync(file, render(extras.startup.config, { upstream: upstreamPort, proxy, admin }));
+    const t = performance.now();
+    const proc = spawnLogged(`startup-${i}`, [binary, "--config", file], { dir, cwd: ROOT });
+    await waitFor200(`http://127.0.0.1:${admin}/status`, proc, 20_000, 2);
+    times.push(performance.now() - t);
+    await proc.stop();
+  }
+  return { status: "ok" as const, runs, median_ms: round(median(times), 1), first_ms: round(times[0]!, 1), all_ms: times.map((t) => round(t, 1)) };
+}
+
+async function workersComparison(tools: Tools, binary: string, dir: string, upstreamPort: number, o: Options) {
+  const list: Running[] = [];
+  const settings: WrkSettings = { threads: o.threads, connections: o.connections, durationSeconds: o.workersDuration };
+  for (const workers of [1, 2]) {
+    const gw = await startGatewayProcess(`gateway-workers-${workers}`, binary, dir, extras.workers.config, { upstream: upstreamPort, workers });
+    list.push({ def: scenarios[2]!, label: `gw${workers}`, server: gw.proc, url: gw.proxyUrl, prepared: {}, runs: [] });
+  }
+  for (const workers of [1, 2]) {
+    const port = await freePort();
+    const proc = startNginx(tools.nginx, dir, `nginx-workers-${workers}`, proxyConfig(dir, `nginx-workers-${workers}`, port, upstreamPort, workers));
+    await waitFor200(`http://127.0.0.1:${port}/`, proc);
+    list.push({ def: scenarios[1]!, label: `ng${workers}`, server: proc, url: `http://127.0.0.1:${port}`, prepared: {}, runs: [] });
+  }
+  try {
+    await interleaved(tools, list, settings, o.rounds, 2);
+  } finally {
+    await Promise.all(list.map((s) => s.server.stop()));
+  }
+  const base = median(list.find((s) => s.label === "ng1")!.runs.map((r) => r.rps));
+  const names: Record<string, string> = { gw1: "gateway, 1 worker", gw2: "gateway, 2 workers", ng1: "nginx, 1 worker", ng2: "nginx, 2 workers" };
+  return {
+    status: "ok" as const,
+    note: "not pinned: the servers may use both cores, wrk and the upstream compete with them",
+    duration_seconds: o.workersDuration,
+    results: list.map((s) => {
+      const sum = summarise(s);
+      return { name: names[s.label], rps: sum.rps, p50_ms: sum.p50_ms, p99_ms: sum.p99_ms, ratio_to_nginx_1_worker: round(sum.rps! / base, 3), rounds: sum.rounds };
+    }),
+  };
+}
+
+// ------------------------------------------------------------------------------------ report
+
+function table(results: ScenarioResult[]): string {
+  const rows = [
+    "| # | scenario | req/s | p50 ms | p99 ms | × nginx req/s | × nginx p99 | server CPU µs/req | RSS after |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of results) {
+    if (r.status !== "ok") {
+      rows.push(`| ${r.id} | ${r.title} | ${r.status === "skipped" ? r.reason : `failed: ${r.reason}`} | | | | | | |`);
+      continue;
+    }
+    const f = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? "–" : v.toFixed(d));
+    rows.push(`| ${r.id} | ${r.title} | ${r.rps} | ${f(r.p50_ms)} | ${f(r.p99_ms)} | ${f(r.ratio_to_nginx)} | ${f(r.p99_ratio_to_nginx)} | ${f(r.server_cpu_us_per_request, 1)} | ${r.rss_after_bytes ? `${mb(r.rss_after_bytes)} MB` : "–"} |`);
+  }
+  return rows.join("\n");
+}
+
+// ------------------------------------------------------------------------------------ main
+
+async function main(): Promise<number> {
+  const o = parseOptions(Bun.argv.slice(2));
+  const t0 = performance.now();
+  try {
+    statSync(o.gateway);
+  } catch {
+    throw new Error(`no gateway binary at ${o.gateway}: run 'make build' (or 'make bench', which builds first)`);
+  }
+  const tools = await ensureTools();
+  const machine = await describeMachine();
+  const pin = o.pin && machine.nproc >= 2 && !!tools.taskset;
+  // wrk and the shared upstream on CPU 0, the server under test alone on CPU 1.
+  const cpu = pin ? { wrk: "0", upstream: "0", server: "1" } : { wrk: undefined, upstream: undefined, server: undefined };
+  const settings: WrkSettings = { threads: o.threads, connections: o.connections, durationSeconds: o.duration, ...(cpu.wrk !== undefined ? { cpus: cpu.wrk } : {}) };
+  const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-bench-"));
+  console.log(`bench: ${machine.nproc} CPUs (${machine.cpu}), ${mb(machine.memory_bytes)} MB; ${await nginxVersion(tools.nginx)}; ${await wrkVersion(tools.wrk)}`);
+  console.log(`bench: wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency, ${o.rounds} rounds interleaved, ${pin ? "wrk + upstream pinned to CPU 0, server under test to CPU 1" : "no CPU pinning"}; logs in ${dir}`);
+
+  const results: ScenarioResult[] = [];
+  const extraResults: Record<string, unknown> = {};
+  let idp: IdpProcess | undefined;
+  try {
+    const upstreamPort = await freePort();
+    const upstream = startNginx(tools.nginx, dir, "upstream", upstreamConfig(dir, "upstream", upstreamPort), cpu.upstream);
+    await waitFor200(`http://127.0.0.1:${upstreamPort}/`, upstream);
+
+    // Which scenarios can run today.
+    const wanted = scenarios.filter((s) => !o.only || o.only.has(s.id));
+    const avail = new Map<ScenarioDef, Availability>();
+    for (const s of wanted) avail.set(s, s.kind === "gateway" ? await availability(o.gateway, dir, s.config!) : { ok: true, reason: "" });
+    const coldAvail = o.skip.has("cold") || (o.only && !o.only.has("8")) ? undefined : await availability(o.gateway, dir, extras.cold.config);
+    const needIdp = wanted.some((s) => s.idp && avail.get(s)!.ok) || coldAvail?.ok;
+    if (needIdp) {
+      idp = await startIdpProcess({ options: { issuerHost: "127.0.0.1", accessTokenTtl: 3600 } });
+      console.log(`bench: development IdP at ${idp.issuer}`);
+    }
+    const values = { upstream: upstreamPort, issuer: idp?.issuer ?? "", token_endpoint: idp?.tokenEndpoint ?? "", service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714" };
+
+    // Start the servers under test; each is idle while another is measured.
+    const list: Running[] = [];
+    for (const s of wanted) {
+      const a = avail.get(s)!;
+      if (!a.ok) {
+        results.push({ id: s.id, title: s.title, status: "skipped", reason: a.reason });
+        console.log(`  ${s.id}  ${s.title}: ${a.reason}`);
+        continue;
+      }
+      try {
+        let server: Started;
+        let url: string;
+        if (s.kind === "direct") {
+          const port = await freePort();
+          server = startNginx(tools.nginx, dir, "direct", upstreamConfig(dir, "direct", port), cpu.server);
+          url = `http://127.0.0.1:${port}`;
+          await waitFor200(`${url}/`, server);
+        } else if (s.kind === "nginx") {
+          const port = await freePort();
+          server = startNginx(tools.nginx, dir, "nginx-proxy", proxyConfig(dir, "nginx-proxy", port, upstreamPort), cpu.server);
+          url = `http://127.0.0.1:${port}`;
+          await waitFor200(`${url}/`, server);
+        } else {
+          const gw = await startGatewayProcess(`gateway-${s.id}`, o.gateway, dir, s.config!, values, cpu.server);
+          server = gw.proc;
+          url = gw.proxyUrl;
+        }
+        const prepared = s.prepare ? await s.prepare({ idp: idp!, proxyUrl: url, dir, durationSeconds: o.duration }) : {};
+        if (!prepared.beforeRun) {
+          const probe = await fetch(`${url}/`, { headers: { ...prepared.headers } });
+          await probe.arrayBuffer();
+          if (probe.status !== 200) throw new Error(`GET / answered ${probe.status}, expected 200`);
+        }
+        list.push({ def: s, label: s.id, server, url, prepared, runs: [] });
+        if (s.id === "3" && o.compare) {
+          const gw = await startGatewayProcess("gateway-3-compare", o.compare, dir, s.config!, values, cpu.server);
+          list.push({ def: { ...s, id: "3*", title: `${s.title} (${o.compare})` }, label: "3*", server: gw.proc, url: gw.proxyUrl, prepared: {}, runs: [] });
+        }
+      } catch (error) {
+        results.push({ id: s.id, title: s.title, status: "failed", reason: (error as Error).message.split("\n")[0] });
+        console.log(`  ${s.id}  ${s.title}: failed: ${(error as Error).message}`);
+      }
+    }
+
+    const planned = list.length * (o.rounds * o.duration + 2);
+    console.log(`bench: ${list.length} scenarios × ${o.rounds} rounds × ${o.duration} s ≈ ${Math.round(planned / 60 * 10) / 10} min of load, then the extras`);
+    try {
+      await interleaved(tools, list, settings, o.rounds, 2);
+    } catch (error) {
+      const failed = (error as { scenario?: Running }).scenario;
+      if (!failed) throw error;
+      // One broken scenario must not sink the others: report it and measure the rest.
+      results.push({ id: failed.def.id, title: failed.def.title, status: "failed", reason: (error as Error).message });
+      list.splice(list.indexOf(failed), 1);
+      for (const s of list) s.runs.length = 0;
+      await interleaved(tools, list, settings, o.rounds, 1);
+    }
+    for (const s of list) results.push({ id: s.def.id, title: s.def.title, status: "ok", ...summarise(s), rss_after_bytes: rssBytes(s.server.pid) });
+    await Promise.all(list.map((s) => s.server.stop()));
+
+    const ref = results.find((r) => r.id === "2" && r.status === "ok");
+    for (const r of results) {
+      if (r.status !== "ok" || !ref) continue;
+      r.ratio_to_nginx = round(r.rps! / ref.rps!, 3);
+      r.p99_ratio_to_nginx = round(r.p99_ms! / ref.p99_ms!, 3);
+    }
+    results.sort((a, b) => a.id.localeCompare(b.id));
+
+    // Scenario 8 and the one-off measurements.
+    if (coldAvail) {
+      if (!coldAvail.ok || !idp) extraResults.cold_path = { status: "skipped", reason: coldAvail.reason };
+      else {
+        console.log(`bench: ${extras.cold.title}`);
+        extraResults.cold_path = await coldPath(o.gateway, dir, upstreamPort, idp, cpu.server).catch((e: Error) => ({ status: "failed", reason: e.message }));
+      }
+    }
+    if (!o.skip.has("startup")) {
+      console.log(`bench: ${extras.startup.title}`);
+      extraResults.startup = await startup(o.gateway, dir, upstreamPort, extras.startup.runs);
+    }
+    extraResults.binary = { path: o.gateway.replace(`${ROOT}/`, ""), size_bytes: statSync(o.gateway).size };
+    if (!o.skip.has("tokens")) {
+      const a = await availability(o.gateway, dir, extras.tokens.config);
+      if (!a.ok) extraResults.cached_tokens = { status: "skipped", reason: a.reason };
+      else {
+        console.log(`bench: ${extras.tokens.title}`);
+        extraResults.cached_tokens = await cachedTokens(o.gateway, dir, upstreamPort, extras.tokens.count).catch((e: Error) => ({ status: "failed", reason: e.message }));
+      }
+    }
+    if (!o.skip.has("workers")) {
+      const a = await availability(o.gateway, dir, extras.workers.config);
+      if (!a.ok) extraResults.workers = { status: "skipped", reason: a.reason };
+      else {
+        console.log(`bench: ${extras.workers.title}`);
+        extraResults.workers = await workersComparison(tools, o.gateway, dir, upstreamPort, o).catch((e: Error) => ({ status: "failed", reason: e.message }));
+      }
+    }
+  } finally {
+    await idp?.stop().catch(() => undefined);
+    await stopAll();
+  }
+
+  // Targets from issue 6: ratios to nginx measured in this run.
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const targets: { target: string; measured: string; met: boolean | null }[] = [];
+  for (const s of scenarios) {
+    const r = byId.get(s.id);
+    if (s.target?.minRatio !== undefined) {
+      const v = r?.status === "ok" ? r.ratio_to_nginx : undefined;
+      targets.push({ target: `scenario ${s.id} req/s ≥ ${s.target.minRatio}× nginx`, measured: v === undefined || v === null ? (r?.reason ?? "not run") : `${v.toFixed(2)}×`, met: v === undefined || v === null ? null : v >= s.target.minRatio });
+    }
+    if (s.target?.maxP99Ratio !== undefined) {
+      const v = r?.status === "ok" ? r.p99_ratio_to_nginx : undefined;
+      targets.push({ target: `scenario ${s.id} p99 ≤ ${s.target.maxP99Ratio}× nginx`, measured: v === undefined || v === null ? (r?.reason ?? "not run") : `${v.toFixed(2)}×`, met: v === undefined || v === null ? null : v <= s.target.maxP99Ratio });
+    }
+  }
+  const tokens = extraResults.cached_tokens as { status: string; rss_after_bytes?: number; reason?: string } | undefined;
+  if (tokens) targets.push({ target: "100 000 cached tokens ≤ 150 MB RSS", measured: tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB` : (tokens.reason ?? tokens.status), met: tokens.rss_after_bytes ? tokens.rss_after_bytes <= 150 * 1024 * 1024 : null });
+  const start = extraResults.startup as { median_ms: number } | undefined;
+  if (start) targets.push({ target: "startup to ready ≤ 150 ms", measured: `${start.median_ms} ms (median)`, met: start.median_ms <= 150 });
+
+  const report = {
+    generated_at: new Date().toISOString(),
+    machine,
+    settings: { wrk: `wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency`, rounds: o.rounds, interleaved: "A B C … then C B A …, median of the rounds", pinned: pin ? "wrk and the upstream on CPU 0, the server under test on CPU 1 (taskset)" : "no", upstream: "nginx, 1 worker, `return 200 \"ok\"`", access_logs: "off for nginx and the gateway" },
+    scenarios: results,
+    ...extraResults,
+    targets,
+    wall_seconds: round((performance.now() - t0) / 1000, 1),
+  };
+  mkdirSync(resolve(o.out, ".."), { recursive: true });
+  writeFileSync(o.out, JSON.stringify(report, null, 2) + "\n");
+  rmSync(dir, { recursive: true, force: true });
+
+  console.log(`\n${table(results)}\n`);
+  const cold = extraResults.cold_path as { status: string; reason?: string; distinct_clients?: { clients: number; rps: number; p50_ms: number; p99_ms: number; idp_token_calls: number }; one_cold_client?: { concurrent_requests: number; idp_token_calls: number } } | undefined;
+  if (cold?.distinct_clients && cold.one_cold_client) {
+    console.log(`8  cold path: ${cold.distinct_clients.clients} distinct clients ${cold.distinct_clients.rps} req/s, p50 ${cold.distinct_clients.p50_ms} ms, p99 ${cold.distinct_clients.p99_ms} ms, ${cold.distinct_clients.idp_token_calls} IdP token calls; ${cold.one_cold_client.concurrent_requests} concurrent requests for one cold client: ${cold.one_cold_client.idp_token_calls} IdP token call(s) (must be 1)`);
+  } else if (cold) console.log(`8  cold path: ${cold.status}${cold.reason ? `: ${cold.reason}` : ""}`);
+  const w = extraResults.workers as { results?: { name: string; rps: number; p99_ms: number; ratio_to_nginx_1_worker: number }[]; reason?: string } | undefined;
+  if (w?.results) for (const x of w.results) console.log(`workers  ${x.name.padEnd(20)} ${x.rps} req/s  p99 ${x.p99_ms} ms  ${x.ratio_to_nginx_1_worker}× nginx 1 worker`);
+  else if (w) console.log(`workers: ${w.reason}`);
+  if (start) console.log(`startup  ${start.median_ms} ms to the first 200 from /status (median)`);
+  console.log(`binary   ${mb((extraResults.binary as { size_bytes: number }).size_bytes)} MB`);
+  if (tokens) console.log(`tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens` : tokens.reason ?? tokens.status}`);
+  console.log("\ntargets:");
+  for (const t of targets) console.log(`  ${t.met === null ? "–" : t.met ? "✓" : "✗"} ${t.target}: ${t.measured}`);
+  console.log(`\nbench: wrote ${o.out.replace(`${ROOT}/`, "")} in ${Math.round((performance.now() - t0) / 1000)} s`);
+  return 0;
+}
+
+const onSignal = () => void stopAll().then(() => process.exit(130));
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+try {
+  process.exitCode = await main();
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}`);
+  await stopAll();
+  process.exitCode = 1;
+}
