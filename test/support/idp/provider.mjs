@@ -1,4 +1,5 @@
 // @ts-check
+/// <reference path="./oidc-provider-shim.d.ts" />
 /**
  * Development / test OpenID Provider for oidc-gateway.
  *
@@ -189,10 +190,16 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
  * @returns {Record<string, any>}
  */
 function generateSigningJwk(alg) {
-  const { privateKey } = alg.startsWith('ES')
-    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
+  // Keys are generated straight to PEM and re-imported before the JWK export:
+  // on Node 20, exporting a JWK from a KeyObject returned by generateKeyPairSync can
+  // deadlock when a GC runs mid-export (the KeyGenJob destructor takes the same key
+  // mutex ExportJWK holds). A re-imported key has its own mutex.
+  const privateKeyEncoding = /** @type {const} */ ({ type: 'pkcs8', format: 'pem' });
+  const publicKeyEncoding = /** @type {const} */ ({ type: 'spki', format: 'pem' });
+  const { privateKey: pem } = alg.startsWith('ES')
+    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding, publicKeyEncoding })
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding, publicKeyEncoding });
+  const jwk = crypto.createPrivateKey(pem).export({ format: 'jwk' });
   return {
     ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`,
   };
@@ -581,8 +588,8 @@ export async function startIdp(options = {}) {
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
     discovery: tlsOptions ? { mtls_endpoint_aliases: mtlsEndpointAliases } : {},
     ttl: {
-      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
-      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
+      AccessToken: (/** @type {any} */ _ctx, /** @type {any} */ token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
+      ClientCredentials: (/** @type {any} */ _ctx, /** @type {any} */ token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
       Grant: 3600,
       IdToken: 3600,
       Interaction: 600,
@@ -591,6 +598,7 @@ export async function startIdp(options = {}) {
       DeviceCode: 600,
       BackchannelAuthenticationRequest: 600,
     },
+    /** @param {any} _ctx @param {string} sub */
     async findAccount(_ctx, sub) {
       const user = users.get(sub);
       if (!user) return undefined;
@@ -601,6 +609,7 @@ export async function startIdp(options = {}) {
         },
       };
     },
+    /** @param {any} _ctx @param {any} token */
     async extraTokenClaims(_ctx, token) {
       const user = token.accountId ? users.get(token.accountId) : undefined;
       return {
@@ -611,7 +620,7 @@ export async function startIdp(options = {}) {
       };
     },
     clientBasedCORS: () => true,
-    fetch: (url, fetchOptions) => {
+    fetch: (/** @type {string | URL} */ url, /** @type {any} */ fetchOptions) => {
       const href = String(url);
       inc(stats.jwksUriFetches, href);
       for (const [clientId, uri] of jwksUriClients) {
@@ -639,10 +648,12 @@ export async function startIdp(options = {}) {
         tlsClientAuth: true,
         selfSignedTlsClientAuth: true,
         getCertificate,
+        /** @param {any} ctx */
         certificateAuthorized(ctx) {
           const socket = ctx.socket ?? ctx.req?.socket;
           return socket?.authorized === true;
         },
+        /** @param {any} ctx @param {string} property @param {string} expected */
         certificateSubjectMatches(ctx, property, expected) {
           const cert = getCertificate(ctx);
           if (!cert) return false;
@@ -666,7 +677,7 @@ export async function startIdp(options = {}) {
         enabled: true,
         defaultResource: async () => audience,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resourceIndicator, client) => ({
+        getResourceServerInfo: async (/** @type {any} */ _ctx, /** @type {string} */ resourceIndicator, /** @type {any} */ client) => ({
           audience: resourceIndicator,
           scope: scopes,
           accessTokenTTL: accessTokenTtl,
@@ -869,6 +880,7 @@ export async function startIdp(options = {}) {
 
   /** @type {Idp['addClient']} */
   const addClient = async (metadata) => {
+    /** @type {Record<string, any>} */
     const md = {
       grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...metadata,
     };

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   SignJWT, calculateJwkThumbprint, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader,
-  exportJWK, generateKeyPair, jwtVerify,
+  jwtVerify,
 } from 'jose';
 
 import { startIdp } from './provider.mjs';
@@ -96,17 +96,34 @@ function httpsRequest(url, opts = {}) {
   });
 }
 
+/**
+ * Key pair via PEM + re-import (see generateSigningJwk in provider.mjs: exporting a JWK
+ * from a freshly generated KeyObject can deadlock on Node 20).
+ * @param {'rsa'|'ec'} type
+ */
+function keyPair(type) {
+  const privateKeyEncoding = /** @type {const} */ ({ type: 'pkcs8', format: 'pem' });
+  const publicKeyEncoding = /** @type {const} */ ({ type: 'spki', format: 'pem' });
+  const pair = type === 'rsa'
+    ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding, publicKeyEncoding })
+    : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding, publicKeyEncoding });
+  return {
+    privateKey: crypto.createPrivateKey(pair.privateKey),
+    publicJwk: crypto.createPublicKey(pair.publicKey).export({ format: 'jwk' }),
+  };
+}
+
 /** A loopback JWKS server standing in for Kong's /openid-connect/jwks. */
 async function startClientJwksServer() {
   const state = {
-    /** @type {{ kid: string, privateKey: CryptoKey, publicJwk: Record<string, any> }[]} */
+    /** @type {{ kid: string, privateKey: crypto.KeyObject, publicJwk: Record<string, any> }[]} */
     keys: [],
     hits: 0,
   };
   const addKey = async () => {
-    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const { privateKey, publicJwk: jwk } = keyPair('rsa');
     const kid = `kong-${crypto.randomBytes(4).toString('hex')}`;
-    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+    const publicJwk = { ...jwk, kid, alg: 'RS256', use: 'sig' };
     state.keys.unshift({ kid, privateKey, publicJwk });
     return state.keys[0];
   };
@@ -298,8 +315,7 @@ async function main() {
   });
 
   await check('DPoP (client-dpop-auth)', async () => {
-    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-    const jwk = await exportJWK(publicKey);
+    const { privateKey, publicJwk: jwk } = keyPair('ec');
     const proof = await new SignJWT({ htm: 'POST', htu: idp.tokenEndpoint, jti: crypto.randomUUID() })
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
       .setIssuedAt()
