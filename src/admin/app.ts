@@ -39,7 +39,10 @@ export function createAdminApp(deps: AdminDeps): Hono {
       const r = instance.readiness?.();
       if (r && !r.ready) reasons.push(`${(JSON.parse(key) as { name: string }).name}: ${r.reason ?? "not ready"}`);
     }
-    return reasons.length ? c.json({ ready: false, reasons }, 503) : c.json({ ready: true });
+    // A node whose Redis is down still serves (from local caches): degraded, not unready.
+    const cluster = deps.pluginContext.cluster?.degradedReason();
+    const degraded = cluster ? { degraded: [`cluster: ${cluster}`] } : {};
+    return reasons.length ? c.json({ ready: false, reasons, ...degraded }, 503) : c.json({ ready: true, ...degraded });
   });
   app.get("/metrics", async (c) => {
     const metrics = deps.pluginContext.metrics;

@@ -3,6 +3,7 @@
  * `oidc-gateway schema` and docs/configuration.md are generated from it.
  */
 import { z } from "zod";
+import { checkSharedSalts, clusterSchema } from "../cluster/schema.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { entityName, filePath, table, listen, listenOrOff, millis, type SchemaContext } from "./fields.ts";
@@ -137,6 +138,7 @@ export const configSchema = (ctx: SchemaContext) =>
       services: z.array(serviceSchema()).default([]).describe("Upstream services."),
       routes: z.array(routeSchema()).default([]).describe("Rules that map requests to services."),
       plugins: z.array(pluginEntrySchema(ctx)).default([]).describe("Plugins: global, per service or per route."),
+      cluster: clusterSchema().prefault({}).describe("Several gateways sharing tokens, DPoP replay records and signing keys through Redis (docs/cluster.md)."),
     })
     .superRefine((config, ctx) => {
       const unique = (list: { name: string }[], key: string) => {
@@ -165,6 +167,7 @@ export const configSchema = (ctx: SchemaContext) =>
           ctx.addIssue({ code: "custom", path: ["plugins", i], message: `plugin "${p.name}" is configured twice for the same route/service/global scope` });
         scopes.add(scope);
       });
+      checkSharedSalts(config, ctx);
     });
 
 export type GatewayConfig = z.output<ReturnType<typeof configSchema>>;

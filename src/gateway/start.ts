@@ -5,6 +5,7 @@
  */
 import type { Hono } from "hono";
 import { createAdminApp } from "../admin/app.ts";
+import { createCluster } from "../cluster/index.ts";
 import { ConfigError, loadConfig, type LoadedConfig } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { configWarnings } from "../config/warnings.ts";
@@ -76,6 +77,16 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   const startedAt = Date.now();
   const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
   const shared = createShared();
+  // One link to the fleet's Redis per process, kept across reloads (a [cluster] change needs a restart).
+  const clusterConfig = loaded.config.cluster;
+  const cluster = createCluster(clusterConfig, {
+    log,
+    metrics,
+    trustedCertificates:
+      clusterConfig.strategy === "redis" ? await Promise.all(loaded.config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`))) : [],
+  });
+  // Bounded: without its Redis a node still starts, and serves from its local caches.
+  await cluster?.link.ready(clusterConfig.connect_timeout);
   let current: Generation;
   // Listeners call through these, so a reload swaps the apps without touching sockets.
   const proxyHandler: RequestHandler = (req, conn) => current.app.fetch(req, conn);
@@ -85,7 +96,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     const { config } = next;
     const trustedCertificates = await Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
     const tls = await serverTls(runtime, config);
-    const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics };
+    const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics, cluster };
     const app = await createProxyApp(config, {
       log,
       metrics,
@@ -127,12 +138,18 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     for (const warning of configWarnings(config)) log.warn("config.warning", { message: warning });
   };
 
-  current = await build(loaded);
+  try {
+    current = await build(loaded);
+  } catch (error) {
+    await cluster?.close();
+    throw error;
+  }
   try {
     await applyListeners(current.specs);
   } catch (error) {
     await Promise.all([...listeners.values()].map((l) => l.stop(0)));
     await current.app.close();
+    await cluster?.close();
     throw error;
   }
   warn(loaded.config);
@@ -158,6 +175,9 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         }
         current = next;
         log.setLevel(next.loaded.config.server.log_level);
+        if (JSON.stringify(next.loaded.config.cluster) !== JSON.stringify(clusterConfig)) {
+          log.warn("cluster.restart_required", { detail: "[cluster] changed: the running link to redis is kept until the gateway restarts" });
+        }
         try {
           await applyListeners(next.specs, previous.specs);
         } catch (error) {
@@ -180,6 +200,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         log.info("gateway.stopping", { grace_ms: grace });
         await Promise.all([...listeners.values()].map((l) => l.stop(grace)));
         await current.app.close();
+        await cluster?.close();
         log.info("gateway.stopped");
       })();
       return stopping;

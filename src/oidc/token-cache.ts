@@ -69,7 +69,7 @@ export function cacheTtl(policy: Pick<TokenCachePolicy, "ttl" | "ttlMin" | "ttlM
   return ttl;
 }
 
-export interface TokenCacheOptions {
+export interface TokenCacheOptions<T = unknown> {
   readonly now?: () => number;
   /** Errors that mean "these credentials are wrong" (cached negatively). Default: `AuthError`. */
   readonly isRejection?: (error: unknown) => boolean;
@@ -77,6 +77,17 @@ export interface TokenCacheOptions {
   readonly onRefreshError?: (error: unknown) => void;
   /** A valid entry was dropped to stay within `maxEntries`. */
   readonly onEvict?: () => void;
+  /** The fleet's cache behind this one (`[cluster]`), asked instead of `fetch` on a miss or refresh. */
+  readonly shared?: SharedTokenLayer<T> | undefined;
+}
+
+/**
+ * A cache shared by several gateways (src/cluster/token-store.ts). It answers a local miss or
+ * refresh from the fleet's entry, or calls `fetch` itself: once for the whole fleet, or alone
+ * while the fleet's store is unreachable. Its errors are `fetch`'s errors.
+ */
+export interface SharedTokenLayer<T> {
+  load(key: string, fetch: () => Promise<Fresh<T>>, policy: TokenCachePolicy): Promise<Fresh<T>>;
 }
 
 export class TokenCache<T> {
@@ -88,15 +99,17 @@ export class TokenCache<T> {
   private readonly onRefreshError: (error: unknown) => void;
   private readonly onEvict: () => void;
   private readonly maxNegatives: number;
+  private readonly shared: SharedTokenLayer<T> | undefined;
 
   constructor(
     readonly policy: TokenCachePolicy,
-    options: TokenCacheOptions = {},
+    options: TokenCacheOptions<T> = {},
   ) {
     this.now = options.now ?? Date.now;
     this.isRejection = options.isRejection ?? ((e) => e instanceof AuthError);
     this.onRefreshError = options.onRefreshError ?? (() => {});
     this.onEvict = options.onEvict ?? (() => {});
+    this.shared = options.shared;
     this.maxNegatives = Math.max(1, Math.ceil(policy.maxEntries / 10));
   }
 
@@ -163,8 +176,9 @@ export class TokenCache<T> {
   private load(key: string, fetch: () => Promise<Fresh<T>>): Promise<T> {
     const pending = this.inflight.get(key);
     if (pending) return pending;
+    const shared = this.shared;
     const started = Promise.resolve()
-      .then(fetch)
+      .then(shared ? () => shared.load(key, fetch, this.policy) : fetch)
       .then(
         (fresh) => {
           this.store(key, fresh);

@@ -4,6 +4,7 @@
  */
 import type { Hono, MiddlewareHandler } from "hono";
 import type { z } from "zod";
+import type { Cluster } from "../cluster/index.ts";
 import type { SchemaContext } from "../config/fields.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import type { GatewayEnv } from "../gateway/context.ts";
@@ -26,6 +27,8 @@ export interface PluginContext {
   readonly shared: Shared;
   /** Prometheus metrics: token cache events, IdP calls, DPoP replays. */
   readonly metrics: Metrics;
+  /** The fleet's shared stores (`[cluster] strategy = "redis"`); undefined: everything is local. */
+  readonly cluster?: Cluster | undefined;
 }
 
 export interface PluginInstance {

@@ -53,6 +53,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
         if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
       },
       onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
+      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", CACHE_LABEL, config.cache_tokens_salt),
     },
   );
   // One size for all client credentials caches of this gateway, read at scrape time.
