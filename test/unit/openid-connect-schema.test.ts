@@ -79,9 +79,9 @@ describe("openid-connect config", () => {
   });
 
   it("refuses auth methods that are not implemented yet, saying so", () => {
-    const msg = errorOf(`${ISSUER}\nauth_methods = ["client_credentials", "password", "bearer"]`);
+    const msg = errorOf(`${ISSUER}\nauth_methods = ["client_credentials", "password", "userinfo"]`);
     expect(msg).toContain('plugins[0].config.auth_methods[1]: "password" is not supported yet; supported: "client_credentials"');
-    expect(msg).toContain('plugins[0].config.auth_methods[2]: "bearer" is not supported yet');
+    expect(msg).toContain('plugins[0].config.auth_methods[2]: "userinfo" is not supported yet');
   });
 
   it("refuses unknown auth methods and param types", () => {

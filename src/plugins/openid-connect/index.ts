@@ -10,6 +10,7 @@ import { issuerRegistry, splitIssuer } from "../../oidc/issuer.ts";
 import { definePlugin } from "../types.ts";
 import { issuersAdmin } from "./admin.ts";
 import type { Authenticator, AuthenticatorFactory, Principal } from "./authenticator.ts";
+import { bearerAuthenticator } from "./bearer.ts";
 import { clientCredentialsAuthenticator } from "./client-credentials.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
 import { applyUpstreamHeaders } from "./upstream-headers.ts";
@@ -17,6 +18,7 @@ import { applyUpstreamHeaders } from "./upstream-headers.ts";
 /** One factory per implemented `auth_methods` value. */
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
   client_credentials: clientCredentialsAuthenticator,
+  bearer: bearerAuthenticator,
 };
 
 function uniqueChallenges(authenticators: readonly Authenticator[]): Challenge[] {
@@ -35,7 +37,7 @@ const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 export const openIdConnect = definePlugin<OpenIdConnectConfig>({
   name: "openid-connect",
   priority: 1050, // Kong's
-  secretKeys: ["cache_tokens_salt"],
+  secretKeys: ["cache_tokens_salt", "dpop_nonce_secret"],
   schema: openIdConnectSchema,
 
   warnings(config) {

@@ -5,17 +5,21 @@
 import { z } from "zod";
 import { millis, seconds, table } from "../../config/fields.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../oidc/verify-access-token.ts";
+import { normalizeOrigin } from "../../oidc/dpop.ts";
 
 /** Every `auth_methods` value Kong knows. */
 export const KONG_AUTH_METHODS = ["password", "client_credentials", "authorization_code", "bearer", "introspection", "userinfo", "kong_oauth2", "refresh_token", "session"] as const;
 export type KongAuthMethod = (typeof KONG_AUTH_METHODS)[number];
 
 /** The methods this gateway implements; the others are refused at start until their issue lands. */
-export const IMPLEMENTED_AUTH_METHODS = ["client_credentials"] as const satisfies readonly KongAuthMethod[];
+export const IMPLEMENTED_AUTH_METHODS = ["client_credentials", "bearer"] as const satisfies readonly KongAuthMethod[];
 export type AuthMethod = (typeof IMPLEMENTED_AUTH_METHODS)[number];
 
 export const PARAM_TYPES = ["header", "query", "body"] as const;
 export type ParamType = (typeof PARAM_TYPES)[number];
+
+/** Kong's `proof_of_possession_dpop` / `proof_of_possession_mtls` values. */
+export const POP_MODES = ["off", "optional", "strict"] as const;
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -46,13 +50,79 @@ export const openIdConnectSchema = () =>
       .array(z.enum(KONG_AUTH_METHODS))
       .min(1)
       .default([...IMPLEMENTED_AUTH_METHODS])
-      .describe("Types of credentials accepted; this gateway implements `client_credentials` so far.")
+      .describe("Types of credentials accepted, asked in this order; this gateway implements `client_credentials` and `bearer` so far. With both, a `Basic` header is client credentials and a `Bearer`/`DPoP` header a bearer token.")
       .meta({ kong: "same; Kong's default enables all its methods" }),
     client_credentials_param_type: z
       .array(z.enum(PARAM_TYPES))
       .min(1)
       .default([...PARAM_TYPES])
       .describe("Where callers' client credentials are looked for, in this order: `header` (Basic), `query`, `body` (form or JSON `client_id`/`client_secret`)."),
+    // `bearer` (see docs/proof-of-possession.md).
+    bearer_token_param_type: z
+      .array(z.enum(PARAM_TYPES))
+      .min(1)
+      .default([...PARAM_TYPES])
+      .describe("Where callers' access tokens are looked for: `header` (`Authorization: Bearer`, or `DPoP` when `proof_of_possession_dpop` is on), `query` and `body` (form or JSON `access_token`)."),
+    bearer_require_at_jwt: z
+      .boolean()
+      .default(false)
+      .describe("Require the RFC 9068 profile of bearer tokens: `typ` header `at+jwt` and the claims `exp`, `iat`, `sub`, `client_id`, `jti` (refuses ID tokens and other JWTs of the issuer).")
+      .meta({ kong: "" }),
+    audience_required: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Audiences a bearer token must name in `audience_claim`: one entry suffices (OR), space-separated values in an entry are all needed (AND); otherwise 401 `invalid_token`. Empty: not checked.")
+      .meta({ kong: "same; Kong answers 403, this gateway 401 `invalid_token` (RFC 9068 §4)" }),
+    audience_claim: z.array(z.string().min(1)).min(1).default(["aud"]).describe("Path of the claim `audience_required` looks in (more entries: a nested claim)."),
+    scopes_required: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Scopes a bearer token must have in `scopes_claim`: one entry suffices (OR), space-separated scopes in an entry are all needed (AND); otherwise 403 `insufficient_scope`. Empty: not checked."),
+    scopes_claim: z.array(z.string().min(1)).min(1).default(["scope"]).describe("Path of the claim `scopes_required` looks in (a space-separated string or an array; more entries: a nested claim)."),
+    proof_of_possession_dpop: z
+      .enum(POP_MODES)
+      .default("off")
+      .describe("DPoP (RFC 9449) for bearer tokens: `optional` checks the proof of DPoP-bound tokens, `strict` accepts only DPoP-bound tokens with a valid proof; a DPoP-bound token sent as `Bearer` is always refused.")
+      .meta({ kong: "same; with `off` Kong accepts a DPoP-bound token as a plain bearer token, this gateway refuses it (RFC 9449 §7.2)" }),
+    proof_of_possession_mtls: z
+      .enum(POP_MODES)
+      .default("off")
+      .describe("Certificate-bound tokens (RFC 8705) on the mTLS listener: `optional` checks bound tokens against the client certificate, `strict` accepts only bound tokens with a matching certificate."),
+    dpop_proof_lifetime: seconds()
+      .min(1, "expected at least 1 second")
+      .default(300)
+      .describe("How long after its `iat` a DPoP proof is accepted (s); `leeway` is added for clock skew."),
+    dpop_use_nonce: z
+      .boolean()
+      .default(false)
+      .describe("Require a server nonce in DPoP proofs: a proof without a current one gets 401 `use_dpop_nonce` and a fresh `DPoP-Nonce`."),
+    dpop_nonce_secret: z
+      .string()
+      .min(32, "expected at least 32 characters")
+      .optional()
+      .describe("Secret the DPoP nonces are derived from: every gateway process serving the same clients (behind one load balancer, or several workers) must share it. Unset: random per process.")
+      .meta({ kong: "" }),
+    dpop_public_origins: z
+      .array(
+        z.string().refine((o) => {
+          try {
+            normalizeOrigin(o);
+            return true;
+          } catch {
+            return false;
+          }
+        }, "expected an origin such as \"https://api.example.com\" (scheme, host, optional port; no path)"),
+      )
+      .default([])
+      .describe("Origins callers reach the gateway by (`https://api.example.com`), accepted as a DPoP proof's `htu` besides localhost, 127.0.0.1 and [::1] at the listener's port; set it behind a load balancer or on a public name.")
+      .meta({ kong: "" }),
+    dpop_replay_cache_max: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(200_000)
+      .describe("Most DPoP proof `jti`s remembered against replay (per process); when full, the oldest go and proofs no newer than them are refused.")
+      .meta({ kong: "" }),
     token_endpoint_auth_method: z
       .enum(["client_secret_basic", "client_secret_post"])
       .default("client_secret_basic")

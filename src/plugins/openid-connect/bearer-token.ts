@@ -1,0 +1,154 @@
+/**
+ * The access token a caller presents, where `bearer_token_param_type` allows (header, query,
+ * body), and `hide_credentials` for it. Header and query are read by `extractBearerToken`
+ * (src/oidc/bearer-request.ts). The body is read here, because another authenticator may
+ * already have consumed it (client credentials in a form): we read whichever body the upstream
+ * will get, and hand it on unchanged, or without `access_token` when hiding.
+ */
+import type { Context } from "hono";
+import { AuthError } from "../../errors.ts";
+import type { GatewayEnv } from "../../gateway/context.ts";
+import { concatBytes, readUpTo } from "../../oidc/bounded-body.ts";
+import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../oidc/bearer-request.ts";
+import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
+
+/** RFC 6750 §2.1 `b64token`. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+const invalid = (description: string) => new AuthError({ error: "invalid_request", description });
+
+type BodyKind = "form" | "json";
+
+function bodyKind(contentType: string | null): BodyKind | undefined {
+  const type = contentType?.split(";")[0]?.trim().toLowerCase();
+  if (type === "application/x-www-form-urlencoded") return "form";
+  if (type === "application/json") return "json";
+  return undefined;
+}
+
+function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new Response(bytes as BodyInit).body!;
+}
+
+/**
+ * The body the upstream will receive, read up to `MAX_CREDENTIALS_BODY` bytes without losing
+ * it: the raw body is read from a clone, a body another authenticator already replaced is read
+ * and replaced again by what was read. A longer body is not parsed (`undefined`).
+ */
+async function peekBody(c: Context<GatewayEnv>): Promise<Uint8Array | undefined> {
+  const raw = c.req.raw;
+  const replaced = c.var.upstreamBody;
+  const source = replaced !== undefined ? replaced : raw.bodyUsed ? null : raw.clone().body;
+  if (!source) return undefined;
+  const reader = source.getReader();
+  const { chunks, size, complete } = await readUpTo(reader, MAX_CREDENTIALS_BODY);
+  if (complete) {
+    const bytes = concatBytes(chunks, size);
+    if (replaced !== undefined) c.set("upstreamBody", streamOf(bytes));
+    return bytes;
+  }
+  if (replaced !== undefined) {
+    c.set(
+      "upstreamBody",
+      new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          const next = chunks.shift();
+          if (next) return controller.enqueue(next);
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      }),
+    );
+  } else {
+    await reader.cancel(); // our clone only; the original streams on
+  }
+  return undefined;
+}
+
+/** `access_token` of a form or JSON body (RFC 6750 §2.2; JSON as Kong also reads it). */
+async function bodyToken(c: Context<GatewayEnv>): Promise<string | undefined> {
+  const raw = c.req.raw;
+  if (raw.method === "GET" || raw.method === "HEAD") return undefined;
+  const kind = bodyKind(raw.headers.get("content-type"));
+  if (!kind) return undefined;
+  if (Number(raw.headers.get("content-length") ?? "0") > MAX_CREDENTIALS_BODY) return undefined;
+  const bytes = await peekBody(c);
+  if (!bytes) return undefined;
+  const text = new TextDecoder().decode(bytes);
+  if (kind === "json") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return undefined; // not ours to judge: the upstream gets the body as sent
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
+    const value = (parsed as Record<string, unknown>).access_token;
+    if (value === undefined) return undefined;
+    if (typeof value !== "string") throw invalid("'access_token' in the body must be a string");
+    return value;
+  }
+  const values = new URLSearchParams(text).getAll("access_token");
+  if (values.length === 0) return undefined;
+  if (values.length > 1) throw invalid("'access_token' appears more than once in the body");
+  return values[0]!;
+}
+
+/**
+ * The presented token, or `undefined` when there is none. Throws `AuthError` (`invalid_request`)
+ * for a malformed presentation or more than one method at once (RFC 6750 §2).
+ */
+export async function presentedToken(c: Context<GatewayEnv>, paramTypes: readonly BearerParamType[], dpop: boolean): Promise<PresentedToken | undefined> {
+  const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop });
+  if (found || !paramTypes.includes("body")) return found;
+  const token = await bodyToken(c);
+  if (token === undefined) return undefined;
+  if (token === "" || !B64TOKEN.test(token)) throw invalid("malformed access token in the body");
+  return { token, scheme: "Bearer", source: "body" };
+}
+
+/** Whether a raw `name=value` pair is `access_token` (names compared form-decoded, as they were read). */
+function isTokenPair(pair: string): boolean {
+  const eq = pair.indexOf("=");
+  return formDecode(eq < 0 ? pair : pair.slice(0, eq)) === "access_token";
+}
+
+/** The query string without `access_token` (the rest as sent). */
+function withoutToken(search: string): string {
+  const kept = search.length > 1 ? search.slice(1).split("&").filter((pair) => !isTokenPair(pair)) : [];
+  return kept.length ? `?${kept.join("&")}` : "";
+}
+
+/** `hide_credentials`: the upstream never sees the token where the caller put it. */
+export async function hideBearerToken(c: Context<GatewayEnv>, presented: PresentedToken): Promise<void> {
+  if (presented.source === "header") {
+    c.var.upstreamHeaders.delete("authorization");
+    return;
+  }
+  if (presented.source === "query") {
+    const url = c.req.raw.url;
+    const q = url.indexOf("?");
+    const hash = url.indexOf("#", q);
+    c.set("upstreamSearch", withoutToken(url.slice(q, hash < 0 ? undefined : hash)));
+    return;
+  }
+  const bytes = await peekBody(c);
+  if (!bytes) return;
+  const text = new TextDecoder().decode(bytes);
+  let rest: string;
+  if (bodyKind(c.req.raw.headers.get("content-type")) === "json") {
+    const o = JSON.parse(text) as Record<string, unknown>;
+    delete o.access_token;
+    rest = JSON.stringify(o);
+  } else {
+    rest = text
+      .split("&")
+      .filter((pair) => !isTokenPair(pair))
+      .join("&");
+  }
+  const out = new TextEncoder().encode(rest);
+  c.set("upstreamBody", streamOf(out));
+  c.var.upstreamHeaders.set("content-length", String(out.byteLength));
+}

@@ -1,0 +1,141 @@
+/**
+ * `auth_methods = ["bearer"]`: the caller presents a JWT access token of the issuer
+ * (`Authorization: Bearer`, or `DPoP` with a proof, or `access_token` in the query or body as
+ * `bearer_token_param_type` allows). The gateway verifies it with the issuer's keys (allowed
+ * asymmetric algorithms only, `iss` exact, `exp`/`nbf`/`iat` with `leeway`), checks Kong's
+ * `audience_required` / `scopes_required`, then the proof of possession (DPoP, mTLS).
+ *
+ * The verdict on a token (its claims and upstream headers, or its rejection) is cached under a
+ * keyed hash of the token, never past its `exp`: a hot token costs one HMAC and one map lookup.
+ * Proofs of possession are request-bound and checked on every request.
+ *
+ * A request whose `Authorization` is another scheme (`Basic`) is not ours ("not mine"), so
+ * `client_credentials` can take it; an opaque (non-JWT) token is left to `introspection` when
+ * that method is enabled too.
+ */
+import { AuthError } from "../../errors.ts";
+import { createKeyedHash } from "../../oidc/cache-key.ts";
+import { accessTokenHash } from "../../oidc/dpop.ts";
+import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../oidc/verify-access-token.ts";
+import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
+import { hideBearerToken, presentedToken } from "./bearer-token.ts";
+import { createProofOfPossession } from "./proof-of-possession.ts";
+import { claimAt, claimValues, parseRequirement, satisfies } from "./required-claims.ts";
+import { allowedAlgorithms } from "./schema.ts";
+import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+
+/** What is cached per token: everything the hot path needs, ready to use. */
+interface VerifiedToken {
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly tokenHeaderValue: string;
+  readonly claimHeaders: HeaderPairs;
+  /** `ath` of the token (RFC 9449 §4.2), so a DPoP check does not hash it again. */
+  readonly ath: string;
+}
+
+const DPOP_SCHEME = /^\s*dpop(\s|$)/i;
+
+/** RFC 9068 §2.2: claims every JWT access token of the profile carries (besides `iss`, `aud`). */
+const PROFILE_CLAIMS = ["exp", "iat", "sub", "client_id", "jti"] as const;
+
+export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
+  const pop = await createProofOfPossession(config, ctx);
+  // Bearer tokens are verified with the issuer's public keys only: the gateway holds no client
+  // secret to check an HMAC with, so `HS*` tokens are refused whatever `enable_hs_signatures` says.
+  const policy: AccessTokenPolicy = {
+    algorithms: allowedAlgorithms({ enable_hs_signatures: false }),
+    leeway: config.leeway,
+    ...(config.bearer_require_at_jwt ? { typ: "at+jwt", requireExpiry: true } : {}),
+  };
+  const audience = parseRequirement(config.audience_required);
+  const scopes = parseRequirement(config.scopes_required);
+  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
+  const introspects = (config.auth_methods as readonly string[]).includes("introspection");
+  const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
+  const cache = new TokenCache<VerifiedToken>({
+    ttl: config.cache_ttl,
+    ttlMin: config.cache_ttl_min,
+    ttlMax: config.cache_ttl_max,
+    ttlNeg: config.cache_ttl_neg,
+    maxEntries: config.cache_tokens_max,
+  });
+
+  const invalidToken = (description: string) => new AuthError({ error: "invalid_token", description });
+
+  /** Verifies a presented JWT and applies the token-only requirements; throws scheme-neutral `AuthError`s. */
+  const verify = async (token: string): Promise<Fresh<VerifiedToken>> => {
+    let verified: VerifiedAccessToken;
+    try {
+      verified = await verifyAccessToken(token, issuer, policy);
+    } catch (error) {
+      if (error instanceof AccessTokenError) throw invalidToken(error.message);
+      throw error; // IdpError: the keys are unavailable, our problem (5xx)
+    }
+    const claims = verified.claims as Readonly<Record<string, unknown>>;
+    if (config.bearer_require_at_jwt) {
+      const missing = PROFILE_CLAIMS.find((name) => claims[name] === undefined);
+      if (missing) throw invalidToken(`the token has no "${missing}" claim (RFC 9068 §2.2)`);
+    }
+    if (!satisfies(claimValues(claimAt(claims, config.audience_claim), false), audience)) {
+      // RFC 9068 §4: a token for another audience is invalid here (Kong answers 403).
+      throw invalidToken("the token is not meant for this audience ('audience_required')");
+    }
+    if (!satisfies(claimValues(claimAt(claims, config.scopes_claim), true), scopes)) {
+      throw new AuthError({ error: "insufficient_scope", description: "the token lacks a required scope ('scopes_required')", scope: scopes[0]!.join(" ") });
+    }
+    return {
+      value: {
+        claims,
+        tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token),
+        claimHeaders: claimHeaders(claims, mapping),
+        ath: await accessTokenHash(token),
+      },
+      expiresAt: verified.expiresAt,
+    };
+  };
+
+  return {
+    method: "bearer",
+    challenges: pop.challenges,
+    async authenticate(c) {
+      let presented;
+      try {
+        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off");
+      } catch (error) {
+        if (!(error instanceof AuthError)) throw error;
+        // A malformed presentation: the challenge of the scheme the caller tried.
+        throw error.withChallenges(pop.challengesFor(DPOP_SCHEME.test(c.req.raw.headers.get("authorization") ?? "") ? "DPoP" : "Bearer"));
+      }
+      if (!presented) return undefined;
+      if (!looksLikeJwt(presented.token)) {
+        if (introspects) return undefined; // an opaque token: introspection's to judge
+        throw invalidToken("the access token is not a JWT issued by the configured issuer").withChallenges(pop.challengesFor(presented.scheme));
+      }
+      let value: VerifiedToken;
+      try {
+        if (config.cache_tokens) {
+          const token = presented.token;
+          const result = await cache.get(await hash([token]), () => verify(token));
+          c.var.logFields.token_cache = result.state;
+          if (result.state === "negative") throw result.error;
+          value = result.value;
+        } else {
+          c.var.logFields.token_cache = "off";
+          value = (await verify(presented.token)).value;
+        }
+      } catch (error) {
+        if (error instanceof AuthError) throw error.withChallenges(pop.challengesFor(presented.scheme));
+        throw error;
+      }
+      await pop.check(c, presented, value.claims, value.ath);
+      // As Kong: the upstream gets the token as a plain bearer token, never the caller's proof.
+      c.var.upstreamHeaders.delete("dpop");
+      if (config.hide_credentials) await hideBearerToken(c, presented);
+      return { method: "bearer", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+    },
+    close() {
+      cache.clear();
+    },
+  };
+};
