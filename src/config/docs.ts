@@ -74,6 +74,8 @@ export function configurationMarkdown(): string {
     table("[server]", "Listeners, TLS, outbound trust and logging.", p.server, false),
   ];
   if (p.server.properties.tls) sections.push("", table("[server.tls]", p.server.properties.tls.description ?? "", p.server.properties.tls, false));
+  if (p.keys) sections.push("", table("[keys]", p.keys.description ?? "", p.keys, false));
+  if (p.cluster) sections.push("", table("[cluster]", `${p.cluster.description ?? ""} Kong's Redis settings live in each plugin; here one table serves every plugin.`, p.cluster, false));
   sections.push("", table("[[services]]", "Upstream services (Kong's Service entity, `url` form).", p.services.items, true));
   sections.push("", table("[[routes]]", "Rules that map requests to services (Kong's Route entity).", p.routes.items, true));
   sections.push("", table("[[plugins]]", "A plugin instance: global, or scoped to a `route` and/or a `service`.", p.plugins.items, true));
