@@ -5,6 +5,7 @@ import { pluginRegistry } from "../plugins/registry.ts";
 import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
+import { keysAdmin } from "../keys/admin.ts";
 import { redact } from "./redact.ts";
 
 export interface AdminDeps {
@@ -57,6 +58,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
   app.get("/plugins", (c) =>
     c.json(list(config.plugins.map((p) => redact(p, pluginRegistry.get(p.name)?.secretKeys ?? [])))),
   );
+  keysAdmin(app, deps.pluginContext.keys);
   const used = new Set(config.plugins.filter((p) => p.enabled).map((p) => p.name));
   for (const name of used) pluginRegistry.get(name)?.admin?.(app, deps.pluginContext);
   app.notFound((c) => c.json({ message: "Not found" }, 404));

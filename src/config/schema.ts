@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { checkSharedSalts, clusterSchema } from "../cluster/schema.ts";
+import { keysSchema } from "../keys/schema.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { entityName, filePath, table, listen, listenOrOff, millis, type SchemaContext } from "./fields.ts";
@@ -138,6 +139,7 @@ export const configSchema = (ctx: SchemaContext) =>
       services: z.array(serviceSchema()).default([]).describe("Upstream services."),
       routes: z.array(routeSchema()).default([]).describe("Rules that map requests to services."),
       plugins: z.array(pluginEntrySchema(ctx)).default([]).describe("Plugins: global, per service or per route."),
+      keys: keysSchema(ctx).prefault({}).describe("The gateway's own signing keys (private_key_jwt) and their public JWKS (docs/identity.md)."),
       cluster: clusterSchema().prefault({}).describe("Several gateways sharing tokens, DPoP replay records and signing keys through Redis (docs/cluster.md)."),
     })
     .superRefine((config, ctx) => {

@@ -77,6 +77,8 @@ export interface ProxyAppDeps {
   readonly reuse?: ReadonlyMap<string, PluginInstance>;
   /** A fetch per service (its own TLS verification). */
   upstreamFetch(service: ServiceConfig): FetchLike;
+  /** `GET` paths answered before routing, without plugins (e.g. `[keys] publish_path`). */
+  readonly publicRoutes?: readonly { readonly path: string; handler(request: Request): Response | Promise<Response> }[];
 }
 
 export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps): Promise<ProxyApp> {
@@ -128,6 +130,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
 
   const accessLog = config.server.access_log;
   const app = new Hono<GatewayEnv>();
+  for (const route of deps.publicRoutes ?? []) app.get(route.path, (c) => route.handler(c.req.raw));
   app.all("*", async (c) => {
     const started = performance.now();
     const raw = c.req.raw;

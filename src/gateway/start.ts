@@ -5,6 +5,8 @@
  */
 import type { Hono } from "hono";
 import { createAdminApp } from "../admin/app.ts";
+import { publishedJwks } from "../keys/admin.ts";
+import { openKeyStore } from "../keys/index.ts";
 import { createCluster } from "../cluster/index.ts";
 import { ConfigError, loadConfig, type LoadedConfig } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
@@ -77,6 +79,9 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   const startedAt = Date.now();
   const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
   const shared = createShared();
+  // One key store per process, like `shared`: signing keys outlive reloads ([keys] changes need a restart).
+  const keysConfig = loaded.config.keys;
+  const keys = await openKeyStore(runtime, keysConfig, log);
   // One link to the fleet's Redis per process, kept across reloads (a [cluster] change needs a restart).
   const clusterConfig = loaded.config.cluster;
   const cluster = createCluster(clusterConfig, {
@@ -96,12 +101,13 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     const { config } = next;
     const trustedCertificates = await Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
     const tls = await serverTls(runtime, config);
-    const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics, cluster };
+    const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics, keys, cluster };
     const app = await createProxyApp(config, {
       log,
       metrics,
       pluginContext,
       ...(previous ? { reuse: previous.app.plugins } : {}),
+      ...(config.keys.publish_path ? { publicRoutes: [{ path: config.keys.publish_path, handler: publishedJwks(keys) }] } : {}),
       upstreamFetch: (service) =>
         runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
     });
@@ -175,6 +181,9 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         }
         current = next;
         log.setLevel(next.loaded.config.server.log_level);
+        if (next.loaded.config.keys.jwks_file !== keysConfig.jwks_file || next.loaded.config.keys.rotation_grace !== keysConfig.rotation_grace) {
+          log.warn("keys.restart_required", { detail: "[keys] jwks_file or rotation_grace changed: the running key store is kept until the gateway restarts" });
+        }
         if (JSON.stringify(next.loaded.config.cluster) !== JSON.stringify(clusterConfig)) {
           log.warn("cluster.restart_required", { detail: "[cluster] changed: the running link to redis is kept until the gateway restarts" });
         }
@@ -201,6 +210,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         await Promise.all([...listeners.values()].map((l) => l.stop(grace)));
         await current.app.close();
         await cluster?.close();
+        keys.close();
         log.info("gateway.stopped");
       })();
       return stopping;

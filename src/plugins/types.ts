@@ -8,6 +8,7 @@ import type { Cluster } from "../cluster/index.ts";
 import type { SchemaContext } from "../config/fields.ts";
 import type { ServerConfig } from "../config/schema.ts";
 import type { GatewayEnv } from "../gateway/context.ts";
+import type { KeyStore } from "../keys/types.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -27,6 +28,8 @@ export interface PluginContext {
   readonly shared: Shared;
   /** Prometheus metrics: token cache events, IdP calls, DPoP replays. */
   readonly metrics: Metrics;
+  /** The gateway's own signing keys (`private_key_jwt`), one store per process, kept across reloads. */
+  readonly keys: KeyStore;
   /** The fleet's shared stores (`[cluster] strategy = "redis"`); undefined: everything is local. */
   readonly cluster?: Cluster | undefined;
 }

@@ -1,7 +1,8 @@
 /** The Bun edge: `Bun.serve` for plain and TLS listeners, the node path for mTLS, Bun's fetch. */
 import { createHmac } from "node:crypto";
 import { rootCertificates } from "node:tls";
-import { chmod, rename, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rename, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { listenNode } from "./node-listener.ts";
 import { badRequest, isValidHost } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
@@ -66,6 +67,7 @@ export const bunRuntime: Runtime = {
   createFetch,
   readTextFile: (path) => Bun.file(path).text(),
   async writeFileAtomic(path, data, mode) {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
     await writeFile(tmp, data, { mode });
     await chmod(tmp, mode);

@@ -30,6 +30,7 @@ declare namespace Deno {
   function writeTextFile(path: string, data: string, options?: { mode?: number }): Promise<void>;
   function chmod(path: string, mode: number): Promise<void>;
   function rename(from: string, to: string): Promise<void>;
+  function mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
   function stat(path: string): Promise<{ mode: number | null }>;
   const env: { get(name: string): string | undefined };
   const pid: number;

@@ -71,6 +71,8 @@ export const denoRuntime: Runtime = {
   createFetch,
   readTextFile: (path) => Deno.readTextFile(path),
   async writeFileAtomic(path, data, mode) {
+    const dir = path.lastIndexOf("/") > 0 ? path.slice(0, path.lastIndexOf("/")) : ".";
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = `${path}.${Deno.pid}.${Date.now()}.tmp`;
     await Deno.writeTextFile(tmp, data, { mode });
     await Deno.chmod(tmp, mode);

@@ -76,7 +76,7 @@ export interface Runtime {
   /** A fetch for outbound calls with its own trust store and optional client certificate. */
   createFetch(tls: OutboundTls): FetchLike;
   readTextFile(path: string): Promise<string>;
-  /** Write atomically (temp file + rename) with the given mode. */
+  /** Write atomically (temp file + rename) with the given mode; missing parent folders are made (0700). */
   writeFileAtomic(path: string, data: string, mode: number): Promise<void>;
   fileMode(path: string): Promise<number | undefined>;
   /** Calls `onChange` when the file changes; returns a function that stops watching. */

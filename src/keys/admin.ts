@@ -1,0 +1,42 @@
+/**
+ * Where the public JWKS is served: `GET /openid-connect/jwks` on the admin API (Kong's path; the
+ * URL to give an IdP as the client's JWKS URL), optionally `[keys] publish_path` on the proxy
+ * listener, and `DELETE /openid-connect/jwks` to rotate.
+ *
+ * Caching suits an IdP that polls: `no-cache` with a strong `ETag`, so every poll revalidates
+ * (a `304` costs nothing) and a rotation is seen on the next one. A `max-age` would let an HTTP
+ * cache in front of the IdP serve the old set after a rotation, when the IdP refetches because
+ * it sees an unknown `kid`.
+ */
+import type { Hono } from "hono";
+import type { KeyStore, PublicJwks } from "./types.ts";
+
+export const JWKS_PATH = "/openid-connect/jwks";
+
+/** RFC 9110 §13.1.2: `If-None-Match` is a list of entity tags, or `*`. */
+function matches(ifNoneMatch: string | null, etag: string): boolean {
+  if (ifNoneMatch === null) return false;
+  if (ifNoneMatch.trim() === "*") return true;
+  return ifNoneMatch.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
+}
+
+/** The JWKS response for `request` (200 with the set, or 304 when the caller has it). */
+export function jwksResponse(request: Request, jwks: PublicJwks): Response {
+  const headers = { etag: jwks.etag, "cache-control": "no-cache" };
+  if (matches(request.headers.get("if-none-match"), jwks.etag)) return new Response(null, { status: 304, headers });
+  return new Response(jwks.body, { status: 200, headers: { ...headers, "content-type": "application/json" } });
+}
+
+/** The handler for `[keys] publish_path` on the proxy listener. */
+export function publishedJwks(keys: KeyStore): (request: Request) => Promise<Response> {
+  return async (request) => jwksResponse(request, await keys.publicJwks());
+}
+
+/** The admin routes; the store logs what a rotation did. */
+export function keysAdmin(app: Hono, keys: KeyStore): void {
+  app.get(JWKS_PATH, async (c) => jwksResponse(c.req.raw, await keys.publicJwks()));
+  app.delete(JWKS_PATH, async (c) => {
+    await keys.rotate();
+    return c.body(null, 204);
+  });
+}

@@ -1,0 +1,256 @@
+/**
+ * The key store of one gateway: `[keys] jwks_file`, read at start and written (mode 0600, temp
+ * file + rename) when keys are generated or rotated.
+ *
+ * - A missing file is not an error: keys are generated the first time something needs them (a
+ *   plugin with `private_key_jwt` at start, the first `GET /openid-connect/jwks`), because RSA
+ *   key generation costs up to a second and most gateways never sign anything.
+ * - A file that exists but cannot be read or used is an error, and is never replaced.
+ * - The file is watched: a rotation made by another process sharing it (`[server] workers`) is
+ *   picked up within a moment; a change that breaks the file is logged and ignored.
+ * - Writes are serialised, and every write starts from the keys in memory.
+ */
+import type { Logger } from "../log.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { DEFAULT_ALGORITHMS, generateJwk, importPrivateKey, publicView, type SigningAlgorithm } from "./jwk.ts";
+import { parseKeyFile, serializeKeyFile, type CurrentKey, type KeySet, type RetiredKey } from "./jwks-file.ts";
+import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
+
+export interface FileKeyStoreOptions {
+  readonly runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic" | "fileMode" | "watchFile">;
+  /** `[keys] jwks_file`, resolved. */
+  readonly file: string;
+  /** `[keys] rotation_grace` (s). */
+  readonly rotationGrace: number;
+  readonly log: Logger;
+  readonly now?: () => number;
+  /** Algorithms of a generated key set (default `DEFAULT_ALGORITHMS`). */
+  readonly algorithms?: readonly SigningAlgorithm[];
+  /** Follow changes other processes make to the file (default true). */
+  readonly watch?: boolean;
+}
+
+const SETTING = "keys.jwks_file";
+const FILE_MODE = 0o600;
+const WATCH_DEBOUNCE_MS = 100;
+
+const isNotFound = (error: unknown) => (error as { code?: unknown })?.code === "ENOENT" || (error as { name?: unknown })?.name === "NotFound";
+
+function base64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function toSigningKey(key: CurrentKey): SigningKey {
+  return { kid: key.jwk.kid, alg: key.jwk.alg, privateKey: key.privateKey };
+}
+
+async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
+  const jwk = (await generateJwk(alg)) as CurrentKey["jwk"];
+  return { jwk, privateKey: await importPrivateKey(jwk) };
+}
+
+export class FileKeyStore implements KeyStore {
+  readonly description: string;
+  private readonly options: FileKeyStoreOptions;
+  private readonly now: () => number;
+  private set: KeySet | undefined;
+  /** The file text the keys in memory came from (or were written as). */
+  private text: string | undefined;
+  private published: { jwks: PublicJwks; until: number } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private opened = false;
+  private unwatch: (() => void) | undefined;
+  private watchTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  constructor(options: FileKeyStoreOptions) {
+    this.options = options;
+    this.description = `file "${options.file}"`;
+    this.now = options.now ?? Date.now;
+  }
+
+  async open(): Promise<void> {
+    if (this.opened) return;
+    this.opened = true;
+    const read = await this.read();
+    if (read) {
+      await this.apply(read.set, read.text);
+      const mode = await this.options.runtime.fileMode(this.options.file);
+      if (mode !== undefined && (mode & 0o077) !== 0) {
+        this.options.log.warn("keys.file_mode", { file: this.options.file, mode: mode.toString(8), detail: "the signing keys are readable by other users: chmod 600 the file" });
+      }
+      this.options.log.info("keys.loaded", { file: this.options.file, kids: this.kids(), retired: read.set.retired.length });
+    }
+    this.startWatching();
+  }
+
+  async signingKey(select: KeySelector): Promise<SigningKey> {
+    const set = await this.ensure();
+    if (select.kid !== undefined) {
+      const key = set.current.find((k) => k.jwk.kid === select.kid);
+      if (!key) {
+        const retired = set.retired.some((r) => r.jwk.kid === select.kid);
+        throw new KeyStoreError("client_jwk", `no current key with "kid" "${select.kid}" in ${this.description}${retired ? " (a rotation retired it)" : ""}`);
+      }
+      if (key.jwk.alg !== select.alg) throw new KeyStoreError("client_alg", `the key "${select.kid}" is a ${key.jwk.alg} key, not ${select.alg}`);
+      return toSigningKey(key);
+    }
+    const key = set.current.find((k) => k.jwk.alg === select.alg);
+    if (key) return toSigningKey(key);
+    // An algorithm no key has yet (e.g. `client_alg = "RS512"`): add one, keep the others.
+    return this.exclusive(async () => {
+      const latest = this.set!;
+      const existing = latest.current.find((k) => k.jwk.alg === select.alg);
+      if (existing) return toSigningKey(existing);
+      const added = await generateKey(select.alg);
+      await this.write({ current: [...latest.current, added], retired: latest.retired });
+      this.options.log.info("keys.generated", { file: this.options.file, kids: [added.jwk.kid], algs: [select.alg] });
+      return toSigningKey(added);
+    });
+  }
+
+  async publicJwks(): Promise<PublicJwks> {
+    await this.ensure();
+    if (!this.published || this.now() >= this.published.until) await this.publish();
+    return this.published!.jwks;
+  }
+
+  rotate(): Promise<Rotation> {
+    return this.exclusive(async () => {
+      const before = this.set ?? (await this.readOrNothing());
+      const now = this.now();
+      const algs = before ? [...new Set(before.current.map((k) => k.jwk.alg))] : [...(this.options.algorithms ?? DEFAULT_ALGORITHMS)];
+      const current = await Promise.all(algs.map(generateKey));
+      const retiredUntil = now + this.options.rotationGrace * 1000;
+      const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil }));
+      const retired = [...(before?.retired ?? []).filter((r) => r.until > now), ...retiring];
+      await this.write({ current, retired });
+      const rotation = { kids: current.map((k) => k.jwk.kid), retired: retiring.map((r) => r.jwk.kid), retiredUntil };
+      this.options.log.info("keys.rotated", { file: this.options.file, kids: rotation.kids, retired: rotation.retired, retired_until: new Date(retiredUntil).toISOString() });
+      return rotation;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.watchTimer);
+    this.unwatch?.();
+    this.unwatch = undefined;
+  }
+
+  private kids(): string[] {
+    return this.set?.current.map((k) => k.jwk.kid) ?? [];
+  }
+
+  /** The keys, generated and written when there are none yet (once, whoever asks first). */
+  private async ensure(): Promise<KeySet> {
+    if (this.set) return this.set;
+    return this.exclusive(async () => {
+      if (this.set) return this.set;
+      // Another process sharing the file may have written it since we looked.
+      const existing = await this.readOrNothing();
+      if (existing) return this.set!;
+      const algorithms = this.options.algorithms ?? DEFAULT_ALGORITHMS;
+      const started = performance.now();
+      const current = await Promise.all(algorithms.map(generateKey));
+      await this.write({ current, retired: [] });
+      this.options.log.info("keys.generated", { file: this.options.file, kids: this.kids(), algs: algorithms, generation_ms: Math.round(performance.now() - started) });
+      return this.set!;
+    });
+  }
+
+  /** Reads the file into memory if it exists; `undefined` if it does not. */
+  private async readOrNothing(): Promise<KeySet | undefined> {
+    const read = await this.read();
+    if (!read) return undefined;
+    if (read.text !== this.text) await this.apply(read.set, read.text);
+    return this.set;
+  }
+
+  private async read(): Promise<{ set: KeySet; text: string } | undefined> {
+    const file = this.options.file;
+    let text: string;
+    try {
+      text = await this.options.runtime.readTextFile(file);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw new KeyStoreError(SETTING, `cannot read "${file}" (${(error as Error).message})`, { cause: error });
+    }
+    try {
+      return { set: await parseKeyFile(text), text };
+    } catch (error) {
+      throw new KeyStoreError(
+        SETTING,
+        `"${file}" is not a usable key file: ${(error as Error).message}. The gateway never replaces it: fix it, or move it away to have new keys generated`,
+      );
+    }
+  }
+
+  private async write(set: KeySet): Promise<void> {
+    const text = serializeKeyFile(set, this.now());
+    try {
+      await this.options.runtime.writeFileAtomic(this.options.file, text, FILE_MODE);
+    } catch (error) {
+      throw new KeyStoreError(SETTING, `cannot write "${this.options.file}" (${(error as Error).message})`, { cause: error });
+    }
+    await this.apply(set, text);
+    if (!this.unwatch) this.startWatching();
+  }
+
+  private async apply(set: KeySet, text: string): Promise<void> {
+    this.set = set;
+    this.text = text;
+    await this.publish();
+  }
+
+  /** Serialises the public JWKS once per change (and when a retired key's time is up). */
+  private async publish(): Promise<void> {
+    const set = this.set;
+    if (!set) return;
+    const now = this.now();
+    const retired = set.retired.filter((r) => r.until > now);
+    const keys = [...set.current.map((k) => publicView(k.jwk)), ...retired.map((r) => r.jwk)];
+    const body = JSON.stringify({ keys });
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
+    this.published = {
+      jwks: { body, etag: `"${base64url(digest).slice(0, 27)}"`, kids: keys.map((k) => k.kid!) },
+      until: retired.length ? Math.min(...retired.map((r) => r.until)) : Infinity,
+    };
+  }
+
+  private exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private startWatching(): void {
+    if (this.options.watch === false || this.unwatch || this.closed) return;
+    try {
+      this.unwatch = this.options.runtime.watchFile(this.options.file, () => {
+        clearTimeout(this.watchTimer);
+        this.watchTimer = setTimeout(() => void this.reloadFromFile(), WATCH_DEBOUNCE_MS);
+        (this.watchTimer as { unref?: () => void }).unref?.();
+      });
+    } catch {
+      // The folder does not exist yet: watched from the first write on.
+    }
+  }
+
+  /** Another process changed the file: adopt it if it is usable, keep ours otherwise. */
+  private reloadFromFile(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.closed) return;
+      try {
+        const read = await this.read();
+        if (!read || read.text === this.text) return;
+        await this.apply(read.set, read.text);
+        this.options.log.info("keys.reloaded", { file: this.options.file, kids: this.kids() });
+      } catch (error) {
+        this.options.log.error("keys.reload_failed", { file: this.options.file, detail: (error as Error).message });
+      }
+    });
+  }
+}

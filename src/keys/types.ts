@@ -1,0 +1,73 @@
+/**
+ * The gateway's own identity: the private keys it signs client assertions with
+ * (`private_key_jwt`), and the public JWKS an IdP downloads to verify them.
+ *
+ * A `KeyStore` hides where the keys live (a file for one gateway, Redis for a fleet): plugins
+ * ask it for a signing key, the admin API for the public JWKS and for a rotation. Every method
+ * is asynchronous so a shared store can load or refresh behind it; none is on a request's hot
+ * path (a signing key is needed only when a token is fetched).
+ */
+import type { SigningAlgorithm } from "./jwk.ts";
+
+export interface SigningKey {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  /** Non-extractable private key. */
+  readonly privateKey: CryptoKey;
+}
+
+/** Which key to sign with: the current key for `alg`, or the key `kid` (which must have `alg`). */
+export interface KeySelector {
+  readonly alg: SigningAlgorithm;
+  readonly kid?: string | undefined;
+}
+
+/** The published JWKS, serialised once per change. */
+export interface PublicJwks {
+  /** `{"keys":[...]}`: the current keys, then retired ones still in their grace period; public members only. */
+  readonly body: string;
+  /** A strong validator of `body`, for `If-None-Match`. */
+  readonly etag: string;
+  readonly kids: readonly string[];
+}
+
+export interface Rotation {
+  /** The new signing keys. */
+  readonly kids: readonly string[];
+  /** The keys they replace: still published until `retiredUntil`. */
+  readonly retired: readonly string[];
+  /** Epoch ms. */
+  readonly retiredUntil: number;
+}
+
+export interface KeyStore {
+  /** Where the keys live, for logs and errors (e.g. `file "/etc/gateway/jwks.json"`). */
+  readonly description: string;
+  /**
+   * Loads the keys that exist, once, at start. An unusable store (unreadable or invalid file)
+   * throws `KeyStoreError`; a missing one is not an error: keys are generated on first need.
+   */
+  open(): Promise<void>;
+  /** The key to sign with; generates the missing ones. Throws `KeyStoreError` when none fits. */
+  signingKey(select: KeySelector): Promise<SigningKey>;
+  /** The public JWKS; generates the keys when there are none yet. */
+  publicJwks(): Promise<PublicJwks>;
+  /**
+   * New keys (one per algorithm in use) become the signing keys at once; the previous public
+   * keys stay published for the grace period. Survives a restart.
+   */
+  rotate(): Promise<Rotation>;
+  /** Stops watching for changes. */
+  close(): void;
+}
+
+/** The key store cannot be used (bad file, no key for a selector): a start error at start. */
+export class KeyStoreError extends Error {
+  /** The config key the problem is about, e.g. `keys.jwks_file` or `client_jwk`. */
+  readonly setting: string;
+  constructor(setting: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "KeyStoreError";
+    this.setting = setting;
+  }
+}
