@@ -44,7 +44,7 @@ export type ProofOfPossessionConfig = Pick<
 /** DPoP codes always go with the DPoP challenge. */
 const DPOP_ERRORS = new Set(["invalid_dpop_proof", "use_dpop_nonce"]);
 
-export async function createProofOfPossession(config: ProofOfPossessionConfig, ctx: Pick<PluginContext, "shared" | "metrics" | "log" | "server">): Promise<ProofOfPossession> {
+export async function createProofOfPossession(config: ProofOfPossessionConfig, ctx: Pick<PluginContext, "shared" | "metrics" | "log" | "server" | "cluster">): Promise<ProofOfPossession> {
   const dpopMode = config.proof_of_possession_dpop;
   const mtlsMode = config.proof_of_possession_mtls;
   const bearer: Challenge = { scheme: "Bearer", params: { realm: REALM } };
@@ -66,7 +66,9 @@ export async function createProofOfPossession(config: ProofOfPossessionConfig, c
     const nonces = config.dpop_use_nonce ? await createDpopNonces({ secret }) : undefined;
     dpop = dpopConfig({ algorithms: DPOP_ALGORITHMS, proofLifetime: config.dpop_proof_lifetime, leeway: config.leeway, ...(nonces ? { nonces } : {}) });
     // One store per process (and bound), kept across reloads: a proof used before a reload stays used.
-    const store = ctx.shared.once(`openid-connect.dpop.replay.${config.dpop_replay_cache_max}`, () => createMemoryReplayStore({ maxEntries: config.dpop_replay_cache_max }));
+    const local = ctx.shared.once(`openid-connect.dpop.replay.${config.dpop_replay_cache_max}`, () => createMemoryReplayStore({ maxEntries: config.dpop_replay_cache_max }));
+    // With [cluster] sharing dpop_replay, a proof accepted by any gateway of the fleet is refused by all.
+    const store = ctx.cluster?.replayStore(local) ?? local;
     const metrics = ctx.metrics;
     replay = {
       async checkAndRecord(key, expiresAt, now) {

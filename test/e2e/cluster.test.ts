@@ -1,0 +1,242 @@
+/**
+ * A fleet of two gateways behaves like one: gateway A (the compiled binary unless GATEWAY_RUNTIME
+ * says otherwise) and gateway B (on Deno, so both runtimes speak to Redis) share one real
+ * redis-server, and sit in front of the real IdP (oidc-provider) and the echo upstream.
+ * Redis is killed and restarted for real.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { startRedis, type RedisProcess } from "../support/redis-process.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+const SALT = "fleet-wide-cache-salt-0123456789";
+const ORIGIN = "https://api.example.com";
+const CLIENTS = {
+  shared: { id: "fleet-shared", secret: "fleet-shared-secret-0123456789" },
+  burst: { id: "fleet-burst", secret: "fleet-burst-secret-0123456789" },
+  load: { id: "fleet-load", secret: "fleet-load-secret-0123456789" },
+  after: { id: "fleet-after", secret: "fleet-after-secret-0123456789" },
+  down: { id: "fleet-down", secret: "fleet-down-secret-0123456789" },
+} as const;
+const SECRETS = [SERVICE_SECRET, "client-dpop-auth-secret", SALT, ...Object.values(CLIENTS).map((c) => c.secret)];
+
+let redis: RedisProcess;
+let idp: IdpProcess;
+let upstream: EchoUpstream;
+let a: GatewayProcess;
+let b: GatewayProcess;
+/** Every access token the upstream saw, to look for in Redis and in the logs. */
+const tokensSeen = new Set<string>();
+
+function config(): string {
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+
+[cluster]
+strategy = "redis"
+redis_url = "${redis.url}"
+command_timeout = 300
+
+[keys]
+jwks_file = "{{dir}}/gateway-jwks.json"
+
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+read_timeout = 5000
+
+[[routes]]
+name = "cc"
+service = "echo"
+paths = ["/cc"]
+
+[[routes]]
+name = "dpop"
+service = "echo"
+paths = ["/dpop"]
+
+[[plugins]]
+name = "openid-connect"
+route = "cc"
+[plugins.config]
+issuer = "${idp.issuer}"
+auth_methods = ["client_credentials"]
+cache_tokens_salt = "${SALT}"
+
+[[plugins]]
+name = "openid-connect"
+route = "dpop"
+[plugins.config]
+issuer = "${idp.issuer}"
+auth_methods = ["bearer"]
+cache_tokens_salt = "${SALT}"
+proof_of_possession_dpop = "strict"
+dpop_public_origins = ["${ORIGIN}"]
+display_errors = true
+`;
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  upstream = startEchoUpstream();
+  idp = await startIdpProcess({ options: { extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) } });
+  [a, b] = await Promise.all([startGateway({ config: config() }), startGateway({ config: config(), runtime: "deno" })]);
+  await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.event === "cluster.connected")));
+}, 60_000);
+
+afterAll(async () => {
+  for (const gw of [a, b]) {
+    if (!gw) continue;
+    const log = gw.output.join("\n");
+    for (const secret of SECRETS) expect(log).not.toContain(secret);
+    for (const token of tokensSeen) expect(log).not.toContain(token.slice(-40));
+    await gw.stop();
+  }
+  await idp?.stop();
+  await upstream?.stop();
+  await redis?.stop();
+});
+
+const basic = (c: { id: string; secret: string }) => ({ authorization: `Basic ${btoa(`${c.id}:${c.secret}`)}` });
+const tokenCalls = async (clientId: string) => (await idp.stats()).token.byClient[clientId] ?? 0;
+
+async function call(gw: GatewayProcess, path: string, headers: Record<string, string>) {
+  const res = await fetch(`${gw.proxyUrl}${path}`, { headers });
+  const text = await res.text();
+  let auth: string | undefined;
+  if (res.status === 200) {
+    auth = (JSON.parse(text) as { headers: Record<string, string> }).headers.authorization;
+    if (auth?.startsWith("Bearer ")) tokensSeen.add(auth.slice(7));
+  }
+  return { status: res.status, text, auth };
+}
+
+const metric = async (gw: GatewayProcess, name: string) => {
+  const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+};
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}
+
+describe("two gateways sharing one Redis", () => {
+  it("serve a token fetched through A from B, without a call to the token endpoint", async () => {
+    const first = await call(a, "/cc", basic(CLIENTS.shared));
+    expect(first.status).toBe(200);
+    expect(await tokenCalls(CLIENTS.shared.id)).toBe(1);
+    const second = await call(b, "/cc", basic(CLIENTS.shared));
+    expect(second.status).toBe(200);
+    expect(second.auth).toBe(first.auth!);
+    expect(await tokenCalls(CLIENTS.shared.id)).toBe(1);
+  });
+
+  it("make one token endpoint call for 100 concurrent cold requests split over A and B", async () => {
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2 ? a : b, "/cc", basic(CLIENTS.burst))));
+    expect(results.map((r) => r.status)).toEqual(Array(100).fill(200));
+    expect(new Set(results.map((r) => r.auth)).size).toBe(1);
+    expect(await tokenCalls(CLIENTS.burst.id)).toBe(1);
+  });
+
+  it("keep token values unreadable in Redis: no token, no JWT, no client id or secret in keys or values", async () => {
+    const keys = redis.cli(["--scan", "--pattern", "*"]).split("\n").filter(Boolean);
+    const tokenKeys = keys.filter((k) => k.startsWith("oidc-gateway:tokens:client_credentials:"));
+    expect(tokenKeys.length).toBeGreaterThanOrEqual(2);
+    expect(tokensSeen.size).toBeGreaterThanOrEqual(2);
+    for (const key of keys) {
+      for (const c of Object.values(CLIENTS)) {
+        expect(key).not.toContain(c.id);
+        expect(key).not.toContain(c.secret);
+      }
+      const value = redis.cli(["--no-raw", "GET", key]);
+      expect(value).not.toContain("eyJ");
+      for (const token of tokensSeen) expect(value).not.toContain(token.split(".")[1]!.slice(0, 24));
+      for (const secret of SECRETS) expect(value).not.toContain(secret);
+    }
+  });
+
+  it("refuse on B a DPoP proof that A accepted (and accept a fresh one on B)", async () => {
+    const key: ProofKey = await proofKey();
+    const res = await fetch(idp.tokenEndpoint, {
+      method: "POST",
+      headers: {
+        authorization: `Basic ${btoa("client-dpop-auth:client-dpop-auth-secret")}`,
+        "content-type": "application/x-www-form-urlencoded",
+        dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }),
+      },
+      body: "grant_type=client_credentials",
+    });
+    const { access_token: token, token_type } = (await res.json()) as { access_token: string; token_type: string };
+    expect(token_type).toBe("DPoP");
+    tokensSeen.add(token);
+    const proof = await makeProof({ key, url: `${ORIGIN}/dpop`, accessToken: token });
+    const viaA = await call(a, "/dpop", { authorization: `DPoP ${token}`, dpop: proof });
+    expect(viaA.status).toBe(200);
+    const viaB = await call(b, "/dpop", { authorization: `DPoP ${token}`, dpop: proof });
+    expect(viaB.status).toBe(401);
+    expect(JSON.parse(viaB.text).error_description).toBe("the proof was already used ('jti' replayed)");
+    const fresh = await call(b, "/dpop", { authorization: `DPoP ${token}`, dpop: await makeProof({ key, url: `${ORIGIN}/dpop`, accessToken: token }) });
+    expect(fresh.status).toBe(200);
+  });
+
+  it("report the link as healthy: /status/ready says ready without a degraded reason, and the gauge is 0", async () => {
+    for (const gw of [a, b]) {
+      expect(await (await fetch(`${gw.adminUrl}/status/ready`)).json()).toEqual({ ready: true });
+      expect(await metric(gw, "gateway_cluster_degraded")).toBe(0);
+    }
+  });
+});
+
+describe("the fleet while Redis goes away and comes back", () => {
+  it("answers every request for cached clients while Redis is killed mid-load, then shares again once it is back", async () => {
+    // Warm both local caches (the second through the fleet's entry).
+    expect((await call(a, "/cc", basic(CLIENTS.load))).status).toBe(200);
+    expect((await call(b, "/cc", basic(CLIENTS.load))).status).toBe(200);
+
+    const statuses: number[] = [];
+    let running = true;
+    const worker = async (gw: GatewayProcess) => {
+      while (running) statuses.push((await call(gw, "/cc", basic(CLIENTS.load))).status);
+    };
+    const load = Promise.all([a, a, b, b].map(worker));
+    await Bun.sleep(300);
+    await redis.kill();
+    await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.event === "cluster.degraded" && l.reason !== "not connected yet")));
+    await Bun.sleep(500);
+
+    // Degraded, not unready: the node still serves.
+    for (const gw of [a, b]) {
+      const ready = await fetch(`${gw.adminUrl}/status/ready`);
+      expect(ready.status).toBe(200);
+      const body = (await ready.json()) as { ready: boolean; degraded?: string[] };
+      expect(body.ready).toBe(true);
+      expect(body.degraded?.[0]).toContain("unreachable");
+      expect(await metric(gw, "gateway_cluster_degraded")).toBe(1);
+    }
+    // A client nobody has cached yet is served too, from the IdP directly.
+    expect((await call(a, "/cc", basic(CLIENTS.down))).status).toBe(200);
+
+    await redis.start();
+    await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.event === "cluster.recovered")));
+    await Bun.sleep(200);
+    running = false;
+    await load;
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    for (const gw of [a, b]) expect(await metric(gw, "gateway_cluster_degraded")).toBe(0);
+
+    // Shared again: a token fetched through B is served by A without a token endpoint call.
+    expect((await call(b, "/cc", basic(CLIENTS.after))).status).toBe(200);
+    expect((await call(a, "/cc", basic(CLIENTS.after))).status).toBe(200);
+    expect(await tokenCalls(CLIENTS.after.id)).toBe(1);
+  }, 30_000);
+});
