@@ -1,5 +1,6 @@
 /** CLI entry: arguments, config, listeners, signals. */
 import { parseArgs, USAGE, UsageError } from "./cli/args.ts";
+import { superviseWorkers, watchSupervisor, workerRole } from "./cli/workers.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import { watchConfig } from "./config/watch.ts";
 import { configWarnings } from "./config/warnings.ts";
@@ -51,10 +52,12 @@ async function main(): Promise<number> {
         console.error(error.message);
         return 1;
       }
-      const log = createLogger(loaded.config.server.log_level);
+      const worker = workerRole(runtime);
+      const log = createLogger(loaded.config.server.log_level, undefined, worker ? { worker: worker.index } : {});
+      if (loaded.config.server.workers > 1 && !worker) return superviseWorkers(runtime, loaded, log);
       let gateway;
       try {
-        gateway = await startGateway(runtime, loaded, log);
+        gateway = await startGateway(runtime, loaded, log, worker ? { reusePort: true, admin: worker.index === 0 } : {});
       } catch (error) {
         if (error instanceof ConfigError) {
           console.error(error.message);
@@ -66,6 +69,7 @@ async function main(): Promise<number> {
       const shutdown = () => void gateway.stop().then(() => runtime.exit(0));
       runtime.onSignal("SIGTERM", shutdown);
       runtime.onSignal("SIGINT", shutdown);
+      if (worker) watchSupervisor(runtime, shutdown);
       runtime.onSignal("SIGHUP", () => void gateway.reload());
       if (loaded.config.server.watch) watchConfig(runtime, args.config, () => void gateway.reload());
       return -1; // keep running

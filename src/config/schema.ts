@@ -48,6 +48,13 @@ export const serverSchema = (ctx: SchemaContext) =>
       shutdown_timeout: millis()
         .default(10_000)
         .describe("On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are closed (ms)."),
+      workers: z
+        .int()
+        .min(1)
+        .max(64)
+        .default(1)
+        .describe("Worker processes sharing the proxy ports (Linux SO_REUSEPORT), each with its own caches; worker 0 serves the admin API. Changing it needs a restart.")
+        .meta({ kong: "kong.conf `nginx_worker_processes` (Kong's default is `auto`)" }),
     })
     .superRefine((server, ctx) => {
       if (server.proxy_tls_listen && !server.tls) {

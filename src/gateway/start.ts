@@ -61,6 +61,7 @@ interface ListenerSpec {
   readonly hostname: string;
   readonly port: number;
   readonly tls?: TlsFiles;
+  readonly reusePort?: boolean;
   readonly handler: RequestHandler;
 }
 
@@ -75,7 +76,15 @@ interface Generation {
 const sameSpec = (a: ListenerSpec, b: ListenerSpec) =>
   a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert;
 
-export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: Logger = createLogger(loaded.config.server.log_level)): Promise<RunningGateway> {
+/** How a worker of `[server] workers = N` differs (src/cli/workers.ts). */
+export interface WorkerOptions {
+  /** Share the proxy ports with the other workers (SO_REUSEPORT). */
+  readonly reusePort?: boolean;
+  /** Serve the admin API (worker 0 only). */
+  readonly admin?: boolean;
+}
+
+export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: Logger = createLogger(loaded.config.server.log_level), worker: WorkerOptions = {}): Promise<RunningGateway> {
   const startedAt = Date.now();
   const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
   const shared = createShared();
@@ -113,9 +122,10 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     });
     const admin = createAdminApp({ config, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
     const specs = new Map<string, ListenerSpec>();
-    specs.set("proxy", { ...config.server.proxy_listen, handler: proxyHandler });
-    if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, handler: proxyHandler });
-    if (config.server.admin_listen !== "off") specs.set("admin", { ...config.server.admin_listen, handler: adminHandler });
+    const reusePort = worker.reusePort ?? false;
+    specs.set("proxy", { ...config.server.proxy_listen, reusePort, handler: proxyHandler });
+    if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, handler: proxyHandler });
+    if (config.server.admin_listen !== "off" && worker.admin !== false) specs.set("admin", { ...config.server.admin_listen, handler: adminHandler });
     return { loaded: next, app, admin, specs };
   };
 

@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import { listenNode } from "./node-listener.ts";
 import { badRequest, isValidHost } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
-import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
+import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
@@ -59,6 +59,24 @@ function createFetch(tls: OutboundTls): FetchLike {
   return (input, init) => fetch(input, { ...init, tls: options } as RequestInit);
 }
 
+/**
+ * The command that runs this program again: a compiled binary embeds its entry (`Bun.main` is
+ * under `/$bunfs/`), `bun src/main.ts` needs the runtime flags and the entry script.
+ */
+function selfCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
+  return compiled ? [process.execPath] : [process.execPath, ...process.execArgv, Bun.main];
+}
+
+function spawnSelf(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
+  const proc = Bun.spawn([...selfCommand(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"] });
+  return {
+    pid: proc.pid,
+    exited: proc.exited.then(() => (proc.signalCode ? { code: null, signal: String(proc.signalCode) } : { code: proc.exitCode, signal: null })),
+    kill: (signal) => proc.kill(signal),
+  };
+}
+
 export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
@@ -86,5 +104,8 @@ export const bunRuntime: Runtime = {
   args: () => Bun.argv.slice(2),
   env: (name) => process.env[name],
   memoryRss: () => process.memoryUsage.rss(),
+  spawnSelf,
+  pid: () => process.pid,
+  parentPid: () => process.ppid,
   hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
 };

@@ -34,5 +34,23 @@ declare namespace Deno {
   function stat(path: string): Promise<{ mode: number | null }>;
   const env: { get(name: string): string | undefined };
   const pid: number;
+  const ppid: number;
+  const mainModule: string;
+  function execPath(): string;
+  const permissions: { querySync(descriptor: { name: string }): { state: "granted" | "denied" | "prompt" } };
+  interface CommandStatus {
+    success: boolean;
+    code: number;
+    signal: string | null;
+  }
+  interface ChildProcess {
+    readonly pid: number;
+    readonly status: Promise<CommandStatus>;
+    kill(signal?: string): void;
+  }
+  class Command {
+    constructor(command: string, options?: { args?: string[]; env?: Record<string, string>; stdin?: "null" | "inherit" | "piped"; stdout?: "null" | "inherit" | "piped"; stderr?: "null" | "inherit" | "piped" });
+    spawn(): ChildProcess;
+  }
   function memoryUsage(): { rss: number };
 }

@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
 import { badRequest, isValidHost } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
-import type { FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
+import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
@@ -63,6 +63,38 @@ function createFetch(tls: OutboundTls): FetchLike {
   return (input, init) => fetch(input, { ...init, client } as RequestInit);
 }
 
+const PERMISSIONS = ["read", "write", "net", "env", "run", "sys", "ffi"] as const;
+
+/**
+ * The command that runs this program again: a `deno compile`d binary is its own entry; under
+ * `deno run` the child gets the permissions this process holds in full (`-A` when all of them).
+ * Grants limited to some paths or hosts are not carried over: such a worker fails at start.
+ */
+function selfCommand(): { cmd: string; args: string[] } {
+  const cmd = Deno.execPath();
+  if (!/(^|[\\/])deno(\.exe)?$/.test(cmd)) return { cmd, args: [] };
+  const granted = PERMISSIONS.filter((name) => Deno.permissions.querySync({ name }).state === "granted");
+  const flags = granted.length === PERMISSIONS.length ? ["-A"] : granted.map((name) => `--allow-${name}`);
+  // Workers listen with `reusePort`, which Deno still ships behind --unstable-net.
+  return { cmd, args: ["run", ...flags, "--unstable-net", Deno.mainModule] };
+}
+
+function spawnSelf(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
+  const self = selfCommand();
+  const child = new Deno.Command(self.cmd, { args: [...self.args, ...args], env: { ...env }, stdin: "null", stdout: "inherit", stderr: "inherit" }).spawn();
+  return {
+    pid: child.pid,
+    exited: child.status.then((s) => ({ code: s.signal ? null : s.code, signal: s.signal })),
+    kill: (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+    },
+  };
+}
+
 export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
@@ -92,5 +124,8 @@ export const denoRuntime: Runtime = {
   args: () => Deno.args,
   env: (name) => Deno.env.get(name),
   memoryRss: () => Deno.memoryUsage().rss,
+  spawnSelf,
+  pid: () => Deno.pid,
+  parentPid: () => Deno.ppid,
   hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
 };

@@ -148,7 +148,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
   );
   await new Promise<void>((resolve, reject) => {
     tlsServer.once("error", reject);
-    tlsServer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort }, () => resolve());
+    tlsServer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort ?? false }, () => resolve());
   });
   const address = tlsServer.address();
   const port = typeof address === "object" && address ? address.port : options.port;

@@ -61,6 +61,14 @@ export interface OutboundTls {
   readonly verify?: boolean;
 }
 
+/** A copy of this program started by `Runtime.spawnSelf`. */
+export interface ChildProcess {
+  readonly pid: number;
+  /** Resolves once it has exited: its exit code, or the signal that ended it. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
+  kill(signal: "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGKILL"): void;
+}
+
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 export interface Runtime {
@@ -87,6 +95,14 @@ export interface Runtime {
   env(name: string): string | undefined;
   /** Resident set size in bytes. */
   memoryRss(): number;
+  /**
+   * Starts another copy of this program (the compiled binary, or the runtime with the same
+   * entry module) with `args` and extra `env`; stdout and stderr are shared with this process.
+   */
+  spawnSelf(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess;
+  pid(): number;
+  /** The parent's pid: a worker notices its supervisor is gone when this changes. */
+  parentPid(): number;
   /**
    * A synchronous HMAC-SHA-256 under `key`, base64url digests: cache keys on the hot path
    * (WebCrypto's async `sign` costs ~30 µs a call on Bun). Absent: callers use WebCrypto.
