@@ -46,8 +46,11 @@ export class BadRequestError extends GatewayError {
   readonly publicMessage = "Bad request";
 }
 
-/** OAuth error codes a resource server answers with (RFC 6750 §3.1, RFC 9449 §7.1, §12.2; RFC 6749 §5.2 `invalid_client` for client credentials). */
-export type OAuthErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "invalid_dpop_proof" | "use_dpop_nonce" | "invalid_client";
+/**
+ * OAuth error codes a resource server answers with (RFC 6750 §3.1, RFC 9449 §7.1, §12.2; RFC 6749
+ * §5.2 `invalid_client` for client credentials, `invalid_grant` for a user's wrong password).
+ */
+export type OAuthErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "invalid_dpop_proof" | "use_dpop_nonce" | "invalid_client" | "invalid_grant";
 
 /** One `WWW-Authenticate` challenge; the mapper adds `error` and `error_description`. */
 export interface Challenge {

@@ -13,6 +13,8 @@ export interface OutboundOptions {
   readonly timeout: number;
   /** `ssl_verify`: verify the IdP's certificate. */
   readonly sslVerify: boolean;
+  /** Client certificate and key (PEM) for mutual TLS (`tls_client_auth`). */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string };
 }
 
 /** Largest discovery document or JWKS we read; a bigger body is a bad response, not a memory bill. */
@@ -48,7 +50,7 @@ export function networkError(error: unknown, endpoint: string, timeout: number):
  * oauth4webapi, which awaits the fetch it is given).
  */
 export function createIdpFetch(ctx: Pick<PluginContext, "runtime" | "trustedCertificates">, options: OutboundOptions): FetchLike {
-  const base = ctx.runtime.createFetch({ ca: ctx.trustedCertificates, verify: options.sslVerify });
+  const base = ctx.runtime.createFetch({ ca: ctx.trustedCertificates, verify: options.sslVerify, ...options.clientCertificate });
   return async (input, init) => {
     const timeout = AbortSignal.timeout(options.timeout);
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;

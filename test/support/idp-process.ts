@@ -17,6 +17,8 @@ export interface IdpStats {
   discovery: number;
   jwks: number;
   introspection: number;
+  /** Downloads of a client's `jwks_uri` (private_key_jwt), by client id. */
+  clientJwksFetches: Record<string, number>;
 }
 
 export type IdpTarget = "token" | "discovery" | "jwks" | "introspection" | "revocation" | "userinfo" | "all";
@@ -40,6 +42,8 @@ export interface IdpProcess {
   normal(): Promise<void>;
   setAccessTokenTtl(seconds: number): Promise<void>;
   addClient(metadata: Record<string, unknown>): Promise<void>;
+  /** Forget a client's downloaded JWKS: the next private_key_jwt assertion re-downloads its `jwks_uri`. */
+  refreshClientJwks(clientId?: string): Promise<void>;
   /** A token straight from the token endpoint (client_secret_basic). */
   token(clientId: string, secret: string): Promise<{ access_token: string; expires_in?: number }>;
   stop(): Promise<void>;
@@ -50,6 +54,8 @@ export interface IdpProcessOptions {
   readonly port?: number;
   /** Any `startIdp()` option (test/support/idp/provider.mjs, IdpOptions). */
   readonly options?: Record<string, unknown>;
+  /** PEM CA the control and token calls trust, for an IdP started with `options.tls`. */
+  readonly ca?: string;
 }
 
 export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<IdpProcess> {
@@ -78,8 +84,9 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
   reader.releaseLock();
   const ready = JSON.parse(buffered.slice(0, buffered.indexOf("\n"))) as { issuer: string; url: string; port: number; tokenEndpoint: string; jwksUri: string };
 
+  const trust = (opts.ca ? { tls: { ca: [opts.ca] } } : {}) as RequestInit;
   const control = async (path: string, init?: RequestInit) => {
-    const res = await fetch(`${ready.url}/__control${path}`, { method: "POST", ...init });
+    const res = await fetch(`${ready.url}/__control${path}`, { method: "POST", ...init, ...trust });
     const body = await res.json();
     if (!res.ok) throw new Error(`IdP control ${path}: ${res.status} ${JSON.stringify(body)}`);
     return body;
@@ -101,8 +108,10 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
     normal: async () => void (await control("/normal")),
     setAccessTokenTtl: async (seconds) => void (await control(`/access-token-ttl?seconds=${seconds}`)),
     addClient: async (metadata) => void (await control("/clients", { body: JSON.stringify(metadata), headers: { "content-type": "application/json" } })),
+    refreshClientJwks: async (clientId) => void (await control(`/refresh-client-jwks${clientId ? `?client_id=${encodeURIComponent(clientId)}` : ""}`)),
     async token(clientId, secret) {
       const res = await fetch(ready.tokenEndpoint, {
+        ...trust,
         method: "POST",
         headers: { authorization: `Basic ${btoa(`${clientId}:${secret}`)}`, "content-type": "application/x-www-form-urlencoded" },
         body: "grant_type=client_credentials",

@@ -1,0 +1,109 @@
+/**
+ * Requests the gateway makes as its own client (`client_id` + `client_auth`, see client-auth.ts):
+ * a token for itself (client credentials, RFC 6749 §4.4), a token for a user whose name and
+ * password a caller sent (password grant, §4.3), and token introspection (RFC 7662).
+ *
+ * Whose fault a failure is differs from the caller's client credentials (token-endpoint.ts):
+ * here the client is the gateway, so an IdP that refuses it says our configuration is wrong
+ * (`IdpError` `misconfigured`, 503, logged), never the caller's. Only `invalid_grant` in a
+ * password grant (RFC 6749 §5.2: the resource owner credentials are invalid) is the caller's
+ * (`AuthError`, 401). Errors never carry the IdP's body, a password or a token.
+ */
+import * as oauth from "oauth4webapi";
+import { AuthError, IdpError } from "../errors.ts";
+import type { ClientCall } from "./client-auth.ts";
+import { endpointName, networkError } from "./outbound.ts";
+
+export type GatewayGrant = { readonly type: "client_credentials" } | { readonly type: "password"; readonly username: string; readonly password: string };
+
+export interface ClientRequestOptions {
+  /** The IdP is plain http (development only). */
+  readonly allowHttp: boolean;
+  /** For the timeout message (ms). */
+  readonly timeout: number;
+}
+
+export interface GrantOptions extends ClientRequestOptions {
+  /** Sent as `scope` when not empty. */
+  readonly scopes?: readonly string[];
+  /** Sent as `audience` parameters when not empty. */
+  readonly audience?: readonly string[];
+  /** More form parameters (upstream-oauth's `token_post_args`); never override the grant's own. */
+  readonly parameters?: Readonly<Record<string, string>>;
+  /** More request headers (upstream-oauth's `token_headers`). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface IntrospectionOptions extends ClientRequestOptions {
+  /** `token_type_hint` (Kong's `introspection_hint`); empty: none sent. */
+  readonly hint?: string;
+}
+
+function httpOptions(call: ClientCall, options: ClientRequestOptions) {
+  const fetch = call.fetch;
+  return {
+    [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<"POST", URLSearchParams>) => fetch(url, init as RequestInit),
+    ...(options.allowHttp ? { [oauth.allowInsecureRequests]: true } : {}),
+  };
+}
+
+function refused(status: number, call: ClientCall, what: string, oauthError?: string): IdpError {
+  if (status >= 500 || status < 400) return new IdpError("bad_response", `${what} ${endpointName(call.url)} answered HTTP ${status}`);
+  const code = oauthError ? `, ${oauthError.slice(0, 64)}` : "";
+  return new IdpError("misconfigured", `${what} ${endpointName(call.url)} refused the gateway's client "${call.client.client_id}" (${call.method}: HTTP ${status}${code})`);
+}
+
+/** Maps whatever oauth4webapi or the network threw to `IdpError`, or `AuthError` for a user's wrong password. */
+export function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, userGrant = false): AuthError | IdpError {
+  if (error instanceof IdpError || error instanceof AuthError) return error;
+  const endpoint = endpointName(call.url);
+  if (error instanceof oauth.ResponseBodyError) {
+    if (userGrant && error.error === "invalid_grant") {
+      return new AuthError({ error: "invalid_grant", description: "the identity provider refused the username or password" });
+    }
+    return refused(error.status, call, what, error.error);
+  }
+  if (error instanceof oauth.WWWAuthenticateChallengeError) return refused(error.response.status, call, what);
+  if (error instanceof oauth.OperationProcessingError) {
+    if (error.cause instanceof Response && error.cause.status !== 200) return refused(error.cause.status, call, what);
+    const net = networkError(error.cause, endpoint, timeout);
+    if (net.failure === "timeout") return net;
+    return new IdpError("bad_response", `${what} ${endpoint} sent an invalid response (${(error.code ?? "invalid").toLowerCase()})`);
+  }
+  if (error instanceof oauth.UnsupportedOperationError) return new IdpError("bad_response", `${what} ${endpoint} sent an unsupported token type`);
+  if (error instanceof TypeError) return new IdpError("misconfigured", `${what} ${endpoint} cannot be used (${error.message.toLowerCase()})`);
+  return new IdpError("bad_response", `${what} ${endpoint} failed`);
+}
+
+/** A token from the token endpoint with the gateway's client authentication; tokens are not verified here. */
+export async function requestGrant(call: ClientCall, grant: GatewayGrant, options: GrantOptions): Promise<oauth.TokenEndpointResponse> {
+  const params = new URLSearchParams(options.parameters);
+  if (grant.type === "password") {
+    params.set("username", grant.username);
+    params.set("password", grant.password);
+  }
+  if (options.scopes?.length) params.set("scope", options.scopes.join(" "));
+  for (const a of options.audience ?? []) params.append("audience", a);
+  try {
+    const response = await oauth.genericTokenEndpointRequest(call.as, call.client, call.auth, grant.type, params, {
+      ...httpOptions(call, options),
+      ...(options.headers ? { headers: new Headers(options.headers) } : {}),
+    });
+    return await oauth.processGenericTokenEndpointResponse(call.as, call.client, response);
+  } catch (error) {
+    throw classifyClientError(error, call, "token endpoint", options.timeout, grant.type === "password");
+  }
+}
+
+/** RFC 7662 introspection of `token`; `active: false` is a result, not an error. */
+export async function introspectToken(call: ClientCall, token: string, options: IntrospectionOptions): Promise<oauth.IntrospectionResponse> {
+  try {
+    const response = await oauth.introspectionRequest(call.as, call.client, call.auth, token, {
+      ...httpOptions(call, options),
+      ...(options.hint ? { additionalParameters: { token_type_hint: options.hint } } : {}),
+    });
+    return await oauth.processIntrospectionResponse(call.as, call.client, response);
+  } catch (error) {
+    throw classifyClientError(error, call, "introspection endpoint", options.timeout);
+  }
+}
