@@ -7,12 +7,17 @@
  *   const shared = await ctx.cluster?.tokenLayer<CachedToken>("tokens", "client_credentials", config.cache_tokens_salt);
  *   new TokenCache(policy, { shared });
  *   const replay = ctx.cluster?.replayStore(localStore) ?? localStore;
+ *   const keys = (await cluster?.keyStore(runtime, config.keys)) ?? (await openKeyStore(...));
  */
+import type { KeyStore } from "../keys/types.ts";
+import type { KeysConfig } from "../keys/schema.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ReplayStore } from "../oidc/replay-store.ts";
 import type { SharedTokenLayer } from "../oidc/token-cache.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { createClusterHealth, type ClusterHealth } from "./health.ts";
+import { RedisKeyStore } from "./key-store.ts";
 import { connectRedis, redisAddress, type RedisLink } from "./redis.ts";
 import { createRedisReplayStore } from "./replay-store.ts";
 import type { ClusterConfig, ClusterItem } from "./schema.ts";
@@ -36,6 +41,11 @@ export interface Cluster {
   tokenLayer<T>(item: "tokens" | "introspection", cache: string, salt: string | undefined): Promise<SharedTokenLayer<T> | undefined>;
   /** The fleet's replay store in front of `local`, or `local` when `dpop_replay` is not shared. */
   replayStore(local: ReplayStore): ReplayStore;
+  /**
+   * The fleet's signing keys, opened (`[keys]` gives the grace period and the local copy's
+   * file), or undefined when `keys` is not shared: the caller opens the file store then.
+   */
+  keyStore(runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic">, keys: KeysConfig): Promise<KeyStore | undefined>;
   /** For `/status/ready`: why the node runs on local caches only (it stays ready). */
   degradedReason(): string | undefined;
   close(): Promise<void>;
@@ -80,6 +90,21 @@ export function createCluster(config: ClusterConfig, deps: ClusterDeps): Cluster
     replayStore(local) {
       if (!shares("dpop_replay")) return local;
       return createRedisReplayStore({ link, health, namespace: `${prefix}dpop:`, local, fallback: config.dpop_replay_fallback });
+    },
+    async keyStore(runtime, keys) {
+      if (!shares("keys") || config.keys_secret === undefined) return undefined;
+      const store = new RedisKeyStore({
+        link,
+        health,
+        sealer: await createSealer(config.keys_secret, "keys"),
+        log: deps.log.child({ component: "keys" }),
+        prefix,
+        rotationGrace: keys.rotation_grace,
+        file: keys.jwks_file,
+        runtime,
+      });
+      await store.open();
+      return store;
     },
     degradedReason() {
       if (health.available) return undefined;

@@ -30,8 +30,8 @@ export interface RedisLink {
   ready(ms: number): Promise<boolean>;
   get(key: string): Promise<Uint8Array | null>;
   mget(keys: readonly string[]): Promise<(Uint8Array | null)[]>;
-  /** `SET key value PX ttl [NX]`: false when `nx` and the key existed. */
-  set(key: string, value: string | Uint8Array, ttlMs: number, options?: { readonly nx?: boolean }): Promise<boolean>;
+  /** `SET key value [PX ttl] [NX]` (no `ttlMs`: no expiry): false when `nx` and the key existed. */
+  set(key: string, value: string | Uint8Array, ttlMs: number | undefined, options?: { readonly nx?: boolean }): Promise<boolean>;
   /** Deletes `key` only while it still holds `value` (a lock's owner token). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
   publish(channel: string, message: string): Promise<void>;
@@ -164,8 +164,12 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     get: (key) => run(() => client.getBuffer(key)).then(toBytes),
     mget: (keys) => run(() => client.mgetBuffer(...keys)).then((list) => list.map(toBytes)),
     async set(key, value, ttlMs, opts) {
-      const ttl = Math.max(1, Math.ceil(ttlMs));
       const data = typeof value === "string" ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      if (ttlMs === undefined) {
+        const reply = await run(() => (opts?.nx ? client.set(key, data, "NX") : client.set(key, data)));
+        return reply === "OK";
+      }
+      const ttl = Math.max(1, Math.ceil(ttlMs));
       const reply = await run(() => (opts?.nx ? client.set(key, data, "PX", ttl, "NX") : client.set(key, data, "PX", ttl)));
       return reply === "OK";
     },

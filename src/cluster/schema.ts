@@ -40,6 +40,11 @@ export const clusterSchema = () =>
       .min(10, "expected at least 10 ms")
       .default(5000)
       .describe("Fleet single flight: how long one gateway holds the lock for a token fetch, and how long the others wait for its result before fetching themselves (ms)."),
+    keys_secret: z
+      .string()
+      .min(32, "expected at least 32 characters (e.g. `openssl rand -base64 32`)")
+      .optional()
+      .describe("Secret the fleet's signing keys are encrypted with in Redis (with `keys` in `items`); equal on every node."),
     dpop_replay_fallback: z
       .enum(["local", "refuse"])
       .default("local")
@@ -47,6 +52,13 @@ export const clusterSchema = () =>
   }).superRefine((c, ctx) => {
     if (c.strategy === "redis" && c.redis_url === undefined) {
       ctx.addIssue({ code: "custom", path: ["redis_url"], message: "missing required key: expected a redis:// or rediss:// URL because 'strategy' is \"redis\"" });
+    }
+    if (c.strategy === "redis" && c.items.includes("keys") && c.keys_secret === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["keys_secret"],
+        message: "missing required key: the signing keys are shared through redis ('items' has \"keys\"), encrypted with 'keys_secret', which must be equal on every node; or leave \"keys\" out of 'items'",
+      });
     }
   });
 

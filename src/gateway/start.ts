@@ -88,9 +88,6 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   const startedAt = Date.now();
   const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
   const shared = createShared();
-  // One key store per process, like `shared`: signing keys outlive reloads ([keys] changes need a restart).
-  const keysConfig = loaded.config.keys;
-  const keys = await openKeyStore(runtime, keysConfig, log);
   // One link to the fleet's Redis per process, kept across reloads (a [cluster] change needs a restart).
   const clusterConfig = loaded.config.cluster;
   const cluster = createCluster(clusterConfig, {
@@ -101,6 +98,10 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   });
   // Bounded: without its Redis a node still starts, and serves from its local caches.
   await cluster?.link.ready(clusterConfig.connect_timeout);
+  // One key store per process, like `shared`: signing keys outlive reloads ([keys] changes need a restart).
+  // With [cluster] sharing "keys", the fleet's set in Redis (src/cluster/key-store.ts).
+  const keysConfig = loaded.config.keys;
+  const keys = (await cluster?.keyStore(runtime, keysConfig)) ?? (await openKeyStore(runtime, keysConfig, log));
   let current: Generation;
   // Listeners call through these, so a reload swaps the apps without touching sockets.
   const proxyHandler: RequestHandler = (req, conn) => current.app.fetch(req, conn);

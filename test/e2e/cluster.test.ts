@@ -12,6 +12,7 @@ import { startRedis, type RedisProcess } from "../support/redis-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 const SALT = "fleet-wide-cache-salt-0123456789";
+const KEYS_SECRET = "fleet-wide-keys-secret-0123456789abcdef";
 const ORIGIN = "https://api.example.com";
 const CLIENTS = {
   shared: { id: "fleet-shared", secret: "fleet-shared-secret-0123456789" },
@@ -20,7 +21,7 @@ const CLIENTS = {
   after: { id: "fleet-after", secret: "fleet-after-secret-0123456789" },
   down: { id: "fleet-down", secret: "fleet-down-secret-0123456789" },
 } as const;
-const SECRETS = [SERVICE_SECRET, "client-dpop-auth-secret", SALT, ...Object.values(CLIENTS).map((c) => c.secret)];
+const SECRETS = [SERVICE_SECRET, "client-dpop-auth-secret", SALT, KEYS_SECRET, ...Object.values(CLIENTS).map((c) => c.secret)];
 
 let redis: RedisProcess;
 let idp: IdpProcess;
@@ -40,6 +41,7 @@ shutdown_timeout = 2000
 strategy = "redis"
 redis_url = "${redis.url}"
 command_timeout = 300
+keys_secret = "${KEYS_SECRET}"
 
 [keys]
 jwks_file = "{{dir}}/gateway-jwks.json"
@@ -186,6 +188,21 @@ describe("two gateways sharing one Redis", () => {
     expect(JSON.parse(viaB.text).error_description).toBe("the proof was already used ('jti' replayed)");
     const fresh = await call(b, "/dpop", { authorization: `DPoP ${token}`, dpop: await makeProof({ key, url: `${ORIGIN}/dpop`, accessToken: token }) });
     expect(fresh.status).toBe(200);
+  });
+
+  it("publish the same signing keys, and a rotation on A reaches B's JWKS within a second", async () => {
+    const jwks = async (gw: GatewayProcess) => (await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] };
+    const before = await jwks(a);
+    expect(before.keys.length).toBeGreaterThan(0);
+    expect(await jwks(b)).toEqual(before);
+    expect((await fetch(`${a.adminUrl}/openid-connect/jwks`, { method: "DELETE" })).status).toBe(204);
+    const rotated = await jwks(a);
+    const started = Date.now();
+    await until("B to publish A's rotation", async () => JSON.stringify(await jwks(b)) === JSON.stringify(rotated), 1000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // The new keys first, the retired ones still published for the grace period.
+    expect(rotated.keys.map((k) => k.kid)).toEqual(expect.arrayContaining(before.keys.map((k) => k.kid)));
+    expect(rotated.keys[0]!.kid).not.toBe(before.keys[0]!.kid);
   });
 
   it("report the link as healthy: /status/ready says ready without a degraded reason, and the gauge is 0", async () => {

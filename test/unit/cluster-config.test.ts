@@ -41,7 +41,15 @@ describe("[cluster]", () => {
   it('needs a redis:// or rediss:// URL when strategy = "redis"', () => {
     expect(errorOf(`[cluster]\nstrategy = "redis"\n${BASE}`)).toContain("cluster.redis_url: missing required key");
     expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "http://127.0.0.1:6379"\n${BASE}`)).toContain("cluster.redis_url: expected a redis:// or rediss:// URL");
-    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "rediss://user:pw@redis.internal:6380/2"\n${BASE}`)).toBe("");
+    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "rediss://user:pw@redis.internal:6380/2"\nitems = ["tokens"]\n${BASE}`)).toBe("");
+  });
+
+  it("needs keys_secret, equal on every node, when the signing keys are shared", () => {
+    const message = errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\n${BASE}`);
+    expect(message).toContain("cluster.keys_secret: missing required key");
+    expect(message).toContain("equal on every node");
+    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\nkeys_secret = "short"\n${BASE}`)).toContain("cluster.keys_secret: expected at least 32 characters");
+    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\nitems = ["tokens", "dpop_replay"]\n${BASE}`)).toBe("");
   });
 
   it("rejects unknown keys and items", () => {
@@ -56,7 +64,7 @@ describe("[cluster]", () => {
   });
 
   it("accepts a plugin with its salt, one without a token cache, and no salt when tokens stay local", () => {
-    const redis = `[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\n`;
+    const redis = `[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\nkeys_secret = "${"k".repeat(32)}"\n`;
     expect(errorOf(`${redis}${BASE}${plugin('cache_tokens_salt = "0123456789abcdef0123"')}`)).toBe("");
     expect(errorOf(`${redis}${BASE}${plugin("cache_tokens = false")}`)).toBe("");
     expect(errorOf(`${redis}items = ["dpop_replay"]\n${BASE}${plugin()}`)).toBe("");

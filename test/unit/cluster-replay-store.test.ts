@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 async function gateway(overrides: Record<string, unknown> = {}): Promise<{ cluster: Cluster; store: ReplayStore }> {
-  const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, ...overrides });
+  const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, keys_secret: "k".repeat(32), ...overrides });
   const cluster = createCluster(config, { log: createLogger("error", () => {}), metrics: new Metrics("test", "bun") })!;
   clusters.push(cluster);
   await cluster.link.ready(2000);

@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 async function node(overrides: Record<string, unknown> = {}): Promise<{ cluster: Cluster; cache: TokenCache<{ token: string }> }> {
-  const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, ...overrides });
+  const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, keys_secret: "k".repeat(32), ...overrides });
   const log = createLogger("debug", (line) => lines.push(JSON.parse(line)));
   const cluster = createCluster(config, { log, metrics: new Metrics("test", "bun") })!;
   clusters.push(cluster);
