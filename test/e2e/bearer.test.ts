@@ -186,6 +186,19 @@ describe("a bearer JWT from the issuer", () => {
   it("keeps the caller's query and body with hide_credentials = false", async () => {
     const q = await call(`/keep?page=2&access_token=${api}`);
     expect(q.upstream!.args).toEqual({ page: "2", access_token: api });
+    const body = `a=1&access_token=${api}&b=2`;
+    const b = await call("/keep", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+    expect(b.status).toBe(200);
+    expect(b.upstream!.data).toBe(body);
+  });
+
+  it("streams a large body it does not parse to the upstream untouched", async () => {
+    const big = "x=" + "y".repeat(200_000);
+    const r = await call("/plain", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${api}` }, body: big });
+    expect(r.status).toBe(200);
+    expect(r.upstream!.data.length).toBe(big.length);
+    const unauthenticated = await call("/plain", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: big });
+    expect(unauthenticated.status).toBe(401);
   });
 
   it("refuses a token sent two ways at once with 400 invalid_request", async () => {
