@@ -17,7 +17,7 @@ import { AuthError } from "../../errors.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import { accessTokenHash } from "../../oidc/dpop.ts";
 import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../oidc/verify-access-token.ts";
+import { AccessTokenError, looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../oidc/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
@@ -108,6 +108,8 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
         throw error.withChallenges(pop.challengesFor(DPOP_SCHEME.test(c.req.raw.headers.get("authorization") ?? "") ? "DPoP" : "Bearer"));
       }
       if (!presented) return undefined;
+      // Refused before it is hashed for the cache: bounded work for any header size.
+      if (presented.token.length > MAX_TOKEN_LENGTH) throw invalidToken("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
       if (!looksLikeJwt(presented.token)) {
         if (introspects) return undefined; // an opaque token: introspection's to judge
         throw invalidToken("the access token is not a JWT issued by the configured issuer").withChallenges(pop.challengesFor(presented.scheme));
