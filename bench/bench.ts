@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { cpus as osCpus, totalmem, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startIdpProcess, type IdpProcess } from "../test/support/idp-process.ts";
+import { startRedis, type RedisProcess } from "../test/support/redis-process.ts";
 import { closedLoop } from "./lib/client.ts";
 import { startFakeIdp } from "./lib/fake-idp.ts";
 import { proxyConfig, startNginx, upstreamConfig } from "./lib/nginx.ts";
@@ -106,7 +107,7 @@ function render(template: string, values: Readonly<Record<string, string | numbe
 }
 
 /** Placeholder values for `check`, which never needs the network. */
-const CHECK_VALUES = { proxy: 1, admin: 2, upstream: 3, workers: 2, issuer: "http://127.0.0.1:9/realms/master", token_endpoint: "http://127.0.0.1:9/token", service_secret: "x" };
+const CHECK_VALUES = { proxy: 1, admin: 2, upstream: 3, workers: 2, issuer: "http://127.0.0.1:9/realms/master", token_endpoint: "http://127.0.0.1:9/token", service_secret: "x", redis_url: "redis://127.0.0.1:9/0" };
 
 interface Availability {
   readonly ok: boolean;
@@ -374,6 +375,7 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   const extraResults: Record<string, unknown> = {};
   let idp: IdpProcess | undefined;
+  let redis: RedisProcess | undefined;
   try {
     const upstreamPort = await freePort();
     const upstream = startNginx(tools.nginx, dir, "upstream", upstreamConfig(dir, "upstream", upstreamPort), cpu.upstream);
@@ -389,7 +391,12 @@ async function main(): Promise<number> {
       idp = await startIdpProcess({ options: { issuerHost: "127.0.0.1", accessTokenTtl: 3600 } });
       console.log(`bench: development IdP at ${idp.issuer}`);
     }
-    const values = { upstream: upstreamPort, issuer: idp?.issuer ?? "", token_endpoint: idp?.tokenEndpoint ?? "", service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714" };
+    // Scenarios with [cluster] strategy = "redis" share one redis-server (scripts/ensure-redis.sh installs it).
+    if (wanted.some((s) => s.redis && avail.get(s)!.ok)) {
+      redis = await startRedis();
+      console.log(`bench: redis-server at ${redis.url}`);
+    }
+    const values = { upstream: upstreamPort, issuer: idp?.issuer ?? "", token_endpoint: idp?.tokenEndpoint ?? "", service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714", redis_url: redis?.url ?? "" };
 
     // Start the servers under test; each is idle while another is measured.
     const list: Running[] = [];
@@ -490,6 +497,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await idp?.stop().catch(() => undefined);
+    await redis?.stop().catch(() => undefined);
     await stopAll();
   }
 

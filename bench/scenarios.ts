@@ -45,6 +45,8 @@ export interface ScenarioDef {
   readonly config?: string;
   /** Needs the development IdP (test/support/idp). */
   readonly idp?: boolean;
+  /** Needs a redis-server (`[cluster] strategy = "redis"`, `{{redis_url}}`). */
+  readonly redis?: boolean;
   prepare?(ctx: PrepareContext): Promise<Prepared>;
   readonly target?: Target;
 }
@@ -61,6 +63,16 @@ export const scenarios: readonly ScenarioDef[] = [
     kind: "gateway",
     config: "client-credentials.toml",
     idp: true,
+    target: { minRatio: 0.85, maxP99Ratio: 1.5 },
+    prepare: async () => ({ headers: { authorization: basic("service", SERVICE_SECRET) } }),
+  },
+  {
+    id: "4r",
+    title: "gateway, scenario 4 with [cluster] strategy = \"redis\" (local token cache in front of Redis)",
+    kind: "gateway",
+    config: "client-credentials-redis.toml",
+    idp: true,
+    redis: true,
     target: { minRatio: 0.85, maxP99Ratio: 1.5 },
     prepare: async () => ({ headers: { authorization: basic("service", SERVICE_SECRET) } }),
   },
