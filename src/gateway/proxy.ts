@@ -1,6 +1,7 @@
 /**
  * The last step of every route: stream the request to the service and the response back.
- * Bodies are never buffered; every wait is bounded by the service's timeouts.
+ * Request bodies are never buffered, response bodies only when small (`BUFFERED_BODY_MAX`);
+ * every wait is bounded by the service's timeouts.
  */
 import { UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { ServiceConfig } from "../config/schema.ts";
@@ -26,6 +27,20 @@ export interface ProxyResult {
 function isConnectFailure(error: unknown): boolean {
   const code = (error as { code?: string })?.code ?? "";
   return /ConnectionRefused|ECONNREFUSED|ConnectionClosed|ECONNRESET|FailedToOpenSocket|ENOTFOUND|EHOSTUNREACH/i.test(code) || /connection refused|unable to connect/i.test(String((error as Error)?.message));
+}
+
+/**
+ * A response body up to this size, with a declared length, is read whole and sent in one piece
+ * (as nginx buffers small responses): streaming it through a JS stream costs more than the
+ * rest of the proxy path together. Larger and unsized bodies stream.
+ */
+export const BUFFERED_BODY_MAX = 64 * 1024;
+
+/** The `Content-Length` the upstream declared, when it is a plain number (and not chunked). */
+function declaredLength(headers: Headers): number | undefined {
+  const value = headers.get("content-length");
+  if (value === null || !/^\d{1,10}$/.test(value) || headers.has("transfer-encoding")) return undefined;
+  return Number(value);
 }
 
 /**
@@ -103,7 +118,23 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   }
   clearTimeout(headerTimer);
   const upstreamLatency = performance.now() - started;
-  const responseBody = response.body ? withIdleTimeout(response.body, service.read_timeout, onTimeout) : null;
+  let responseBody: BodyInit | null = null;
+  if (response.body) {
+    const length = req.method === "HEAD" ? undefined : declaredLength(response.headers);
+    if (length === undefined || length > BUFFERED_BODY_MAX) responseBody = withIdleTimeout(response.body, service.read_timeout, onTimeout);
+    else {
+      // The whole (small) body within read_timeout; a failure now is still a clean 502/504.
+      const bodyTimer = setTimeout(onTimeout, service.read_timeout);
+      try {
+        responseBody = await response.bytes();
+      } catch (error) {
+        if (timedOut) throw new UpstreamTimeoutError(`the upstream's response body stalled for read_timeout = ${service.read_timeout} ms`, { cause: error });
+        throw new UpstreamUnavailableError(`the upstream's response body failed: ${(error as Error)?.message ?? "unknown error"}`, { cause: error });
+      } finally {
+        clearTimeout(bodyTimer);
+      }
+    }
+  }
   return {
     response: new Response(responseBody, { status: response.status, statusText: response.statusText, headers: downstreamResponseHeaders(response.headers) }),
     upstreamLatency,
