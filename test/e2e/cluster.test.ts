@@ -5,6 +5,18 @@
  * Redis is killed and restarted for real.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AuthorizationServer } from "oauth4webapi";
+import { createCluster, type Cluster } from "../../src/cluster/index.ts";
+import { clusterSchema } from "../../src/cluster/schema.ts";
+import type { KeyStore } from "../../src/keys/types.ts";
+import { createLogger } from "../../src/log.ts";
+import { createGatewayClient } from "../../src/oidc/client-auth.ts";
+import { requestGrant } from "../../src/oidc/client-requests.ts";
+import { createIdpFetch } from "../../src/oidc/outbound.ts";
+import { bunRuntime } from "../../src/runtime/bun.ts";
 import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
@@ -85,7 +97,8 @@ display_errors = true
 beforeAll(async () => {
   redis = await startRedis();
   upstream = startEchoUpstream();
-  idp = await startIdpProcess({ options: { extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) } });
+  // clientJwksMaxAge 0: like a real IdP after its refetch interval, an unknown kid makes it download the client's JWKS again.
+  idp = await startIdpProcess({ options: { clientJwksMaxAge: 0, extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) } });
   [a, b] = await Promise.all([startGateway({ config: config() }), startGateway({ config: config(), runtime: "deno" })]);
   await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.event === "cluster.connected")));
 }, 60_000);
@@ -203,6 +216,41 @@ describe("two gateways sharing one Redis", () => {
     // The new keys first, the retired ones still published for the grace period.
     expect(rotated.keys.map((k) => k.kid)).toEqual(expect.arrayContaining(before.keys.map((k) => k.kid)));
     expect(rotated.keys[0]!.kid).not.toBe(before.keys[0]!.kid);
+  });
+
+  it("sign private_key_jwt assertions with the fleet's new key after a rotation on A, which the IdP verifies with B's JWKS", async () => {
+    // The IdP knows the fleet as one client whose keys are at gateway B's JWKS URL.
+    await idp.addClient({ client_id: "fleet-pkjwt", token_endpoint_auth_method: "private_key_jwt", jwks_uri: `${b.adminUrl}/openid-connect/jwks`, grant_types: ["client_credentials"] });
+    // A third member of the fleet signs here (until a plugin method signs through a gateway
+    // process): same Redis, same keys_secret, so the same current key as A and B.
+    const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, keys_secret: KEYS_SECRET });
+    const member: Cluster = createCluster(config, { log: createLogger("error", () => {}) })!;
+    await member.link.ready(2000);
+    const keys: KeyStore = (await member.keyStore(bunRuntime, { jwks_file: join(mkdtempSync(join(tmpdir(), "fleet-member-")), "jwks.json"), rotation_grace: 3600 }))!;
+    try {
+      const fetchIdp = createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 5000, sslVerify: true });
+      const as = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as AuthorizationServer;
+      const client = await createGatewayClient(
+        { clientId: "fleet-pkjwt", methods: ["private_key_jwt"], alg: "ES256", tlsVerify: true, assertionAudience: "issuer", timeout: 5000 },
+        { ctx: { runtime: bunRuntime, trustedCertificates: [], keys }, fetch: fetchIdp, where: "test" },
+      );
+      const grant = () => requestGrant(client.call(as, "token_endpoint"), { type: "client_credentials" }, { allowHttp: true, timeout: 5000 });
+      expect((await grant()).access_token).toBeTruthy();
+      const before = (await keys.signingKey({ alg: "ES256" })).kid;
+
+      expect((await fetch(`${a.adminUrl}/openid-connect/jwks`, { method: "DELETE" })).status).toBe(204);
+      await until("the fleet to sign with the new key", async () => (await keys.signingKey({ alg: "ES256" })).kid !== before, 1000);
+      const after = (await keys.signingKey({ alg: "ES256" })).kid;
+      const published = (await (await fetch(`${b.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] };
+      expect(published.keys.map((k) => k.kid)).toContain(after);
+      // The IdP meets an unknown kid, refetches B's JWKS, and accepts the assertion.
+      const jwksFetches = (await idp.stats()).clientJwksFetches?.["fleet-pkjwt"] ?? 0;
+      expect((await grant()).access_token).toBeTruthy();
+      expect((await idp.stats()).clientJwksFetches?.["fleet-pkjwt"] ?? 0).toBeGreaterThan(jwksFetches);
+    } finally {
+      keys.close();
+      await member.close();
+    }
   });
 
   it("report the link as healthy: /status/ready says ready without a degraded reason, and the gauge is 0", async () => {
