@@ -79,8 +79,8 @@ describe("openid-connect config", () => {
   });
 
   it("refuses auth methods that are not implemented yet, saying so", () => {
-    const msg = errorOf(`${ISSUER}\nauth_methods = ["client_credentials", "password", "userinfo"]`);
-    expect(msg).toContain('plugins[0].config.auth_methods[1]: "password" is not supported yet; supported: "client_credentials"');
+    const msg = errorOf(`${ISSUER}\nauth_methods = ["client_credentials", "authorization_code", "userinfo"]`);
+    expect(msg).toContain('plugins[0].config.auth_methods[1]: "authorization_code" is not supported yet; supported: "client_credentials"');
     expect(msg).toContain('plugins[0].config.auth_methods[2]: "userinfo" is not supported yet');
   });
 

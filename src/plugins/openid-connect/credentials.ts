@@ -3,7 +3,8 @@
  * (RFC 7617, with RFC 6749 Appendix B form-decoding of id and secret), query parameters, or
  * `client_id`/`client_secret` in a form or JSON body. Malformed Basic credentials are a 401,
  * never a 500; credentials that are absent are "not mine" (another authenticator may claim the
- * request).
+ * request). A user's `username`/`password` (`password_param_type`) are read the same way, with
+ * `USER_CREDENTIALS` names.
  */
 import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
@@ -15,6 +16,15 @@ import type { ParamType } from "./schema.ts";
 export interface FoundCredentials extends ClientCredentials {
   readonly source: ParamType;
 }
+
+/** The parameter names of an id and its secret in a query or body. */
+export interface CredentialNames {
+  readonly id: string;
+  readonly secret: string;
+}
+
+export const CLIENT_CREDENTIALS: CredentialNames = { id: "client_id", secret: "client_secret" };
+export const USER_CREDENTIALS: CredentialNames = { id: "username", secret: "password" };
 
 /** Longest Authorization header we parse for credentials. */
 export const MAX_CREDENTIALS_HEADER = 8 * 1024;
@@ -77,31 +87,32 @@ function pairValue(pair: string): string | undefined {
   return eq < 0 ? "" : formDecode(pair.slice(eq + 1));
 }
 
-function fromParams(get: (name: string) => string | undefined, source: ParamType): FoundCredentials | undefined {
-  const clientId = get("client_id");
-  const clientSecret = get("client_secret");
+function fromParams(get: (name: string) => string | undefined, source: ParamType, names: CredentialNames): FoundCredentials | undefined {
+  const clientId = get(names.id);
+  const clientSecret = get(names.secret);
   if (!clientId || !clientSecret) return undefined;
   return { clientId, clientSecret, source };
 }
 
-function fromQuery(search: string): FoundCredentials | undefined {
-  if (!search.includes("client_")) return undefined;
+function fromQuery(search: string, names: CredentialNames): FoundCredentials | undefined {
+  // Cheap test first (names may also arrive percent-encoded past their first letters).
+  if (!search.includes(names.id.slice(0, 4)) && !search.includes(names.secret.slice(0, 4))) return undefined;
   const values = new Map<string, string>();
   for (const pair of queryPairs(search)) {
     const name = pairName(pair);
-    if ((name === "client_id" || name === "client_secret") && !values.has(name)) {
+    if ((name === names.id || name === names.secret) && !values.has(name)) {
       const value = pairValue(pair);
       if (value !== undefined) values.set(name, value);
     }
   }
-  return fromParams((n) => values.get(n), "query");
+  return fromParams((n) => values.get(n), "query", names);
 }
 
-/** The query string without `client_id` and `client_secret` (the rest as sent). */
-export function withoutCredentials(search: string): string {
+/** The query string without `client_id` and `client_secret` (or the given names; the rest as sent). */
+export function withoutCredentials(search: string, names: CredentialNames = CLIENT_CREDENTIALS): string {
   const kept = queryPairs(search).filter((pair) => {
     const name = pairName(pair);
-    return name !== "client_id" && name !== "client_secret";
+    return name !== names.id && name !== names.secret;
   });
   return kept.length ? `?${kept.join("&")}` : "";
 }
@@ -146,15 +157,17 @@ function streamOf(data: string | Uint8Array): ReadableStream<Uint8Array> {
 
 /**
  * Credentials in a form or JSON body. The body is consumed, so it is handed on to the upstream
- * through `upstreamBody` (without the credentials when `hide` is set).
+ * through `upstreamBody` (without the credentials when `hide` is set). A body another
+ * authenticator already read is read again from `upstreamBody`.
  */
-async function fromBody(c: Context<GatewayEnv>, hide: boolean): Promise<FoundCredentials | undefined> {
+async function fromBody(c: Context<GatewayEnv>, hide: boolean, names: CredentialNames): Promise<FoundCredentials | undefined> {
   const raw = c.req.raw;
   const kind = bodyKind(raw.headers.get("content-type"));
-  if (!kind || !raw.body || raw.method === "GET" || raw.method === "HEAD") return undefined;
+  const body = c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body;
+  if (!kind || !body || raw.method === "GET" || raw.method === "HEAD") return undefined;
   const declared = Number(raw.headers.get("content-length") ?? "0");
   if (declared > MAX_CREDENTIALS_BODY) return undefined; // a large upload: stream it untouched
-  const read = await readBody(raw.body);
+  const read = await readBody(body);
   if ("stream" in read) {
     c.set("upstreamBody", read.stream);
     return undefined;
@@ -164,8 +177,8 @@ async function fromBody(c: Context<GatewayEnv>, hide: boolean): Promise<FoundCre
   let rest = text;
   if (kind === "form") {
     const params = new URLSearchParams(text);
-    found = fromParams((n) => params.get(n) ?? undefined, "body");
-    if (found && hide) rest = text.split("&").filter((p) => !["client_id", "client_secret"].includes(pairName(p) ?? "")).join("&");
+    found = fromParams((n) => params.get(n) ?? undefined, "body", names);
+    if (found && hide) rest = text.split("&").filter((p) => ![names.id, names.secret].includes(pairName(p) ?? "")).join("&");
   } else {
     let json: unknown;
     try {
@@ -175,10 +188,10 @@ async function fromBody(c: Context<GatewayEnv>, hide: boolean): Promise<FoundCre
     }
     if (json && typeof json === "object" && !Array.isArray(json)) {
       const o = json as Record<string, unknown>;
-      found = fromParams((n) => (typeof o[n] === "string" ? (o[n] as string) : undefined), "body");
+      found = fromParams((n) => (typeof o[n] === "string" ? (o[n] as string) : undefined), "body", names);
       if (found && hide) {
-        delete o.client_id;
-        delete o.client_secret;
+        delete o[names.id];
+        delete o[names.secret];
         rest = JSON.stringify(o);
       }
     }
@@ -197,7 +210,12 @@ async function fromBody(c: Context<GatewayEnv>, hide: boolean): Promise<FoundCre
  * The caller's client credentials from the first place in `types` (Kong's order: header, query,
  * body) that has them. Throws `AuthError` for a malformed Basic header.
  */
-export async function readClientCredentials(c: Context<GatewayEnv>, types: readonly ParamType[], options: { hide: boolean; challenges: readonly Challenge[] }): Promise<FoundCredentials | undefined> {
+export async function readClientCredentials(
+  c: Context<GatewayEnv>,
+  types: readonly ParamType[],
+  options: { hide: boolean; challenges: readonly Challenge[]; names?: CredentialNames },
+): Promise<FoundCredentials | undefined> {
+  const names = options.names ?? CLIENT_CREDENTIALS;
   const raw = c.req.raw;
   if (types.includes("header")) {
     const header = raw.headers.get("authorization");
@@ -211,23 +229,23 @@ export async function readClientCredentials(c: Context<GatewayEnv>, types: reado
     const q = raw.url.indexOf("?");
     if (q >= 0) {
       const hash = raw.url.indexOf("#", q);
-      const found = fromQuery(raw.url.slice(q, hash < 0 ? undefined : hash));
+      const found = fromQuery(raw.url.slice(q, hash < 0 ? undefined : hash), names);
       if (found) return found;
     }
   }
-  if (types.includes("body")) return fromBody(c, options.hide);
+  if (types.includes("body")) return fromBody(c, options.hide, names);
   return undefined;
 }
 
 /** `hide_credentials`: the upstream never sees what the caller authenticated with. */
-export function hideCredentials(c: Context<GatewayEnv>, found: FoundCredentials): void {
+export function hideCredentials(c: Context<GatewayEnv>, found: FoundCredentials, names: CredentialNames = CLIENT_CREDENTIALS): void {
   if (found.source === "header") {
     c.var.upstreamHeaders.delete("authorization");
   } else if (found.source === "query") {
     const raw = c.req.raw.url;
     const q = raw.indexOf("?");
     const hash = raw.indexOf("#", q);
-    c.set("upstreamSearch", withoutCredentials(raw.slice(q, hash < 0 ? undefined : hash)));
+    c.set("upstreamSearch", withoutCredentials(raw.slice(q, hash < 0 ? undefined : hash), names));
   }
   // body: removed while reading it (fromBody), the only moment we hold it.
 }

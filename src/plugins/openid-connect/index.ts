@@ -12,6 +12,8 @@ import { issuersAdmin } from "./admin.ts";
 import type { Authenticator, AuthenticatorFactory, Principal } from "./authenticator.ts";
 import { bearerAuthenticator } from "./bearer.ts";
 import { clientCredentialsAuthenticator } from "./client-credentials.ts";
+import { introspectionAuthenticator } from "./introspection.ts";
+import { passwordAuthenticator } from "./password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
 import { applyUpstreamHeaders } from "./upstream-headers.ts";
 
@@ -19,6 +21,8 @@ import { applyUpstreamHeaders } from "./upstream-headers.ts";
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
   client_credentials: clientCredentialsAuthenticator,
   bearer: bearerAuthenticator,
+  password: passwordAuthenticator,
+  introspection: introspectionAuthenticator,
 };
 
 function uniqueChallenges(authenticators: readonly Authenticator[]): Challenge[] {
@@ -37,7 +41,7 @@ const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 export const openIdConnect = definePlugin<OpenIdConnectConfig>({
   name: "openid-connect",
   priority: 1050, // Kong's
-  secretKeys: ["cache_tokens_salt", "dpop_nonce_secret"],
+  secretKeys: ["cache_tokens_salt", "dpop_nonce_secret", "client_secret"],
   schema: openIdConnectSchema,
 
   warnings(config) {

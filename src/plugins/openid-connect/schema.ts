@@ -3,7 +3,8 @@
  * the key's description), checked once at start. `check` never needs the network.
  */
 import { z } from "zod";
-import { millis, seconds, table } from "../../config/fields.ts";
+import { millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
+import { checkGatewayClient, gatewayClientFields } from "../../oidc/client-auth-schema.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../oidc/verify-access-token.ts";
 import { normalizeOrigin } from "../../oidc/dpop.ts";
 
@@ -12,8 +13,13 @@ export const KONG_AUTH_METHODS = ["password", "client_credentials", "authorizati
 export type KongAuthMethod = (typeof KONG_AUTH_METHODS)[number];
 
 /** The methods this gateway implements; the others are refused at start until their issue lands. */
-export const IMPLEMENTED_AUTH_METHODS = ["client_credentials", "bearer"] as const satisfies readonly KongAuthMethod[];
+export const IMPLEMENTED_AUTH_METHODS = ["client_credentials", "bearer", "password", "introspection"] as const satisfies readonly KongAuthMethod[];
 export type AuthMethod = (typeof IMPLEMENTED_AUTH_METHODS)[number];
+
+/** The default `auth_methods`: those that need no client of the gateway's own (`client_id`). */
+const DEFAULT_AUTH_METHODS: readonly AuthMethod[] = ["client_credentials", "bearer"];
+/** The methods in which the gateway calls the IdP as its own client. */
+export const GATEWAY_CLIENT_METHODS: readonly KongAuthMethod[] = ["password", "introspection"];
 
 export const PARAM_TYPES = ["header", "query", "body"] as const;
 export type ParamType = (typeof PARAM_TYPES)[number];
@@ -43,14 +49,17 @@ const upstreamTokenHeader = () =>
 const url = () =>
   z.url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") }).refine((u) => !u.includes("#"), "expected a URL without a fragment");
 
-export const openIdConnectSchema = () =>
+/** For callers that validate without a config file (paths are taken as written). */
+const NO_FILE: SchemaContext = { resolvePath: (p) => p };
+
+export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
   table({
     issuer: url().describe("The issuer identifier, or the URL of its discovery document; the discovered `issuer` must equal it exactly."),
     auth_methods: z
       .array(z.enum(KONG_AUTH_METHODS))
       .min(1)
-      .default([...IMPLEMENTED_AUTH_METHODS])
-      .describe("Types of credentials accepted, asked in this order; this gateway implements `client_credentials` and `bearer` so far. With both, a `Basic` header is client credentials and a `Bearer`/`DPoP` header a bearer token.")
+      .default([...DEFAULT_AUTH_METHODS])
+      .describe("Types of credentials accepted, asked in this order; this gateway implements `client_credentials`, `bearer`, `password` and `introspection` (the last two need `client_id`). A `Basic` header is client credentials when `client_credentials` reads headers, a `Bearer`/`DPoP` header a bearer token (an opaque one is introspected).")
       .meta({ kong: "same; Kong's default enables all its methods" }),
     client_credentials_param_type: z
       .array(z.enum(PARAM_TYPES))
@@ -134,6 +143,26 @@ export const openIdConnectSchema = () =>
       .describe("Scopes requested with the token; none by default, so no `scope` is sent (`openid` makes some IdPs refuse client credentials).")
       .meta({ kong: "same; Kong's default is `[\"openid\"]`" }),
     audience: z.array(z.string().min(1)).default([]).describe("`audience` values sent with the token request; none by default."),
+    // The gateway's own client (`password`, `introspection`; see docs/identity.md).
+    ...gatewayClientFields(ctx),
+    password_param_type: z
+      .array(z.enum(PARAM_TYPES))
+      .min(1)
+      .default([...PARAM_TYPES])
+      .describe(
+        "Where callers' `username`/`password` are looked for: `header` (Basic), `query`, `body` (form or JSON). A Basic header goes to `client_credentials` instead when that method is on and reads headers.",
+      )
+      .meta({ kong: "same; Kong gives a Basic header to `password` first" }),
+    introspection_endpoint: url().optional().describe("Introspection endpoint (RFC 7662); unset: the discovered `introspection_endpoint`."),
+    introspection_hint: z.string().default("access_token").describe("`token_type_hint` sent with introspection requests; empty: none."),
+    introspect_jwt_tokens: z
+      .boolean()
+      .default(false)
+      .describe("Introspect JWT access tokens too (sees revocations); off, JWTs are left to `bearer` when it is enabled."),
+    cache_introspection: z
+      .boolean()
+      .default(true)
+      .describe("Cache introspection results, keyed by a salted hash of the token, never past the token's `exp` (a revoked token is accepted until its entry expires: bound it with `cache_ttl_max`)."),
     timeout: millis().min(1, "expected at least 1 ms").default(10_000).describe("Timeout of each call to the IdP: discovery, JWKS and token endpoint (ms)."),
     ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
     rediscovery_lifetime: seconds()
@@ -202,6 +231,11 @@ export const openIdConnectSchema = () =>
     if (c.cache_ttl_min !== undefined && c.cache_ttl_max !== undefined && c.cache_ttl_min > c.cache_ttl_max) {
       ctx.addIssue({ code: "custom", path: ["cache_ttl_min"], message: "expected 'cache_ttl_min' not above 'cache_ttl_max'" });
     }
+    const needsClient = c.auth_methods.find((m) => GATEWAY_CLIENT_METHODS.includes(m));
+    if (needsClient && c.client_id === undefined) {
+      ctx.addIssue({ code: "custom", path: ["client_id"], message: `missing required key: 'auth_methods' "${needsClient}" needs the gateway's own 'client_id'` });
+    }
+    if (needsClient || c.client_id !== undefined) checkGatewayClient(c, ctx);
   });
 
 export type OpenIdConnectConfig = z.output<ReturnType<typeof openIdConnectSchema>>;

@@ -1,0 +1,155 @@
+/**
+ * `auth_methods = ["introspection"]`: the caller presents an access token (as for `bearer`); the
+ * gateway asks the IdP's introspection endpoint about it (RFC 7662), authenticating as its own
+ * client, and lets the request through only when the answer is `active: true` (and `exp`, `nbf`
+ * and `iss`, when present, agree). `active: false` is 401 `invalid_token`.
+ *
+ * Opaque tokens are always introspected; JWTs only with `introspect_jwt_tokens`, or when `bearer`
+ * (which verifies them locally) is off. Results are cached under a keyed hash of the token and
+ * never past its `exp`, so a revoked token is accepted at most until its entry expires
+ * (`cache_ttl_max` bounds that); an inactive one is remembered for `cache_ttl_neg`. The proof of
+ * possession a bound token asks for (`cnf`: DPoP key or client certificate) is checked on every
+ * request, as for `bearer`.
+ */
+import { AuthError, IdpError } from "../../errors.ts";
+import type { TokenCacheEvent } from "../../metrics.ts";
+import { createKeyedHash } from "../../oidc/cache-key.ts";
+import { createGatewayClient } from "../../oidc/client-auth.ts";
+import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
+import { introspectToken } from "../../oidc/client-requests.ts";
+import { accessTokenHash } from "../../oidc/dpop.ts";
+import type { IssuerMetadata } from "../../oidc/issuer.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { looksLikeJwt } from "../../oidc/verify-access-token.ts";
+import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
+import { hideBearerToken, presentedToken } from "./bearer-token.ts";
+import { createProofOfPossession } from "./proof-of-possession.ts";
+import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+
+/** What is cached per token: the active result, ready for the hot path. */
+interface ActiveToken {
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly tokenHeaderValue: string;
+  readonly claimHeaders: HeaderPairs;
+  readonly ath: string;
+}
+
+const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
+  hit: "hit",
+  miss: "miss",
+  refresh: "refresh",
+  resurrect: "resurrected",
+  negative: "negative_hit",
+};
+const CACHE_LABEL = "introspection";
+
+const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
+
+export const introspectionAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
+  const log = ctx.log;
+  const metrics = ctx.metrics;
+  const client = await createGatewayClient(
+    gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, {
+      endpoints: { introspection_endpoint: config.introspection_endpoint, mtls_token_endpoint: config.mtls_token_endpoint, mtls_introspection_endpoint: config.mtls_introspection_endpoint },
+    }),
+    { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"' },
+  );
+  const pop = await createProofOfPossession(config, ctx);
+  const leaveJwtsToBearer = !config.introspect_jwt_tokens && config.auth_methods.includes("bearer");
+  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
+  const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
+  const cache = new TokenCache<ActiveToken>(
+    {
+      ttl: config.cache_ttl,
+      ttlMin: config.cache_ttl_min,
+      ttlMax: config.cache_ttl_max,
+      ttlNeg: config.cache_ttl_neg,
+      maxEntries: config.cache_tokens_max,
+    },
+    {
+      onRefreshError: (error) => {
+        if (error instanceof IdpError) log.warn("oidc.introspection_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
+      },
+      onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
+      shared: await ctx.cluster?.tokenLayer<ActiveToken>("introspection", CACHE_LABEL, config.cache_tokens_salt),
+    },
+  );
+  const caches = ctx.shared.once("openid-connect.introspection.caches", () => {
+    const set = new Set<TokenCache<ActiveToken>>();
+    metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
+    return set;
+  });
+  caches.add(cache);
+  const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint]);
+
+  const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
+    const started = performance.now();
+    let result;
+    try {
+      result = await introspectToken(client.call(meta.discovery, "introspection_endpoint"), token, {
+        hint: config.introspection_hint,
+        allowHttp: issuer.allowHttp,
+        timeout: config.timeout,
+      });
+      metrics?.idp("introspection", result.active ? "ok" : "inactive", (performance.now() - started) / 1000);
+    } catch (error) {
+      metrics?.idp("introspection", error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
+      throw error;
+    }
+    if (!result.active) throw inactive("the access token is not active");
+    const now = Date.now() / 1000;
+    const exp = typeof result.exp === "number" ? result.exp : undefined;
+    if (exp !== undefined && exp <= now - config.leeway) throw inactive("the access token has expired");
+    if (typeof result.nbf === "number" && result.nbf > now + config.leeway) throw inactive("the access token is not valid yet");
+    if (typeof result.iss === "string" && result.iss !== issuer.issuer) throw inactive("the access token was issued by another issuer");
+    const claims = result as Readonly<Record<string, unknown>>;
+    return {
+      value: { claims, tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token), claimHeaders: claimHeaders(claims, mapping), ath: await accessTokenHash(token) },
+      // Never cached past the token's own expiry.
+      expiresAt: exp !== undefined ? exp * 1000 : undefined,
+    };
+  };
+
+  return {
+    method: "introspection",
+    challenges: pop.challenges,
+    async authenticate(c) {
+      let presented;
+      try {
+        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off");
+      } catch (error) {
+        if (error instanceof AuthError) throw error.withChallenges(pop.challenges);
+        throw error;
+      }
+      if (!presented) return undefined;
+      if (leaveJwtsToBearer && looksLikeJwt(presented.token)) return undefined;
+      const meta = issuer.peek() ?? (await issuer.metadata());
+      let value: ActiveToken;
+      try {
+        if (config.cache_introspection) {
+          const token = presented.token;
+          c.var.logFields.token_cache = "miss";
+          const result = await cache.get(await hash([issuer.issuer, token, requestParts]), () => introspect(token, meta));
+          c.var.logFields.token_cache = result.state;
+          metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+          if (result.state === "negative") throw result.error;
+          value = result.value;
+        } else {
+          c.var.logFields.token_cache = "off";
+          value = (await introspect(presented.token, meta)).value;
+        }
+      } catch (error) {
+        if (error instanceof AuthError) throw error.withChallenges(pop.challengesFor(presented.scheme));
+        throw error;
+      }
+      await pop.check(c, presented, value.claims, value.ath);
+      c.var.upstreamHeaders.delete("dpop");
+      if (config.hide_credentials) await hideBearerToken(c, presented);
+      return { method: "introspection", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+    },
+    close() {
+      caches.delete(cache);
+      cache.clear();
+    },
+  };
+};

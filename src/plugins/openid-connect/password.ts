@@ -1,0 +1,162 @@
+/**
+ * `auth_methods = ["password"]`: the caller sends a user's name and password (Basic, query or
+ * body, as `password_param_type` allows); the gateway exchanges them at the token endpoint with
+ * the password grant (RFC 6749 §4.3), authenticating as its own client (`client_id`,
+ * `client_auth`), verifies the access token and sends it upstream.
+ *
+ * Tokens are cached under a keyed hash of user, password and the gateway's client, so a repeat
+ * request costs one HMAC and one map lookup, and a wrong password is answered from the negative
+ * cache for `cache_ttl_neg` instead of reaching the IdP again.
+ *
+ * A Basic header is never read here when `client_credentials` is on and reads headers: it is the
+ * RFC 6749 §2.3.1 way to present client credentials, and one header is attributed to one method
+ * only (never tried as both), so turning on the (deprecated, RFC 9700 §2.4) password grant does
+ * not change what existing client-credentials callers' headers mean, and a client secret is
+ * never sent to the IdP as a user's password.
+ */
+import { AuthError, IdpError, type Challenge } from "../../errors.ts";
+import type { TokenCacheEvent } from "../../metrics.ts";
+import { createKeyedHash } from "../../oidc/cache-key.ts";
+import { createGatewayClient } from "../../oidc/client-auth.ts";
+import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
+import { requestGrant } from "../../oidc/client-requests.ts";
+import type { IssuerMetadata } from "../../oidc/issuer.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
+import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
+import { hideCredentials, readClientCredentials, USER_CREDENTIALS, type FoundCredentials } from "./credentials.ts";
+import { allowedAlgorithms, type OpenIdConnectConfig } from "./schema.ts";
+import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+
+interface CachedToken {
+  readonly tokenHeaderValue: string;
+  readonly claimHeaders: HeaderPairs;
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
+}
+
+const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
+  hit: "hit",
+  miss: "miss",
+  refresh: "refresh",
+  resurrect: "resurrected",
+  negative: "negative_hit",
+};
+const CACHE_LABEL = "password";
+
+/** Where this method looks for a user's credentials, once `client_credentials` took what is its. */
+export function passwordParamTypes(config: Pick<OpenIdConnectConfig, "auth_methods" | "client_credentials_param_type" | "password_param_type">): OpenIdConnectConfig["password_param_type"] {
+  const basicIsClients = config.auth_methods.includes("client_credentials") && config.client_credentials_param_type.includes("header");
+  return config.password_param_type.filter((t) => t !== "header" || !basicIsClients);
+}
+
+export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
+  const log = ctx.log;
+  const metrics = ctx.metrics;
+  const client = await createGatewayClient(gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout), {
+    ctx,
+    fetch: issuer.fetch,
+    where: 'plugin "openid-connect"',
+  });
+  const paramTypes = passwordParamTypes(config);
+  if (paramTypes.length === 0) {
+    log.warn("oidc.password_unreachable", { detail: "'password_param_type' has only \"header\", and a Basic header goes to client_credentials: no request reaches the password method" });
+  }
+  const challenges: readonly Challenge[] = [{ scheme: "Basic", params: { realm: REALM } }];
+  const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
+  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
+  const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
+  const cache = new TokenCache<CachedToken>(
+    {
+      ttl: config.cache_ttl,
+      ttlMin: config.cache_ttl_min,
+      ttlMax: config.cache_ttl_max,
+      ttlNeg: config.cache_ttl_neg,
+      ttlResurrect: config.cache_ttl_resurrect,
+      maxEntries: config.cache_tokens_max,
+    },
+    {
+      onRefreshError: (error) => {
+        if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, grant: "password", code: error.code, detail: error.detail });
+      },
+      onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
+      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", CACHE_LABEL, config.cache_tokens_salt),
+    },
+  );
+  const caches = ctx.shared.once("openid-connect.password.caches", () => {
+    const set = new Set<TokenCache<CachedToken>>();
+    metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
+    return set;
+  });
+  caches.add(cache);
+  // Everything but the user's credentials that decides the token (serialised once, unambiguously).
+  const requestParts = JSON.stringify([client.clientId, client.methods, config.scopes, config.audience]);
+
+  const fetchToken = async (user: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<CachedToken>> => {
+    const started = performance.now();
+    let response;
+    try {
+      const call = client.call(meta.discovery, "token_endpoint");
+      response = await requestGrant(call, { type: "password", username: user.clientId, password: user.clientSecret }, {
+        scopes: config.scopes,
+        audience: config.audience,
+        allowHttp: issuer.allowHttp,
+        timeout: config.timeout,
+      });
+      metrics?.idp("token", "ok", (performance.now() - started) / 1000);
+    } catch (error) {
+      metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
+      if (error instanceof AuthError) {
+        log.info("oidc.password_refused", { issuer: issuer.issuer });
+        throw error.withChallenges(challenges);
+      }
+      throw error;
+    }
+    const token = response.access_token;
+    let expiresAt = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;
+    let claims: Readonly<Record<string, unknown>> | undefined;
+    if (looksLikeJwt(token)) {
+      try {
+        const verified = await verifyAccessToken(token, issuer, policy, config.enable_hs_signatures ? config.client_secret : undefined);
+        claims = verified.claims;
+        if (verified.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verified.expiresAt);
+      } catch (error) {
+        if (!(error instanceof AccessTokenError)) throw error;
+        throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
+      }
+    }
+    return {
+      value: { tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token), claimHeaders: claimHeaders(claims, mapping), claims },
+      expiresAt,
+    };
+  };
+
+  return {
+    method: "password",
+    challenges,
+    async authenticate(c) {
+      if (paramTypes.length === 0) return undefined;
+      const found = await readClientCredentials(c, paramTypes, { hide: config.hide_credentials, challenges, names: USER_CREDENTIALS });
+      if (!found) return undefined;
+      const meta = issuer.peek() ?? (await issuer.metadata());
+      let value: CachedToken;
+      if (config.cache_tokens) {
+        const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, requestParts]);
+        c.var.logFields.token_cache = "miss";
+        const result = await cache.get(key, () => fetchToken(found, meta));
+        c.var.logFields.token_cache = result.state;
+        metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+        if (result.state === "negative") throw result.error;
+        value = result.value;
+      } else {
+        value = (await fetchToken(found, meta)).value;
+        c.var.logFields.token_cache = "off";
+      }
+      if (config.hide_credentials) hideCredentials(c, found, USER_CREDENTIALS);
+      return { method: "password", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+    },
+    close() {
+      caches.delete(cache);
+      cache.clear();
+    },
+  };
+};
