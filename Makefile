@@ -38,12 +38,16 @@ typecheck: deps
 	$(BIN)/tsc --noEmit -p tsconfig.json
 
 unit: deps
+	bash scripts/ensure-redis.sh
 	$(BUN) test test/unit
 
 e2e: build certs
+	bash scripts/ensure-redis.sh
 	$(BUN) test test/e2e
 
+# The cluster suites start their own redis-server processes; Debian's package is installed when missing.
 test: deps build certs
+	bash scripts/ensure-redis.sh
 	$(BIN)/tsc --noEmit -p tsconfig.json
 	$(BUN) test --timeout 60000 test/
 
