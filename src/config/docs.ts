@@ -54,6 +54,7 @@ function rows(schema: Schema, prefix: string, kongNamed: boolean, out: Row[]): v
 function table(title: string, intro: string, schema: Schema, kongNamed: boolean): string {
   const list: Row[] = [];
   rows(schema, "", kongNamed, list);
+  if (list.length === 0) return [`## ${title}`, "", intro].join("\n"); // only sub-tables, documented after it
   const lines = [`## ${title}`, "", intro, "", "| key | type | default | Kong | description |", "| --- | --- | --- | --- | --- |"];
   for (const r of list) {
     lines.push(`| \`${r.key}\`${r.required ? " (required)" : ""} | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.kong)} | ${cell(r.description)} |`);
@@ -83,6 +84,10 @@ export function configurationMarkdown(): string {
     const name = variant.if.properties.name.const as string;
     const config = variant.then.properties.config;
     sections.push("", table(`plugin \`${name}\``, config.description ?? `The \`config\` table of the \`${name}\` plugin.`, config, true));
+    // Tables inside a plugin's config (Kong's upstream-oauth has `oauth`, `client`, ...).
+    for (const [key, sub] of Object.entries<Schema>(config.properties ?? {})) {
+      if (sub.type === "object" && sub.properties) sections.push("", table(`plugin \`${name}\`: \`${key}\``, sub.description ?? "", sub, true));
+    }
   }
   return sections.join("\n") + "\n";
 }

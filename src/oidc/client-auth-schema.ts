@@ -10,7 +10,14 @@ import { CLIENT_AUTH_METHODS, clientAuthIssues, defaultClientAuth, KONG_KEY_NAME
 
 /** Kong takes a list (one entry per client); the gateway is one client per plugin, so one entry. */
 const single = <T extends z.ZodType<string>>(item: T, what: string) =>
-  z.union([item, z.array(item).length(1, `expected one ${what}: a plugin is one client of the IdP`).transform((list) => list[0]!)]);
+  z.union([item, z.array(item)]).transform((value, ctx): z.output<T> => {
+    if (!Array.isArray(value)) return value as z.output<T>;
+    if (value.length !== 1) {
+      ctx.addIssue({ code: "custom", message: `expected one ${what}, got ${value.length}: a plugin is one client of the IdP` });
+      return z.NEVER;
+    }
+    return value[0] as z.output<T>;
+  });
 
 const httpUrl = () =>
   z.url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") }).refine((u) => !u.includes("#"), "expected a URL without a fragment");

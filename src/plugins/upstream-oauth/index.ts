@@ -1,0 +1,161 @@
+/**
+ * Kong's `upstream-oauth` plugin: the gateway gets a token for itself (client credentials, or a
+ * configured user's password grant) with any of its client authentication methods, caches it,
+ * refreshes it in the background before it expires, and sends it to the upstream as
+ * `Bearer <token>` in `behavior.upstream_access_token_header_name`.
+ *
+ * It authenticates nobody: every request that reaches it is sent with the gateway's token. Put an
+ * authentication plugin in front of it (openid-connect runs first, priority 1050 > 760) or keep
+ * the route on a private listener (docs/identity.md).
+ */
+import type { MiddlewareHandler } from "hono";
+import type { AuthorizationServer } from "oauth4webapi";
+import { AuthError, IdpError } from "../../errors.ts";
+import type { GatewayEnv } from "../../gateway/context.ts";
+import type { TokenCacheEvent } from "../../metrics.ts";
+import { createGatewayClient } from "../../oidc/client-auth.ts";
+import { requestGrant, type GatewayGrant } from "../../oidc/client-requests.ts";
+import { issuerRegistry, splitIssuer, type Issuer } from "../../oidc/issuer.ts";
+import { createIdpFetch } from "../../oidc/outbound.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { definePlugin } from "../types.ts";
+import { authMethod, KEY_NAMES, upstreamOauthSchema, type UpstreamOauthConfig } from "./schema.ts";
+
+const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
+  hit: "hit",
+  miss: "miss",
+  refresh: "refresh",
+  resurrect: "resurrected",
+  negative: "negative_hit",
+};
+const CACHE_LABEL = "upstream_oauth";
+/** One token per plugin instance. */
+const KEY = "token";
+/** While the IdP refuses the gateway's client, it is asked again at most this often (s). */
+const REFUSAL_BACKOFF = 5;
+/** Issuer metadata is refreshed this often, as openid-connect's default `rediscovery_lifetime` (s). */
+const REDISCOVERY_LIFETIME = 30;
+const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
+  name: "upstream-oauth",
+  priority: 760, // after authentication plugins (openid-connect: 1050)
+  secretKeys: ["client_secret", "password"],
+  schema: upstreamOauthSchema,
+
+  warnings(config) {
+    const warnings: string[] = [];
+    if (!config.client.ssl_verify) warnings.push("client.ssl_verify: the identity provider's certificate is not verified ('ssl_verify = false')");
+    const endpoint = config.oauth.token_endpoint ?? splitIssuer(config.oauth.issuer!).discoveryUrl;
+    const url = new URL(endpoint);
+    if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
+      warnings.push(`oauth: "${endpoint}" is plain http; the gateway's credentials and tokens cross the network unencrypted`);
+    }
+    return warnings;
+  },
+
+  async create(config, ctx) {
+    const { oauth, client: clientConfig, cache: cacheConfig, behavior } = config;
+    const log = ctx.log;
+    const metrics = ctx.metrics;
+    const registry = oauth.issuer ? issuerRegistry(ctx) : undefined;
+    const issuer: Issuer | undefined = registry
+      ? await registry.acquire({ issuer: oauth.issuer!, timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify, rediscoveryLifetime: REDISCOVERY_LIFETIME })
+      : undefined;
+    try {
+      const fetch = issuer?.fetch ?? createIdpFetch(ctx, { timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify });
+      const client = await createGatewayClient(
+        {
+          clientId: oauth.client_id,
+          clientSecret: oauth.client_secret,
+          methods: [authMethod(config)],
+          alg: clientConfig.client_alg,
+          kid: clientConfig.client_jwk,
+          tlsCertFile: clientConfig.tls_client_auth_cert,
+          tlsKeyFile: clientConfig.tls_client_auth_key,
+          tlsVerify: clientConfig.ssl_verify,
+          // Without discovery there is no issuer identifier to address an assertion to.
+          assertionAudience: issuer ? clientConfig.client_assertion_audience : "token_endpoint",
+          endpoints: { token_endpoint: oauth.token_endpoint, mtls_token_endpoint: clientConfig.mtls_token_endpoint },
+          timeout: clientConfig.timeout,
+          keyNames: KEY_NAMES,
+        },
+        { ctx, fetch, where: 'plugin "upstream-oauth"' },
+      );
+      // Without `issuer`, the token endpoint stands in for the metadata oauth4webapi wants.
+      const fixed: AuthorizationServer | undefined = issuer ? undefined : { issuer: oauth.token_endpoint!, token_endpoint: oauth.token_endpoint! };
+      const allowHttp = issuer ? issuer.allowHttp : oauth.token_endpoint!.startsWith("http:");
+      const grant: GatewayGrant = oauth.grant_type === "password" ? { type: "password", username: oauth.username!, password: oauth.password! } : { type: "client_credentials" };
+      const headerName = behavior.upstream_access_token_header_name.toLowerCase();
+      const purgeOn = new Set(behavior.purge_token_on_upstream_status_codes);
+
+      const cache = new TokenCache<string>(
+        { ttl: cacheConfig.default_ttl, ttlNeg: REFUSAL_BACKOFF, maxEntries: 1 },
+        {
+          // The IdP refusing the gateway's own client: remembered briefly, so a bad secret does not flood it.
+          isRejection: (error) => error instanceof IdpError && error.failure === "misconfigured",
+          onRefreshError: (error) => {
+            if (error instanceof IdpError) log.warn("upstream_oauth.token_refresh_failed", { client_id: oauth.client_id, code: error.code, detail: error.detail });
+          },
+        },
+      );
+      const caches = ctx.shared.once("upstream-oauth.caches", () => {
+        const set = new Set<TokenCache<string>>();
+        metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
+        return set;
+      });
+      caches.add(cache);
+
+      const fetchToken = async (as: AuthorizationServer): Promise<Fresh<string>> => {
+        const started = performance.now();
+        let response;
+        try {
+          response = await requestGrant(client.call(as, "token_endpoint"), grant, {
+            scopes: oauth.scopes,
+            audience: oauth.audience,
+            parameters: oauth.token_post_args,
+            headers: oauth.token_headers,
+            allowHttp,
+            timeout: clientConfig.timeout,
+          });
+          metrics?.idp("token", "ok", (performance.now() - started) / 1000);
+        } catch (error) {
+          // A refused `oauth.password` is the configuration's fault, not the caller's.
+          const ours = error instanceof AuthError ? new IdpError("misconfigured", `the token endpoint refused 'oauth.username'/'oauth.password' of the gateway's client "${oauth.client_id}"`) : error;
+          metrics?.idp("token", ours instanceof IdpError ? ours.failure : "error", (performance.now() - started) / 1000);
+          throw ours;
+        }
+        const lifetime = typeof response.expires_in === "number" ? Math.max(0, response.expires_in - cacheConfig.eagerly_expire) : undefined;
+        log.debug("upstream_oauth.token_fetched", { client_id: oauth.client_id, method: client.methods[0], expires_in: response.expires_in ?? null });
+        return { value: `Bearer ${response.access_token}`, expiresAt: lifetime === undefined ? undefined : Date.now() + lifetime * 1000 };
+      };
+
+      const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+        const as = fixed ?? (issuer!.peek() ?? (await issuer!.metadata())).discovery;
+        const result = await cache.get(KEY, () => fetchToken(as));
+        metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+        c.var.logFields.upstream_token = result.state;
+        if (result.state === "negative") throw result.error;
+        c.var.upstreamHeaders.set(headerName, result.value);
+        await next();
+        if (purgeOn.has(c.res.status)) cache.delete(KEY);
+      };
+
+      return {
+        handler,
+        readiness() {
+          if (!issuer || issuer.peek()) return { ready: true };
+          return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet` };
+        },
+        close() {
+          caches.delete(cache);
+          cache.clear();
+          if (issuer) registry!.release(issuer);
+        },
+      };
+    } catch (error) {
+      if (issuer) registry!.release(issuer);
+      throw error;
+    }
+  },
+});
