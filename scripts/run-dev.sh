@@ -40,7 +40,9 @@ pids+=($!)
 cat <<MSG >&2
 
   oidc-gateway is starting: proxy http://localhost:8000, admin http://127.0.0.1:8001
-  development IdP: ${ISSUER} (client "service", secret cf4c655a-0622-4ce6-a0de-d3353ef0b714)
+  development IdP: ${ISSUER} (client "service", secret cf4c655a-0622-4ce6-a0de-d3353ef0b714;
+    the gateway's own client "kong" uses private_key_jwt with the JWKS URL
+    http://127.0.0.1:8001/openid-connect/jwks; user john / doe, see gateway.toml and docs/identity.md)
 
   Try:  curl -i -X GET http://localhost:8001/openid-connect/issuers
         curl http://localhost:8000/openid-connect --user service:cf4c655a-0622-4ce6-a0de-d3353ef0b714
