@@ -1,0 +1,62 @@
+/**
+ * In-process cost of the gateway's own request path, without sockets: the proxy app built from a
+ * config, and an upstream fetch that answers at once. Compares source trees side by side
+ * (interleaved rounds, medians), so a change can be judged on a noisy machine.
+ * Run: bun bench/micro.ts [dir ...]   (default: this checkout)
+ */
+import { resolve } from "node:path";
+
+const dirs = Bun.argv.slice(2).filter((a) => !/^\d+$/.test(a));
+if (!dirs.length) dirs.push(resolve(import.meta.dir, ".."));
+const perRound = 20_000;
+const rounds = 9;
+const TOML = `[server]\naccess_log = false\n[[services]]\nname = "up"\nurl = "http://127.0.0.1:9"\n[[routes]]\nname = "all"\nservice = "up"\npaths = ["/"]\n`;
+const upstreamHeaders = { server: "nginx/1.22.1", date: new Date().toUTCString(), "content-type": "text/plain", "content-length": "2", connection: "keep-alive" };
+const upstreamFetch = async () => new Response("ok", { headers: upstreamHeaders });
+const conn = { remoteAddress: "127.0.0.1", localPort: 8000, tls: false };
+const reqHeaders = { host: "127.0.0.1:8000", "user-agent": "wrk", accept: "*/*" };
+
+type Handler = (req: Request) => Response | Promise<Response>;
+async function load(dir: string): Promise<Handler> {
+  const { parseConfig } = await import(`${dir}/src/config/load.ts`);
+  const { createProxyApp } = await import(`${dir}/src/gateway/app.ts`);
+  const { createLogger } = await import(`${dir}/src/log.ts`);
+  const log = createLogger("error");
+  const deps: Record<string, unknown> = { log, pluginContext: { log }, upstreamFetch: () => upstreamFetch };
+  try {
+    const { Metrics } = await import(`${dir}/src/metrics.ts`);
+    deps.metrics = new Metrics("micro", "bun");
+  } catch {}
+  const app = await createProxyApp(parseConfig(TOML, "/tmp/micro.toml"), deps);
+  return (req) => app.fetch(req, conn);
+}
+
+const bare: Handler = async () => {
+  const r = await upstreamFetch();
+  return new Response(r.body, { status: r.status, headers: r.headers });
+};
+
+async function round(handler: Handler, n: number): Promise<number> {
+  const before = process.cpuUsage();
+  for (let i = 0; i < n; i += 50) {
+    const pending: Promise<unknown>[] = [];
+    for (let j = 0; j < 50; j++) {
+      pending.push(Promise.resolve(handler(new Request("http://127.0.0.1:8000/bench?x=1", { headers: reqHeaders }))).then((r) => r.arrayBuffer()));
+    }
+    await Promise.all(pending);
+  }
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / n;
+}
+
+const handlers: [string, Handler][] = [["bare", bare]];
+for (const d of dirs) handlers.push([d, await load(d)]);
+const samples = handlers.map(() => [] as number[]);
+for (const [, h] of handlers) await round(h, perRound);
+for (let r = 0; r < rounds; r++) for (const [i, [, h]] of handlers.entries()) samples[i]!.push(await round(h, perRound));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const base = median(samples[0]!);
+for (const [i, [name]] of handlers.entries()) {
+  const m = median(samples[i]!);
+  console.log(`${name.padEnd(30)} ${m.toFixed(2).padStart(7)} µs/req CPU${i ? `  (own cost ${(m - base).toFixed(2)} µs)` : ""}`);
+}
