@@ -272,6 +272,20 @@ describe("introspection of opaque tokens", () => {
     expect((await call(uncached, bearer(access_token))).status).toBe(401);
   });
 
+  it("leaves JWTs to bearer, unless introspect_jwt_tokens: then the IdP is asked about them too (this IdP cannot introspect its JWTs: a 503 of the gateway)", async () => {
+    const plugin = `auth_methods = ["bearer", "introspection"]\nclient_id = "${GATEWAY.id}"\nclient_secret = "${GATEWAY.secret}"`;
+    const local = await gateway(plugin);
+    const asking = await gateway(`${plugin}\nintrospect_jwt_tokens = true`);
+    const { access_token } = await idp.token("service", SERVICE_SECRET);
+    tokensSeen.add(access_token);
+    const before = (await idp.stats()).introspection;
+    expect((await call(local, bearer(access_token))).status).toBe(200);
+    expect((await idp.stats()).introspection).toBe(before);
+    // oidc-provider answers unsupported_token_type for its JWT access tokens (Keycloak introspects them).
+    expect((await call(asking, bearer(access_token))).status).toBe(503);
+    expect((await idp.stats()).introspection).toBe(before + 1);
+  });
+
   it("asks for a token without credentials with a Bearer challenge", async () => {
     const r = await call(gw);
     expect(r.status).toBe(401);

@@ -114,6 +114,8 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
         if (introspects) return undefined; // an opaque token: introspection's to judge
         throw invalidToken("the access token is not a JWT issued by the configured issuer").withChallenges(pop.challengesFor(presented.scheme));
       }
+      // `introspect_jwt_tokens`: JWTs too are the introspection endpoint's to judge (it sees revocations).
+      if (introspects && config.introspect_jwt_tokens) return undefined;
       let value: VerifiedToken;
       try {
         if (config.cache_tokens) {

@@ -20,7 +20,7 @@ import { introspectToken } from "../../oidc/client-requests.ts";
 import { accessTokenHash } from "../../oidc/dpop.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
 import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
-import { looksLikeJwt } from "../../oidc/verify-access-token.ts";
+import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
@@ -123,6 +123,8 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       }
       if (!presented) return undefined;
       if (leaveJwtsToBearer && looksLikeJwt(presented.token)) return undefined;
+      // Refused before it is hashed or sent anywhere: bounded work for any header size.
+      if (presented.token.length > MAX_TOKEN_LENGTH) throw inactive("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
       const meta = issuer.peek() ?? (await issuer.metadata());
       let value: ActiveToken;
       try {
