@@ -7,6 +7,11 @@ BUN := $(BIN)/bun
 DENO := $(BIN)/deno
 VERSION := $(shell node -p "require('./package.json').version")
 
+# The suites run a second time with the gateway under Deno (same files, GATEWAY_RUNTIME=deno).
+DENO_E2E := test/e2e/core-proxy.test.ts test/e2e/client-credentials.test.ts test/e2e/bearer.test.ts \
+	test/e2e/proof-of-possession.test.ts test/e2e/identity.test.ts test/e2e/upstream-oauth.test.ts \
+	test/e2e/operations.test.ts
+
 .PHONY: all deps build certs run test typecheck unit e2e bench clean schema docs
 
 all: build
@@ -50,6 +55,8 @@ test: deps build certs
 	bash scripts/ensure-redis.sh
 	$(BIN)/tsc --noEmit -p tsconfig.json
 	$(BUN) test --timeout 60000 test/
+	@echo "== the end-to-end suites again, with the gateway started from source under Deno =="
+	GATEWAY_RUNTIME=deno $(BUN) test --timeout 60000 $(DENO_E2E)
 
 # The JSON Schema for editors and the configuration reference, both generated from the schema.
 docs: deps

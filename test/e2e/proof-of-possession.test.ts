@@ -14,11 +14,12 @@ import { join } from "node:path";
 import { exportJWK } from "jose";
 import { ensureCerts } from "../support/certs.ts";
 import { handKey, handMadeProof, handThumbprint, hmacProof, makeProof, proofKey, sha256b64u, unsignedProof, type ProofClaims, type ProofKey } from "../support/dpop-proof.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { defaultRuntime, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
-const RUNTIMES = ["binary", "deno"] as const;
+// One runtime per run: `make test` runs the e2e suites once on the binary and once on Deno (GATEWAY_RUNTIME=deno).
+const RUNTIMES = [defaultRuntime] as const;
 
 let certs: string;
 let idp: IdpProcess;
