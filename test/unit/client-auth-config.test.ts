@@ -56,7 +56,8 @@ describe("openid-connect's own client", () => {
   it("is needed by password and introspection: client_id is then required", () => {
     expect(errorOf(oidc(`auth_methods = ["password"]`))).toContain(`plugins[0].config.client_id: missing required key: 'auth_methods' "password" needs the gateway's own 'client_id'`);
     expect(errorOf(oidc(`auth_methods = ["bearer", "introspection"]`))).toContain("plugins[0].config.client_id");
-    expect(oidcConfig("").auth_methods).toEqual(["client_credentials", "bearer"]);
+    // Only the workflow users come for is on by default; bearer is a decision (it accepts any token of the issuer).
+    expect(oidcConfig("").auth_methods).toEqual(["client_credentials"]);
   });
 
   it("takes Kong's one-element lists for client_id and client_secret, not two clients", () => {

@@ -51,6 +51,9 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
       warnings.push(`issuer: "${config.issuer}" is plain http; client secrets and tokens cross the network unencrypted`);
     }
+    if ((config.auth_methods.includes("bearer") || config.auth_methods.includes("introspection")) && config.audience_required.length === 0) {
+      warnings.push("audience_required: bearer tokens are accepted whatever their audience; any token the issuer made for another API works here too");
+    }
     if (config.enable_hs_signatures) {
       warnings.push("enable_hs_signatures: HMAC-signed (HS256/384/512) tokens are accepted; anyone who knows the client secret can mint them");
     }

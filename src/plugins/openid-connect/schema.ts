@@ -16,8 +16,12 @@ export type KongAuthMethod = (typeof KONG_AUTH_METHODS)[number];
 export const IMPLEMENTED_AUTH_METHODS = ["client_credentials", "bearer", "password", "introspection"] as const satisfies readonly KongAuthMethod[];
 export type AuthMethod = (typeof IMPLEMENTED_AUTH_METHODS)[number];
 
-/** The default `auth_methods`: those that need no client of the gateway's own (`client_id`). */
-const DEFAULT_AUTH_METHODS: readonly AuthMethod[] = ["client_credentials", "bearer"];
+/**
+ * The default `auth_methods`. Kong enables every method; we enable only the workflow users come
+ * for. `bearer` accepts any token the issuer signed (for any API, unless `audience_required`
+ * narrows it), so turning it on is a decision to make, not a default to inherit.
+ */
+const DEFAULT_AUTH_METHODS: readonly AuthMethod[] = ["client_credentials"];
 /** The methods in which the gateway calls the IdP as its own client. */
 export const GATEWAY_CLIENT_METHODS: readonly KongAuthMethod[] = ["password", "introspection"];
 
@@ -60,7 +64,7 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .min(1)
       .default([...DEFAULT_AUTH_METHODS])
       .describe("Types of credentials accepted, asked in this order; this gateway implements `client_credentials`, `bearer`, `password` and `introspection` (the last two need `client_id`). A `Basic` header is client credentials when `client_credentials` reads headers, a `Bearer`/`DPoP` header a bearer token (an opaque one is introspected).")
-      .meta({ kong: "same; Kong's default enables all its methods" }),
+      .meta({ kong: "same name; Kong's default enables all its methods, ours only `client_credentials`" }),
     client_credentials_param_type: z
       .array(z.enum(PARAM_TYPES))
       .min(1)
