@@ -67,6 +67,7 @@ const serviceSchema = () =>
     name: entityName().describe("Unique name; routes and plugins refer to it."),
     url: z
       .url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" })
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), "expected a URL without user:password (the admin API shows URLs, and the proxy does not send userinfo)")
       .transform((u) => new URL(u))
       .describe("Upstream URL: protocol, host, port and base path (Kong's `url` shorthand)."),
     connect_timeout: millis().default(60_000).describe("Time to connect to the upstream (ms)."),

@@ -15,7 +15,7 @@ export function configWarnings(config: GatewayConfig): string[] {
   });
   config.plugins.forEach((p, i) => {
     const definition = pluginRegistry.get(p.name);
-    for (const w of definition?.warnings?.(p.config as never) ?? []) warnings.push(`plugins[${i}].config.${w}`);
+    for (const w of definition?.warnings?.(p.config as never, config) ?? []) warnings.push(`plugins[${i}].config.${w}`);
   });
   return warnings;
 }

@@ -6,8 +6,33 @@
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
-/** Caller-supplied identity headers that are removed, never trusted. */
-const IDENTITY = ["forwarded", "x-forwarded-prefix", "client-cert", "client-cert-chain", "x-forwarded-client-cert", "x-client-cert", "x-ssl-client-cert", "x-real-ip"];
+/**
+ * Caller-supplied headers that upstreams and frameworks commonly trust as set by a proxy in
+ * front of them: client addresses, client certificates and their verification, and URL or
+ * method rewrites (`X-Original-URL: /admin` on a public route is a known bypass). Removed,
+ * never trusted. `x-forwarded-*` and `x-ssl-client-*` go by prefix.
+ */
+const IDENTITY = [
+  "forwarded",
+  "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip",
+  "x-cluster-client-ip",
+  "x-original-forwarded-for",
+  "client-cert",
+  "client-cert-chain",
+  "x-client-cert",
+  "x-client-verify",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-original-uri",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+];
+const IDENTITY_PREFIXES = ["x-forwarded-", "x-ssl-client"];
 
 const REQUEST_DROP = new Set([...HOP_BY_HOP, ...IDENTITY, "host"]);
 const RESPONSE_DROP = new Set(HOP_BY_HOP);
@@ -33,7 +58,7 @@ export function upstreamRequestHeaders(incoming: Headers, facts: ForwardedFacts)
   const out = new Headers();
   const listed = connectionTokens(incoming);
   incoming.forEach((value, name) => {
-    if (REQUEST_DROP.has(name) || (listed.length && listed.includes(name)) || name.startsWith("x-forwarded-")) return;
+    if (REQUEST_DROP.has(name) || (listed.length && listed.includes(name)) || IDENTITY_PREFIXES.some((p) => name.startsWith(p))) return;
     out.append(name, value);
   });
   // Overwritten, never appended: we trust no proxy in front of us.

@@ -6,7 +6,7 @@ import type { Hono, MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import type { Cluster } from "../cluster/index.ts";
 import type { SchemaContext } from "../config/fields.ts";
-import type { ServerConfig } from "../config/schema.ts";
+import type { GatewayConfig, ServerConfig } from "../config/schema.ts";
 import type { GatewayEnv } from "../gateway/context.ts";
 import type { KeyStore } from "../keys/types.ts";
 import type { Logger } from "../log.ts";
@@ -57,7 +57,7 @@ export interface PluginDefinition<C = any> {
    * Valid but risky settings (e.g. `ssl_verify = false`), each starting with the key name:
    * `"ssl_verify: ..."`. `check` prints them; the gateway logs them at start.
    */
-  warnings?(config: Readonly<C>): string[];
+  warnings?(config: Readonly<C>, gateway: Readonly<GatewayConfig>): string[];
   /** Routes the plugin adds to the admin API (e.g. `/openid-connect/issuers`), once per gateway. */
   admin?(app: Hono, ctx: PluginContext): void;
 }

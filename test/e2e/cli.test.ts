@@ -71,6 +71,29 @@ cache_ttl_max = 7200
     }
   });
 
+  it("warns that DPoP replay records are per worker unless the fleet shares them", () => {
+    const file = configFile(`[server]
+workers = 2
+[[services]]
+name = "s"
+url = "http://127.0.0.1:9000/"
+[[routes]]
+name = "r"
+service = "s"
+paths = ["/"]
+[[plugins]]
+name = "openid-connect"
+[plugins.config]
+issuer = "http://127.0.0.1:8080/realms/master"
+auth_methods = ["bearer"]
+audience_required = ["api"]
+proof_of_possession_dpop = "strict"
+`);
+    const r = run("check", "-c", file);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain("plugins[0].config.proof_of_possession_dpop: with [server] workers = 2, each worker keeps its own DPoP replay records");
+  });
+
   it("prints no warning for the example gateway.toml", () => {
     expect(run("check", "-c", resolve(import.meta.dir, "../../gateway.toml")).err).toBe("");
   });

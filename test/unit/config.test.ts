@@ -93,6 +93,10 @@ describe("gateway.toml validation", () => {
     expect(errorOf(base.replace("http://127.0.0.1:9000/anything", "ftp://x"))).toContain("services[0].url: expected an http:// or https:// URL");
   });
 
+  it("rejects a service URL with a user and password in it", () => {
+    expect(errorOf(base.replace("http://127.0.0.1:9000/anything", "http://user:secret@127.0.0.1:9000/anything"))).toContain("services[0].url: expected a URL without user:password");
+  });
+
   it("rejects a route with nothing to match on", () => {
     expect(errorOf(base.replace('paths = ["/"]', ""))).toContain("routes[0]: expected at least one of 'paths', 'hosts' or 'methods'");
   });

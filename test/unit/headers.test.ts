@@ -31,6 +31,12 @@ describe("headers sent upstream", () => {
     expect(h.get("forwarded")).toBeNull();
   });
 
+  it("never passes headers upstreams trust as set by a proxy: client addresses, certificate verdicts, URL and method rewrites", () => {
+    const spoofed = ["true-client-ip", "x-client-ip", "cf-connecting-ip", "x-cluster-client-ip", "x-original-forwarded-for", "x-ssl-client-verify", "x-ssl-client-s-dn", "x-original-url", "x-rewrite-url", "x-http-method-override"];
+    const h = upstreamRequestHeaders(new Headers(spoofed.map((n) => [n, "spoofed"])), facts);
+    for (const n of spoofed) expect(h.get(n)).toBeNull();
+  });
+
   it("does not send the caller's Host (the proxy sets the upstream's)", () => {
     expect(upstreamRequestHeaders(new Headers({ host: "gw.test" }), facts).get("host")).toBeNull();
   });

@@ -44,8 +44,14 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
   secretKeys: ["cache_tokens_salt", "dpop_nonce_secret", "client_secret"],
   schema: openIdConnectSchema,
 
-  warnings(config) {
+  warnings(config, gateway) {
     const warnings: string[] = [];
+    const sharedReplay = gateway.cluster.strategy === "redis" && gateway.cluster.items.includes("dpop_replay");
+    if (config.proof_of_possession_dpop !== "off" && gateway.server.workers > 1 && !sharedReplay) {
+      warnings.push(
+        `proof_of_possession_dpop: with [server] workers = ${gateway.server.workers}, each worker keeps its own DPoP replay records, so a proof replayed to another worker is accepted; share them with [cluster] strategy = "redis" and "dpop_replay" in items`,
+      );
+    }
     if (!config.ssl_verify) warnings.push("ssl_verify: the identity provider's certificate is not verified ('ssl_verify = false')");
     const url = new URL(splitIssuer(config.issuer).discoveryUrl);
     if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
