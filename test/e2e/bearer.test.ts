@@ -136,6 +136,15 @@ describe("a bearer JWT from the issuer", () => {
     expect(r.upstream!.headers["x-scope"]).toBe("api email");
   });
 
+  it("never lets a caller's own claim headers through: a mapped header whose claim the token lacks is removed, one it has is replaced", async () => {
+    const noScope = await token();
+    expect(part(noScope, 1).scope).toBeUndefined();
+    const r = await call("/plain", { headers: { authorization: `Bearer ${noScope}`, "x-scope": "admin", "X-Client-Id": "someone-else" } });
+    expect(r.status).toBe(200);
+    expect(r.upstream!.headers["x-scope"]).toBeUndefined();
+    expect(r.upstream!.headers["x-client-id"]).toBe("service");
+  });
+
   it("is verified once: the repeat request is a cache hit that costs the IdP nothing", async () => {
     const fresh = await token("api");
     const first = await call("/plain", bearer(fresh));

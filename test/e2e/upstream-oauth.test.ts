@@ -212,4 +212,12 @@ describe("combined with openid-connect", () => {
     expect(r.status).toBe(200);
     expect(payload(r.authorization!.slice(7)).client_id).toBe(CLIENTS.basic.id);
   });
+
+  it("never lets a caller's own upstream_access_token_header_name through, alone or repeated", async () => {
+    const standalone = await gateway(upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "${CLIENTS.basic.secret}"`, `auth_method = "client_secret_basic"`));
+    const r = await call(standalone, { headers: [["authorization", "Bearer forged"], ["authorization", "Bearer forged-too"]] });
+    expect(r.status).toBe(200);
+    expect(r.authorization).not.toContain("forged");
+    expect(payload(r.authorization!.slice(7)).client_id).toBe(CLIENTS.basic.id);
+  });
 });

@@ -15,7 +15,7 @@ import { clientCredentialsAuthenticator } from "./client-credentials.ts";
 import { introspectionAuthenticator } from "./introspection.ts";
 import { passwordAuthenticator } from "./password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
-import { applyUpstreamHeaders } from "./upstream-headers.ts";
+import { applyUpstreamHeaders, ownedHeaderNames } from "./upstream-headers.ts";
 
 /** One factory per implemented `auth_methods` value. */
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
@@ -82,6 +82,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, ctx })));
     const challenges = uniqueChallenges(authenticators);
     const tokenHeader = config.upstream_access_token_header;
+    const owned = ownedHeaderNames(tokenHeader, config.upstream_headers_names);
 
     const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
@@ -93,7 +94,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       }
       // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
       if (!principal) throw new AuthError({ challenges });
-      applyUpstreamHeaders(c, tokenHeader, principal.tokenHeaderValue, principal.claimHeaders);
+      applyUpstreamHeaders(c, owned, tokenHeader, principal.tokenHeaderValue, principal.claimHeaders);
       await next();
     };
 

@@ -212,7 +212,7 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
     upstream_headers_names: z
       .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
       .default([])
-      .describe("Header names for `upstream_headers_claims`, position by position."),
+      .describe("Header names for `upstream_headers_claims`, position by position; a caller's own headers of these names (and of `upstream_access_token_header`) never reach the upstream, also when the claim is missing."),
     unauthorized_error_message: z.string().default("Unauthorized").describe("The `message` of 401 responses."),
     display_errors: z.boolean().default(false).describe("Add the error and its description to error responses (for debugging; it tells callers why they failed)."),
   }).superRefine((c, ctx) => {

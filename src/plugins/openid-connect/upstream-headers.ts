@@ -46,9 +46,23 @@ export function claimHeaders(claims: Readonly<Record<string, unknown>> | undefin
   return out;
 }
 
-/** Sets the access token and claim headers on the upstream request. */
-export function applyUpstreamHeaders(c: Context<GatewayEnv>, tokenHeader: UpstreamTokenHeader, tokenValue: string, claimPairs: HeaderPairs): void {
+/**
+ * Every header name the plugin writes upstream (the token header and all `upstream_headers_names`),
+ * lower case, once each. Computed once at start.
+ */
+export function ownedHeaderNames(tokenHeader: UpstreamTokenHeader, names: readonly string[]): readonly string[] {
+  return [...new Set([tokenHeader.name, ...names.map((n) => n.toLowerCase())])];
+}
+
+/**
+ * Sets the access token and claim headers on the upstream request. Every header the plugin owns
+ * is removed first: the core forwards the caller's headers, so a caller's own `X-User-Email`
+ * would otherwise reach the upstream as if it came from a verified token whenever the claim is
+ * missing or the token is opaque.
+ */
+export function applyUpstreamHeaders(c: Context<GatewayEnv>, owned: readonly string[], tokenHeader: UpstreamTokenHeader, tokenValue: string, claimPairs: HeaderPairs): void {
   const headers = c.var.upstreamHeaders;
+  for (const name of owned) headers.delete(name);
   headers.set(tokenHeader.name, tokenValue);
   for (const [name, value] of claimPairs) headers.set(name, value);
 }
