@@ -9,7 +9,10 @@
  *
  *   bun bench/bench.ts [--duration 10] [--rounds 3] [--connections 50] [--threads 1]
  *                      [--no-pin] [--only 1,2,3] [--skip cold,tokens,workers,startup]
- *                      [--gateway dist/oidc-gateway] [--compare PATH] [--quick]
+ *                      [--gateway dist/oidc-gateway] [--compare PATH,PATH] [--quick]
+ *
+ * --compare runs other gateway builds (or a .ts entry under Bun, e.g. bench/lib/bare-proxy.ts)
+ * next to scenario 3 as 3a, 3b, …: an A/B of a change measured in one run.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, totalmem, tmpdir } from "node:os";
@@ -37,7 +40,7 @@ interface Options {
   readonly only: ReadonlySet<string> | undefined;
   readonly skip: ReadonlySet<string>;
   readonly gateway: string;
-  readonly compare: string | undefined;
+  readonly compare: readonly string[];
   readonly workersDuration: number;
   readonly out: string;
 }
@@ -52,7 +55,7 @@ function parseOptions(argv: readonly string[]): Options {
     only: undefined as Set<string> | undefined,
     skip: new Set<string>(),
     gateway: join(ROOT, "dist/oidc-gateway"),
-    compare: undefined as string | undefined,
+    compare: [] as string[],
     workersDuration: 5,
     out: join(BENCH_DIR, "results/latest.json"),
   };
@@ -78,7 +81,7 @@ function parseOptions(argv: readonly string[]): Options {
     else if (a === "--only") o.only = new Set(value().split(","));
     else if (a === "--skip") o.skip = new Set(value().split(","));
     else if (a === "--gateway") o.gateway = resolve(value());
-    else if (a === "--compare") o.compare = resolve(value());
+    else if (a === "--compare") o.compare = value().split(",").map((p) => resolve(p));
     else if (a === "--out") o.out = resolve(value());
     else if (a === "--quick") {
       o.duration = 3;
@@ -432,9 +435,11 @@ async function main(): Promise<number> {
           if (probe.status !== 200) throw new Error(`GET / answered ${probe.status}, expected 200`);
         }
         list.push({ def: s, label: s.id, server, url, prepared, runs: [] });
-        if (s.id === "3" && o.compare) {
-          const gw = await startGatewayProcess("gateway-3-compare", o.compare, dir, s.config!, values, cpu.server);
-          list.push({ def: { ...s, id: "3*", title: `${s.title} (${o.compare})` }, label: "3*", server: gw.proc, url: gw.proxyUrl, prepared: {}, runs: [] });
+        // Other builds side by side with scenario 3 (3a, 3b, …): A/B of a change in one run.
+        for (const [i, other] of (s.id === "3" ? o.compare : []).entries()) {
+          const label = `3${String.fromCharCode(97 + i)}`;
+          const gw = await startGatewayProcess(`gateway-${label}`, other, dir, s.config!, values, cpu.server);
+          list.push({ def: { ...s, id: label, title: `${s.title} (${other.replace(`${ROOT}/`, "")})` }, label, server: gw.proc, url: gw.proxyUrl, prepared: {}, runs: [] });
         }
       } catch (error) {
         results.push({ id: s.id, title: s.title, status: "failed", reason: (error as Error).message.split("\n")[0] });

@@ -119,7 +119,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       url,
       headers,
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
-      signal: raw.signal,
+      caller: raw,
     });
     c.set("upstreamLatency", result.upstreamLatency);
     deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
