@@ -293,6 +293,59 @@ describe("introspection of opaque tokens", () => {
   });
 });
 
+describe("audience_required and scopes_required apply whatever the method", () => {
+  const introspection = `auth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"`;
+  const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+  /** An opaque token of the `opaque` client, with `scope` when given. */
+  const opaque = async (scope?: string) => {
+    const res = await fetch(idp.tokenEndpoint, {
+      method: "POST",
+      headers: { authorization: basic("opaque", "opaque-secret"), "content-type": "application/x-www-form-urlencoded" },
+      body: `grant_type=client_credentials${scope ? `&scope=${encodeURIComponent(scope)}` : ""}`,
+    });
+    const token = ((await res.json()) as { access_token: string }).access_token;
+    tokensSeen.add(token);
+    return token;
+  };
+  const insufficientScope = (r: { status: number; headers: Headers }, scope: string) => {
+    expect(r.status).toBe(403);
+    expect(r.headers.get("www-authenticate")).toBe(`Bearer realm="oidc-gateway", error="insufficient_scope", error_description="the token lacks a required scope ('scopes_required')", scope="${scope}"`);
+  };
+  const invalidAudience = (r: { status: number; headers: Headers }) => {
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    expect(r.headers.get("www-authenticate")).toContain("audience_required");
+  };
+
+  it("introspection: a token without a scope of scopes_required is 403 insufficient_scope, one with it passes", async () => {
+    const gw = await gateway(`${introspection}\nscopes_required = ["api"]`);
+    insufficientScope(await call(gw, bearer(await opaque())), "api");
+    insufficientScope(await call(gw, bearer(await opaque("email"))), "api");
+    expect((await call(gw, bearer(await opaque("api email")))).status).toBe(200);
+  });
+
+  it("introspection: a token for another audience is 401 invalid_token, one for the required audience passes", async () => {
+    const other = await gateway(`${introspection}\naudience_required = ["https://other.example"]`);
+    invalidAudience(await call(other, bearer(await opaque())));
+    const ours = await gateway(`${introspection}\naudience_required = ["http://localhost:8000"]`);
+    expect((await call(ours, bearer(await opaque()))).status).toBe(200);
+  });
+
+  it("client_credentials: the token the gateway got for the caller must have the scopes and audience too", async () => {
+    const service = { headers: { authorization: basic("service", SERVICE_SECRET) } };
+    insufficientScope(await call(await gateway(`scopes_required = ["api"]`), service), "api");
+    expect((await call(await gateway(`scopes_required = ["api"]\nscopes = ["api"]`), service)).status).toBe(200);
+    invalidAudience(await call(await gateway(`audience_required = ["https://other.example"]`), service));
+  });
+
+  it("client_credentials: an opaque token (no claims to look at) fails a configured check", async () => {
+    const opaqueClient = { headers: { authorization: basic("opaque", "opaque-secret") } };
+    expect((await call(await gateway(""), opaqueClient)).status).toBe(200);
+    insufficientScope(await call(await gateway(`scopes_required = ["api"]`), opaqueClient), "api");
+    invalidAudience(await call(await gateway(`audience_required = ["http://localhost:8000"]`), opaqueClient));
+  });
+});
+
 describe("tls_client_auth over mutual TLS (an https IdP)", () => {
   let tlsIdp: IdpProcess;
   beforeAll(async () => {

@@ -23,6 +23,11 @@ export interface Principal {
   readonly claimHeaders: HeaderPairs;
   /** Verified claims of the access token (absent for an opaque token). */
   readonly claims: Readonly<JWTPayload> | undefined;
+  /**
+   * The challenges a refusal of this caller goes with (`audience_required`, `scopes_required`):
+   * the scheme a presented token came with, `Bearer` for a token the gateway got for the caller.
+   */
+  readonly challenges: readonly Challenge[];
 }
 
 export interface Authenticator {
@@ -45,3 +50,10 @@ export type AuthenticatorFactory = (deps: AuthenticatorDeps) => Authenticator | 
 
 /** The `realm` of our challenges. */
 export const REALM = "oidc-gateway";
+
+/**
+ * The challenges of a refusal about a token the gateway got for the caller's credentials
+ * (client credentials, password): the errors are RFC 6750 §3.1 token errors, which only a
+ * `Bearer` challenge can carry (with `scope` for `insufficient_scope`).
+ */
+export const TOKEN_CHALLENGES: readonly Challenge[] = [{ scheme: "Bearer", params: { realm: REALM } }];

@@ -2,8 +2,8 @@
  * `auth_methods = ["bearer"]`: the caller presents a JWT access token of the issuer
  * (`Authorization: Bearer`, or `DPoP` with a proof, or `access_token` in the query or body as
  * `bearer_token_param_type` allows). The gateway verifies it with the issuer's keys (allowed
- * asymmetric algorithms only, `iss` exact, `exp`/`nbf`/`iat` with `leeway`), checks Kong's
- * `audience_required` / `scopes_required`, then the proof of possession (DPoP, mTLS).
+ * asymmetric algorithms only, `iss` exact, `exp`/`nbf`/`iat` with `leeway`), then the proof of possession (DPoP, mTLS).
+ * Kong's `audience_required` / `scopes_required` are checked by the plugin, for every method.
  *
  * The verdict on a token (its claims and upstream headers, or its rejection) is cached under a
  * keyed hash of the token, never past its `exp`: a hot token costs one HMAC and one map lookup.
@@ -21,7 +21,6 @@ import { AccessTokenError, looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, ty
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
-import { claimAt, claimValues, parseRequirement, satisfies } from "./required-claims.ts";
 import { allowedAlgorithms } from "./schema.ts";
 import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
 
@@ -48,8 +47,6 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
     leeway: config.leeway,
     ...(config.bearer_require_at_jwt ? { typ: "at+jwt", requireExpiry: true } : {}),
   };
-  const audience = parseRequirement(config.audience_required);
-  const scopes = parseRequirement(config.scopes_required);
   const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
@@ -76,13 +73,6 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
     if (config.bearer_require_at_jwt) {
       const missing = PROFILE_CLAIMS.find((name) => claims[name] === undefined);
       if (missing) throw invalidToken(`the token has no "${missing}" claim (RFC 9068 §2.2)`);
-    }
-    if (!satisfies(claimValues(claimAt(claims, config.audience_claim), false), audience)) {
-      // RFC 9068 §4: a token for another audience is invalid here (Kong answers 403).
-      throw invalidToken("the token is not meant for this audience ('audience_required')");
-    }
-    if (!satisfies(claimValues(claimAt(claims, config.scopes_claim), true), scopes)) {
-      throw new AuthError({ error: "insufficient_scope", description: "the token lacks a required scope ('scopes_required')", scope: scopes[0]!.join(" ") });
     }
     return {
       value: {
@@ -136,7 +126,13 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
       // As Kong: the upstream gets the token as a plain bearer token, never the caller's proof.
       c.var.upstreamHeaders.delete("dpop");
       if (config.hide_credentials) await hideBearerToken(c, presented);
-      return { method: "bearer", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+      return {
+        method: "bearer",
+        tokenHeaderValue: value.tokenHeaderValue,
+        claimHeaders: value.claimHeaders,
+        claims: value.claims,
+        challenges: pop.challengesFor(presented.scheme, value.claims),
+      };
     },
     close() {
       cache.clear();

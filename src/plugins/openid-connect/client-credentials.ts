@@ -11,7 +11,7 @@ import type { IssuerMetadata } from "../../oidc/issuer.ts";
 import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
 import { requestClientCredentialsToken, type ClientCredentials } from "../../oidc/token-endpoint.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
-import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
+import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials } from "./credentials.ts";
 import { allowedAlgorithms } from "./schema.ts";
 import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
@@ -128,7 +128,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
         c.var.logFields.token_cache = "off";
       }
       if (config.hide_credentials) hideCredentials(c, found);
-      return { method: "client_credentials", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+      return { method: "client_credentials", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims, challenges: TOKEN_CHALLENGES };
     },
     close() {
       caches.delete(cache);

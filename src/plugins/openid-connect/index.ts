@@ -15,6 +15,7 @@ import { clientCredentialsAuthenticator } from "./client-credentials.ts";
 import { introspectionAuthenticator } from "./introspection.ts";
 import { passwordAuthenticator } from "./password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
+import { createRequirementCheck } from "./required-claims.ts";
 import { applyUpstreamHeaders, ownedHeaderNames } from "./upstream-headers.ts";
 
 /** One factory per implemented `auth_methods` value. */
@@ -83,6 +84,8 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const challenges = uniqueChallenges(authenticators);
     const tokenHeader = config.upstream_access_token_header;
     const owned = ownedHeaderNames(tokenHeader, config.upstream_headers_names);
+    // Kong applies them whatever the method: bearer, introspection, client credentials, password.
+    const requirements = createRequirementCheck(config);
 
     const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
@@ -94,6 +97,8 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       }
       // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
       if (!principal) throw new AuthError({ challenges });
+      const refusal = requirements?.(principal.claims, principal.challenges);
+      if (refusal) throw refusal;
       applyUpstreamHeaders(c, owned, tokenHeader, principal.tokenHeaderValue, principal.claimHeaders);
       await next();
     };

@@ -147,7 +147,13 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       await pop.check(c, presented, value.claims, value.ath);
       c.var.upstreamHeaders.delete("dpop");
       if (config.hide_credentials) await hideBearerToken(c, presented);
-      return { method: "introspection", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+      return {
+        method: "introspection",
+        tokenHeaderValue: value.tokenHeaderValue,
+        claimHeaders: value.claimHeaders,
+        claims: value.claims,
+        challenges: pop.challengesFor(presented.scheme, value.claims),
+      };
     },
     close() {
       caches.delete(cache);

@@ -23,7 +23,7 @@ import { requestGrant } from "../../oidc/client-requests.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
 import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
-import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
+import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, USER_CREDENTIALS, type FoundCredentials } from "./credentials.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig } from "./schema.ts";
 import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
@@ -152,7 +152,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
         c.var.logFields.token_cache = "off";
       }
       if (config.hide_credentials) hideCredentials(c, found, USER_CREDENTIALS);
-      return { method: "password", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims };
+      return { method: "password", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims, challenges: TOKEN_CHALLENGES };
     },
     close() {
       caches.delete(cache);

@@ -80,9 +80,12 @@ export async function createProofOfPossession(config: ProofOfPossessionConfig, c
     originsFor = createDpopOrigins(config.dpop_public_origins);
   }
 
+  // One array each: challengesFor runs on every authenticated request.
+  const onlyDpop: readonly Challenge[] = [dpopChallenge];
+  const onlyBearer: readonly Challenge[] = [bearer];
   const challengesFor = (scheme: PresentedToken["scheme"], claims?: Readonly<Record<string, unknown>>): readonly Challenge[] => {
-    if (dpopMode !== "off" && (scheme === "DPoP" || dpopMode === "strict" || (claims && boundJkt(claims)))) return [dpopChallenge];
-    return [bearer];
+    if (dpopMode !== "off" && (scheme === "DPoP" || dpopMode === "strict" || (claims && boundJkt(claims)))) return onlyDpop;
+    return onlyBearer;
   };
 
   return {

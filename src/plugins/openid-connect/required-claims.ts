@@ -4,7 +4,12 @@
  * `["read write", "admin"]` lets in a token with both `read` and `write`, or with `admin`.
  * The values are read from the claim at `audience_claim` / `scopes_claim`, a path into the
  * claims (`["realm_access", "roles"]` is `claims.realm_access.roles`).
+ *
+ * As in Kong, they apply whatever method authenticated the caller: the claims of a verified JWT,
+ * of an introspection response, or of the token the gateway got for the caller's credentials. A
+ * caller with no claims to look at (an opaque token nobody introspected) fails a configured check.
  */
+import { AuthError, type Challenge } from "../../errors.ts";
 
 /** One requirement, parsed once at start: alternatives of value sets. */
 export type Requirement = readonly (readonly string[])[];
@@ -38,4 +43,47 @@ export function claimValues(value: unknown, splitSpaces: boolean): ReadonlySet<s
 export function satisfies(values: ReadonlySet<string>, requirement: Requirement): boolean {
   if (requirement.length === 0) return true;
   return requirement.some((set) => set.every((v) => values.has(v)));
+}
+
+export interface RequirementsConfig {
+  readonly audience_required: readonly string[];
+  readonly audience_claim: readonly string[];
+  readonly scopes_required: readonly string[];
+  readonly scopes_claim: readonly string[];
+}
+
+type Verdict = "ok" | "audience" | "scope";
+
+/**
+ * The check of `audience_required` and `scopes_required`, built once per plugin instance, or
+ * `undefined` when neither is configured. It returns the refusal of `claims` (an `AuthError`
+ * with `challenges`) or `undefined`. A verdict is remembered per claims object (the one the
+ * token cache holds), so a cached token costs one WeakMap lookup, not a claim walk.
+ */
+export function createRequirementCheck(config: RequirementsConfig): ((claims: Readonly<Record<string, unknown>> | undefined, challenges: readonly Challenge[]) => AuthError | undefined) | undefined {
+  const audience = parseRequirement(config.audience_required);
+  const scopes = parseRequirement(config.scopes_required);
+  if (audience.length === 0 && scopes.length === 0) return undefined;
+  const scope = scopes[0]?.join(" ");
+  const verdicts = new WeakMap<object, Verdict>();
+  const judge = (claims: Readonly<Record<string, unknown>> | undefined): Verdict => {
+    if (!claims) return audience.length ? "audience" : "scope";
+    let verdict = verdicts.get(claims);
+    if (verdict === undefined) {
+      verdict = !satisfies(claimValues(claimAt(claims, config.audience_claim), false), audience)
+        ? "audience"
+        : !satisfies(claimValues(claimAt(claims, config.scopes_claim), true), scopes)
+          ? "scope"
+          : "ok";
+      verdicts.set(claims, verdict);
+    }
+    return verdict;
+  };
+  return (claims, challenges) => {
+    const verdict = judge(claims);
+    if (verdict === "ok") return undefined;
+    // RFC 9068 §4: a token for another audience is invalid here (Kong answers 403).
+    if (verdict === "audience") return new AuthError({ error: "invalid_token", description: "the token is not meant for this audience ('audience_required')", challenges });
+    return new AuthError({ error: "insufficient_scope", description: "the token lacks a required scope ('scopes_required')", challenges, ...(scope ? { scope } : {}) });
+  };
 }

@@ -84,13 +84,13 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
     audience_required: z
       .array(z.string().min(1))
       .default([])
-      .describe("Audiences a bearer token must name in `audience_claim`: one entry suffices (OR), space-separated values in an entry are all needed (AND); otherwise 401 `invalid_token`. Empty: not checked.")
+      .describe("Audiences the access token must name in `audience_claim`, whatever the method (a token without claims fails): one entry suffices (OR), space-separated values in an entry are all needed (AND); otherwise 401 `invalid_token`. Empty: not checked.")
       .meta({ kong: "same; Kong answers 403, this gateway 401 `invalid_token` (RFC 9068 §4)" }),
     audience_claim: z.array(z.string().min(1)).min(1).default(["aud"]).describe("Path of the claim `audience_required` looks in (more entries: a nested claim)."),
     scopes_required: z
       .array(z.string().min(1))
       .default([])
-      .describe("Scopes a bearer token must have in `scopes_claim`: one entry suffices (OR), space-separated scopes in an entry are all needed (AND); otherwise 403 `insufficient_scope`. Empty: not checked."),
+      .describe("Scopes the access token must have in `scopes_claim`, whatever the method (a token without claims fails): one entry suffices (OR), space-separated scopes in an entry are all needed (AND); otherwise 403 `insufficient_scope`. Empty: not checked."),
     scopes_claim: z.array(z.string().min(1)).min(1).default(["scope"]).describe("Path of the claim `scopes_required` looks in (a space-separated string or an array; more entries: a nested claim)."),
     proof_of_possession_dpop: z
       .enum(POP_MODES)
