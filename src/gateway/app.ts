@@ -111,9 +111,10 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const raw = c.req.raw;
     const target = splitTarget(raw.url);
     const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
-    const url = new URL(service.url.origin + path + (c.var.upstreamSearch ?? target.search));
+    // A string: fetch parses it once; a URL object would be parsed here and again from its href.
+    const url = service.url.origin + path + (c.var.upstreamSearch ?? target.search);
     const headers = c.var.upstreamHeaders;
-    if (route.config.preserve_host) headers.set("host", raw.headers.get("host") ?? url.host);
+    if (route.config.preserve_host) headers.set("host", raw.headers.get("host") ?? service.url.host);
     const result = await proxy(fetchers.get(service.name)!, service, {
       method: raw.method,
       url,

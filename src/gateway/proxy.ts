@@ -10,7 +10,8 @@ import { downstreamResponseHeaders } from "./headers.ts";
 
 export interface ProxyRequest {
   readonly method: string;
-  readonly url: URL;
+  /** The upstream URL (origin, path and query), as a string. */
+  readonly url: string;
   readonly headers: Headers;
   readonly body: ReadableStream<Uint8Array> | null;
   /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
