@@ -4,7 +4,7 @@
  * `PluginContext.cluster`; construction sites ask it for their shared layer and get `undefined`
  * (or their local store back) when the item is not shared.
  *
- *   const shared = await ctx.cluster?.tokenLayer<CachedToken>("tokens", "client_credentials", config.cache_tokens_salt);
+ *   const shared = await ctx.cluster?.tokenLayer<CachedToken>("tokens", "client_credentials:v2", config.cache_tokens_salt);
  *   new TokenCache(policy, { shared });
  *   const replay = ctx.cluster?.replayStore(localStore) ?? localStore;
  *   const keys = (await cluster?.keyStore(runtime, config.keys)) ?? (await openKeyStore(...));
@@ -34,8 +34,9 @@ export interface Cluster {
   readonly prefix: string;
   shares(item: ClusterItem): boolean;
   /**
-   * The fleet layer behind one token cache. `cache` names it (`client_credentials`, ...), so
-   * caches that happen to compute equal keys never meet; `salt` is its `cache_tokens_salt`
+   * The fleet layer behind one token cache. `cache` names it and the format of its values
+   * (`client_credentials:v2`, ...), so caches that happen to compute equal keys, or nodes that
+   * store another format, never meet; `salt` is its `cache_tokens_salt`
    * (config checking requires it when tokens are shared). Undefined: not shared.
    */
   tokenLayer<T>(item: "tokens" | "introspection", cache: string, salt: string | undefined): Promise<SharedTokenLayer<T> | undefined>;

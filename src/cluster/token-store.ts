@@ -23,7 +23,7 @@ export interface SharedTokenStoreOptions {
   readonly link: RedisLink;
   readonly sealer: Sealer;
   readonly health: ClusterHealth;
-  /** `key_prefix` + what is cached, e.g. `oidc-gateway:tokens:client_credentials:`. */
+  /** `key_prefix` + what is cached, e.g. `oidc-gateway:tokens:client_credentials:v2:`. */
   readonly namespace: string;
   /** Metric label: `tokens` or `introspection`. */
   readonly item: string;

@@ -32,6 +32,7 @@ const CLIENTS = {
   load: { id: "fleet-load", secret: "fleet-load-secret-0123456789" },
   after: { id: "fleet-after", secret: "fleet-after-secret-0123456789" },
   down: { id: "fleet-down", secret: "fleet-down-secret-0123456789" },
+  headers: { id: "fleet-headers", secret: "fleet-headers-secret-0123456789" },
 } as const;
 const SECRETS = [SERVICE_SECRET, "client-dpop-auth-secret", SALT, KEYS_SECRET, ...Object.values(CLIENTS).map((c) => c.secret)];
 
@@ -69,6 +70,11 @@ service = "echo"
 paths = ["/cc"]
 
 [[routes]]
+name = "cc-raw"
+service = "echo"
+paths = ["/cc-raw"]
+
+[[routes]]
 name = "dpop"
 service = "echo"
 paths = ["/dpop"]
@@ -80,6 +86,18 @@ route = "cc"
 issuer = "${idp.issuer}"
 auth_methods = ["client_credentials"]
 cache_tokens_salt = "${SALT}"
+
+# Same salt and token request as "cc", so the same shared entries, but other upstream headers.
+[[plugins]]
+name = "openid-connect"
+route = "cc-raw"
+[plugins.config]
+issuer = "${idp.issuer}"
+auth_methods = ["client_credentials"]
+cache_tokens_salt = "${SALT}"
+upstream_access_token_header = "x-access-token"
+upstream_headers_claims = ["client_id"]
+upstream_headers_names = ["X-Client"]
 
 [[plugins]]
 name = "openid-connect"
@@ -123,11 +141,14 @@ async function call(gw: GatewayProcess, path: string, headers: Record<string, st
   const res = await fetch(`${gw.proxyUrl}${path}`, { headers });
   const text = await res.text();
   let auth: string | undefined;
+  let upstreamHeaders: Record<string, string> = {};
   if (res.status === 200) {
-    auth = (JSON.parse(text) as { headers: Record<string, string> }).headers.authorization;
+    upstreamHeaders = (JSON.parse(text) as { headers: Record<string, string> }).headers;
+    auth = upstreamHeaders.authorization;
     if (auth?.startsWith("Bearer ")) tokensSeen.add(auth.slice(7));
+    if (upstreamHeaders["x-access-token"]) tokensSeen.add(upstreamHeaders["x-access-token"]);
   }
-  return { status: res.status, text, auth };
+  return { status: res.status, text, auth, headers: upstreamHeaders };
 }
 
 const metric = async (gw: GatewayProcess, name: string) => {
@@ -160,6 +181,28 @@ describe("two gateways sharing one Redis", () => {
     expect(results.map((r) => r.status)).toEqual(Array(100).fill(200));
     expect(new Set(results.map((r) => r.auth)).size).toBe(1);
     expect(await tokenCalls(CLIENTS.burst.id)).toBe(1);
+  });
+
+  it("give each route its own upstream headers for a token shared in Redis (a route's header settings never leak into another's)", async () => {
+    const client = basic(CLIENTS.headers);
+    const raw = await call(a, "/cc-raw", client);
+    expect(raw.status).toBe(200);
+    const token = raw.headers["x-access-token"]!;
+    expect(token.split(".")).toHaveLength(3);
+    expect(raw.headers["x-client"]).toBe(CLIENTS.headers.id);
+    expect(raw.auth).toBeUndefined();
+    // The default route on both gateways: the same token from Redis, as `Authorization: Bearer`, without X-Client.
+    for (const gw of [a, b]) {
+      const plain = await call(gw, "/cc", client);
+      expect(plain.status).toBe(200);
+      expect(plain.auth).toBe(`Bearer ${token}`);
+      expect(plain.headers["x-client"]).toBeUndefined();
+      expect(plain.headers["x-access-token"]).toBeUndefined();
+    }
+    const rawOnB = await call(b, "/cc-raw", client);
+    expect(rawOnB.headers["x-access-token"]).toBe(token);
+    expect(rawOnB.headers["x-client"]).toBe(CLIENTS.headers.id);
+    expect(await tokenCalls(CLIENTS.headers.id)).toBe(1);
   });
 
   it("keep token values unreadable in Redis: no token, no JWT, no client id or secret in keys or values", async () => {

@@ -6,23 +6,23 @@
  * were recognised but are wrong never fall through to a weaker method.
  */
 import type { Context } from "hono";
-import type { JWTPayload } from "jose";
 import type { Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
 import type { Issuer } from "../../oidc/issuer.ts";
 import type { PluginContext } from "../types.ts";
 import type { OpenIdConnectConfig } from "./schema.ts";
-import type { HeaderPairs } from "./upstream-headers.ts";
+import type { Grant } from "./upstream-headers.ts";
 
 export interface Principal {
   /** The `auth_methods` entry that authenticated the caller. */
   readonly method: string;
-  /** The value of `upstream_access_token_header` (e.g. `Bearer <token>`), computed once per token. */
-  readonly tokenHeaderValue: string;
-  /** `upstream_headers_names` / `upstream_headers_claims` pairs, computed once per token. */
-  readonly claimHeaders: HeaderPairs;
-  /** Verified claims of the access token (absent for an opaque token). */
-  readonly claims: Readonly<JWTPayload> | undefined;
+  /**
+   * The access token for the upstream and its verified claims (absent for an opaque token): the
+   * object the token cache holds, the same one for every request with that token, so the plugin
+   * can remember what it renders from it. Never rendered headers: a cache may be shared by
+   * plugin instances with other header settings.
+   */
+  readonly grant: Grant;
   /**
    * The challenges a refusal of this caller goes with (`audience_required`, `scopes_required`):
    * the scheme a presented token came with, `Bearer` for a token the gateway got for the caller.

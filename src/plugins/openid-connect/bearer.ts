@@ -22,13 +22,11 @@ import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { allowedAlgorithms } from "./schema.ts";
-import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+import type { Grant } from "./upstream-headers.ts";
 
-/** What is cached per token: everything the hot path needs, ready to use. */
-interface VerifiedToken {
+/** What is cached per token: its claims, ready for the hot path (headers are the plugin's to render). */
+interface VerifiedToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
-  readonly tokenHeaderValue: string;
-  readonly claimHeaders: HeaderPairs;
   /** `ath` of the token (RFC 9449 §4.2), so a DPoP check does not hash it again. */
   readonly ath: string;
 }
@@ -47,7 +45,6 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
     leeway: config.leeway,
     ...(config.bearer_require_at_jwt ? { typ: "at+jwt", requireExpiry: true } : {}),
   };
-  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   const cache = new TokenCache<VerifiedToken>({
@@ -75,12 +72,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
       if (missing) throw invalidToken(`the token has no "${missing}" claim (RFC 9068 §2.2)`);
     }
     return {
-      value: {
-        claims,
-        tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token),
-        claimHeaders: claimHeaders(claims, mapping),
-        ath: await accessTokenHash(token),
-      },
+      value: { token, claims, ath: await accessTokenHash(token) },
       expiresAt: verified.expiresAt,
     };
   };
@@ -126,13 +118,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
       // As Kong: the upstream gets the token as a plain bearer token, never the caller's proof.
       c.var.upstreamHeaders.delete("dpop");
       if (config.hide_credentials) await hideBearerToken(c, presented);
-      return {
-        method: "bearer",
-        tokenHeaderValue: value.tokenHeaderValue,
-        claimHeaders: value.claimHeaders,
-        claims: value.claims,
-        challenges: pop.challengesFor(presented.scheme, value.claims),
-      };
+      return { method: "bearer", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close() {
       cache.clear();

@@ -14,14 +14,19 @@ import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPoli
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials } from "./credentials.ts";
 import { allowedAlgorithms } from "./schema.ts";
-import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+import type { Grant } from "./upstream-headers.ts";
 
-/** What is cached per credentials: everything the hot path needs, ready to use. */
-interface CachedToken {
-  readonly tokenHeaderValue: string;
-  readonly claimHeaders: HeaderPairs;
-  readonly claims: Readonly<Record<string, unknown>> | undefined;
-}
+/**
+ * What is cached per credentials, locally and in the fleet's Redis: the token and its claims,
+ * nothing a plugin instance renders from them (routes with other header settings share it).
+ */
+type CachedToken = Grant;
+
+/**
+ * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
+ * (v1 held one route's rendered headers), so nodes of two versions never read each other's.
+ */
+const SHARED_FORMAT = "v2";
 
 const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
   hit: "hit",
@@ -37,7 +42,6 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
   const metrics = ctx.metrics;
   const challenges: readonly Challenge[] = [{ scheme: config.client_credentials_param_type.includes("header") ? "Basic" : "Bearer", params: { realm: REALM } }];
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
-  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   const cache = new TokenCache<CachedToken>(
     {
@@ -53,7 +57,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
         if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
       },
       onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", CACHE_LABEL, config.cache_tokens_salt),
+      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
     },
   );
   // One size for all client credentials caches of this gateway, read at scrape time.
@@ -101,10 +105,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
         throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
       }
     }
-    return {
-      value: { tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token), claimHeaders: claimHeaders(claims, mapping), claims },
-      expiresAt,
-    };
+    return { value: { token, claims }, expiresAt };
   };
 
   return {
@@ -128,7 +129,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
         c.var.logFields.token_cache = "off";
       }
       if (config.hide_credentials) hideCredentials(c, found);
-      return { method: "client_credentials", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims, challenges: TOKEN_CHALLENGES };
+      return { method: "client_credentials", grant: value, challenges: TOKEN_CHALLENGES };
     },
     close() {
       caches.delete(cache);

@@ -16,7 +16,7 @@ import { introspectionAuthenticator } from "./introspection.ts";
 import { passwordAuthenticator } from "./password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
 import { createRequirementCheck } from "./required-claims.ts";
-import { applyUpstreamHeaders, ownedHeaderNames } from "./upstream-headers.ts";
+import { createUpstreamHeaders } from "./upstream-headers.ts";
 
 /** One factory per implemented `auth_methods` value. */
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
@@ -82,8 +82,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     });
     const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, ctx })));
     const challenges = uniqueChallenges(authenticators);
-    const tokenHeader = config.upstream_access_token_header;
-    const owned = ownedHeaderNames(tokenHeader, config.upstream_headers_names);
+    const upstreamHeaders = createUpstreamHeaders(config);
     // Kong applies them whatever the method: bearer, introspection, client credentials, password.
     const requirements = createRequirementCheck(config);
 
@@ -97,9 +96,9 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       }
       // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
       if (!principal) throw new AuthError({ challenges });
-      const refusal = requirements?.(principal.claims, principal.challenges);
+      const refusal = requirements?.(principal.grant.claims, principal.challenges);
       if (refusal) throw refusal;
-      applyUpstreamHeaders(c, owned, tokenHeader, principal.tokenHeaderValue, principal.claimHeaders);
+      upstreamHeaders(c, principal.grant);
       await next();
     };
 

@@ -24,15 +24,21 @@ import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/verify-access-token.t
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
-import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+import type { Grant } from "./upstream-headers.ts";
 
-/** What is cached per token: the active result, ready for the hot path. */
-interface ActiveToken {
+/**
+ * What is cached per token, locally and in the fleet's Redis: the token and the active result,
+ * nothing a plugin instance renders from them (instances with other header settings share it).
+ */
+interface ActiveToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
-  readonly tokenHeaderValue: string;
-  readonly claimHeaders: HeaderPairs;
-  readonly ath: string;
 }
+
+/**
+ * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
+ * (v1 held one route's rendered headers), so nodes of two versions never read each other's.
+ */
+const SHARED_FORMAT = "v2";
 
 const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
   hit: "hit",
@@ -56,7 +62,16 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
   );
   const pop = await createProofOfPossession(config, ctx);
   const leaveJwtsToBearer = !config.introspect_jwt_tokens && config.auth_methods.includes("bearer");
-  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
+  // `ath` (RFC 9449 §4.2) per cached token, hashed once, for DPoP proofs only.
+  const aths = new WeakMap<ActiveToken, string>();
+  const athOf = async (value: ActiveToken): Promise<string> => {
+    let ath = aths.get(value);
+    if (ath === undefined) {
+      ath = await accessTokenHash(value.token);
+      aths.set(value, ath);
+    }
+    return ath;
+  };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   const cache = new TokenCache<ActiveToken>(
     {
@@ -71,7 +86,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
         if (error instanceof IdpError) log.warn("oidc.introspection_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
       },
       onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<ActiveToken>("introspection", CACHE_LABEL, config.cache_tokens_salt),
+      shared: await ctx.cluster?.tokenLayer<ActiveToken>("introspection", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
     },
   );
   const caches = ctx.shared.once("openid-connect.introspection.caches", () => {
@@ -104,7 +119,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     if (typeof result.iss === "string" && result.iss !== issuer.issuer) throw inactive("the access token was issued by another issuer");
     const claims = result as Readonly<Record<string, unknown>>;
     return {
-      value: { claims, tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token), claimHeaders: claimHeaders(claims, mapping), ath: await accessTokenHash(token) },
+      value: { token, claims },
       // Never cached past the token's own expiry.
       expiresAt: exp !== undefined ? exp * 1000 : undefined,
     };
@@ -144,16 +159,10 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
         if (error instanceof AuthError) throw error.withChallenges(pop.challengesFor(presented.scheme));
         throw error;
       }
-      await pop.check(c, presented, value.claims, value.ath);
+      await pop.check(c, presented, value.claims, pop.dpop !== "off" ? await athOf(value) : undefined);
       c.var.upstreamHeaders.delete("dpop");
       if (config.hide_credentials) await hideBearerToken(c, presented);
-      return {
-        method: "introspection",
-        tokenHeaderValue: value.tokenHeaderValue,
-        claimHeaders: value.claimHeaders,
-        claims: value.claims,
-        challenges: pop.challengesFor(presented.scheme, value.claims),
-      };
+      return { method: "introspection", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close() {
       caches.delete(cache);

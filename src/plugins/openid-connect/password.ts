@@ -26,13 +26,19 @@ import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPoli
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, USER_CREDENTIALS, type FoundCredentials } from "./credentials.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig } from "./schema.ts";
-import { claimHeaderMapping, claimHeaders, tokenHeaderValue, type HeaderPairs } from "./upstream-headers.ts";
+import type { Grant } from "./upstream-headers.ts";
 
-interface CachedToken {
-  readonly tokenHeaderValue: string;
-  readonly claimHeaders: HeaderPairs;
-  readonly claims: Readonly<Record<string, unknown>> | undefined;
-}
+/**
+ * What is cached per user, locally and in the fleet's Redis: the token and its claims, nothing a
+ * plugin instance renders from them (routes with other header settings share it).
+ */
+type CachedToken = Grant;
+
+/**
+ * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
+ * (v1 held one route's rendered headers), so nodes of two versions never read each other's.
+ */
+const SHARED_FORMAT = "v2";
 
 const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
   hit: "hit",
@@ -63,7 +69,6 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
   }
   const challenges: readonly Challenge[] = [{ scheme: "Basic", params: { realm: REALM } }];
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
-  const mapping = claimHeaderMapping(config.upstream_headers_claims, config.upstream_headers_names);
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   const cache = new TokenCache<CachedToken>(
     {
@@ -79,7 +84,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
         if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, grant: "password", code: error.code, detail: error.detail });
       },
       onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", CACHE_LABEL, config.cache_tokens_salt),
+      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
     },
   );
   const caches = ctx.shared.once("openid-connect.password.caches", () => {
@@ -124,10 +129,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
         throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
       }
     }
-    return {
-      value: { tokenHeaderValue: tokenHeaderValue(config.upstream_access_token_header, token), claimHeaders: claimHeaders(claims, mapping), claims },
-      expiresAt,
-    };
+    return { value: { token, claims }, expiresAt };
   };
 
   return {
@@ -152,7 +154,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
         c.var.logFields.token_cache = "off";
       }
       if (config.hide_credentials) hideCredentials(c, found, USER_CREDENTIALS);
-      return { method: "password", tokenHeaderValue: value.tokenHeaderValue, claimHeaders: value.claimHeaders, claims: value.claims, challenges: TOKEN_CHALLENGES };
+      return { method: "password", grant: value, challenges: TOKEN_CHALLENGES };
     },
     close() {
       caches.delete(cache);

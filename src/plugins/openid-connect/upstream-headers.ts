@@ -1,21 +1,21 @@
 /**
  * What the upstream receives after a successful authentication: the access token in
  * `upstream_access_token_header`, and claims in `upstream_headers_names`. Header values are
- * computed once per token (when it is fetched or verified), never per request.
+ * computed once per token and plugin instance, never per request.
  */
 import type { Context } from "hono";
 import type { GatewayEnv } from "../../gateway/context.ts";
 import type { UpstreamTokenHeader } from "./schema.ts";
 
 /** A claim copied into a header. */
-export interface ClaimHeader {
+interface ClaimHeader {
   readonly claim: string;
   readonly header: string;
 }
 
 export type HeaderPairs = readonly (readonly [name: string, value: string])[];
 
-export function claimHeaderMapping(claims: readonly string[], names: readonly string[]): ClaimHeader[] {
+function claimHeaderMapping(claims: readonly string[], names: readonly string[]): ClaimHeader[] {
   return claims.map((claim, i) => ({ claim, header: names[i]!.toLowerCase() }));
 }
 
@@ -29,7 +29,7 @@ function headerValue(value: unknown): string | undefined {
 }
 
 /** Header pairs for `claims` under `mapping`; values a header cannot carry are skipped. */
-export function claimHeaders(claims: Readonly<Record<string, unknown>> | undefined, mapping: readonly ClaimHeader[]): HeaderPairs {
+function claimHeaders(claims: Readonly<Record<string, unknown>> | undefined, mapping: readonly ClaimHeader[]): HeaderPairs {
   if (!claims || mapping.length === 0) return [];
   const out: [string, string][] = [];
   const probe = new Headers();
@@ -46,28 +46,42 @@ export function claimHeaders(claims: Readonly<Record<string, unknown>> | undefin
   return out;
 }
 
-/**
- * Every header name the plugin writes upstream (the token header and all `upstream_headers_names`),
- * lower case, once each. Computed once at start.
- */
-export function ownedHeaderNames(tokenHeader: UpstreamTokenHeader, names: readonly string[]): readonly string[] {
-  return [...new Set([tokenHeader.name, ...names.map((n) => n.toLowerCase())])];
+/** What the upstream headers are made of: the access token and its claims (a token cache's value). */
+export interface Grant {
+  readonly token: string;
+  /** Verified claims of the token (a JWT's, or an introspection response); absent for an opaque token. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface UpstreamHeaderSettings {
+  readonly upstream_access_token_header: UpstreamTokenHeader;
+  readonly upstream_headers_claims: readonly string[];
+  readonly upstream_headers_names: readonly string[];
 }
 
 /**
- * Sets the access token and claim headers on the upstream request. Every header the plugin owns
- * is removed first: the core forwards the caller's headers, so a caller's own `X-User-Email`
- * would otherwise reach the upstream as if it came from a verified token whenever the claim is
- * missing or the token is opaque.
+ * The upstream headers of one plugin instance. They are rendered here, from the grant, and never
+ * cached with the token: token caches are shared by instances with other header settings (the
+ * fleet's Redis holds one entry per credentials for every route with the same salt). A grant's
+ * headers are rendered once per instance and remembered with the grant object the token cache
+ * holds, so a cached token costs one WeakMap lookup.
  */
-export function applyUpstreamHeaders(c: Context<GatewayEnv>, owned: readonly string[], tokenHeader: UpstreamTokenHeader, tokenValue: string, claimPairs: HeaderPairs): void {
-  const headers = c.var.upstreamHeaders;
-  for (const name of owned) headers.delete(name);
-  headers.set(tokenHeader.name, tokenValue);
-  for (const [name, value] of claimPairs) headers.set(name, value);
-}
-
-/** The header value for `token`: `Bearer <token>` for `authorization:bearer`. Computed once per token. */
-export function tokenHeaderValue(tokenHeader: UpstreamTokenHeader, token: string): string {
-  return tokenHeader.prefix + token;
+export function createUpstreamHeaders(settings: UpstreamHeaderSettings): (c: Context<GatewayEnv>, grant: Grant) => void {
+  const tokenHeader = settings.upstream_access_token_header;
+  const mapping = claimHeaderMapping(settings.upstream_headers_claims, settings.upstream_headers_names);
+  // Every header the plugin owns is removed first: the core forwards the caller's headers, so a
+  // caller's own `X-User-Email` would otherwise reach the upstream as if it came from a verified
+  // token whenever the claim is missing or the token is opaque.
+  const owned = [...new Set([tokenHeader.name, ...mapping.map((m) => m.header)])];
+  const rendered = new WeakMap<Grant, HeaderPairs>();
+  return (c, grant) => {
+    let pairs = rendered.get(grant);
+    if (!pairs) {
+      pairs = [[tokenHeader.name, tokenHeader.prefix + grant.token], ...claimHeaders(grant.claims, mapping)];
+      rendered.set(grant, pairs);
+    }
+    const headers = c.var.upstreamHeaders;
+    for (const name of owned) headers.delete(name);
+    for (const [name, value] of pairs) headers.set(name, value);
+  };
 }
