@@ -105,6 +105,7 @@ function toAccessTokenError(error: unknown): unknown {
   if (error instanceof errors.JWTClaimValidationFailed) {
     const reason: AccessTokenFailure =
       error.claim === "iss" ? "issuer" : error.claim === "nbf" ? "not_yet_valid" : error.claim === "iat" ? "issued_in_future" : error.claim === "aud" ? "audience" : error.claim === "typ" ? "type" : "claims";
+    if (error.reason === "missing") return new AccessTokenError(reason, `the token has no "${error.claim}" claim`, { cause: error });
     return new AccessTokenError(reason, `the token "${error.claim}" claim is not valid (${error.reason})`, { cause: error });
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return new AccessTokenError("signature", "the token signature does not verify", { cause: error });

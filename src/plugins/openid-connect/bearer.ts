@@ -2,7 +2,8 @@
  * `auth_methods = ["bearer"]`: the caller presents a JWT access token of the issuer
  * (`Authorization: Bearer`, or `DPoP` with a proof, or `access_token` in the query or body as
  * `bearer_token_param_type` allows). The gateway verifies it with the issuer's keys (allowed
- * asymmetric algorithms only, `iss` exact, `exp`/`nbf`/`iat` with `leeway`), then the proof of possession (DPoP, mTLS).
+ * asymmetric algorithms only, `iss` exact, `exp` required, `exp`/`nbf`/`iat` with `leeway`), then
+ * the proof of possession (DPoP, mTLS).
  * Kong's `audience_required` / `scopes_required` are checked by the plugin, for every method.
  *
  * The verdict on a token (its claims and upstream headers, or its rejection) is cached under a
@@ -40,10 +41,13 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
   const pop = await createProofOfPossession(config, ctx);
   // Bearer tokens are verified with the issuer's public keys only: the gateway holds no client
   // secret to check an HMAC with, so `HS*` tokens are refused whatever `enable_hs_signatures` says.
+  // `exp` always: a bearer token without one would be accepted (and cached) forever; RFC 9068
+  // §2.2 makes it mandatory for JWT access tokens.
   const policy: AccessTokenPolicy = {
     algorithms: allowedAlgorithms({ enable_hs_signatures: false }),
     leeway: config.leeway,
-    ...(config.bearer_require_at_jwt ? { typ: "at+jwt", requireExpiry: true } : {}),
+    requireExpiry: true,
+    ...(config.bearer_require_at_jwt ? { typ: "at+jwt" } : {}),
   };
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
