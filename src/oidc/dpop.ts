@@ -15,6 +15,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, 
 import { AuthError, type Challenge, type OAuthErrorCode } from "../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, type ReplayStore } from "./replay-store.ts";
+import { IAT_FUTURE_SKEW } from "./verify-access-token.ts";
 
 /** Kong's `proof_of_possession_dpop` / `proof_of_possession_mtls` values. */
 export type PopMode = "off" | "optional" | "strict";
@@ -27,7 +28,7 @@ export interface DpopConfig {
   readonly algorithms: readonly string[];
   /** How long after its `iat` a proof is accepted, in seconds (`dpop_proof_lifetime`, default 300). */
   readonly proofLifetime: number;
-  /** Clock skew tolerated on `iat`, both ways, in seconds (the plugin's `leeway`). */
+  /** Clock skew tolerated on `iat`, both ways, in seconds (the plugin's `leeway`; ahead, at least `IAT_FUTURE_SKEW`). */
   readonly leeway: number;
   /** Present when `dpop_use_nonce` is on: proofs must carry a current server nonce. */
   readonly nonces?: DpopNonces;
@@ -249,7 +250,8 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
   if (htm !== input.method) throw fail(config, "invalid_dpop_proof", "'htm' of the proof does not match the request method");
   if (typeof htu !== "string" || !htuMatches(htu, input.url, input.origins)) throw fail(config, "invalid_dpop_proof", "'htu' of the proof does not match the request URI");
   if (typeof iat !== "number" || !Number.isFinite(iat)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is missing");
-  if (iat > now + config.leeway) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is in the future");
+  // RFC 9449 §11.1: a client's clock a few seconds ahead is tolerated whatever `leeway` says.
+  if (iat > now + Math.max(config.leeway, IAT_FUTURE_SKEW)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is in the future");
   if (iat < now - config.proofLifetime - config.leeway) throw fail(config, "invalid_dpop_proof", "the proof is too old ('iat' outside 'dpop_proof_lifetime')");
 
   // 5. Server nonce (RFC 9449 §9): missing or stale → use_dpop_nonce with a fresh one.

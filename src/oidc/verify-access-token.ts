@@ -1,7 +1,7 @@
 /**
  * JWT access token verification against an issuer's keys: allowed algorithms only (never
  * `none`; HMAC only when explicitly enabled and given a secret), `iss` exact, `exp`/`nbf`/`iat`
- * with leeway, optional `aud` and `typ`.
+ * with leeway (`iat` with at least `IAT_FUTURE_SKEW`), optional `aud` and `typ`.
  *
  * Neutral about whose fault a bad token is: it throws `AccessTokenError` with a reason, and the
  * caller decides (a token the IdP just issued us that fails is the IdP's problem, 502; a token a
@@ -13,6 +13,14 @@ import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, typ
 export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
 /** HMAC algorithms: only with `enable_hs_signatures`, keyed by the client secret. */
 export const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+
+/**
+ * Seconds an `iat` may lie in the future whatever `leeway` says (the larger of the two applies):
+ * an IdP or client whose clock runs a little ahead is normal (RFC 9449 §11.1), and with
+ * `leeway = 0` the next token would be refused, a client credentials miss turned into a 502 and a
+ * bearer token into a cached 401. Also used for DPoP proofs.
+ */
+export const IAT_FUTURE_SKEW = 5;
 
 /** Longer tokens are refused before any parsing: bounded work per request. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -90,7 +98,7 @@ export async function verifyAccessToken(token: string, source: KeySource, policy
       ...(policy.requireExpiry ? { requiredClaims: ["exp"] } : {}),
     });
     // jose checks `iat` only against a maximum age; a token issued in the future is refused here.
-    if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + policy.leeway) {
+    if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + Math.max(policy.leeway, IAT_FUTURE_SKEW)) {
       throw new AccessTokenError("issued_in_future", 'the token "iat" claim is in the future');
     }
     return { header: protectedHeader, claims: payload, expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined };

@@ -59,6 +59,13 @@ describe("a valid DPoP proof (RFC 9449 §4.3)", () => {
     expect((await verifyDpopProof(request(proof, { key }))).jkt).toBe(key.jkt);
   });
 
+  it("is accepted with iat 2 s in the future even with leeway 0: clients' clocks run a little ahead (RFC 9449 §11.1)", async () => {
+    const key = await proofKey();
+    const now = Math.floor(Date.now() / 1000);
+    const proof = await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + 2 });
+    expect((await verifyDpopProof(request(proof, { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0 }) }))).jkt).toBe(key.jkt);
+  });
+
   it("ignores the query and fragment of htu and of the request", async () => {
     const key = await proofKey();
     const proof = await makeProof({ key, url: `${URL_}?a=1#frag`, accessToken: TOKEN });
@@ -129,6 +136,13 @@ describe("a DPoP proof is refused with invalid_dpop_proof when", () => {
     const now = Math.floor(Date.now() / 1000);
     const proof = await makeProof({ key, url: URL_, accessToken: TOKEN, now: now - 306 });
     expect((await rejection(verifyDpopProof(request(proof, { key, now })))).description).toContain("too old");
+  });
+
+  it("iat is 60 s in the future, with leeway 0", async () => {
+    const key = await proofKey();
+    const now = Math.floor(Date.now() / 1000);
+    const proof = await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + 60 });
+    expect((await rejection(verifyDpopProof(request(proof, { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0 }) })))).description).toContain("future");
   });
 
   it("iat is in the future beyond the leeway", async () => {

@@ -75,6 +75,11 @@ describe("access token verification", () => {
     expect(await reason(await sign({ iat: now() + 60 }))).toBe("issued_in_future");
   });
 
+  it("tolerates a few seconds of clock skew on iat even with leeway 0: iat 2 s ahead is accepted, 60 s ahead refused", async () => {
+    expect((await verifyAccessToken(await sign({ iat: now() + 2 }), source, policy)).claims.iss).toBe(ISSUER);
+    expect(await reason(await sign({ iat: now() + 60 }))).toBe("issued_in_future");
+  });
+
   it("checks aud and typ when the policy asks", async () => {
     expect(await reason(await sign({ aud: "other" }), { ...policy, audience: ["http://localhost:8000"] })).toBe("audience");
     expect((await verifyAccessToken(await sign({ aud: ["x", "http://localhost:8000"] }), source, { ...policy, audience: ["http://localhost:8000"] })).claims.aud).toBeDefined();

@@ -173,7 +173,9 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .min(1, "expected at least 1 second: it is what bounds refetches for unknown kids")
       .default(30)
       .describe("Minimum time between two fetches of the discovery document and JWKS: the background refresh and the refetch for an unknown `kid` (s)."),
-    leeway: seconds(3600).default(0).describe("Clock skew tolerated when checking `exp`, `nbf` and `iat` of tokens (s)."),
+    leeway: seconds(3600)
+      .default(0)
+      .describe("Clock skew tolerated when checking `exp`, `nbf` and `iat` of tokens and DPoP proofs (s); an `iat` up to 5 s in the future is always tolerated."),
     enable_hs_signatures: z
       .boolean()
       .default(false)
