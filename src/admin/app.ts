@@ -38,7 +38,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const reasons: string[] = [];
     for (const [key, instance] of deps.plugins) {
       const r = instance.readiness?.();
-      if (r && !r.ready) reasons.push(`${(JSON.parse(key) as { name: string }).name}: ${r.reason ?? "not ready"}`);
+      if (r && !r.ready) reasons.push(`${key.slice(0, key.indexOf(":"))}: ${r.reason ?? "not ready"}`);
     }
     // A node whose Redis is down still serves (from local caches): degraded, not unready.
     const cluster = deps.pluginContext.cluster?.degradedReason();

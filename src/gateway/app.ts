@@ -3,6 +3,7 @@
  * once, and per route a fixed chain (plugins in Kong's precedence and priority, then the proxy).
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { base64url } from "jose";
 import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
 import { GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -22,14 +23,20 @@ type Handler = MiddlewareHandler<GatewayEnv>;
 
 export interface ProxyApp {
   fetch(request: Request, conn: ConnInfo): Response | Promise<Response>;
-  /** Plugin instances by `pluginKey` of their entry (disabled ones are absent). */
+  /** Plugin instances by `pluginKey` of their entry, `<name>:<digest>` (disabled ones are absent). */
   readonly plugins: ReadonlyMap<string, PluginInstance>;
   /** Releases the plugin instances, except those a newer app took over. */
   close(keep?: ReadonlySet<PluginInstance>): Promise<void>;
 }
 
-/** Identity of a plugin entry: an unchanged entry keeps its instance (and caches) across reloads. */
-export const pluginKey = (entry: PluginEntry): string => JSON.stringify(entry);
+/**
+ * Identity of a plugin entry: an unchanged entry keeps its instance (and caches) across reloads.
+ * A digest, so the entry's secrets (client_secret, salts) never become a map key.
+ */
+export async function pluginKey(entry: PluginEntry): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(entry)));
+  return `${entry.name}:${base64url.encode(new Uint8Array(digest))}`;
+}
 
 interface ActivePlugin {
   readonly entry: PluginEntry;
@@ -95,7 +102,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   for (const entry of config.plugins) {
     if (!entry.enabled) continue;
     const definition = pluginRegistry.get(entry.name)!;
-    const key = pluginKey(entry);
+    const key = await pluginKey(entry);
     const instance =
       instances.get(key) ??
       deps.reuse?.get(key) ??

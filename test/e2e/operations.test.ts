@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 // @ts-expect-error: the parser ships no types
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { freePort, simpleConfig, startGateway } from "../support/gateway-process.ts";
+import { SERVICE_SECRET, startIdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 let upstream: EchoUpstream;
@@ -49,6 +50,31 @@ describe("hot reload", () => {
       expect(ok).toBeGreaterThan(100);
     } finally {
       await gw.stop();
+    }
+  }, 30_000);
+
+  it("keeps the caches of plugins whose entry did not change: a cached token survives reloads", async () => {
+    const idp = await startIdpProcess();
+    const gw = await startGateway({
+      config: simpleConfig(`${upstream.url}/`) + `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n`,
+    });
+    try {
+      const call = () => fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}` } });
+      expect((await call()).status).toBe(200);
+      const before = (await idp.stats()).token.total;
+      const original = readFileSync(gw.configPath, "utf8");
+      for (let i = 0; i < 3; i++) {
+        // Another route changes; the plugin entry does not.
+        writeFileSync(gw.configPath, original + `\n[[routes]]\nname = "extra${i}"\nservice = "echo"\npaths = ["/extra${i}"]\n`);
+        expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" })).status).toBe(200);
+      }
+      expect((await call()).status).toBe(200);
+      expect((await idp.stats()).token.total).toBe(before);
+      const reloaded = gw.logs().filter((l) => l.event === "config.reloaded");
+      expect(reloaded.at(-1)?.plugins_reused).toBe(1);
+    } finally {
+      await gw.stop();
+      await idp.stop();
     }
   }, 30_000);
 
