@@ -5,9 +5,13 @@
  *
  * Neutral about whose fault a bad token is: it throws `AccessTokenError` with a reason, and the
  * caller decides (a token the IdP just issued us that fails is the IdP's problem, 502; a token a
- * caller presented is the caller's, 401 `invalid_token`). A key fetch that fails throws `IdpError`.
+ * caller presented is the caller's, 401 `invalid_token`). A key fetch that fails, or an issuer's
+ * key that cannot be used (malformed, unsupported, an RSA key under 2048 bits), throws `IdpError`
+ * (`bad_response`, 502): the IdP's problem is never a caller's 401, nor remembered as the verdict
+ * on their token.
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { IdpError } from "../errors.ts";
 
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones allowed by default. */
 export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
@@ -87,7 +91,19 @@ export async function verifyAccessToken(token: string, source: KeySource, policy
   }
   const hmac = (HMAC_ALGORITHMS as readonly string[]).includes(alg);
   if (hmac && !hmacSecret) throw new AccessTokenError("algorithm", `the token algorithm "${alg}" needs a client secret`);
-  const key = hmac ? new TextEncoder().encode(hmacSecret) : source.getKey;
+  // Whatever the resolver throws, other than "no such key", is about the issuer's keys.
+  let keyResolved = false;
+  const getKey: JWTVerifyGetKey = async (protectedHeader, jws) => {
+    try {
+      const found = await source.getKey(protectedHeader, jws);
+      keyResolved = true;
+      return found;
+    } catch (error) {
+      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys || error instanceof IdpError) throw error;
+      throw unusableKey(source, error);
+    }
+  };
+  const key = hmac ? new TextEncoder().encode(hmacSecret) : getKey;
   try {
     const { payload, protectedHeader } = await jwtVerify(token, key as JWTVerifyGetKey, {
       issuer: source.issuer,
@@ -103,8 +119,15 @@ export async function verifyAccessToken(token: string, source: KeySource, policy
     }
     return { header: protectedHeader, claims: payload, expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined };
   } catch (error) {
+    // Once the issuer's key is found, only the key makes jose's key checks or WebCrypto throw.
+    if (keyResolved && (error instanceof TypeError || error instanceof DOMException)) throw unusableKey(source, error);
     throw toAccessTokenError(error);
   }
+}
+
+function unusableKey(source: KeySource, error: unknown): IdpError {
+  const why = error instanceof Error ? error.message.slice(0, 200) : "unknown";
+  return new IdpError("bad_response", `a signing key of ${source.issuer} cannot be used: ${why}`, { cause: error });
 }
 
 function toAccessTokenError(error: unknown): unknown {
@@ -122,6 +145,5 @@ function toAccessTokenError(error: unknown): unknown {
   if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid || error instanceof errors.JWKSMultipleMatchingKeys) {
     return new AccessTokenError("malformed", "the token is not a valid JWT", { cause: error });
   }
-  if (error instanceof errors.JWKSInvalid || error instanceof errors.JWKInvalid) return new AccessTokenError("unknown_key", "the issuer's key cannot be used", { cause: error });
-  return error; // IdpError (keys unavailable) and the unexpected pass through
+  return error; // IdpError (keys unavailable or unusable) and the unexpected pass through
 }

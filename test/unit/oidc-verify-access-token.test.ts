@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "bun:test";
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTPayload } from "jose";
+import { createLocalJWKSet, errors, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTPayload } from "jose";
+import { IdpError } from "../../src/errors.ts";
 import { ASYMMETRIC_ALGORITHMS, AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type KeySource } from "../../src/oidc/verify-access-token.ts";
 
 const ISSUER = "https://idp.example/realms/master";
@@ -90,6 +91,41 @@ describe("access token verification", () => {
     const noExp = await new SignJWT({ iss: ISSUER }).setProtectedHeader({ alg: "RS256", kid: "k1" }).sign(privateKey);
     expect((await verifyAccessToken(noExp, source, policy)).expiresAt).toBeUndefined();
     expect(await reason(noExp, { ...policy, requireExpiry: true })).toBe("claims");
+  });
+
+  describe("an issuer key that cannot be used is the IdP's failure (IdpError bad_response, a 502), never the caller's invalid_token", () => {
+    const idpFailure = async (keys: KeySource, token: string) => {
+      const error = await verifyAccessToken(token, keys, policy).catch((e) => e);
+      expect(error).toBeInstanceOf(IdpError);
+      expect((error as IdpError).failure).toBe("bad_response");
+      expect((error as IdpError).status).toBe(502);
+    };
+
+    it.each([
+      ["JWKSInvalid", () => new errors.JWKSInvalid("JSON Web Key Set malformed")],
+      ["JWKInvalid", () => new errors.JWKInvalid('"n" (Modulus) Parameter missing or invalid')],
+      ["JOSENotSupported", () => new errors.JOSENotSupported('Unsupported "kty" (Key Type) Parameter value')],
+    ])("a key resolver throwing %s", async (_name, error) => {
+      await idpFailure({ issuer: ISSUER, getKey: () => Promise.reject(error()) }, await sign());
+    });
+
+    it("a published key whose data WebCrypto cannot import", async () => {
+      const broken = { ...(await exportJWK((await generateKeyPair("RS256")).publicKey)), n: "!!", kid: "k1", alg: "RS256" };
+      await idpFailure({ issuer: ISSUER, getKey: createLocalJWKSet({ keys: [broken] }) }, await sign());
+    });
+
+    it("a published RSA key shorter than 2048 bits", async () => {
+      const short = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+      const b64 = (data: string | ArrayBuffer) => Buffer.from(typeof data === "string" ? data : new Uint8Array(data)).toString("base64url");
+      const input = `${b64(JSON.stringify({ alg: "RS256", kid: "k1", typ: "at+jwt" }))}.${b64(JSON.stringify({ iss: ISSUER, exp: now() + 60, iat: now() }))}`;
+      const token = `${input}.${b64(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", short.privateKey, new TextEncoder().encode(input)))}`;
+      const jwk = { ...(await crypto.subtle.exportKey("jwk", short.publicKey)), kid: "k1", alg: "RS256" };
+      await idpFailure({ issuer: ISSUER, getKey: createLocalJWKSet({ keys: [jwk] }) }, token);
+    });
+
+    it("while a kid the issuer does not have stays the caller's unknown_key", async () => {
+      expect(await reason(await sign({}, { kid: "unknown" }))).toBe("unknown_key");
+    });
   });
 
   it("refuses what is not a compact JWS before any parsing", async () => {

@@ -9,6 +9,7 @@ import { describe, expect, it } from "bun:test";
 import { Hono } from "hono";
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JSONWebKeySet, type JWTPayload } from "jose";
 import { AuthError, IdpError } from "../../src/errors.ts";
+import { errorResponse } from "../../src/gateway/error-response.ts";
 import type { GatewayEnv } from "../../src/gateway/context.ts";
 import { createLogger } from "../../src/log.ts";
 import type { Issuer } from "../../src/oidc/issuer.ts";
@@ -89,5 +90,19 @@ describe("bearer tokens need an expiry", () => {
   it("refuses a JWT without exp with 401 invalid_token (RFC 9068 §2.2), also without bearer_require_at_jwt", async () => {
     const { present } = await bearer();
     expect(invalidToken(await present(await sign({ iat: now() })))).toBe('the token has no "exp" claim');
+  });
+});
+
+describe("an issuer key that cannot be used", () => {
+  it("is our failure: 502, not the caller's 401, and never remembered as the token's verdict (the next request asks for the key again)", async () => {
+    const broken = { ...PUBLIC_JWK, n: "!!" };
+    const { present, issuer } = await bearer({}, { keys: [broken] });
+    const token = await sign({ exp: now() + 300, iat: now() });
+    for (const attempt of [1, 2]) {
+      const { error } = await present(token);
+      expect(error).toBeInstanceOf(IdpError);
+      expect(errorResponse(error).status).toBe(502);
+      expect(issuer.keyFetches).toBe(attempt);
+    }
   });
 });
