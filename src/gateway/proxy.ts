@@ -79,6 +79,44 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort
   });
 }
 
+/**
+ * Wraps the request body so that every wait of the upload is bounded: for the first pull
+ * (connecting) `firstMs`, then `idleMs` both for the caller to send the next chunk and for the
+ * upstream connection to take it. A connection that never reads, or a caller that stops
+ * sending, ends the exchange instead of holding it forever.
+ */
+function uploadWithTimeouts(body: ReadableStream<Uint8Array>, firstMs: number, idleMs: number, abort: () => void, onDone: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let timer = setTimeout(abort, firstMs);
+  const restart = () => {
+    clearTimeout(timer);
+    timer = setTimeout(abort, idleMs);
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      restart();
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          clearTimeout(timer);
+          controller.close();
+          onDone();
+        } else {
+          controller.enqueue(value);
+          restart(); // now the wait is for the upstream connection to pull again
+        }
+      } catch (error) {
+        clearTimeout(timer);
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      clearTimeout(timer);
+      return reader.cancel(reason);
+    },
+  });
+}
+
 export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, req: ProxyRequest): Promise<ProxyResult> {
   const controller = new AbortController();
   let timedOut = false;
@@ -101,7 +139,7 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   const startDeadline = () => {
     headerTimer = setTimeout(onTimeout, deadline);
   };
-  const body = req.body ? withIdleTimeout(req.body, service.write_timeout, onTimeout, startDeadline) : null;
+  const body = req.body ? uploadWithTimeouts(req.body, service.connect_timeout + service.write_timeout, service.write_timeout, onTimeout, startDeadline) : null;
   if (!body) startDeadline();
 
   const canRetry = req.body === null;
