@@ -137,7 +137,8 @@ export async function extractBearerToken(request: Request, options: ExtractOptio
     const token = queryToken(request.url);
     if (token !== undefined) found.push({ token, scheme: "Bearer", source: "query" });
   }
-  if (options.paramTypes.includes("body") && found.length === 0) {
+  // Read even when the header or query had one: a second token in the body is refused, not forwarded.
+  if (options.paramTypes.includes("body")) {
     const token = await bodyToken(request, options.maxBodyBytes ?? 1024 * 1024);
     if (token !== undefined) found.push({ token, scheme: "Bearer", source: "body" });
   }

@@ -26,8 +26,9 @@ const ROUTES: Record<string, string> = {
   audience: 'audience_required = ["http://localhost:8000"]',
   "other-audience": 'audience_required = ["https://other.example", "http://localhost:8000 https://also.example"]',
   profile: "bearer_require_at_jwt = true",
-  "header-only": 'bearer_token_param_type = ["header"]',
-  keep: "hide_credentials = false",
+  anywhere: 'bearer_token_param_type = ["header", "query", "body"]',
+  "query-only": 'bearer_token_param_type = ["query"]',
+  keep: 'hide_credentials = false\nbearer_token_param_type = ["header", "query", "body"]',
   "dpop-optional": 'proof_of_possession_dpop = "optional"',
   mixed: 'auth_methods = ["client_credentials", "bearer"]',
 };
@@ -179,15 +180,25 @@ describe("a bearer JWT from the issuer", () => {
     expect(r.headers.get("www-authenticate")).toContain('error="invalid_request"');
   });
 
-  it("takes the token from the query or a form body, and hides it from the upstream", async () => {
-    const q = await call(`/plain?page=2&access_token=${api}`);
+  it("looks only in the Authorization header by default (RFC 6750 §2.3, RFC 9700: no tokens in URLs): a token in the query or body is not taken", async () => {
+    for (const r of [
+      await call(`/plain?access_token=${api}`),
+      await call("/plain", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `access_token=${api}` }),
+    ]) {
+      expect(r.status).toBe(401);
+      expect(r.headers.get("www-authenticate")).toBe('Bearer realm="oidc-gateway"');
+    }
+  });
+
+  it("takes the token from the query or a form body where bearer_token_param_type allows, and hides it from the upstream", async () => {
+    const q = await call(`/anywhere?page=2&access_token=${api}`);
     expect(q.status).toBe(200);
     expect(q.upstream!.args).toEqual({ page: "2" });
     expect(q.upstream!.headers.authorization).toBe(`Bearer ${api}`);
-    const b = await call("/plain", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `a=1&access_token=${api}` });
+    const b = await call("/anywhere", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `a=1&access_token=${api}` });
     expect(b.status).toBe(200);
     expect(b.upstream!.data).toBe("a=1");
-    const j = await call("/plain", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ a: 1, access_token: api }) });
+    const j = await call("/anywhere", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ a: 1, access_token: api }) });
     expect(j.status).toBe(200);
     expect(JSON.parse(j.upstream!.data)).toEqual({ a: 1 });
   });
@@ -203,21 +214,31 @@ describe("a bearer JWT from the issuer", () => {
 
   it("streams a large body it does not parse to the upstream untouched", async () => {
     const big = "x=" + "y".repeat(200_000);
-    const r = await call("/plain", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${api}` }, body: big });
+    const r = await call("/anywhere", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${api}` }, body: big });
     expect(r.status).toBe(200);
     expect(r.upstream!.data.length).toBe(big.length);
-    const unauthenticated = await call("/plain", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: big });
+    const unauthenticated = await call("/anywhere", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: big });
     expect(unauthenticated.status).toBe(401);
   });
 
-  it("refuses a token sent two ways at once with 400 invalid_request", async () => {
-    const r = await call(`/plain?access_token=${api}`, bearer(api));
-    expect(r.status).toBe(400);
+  it("refuses a token sent two ways at once with 400 invalid_request (RFC 6750 §2: header and query, header and body), and never proxies it", async () => {
+    const lastProxied = upstream.seen.at(-1);
+    const twoWays = [
+      await call(`/anywhere?access_token=${api}`, bearer(api)),
+      await call("/anywhere", { method: "POST", headers: { authorization: `Bearer ${api}`, "content-type": "application/x-www-form-urlencoded" }, body: `a=1&access_token=${api}` }),
+      await call("/anywhere", { method: "POST", headers: { authorization: `Bearer ${api}`, "content-type": "application/json" }, body: JSON.stringify({ access_token: api }) }),
+      await call("/keep", { method: "POST", headers: { authorization: `Bearer ${api}`, "content-type": "application/x-www-form-urlencoded" }, body: `access_token=${api}` }),
+    ];
+    for (const r of twoWays) {
+      expect(r.status).toBe(400);
+      expect(r.headers.get("www-authenticate")).toContain('error="invalid_request"');
+    }
+    expect(upstream.seen.at(-1)).toBe(lastProxied);
   });
 
   it("looks only where bearer_token_param_type says", async () => {
-    expect((await call(`/header-only?access_token=${api}`)).status).toBe(401);
-    expect((await call("/header-only", bearer(api))).status).toBe(200);
+    expect((await call("/query-only", bearer(api))).status).toBe(401);
+    expect((await call(`/query-only?access_token=${api}`)).status).toBe(200);
   });
 
   it("does not claim a Basic header: 401 with the challenge and no error code", async () => {

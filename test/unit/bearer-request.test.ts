@@ -112,6 +112,8 @@ describe("the access_token parameter (RFC 6750 §2.2, §2.3) per bearer_token_pa
     const error = await refusal(extractBearerToken(req({ auth: `Bearer ${JWT}`, url: `http://h/r?access_token=${JWT}` }), ALL));
     expect(error.error).toBe("invalid_request");
     expect(error.description).toContain("more than one method");
+    const withBody = await refusal(extractBearerToken(req({ auth: `Bearer ${JWT}`, body: `access_token=${JWT}`, type: "application/x-www-form-urlencoded" }), ALL));
+    expect(withBody.error).toBe("invalid_request");
   });
 
   it("answers 400 invalid_request when repeated or empty", async () => {

@@ -98,13 +98,16 @@ async function bodyToken(c: Context<GatewayEnv>): Promise<string | undefined> {
 
 /**
  * The presented token, or `undefined` when there is none. Throws `AuthError` (`invalid_request`)
- * for a malformed presentation or more than one method at once (RFC 6750 §2).
+ * for a malformed presentation or more than one method at once (RFC 6750 §2: "MUST NOT use more
+ * than one method"). Where `body` is allowed the body is read even when the header or query
+ * holds a token: a second token there is refused, not forwarded to the upstream unhidden.
  */
 export async function presentedToken(c: Context<GatewayEnv>, paramTypes: readonly BearerParamType[], dpop: boolean): Promise<PresentedToken | undefined> {
   const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop });
-  if (found || !paramTypes.includes("body")) return found;
+  if (!paramTypes.includes("body")) return found;
   const token = await bodyToken(c);
-  if (token === undefined) return undefined;
+  if (token === undefined) return found;
+  if (found) throw invalid("the access token was sent with more than one method");
   if (token === "" || !B64TOKEN.test(token)) throw invalid("malformed access token in the body");
   return { token, scheme: "Bearer", source: "body" };
 }

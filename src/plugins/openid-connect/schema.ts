@@ -74,8 +74,11 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
     bearer_token_param_type: z
       .array(z.enum(PARAM_TYPES))
       .min(1)
-      .default([...PARAM_TYPES])
-      .describe("Where callers' access tokens are looked for: `header` (`Authorization: Bearer`, or `DPoP` when `proof_of_possession_dpop` is on), `query` and `body` (form or JSON `access_token`)."),
+      .default(["header"])
+      .describe(
+        "Where callers' access tokens are looked for: `header` (`Authorization: Bearer`, or `DPoP` when `proof_of_possession_dpop` is on), `query` and `body` (form or JSON `access_token`); a token sent in two places is 400 `invalid_request`.",
+      )
+      .meta({ kong: "same; Kong's default is all three, ours only `header`: tokens in URLs end up in logs (RFC 6750 §2.3, RFC 9700)" }),
     bearer_require_at_jwt: z
       .boolean()
       .default(false)
