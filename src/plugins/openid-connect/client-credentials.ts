@@ -5,10 +5,10 @@
  * so the repeat request costs one HMAC and one map lookup.
  */
 import { AuthError, IdpError, type Challenge } from "../../errors.ts";
-import type { TokenCacheEvent } from "../../metrics.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
 import { requestClientCredentialsToken, type ClientCredentials } from "../../oidc/token-endpoint.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
@@ -28,13 +28,6 @@ type CachedToken = Grant;
  */
 const SHARED_FORMAT = "v2";
 
-const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
-  hit: "hit",
-  miss: "miss",
-  refresh: "refresh",
-  resurrect: "resurrected",
-  negative: "negative_hit",
-};
 const CACHE_LABEL = "client_credentials";
 
 export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
@@ -60,13 +53,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
       shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
     },
   );
-  // One size for all client credentials caches of this gateway, read at scrape time.
-  const caches = ctx.shared.once("openid-connect.client_credentials.caches", () => {
-    const set = new Set<TokenCache<CachedToken>>();
-    metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
-    return set;
-  });
-  caches.add(cache);
+  const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
   // Everything but the caller's credentials that decides the token (serialised once, unambiguously).
   const requestParts = JSON.stringify([config.scopes, config.audience, config.token_endpoint_auth_method]);
 
@@ -121,7 +108,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
         c.var.logFields.token_cache = "miss"; // replaced below unless the miss ends in a rejection
         const result = await cache.get(key, () => fetchToken(found, meta));
         c.var.logFields.token_cache = result.state;
-        metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+        metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
         if (result.state === "negative") throw result.error;
         value = result.value;
       } else {
@@ -132,8 +119,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
       return { method: "client_credentials", grant: value, challenges: TOKEN_CHALLENGES };
     },
     close() {
-      caches.delete(cache);
-      cache.clear();
+      closeCache();
     },
   };
 };

@@ -12,14 +12,14 @@
  * request, as for `bearer`.
  */
 import { AuthError, IdpError } from "../../errors.ts";
-import type { TokenCacheEvent } from "../../metrics.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import { createGatewayClient } from "../../oidc/client-auth.ts";
 import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
 import { introspectToken } from "../../oidc/client-requests.ts";
 import { accessTokenHash } from "../../oidc/dpop.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
 import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
@@ -40,13 +40,6 @@ interface ActiveToken extends Grant {
  */
 const SHARED_FORMAT = "v2";
 
-const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
-  hit: "hit",
-  miss: "miss",
-  refresh: "refresh",
-  resurrect: "resurrected",
-  negative: "negative_hit",
-};
 const CACHE_LABEL = "introspection";
 
 const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
@@ -89,12 +82,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       shared: await ctx.cluster?.tokenLayer<ActiveToken>("introspection", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
     },
   );
-  const caches = ctx.shared.once("openid-connect.introspection.caches", () => {
-    const set = new Set<TokenCache<ActiveToken>>();
-    metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
-    return set;
-  });
-  caches.add(cache);
+  const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
   const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint]);
 
   const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
@@ -148,7 +136,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
           c.var.logFields.token_cache = "miss";
           const result = await cache.get(await hash([issuer.issuer, token, requestParts]), () => introspect(token, meta));
           c.var.logFields.token_cache = result.state;
-          metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+          metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
           if (result.state === "negative") throw result.error;
           value = result.value;
         } else {
@@ -165,8 +153,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       return { method: "introspection", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close() {
-      caches.delete(cache);
-      cache.clear();
+      closeCache();
     },
   };
 };

@@ -15,13 +15,13 @@
  * never sent to the IdP as a user's password.
  */
 import { AuthError, IdpError, type Challenge } from "../../errors.ts";
-import type { TokenCacheEvent } from "../../metrics.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import { createGatewayClient } from "../../oidc/client-auth.ts";
 import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
 import { requestGrant } from "../../oidc/client-requests.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, USER_CREDENTIALS, type FoundCredentials } from "./credentials.ts";
@@ -40,13 +40,6 @@ type CachedToken = Grant;
  */
 const SHARED_FORMAT = "v2";
 
-const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
-  hit: "hit",
-  miss: "miss",
-  refresh: "refresh",
-  resurrect: "resurrected",
-  negative: "negative_hit",
-};
 const CACHE_LABEL = "password";
 
 /** Where this method looks for a user's credentials, once `client_credentials` took what is its. */
@@ -87,12 +80,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
       shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
     },
   );
-  const caches = ctx.shared.once("openid-connect.password.caches", () => {
-    const set = new Set<TokenCache<CachedToken>>();
-    metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
-    return set;
-  });
-  caches.add(cache);
+  const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
   // Everything but the user's credentials that decides the token (serialised once, unambiguously).
   const requestParts = JSON.stringify([client.clientId, client.methods, config.scopes, config.audience]);
 
@@ -146,7 +134,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
         c.var.logFields.token_cache = "miss";
         const result = await cache.get(key, () => fetchToken(found, meta));
         c.var.logFields.token_cache = result.state;
-        metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+        metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
         if (result.state === "negative") throw result.error;
         value = result.value;
       } else {
@@ -157,8 +145,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
       return { method: "password", grant: value, challenges: TOKEN_CHALLENGES };
     },
     close() {
-      caches.delete(cache);
-      cache.clear();
+      closeCache();
     },
   };
 };

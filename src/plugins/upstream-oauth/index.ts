@@ -12,22 +12,15 @@ import type { MiddlewareHandler } from "hono";
 import type { AuthorizationServer } from "oauth4webapi";
 import { AuthError, IdpError } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import type { TokenCacheEvent } from "../../metrics.ts";
 import { createGatewayClient } from "../../oidc/client-auth.ts";
 import { requestGrant, type GatewayGrant } from "../../oidc/client-requests.ts";
 import { issuerRegistry, splitIssuer, type Issuer } from "../../oidc/issuer.ts";
 import { createIdpFetch } from "../../oidc/outbound.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
+import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
 import { definePlugin } from "../types.ts";
 import { authMethod, KEY_NAMES, upstreamOauthSchema, type UpstreamOauthConfig } from "./schema.ts";
 
-const METRIC_EVENT: Record<CacheResult<unknown>["state"], TokenCacheEvent> = {
-  hit: "hit",
-  miss: "miss",
-  refresh: "refresh",
-  resurrect: "resurrected",
-  negative: "negative_hit",
-};
 const CACHE_LABEL = "upstream_oauth";
 /** One token per plugin instance. */
 const KEY = "token";
@@ -99,12 +92,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
           },
         },
       );
-      const caches = ctx.shared.once("upstream-oauth.caches", () => {
-        const set = new Set<TokenCache<string>>();
-        metrics?.tokenCacheSize(CACHE_LABEL, () => [...set].reduce((n, c) => n + c.size, 0));
-        return set;
-      });
-      caches.add(cache);
+      const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
 
       const fetchToken = async (as: AuthorizationServer): Promise<Fresh<string>> => {
         const started = performance.now();
@@ -133,7 +121,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
       const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
         const as = fixed ?? (issuer!.peek() ?? (await issuer!.metadata())).discovery;
         const result = await cache.get(KEY, () => fetchToken(as));
-        metrics?.tokenCache(CACHE_LABEL, METRIC_EVENT[result.state]);
+        metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
         c.var.logFields.upstream_token = result.state;
         if (result.state === "negative") throw result.error;
         c.var.upstreamHeaders.set(headerName, result.value);
@@ -148,8 +136,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
           return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet` };
         },
         close() {
-          caches.delete(cache);
-          cache.clear();
+          closeCache();
           if (issuer) registry!.release(issuer);
         },
       };
