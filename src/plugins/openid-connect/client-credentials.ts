@@ -7,13 +7,13 @@
 import { AuthError, IdpError, type Challenge } from "../../errors.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
+import type { Fresh } from "../../oidc/token-cache.ts";
 import { requestClientCredentialsToken, type ClientCredentials } from "../../oidc/token-endpoint.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials } from "./credentials.ts";
 import { allowedAlgorithms } from "./schema.ts";
+import { createFlowCache } from "./token-flow.ts";
 import type { Grant } from "./upstream-headers.ts";
 
 /**
@@ -22,38 +22,18 @@ import type { Grant } from "./upstream-headers.ts";
  */
 type CachedToken = Grant;
 
-/**
- * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
- * (v1 held one route's rendered headers), so nodes of two versions never read each other's.
- */
-const SHARED_FORMAT = "v2";
-
-const CACHE_LABEL = "client_credentials";
-
 export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
   const log = ctx.log;
   const metrics = ctx.metrics;
   const challenges: readonly Challenge[] = [{ scheme: config.client_credentials_param_type.includes("header") ? "Basic" : "Bearer", params: { realm: REALM } }];
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const cache = new TokenCache<CachedToken>(
-    {
-      ttl: config.cache_ttl,
-      ttlMin: config.cache_ttl_min,
-      ttlMax: config.cache_ttl_max,
-      ttlNeg: config.cache_ttl_neg,
-      ttlResurrect: config.cache_ttl_resurrect,
-      maxEntries: config.cache_tokens_max,
-    },
-    {
-      onRefreshError: (error) => {
-        if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
-      },
-      onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
-    },
-  );
-  const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
+  const tokens = await createFlowCache<CachedToken>(config, ctx, {
+    label: "client_credentials",
+    item: "tokens",
+    resurrect: true,
+    onRefreshError: (error) => log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail }),
+  });
   // Everything but the caller's credentials that decides the token (serialised once, unambiguously).
   const requestParts = JSON.stringify([config.scopes, config.audience, config.token_endpoint_auth_method]);
 
@@ -106,11 +86,7 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
       if (config.cache_tokens) {
         const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, requestParts]);
         c.var.logFields.token_cache = "miss"; // replaced below unless the miss ends in a rejection
-        const result = await cache.get(key, () => fetchToken(found, meta));
-        c.var.logFields.token_cache = result.state;
-        metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
-        if (result.state === "negative") throw result.error;
-        value = result.value;
+        value = tokens.settle(c, await tokens.cache.get(key, () => fetchToken(found, meta)));
       } else {
         value = (await fetchToken(found, meta)).value;
         c.var.logFields.token_cache = "off";
@@ -118,8 +94,6 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async ({ con
       if (config.hide_credentials) hideCredentials(c, found);
       return { method: "client_credentials", grant: value, challenges: TOKEN_CHALLENGES };
     },
-    close() {
-      closeCache();
-    },
+    close: tokens.close,
   };
 };

@@ -18,12 +18,12 @@ import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
 import { introspectToken } from "../../oidc/client-requests.ts";
 import { accessTokenHash } from "../../oidc/dpop.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
+import type { Fresh } from "../../oidc/token-cache.ts";
 import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
+import { createFlowCache } from "./token-flow.ts";
 import type { Grant } from "./upstream-headers.ts";
 
 /**
@@ -33,14 +33,6 @@ import type { Grant } from "./upstream-headers.ts";
 interface ActiveToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
 }
-
-/**
- * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
- * (v1 held one route's rendered headers), so nodes of two versions never read each other's.
- */
-const SHARED_FORMAT = "v2";
-
-const CACHE_LABEL = "introspection";
 
 const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
 
@@ -66,23 +58,13 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     return ath;
   };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const cache = new TokenCache<ActiveToken>(
-    {
-      ttl: config.cache_ttl,
-      ttlMin: config.cache_ttl_min,
-      ttlMax: config.cache_ttl_max,
-      ttlNeg: config.cache_ttl_neg,
-      maxEntries: config.cache_tokens_max,
-    },
-    {
-      onRefreshError: (error) => {
-        if (error instanceof IdpError) log.warn("oidc.introspection_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail });
-      },
-      onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<ActiveToken>("introspection", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
-    },
-  );
-  const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
+  // No `cache_ttl_resurrect`: a revoked token is accepted at most until its entry expires (see above).
+  const tokens = await createFlowCache<ActiveToken>(config, ctx, {
+    label: "introspection",
+    item: "introspection",
+    resurrect: false,
+    onRefreshError: (error) => log.warn("oidc.introspection_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail }),
+  });
   const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint]);
 
   const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
@@ -134,11 +116,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
         if (config.cache_introspection) {
           const token = presented.token;
           c.var.logFields.token_cache = "miss";
-          const result = await cache.get(await hash([issuer.issuer, token, requestParts]), () => introspect(token, meta));
-          c.var.logFields.token_cache = result.state;
-          metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
-          if (result.state === "negative") throw result.error;
-          value = result.value;
+          value = tokens.settle(c, await tokens.cache.get(await hash([issuer.issuer, token, requestParts]), () => introspect(token, meta)));
         } else {
           c.var.logFields.token_cache = "off";
           value = (await introspect(presented.token, meta)).value;
@@ -152,8 +130,6 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       if (config.hide_credentials) await hideBearerToken(c, presented);
       return { method: "introspection", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
-    close() {
-      closeCache();
-    },
+    close: tokens.close,
   };
 };

@@ -20,12 +20,12 @@ import { createGatewayClient } from "../../oidc/client-auth.ts";
 import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
 import { requestGrant } from "../../oidc/client-requests.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
+import type { Fresh } from "../../oidc/token-cache.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, USER_CREDENTIALS, type FoundCredentials } from "./credentials.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig } from "./schema.ts";
+import { createFlowCache } from "./token-flow.ts";
 import type { Grant } from "./upstream-headers.ts";
 
 /**
@@ -33,14 +33,6 @@ import type { Grant } from "./upstream-headers.ts";
  * plugin instance renders from them (routes with other header settings share it).
  */
 type CachedToken = Grant;
-
-/**
- * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
- * (v1 held one route's rendered headers), so nodes of two versions never read each other's.
- */
-const SHARED_FORMAT = "v2";
-
-const CACHE_LABEL = "password";
 
 /** Where this method looks for a user's credentials, once `client_credentials` took what is its. */
 export function passwordParamTypes(config: Pick<OpenIdConnectConfig, "auth_methods" | "client_credentials_param_type" | "password_param_type">): OpenIdConnectConfig["password_param_type"] {
@@ -63,24 +55,12 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
   const challenges: readonly Challenge[] = [{ scheme: "Basic", params: { realm: REALM } }];
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const cache = new TokenCache<CachedToken>(
-    {
-      ttl: config.cache_ttl,
-      ttlMin: config.cache_ttl_min,
-      ttlMax: config.cache_ttl_max,
-      ttlNeg: config.cache_ttl_neg,
-      ttlResurrect: config.cache_ttl_resurrect,
-      maxEntries: config.cache_tokens_max,
-    },
-    {
-      onRefreshError: (error) => {
-        if (error instanceof IdpError) log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, grant: "password", code: error.code, detail: error.detail });
-      },
-      onEvict: () => metrics?.tokenCache(CACHE_LABEL, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<CachedToken>("tokens", `${CACHE_LABEL}:${SHARED_FORMAT}`, config.cache_tokens_salt),
-    },
-  );
-  const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
+  const tokens = await createFlowCache<CachedToken>(config, ctx, {
+    label: "password",
+    item: "tokens",
+    resurrect: true,
+    onRefreshError: (error) => log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, grant: "password", code: error.code, detail: error.detail }),
+  });
   // Everything but the user's credentials that decides the token (serialised once, unambiguously).
   const requestParts = JSON.stringify([client.clientId, client.methods, config.scopes, config.audience]);
 
@@ -132,11 +112,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
       if (config.cache_tokens) {
         const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, requestParts]);
         c.var.logFields.token_cache = "miss";
-        const result = await cache.get(key, () => fetchToken(found, meta));
-        c.var.logFields.token_cache = result.state;
-        metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);
-        if (result.state === "negative") throw result.error;
-        value = result.value;
+        value = tokens.settle(c, await tokens.cache.get(key, () => fetchToken(found, meta)));
       } else {
         value = (await fetchToken(found, meta)).value;
         c.var.logFields.token_cache = "off";
@@ -144,8 +120,6 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
       if (config.hide_credentials) hideCredentials(c, found, USER_CREDENTIALS);
       return { method: "password", grant: value, challenges: TOKEN_CHALLENGES };
     },
-    close() {
-      closeCache();
-    },
+    close: tokens.close,
   };
 };
