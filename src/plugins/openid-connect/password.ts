@@ -14,18 +14,18 @@
  * not change what existing client-credentials callers' headers mean, and a client secret is
  * never sent to the IdP as a user's password.
  */
-import { AuthError, IdpError, type Challenge } from "../../errors.ts";
+import type { Challenge } from "../../errors.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import { createGatewayClient } from "../../oidc/client-auth.ts";
 import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
 import { requestGrant } from "../../oidc/client-requests.ts";
 import type { IssuerMetadata } from "../../oidc/issuer.ts";
 import type { Fresh } from "../../oidc/token-cache.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
+import type { AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
 import { REALM, TOKEN_CHALLENGES, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, USER_CREDENTIALS, type FoundCredentials } from "./credentials.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig } from "./schema.ts";
-import { createFlowCache } from "./token-flow.ts";
+import { createFlowCache, fetchGrant, type GrantDeps } from "./token-flow.ts";
 import type { Grant } from "./upstream-headers.ts";
 
 /**
@@ -42,7 +42,6 @@ export function passwordParamTypes(config: Pick<OpenIdConnectConfig, "auth_metho
 
 export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
   const log = ctx.log;
-  const metrics = ctx.metrics;
   const client = await createGatewayClient(gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout), {
     ctx,
     fetch: issuer.fetch,
@@ -64,41 +63,27 @@ export const passwordAuthenticator: AuthenticatorFactory = async ({ config, issu
   // Everything but the user's credentials that decides the token (serialised once, unambiguously).
   const requestParts = JSON.stringify([client.clientId, client.methods, config.scopes, config.audience]);
 
-  const fetchToken = async (user: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<CachedToken>> => {
-    const started = performance.now();
-    let response;
-    try {
-      const call = client.call(meta.discovery, "token_endpoint");
-      response = await requestGrant(call, { type: "password", username: user.clientId, password: user.clientSecret }, {
-        scopes: config.scopes,
-        audience: config.audience,
-        allowHttp: issuer.allowHttp,
-        timeout: config.timeout,
-      });
-      metrics?.idp("token", "ok", (performance.now() - started) / 1000);
-    } catch (error) {
-      metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
-      if (error instanceof AuthError) {
-        log.info("oidc.password_refused", { issuer: issuer.issuer });
-        throw error.withChallenges(challenges);
-      }
-      throw error;
-    }
-    const token = response.access_token;
-    let expiresAt = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;
-    let claims: Readonly<Record<string, unknown>> | undefined;
-    if (looksLikeJwt(token)) {
-      try {
-        const verified = await verifyAccessToken(token, issuer, policy, config.enable_hs_signatures ? config.client_secret : undefined);
-        claims = verified.claims;
-        if (verified.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verified.expiresAt);
-      } catch (error) {
-        if (!(error instanceof AccessTokenError)) throw error;
-        throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
-      }
-    }
-    return { value: { token, claims }, expiresAt };
+  const grantDeps: GrantDeps = {
+    issuer,
+    policy,
+    metrics: ctx.metrics,
+    challenges,
+    onRefused: () => log.info("oidc.password_refused", { issuer: issuer.issuer }),
   };
+  const hsSecret = config.enable_hs_signatures ? config.client_secret : undefined;
+
+  const fetchToken = (user: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<CachedToken>> =>
+    fetchGrant(
+      () =>
+        requestGrant(client.call(meta.discovery, "token_endpoint"), { type: "password", username: user.clientId, password: user.clientSecret }, {
+          scopes: config.scopes,
+          audience: config.audience,
+          allowHttp: issuer.allowHttp,
+          timeout: config.timeout,
+        }),
+      hsSecret,
+      grantDeps,
+    );
 
   return {
     method: "password",

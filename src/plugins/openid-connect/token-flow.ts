@@ -1,15 +1,19 @@
 /**
  * What openid-connect's cached token flows (client_credentials, password, introspection) share:
  * a token cache built from the plugin's `cache_*` settings, backed by the fleet's store
- * (`[cluster]`) and metered under its label, and the recording of each lookup's outcome. Each
- * authenticator keeps what differs: how the caller's credentials are read, what decides the
- * cache key, and what the IdP is asked.
+ * (`[cluster]`) and metered under its label, and the recording of each lookup's outcome; for the
+ * two that get a token for the caller's credentials (client_credentials, password), the token
+ * endpoint call and the verification of what it issued. Each authenticator keeps what differs:
+ * how the caller's credentials are read, what decides the cache key, and which grant is asked for.
  */
 import type { Context } from "hono";
-import { IdpError } from "../../errors.ts";
+import { AuthError, IdpError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { TokenCache, type CacheResult } from "../../oidc/token-cache.ts";
+import type { Metrics } from "../../metrics.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
+import type { TokenResponse } from "../../oidc/token-endpoint.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type KeySource } from "../../oidc/verify-access-token.ts";
 import type { PluginContext } from "../types.ts";
 import type { OpenIdConnectConfig } from "./schema.ts";
 import type { Grant } from "./upstream-headers.ts";
@@ -74,4 +78,54 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
     },
     close: meterCacheSize(ctx, label, cache),
   };
+}
+
+/** What `fetchGrant` needs besides the grant: built once per authenticator. */
+export interface GrantDeps {
+  readonly issuer: KeySource;
+  readonly policy: AccessTokenPolicy;
+  readonly metrics: Metrics | undefined;
+  /** The challenges of the caller's refusal. */
+  readonly challenges: readonly Challenge[];
+  /** The IdP refused the caller's credentials: logs it (each method says what it may). */
+  readonly onRefused: (error: AuthError) => void;
+}
+
+/**
+ * The token `request` gets from the token endpoint for the caller's credentials, timed and
+ * counted as an IdP call, and its access token verified when it is a JWT (`hsSecret`: the secret
+ * `HS*` tokens are checked with, when `enable_hs_signatures` is on). The IdP refusing the
+ * credentials is the caller's `AuthError`, with `challenges`; a token the IdP issued that fails
+ * verification is the IdP's (or our config's) fault, an `IdpError`.
+ */
+export async function fetchGrant(request: () => Promise<TokenResponse>, hsSecret: string | undefined, deps: GrantDeps): Promise<Fresh<Grant>> {
+  const { issuer, metrics } = deps;
+  const started = performance.now();
+  let response;
+  try {
+    response = await request();
+    metrics?.idp("token", "ok", (performance.now() - started) / 1000);
+  } catch (error) {
+    metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
+    if (error instanceof AuthError) {
+      deps.onRefused(error);
+      throw error.withChallenges(deps.challenges);
+    }
+    throw error;
+  }
+  const token = response.access_token;
+  let expiresAt = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;
+  let claims: Readonly<Record<string, unknown>> | undefined;
+  if (looksLikeJwt(token)) {
+    try {
+      const verified = await verifyAccessToken(token, issuer, deps.policy, hsSecret);
+      claims = verified.claims;
+      if (verified.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verified.expiresAt);
+    } catch (error) {
+      if (!(error instanceof AccessTokenError)) throw error;
+      // The IdP issued it to us directly: a token that fails is the IdP's (or our config's) fault.
+      throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
+    }
+  }
+  return { value: { token, claims }, expiresAt };
 }
