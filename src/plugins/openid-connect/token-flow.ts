@@ -9,13 +9,16 @@
 import type { Context } from "hono";
 import { AuthError, IdpError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import type { Metrics } from "../../metrics.ts";
+import { createKeyedHash } from "../../oidc/cache-key.ts";
+import type { IssuerMetadata } from "../../oidc/issuer.ts";
 import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
 import type { TokenResponse } from "../../oidc/token-endpoint.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type KeySource } from "../../oidc/verify-access-token.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
 import type { PluginContext } from "../types.ts";
-import type { OpenIdConnectConfig } from "./schema.ts";
+import { TOKEN_CHALLENGES, type Authenticator, type AuthenticatorDeps } from "./authenticator.ts";
+import { hideCredentials, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";
+import { allowedAlgorithms, type OpenIdConnectConfig, type ParamType } from "./schema.ts";
 import type { Grant } from "./upstream-headers.ts";
 
 /**
@@ -80,52 +83,93 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
   };
 }
 
-/** What `fetchGrant` needs besides the grant: built once per authenticator. */
-export interface GrantDeps {
-  readonly issuer: KeySource;
-  readonly policy: AccessTokenPolicy;
-  readonly metrics: Metrics | undefined;
-  /** The challenges of the caller's refusal. */
+
+/** What sets a method that gets a token for the caller's credentials apart from the other. */
+export interface GrantMethod {
+  readonly method: "client_credentials" | "password";
+  /** The challenges of a request without credentials, and of a refusal of them. */
   readonly challenges: readonly Challenge[];
-  /** The IdP refused the caller's credentials: logs it (each method says what it may). */
-  readonly onRefused: (error: AuthError) => void;
+  /** Where the caller's credentials are read (`*_param_type`), and under which names. */
+  readonly paramTypes: readonly ParamType[];
+  readonly names: CredentialNames;
+  /** Everything but the caller's credentials that decides the token (serialised once, unambiguously). */
+  readonly requestParts: string;
+  /** Asks the token endpoint for the caller's token (the grant; tokens not yet verified). */
+  request(found: FoundCredentials, meta: IssuerMetadata): Promise<TokenResponse>;
+  /** The secret `HS*` access tokens are verified with (`enable_hs_signatures`), if any. */
+  hsSecret(found: FoundCredentials): string | undefined;
+  /** The IdP refused the caller's credentials: logs it. */
+  onRefused(error: AuthError): void;
+  /** A background refresh failed at the IdP: logs it. */
+  onRefreshError(error: IdpError): void;
 }
 
 /**
- * The token `request` gets from the token endpoint for the caller's credentials, timed and
- * counted as an IdP call, and its access token verified when it is a JWT (`hsSecret`: the secret
- * `HS*` tokens are checked with, when `enable_hs_signatures` is on). The IdP refusing the
- * credentials is the caller's `AuthError`, with `challenges`; a token the IdP issued that fails
- * verification is the IdP's (or our config's) fault, an `IdpError`.
+ * An authenticator that exchanges the caller's credentials at the token endpoint, verifies the
+ * access token, and sends it upstream. The exchange is cached under a keyed hash of the
+ * credentials and everything else that decides the token, so the repeat request costs one HMAC
+ * and one map lookup; with `cache_tokens = false` every request asks the IdP.
  */
-export async function fetchGrant(request: () => Promise<TokenResponse>, hsSecret: string | undefined, deps: GrantDeps): Promise<Fresh<Grant>> {
-  const { issuer, metrics } = deps;
-  const started = performance.now();
-  let response;
-  try {
-    response = await request();
-    metrics?.idp("token", "ok", (performance.now() - started) / 1000);
-  } catch (error) {
-    metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
-    if (error instanceof AuthError) {
-      deps.onRefused(error);
-      throw error.withChallenges(deps.challenges);
-    }
-    throw error;
-  }
-  const token = response.access_token;
-  let expiresAt = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;
-  let claims: Readonly<Record<string, unknown>> | undefined;
-  if (looksLikeJwt(token)) {
+export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorDeps, grant: GrantMethod): Promise<Authenticator> {
+  const { method, challenges, paramTypes, names, requestParts } = grant;
+  const metrics = ctx.metrics;
+  const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
+  const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
+  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError });
+  const readOptions = { hide: config.hide_credentials, challenges, names };
+
+  /** The token endpoint call, timed and counted, and the verification of what it issued. */
+  const fetchToken = async (found: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<Grant>> => {
+    const started = performance.now();
+    let response;
     try {
-      const verified = await verifyAccessToken(token, issuer, deps.policy, hsSecret);
-      claims = verified.claims;
-      if (verified.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verified.expiresAt);
+      response = await grant.request(found, meta);
+      metrics?.idp("token", "ok", (performance.now() - started) / 1000);
     } catch (error) {
-      if (!(error instanceof AccessTokenError)) throw error;
-      // The IdP issued it to us directly: a token that fails is the IdP's (or our config's) fault.
-      throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
+      metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
+      if (error instanceof AuthError) {
+        grant.onRefused(error);
+        throw error.withChallenges(challenges);
+      }
+      throw error;
     }
-  }
-  return { value: { token, claims }, expiresAt };
+    const token = response.access_token;
+    let expiresAt = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;
+    let claims: Readonly<Record<string, unknown>> | undefined;
+    if (looksLikeJwt(token)) {
+      try {
+        const verified = await verifyAccessToken(token, issuer, policy, grant.hsSecret(found));
+        claims = verified.claims;
+        if (verified.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verified.expiresAt);
+      } catch (error) {
+        if (!(error instanceof AccessTokenError)) throw error;
+        // The IdP issued it to us directly: a token that fails is the IdP's (or our config's) fault.
+        throw new IdpError("bad_response", `the access token issued by ${issuer.issuer} failed verification: ${error.message} (${error.reason})`);
+      }
+    }
+    return { value: { token, claims }, expiresAt };
+  };
+
+  return {
+    method,
+    challenges,
+    async authenticate(c) {
+      if (paramTypes.length === 0) return undefined;
+      const found = await readClientCredentials(c, paramTypes, readOptions);
+      if (!found) return undefined;
+      const meta = issuer.peek() ?? (await issuer.metadata());
+      let value: Grant;
+      if (config.cache_tokens) {
+        const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, requestParts]);
+        c.var.logFields.token_cache = "miss"; // replaced by settle unless the miss ends in a rejection
+        value = tokens.settle(c, await tokens.cache.get(key, () => fetchToken(found, meta)));
+      } else {
+        value = (await fetchToken(found, meta)).value;
+        c.var.logFields.token_cache = "off";
+      }
+      if (config.hide_credentials) hideCredentials(c, found, names);
+      return { method, grant: value, challenges: TOKEN_CHALLENGES };
+    },
+    close: tokens.close,
+  };
 }
