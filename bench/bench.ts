@@ -7,8 +7,8 @@
  * the same wrk settings), reports medians and ratios to scenario 2, writes
  * bench/results/latest.json, and stops everything it started.
  *
- *   bun bench/bench.ts [--duration 10] [--rounds 3] [--connections 50] [--threads 1]
- *                      [--no-pin] [--only 1,2,3] [--skip cold,tokens,workers,startup]
+ *   bun bench/bench.ts [--duration 6] [--rounds 5] [--connections 50] [--threads 1]
+ *                      [--pin] [--only 1,2,3] [--skip cold,tokens,workers,startup]
  *                      [--gateway dist/oidc-gateway] [--compare PATH,PATH] [--quick]
  *
  * --compare runs other gateway builds (or a .ts entry under Bun, e.g. bench/lib/bare-proxy.ts)
@@ -47,16 +47,18 @@ interface Options {
 
 function parseOptions(argv: readonly string[]): Options {
   const o = {
-    duration: 10,
-    rounds: 3,
+    // 5 rounds of 6 s rather than 3 of 10 s: the same load time, and a median that survives
+    // two disturbed rounds on a shared machine.
+    duration: 6,
+    rounds: 5,
     connections: 50,
     threads: 1,
-    pin: true,
+    pin: false,
     only: undefined as Set<string> | undefined,
     skip: new Set<string>(),
     gateway: join(ROOT, "dist/oidc-gateway"),
     compare: [] as string[],
-    workersDuration: 5,
+    workersDuration: 4,
     out: join(BENCH_DIR, "results/latest.json"),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -368,11 +370,14 @@ async function main(): Promise<number> {
   const tools = await ensureTools();
   const machine = await describeMachine();
   const pin = o.pin && machine.nproc >= 2 && !!tools.taskset;
-  // wrk and the shared upstream on CPU 0, the server under test alone on CPU 1.
+  // --pin: wrk and the shared upstream on CPU 0, the server under test alone on CPU 1. Off by
+  // default: on 2 cores it forces Bun's fetch thread onto its JS thread's core, and the runs
+  // were no steadier (docs/benchmarks.md).
   const cpu = pin ? { wrk: "0", upstream: "0", server: "1" } : { wrk: undefined, upstream: undefined, server: undefined };
   const settings: WrkSettings = { threads: o.threads, connections: o.connections, durationSeconds: o.duration, ...(cpu.wrk !== undefined ? { cpus: cpu.wrk } : {}) };
   const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-bench-"));
-  console.log(`bench: ${machine.nproc} CPUs (${machine.cpu}), ${mb(machine.memory_bytes)} MB; ${await nginxVersion(tools.nginx)}; ${await wrkVersion(tools.wrk)}`);
+  const versions = { bun: Bun.version, nginx: await nginxVersion(tools.nginx), wrk: await wrkVersion(tools.wrk) };
+  console.log(`bench: ${machine.nproc} CPUs (${machine.cpu}), ${mb(machine.memory_bytes)} MB; ${versions.nginx}; ${versions.wrk}`);
   console.log(`bench: wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency, ${o.rounds} rounds interleaved, ${pin ? "wrk + upstream pinned to CPU 0, server under test to CPU 1" : "no CPU pinning"}; logs in ${dir}`);
 
   const results: ScenarioResult[] = [];
@@ -528,6 +533,7 @@ async function main(): Promise<number> {
   const report = {
     generated_at: new Date().toISOString(),
     machine,
+    versions,
     settings: { wrk: `wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency`, rounds: o.rounds, interleaved: "A B C … then C B A …, median of the rounds", pinned: pin ? "wrk and the upstream on CPU 0, the server under test on CPU 1 (taskset)" : "no", upstream: "nginx, 1 worker, `return 200 \"ok\"`", access_logs: "off for nginx and the gateway" },
     scenarios: results,
     ...extraResults,
