@@ -1,7 +1,9 @@
 /**
- * Finds the access token a caller presents: the `Authorization` header with the `Bearer`
- * (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme, the `access_token` query parameter
- * (§2.3) or form body parameter (§2.2), as Kong's `bearer_token_param_type` allows.
+ * Finds the access token a caller presents in the request line and headers: the `Authorization`
+ * header with the `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme, or the
+ * `access_token` query parameter (§2.3), as Kong's `bearer_token_param_type` allows. The body
+ * parameter (§2.2) is openid-connect's to read (src/plugins/openid-connect/bearer-token.ts): it
+ * reads whichever body the upstream will get, which another authenticator may have replaced.
  * A malformed presentation is the caller's mistake: 400 `invalid_request`, never a 500.
  */
 import { AuthError } from "../errors.ts";
@@ -17,12 +19,10 @@ export interface PresentedToken {
 }
 
 export interface ExtractOptions {
-  /** Where to look (`bearer_token_param_type`). */
-  readonly paramTypes: readonly BearerParamType[];
+  /** Where to look (`bearer_token_param_type`, but for the body). */
+  readonly paramTypes: readonly Exclude<BearerParamType, "body">[];
   /** Accept the `DPoP` scheme (`proof_of_possession_dpop` is not `off`). */
   readonly dpop: boolean;
-  /** Largest body read when looking for `access_token` in it (default 1 MiB). */
-  readonly maxBodyBytes?: number;
 }
 
 /** RFC 6750 §2.1 `b64token`. */
@@ -69,59 +69,6 @@ function queryToken(url: string): string | undefined {
   return values[0]!;
 }
 
-/** Reads at most `limit` bytes of a copy of the body; the original still streams upstream. */
-async function readBody(request: Request, limit: number): Promise<string | undefined> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) return undefined;
-  const body = request.clone().body;
-  if (!body) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
-}
-
-async function bodyToken(request: Request, limit: number): Promise<string | undefined> {
-  if (request.method === "GET" || request.method === "HEAD" || !request.body) return undefined;
-  const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/x-www-form-urlencoded" && type !== "application/json") return undefined;
-  const text = await readBody(request, limit);
-  if (text === undefined) return undefined;
-  if (type === "application/json") {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return undefined; // not ours to judge: the upstream gets the body as sent
-    }
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
-    const value = (parsed as Record<string, unknown>).access_token;
-    if (value === undefined) return undefined;
-    if (typeof value !== "string") throw invalid("'access_token' in the body must be a string");
-    return value;
-  }
-  const values = new URLSearchParams(text).getAll("access_token");
-  if (values.length === 0) return undefined;
-  if (values.length > 1) throw invalid("'access_token' appears more than once in the body");
-  return values[0]!;
-}
-
 /**
  * The token the caller presents, or `undefined` when there is none (the plugin answers 401
  * without an error code, RFC 6750 §3.1). More than one method at once is `invalid_request`
@@ -136,11 +83,6 @@ export async function extractBearerToken(request: Request, options: ExtractOptio
   if (options.paramTypes.includes("query")) {
     const token = queryToken(request.url);
     if (token !== undefined) found.push({ token, scheme: "Bearer", source: "query" });
-  }
-  // Read even when the header or query had one: a second token in the body is refused, not forwarded.
-  if (options.paramTypes.includes("body")) {
-    const token = await bodyToken(request, options.maxBodyBytes ?? 1024 * 1024);
-    if (token !== undefined) found.push({ token, scheme: "Bearer", source: "body" });
   }
   if (found.length > 1) throw invalid("the access token was sent with more than one method");
   const presented = found[0];

@@ -4,7 +4,7 @@ import { errorResponse } from "../../src/gateway/error-response.ts";
 import { assertSchemeFitsBinding, extractBearerToken, parseAuthorization, type ExtractOptions } from "../../src/oidc/bearer-request.ts";
 
 const JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
-const ALL: ExtractOptions = { paramTypes: ["header", "query", "body"], dpop: true };
+const ALL: ExtractOptions = { paramTypes: ["header", "query"], dpop: true };
 
 function req(init: { auth?: string | string[]; url?: string; method?: string; body?: string; type?: string } = {}): Request {
   const headers = new Headers();
@@ -80,7 +80,8 @@ describe("the Authorization header (RFC 6750 §2.1, RFC 9449 §7.1)", () => {
   });
 });
 
-describe("the access_token parameter (RFC 6750 §2.2, §2.3) per bearer_token_param_type", () => {
+// The body parameter (§2.2) is read by openid-connect's presentedToken: openid-connect-bearer-token.test.ts.
+describe("the access_token query parameter (RFC 6750 §2.3) per bearer_token_param_type", () => {
   it("is read from the query when allowed", async () => {
     expect(await extractBearerToken(req({ url: `http://h/r?x=1&access_token=${JWT}` }), ALL)).toEqual({ token: JWT, scheme: "Bearer", source: "query" });
   });
@@ -89,37 +90,15 @@ describe("the access_token parameter (RFC 6750 §2.2, §2.3) per bearer_token_pa
     expect(await extractBearerToken(req({ url: `http://h/r?access_token=${JWT}` }), { ...ALL, paramTypes: ["header"] })).toBeUndefined();
   });
 
-  it("is read from a form body and leaves the body for the upstream", async () => {
-    const request = req({ body: `a=1&access_token=${JWT}`, type: "application/x-www-form-urlencoded" });
-    expect(await extractBearerToken(request, ALL)).toEqual({ token: JWT, scheme: "Bearer", source: "body" });
-    expect(await request.text()).toBe(`a=1&access_token=${JWT}`);
-  });
-
-  it("is read from a JSON body", async () => {
-    expect((await extractBearerToken(req({ body: JSON.stringify({ access_token: JWT }), type: "application/json" }), ALL))?.source).toBe("body");
-  });
-
-  it("is not read from a body larger than the limit", async () => {
-    const body = `access_token=${JWT}&pad=${"x".repeat(2000)}`;
-    expect(await extractBearerToken(req({ body, type: "application/x-www-form-urlencoded" }), { ...ALL, maxBodyBytes: 1000 })).toBeUndefined();
-  });
-
-  it("is not read from GET bodies or other content types", async () => {
-    expect(await extractBearerToken(req({ body: `access_token=${JWT}`, type: "text/plain" }), ALL)).toBeUndefined();
-  });
-
   it("answers 400 invalid_request when sent by more than one method", async () => {
     const error = await refusal(extractBearerToken(req({ auth: `Bearer ${JWT}`, url: `http://h/r?access_token=${JWT}` }), ALL));
     expect(error.error).toBe("invalid_request");
     expect(error.description).toContain("more than one method");
-    const withBody = await refusal(extractBearerToken(req({ auth: `Bearer ${JWT}`, body: `access_token=${JWT}`, type: "application/x-www-form-urlencoded" }), ALL));
-    expect(withBody.error).toBe("invalid_request");
   });
 
   it("answers 400 invalid_request when repeated or empty", async () => {
     expect((await refusal(extractBearerToken(req({ url: "http://h/r?access_token=a&access_token=b" }), ALL))).error).toBe("invalid_request");
     expect((await refusal(extractBearerToken(req({ url: "http://h/r?access_token=" }), ALL))).error).toBe("invalid_request");
-    expect((await refusal(extractBearerToken(req({ body: JSON.stringify({ access_token: 1 }), type: "application/json" }), ALL))).error).toBe("invalid_request");
   });
 });
 
