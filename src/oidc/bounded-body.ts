@@ -1,6 +1,7 @@
 /**
  * Reading a body with a size bound: what we parse from callers and IdPs (credentials in a form,
- * discovery documents, JWKS) never costs more memory than we chose.
+ * discovery documents, JWKS) never costs more memory than we chose. What was read from a
+ * caller's body can be handed on to the upstream whole (`replayStream`, `streamOf`).
  */
 
 export interface BoundedRead {
@@ -32,4 +33,26 @@ export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8A
     at += chunk.byteLength;
   }
   return all;
+}
+
+/**
+ * The whole body again after `readUpTo` stopped past its limit: the chunks it read, then the
+ * rest from `reader` as the consumer pulls (cancelling the stream cancels the reader).
+ */
+export function replayStream(chunks: Uint8Array[], reader: ReadableStreamDefaultReader<Uint8Array>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const next = chunks.shift();
+      if (next) return controller.enqueue(next);
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+/** A body stream of `bytes`. */
+export function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new Response(bytes as BodyInit).body!;
 }

@@ -8,7 +8,7 @@
 import type { Context } from "hono";
 import { AuthError } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { concatBytes, readUpTo } from "../../oidc/bounded-body.ts";
+import { concatBytes, readUpTo, replayStream, streamOf } from "../../oidc/bounded-body.ts";
 import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../oidc/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
 
@@ -24,10 +24,6 @@ function bodyKind(contentType: string | null): BodyKind | undefined {
   if (type === "application/x-www-form-urlencoded") return "form";
   if (type === "application/json") return "json";
   return undefined;
-}
-
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new Response(bytes as BodyInit).body!;
 }
 
 /**
@@ -48,19 +44,7 @@ async function peekBody(c: Context<GatewayEnv>): Promise<Uint8Array | undefined>
     return bytes;
   }
   if (replaced !== undefined) {
-    c.set(
-      "upstreamBody",
-      new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          const next = chunks.shift();
-          if (next) return controller.enqueue(next);
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        cancel: (reason) => reader.cancel(reason),
-      }),
-    );
+    c.set("upstreamBody", replayStream(chunks, reader));
   } else {
     await reader.cancel(); // our clone only; the original streams on
   }

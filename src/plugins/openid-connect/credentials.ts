@@ -9,7 +9,7 @@
 import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { concatBytes, readUpTo } from "../../oidc/bounded-body.ts";
+import { concatBytes, readUpTo, replayStream, streamOf } from "../../oidc/bounded-body.ts";
 import type { ClientCredentials } from "../../oidc/token-endpoint.ts";
 import type { ParamType } from "./schema.ts";
 
@@ -133,26 +133,9 @@ function bodyKind(contentType: string | null): BodyKind | undefined {
 async function readBody(body: ReadableStream<Uint8Array>): Promise<{ bytes: Uint8Array; text: string } | { stream: ReadableStream<Uint8Array> }> {
   const reader = body.getReader();
   const { chunks, size, complete } = await readUpTo(reader, MAX_CREDENTIALS_BODY);
-  if (!complete) {
-    return {
-      stream: new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          const next = chunks.shift();
-          if (next) return controller.enqueue(next);
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        cancel: (reason) => reader.cancel(reason),
-      }),
-    };
-  }
+  if (!complete) return { stream: replayStream(chunks, reader) };
   const bytes = concatBytes(chunks, size);
   return { bytes, text: new TextDecoder().decode(bytes) };
-}
-
-function streamOf(data: string | Uint8Array): ReadableStream<Uint8Array> {
-  return new Response(data as BodyInit).body!;
 }
 
 /**
