@@ -14,8 +14,9 @@
  *   reached only some nodes would split the fleet), and is refused while it is unreachable.
  */
 import type { Logger } from "../log.ts";
-import { DEFAULT_ALGORITHMS, generateJwk, importPrivateKey, publicView, type SigningAlgorithm } from "../keys/jwk.ts";
-import { parseKeyFile, serializeKeyFile, type CurrentKey, type KeySet, type RetiredKey } from "../keys/jwks-file.ts";
+import { DEFAULT_ALGORITHMS, publicView, type SigningAlgorithm } from "../keys/jwk.ts";
+import { parseKeyFile, serializeKeyFile, type KeySet, type RetiredKey } from "../keys/jwks-file.ts";
+import { base64url, generateKey, publishJwks, toSigningKey, type PublishedJwks } from "../keys/key-set.ts";
 import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
@@ -51,17 +52,6 @@ interface Stored {
   readonly file: string;
 }
 
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
-  const jwk = (await generateJwk(alg)) as CurrentKey["jwk"];
-  return { jwk, privateKey: await importPrivateKey(jwk) };
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class RedisKeyStore implements KeyStore {
@@ -74,7 +64,7 @@ export class RedisKeyStore implements KeyStore {
   private readonly channel: string;
   private set: KeySet | undefined;
   private version = 0;
-  private published: { jwks: PublicJwks; until: number } | undefined;
+  private published: PublishedJwks | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
@@ -254,15 +244,7 @@ export class RedisKeyStore implements KeyStore {
   private async publish(): Promise<void> {
     const set = this.set;
     if (!set) return;
-    const now = this.now();
-    const retired = set.retired.filter((r) => r.until > now);
-    const keys = [...set.current.map((k) => publicView(k.jwk)), ...retired.map((r) => r.jwk)];
-    const body = JSON.stringify({ keys });
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
-    this.published = {
-      jwks: { body, etag: `"${base64url(digest).slice(0, 27)}"`, kids: keys.map((k) => k.kid!) },
-      until: retired.length ? Math.min(...retired.map((r) => r.until)) : Infinity,
-    };
+    this.published = await publishJwks(set, this.now());
   }
 
   private unreachable(what: string): KeyStoreError {
@@ -274,8 +256,4 @@ export class RedisKeyStore implements KeyStore {
     this.queue = next.catch(() => {});
     return next;
   }
-}
-
-function toSigningKey(key: CurrentKey): SigningKey {
-  return { kid: key.jwk.kid, alg: key.jwk.alg, privateKey: key.privateKey };
 }

@@ -12,8 +12,9 @@
  */
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { DEFAULT_ALGORITHMS, generateJwk, importPrivateKey, publicView, type SigningAlgorithm } from "./jwk.ts";
-import { parseKeyFile, serializeKeyFile, type CurrentKey, type KeySet, type RetiredKey } from "./jwks-file.ts";
+import { DEFAULT_ALGORITHMS, publicView, type SigningAlgorithm } from "./jwk.ts";
+import { parseKeyFile, serializeKeyFile, type KeySet, type RetiredKey } from "./jwks-file.ts";
+import { generateKey, publishJwks, toSigningKey, type PublishedJwks } from "./key-set.ts";
 import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
 
 export interface FileKeyStoreOptions {
@@ -36,21 +37,6 @@ const WATCH_DEBOUNCE_MS = 100;
 
 const isNotFound = (error: unknown) => (error as { code?: unknown })?.code === "ENOENT" || (error as { name?: unknown })?.name === "NotFound";
 
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function toSigningKey(key: CurrentKey): SigningKey {
-  return { kid: key.jwk.kid, alg: key.jwk.alg, privateKey: key.privateKey };
-}
-
-async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
-  const jwk = (await generateJwk(alg)) as CurrentKey["jwk"];
-  return { jwk, privateKey: await importPrivateKey(jwk) };
-}
-
 export class FileKeyStore implements KeyStore {
   readonly description: string;
   private readonly options: FileKeyStoreOptions;
@@ -58,7 +44,7 @@ export class FileKeyStore implements KeyStore {
   private set: KeySet | undefined;
   /** The file text the keys in memory came from (or were written as). */
   private text: string | undefined;
-  private published: { jwks: PublicJwks; until: number } | undefined;
+  private published: PublishedJwks | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private opened = false;
   private unwatch: (() => void) | undefined;
@@ -209,15 +195,7 @@ export class FileKeyStore implements KeyStore {
   private async publish(): Promise<void> {
     const set = this.set;
     if (!set) return;
-    const now = this.now();
-    const retired = set.retired.filter((r) => r.until > now);
-    const keys = [...set.current.map((k) => publicView(k.jwk)), ...retired.map((r) => r.jwk)];
-    const body = JSON.stringify({ keys });
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
-    this.published = {
-      jwks: { body, etag: `"${base64url(digest).slice(0, 27)}"`, kids: keys.map((k) => k.kid!) },
-      until: retired.length ? Math.min(...retired.map((r) => r.until)) : Infinity,
-    };
+    this.published = await publishJwks(set, this.now());
   }
 
   private exclusive<T>(run: () => Promise<T>): Promise<T> {
