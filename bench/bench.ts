@@ -142,12 +142,20 @@ interface Gateway {
   readonly adminUrl: string;
 }
 
+/** `binary` may be a compiled gateway, a .ts entry (run by Bun), or "deno" (src/main.ts under Deno). */
+export const DENO = "deno";
+
 async function startGatewayProcess(name: string, binary: string, dir: string, template: string, values: Record<string, string | number>, cpus?: string): Promise<Gateway> {
   const proxy = await freePort();
   const admin = await freePort();
   const file = join(dir, `${name}.toml`);
   writeFileSync(file, render(template, { ...values, proxy, admin }));
-  const cmd = binary.endsWith(".ts") ? [join(ROOT, "node_modules/.bin/bun"), binary, "--config", file] : [binary, "--config", file];
+  const cmd =
+    binary === DENO
+      ? [join(ROOT, "node_modules/.bin/deno"), "run", "-A", "--quiet", "--unstable-no-legacy-abort", join(ROOT, "src/main.ts"), "--config", file]
+      : binary.endsWith(".ts")
+        ? [join(ROOT, "node_modules/.bin/bun"), binary, "--config", file]
+        : [binary, "--config", file];
   const proc = spawnLogged(name, cmd, { dir, cwd: ROOT, ...(cpus !== undefined ? { cpus } : {}) });
   await waitFor200(`http://127.0.0.1:${admin}/status`, proc);
   return { proc, proxyUrl: `http://127.0.0.1:${proxy}`, adminUrl: `http://127.0.0.1:${admin}` };
@@ -429,7 +437,7 @@ async function main(): Promise<number> {
           url = `http://127.0.0.1:${port}`;
           await waitFor200(`${url}/`, server);
         } else {
-          const gw = await startGatewayProcess(`gateway-${s.id}`, o.gateway, dir, s.config!, values, cpu.server);
+          const gw = await startGatewayProcess(`gateway-${s.id}`, s.runtime === "deno" ? DENO : o.gateway, dir, s.config!, values, cpu.server);
           server = gw.proc;
           url = gw.proxyUrl;
         }

@@ -47,6 +47,8 @@ export interface ScenarioDef {
   readonly idp?: boolean;
   /** Needs a redis-server (`[cluster] strategy = "redis"`, `{{redis_url}}`). */
   readonly redis?: boolean;
+  /** Run the gateway from source under Deno instead of the compiled (Bun) binary. */
+  readonly runtime?: "deno";
   prepare?(ctx: PrepareContext): Promise<Prepared>;
   readonly target?: Target;
 }
@@ -107,6 +109,17 @@ export const scenarios: readonly ScenarioDef[] = [
     },
   },
   { id: "7", title: "gateway, upstream-oauth (cached token injected)", kind: "gateway", config: "upstream-oauth.toml", idp: true },
+  // The Deno column: the same source started with `deno run`, for the plain and cached paths.
+  { id: "3d", title: "gateway under Deno, plain route, no plugin", kind: "gateway", config: "plain.toml", runtime: "deno" },
+  {
+    id: "4d",
+    title: "gateway under Deno, openid-connect client credentials, token cached",
+    kind: "gateway",
+    config: "client-credentials.toml",
+    idp: true,
+    runtime: "deno",
+    prepare: async () => ({ headers: { authorization: basic("service", SERVICE_SECRET) } }),
+  },
 ];
 
 /** Scenario 8 and the other one-off measurements, each gated by its config like the scenarios. */
