@@ -25,7 +25,7 @@ deps: node_modules/.installed
 
 dist/oidc-gateway: deps $(shell find src -name '*.ts') package.json
 	@mkdir -p dist
-	$(BUN) build --compile --minify --sourcemap src/main.ts --outfile dist/oidc-gateway
+	$(BUN) build --compile --minify-whitespace --minify-syntax --sourcemap src/main.ts --outfile dist/oidc-gateway
 	@ls -lh dist/oidc-gateway | awk '{print "built " $$9 " (" $$5 ")"}'
 
 build: dist/oidc-gateway

@@ -156,6 +156,9 @@ describe("upstream failures", () => {
       expect(res.status).toBe(502);
       expect(await res.json()).toEqual({ message: "An invalid response was received from the upstream server" });
       expect(performance.now() - started).toBeLessThan(3000);
+      // Our own failure is logged, under a name an operator can read (the binary keeps class names).
+      const logged = await g.waitForLog((l) => l.event === "upstream.unavailable");
+      expect(logged.error.name).toBe("UpstreamUnavailableError");
     } finally {
       await g.stop();
     }
