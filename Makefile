@@ -7,6 +7,9 @@ BUN := $(BIN)/bun
 DENO := $(BIN)/deno
 VERSION := $(shell node -p "require('./package.json').version")
 
+# Every gateway log of a test run, with the secrets of its configs, for test/audit.
+AUDIT_DIR := .tmp/audit
+
 # The suites run a second time with the gateway under Deno (same files, GATEWAY_RUNTIME=deno).
 DENO_E2E := test/e2e/core-proxy.test.ts test/e2e/client-credentials.test.ts test/e2e/bearer.test.ts \
 	test/e2e/proof-of-possession.test.ts test/e2e/identity.test.ts test/e2e/upstream-oauth.test.ts \
@@ -61,9 +64,12 @@ e2e: build certs
 test: deps build certs
 	bash scripts/ensure-redis.sh
 	$(BIN)/tsc --noEmit -p tsconfig.json
-	$(BUN) test --timeout 60000 test/
+	rm -rf $(AUDIT_DIR) && mkdir -p $(AUDIT_DIR)
+	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test --timeout 60000 test/unit test/e2e
 	@echo "== the end-to-end suites again, with the gateway started from source under Deno =="
-	GATEWAY_RUNTIME=deno $(BUN) test --timeout 60000 $(DENO_E2E)
+	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) GATEWAY_RUNTIME=deno $(BUN) test --timeout 60000 $(DENO_E2E)
+	@echo "== every gateway log of this run, checked for secrets and tokens =="
+	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test test/audit
 
 # The JSON Schema for editors and the configuration reference, both generated from the schema.
 docs: deps

@@ -4,7 +4,7 @@
  * gateway.toml into a fresh temp folder, picks free ports, waits for `/status`, keeps the
  * log lines, and stops the process with SIGTERM.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -78,6 +78,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
     .replaceAll("{{dir}}", dir);
   const configPath = join(dir, "gateway.toml");
   writeFileSync(configPath, text);
+  recordSecrets(text);
   for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), content);
 
   const output: string[] = [];
@@ -88,6 +89,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
     stdout: "pipe",
     stderr: "pipe",
   });
+  let pumpsDone = 0;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let buffer = "";
     const decoder = new TextDecoder();
@@ -101,6 +103,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
       }
     }
     if (buffer) output.push(buffer);
+    if (++pumpsDone === 2) recordLog(output);
   };
   void pump(proc.stdout);
   void pump(proc.stderr);
@@ -167,6 +170,26 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
     }
   }
   return gw;
+}
+
+/**
+ * The run-wide log audit (`make test`): with OIDC_GATEWAY_AUDIT_DIR set, every gateway's output
+ * and every secret its config holds are collected there, and test/audit/ checks at the end of
+ * the run that no secret and no token ever reached a gateway's log.
+ */
+const AUDIT_DIR = process.env.OIDC_GATEWAY_AUDIT_DIR;
+const SECRET_SETTING = /^\s*(client_secret|cache_tokens_salt|dpop_nonce_secret|keys_secret|password|secret)\s*=\s*"([^"]{8,})"/gm;
+
+function recordSecrets(configText: string): void {
+  if (!AUDIT_DIR) return;
+  const found = [...configText.matchAll(SECRET_SETTING)].map((m) => m[2]!);
+  if (found.length) appendFileSync(join(AUDIT_DIR, "secrets.txt"), found.join("\n") + "\n");
+}
+
+/** Called once per gateway, when both its stdout and stderr have ended. */
+function recordLog(output: string[]): void {
+  if (!AUDIT_DIR) return;
+  appendFileSync(join(AUDIT_DIR, "gateway.log"), output.join("\n") + "\n");
 }
 
 /** A minimal gateway.toml with one service and one route; extra TOML is appended. */
