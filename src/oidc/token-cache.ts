@@ -79,6 +79,12 @@ export interface TokenCacheOptions<T = unknown> {
   readonly onEvict?: () => void;
   /** The fleet's cache behind this one (`[cluster]`), asked instead of `fetch` on a miss or refresh. */
   readonly shared?: SharedTokenLayer<T> | undefined;
+  /**
+   * What a local entry keeps of a fetched value (default: all of it), e.g. only the claims this
+   * gateway reads: 100 000 entries are held for hours, so every byte of one counts. The fleet's
+   * store gets the whole value, for nodes that read other parts of it.
+   */
+  readonly keep?: ((value: T) => T) | undefined;
 }
 
 /**
@@ -100,6 +106,7 @@ export class TokenCache<T> {
   private readonly onEvict: () => void;
   private readonly maxNegatives: number;
   private readonly shared: SharedTokenLayer<T> | undefined;
+  private readonly keep: (value: T) => T;
 
   constructor(
     readonly policy: TokenCachePolicy,
@@ -110,6 +117,7 @@ export class TokenCache<T> {
     this.onRefreshError = options.onRefreshError ?? (() => {});
     this.onEvict = options.onEvict ?? (() => {});
     this.shared = options.shared;
+    this.keep = options.keep ?? ((value) => value);
     this.maxNegatives = Math.max(1, Math.ceil(policy.maxEntries / 10));
   }
 
@@ -181,8 +189,9 @@ export class TokenCache<T> {
       .then(shared ? () => shared.load(key, fetch, this.policy) : fetch)
       .then(
         (fresh) => {
-          this.store(key, fresh);
-          return fresh.value;
+          const value = this.keep(fresh.value);
+          this.store(key, value, fresh.expiresAt);
+          return value;
         },
         (error: unknown) => {
           if (this.isRejection(error)) {
@@ -199,17 +208,17 @@ export class TokenCache<T> {
     return started;
   }
 
-  private store(key: string, fresh: Fresh<T>): void {
+  private store(key: string, value: T, expiresAt: number | undefined): void {
     const now = this.now();
-    const lifetime = fresh.expiresAt === undefined ? undefined : (fresh.expiresAt - now) / 1000;
+    const lifetime = expiresAt === undefined ? undefined : (expiresAt - now) / 1000;
     const ttl = cacheTtl(this.policy, lifetime);
     this.entries.delete(key);
     if (!(ttl > 0)) return; // about to expire: used once, never cached
     this.entries.set(key, {
-      value: fresh.value,
+      value,
       freshUntil: now + ttl * 1000,
       refreshAt: now + ttl * 1000 * REFRESH_AHEAD,
-      validUntil: fresh.expiresAt ?? Infinity,
+      validUntil: expiresAt ?? Infinity,
       retryAt: 0,
     });
     while (this.entries.size > this.policy.maxEntries) {

@@ -263,3 +263,28 @@ describe("token cache resurrection", () => {
     await expect(cache.get("k", fetch)).rejects.toBeInstanceOf(IdpError);
   });
 });
+
+describe("token cache kept values", () => {
+  it("stores and answers what 'keep' keeps of a fetched value, while the fleet's store gets it whole", async () => {
+    const stored: unknown[] = [];
+    const cache = new TokenCache<{ token: string; extra?: string }>(policy, {
+      keep: (value) => ({ token: value.token }),
+      shared: {
+        async load(_key, fetch) {
+          const fresh = await fetch();
+          stored.push(fresh.value);
+          return fresh;
+        },
+      },
+    });
+    const fetch = counter(() => ({ value: { token: "t", extra: "x".repeat(1000) }, expiresAt: Date.now() + 60_000 }));
+    const miss = await cache.get("k", fetch);
+    const hit = await cache.get("k", fetch);
+    expect(miss).toEqual({ state: "miss", value: { token: "t" } });
+    expect(hit.state).toBe("hit");
+    // The same object on the miss and every hit: what callers remember per grant stays valid.
+    expect("value" in hit && "value" in miss && hit.value === miss.value).toBe(true);
+    expect(stored).toEqual([{ token: "t", extra: "x".repeat(1000) }]);
+    expect(fetch.calls).toBe(1);
+  });
+});

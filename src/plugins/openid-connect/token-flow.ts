@@ -18,6 +18,7 @@ import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPoli
 import type { PluginContext } from "../types.ts";
 import { TOKEN_CHALLENGES, type Authenticator, type AuthenticatorDeps } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";
+import { parseRequirement } from "./required-claims.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig, type ParamType } from "./schema.ts";
 import type { Grant } from "./upstream-headers.ts";
 
@@ -27,7 +28,7 @@ import type { Grant } from "./upstream-headers.ts";
  */
 const SHARED_FORMAT = "v2";
 
-export interface FlowCacheOptions {
+export interface FlowCacheOptions<T = Grant> {
   /** The metrics label, and the name of the fleet's cache (with `SHARED_FORMAT`). */
   readonly label: "client_credentials" | "password" | "introspection";
   /** The `[cluster] items` entry that decides whether the fleet shares it. */
@@ -36,6 +37,8 @@ export interface FlowCacheOptions {
   readonly resurrect: boolean;
   /** A background refresh failed at the IdP (the cached token is served meanwhile). */
   readonly onRefreshError: (error: IdpError) => void;
+  /** What a local entry keeps of a value (`TokenCacheOptions.keep`); the fleet's store gets it whole. */
+  readonly keep?: ((value: T) => T) | undefined;
 }
 
 export interface FlowCache<T> {
@@ -51,7 +54,7 @@ export interface FlowCache<T> {
 }
 
 /** The token cache of one authenticator: what is cached is the token and its claims, never what a plugin instance renders from them. */
-export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdConnectConfig>, ctx: PluginContext, options: FlowCacheOptions): Promise<FlowCache<T>> {
+export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdConnectConfig>, ctx: PluginContext, options: FlowCacheOptions<T>): Promise<FlowCache<T>> {
   const metrics = ctx.metrics;
   const label = options.label;
   const cache = new TokenCache<T>(
@@ -69,6 +72,7 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
       },
       onEvict: () => metrics?.tokenCache(label, "eviction"),
       shared: await ctx.cluster?.tokenLayer<T>(options.item, `${label}:${SHARED_FORMAT}`, config.cache_tokens_salt),
+      keep: options.keep,
     },
   );
   return {
@@ -83,6 +87,28 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
   };
 }
 
+/**
+ * What a cached grant of this plugin instance keeps of the token's claims: the ones its upstream
+ * headers (`upstream_headers_claims`) and requirements (`audience_required` by `audience_claim`,
+ * `scopes_required` by `scopes_claim`) read, and none when nothing reads them. A parsed JWT
+ * payload costs about 1 KiB in the heap, a third of an entry; a fleet's entry (`[cluster]`)
+ * keeps all claims for nodes with other settings.
+ */
+export function claimsKept(config: Pick<OpenIdConnectConfig, "upstream_headers_claims" | "audience_required" | "audience_claim" | "scopes_required" | "scopes_claim">): (grant: Grant) => Grant {
+  const names = new Set(config.upstream_headers_claims);
+  // A requirement reads the top-level claim its path starts with.
+  if (parseRequirement(config.audience_required).length > 0 && config.audience_claim[0] !== undefined) names.add(config.audience_claim[0]);
+  if (parseRequirement(config.scopes_required).length > 0 && config.scopes_claim[0] !== undefined) names.add(config.scopes_claim[0]);
+  const kept = [...names];
+  return (grant) => {
+    const claims = grant.claims;
+    if (!claims) return grant;
+    if (kept.length === 0) return { token: grant.token, claims: undefined };
+    const some: Record<string, unknown> = {};
+    for (const name of kept) if (Object.hasOwn(claims, name)) some[name] = claims[name];
+    return { token: grant.token, claims: some };
+  };
+}
 
 /** What sets a method that gets a token for the caller's credentials apart from the other. */
 export interface GrantMethod {
@@ -115,7 +141,7 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
   const metrics = ctx.metrics;
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError });
+  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError, keep: claimsKept(config) });
   const readOptions = { hide: config.hide_credentials, challenges, names };
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */

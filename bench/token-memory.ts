@@ -1,0 +1,73 @@
+/**
+ * What 100 000 cached client-credentials tokens hold, apart from the fill's garbage: builds the
+ * real TokenCache in this process with entries shaped as the client_credentials flow stores them
+ * (a ~900-byte JWT from distinct claims, the claims parsed from it as jose does and kept as
+ * token-flow.ts keeps them, a keyed-HMAC key, the upstream header rendered for each grant), then
+ * collects garbage and reports RSS and the JavaScriptCore heap per entry.
+ *
+ *   bun bench/token-memory.ts [--count 100000] [--no-render] [--all-claims]
+ */
+import { heapStats } from "bun:jsc";
+import { createHmac } from "node:crypto";
+import { createKeyedHash } from "../src/oidc/cache-key.ts";
+import { TokenCache } from "../src/oidc/token-cache.ts";
+import "../src/plugins/registry.ts"; // first: token-flow.ts alone enters the plugins' import cycle midway
+import { claimsKept } from "../src/plugins/openid-connect/token-flow.ts";
+import { createUpstreamHeaders, type Grant } from "../src/plugins/openid-connect/upstream-headers.ts";
+
+const argv = process.argv.slice(2);
+const count = Number(argv[argv.indexOf("--count") + 1] || 0) || 100_000;
+const render = !argv.includes("--no-render");
+const allClaims = argv.includes("--all-claims");
+
+const b64u = (s: string) => Buffer.from(s).toString("base64url");
+const header = b64u(JSON.stringify({ alg: "ES256", typ: "JWT", kid: "bench" }));
+const signature = b64u("x".repeat(64)); // ES256: 64 bytes
+const issuer = "http://127.0.0.1:40000/realms/bench";
+const decoder = new TextDecoder();
+
+function jwt(clientId: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const payload = {
+    typ: "Bearer", azp: clientId, client_id: clientId, scope: "profile email", preferred_username: `service-account-${clientId}`,
+    email_verified: false, realm_access: { roles: ["default-roles-master", "offline_access", "uma_authorization"] },
+    resource_access: { account: { roles: ["manage-account", "manage-account-links", "view-profile"] } }, acr: "1",
+    allowed_origins: ["/*"], sid: crypto.randomUUID(), clientHost: "127.0.0.1", clientAddress: "127.0.0.1",
+    iss: issuer, sub: crypto.randomUUID(), aud: "account", jti: crypto.randomUUID(), iat: now, exp: now + 3600,
+  };
+  return `${header}.${b64u(JSON.stringify(payload))}.${signature}`;
+}
+
+const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+function snapshot(label: string, base?: { rss: number; heap: number }) {
+  Bun.gc(true);
+  const rss = process.memoryUsage.rss();
+  const h = heapStats();
+  const per = base ? ` | Δrss/entry ${((rss - base.rss) / count).toFixed(0)} B, Δheap/entry ${((h.heapSize - base.heap) / count).toFixed(0)} B` : "";
+  console.log(`${label.padEnd(28)} rss ${mib(rss)} MiB  heapSize ${mib(h.heapSize)} MiB  extra ${mib(h.extraMemorySize)} MiB  objects ${h.objectCount}${per}`);
+  return { rss, heap: h.heapSize, h };
+}
+
+const base = snapshot("empty");
+const hash = await createKeyedHash("salt", (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"));
+// The defaults of client-credentials.toml: no claim headers, no audience or scope requirements.
+const keep = claimsKept({ upstream_headers_claims: [], audience_required: [], audience_claim: ["aud"], scopes_required: [], scopes_claim: ["scope"] });
+const cache = new TokenCache<Grant>({ ttl: 300, ttlNeg: 30, ttlResurrect: 0, maxEntries: 200_000 }, allClaims ? {} : { keep });
+const upstream = createUpstreamHeaders({ upstream_access_token_header: { name: "authorization", prefix: "Bearer " }, upstream_headers_claims: [], upstream_headers_names: [] } as never);
+const fakeContext = { var: { upstreamHeaders: new Headers() } } as never;
+const expiresAt = Date.now() + 3600_000;
+for (let i = 0; i < count; i++) {
+  const clientId = `bench-${i}`;
+  const key = await hash([issuer, `${issuer}/protocol/openid-connect/token`, clientId, "bench-secret", '[["openid"],[],"client_secret_basic"]']);
+  const result = await cache.get(key, async () => {
+    const token = jwt(clientId);
+    const claims = JSON.parse(decoder.decode(Buffer.from(token.split(".")[1]!, "base64url")));
+    return { value: { token, claims }, expiresAt };
+  });
+  if (render && result.state !== "negative") upstream(fakeContext, result.value);
+}
+const full = snapshot(`${count} entries`, base);
+const top = Object.entries(full.h.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, 12);
+console.log("object types:", top.map(([t, n]) => `${t} ${n}`).join(", "));
+cache.clear();
+snapshot("cleared", base);
