@@ -284,6 +284,15 @@ async function cachedTokens(binary: string, dir: string, upstreamPort: number, c
     const entries = [...metrics.matchAll(/^gateway_token_cache_entries\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     // RSS a moment after the burst, as a long-running gateway would sit (its GC runs meanwhile).
     await Bun.sleep(2000);
+    const rssAfter = rssBytes(gw.proc.pid);
+    // And once the burst's garbage is collected and returned: JSC and mimalloc take up to ~10 s
+    // (measured, dist/oidc-gateway: 287 MiB at 2 s, 270 at 5 s, 240 from 10 s on; it falls in
+    // steps, so a few calm seconds do not mean settled). The lowest of 1 s samples over 20 s.
+    let settled = rssAfter;
+    for (let i = 0; i < 20; i++) {
+      await Bun.sleep(1000);
+      settled = Math.min(settled, rssBytes(gw.proc.pid));
+    }
     return {
       status: "ok" as const,
       tokens_requested: count,
@@ -292,7 +301,8 @@ async function cachedTokens(binary: string, dir: string, upstreamPort: number, c
       cache_entries: entries || null,
       fill_seconds: round(fill.seconds, 1),
       rss_before_bytes: rssBefore,
-      rss_after_bytes: rssBytes(gw.proc.pid),
+      rss_after_bytes: rssAfter,
+      rss_settled_bytes: settled,
     };
   } finally {
     await gw.proc.stop();
@@ -533,8 +543,11 @@ async function main(): Promise<number> {
       targets.push({ target: `scenario ${s.id} p99 ≤ ${s.target.maxP99Ratio}× nginx`, measured: v === undefined || v === null ? (r?.reason ?? "not run") : `${v.toFixed(2)}×`, met: v === undefined || v === null ? null : v <= s.target.maxP99Ratio });
     }
   }
-  const tokens = extraResults.cached_tokens as { status: string; rss_after_bytes?: number; reason?: string } | undefined;
-  if (tokens) targets.push({ target: "100 000 cached tokens ≤ 150 MB RSS", measured: tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB` : (tokens.reason ?? tokens.status), met: tokens.rss_after_bytes ? tokens.rss_after_bytes <= 150 * 1024 * 1024 : null });
+  const tokens = extraResults.cached_tokens as { status: string; rss_after_bytes?: number; rss_settled_bytes?: number; reason?: string } | undefined;
+  if (tokens) {
+    const measured = tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""}` : (tokens.reason ?? tokens.status);
+    targets.push({ target: "100 000 cached tokens ≤ 150 MB RSS", measured, met: tokens.rss_after_bytes ? tokens.rss_after_bytes <= 150 * 1024 * 1024 : null });
+  }
   const start = extraResults.startup as { median_ms: number } | undefined;
   if (start) targets.push({ target: "startup to ready ≤ 150 ms", measured: `${start.median_ms} ms (median)`, met: start.median_ms <= 150 });
 
@@ -562,7 +575,7 @@ async function main(): Promise<number> {
   else if (w) console.log(`workers: ${w.reason}`);
   if (start) console.log(`startup  ${start.median_ms} ms to the first 200 from /status (median)`);
   console.log(`binary   ${mb((extraResults.binary as { size_bytes: number }).size_bytes)} MB`);
-  if (tokens) console.log(`tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens` : tokens.reason ?? tokens.status}`);
+  if (tokens) console.log(`tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""}` : tokens.reason ?? tokens.status}`);
   console.log("\ntargets:");
   for (const t of targets) console.log(`  ${t.met === null ? "–" : t.met ? "✓" : "✗"} ${t.target}: ${t.measured}`);
   console.log(`\nbench: wrote ${o.out.replace(`${ROOT}/`, "")} in ${Math.round((performance.now() - t0) / 1000)} s`);
