@@ -3,7 +3,6 @@
  * server mid-run), pinned to CPUs when asked, measured through /proc, and always stopped.
  */
 import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
 export interface Started {
@@ -48,16 +47,8 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop(3000)));
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
+/** The same free-port picker the test suites use. */
+export { freePort } from "../../test/support/gateway-process.ts";
 
 /** Polls `url` until it answers 200; resolves with the milliseconds waited. Bounded by `timeoutMs`. */
 export async function waitFor200(url: string, proc: Started | undefined, timeoutMs = 20_000, intervalMs = 20): Promise<number> {
