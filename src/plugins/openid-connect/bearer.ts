@@ -18,6 +18,7 @@ import { AuthError } from "../../errors.ts";
 import { createKeyedHash } from "../../oidc/cache-key.ts";
 import { accessTokenHash } from "../../oidc/dpop.ts";
 import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
 import { AccessTokenError, looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../oidc/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
@@ -51,13 +52,19 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
   };
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const cache = new TokenCache<VerifiedToken>({
-    ttl: config.cache_ttl,
-    ttlMin: config.cache_ttl_min,
-    ttlMax: config.cache_ttl_max,
-    ttlNeg: config.cache_ttl_neg,
-    maxEntries: config.cache_tokens_max,
-  });
+  const metrics = ctx.metrics;
+  const cache = new TokenCache<VerifiedToken>(
+    {
+      ttl: config.cache_ttl,
+      ttlMin: config.cache_ttl_min,
+      ttlMax: config.cache_ttl_max,
+      ttlNeg: config.cache_ttl_neg,
+      maxEntries: config.cache_tokens_max,
+    },
+    { onEvict: () => metrics?.tokenCache("bearer", "eviction") },
+  );
+  // `gateway_token_cache_entries{cache="bearer"}` and `gateway_token_cache_events_total{cache="bearer"}`, as the other token caches.
+  const closeCache = meterCacheSize(ctx, "bearer", cache);
 
   const invalidToken = (description: string) => new AuthError({ error: "invalid_token", description });
 
@@ -108,6 +115,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
           const token = presented.token;
           const result = await cache.get(await hash([token]), () => verify(token));
           c.var.logFields.token_cache = result.state;
+          metrics?.tokenCache("bearer", CACHE_EVENT[result.state]);
           if (result.state === "negative") throw result.error;
           value = result.value;
         } else {
@@ -124,8 +132,6 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
       if (config.hide_credentials) await hideBearerToken(c, presented);
       return { method: "bearer", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
-    close() {
-      cache.clear();
-    },
+    close: closeCache,
   };
 };
