@@ -46,6 +46,11 @@ async function readPem(runtime: Runtime, file: string, key: string): Promise<str
   }
 }
 
+/** PEM text of `[server] trusted_certificates`, each file named by its key path when unreadable. */
+function readTrustedCertificates(runtime: Runtime, config: GatewayConfig): Promise<string[]> {
+  return Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
+}
+
 async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFiles | undefined> {
   const tls = config.server.tls;
   if (!tls) return undefined;
@@ -93,8 +98,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   const cluster = createCluster(clusterConfig, {
     log,
     metrics,
-    trustedCertificates:
-      clusterConfig.strategy === "redis" ? await Promise.all(loaded.config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`))) : [],
+    trustedCertificates: clusterConfig.strategy === "redis" ? await readTrustedCertificates(runtime, loaded.config) : [],
   });
   // Bounded: without its Redis a node still starts, and serves from its local caches.
   await cluster?.link.ready(clusterConfig.connect_timeout);
@@ -109,7 +113,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
 
   const build = async (next: LoadedConfig, previous?: Generation): Promise<Generation> => {
     const { config } = next;
-    const trustedCertificates = await Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
+    const trustedCertificates = await readTrustedCertificates(runtime, config);
     const tls = await serverTls(runtime, config);
     const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics, keys, cluster };
     const app = await createProxyApp(config, {
