@@ -23,6 +23,7 @@ import { isSigningAlgorithm, type SigningAlgorithm } from "../keys/jwk.ts";
 import { KeyStoreError, type KeyStore } from "../keys/types.ts";
 import type { PluginContext } from "../plugins/types.ts";
 import type { FetchLike } from "../runtime/types.ts";
+import { clientSecretBasic } from "./basic-credentials.ts";
 import { createIdpFetch } from "./outbound.ts";
 
 /** Kong's `client_auth` values this gateway implements. */
@@ -194,7 +195,7 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
   const auth = (method: ClientAuthMethod, tokenEndpoint: string): oauth.ClientAuth => {
     switch (method) {
       case "client_secret_basic":
-        return oauth.ClientSecretBasic(settings.clientSecret!);
+        return clientSecretBasic(settings.clientSecret!);
       case "client_secret_post":
         return oauth.ClientSecretPost(settings.clientSecret!);
       case "tls_client_auth":

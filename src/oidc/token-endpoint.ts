@@ -12,6 +12,7 @@
 import * as oauth from "oauth4webapi";
 import { AuthError, IdpError } from "../errors.ts";
 import type { FetchLike } from "../runtime/types.ts";
+import { clientSecretBasic } from "./basic-credentials.ts";
 import { endpointName, networkError } from "./outbound.ts";
 
 export interface ClientCredentials {
@@ -75,7 +76,7 @@ export async function requestClientCredentialsToken(as: oauth.AuthorizationServe
   if (typeof as.token_endpoint !== "string") throw new IdpError("misconfigured", `the discovery document of ${as.issuer} has no token_endpoint`);
   const endpoint = endpointName(as.token_endpoint);
   const client: oauth.Client = { client_id: credentials.clientId };
-  const auth = options.authMethod === "client_secret_post" ? oauth.ClientSecretPost(credentials.clientSecret) : oauth.ClientSecretBasic(credentials.clientSecret);
+  const auth = options.authMethod === "client_secret_post" ? oauth.ClientSecretPost(credentials.clientSecret) : clientSecretBasic(credentials.clientSecret);
   const params = new URLSearchParams();
   if (options.scopes?.length) params.set("scope", options.scopes.join(" "));
   for (const a of options.audience ?? []) params.append("audience", a);

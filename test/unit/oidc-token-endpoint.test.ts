@@ -72,7 +72,7 @@ describe("token endpoint errors", () => {
     const first = new URLSearchParams(seen[0]!.body);
     expect(first.get("grant_type")).toBe("client_credentials");
     expect(first.has("scope")).toBe(false);
-    expect(seen[0]!.headers.authorization).toBe(`Basic ${btoa("service:s3cret%2Dvalue")}`); // Appendix B form-encoding
+    expect(seen[0]!.headers.authorization).toBe(`Basic ${btoa("service:s3cret-value")}`); // form-encoding leaves `-` alone
     const second = new URLSearchParams(seen[1]!.body);
     expect(second.get("scope")).toBe("api read");
     expect(second.getAll("audience")).toEqual(["a1", "a2"]);
