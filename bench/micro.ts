@@ -5,6 +5,7 @@
  * Run: bun bench/micro.ts [dir ...]   (default: this checkout)
  */
 import { resolve } from "node:path";
+import { pluginRegistry } from "../src/plugins/registry.ts";
 
 const dirs = Bun.argv.slice(2).filter((a) => !/^\d+$/.test(a));
 if (!dirs.length) dirs.push(resolve(import.meta.dir, ".."));
@@ -27,7 +28,7 @@ async function load(dir: string): Promise<Handler> {
     const { Metrics } = await import(`${dir}/src/metrics.ts`);
     deps.metrics = new Metrics("micro", "bun");
   } catch {}
-  const app = await createProxyApp(parseConfig(TOML, "/tmp/micro.toml"), deps);
+  const app = await createProxyApp(parseConfig(TOML, "/tmp/micro.toml", pluginRegistry), deps);
   return (req) => app.fetch(req, conn);
 }
 

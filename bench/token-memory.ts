@@ -9,8 +9,8 @@
  */
 import { heapStats } from "bun:jsc";
 import { createHmac } from "node:crypto";
-import { createKeyedHash } from "../src/oidc/cache-key.ts";
-import { TokenCache } from "../src/oidc/token-cache.ts";
+import { createKeyedHash } from "../src/oidc/client/cache-key.ts";
+import { TokenCache } from "../src/oidc/client/token-cache.ts";
 import "../src/plugins/registry.ts"; // first: token-flow.ts alone enters the plugins' import cycle midway
 import { claimsKept } from "../src/plugins/openid-connect/token-flow.ts";
 import { createUpstreamHeaders, type Grant } from "../src/plugins/openid-connect/upstream-headers.ts";

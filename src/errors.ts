@@ -3,6 +3,15 @@
  * (`src/gateway/error-response.ts`). A class says what went wrong; the mapper says how it looks.
  */
 
+/** A config that cannot be used (start, reload, `check`). `message` is what `check` prints. */
+export class ConfigError extends Error {
+  readonly code = "config.invalid";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
 export abstract class GatewayError extends Error {
   /** A stable code for logs and metrics, e.g. `upstream.timeout`. */
   abstract readonly code: string;

@@ -1,13 +1,15 @@
 /** CLI entry: arguments, config, listeners, signals. */
 import { parseArgs, USAGE, UsageError } from "./cli/args.ts";
 import { superviseWorkers, watchSupervisor, workerRole } from "./cli/workers.ts";
-import { ConfigError, loadConfig } from "./config/load.ts";
+import { loadConfig } from "./config/load.ts";
+import { ConfigError } from "./errors.ts";
 import { watchConfig } from "./config/watch.ts";
 import { configWarnings } from "./config/warnings.ts";
 import { startGateway } from "./gateway/start.ts";
 import { createLogger } from "./log.ts";
 import { detectRuntime } from "./runtime/index.ts";
 import { VERSION } from "./version.ts";
+import { pluginRegistry } from "./plugins/registry.ts";
 
 const runtime = await detectRuntime();
 
@@ -29,13 +31,13 @@ async function main(): Promise<number> {
       return 0;
     case "schema": {
       const { jsonSchema } = await import("./config/json-schema.ts");
-      console.log(JSON.stringify(jsonSchema(), null, 2));
+      console.log(JSON.stringify(jsonSchema(pluginRegistry), null, 2));
       return 0;
     }
     case "check":
       try {
-        const { config } = await loadConfig(runtime, args.config);
-        for (const warning of configWarnings(config)) console.error(`${args.config}: warning: ${warning}`);
+        const { config } = await loadConfig(runtime, args.config, pluginRegistry);
+        for (const warning of configWarnings(config, pluginRegistry)) console.error(`${args.config}: warning: ${warning}`);
         console.log(`${args.config}: configuration is valid`);
         return 0;
       } catch (error) {
@@ -46,7 +48,7 @@ async function main(): Promise<number> {
     case "serve": {
       let loaded;
       try {
-        loaded = await loadConfig(runtime, args.config);
+        loaded = await loadConfig(runtime, args.config, pluginRegistry);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         console.error(error.message);

@@ -10,21 +10,21 @@
  *   const keys = (await cluster?.keyStore(runtime, config.keys)) ?? (await openKeyStore(...));
  */
 import type { KeyStore } from "../keys/types.ts";
-import type { KeysConfig } from "../keys/schema.ts";
+import type { KeysConfig } from "../config/keys.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { ReplayStore } from "../oidc/replay-store.ts";
-import type { SharedTokenLayer } from "../oidc/token-cache.ts";
+import type { ReplayStore } from "../oidc/resource/replay-store.ts";
+import type { SharedTokenLayer } from "../oidc/client/token-cache.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { createClusterHealth, type ClusterHealth } from "./health.ts";
 import { RedisKeyStore } from "./key-store.ts";
 import { connectRedis, redisAddress, type RedisLink } from "./redis.ts";
 import { createRedisReplayStore } from "./replay-store.ts";
-import type { ClusterConfig, ClusterItem } from "./schema.ts";
+import type { ClusterConfig, ClusterItem } from "../config/cluster.ts";
 import { createSealer } from "./seal.ts";
 import { createSharedTokenStore } from "./token-store.ts";
 
-export type { ClusterConfig, ClusterItem } from "./schema.ts";
+export type { ClusterConfig, ClusterItem } from "../config/cluster.ts";
 
 export interface Cluster {
   readonly config: ClusterConfig;

@@ -14,7 +14,7 @@
  * - "refuse": DPoP requests are answered 503 until Redis is back.
  */
 import { GatewayError } from "../errors.ts";
-import type { ReplayStore } from "../oidc/replay-store.ts";
+import type { ReplayStore } from "../oidc/resource/replay-store.ts";
 import type { ClusterHealth } from "./health.ts";
 import type { RedisLink } from "./redis.ts";
 

@@ -14,7 +14,7 @@
  *   and the fetched token is not stored. Rejections (wrong credentials) are never shared.
  */
 import { AuthError } from "../errors.ts";
-import { cacheTtl, REFRESH_AHEAD, type Fresh, type SharedTokenLayer, type TokenCachePolicy } from "../oidc/token-cache.ts";
+import { cacheTtl, REFRESH_AHEAD, type Fresh, type SharedTokenLayer, type TokenCachePolicy } from "../oidc/client/token-cache.ts";
 import type { ClusterHealth } from "./health.ts";
 import type { RedisLink } from "./redis.ts";
 import type { Sealer } from "./seal.ts";

@@ -3,6 +3,7 @@
  * that validates gateway.toml), so the reference cannot drift from what the gateway accepts.
  */
 import { jsonSchema } from "./json-schema.ts";
+import type { PluginSchemas } from "./schema.ts";
 
 type Schema = Record<string, any>;
 
@@ -62,8 +63,8 @@ function table(title: string, intro: string, schema: Schema, kongNamed: boolean)
   return lines.join("\n");
 }
 
-export function configurationMarkdown(): string {
-  const p = (jsonSchema() as Schema).properties as Schema;
+export function configurationMarkdown(plugins: PluginSchemas): string {
+  const p = (jsonSchema(plugins) as Schema).properties as Schema;
   const sections = [
     "# gateway.toml reference",
     "",

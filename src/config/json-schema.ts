@@ -1,12 +1,11 @@
 /** The JSON Schema of gateway.toml for editors, generated from the same definitions that validate it. */
 import { z } from "zod";
-import { pluginRegistry } from "../plugins/registry.ts";
-import { configSchema } from "./schema.ts";
+import { configSchema, type PluginSchemas } from "./schema.ts";
 
 const identity = { resolvePath: (p: string) => p };
 
-export function jsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(configSchema(identity), { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as Record<string, any>;
+export function jsonSchema(pluginRegistry: PluginSchemas): Record<string, unknown> {
+  const schema = z.toJSONSchema(configSchema(identity, pluginRegistry), { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as Record<string, any>;
   // Plugin configs are validated per plugin name; for editors, describe each plugin's table.
   const variants = [...pluginRegistry.values()].map((p) => {
     const config = z.toJSONSchema(p.schema(identity), { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as Record<string, any>;

@@ -1,17 +1,9 @@
 /** Read gateway.toml, validate it once, and say exactly what is wrong when it is not right. */
 import { parse as parseToml } from "toml";
 import type { z } from "zod";
+import { ConfigError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { configSchema, type GatewayConfig } from "./schema.ts";
-
-/** A config that cannot be used. `message` is what `check` prints. */
-export class ConfigError extends Error {
-  readonly code = "config.invalid";
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+import { configSchema, type GatewayConfig, type PluginSchemas } from "./schema.ts";
 
 export interface LoadedConfig {
   readonly file: string;
@@ -56,7 +48,7 @@ export function resolveAgainst(base: string, path: string): string {
 }
 
 /** Parse and validate TOML text; `file` names the source in every message. */
-export function parseConfig(text: string, file: string): GatewayConfig {
+export function parseConfig(text: string, file: string, plugins: PluginSchemas): GatewayConfig {
   let raw: unknown;
   try {
     raw = parseToml(text);
@@ -68,19 +60,19 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     throw new ConfigError(`${file}${at}: TOML syntax error: ${what}`);
   }
   const base = dirname(file);
-  const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }).safeParse(raw, { reportInput: true });
+  const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }, plugins).safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(file, result.error.issues));
   return deepFreeze(result.data);
 }
 
-export async function loadConfig(runtime: Runtime, file: string): Promise<LoadedConfig> {
+export async function loadConfig(runtime: Runtime, file: string, plugins: PluginSchemas): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await runtime.readTextFile(file);
   } catch (error) {
     throw new ConfigError(`${file}: cannot read the configuration file (${(error as Error).message})`);
   }
-  return { file, config: parseConfig(text, file) };
+  return { file, config: parseConfig(text, file, plugins) };
 }
 
 /** Config is frozen at start: nothing may change it behind the validator's back. */

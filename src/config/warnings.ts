@@ -1,10 +1,14 @@
 /** Settings that are valid but risky: `check` prints them (exit 0) and the gateway logs them at start. */
-import { pluginRegistry } from "../plugins/registry.ts";
 import type { GatewayConfig } from "./schema.ts";
+
+/** What warnings need of a plugin (the registry is passed in: config/ never imports plugins). */
+export interface PluginWarnings {
+  warnings?(config: never, gateway: Readonly<GatewayConfig>): string[];
+}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-export function configWarnings(config: GatewayConfig): string[] {
+export function configWarnings(config: GatewayConfig, pluginRegistry: ReadonlyMap<string, PluginWarnings>): string[] {
   const warnings: string[] = [];
   const admin = config.server.admin_listen;
   if (admin !== "off" && !LOOPBACK.test(admin.hostname)) {

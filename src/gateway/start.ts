@@ -8,15 +8,18 @@ import { createAdminApp } from "../admin/app.ts";
 import { publishedJwks } from "../keys/admin.ts";
 import { openKeyStore } from "../keys/index.ts";
 import { createCluster } from "../cluster/index.ts";
-import { ConfigError, loadConfig, type LoadedConfig } from "../config/load.ts";
+import { loadConfig, type LoadedConfig } from "../config/load.ts";
+import { ConfigError } from "../errors.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { configWarnings } from "../config/warnings.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import type { PluginContext, Shared } from "../plugins/types.ts";
+import { createShared } from "../lib/shared.ts";
+import type { PluginContext } from "../plugins/types.ts";
 import type { Listener, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { createProxyApp, type ProxyApp } from "./app.ts";
+import { pluginRegistry } from "../plugins/registry.ts";
 
 export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
@@ -26,16 +29,6 @@ export interface RunningGateway {
   reload(): Promise<ReloadResult>;
   /** Stop accepting, let in-flight requests finish (bounded by `shutdown_timeout`), release plugins. */
   stop(): Promise<void>;
-}
-
-function createShared(): Shared {
-  const values = new Map<string, unknown>();
-  return {
-    once<T>(key: string, create: () => T): T {
-      if (!values.has(key)) values.set(key, create());
-      return values.get(key) as T;
-    },
-  };
 }
 
 async function readPem(runtime: Runtime, file: string, key: string): Promise<string> {
@@ -156,7 +149,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   };
 
   const warn = (config: GatewayConfig) => {
-    for (const warning of configWarnings(config)) log.warn("config.warning", { message: warning });
+    for (const warning of configWarnings(config, pluginRegistry)) log.warn("config.warning", { message: warning });
   };
 
   try {
@@ -187,7 +180,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         const previous = current;
         let next: Generation;
         try {
-          next = await build(await loadConfig(runtime, previous.loaded.file), previous);
+          next = await build(await loadConfig(runtime, previous.loaded.file, pluginRegistry), previous);
         } catch (error) {
           const message = error instanceof ConfigError ? error.message : `reload failed: ${(error as Error).message}`;
           metrics.reload("failure");

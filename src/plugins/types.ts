@@ -9,15 +9,12 @@ import type { SchemaContext } from "../config/fields.ts";
 import type { GatewayConfig, ServerConfig } from "../config/schema.ts";
 import type { GatewayEnv } from "../gateway/context.ts";
 import type { KeyStore } from "../keys/types.ts";
+import type { Shared } from "../lib/shared.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
 
-/** Pieces shared by every plugin instance of one running gateway (e.g. issuer caches). */
-export interface Shared {
-  /** The value stored under `key`, created on first use. */
-  once<T>(key: string, create: () => T): T;
-}
+export type { Shared } from "../lib/shared.ts";
 
 export interface PluginContext {
   readonly runtime: Runtime;

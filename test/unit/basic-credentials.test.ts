@@ -5,7 +5,7 @@
  * (Glewlwyd), and IdPs that decode (Keycloak, oidc-provider) read the Appendix B cases right.
  */
 import { describe, expect, it } from "bun:test";
-import { basicCredentials, clientSecretBasic, formUrlEncode } from "../../src/oidc/basic-credentials.ts";
+import { basicCredentials, clientSecretBasic, formUrlEncode } from "../../src/oidc/client/basic-credentials.ts";
 
 const decodeForm = (s: string) => decodeURIComponent(s.replaceAll("+", " "));
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { AuthError } from "../../src/errors.ts";
 import { errorResponse } from "../../src/gateway/error-response.ts";
-import { assertSchemeFitsBinding, extractBearerToken, parseAuthorization, type ExtractOptions } from "../../src/oidc/bearer-request.ts";
+import { assertSchemeFitsBinding, extractBearerToken, parseAuthorization, type ExtractOptions } from "../../src/oidc/resource/bearer-request.ts";
 
 const JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 const ALL: ExtractOptions = { paramTypes: ["header", "query"], dpop: true };

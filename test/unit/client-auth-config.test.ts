@@ -4,10 +4,12 @@
  * Every refusal names the key.
  */
 import { describe, expect, it } from "bun:test";
-import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/errors.ts";
 import type { OpenIdConnectConfig } from "../../src/plugins/openid-connect/schema.ts";
 import { passwordParamTypes } from "../../src/plugins/openid-connect/password.ts";
 import { authMethod, type UpstreamOauthConfig } from "../../src/plugins/upstream-oauth/schema.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const FILE = "/etc/gw/gateway.toml";
 const BASE = `
@@ -21,7 +23,7 @@ service = "api"
 paths = ["/"]
 `;
 
-const parse = (toml: string) => parseConfig(`${BASE}\n${toml}`, FILE);
+const parse = (toml: string) => parseConfig(`${BASE}\n${toml}`, FILE, pluginRegistry);
 
 function errorOf(toml: string): string {
   try {

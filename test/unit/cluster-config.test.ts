@@ -1,6 +1,8 @@
 /** `[cluster]` as `check` sees it: off by default, a Redis URL when on, and the shared salt rule. */
 import { describe, expect, it } from "bun:test";
-import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const BASE = `
 [[services]]
@@ -22,7 +24,7 @@ ${extra}`;
 
 const errorOf = (text: string): string => {
   try {
-    parseConfig(text, "gateway.toml");
+    parseConfig(text, "gateway.toml", pluginRegistry);
   } catch (error) {
     if (error instanceof ConfigError) return error.message;
     throw error;
@@ -32,7 +34,7 @@ const errorOf = (text: string): string => {
 
 describe("[cluster]", () => {
   it("is off by default, sharing every item once switched on", () => {
-    const config = parseConfig(BASE, "gateway.toml");
+    const config = parseConfig(BASE, "gateway.toml", pluginRegistry);
     expect(config.cluster.strategy).toBe("off");
     expect(config.cluster.items).toEqual(["tokens", "dpop_replay", "keys", "introspection"]);
     expect(config.cluster.dpop_replay_fallback).toBe("local");

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCluster, type Cluster } from "../../src/cluster/index.ts";
-import { clusterSchema } from "../../src/cluster/schema.ts";
+import { clusterSchema } from "../../src/config/cluster.ts";
 import type { KeyStore } from "../../src/keys/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";

@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createCluster, type Cluster } from "../../src/cluster/index.ts";
-import { clusterSchema } from "../../src/cluster/schema.ts";
+import { clusterSchema } from "../../src/config/cluster.ts";
 import { AuthError, IdpError } from "../../src/errors.ts";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
-import { TokenCache, type Fresh, type TokenCachePolicy } from "../../src/oidc/token-cache.ts";
+import { TokenCache, type Fresh, type TokenCachePolicy } from "../../src/oidc/client/token-cache.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
 
 const SALT = "a-salt-shared-by-every-node-0123";

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "bun:test";
-import { ConfigError, formatPath, parseConfig } from "../../src/config/load.ts";
+import { formatPath, parseConfig } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const FILE = "/etc/gw/gateway.toml";
 const base = `
@@ -15,7 +17,7 @@ paths = ["/"]
 
 function errorOf(toml: string): string {
   try {
-    parseConfig(toml, FILE);
+    parseConfig(toml, FILE, pluginRegistry);
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigError);
     return (e as ConfigError).message;
@@ -25,7 +27,7 @@ function errorOf(toml: string): string {
 
 describe("gateway.toml validation", () => {
   it("accepts the minimal example and fills Kong's defaults", () => {
-    const c = parseConfig(base, FILE);
+    const c = parseConfig(base, FILE, pluginRegistry);
     expect(c.server.proxy_listen).toEqual({ hostname: "0.0.0.0", port: 8000 });
     expect(c.server.admin_listen).toEqual({ hostname: "127.0.0.1", port: 8001 });
     expect(c.services[0]!.connect_timeout).toBe(60000);
@@ -35,13 +37,13 @@ describe("gateway.toml validation", () => {
   });
 
   it("freezes the result so nothing changes it after start", () => {
-    const c = parseConfig(base, FILE);
+    const c = parseConfig(base, FILE, pluginRegistry);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.routes[0]!.paths)).toBe(true);
   });
 
   it("resolves relative file paths against the config file's folder", () => {
-    const c = parseConfig(`[server]\ntrusted_certificates = ["certs/ca.crt", "/abs/ca.crt"]\n${base}`, FILE);
+    const c = parseConfig(`[server]\ntrusted_certificates = ["certs/ca.crt", "/abs/ca.crt"]\n${base}`, FILE, pluginRegistry);
     expect(c.server.trusted_certificates).toEqual(["/etc/gw/certs/ca.crt", "/abs/ca.crt"]);
   });
 
@@ -78,11 +80,11 @@ describe("gateway.toml validation", () => {
 
   it("rejects a listen address that is not host:port", () => {
     expect(errorOf(`[server]\nproxy_listen = "8000"\n${base}`)).toContain('server.proxy_listen: expected "host:port"');
-    expect(parseConfig(`[server]\nproxy_listen = "[::1]:8080"\n${base}`, FILE).server.proxy_listen).toEqual({ hostname: "::1", port: 8080 });
+    expect(parseConfig(`[server]\nproxy_listen = "[::1]:8080"\n${base}`, FILE, pluginRegistry).server.proxy_listen).toEqual({ hostname: "::1", port: 8080 });
   });
 
   it("lets the admin API be turned off", () => {
-    expect(parseConfig(`[server]\nadmin_listen = "off"\n${base}`, FILE).server.admin_listen).toBe("off");
+    expect(parseConfig(`[server]\nadmin_listen = "off"\n${base}`, FILE, pluginRegistry).server.admin_listen).toBe("off");
   });
 
   it("needs [server.tls] when proxy_tls_listen is set", () => {

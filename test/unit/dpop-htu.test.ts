@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { createDpopOrigins, htuMatches, normalizeHttpUri, normalizeOrigin } from "../../src/oidc/dpop.ts";
+import { createDpopOrigins, htuMatches, normalizeHttpUri, normalizeOrigin } from "../../src/oidc/resource/dpop.ts";
 
 describe("htu normalisation (RFC 3986 §6.2.2 and §6.2.3)", () => {
   const same = (a: string, b: string) => expect(normalizeHttpUri(a)).toEqual(normalizeHttpUri(b)!);

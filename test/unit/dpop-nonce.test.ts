@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { createDpopNonces, timingSafeEqual } from "../../src/oidc/dpop-nonce.ts";
+import { createDpopNonces, timingSafeEqual } from "../../src/oidc/resource/dpop-nonce.ts";
 
 const SECRET = "a shared secret of at least 32 bytes";
 const T = Date.UTC(2030, 0, 1, 12, 0, 30); // 30 s into a 60 s slot

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { createMemoryReplayStore, replayKey } from "../../src/oidc/replay-store.ts";
+import { createMemoryReplayStore, replayKey } from "../../src/oidc/resource/replay-store.ts";
 
 describe("the in-memory replay store", () => {
   it("accepts a key once while it is live", () => {

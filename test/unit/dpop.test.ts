@@ -1,9 +1,9 @@
 import { describe, expect, it } from "bun:test";
 import { AuthError } from "../../src/errors.ts";
 import { errorResponse } from "../../src/gateway/error-response.ts";
-import { createDpopNonces } from "../../src/oidc/dpop-nonce.ts";
-import { checkDpop, createDpopOrigins, dpopConfig, verifyDpopProof, type DpopConfig, type DpopProofInput } from "../../src/oidc/dpop.ts";
-import { createMemoryReplayStore } from "../../src/oidc/replay-store.ts";
+import { createDpopNonces } from "../../src/oidc/resource/dpop-nonce.ts";
+import { checkDpop, createDpopOrigins, dpopConfig, verifyDpopProof, type DpopConfig, type DpopProofInput } from "../../src/oidc/resource/dpop.ts";
+import { createMemoryReplayStore } from "../../src/oidc/resource/replay-store.ts";
 import { b64u, handKey, handMadeProof, handThumbprint, hmacProof, makeProof, proofKey, sha256b64u, unsignedProof, type ProofKey } from "../support/dpop-proof.ts";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjbGllbnQtZHBvcC1hdXRoIn0.c2lnbmF0dXJl";

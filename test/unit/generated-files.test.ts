@@ -6,17 +6,18 @@ import Ajv2020 from "ajv/dist/2020";
 import { parse } from "toml";
 import { configurationMarkdown } from "../../src/config/docs.ts";
 import { jsonSchema } from "../../src/config/json-schema.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const read = (f: string) => readFileSync(`${root}/${f}`, "utf8");
 
 describe("generated files", () => {
   it("gateway.schema.json is what `oidc-gateway schema` prints (run `make docs` after changing a schema)", () => {
-    expect(JSON.parse(read("gateway.schema.json"))).toEqual(jsonSchema());
+    expect(JSON.parse(read("gateway.schema.json"))).toEqual(jsonSchema(pluginRegistry));
   });
 
   it("docs/configuration.md is current (run `make docs` after changing a schema)", () => {
-    expect(read("docs/configuration.md")).toBe(configurationMarkdown());
+    expect(read("docs/configuration.md")).toBe(configurationMarkdown(pluginRegistry));
   });
 
   it("the example gateway.toml points editors at the schema", () => {
@@ -26,7 +27,7 @@ describe("generated files", () => {
 
 describe("the JSON Schema, as an editor uses it", () => {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
-  const validate = ajv.compile(jsonSchema());
+  const validate = ajv.compile(jsonSchema(pluginRegistry));
 
   it("accepts the example gateway.toml", () => {
     expect(validate(parse(read("gateway.toml")))).toBe(true);
@@ -50,7 +51,7 @@ describe("the JSON Schema, as an editor uses it", () => {
       }
       for (const variant of s?.allOf ?? []) walk(variant.then?.properties?.config, `${path}config(${variant.if?.properties?.name?.const}).`);
     };
-    walk(jsonSchema(), "");
+    walk(jsonSchema(pluginRegistry), "");
     expect(missing).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AuthError } from "../../src/errors.ts";
 import { errorResponse } from "../../src/gateway/error-response.ts";
-import { certificateThumbprint, checkCertificateBinding, type PopMode } from "../../src/oidc/mtls.ts";
+import { certificateThumbprint, checkCertificateBinding, type PopMode } from "../../src/oidc/resource/mtls.ts";
 import type { PeerCertificate } from "../../src/runtime/types.ts";
 
 let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { createKeyedHash, encodeParts } from "../../src/oidc/cache-key.ts";
+import { createKeyedHash, encodeParts } from "../../src/oidc/client/cache-key.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 
 describe("cache keys", () => {

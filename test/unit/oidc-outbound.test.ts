@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { IdpError } from "../../src/errors.ts";
-import { createIdpFetch, getJson, MAX_METADATA_BYTES } from "../../src/oidc/outbound.ts";
+import { createIdpFetch, getJson, MAX_METADATA_BYTES } from "../../src/oidc/client/outbound.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 
 /** A small server that misbehaves in the ways IdPs do. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { AuthError, IdpError } from "../../src/errors.ts";
-import { cacheTtl, RETRY_AFTER_FAILURE_MS, safetyMargin, TokenCache, type Fresh, type TokenCachePolicy } from "../../src/oidc/token-cache.ts";
+import { cacheTtl, RETRY_AFTER_FAILURE_MS, safetyMargin, TokenCache, type Fresh, type TokenCachePolicy } from "../../src/oidc/client/token-cache.ts";
 
 const policy: TokenCachePolicy = { ttl: 3600, ttlNeg: 10, maxEntries: 100 };
 

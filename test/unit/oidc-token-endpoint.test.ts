@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import type { AuthorizationServer } from "oauth4webapi";
 import { AuthError, IdpError } from "../../src/errors.ts";
-import { createIdpFetch } from "../../src/oidc/outbound.ts";
-import { requestClientCredentialsToken, type TokenRequestOptions } from "../../src/oidc/token-endpoint.ts";
+import { createIdpFetch } from "../../src/oidc/client/outbound.ts";
+import { requestClientCredentialsToken, type TokenRequestOptions } from "../../src/oidc/client/token-endpoint.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 

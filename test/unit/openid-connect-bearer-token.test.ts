@@ -8,7 +8,7 @@ import { describe, expect, it } from "bun:test";
 import { Hono } from "hono";
 import { AuthError } from "../../src/errors.ts";
 import type { GatewayEnv } from "../../src/gateway/context.ts";
-import type { BearerParamType, PresentedToken } from "../../src/oidc/bearer-request.ts";
+import type { BearerParamType, PresentedToken } from "../../src/oidc/resource/bearer-request.ts";
 import { presentedToken } from "../../src/plugins/openid-connect/bearer-token.ts";
 import { MAX_CREDENTIALS_BODY } from "../../src/plugins/openid-connect/credentials.ts";
 

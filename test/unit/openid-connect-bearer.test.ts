@@ -12,7 +12,7 @@ import { AuthError, IdpError } from "../../src/errors.ts";
 import { errorResponse } from "../../src/gateway/error-response.ts";
 import type { GatewayEnv } from "../../src/gateway/context.ts";
 import { createLogger } from "../../src/log.ts";
-import type { Issuer } from "../../src/oidc/issuer.ts";
+import type { Issuer } from "../../src/oidc/client/issuer.ts";
 import type { Principal } from "../../src/plugins/openid-connect/authenticator.ts";
 import { bearerAuthenticator } from "../../src/plugins/openid-connect/bearer.ts";
 import { openIdConnectSchema } from "../../src/plugins/openid-connect/schema.ts";

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "bun:test";
-import { ConfigError, parseConfig } from "../../src/config/load.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/errors.ts";
 import type { OpenIdConnectConfig } from "../../src/plugins/openid-connect/schema.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const FILE = "/etc/gw/gateway.toml";
 
@@ -23,12 +25,12 @@ ${pluginToml}
 }
 
 function pluginConfig(pluginToml: string): OpenIdConnectConfig {
-  return parseConfig(config(pluginToml), FILE).plugins[0]!.config as OpenIdConnectConfig;
+  return parseConfig(config(pluginToml), FILE, pluginRegistry).plugins[0]!.config as OpenIdConnectConfig;
 }
 
 function errorOf(pluginToml: string): string {
   try {
-    parseConfig(config(pluginToml), FILE);
+    parseConfig(config(pluginToml), FILE, pluginRegistry);
   } catch (e) {
     expect(e).toBeInstanceOf(ConfigError);
     return (e as ConfigError).message;

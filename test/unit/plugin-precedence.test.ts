@@ -2,6 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import { pluginsForRoute } from "../../src/gateway/app.ts";
 import type { CompiledRoute } from "../../src/gateway/router.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const config = parseConfig(
   `
@@ -38,8 +39,7 @@ route = "r1"
 [plugins.config]
 message = "route"
 `,
-  "/t/gateway.toml",
-);
+  "/t/gateway.toml", pluginRegistry);
 
 const route = (name: string): CompiledRoute => {
   const r = config.routes.find((x) => x.name === name)!;

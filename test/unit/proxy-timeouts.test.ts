@@ -4,11 +4,11 @@ import { parseConfig } from "../../src/config/load.ts";
 import { UpstreamTimeoutError } from "../../src/errors.ts";
 import { proxy } from "../../src/gateway/proxy.ts";
 import type { FetchLike } from "../../src/runtime/types.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const service = parseConfig(
   `[[services]]\nname = "s"\nurl = "http://10.255.255.1/"\nconnect_timeout = 100\nwrite_timeout = 100\nread_timeout = 100\n[[routes]]\nname = "r"\nservice = "s"\npaths = ["/"]\n`,
-  "/t/gateway.toml",
-).services[0]!;
+  "/t/gateway.toml", pluginRegistry).services[0]!;
 
 /** A fetch whose connection never comes up: it never reads the body and waits for the abort. */
 const neverConnects: FetchLike = (_input, init) =>

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import { Router, upstreamPath, type CompiledRoute } from "../../src/gateway/router.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 function routerFor(routesToml: string): Router {
-  const config = parseConfig(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`, "/t/gateway.toml");
+  const config = parseConfig(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`, "/t/gateway.toml", pluginRegistry);
   const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: config.services[0]!, index }));
   return new Router(routes);
 }

@@ -4,7 +4,7 @@
  * the next use rediscovers.
  */
 import type { Hono } from "hono";
-import { issuerRegistry, type Issuer } from "../../oidc/issuer.ts";
+import { issuerRegistry, type Issuer } from "../../oidc/client/issuer.ts";
 import type { PluginContext } from "../types.ts";
 
 export function issuersAdmin(app: Hono, ctx: PluginContext): void {

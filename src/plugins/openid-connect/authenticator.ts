@@ -8,7 +8,7 @@
 import type { Context } from "hono";
 import type { Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import type { Issuer } from "../../oidc/issuer.ts";
+import type { Issuer } from "../../oidc/client/issuer.ts";
 import type { PluginContext } from "../types.ts";
 import type { OpenIdConnectConfig } from "./schema.ts";
 import type { Grant } from "./upstream-headers.ts";

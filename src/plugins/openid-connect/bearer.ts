@@ -15,11 +15,11 @@
  * that method is enabled too.
  */
 import { AuthError } from "../../errors.ts";
-import { createKeyedHash } from "../../oidc/cache-key.ts";
-import { accessTokenHash } from "../../oidc/dpop.ts";
-import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
-import { AccessTokenError, looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../oidc/verify-access-token.ts";
+import { createKeyedHash } from "../../oidc/client/cache-key.ts";
+import { accessTokenHash } from "../../oidc/resource/dpop.ts";
+import { TokenCache, type Fresh } from "../../oidc/client/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
+import { AccessTokenError, looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";

@@ -9,8 +9,8 @@
 import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { concatBytes, readUpTo, replayStream, streamOf } from "../../oidc/bounded-body.ts";
-import type { ClientCredentials } from "../../oidc/token-endpoint.ts";
+import { concatBytes, readUpTo, replayStream, streamOf } from "../../lib/bounded-body.ts";
+import type { ClientCredentials } from "../../oidc/client/token-endpoint.ts";
 import type { ParamType } from "./schema.ts";
 
 export interface FoundCredentials extends ClientCredentials {

@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { issuerRegistry, splitIssuer } from "../../oidc/issuer.ts";
+import { issuerRegistry, splitIssuer } from "../../oidc/client/issuer.ts";
 import { definePlugin } from "../types.ts";
 import { issuersAdmin } from "./admin.ts";
 import type { Authenticator, AuthenticatorFactory, Principal } from "./authenticator.ts";

@@ -12,14 +12,14 @@
  * request, as for `bearer`.
  */
 import { AuthError, IdpError } from "../../errors.ts";
-import { createKeyedHash } from "../../oidc/cache-key.ts";
-import { createGatewayClient } from "../../oidc/client-auth.ts";
-import { gatewayClientSettings } from "../../oidc/client-auth-schema.ts";
-import { introspectToken } from "../../oidc/client-requests.ts";
-import { accessTokenHash } from "../../oidc/dpop.ts";
-import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import type { Fresh } from "../../oidc/token-cache.ts";
-import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/verify-access-token.ts";
+import { createKeyedHash } from "../../oidc/client/cache-key.ts";
+import { createGatewayClient } from "../../oidc/client/client-auth.ts";
+import { gatewayClientSettings } from "../../oidc/client/client-auth-schema.ts";
+import { introspectToken } from "../../oidc/client/client-requests.ts";
+import { accessTokenHash } from "../../oidc/resource/dpop.ts";
+import type { IssuerMetadata } from "../../oidc/client/issuer.ts";
+import type { Fresh } from "../../oidc/client/token-cache.ts";
+import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";

@@ -12,11 +12,11 @@
 import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { assertSchemeFitsBinding, type PresentedToken } from "../../oidc/bearer-request.ts";
-import { createDpopNonces } from "../../oidc/dpop-nonce.ts";
-import { boundJkt, checkDpop, createDpopOrigins, DPOP_ALGORITHMS, dpopConfig, type DpopConfig, type PopMode } from "../../oidc/dpop.ts";
-import { checkCertificateBinding } from "../../oidc/mtls.ts";
-import { createMemoryReplayStore, type ReplayStore } from "../../oidc/replay-store.ts";
+import { assertSchemeFitsBinding, type PresentedToken } from "../../oidc/resource/bearer-request.ts";
+import { createDpopNonces } from "../../oidc/resource/dpop-nonce.ts";
+import { boundJkt, checkDpop, createDpopOrigins, DPOP_ALGORITHMS, dpopConfig, type DpopConfig, type PopMode } from "../../oidc/resource/dpop.ts";
+import { checkCertificateBinding } from "../../oidc/resource/mtls.ts";
+import { createMemoryReplayStore, type ReplayStore } from "../../oidc/resource/replay-store.ts";
 import type { PluginContext } from "../types.ts";
 import { REALM } from "./authenticator.ts";
 import type { OpenIdConnectConfig } from "./schema.ts";

@@ -4,9 +4,9 @@
  */
 import { z } from "zod";
 import { millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
-import { checkGatewayClient, gatewayClientFields } from "../../oidc/client-auth-schema.ts";
-import { ASYMMETRIC_ALGORITHMS } from "../../oidc/verify-access-token.ts";
-import { normalizeOrigin } from "../../oidc/dpop.ts";
+import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
+import { ASYMMETRIC_ALGORITHMS } from "../../oidc/resource/verify-access-token.ts";
+import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
 
 /** Every `auth_methods` value Kong knows. */
 export const KONG_AUTH_METHODS = ["password", "client_credentials", "authorization_code", "bearer", "introspection", "userinfo", "kong_oauth2", "refresh_token", "session"] as const;

@@ -9,12 +9,12 @@
 import type { Context } from "hono";
 import { AuthError, IdpError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { createKeyedHash } from "../../oidc/cache-key.ts";
-import type { IssuerMetadata } from "../../oidc/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../oidc/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
-import type { TokenResponse } from "../../oidc/token-endpoint.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/verify-access-token.ts";
+import { createKeyedHash } from "../../oidc/client/cache-key.ts";
+import type { IssuerMetadata } from "../../oidc/client/issuer.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../oidc/client/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
+import type { TokenResponse } from "../../oidc/client/token-endpoint.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/resource/verify-access-token.ts";
 import type { PluginContext } from "../types.ts";
 import { TOKEN_CHALLENGES, type Authenticator, type AuthenticatorDeps } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";

@@ -12,12 +12,12 @@ import type { MiddlewareHandler } from "hono";
 import type { AuthorizationServer } from "oauth4webapi";
 import { AuthError, IdpError } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { createGatewayClient } from "../../oidc/client-auth.ts";
-import { requestGrant, type GatewayGrant } from "../../oidc/client-requests.ts";
-import { issuerRegistry, splitIssuer, type Issuer } from "../../oidc/issuer.ts";
-import { createIdpFetch } from "../../oidc/outbound.ts";
-import { TokenCache, type Fresh } from "../../oidc/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/token-cache-metrics.ts";
+import { createGatewayClient } from "../../oidc/client/client-auth.ts";
+import { requestGrant, type GatewayGrant } from "../../oidc/client/client-requests.ts";
+import { issuerRegistry, splitIssuer, type Issuer } from "../../oidc/client/issuer.ts";
+import { createIdpFetch } from "../../oidc/client/outbound.ts";
+import { TokenCache, type Fresh } from "../../oidc/client/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
 import { definePlugin } from "../types.ts";
 import { authMethod, KEY_NAMES, upstreamOauthSchema, type UpstreamOauthConfig } from "./schema.ts";
 

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { filePath, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
 import { SIGNING_ALGORITHMS } from "../../keys/jwk.ts";
-import { CLIENT_AUTH_METHODS, clientAuthIssues, defaultClientAuth, type ClientAuthKeyNames } from "../../oidc/client-auth.ts";
+import { CLIENT_AUTH_METHODS, clientAuthIssues, defaultClientAuth, type ClientAuthKeyNames } from "../../oidc/client/client-auth.ts";
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+$/;

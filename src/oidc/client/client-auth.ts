@@ -17,14 +17,12 @@
  * `private_key_jwt` assertion is signed.
  */
 import * as oauth from "oauth4webapi";
-import { ConfigError } from "../config/load.ts";
-import { IdpError } from "../errors.ts";
-import { isSigningAlgorithm, type SigningAlgorithm } from "../keys/jwk.ts";
-import { KeyStoreError, type KeyStore } from "../keys/types.ts";
-import type { PluginContext } from "../plugins/types.ts";
-import type { FetchLike } from "../runtime/types.ts";
+import { ConfigError, IdpError } from "../../errors.ts";
+import { isSigningAlgorithm, type SigningAlgorithm } from "../../keys/jwk.ts";
+import { KeyStoreError, type KeyStore } from "../../keys/types.ts";
+import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
-import { createIdpFetch } from "./outbound.ts";
+import { createIdpFetch, type OutboundContext } from "./outbound.ts";
 
 /** Kong's `client_auth` values this gateway implements. */
 export const CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"] as const;
@@ -141,7 +139,7 @@ export function clientAuthIssues(c: {
   return issues;
 }
 
-async function readPem(ctx: Pick<PluginContext, "runtime">, file: string, key: string, where: string, kind: "CERTIFICATE" | "PRIVATE KEY"): Promise<string> {
+async function readPem(ctx: Pick<OutboundContext, "runtime">, file: string, key: string, where: string, kind: "CERTIFICATE" | "PRIVATE KEY"): Promise<string> {
   let text: string;
   try {
     text = await ctx.runtime.readTextFile(file);
@@ -159,7 +157,7 @@ function supportedList(as: oauth.AuthorizationServer, endpoint: ClientEndpoint):
 }
 
 export interface GatewayClientDeps {
-  readonly ctx: Pick<PluginContext, "runtime" | "trustedCertificates"> & { readonly keys: KeyStore };
+  readonly ctx: OutboundContext & { readonly keys: KeyStore };
   /** The IdP's fetch (timeout, trust store, `ssl_verify`): for every method but mutual TLS. */
   readonly fetch: FetchLike;
   /** Prefix of start errors, e.g. `plugin "openid-connect"`. */

@@ -10,7 +10,7 @@
  * (`AuthError`, 401). Errors never carry the IdP's body, a password or a token.
  */
 import * as oauth from "oauth4webapi";
-import { AuthError, IdpError } from "../errors.ts";
+import { AuthError, IdpError } from "../../errors.ts";
 import type { ClientCall } from "./client-auth.ts";
 import { endpointName, networkError } from "./outbound.ts";
 

@@ -4,8 +4,8 @@
  * and the settings `createGatewayClient` takes.
  */
 import { z } from "zod";
-import { filePath, oneOrMany, type SchemaContext } from "../config/fields.ts";
-import { SIGNING_ALGORITHMS } from "../keys/jwk.ts";
+import { filePath, oneOrMany, type SchemaContext } from "../../config/fields.ts";
+import { SIGNING_ALGORITHMS } from "../../keys/jwk.ts";
 import { CLIENT_AUTH_METHODS, clientAuthIssues, defaultClientAuth, KONG_KEY_NAMES, type ClientAuthKeyNames, type ClientAuthMethod, type ClientAuthSettings } from "./client-auth.ts";
 
 /** Kong takes a list (one entry per client); the gateway is one client per plugin, so one entry. */

@@ -13,12 +13,12 @@
  */
 import { createLocalJWKSet, errors as joseErrors, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters } from "jose";
 import type { AuthorizationServer } from "oauth4webapi";
-import { IdpError } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
-import type { PluginContext } from "../plugins/types.ts";
-import type { FetchLike } from "../runtime/types.ts";
-import { createIdpFetch, getJson } from "./outbound.ts";
+import { IdpError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics.ts";
+import type { FetchLike } from "../../runtime/types.ts";
+import type { Shared } from "../../lib/shared.ts";
+import { createIdpFetch, getJson, type OutboundContext } from "./outbound.ts";
 
 export interface IssuerSettings {
   /** The configured `issuer`: an issuer identifier, or the URL of its discovery document. */
@@ -335,11 +335,17 @@ export class Issuer {
   }
 }
 
+/** What issuers need of the gateway: the IdP client, a log, and optionally metrics of IdP calls. */
+export interface IssuerContext extends OutboundContext {
+  readonly log: Logger;
+  readonly metrics?: Pick<Metrics, "idp">;
+}
+
 /** All issuers of one gateway, shared by plugin instances through `ctx.shared`. */
 export class IssuerRegistry {
   private readonly entries = new Map<string, { issuer: Promise<Issuer>; users: number }>();
   private ready: Issuer[] = [];
-  constructor(private readonly ctx: Pick<PluginContext, "runtime" | "trustedCertificates" | "log"> & { readonly metrics?: Pick<Metrics, "idp"> }) {}
+  constructor(private readonly ctx: IssuerContext) {}
 
   /** The shared `Issuer` for these settings (one per distinct settings), started on first use. */
   async acquire(settings: IssuerSettings): Promise<Issuer> {
@@ -389,7 +395,7 @@ export class IssuerRegistry {
   }
 }
 
-export function issuerRegistry(ctx: PluginContext): IssuerRegistry {
+export function issuerRegistry(ctx: IssuerContext & { readonly shared: Shared }): IssuerRegistry {
   return ctx.shared.once("oidc.issuers", () => new IssuerRegistry(ctx));
 }
 

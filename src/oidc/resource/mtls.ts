@@ -4,8 +4,8 @@
  * connection)). Only a certificate the listener verified against `[server.tls] client_ca`
  * counts; a certificate from another CA is treated as no certificate.
  */
-import { AuthError, type Challenge } from "../errors.ts";
-import type { PeerCertificate } from "../runtime/types.ts";
+import { AuthError, type Challenge } from "../../errors.ts";
+import type { PeerCertificate } from "../../runtime/types.ts";
 import { timingSafeEqual } from "./dpop-nonce.ts";
 import type { PopMode } from "./dpop.ts";
 

@@ -6,7 +6,7 @@
  * reads whichever body the upstream will get, which another authenticator may have replaced.
  * A malformed presentation is the caller's mistake: 400 `invalid_request`, never a 500.
  */
-import { AuthError } from "../errors.ts";
+import { AuthError } from "../../errors.ts";
 
 /** Kong's `bearer_token_param_type` values. */
 export type BearerParamType = "header" | "query" | "body";

@@ -1,6 +1,6 @@
 /** `[keys]`: the gateway's own signing keys (private_key_jwt) and where their public JWKS is served. */
 import { z } from "zod";
-import { filePath, seconds, table, type SchemaContext } from "../config/fields.ts";
+import { filePath, seconds, table, type SchemaContext } from "./fields.ts";
 
 export const keysSchema = (ctx: SchemaContext) =>
   table({

@@ -3,7 +3,7 @@
  * Redis (or Valkey, same protocol). Off by default: everything stays in process memory.
  */
 import { z } from "zod";
-import { millis, table } from "../config/fields.ts";
+import { millis, table } from "./fields.ts";
 
 /** What can be shared. `introspection` is for the introspection cache of the plugins that have one. */
 export const CLUSTER_ITEMS = ["tokens", "dpop_replay", "keys", "introspection"] as const;

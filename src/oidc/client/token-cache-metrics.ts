@@ -4,8 +4,8 @@
  * by its outcome under the cache's label, and the entries of all caches of one label summed at
  * scrape time, however many plugin instances (and reloads) hold one.
  */
-import type { TokenCacheEvent } from "../metrics.ts";
-import type { PluginContext } from "../plugins/types.ts";
+import type { Shared } from "../../lib/shared.ts";
+import type { Metrics, TokenCacheEvent } from "../../metrics.ts";
 import type { CacheResult } from "./token-cache.ts";
 
 /** The `gateway_token_cache_events_total` event of a lookup's outcome. */
@@ -28,7 +28,7 @@ export interface SizedCache {
  * the whole gateway, summing every cache registered under it. Returns the cache's `close`: it
  * leaves the sum and is emptied.
  */
-export function meterCacheSize(ctx: Pick<PluginContext, "shared" | "metrics">, label: string, cache: SizedCache): () => void {
+export function meterCacheSize(ctx: { readonly shared: Shared; readonly metrics?: Pick<Metrics, "tokenCacheSize"> }, label: string, cache: SizedCache): () => void {
   const caches = ctx.shared.once(`token-cache.${label}.caches`, () => {
     const set = new Set<SizedCache>();
     ctx.metrics?.tokenCacheSize(label, () => [...set].reduce((n, c) => n + c.size, 0));

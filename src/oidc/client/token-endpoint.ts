@@ -10,8 +10,8 @@
  * Neither error carries the IdP's body or anything we sent.
  */
 import * as oauth from "oauth4webapi";
-import { AuthError, IdpError } from "../errors.ts";
-import type { FetchLike } from "../runtime/types.ts";
+import { AuthError, IdpError } from "../../errors.ts";
+import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
 import { endpointName, networkError } from "./outbound.ts";
 

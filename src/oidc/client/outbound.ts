@@ -3,10 +3,9 @@
  * trust store, and fails as an `IdpError` that says which endpoint failed and how, never with
  * the IdP's body (which may echo what we sent).
  */
-import { IdpError } from "../errors.ts";
-import type { PluginContext } from "../plugins/types.ts";
-import type { FetchLike } from "../runtime/types.ts";
-import { concatBytes, readUpTo } from "./bounded-body.ts";
+import { IdpError } from "../../errors.ts";
+import type { FetchLike, Runtime } from "../../runtime/types.ts";
+import { concatBytes, readUpTo } from "../../lib/bounded-body.ts";
 
 export interface OutboundOptions {
   /** Time for the whole exchange: connect, headers and body (ms). */
@@ -49,7 +48,14 @@ export function networkError(error: unknown, endpoint: string, timeout: number):
  * every call, and network failures turned into `IdpError`s (they pass unchanged through
  * oauth4webapi, which awaits the fetch it is given).
  */
-export function createIdpFetch(ctx: Pick<PluginContext, "runtime" | "trustedCertificates">, options: OutboundOptions): FetchLike {
+/** What a call to the IdP needs of the gateway: the runtime's HTTP client and `[server] trusted_certificates`. */
+export interface OutboundContext {
+  readonly runtime: Runtime;
+  /** PEM text of `[server] trusted_certificates`. */
+  readonly trustedCertificates: readonly string[];
+}
+
+export function createIdpFetch(ctx: OutboundContext, options: OutboundOptions): FetchLike {
   const base = ctx.runtime.createFetch({ ca: ctx.trustedCertificates, verify: options.sslVerify, ...options.clientCertificate });
   return async (input, init) => {
     const timeout = AbortSignal.timeout(options.timeout);

@@ -13,7 +13,7 @@
  *   `cache_ttl_resurrect` past its TTL.
  * - Bounded by `cache_tokens_max`, least recently used first out.
  */
-import { AuthError } from "../errors.ts";
+import { AuthError } from "../../errors.ts";
 
 export interface TokenCachePolicy {
   /** `cache_ttl`: lifetime of a token that states none (s). */

@@ -12,7 +12,7 @@
  * The path is the request path as received, before `strip_path`.
  */
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from "jose";
-import { AuthError, type Challenge, type OAuthErrorCode } from "../errors.ts";
+import { AuthError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, type ReplayStore } from "./replay-store.ts";
 import { IAT_FUTURE_SKEW } from "./verify-access-token.ts";

@@ -1,0 +1,57 @@
+/** The `[server]` table: listeners, TLS, outbound trust, logging. */
+import { z } from "zod";
+import { filePath, listen, listenOrOff, millis, table, type SchemaContext } from "./fields.ts";
+
+const serverTls = (ctx: SchemaContext) =>
+  table({
+      cert: filePath(ctx).describe("PEM certificate (chain) served on `proxy_tls_listen`.")
+        .meta({ kong: "kong.conf `ssl_cert`" }),
+      key: filePath(ctx).describe("PEM private key of `cert`.")
+        .meta({ kong: "kong.conf `ssl_cert_key`" }),
+      client_ca: filePath(ctx)
+        .optional()
+        .describe("PEM CA bundle: when set, `proxy_tls_listen` asks for a client certificate and verifies it against these CAs (mTLS)."),
+      require_client_cert: z
+        .boolean()
+        .default(false)
+        .describe("Refuse requests on `proxy_tls_listen` that carry no client certificate valid for `client_ca`."),
+    })
+    .describe("Certificate and key of the TLS proxy listener.");
+
+export const serverSchema = (ctx: SchemaContext) =>
+  table({
+      proxy_listen: listen().prefault("0.0.0.0:8000").describe("Address of the plain HTTP proxy listener.")
+        .meta({ kong: "kong.conf `proxy_listen`" }),
+      proxy_tls_listen: listen().optional().describe("Address of the HTTPS proxy listener; needs `[server.tls]`.")
+        .meta({ kong: "kong.conf `proxy_listen` with `ssl`" }),
+      admin_listen: listenOrOff()
+        .prefault("127.0.0.1:8001")
+        .describe('Address of the admin API, or "off". Keep it on loopback: it can rotate keys and flush caches.')
+        .meta({ kong: "kong.conf `admin_listen`" }),
+      trusted_certificates: z
+        .array(filePath(ctx))
+        .default([])
+        .describe("PEM files with CAs trusted for outbound TLS (to IdPs and upstreams), on top of the system roots.")
+        .meta({ kong: "kong.conf `lua_ssl_trusted_certificate`" }),
+      tls: serverTls(ctx).optional(),
+      log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written to the log.")
+        .meta({ kong: "kong.conf `log_level`" }),
+      access_log: z.boolean().default(true).describe("Write one JSON line per proxied request."),
+      watch: z.boolean().default(false).describe("Reload gateway.toml when the file changes (as SIGHUP and POST /config/reload do)."),
+      shutdown_timeout: millis()
+        .default(10_000)
+        .describe("On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are closed (ms)."),
+      workers: z
+        .int()
+        .min(1)
+        .max(64)
+        .default(1)
+        .describe("Worker processes sharing the proxy ports (Linux SO_REUSEPORT), each with its own caches; worker 0 serves the admin API. Changing it needs a restart.")
+        .meta({ kong: "kong.conf `nginx_worker_processes` (Kong's default is `auto`)" }),
+    })
+    .superRefine((server, ctx) => {
+      if (server.proxy_tls_listen && !server.tls) {
+        ctx.addIssue({ code: "custom", path: ["tls"], message: "expected a [server.tls] table with 'cert' and 'key' because 'proxy_tls_listen' is set" });
+      }
+    });
+
