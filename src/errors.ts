@@ -77,13 +77,15 @@ export interface AuthErrorOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Scope the resource requires, for `insufficient_scope`. */
   readonly scope?: string;
+  /** The body's `message` of a 403 (Kong's `forbidden_error_message`); default "Forbidden". */
+  readonly forbiddenMessage?: string;
 }
 
 /** The caller's credentials are missing or wrong: 401, or 400/403 for the codes that say so. */
 export class AuthError extends GatewayError {
   /** A copy with the plugin's challenges (realm, DPoP algs), keeping everything else. */
   withChallenges(challenges: readonly Challenge[]): AuthError {
-    return new AuthError({ error: this.error, description: this.description, headers: this.headers, scope: this.scope, challenges } as AuthErrorOptions);
+    return new AuthError({ error: this.error, description: this.description, headers: this.headers, scope: this.scope, challenges, forbiddenMessage: this.forbiddenMessage } as AuthErrorOptions);
   }
 
   readonly code: string;
@@ -94,6 +96,7 @@ export class AuthError extends GatewayError {
   readonly headers: Readonly<Record<string, string>>;
   readonly scope: string | undefined;
   readonly challenges: readonly Challenge[];
+  readonly forbiddenMessage: string | undefined;
   constructor(options: AuthErrorOptions = {}) {
     super(options.description);
     this.challenges = options.challenges ?? [{ scheme: "Bearer" }];
@@ -103,7 +106,8 @@ export class AuthError extends GatewayError {
     this.scope = options.scope;
     this.code = `auth.${options.error ?? "missing_credentials"}`;
     this.status = options.error === "invalid_request" ? 400 : options.error === "insufficient_scope" ? 403 : 401;
-    this.publicMessage = this.status === 400 ? "Bad Request" : this.status === 403 ? "Forbidden" : "Unauthorized";
+    this.forbiddenMessage = options.forbiddenMessage;
+    this.publicMessage = this.status === 400 ? "Bad Request" : this.status === 403 ? (options.forbiddenMessage ?? "Forbidden") : "Unauthorized";
   }
 }
 

@@ -19,6 +19,8 @@ export interface GatewayVariables {
   unauthorizedMessage?: string;
   /** The query string (with `?`, or "") the upstream receives, when a plugin removed parameters (`hide_credentials`). */
   upstreamSearch?: string;
+  /** The caller's groups from its token (`authenticated_groups_claim`), read by the `acl` plugin. */
+  authenticatedGroups?: readonly string[];
   /** The body the upstream receives, when a plugin had to read the caller's (credentials in a form body). */
   upstreamBody?: ReadableStream<Uint8Array> | null;
 }

@@ -15,6 +15,7 @@ import { clientCredentialsAuthenticator } from "./client-credentials.ts";
 import { introspectionAuthenticator } from "./introspection.ts";
 import { passwordAuthenticator } from "./password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
+import { createCallerIdentity } from "./caller-identity.ts";
 import { createRequirementCheck } from "./required-claims.ts";
 import { createUpstreamHeaders } from "./upstream-headers.ts";
 
@@ -85,6 +86,8 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const upstreamHeaders = createUpstreamHeaders(config);
     // Kong applies them whatever the method: bearer, introspection, client credentials, password.
     const requirements = createRequirementCheck(config);
+    const identify = createCallerIdentity(config);
+    const logIdentity = ctx.server.access_log;
 
     const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
@@ -96,9 +99,21 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       }
       // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
       if (!principal) throw new AuthError({ challenges });
+      const identity = identify(principal.grant.claims);
+      if (logIdentity) {
+        // Who called, for the access log: the client and the subject, never the token.
+        if (identity.clientId !== undefined) c.var.logFields.client_id = identity.clientId;
+        if (identity.sub !== undefined) c.var.logFields.sub = identity.sub;
+      }
       const refusal = requirements?.(principal.grant.claims, principal.challenges);
       if (refusal) throw refusal;
       upstreamHeaders(c, principal.grant);
+      // A caller's own copy never reaches the upstream: only the groups of its verified token do.
+      c.var.upstreamHeaders.delete("x-authenticated-groups");
+      if (identity.groups) {
+        c.set("authenticatedGroups", identity.groups);
+        c.var.upstreamHeaders.set("x-authenticated-groups", identity.groupsHeader!);
+      }
       await next();
     };
 

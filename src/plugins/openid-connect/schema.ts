@@ -95,6 +95,34 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .default([])
       .describe("Scopes the access token must have in `scopes_claim`, whatever the method (a token without claims fails): one entry suffices (OR), space-separated scopes in an entry are all needed (AND); otherwise 403 `insufficient_scope`. Empty: not checked."),
     scopes_claim: z.array(z.string().min(1)).min(1).default(["scope"]).describe("Path of the claim `scopes_required` looks in (a space-separated string or an array; more entries: a nested claim)."),
+    groups_required: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Groups the token must have in `groups_claim`, whatever the method: one entry suffices (OR), space-separated groups in an entry are all needed (AND); otherwise 403 `insufficient_scope` with `forbidden_error_message`. Empty: not checked."),
+    groups_claim: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(["groups"])
+      .describe("Path of the claim `groups_required` looks in: an array of strings or one string (another type is refused, never converted); more entries: a nested claim."),
+    roles_required: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Roles the token must have in `roles_claim`, with the semantics of `groups_required`."),
+    roles_claim: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(["roles"])
+      .describe('Path of the claim `roles_required` looks in: Keycloak\'s realm roles are `["realm_access", "roles"]`, a client\'s roles `["resource_access", "<client>", "roles"]`.'),
+    claims_forbidden: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Top-level claims a token must not carry: a token with any of them gets 403 `insufficient_scope`."),
+    authenticated_groups_claim: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe("Path of the claim whose values (an array of strings or one string) become the caller's authenticated groups: sent upstream in `X-Authenticated-Groups` and read by the `acl` plugin. Unset: none."),
+    forbidden_error_message: z.string().default("Forbidden").describe("The `message` of 403 responses (a failed `scopes_required`, `groups_required`, `roles_required` or `claims_forbidden`)."),
     proof_of_possession_dpop: z
       .enum(POP_MODES)
       .default("off")

@@ -87,18 +87,34 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
   };
 }
 
+/** The keys of the plugin's config that decide which claims something reads. */
+export type ClaimReaders = Pick<OpenIdConnectConfig, "upstream_headers_claims" | "audience_required" | "audience_claim" | "scopes_required" | "scopes_claim"> &
+  Partial<Pick<OpenIdConnectConfig, "groups_required" | "groups_claim" | "roles_required" | "roles_claim" | "claims_forbidden" | "authenticated_groups_claim">>;
+
+/** Claims the access log names the caller by (`client_id`, `sub`), kept when the access log is on. */
+export const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
+
 /**
  * What a cached grant of this plugin instance keeps of the token's claims: the ones its upstream
- * headers (`upstream_headers_claims`) and requirements (`audience_required` by `audience_claim`,
- * `scopes_required` by `scopes_claim`) read, and none when nothing reads them. A parsed JWT
+ * headers (`upstream_headers_claims`), requirements (`audience_required`, `scopes_required`,
+ * `groups_required`, `roles_required` by their `*_claim`, `claims_forbidden`), authenticated
+ * groups and, with `identity`, the access log read; none when nothing reads them. A parsed JWT
  * payload costs about 1 KiB in the heap, a third of an entry; a fleet's entry (`[cluster]`)
  * keeps all claims for nodes with other settings.
  */
-export function claimsKept(config: Pick<OpenIdConnectConfig, "upstream_headers_claims" | "audience_required" | "audience_claim" | "scopes_required" | "scopes_claim">): (grant: Grant) => Grant {
+export function claimsKept(config: ClaimReaders, options: { readonly identity?: boolean } = {}): (grant: Grant) => Grant {
   const names = new Set(config.upstream_headers_claims);
   // A requirement reads the top-level claim its path starts with.
-  if (parseRequirement(config.audience_required).length > 0 && config.audience_claim[0] !== undefined) names.add(config.audience_claim[0]);
-  if (parseRequirement(config.scopes_required).length > 0 && config.scopes_claim[0] !== undefined) names.add(config.scopes_claim[0]);
+  const requires = (required: readonly string[], path: readonly string[]) => {
+    if (parseRequirement(required).length > 0 && path[0] !== undefined) names.add(path[0]);
+  };
+  requires(config.audience_required, config.audience_claim);
+  requires(config.scopes_required, config.scopes_claim);
+  requires(config.groups_required ?? [], config.groups_claim ?? []);
+  requires(config.roles_required ?? [], config.roles_claim ?? []);
+  for (const name of config.claims_forbidden ?? []) names.add(name);
+  if (config.authenticated_groups_claim?.[0] !== undefined) names.add(config.authenticated_groups_claim[0]);
+  if (options.identity) for (const name of IDENTITY_CLAIMS) names.add(name);
   const kept = [...names];
   return (grant) => {
     const claims = grant.claims;
@@ -141,7 +157,7 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
   const metrics = ctx.metrics;
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError, keep: claimsKept(config) });
+  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError, keep: claimsKept(config, { identity: ctx.server.access_log }) });
   const readOptions = { hide: config.hide_credentials, challenges, names };
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */

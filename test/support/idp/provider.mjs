@@ -94,6 +94,8 @@ export const CLIENT_TLS_SUBJECT_DN = 'CN=JohnDoe,OU=IT';
  * @property {Partial<Record<string, string>>} [secrets] override DEFAULT_SECRETS entries
  * @property {IdpUser[]} [users]             default [{ username: 'john', password: 'doe' }]
  * @property {Record<string, unknown>} [extraClaims] added to every access token / introspection response
+ * @property {Record<string, Record<string, unknown>>} [clientClaims] client_id -> claims added to the
+ *                                           access tokens issued to that client (e.g. `groups`, `realm_access`)
  * @property {boolean} [jwtIntrospection=false] enable features.jwtIntrospection
  * @property {boolean} [dpopRequireNonce=false] require DPoP server nonces
  * @property {IdpTlsOptions} [tls]           serve HTTPS (+ mTLS) instead of HTTP
@@ -617,6 +619,7 @@ export async function startIdp(options = {}) {
         preferred_username: user ? user.username : `service-account-${token.clientId}`,
         ...(user?.claims ?? {}),
         ...(options.extraClaims ?? {}),
+        ...(options.clientClaims?.[token.clientId] ?? {}),
       };
     },
     clientBasedCORS: () => true,
