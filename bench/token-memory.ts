@@ -12,8 +12,8 @@ import { createHmac } from "node:crypto";
 import { createKeyedHash } from "../src/oidc/client/cache-key.ts";
 import { TokenCache } from "../src/oidc/client/token-cache.ts";
 import "../src/plugins/registry.ts"; // first: token-flow.ts alone enters the plugins' import cycle midway
-import { claimsKept } from "../src/plugins/openid-connect/token-flow.ts";
-import { createUpstreamHeaders, type Grant } from "../src/plugins/openid-connect/upstream-headers.ts";
+import { claimsKept } from "../src/plugins/openid-connect/authn/token-flow.ts";
+import { createUpstreamHeaders, type Grant } from "../src/plugins/openid-connect/mutate.ts";
 
 const argv = process.argv.slice(2);
 const count = Number(argv[argv.indexOf("--count") + 1] || 0) || 100_000;

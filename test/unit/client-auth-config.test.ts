@@ -7,7 +7,7 @@ import { describe, expect, it } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import { ConfigError } from "../../src/errors.ts";
 import type { OpenIdConnectConfig } from "../../src/plugins/openid-connect/schema.ts";
-import { passwordParamTypes } from "../../src/plugins/openid-connect/password.ts";
+import { passwordParamTypes } from "../../src/plugins/openid-connect/authn/password.ts";
 import { authMethod, type UpstreamOauthConfig } from "../../src/plugins/upstream-oauth/schema.ts";
 import { pluginRegistry } from "../../src/plugins/registry.ts";
 

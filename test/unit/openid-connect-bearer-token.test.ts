@@ -1,6 +1,6 @@
 /**
  * The access token in the body (RFC 6750 §2.2), as openid-connect reads it inside a real Hono
- * context (`presentedToken`, src/plugins/openid-connect/bearer-token.ts): the body the upstream
+ * context (`presentedToken`, src/plugins/openid-connect/authn/bearer-token.ts): the body the upstream
  * will get is read without being lost, and a second token anywhere else is refused. Header and
  * query are in bearer-request.test.ts.
  */
@@ -9,8 +9,8 @@ import { Hono } from "hono";
 import { AuthError } from "../../src/errors.ts";
 import type { GatewayEnv } from "../../src/gateway/context.ts";
 import type { BearerParamType, PresentedToken } from "../../src/oidc/resource/bearer-request.ts";
-import { presentedToken } from "../../src/plugins/openid-connect/bearer-token.ts";
-import { MAX_CREDENTIALS_BODY } from "../../src/plugins/openid-connect/credentials.ts";
+import { presentedToken } from "../../src/plugins/openid-connect/authn/bearer-token.ts";
+import { MAX_CREDENTIALS_BODY } from "../../src/plugins/openid-connect/authn/credentials.ts";
 
 const JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 const ALL: readonly BearerParamType[] = ["header", "query", "body"];

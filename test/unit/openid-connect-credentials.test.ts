@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { Hono } from "hono";
 import { AuthError } from "../../src/errors.ts";
 import type { GatewayEnv } from "../../src/gateway/context.ts";
-import { formDecode, hideCredentials, parseBasic, readClientCredentials, withoutCredentials, type FoundCredentials } from "../../src/plugins/openid-connect/credentials.ts";
+import { formDecode, hideCredentials, parseBasic, readClientCredentials, withoutCredentials, type FoundCredentials } from "../../src/plugins/openid-connect/authn/credentials.ts";
 import type { ParamType } from "../../src/plugins/openid-connect/schema.ts";
 
 const basic = (text: string) => `Basic ${btoa(text)}`;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import "../../src/plugins/registry.ts"; // the plugins' import cycle, entered where the gateway enters it
-import { claimsKept } from "../../src/plugins/openid-connect/token-flow.ts";
-import { createUpstreamHeaders, type Grant } from "../../src/plugins/openid-connect/upstream-headers.ts";
+import { claimsKept } from "../../src/plugins/openid-connect/authn/token-flow.ts";
+import { createUpstreamHeaders, type Grant } from "../../src/plugins/openid-connect/mutate.ts";
 
 const none = { upstream_headers_claims: [], audience_required: [], audience_claim: ["aud"], scopes_required: [], scopes_claim: ["scope"] };
 const claims = { sub: "s1", aud: "api", scope: "read write", realm_access: { roles: ["admin"] }, email: "a@example.com", jti: "j" };

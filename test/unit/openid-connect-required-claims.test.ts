@@ -3,8 +3,8 @@ import "../../src/plugins/registry.ts"; // the plugins' import cycle, entered wh
 import { AuthError, type Challenge } from "../../src/errors.ts";
 import { errorResponse } from "../../src/gateway/error-response.ts";
 import { createCallerIdentity } from "../../src/plugins/openid-connect/caller-identity.ts";
-import { claimAt, claimValues, createRequirementCheck, listClaimValues, parseRequirement, satisfies, type RequirementsConfig } from "../../src/plugins/openid-connect/required-claims.ts";
-import { claimsKept } from "../../src/plugins/openid-connect/token-flow.ts";
+import { claimAt, claimValues, createRequirementCheck, listClaimValues, parseRequirement, satisfies, type RequirementsConfig } from "../../src/plugins/openid-connect/authz.ts";
+import { claimsKept } from "../../src/plugins/openid-connect/authn/token-flow.ts";
 
 const none: RequirementsConfig = {
   audience_required: [],

@@ -2,7 +2,7 @@
  * Finds the access token a caller presents in the request line and headers: the `Authorization`
  * header with the `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme, or the
  * `access_token` query parameter (§2.3), as Kong's `bearer_token_param_type` allows. The body
- * parameter (§2.2) is openid-connect's to read (src/plugins/openid-connect/bearer-token.ts): it
+ * parameter (§2.2) is openid-connect's to read (src/plugins/openid-connect/authn/bearer-token.ts): it
  * reads whichever body the upstream will get, which another authenticator may have replaced.
  * A malformed presentation is the caller's mistake: 400 `invalid_request`, never a 500.
  */

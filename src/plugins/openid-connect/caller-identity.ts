@@ -4,7 +4,7 @@
  * log gives the caller (`client_id`, `sub`). Computed once, remembered in a WeakMap: a cached
  * token costs one lookup per request.
  */
-import { claimAt, listClaimValues } from "./required-claims.ts";
+import { claimAt, listClaimValues } from "./authz.ts";
 
 export interface CallerIdentity {
   /** Values of `authenticated_groups_claim`; undefined when unset, absent or of a wrong type. */

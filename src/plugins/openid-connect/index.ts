@@ -9,15 +9,15 @@ import type { GatewayEnv } from "../../gateway/context.ts";
 import { issuerRegistry, splitIssuer } from "../../oidc/client/issuer.ts";
 import { definePlugin } from "../types.ts";
 import { issuersAdmin } from "./admin.ts";
-import type { Authenticator, AuthenticatorFactory, Principal } from "./authenticator.ts";
-import { bearerAuthenticator } from "./bearer.ts";
-import { clientCredentialsAuthenticator } from "./client-credentials.ts";
-import { introspectionAuthenticator } from "./introspection.ts";
-import { passwordAuthenticator } from "./password.ts";
+import type { Authenticator, AuthenticatorFactory, Principal } from "./authn/authenticator.ts";
+import { bearerAuthenticator } from "./authn/bearer.ts";
+import { clientCredentialsAuthenticator } from "./authn/client-credentials.ts";
+import { introspectionAuthenticator } from "./authn/introspection.ts";
+import { passwordAuthenticator } from "./authn/password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
 import { createCallerIdentity } from "./caller-identity.ts";
-import { createRequirementCheck } from "./required-claims.ts";
-import { createUpstreamHeaders } from "./upstream-headers.ts";
+import { createRequirementCheck } from "./authz.ts";
+import { createUpstreamHeaders } from "./mutate.ts";
 
 /** One factory per implemented `auth_methods` value. */
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {

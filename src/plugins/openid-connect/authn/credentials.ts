@@ -7,11 +7,11 @@
  * `USER_CREDENTIALS` names.
  */
 import type { Context } from "hono";
-import { AuthError, type Challenge } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
-import { concatBytes, readUpTo, replayStream, streamOf } from "../../lib/bounded-body.ts";
-import type { ClientCredentials } from "../../oidc/client/token-endpoint.ts";
-import type { ParamType } from "./schema.ts";
+import { AuthError, type Challenge } from "../../../errors.ts";
+import type { GatewayEnv } from "../../../gateway/context.ts";
+import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
+import type { ClientCredentials } from "../../../oidc/client/token-endpoint.ts";
+import type { ParamType } from "../schema.ts";
 
 export interface FoundCredentials extends ClientCredentials {
   readonly source: ParamType;

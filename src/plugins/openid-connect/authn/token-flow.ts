@@ -7,20 +7,20 @@
  * how the caller's credentials are read, what decides the cache key, and which grant is asked for.
  */
 import type { Context } from "hono";
-import { AuthError, IdpError, type Challenge } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
-import { createKeyedHash } from "../../oidc/client/cache-key.ts";
-import type { IssuerMetadata } from "../../oidc/client/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../oidc/client/token-cache.ts";
-import { CACHE_EVENT, meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
-import type { TokenResponse } from "../../oidc/client/token-endpoint.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../oidc/resource/verify-access-token.ts";
-import type { PluginContext } from "../types.ts";
+import { AuthError, IdpError, type Challenge } from "../../../errors.ts";
+import type { GatewayEnv } from "../../../gateway/context.ts";
+import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
+import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
+import { TokenCache, type CacheResult, type Fresh } from "../../../oidc/client/token-cache.ts";
+import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
+import type { TokenResponse } from "../../../oidc/client/token-endpoint.ts";
+import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../../oidc/resource/verify-access-token.ts";
+import type { PluginContext } from "../../types.ts";
 import { TOKEN_CHALLENGES, type Authenticator, type AuthenticatorDeps } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";
-import { parseRequirement } from "./required-claims.ts";
-import { allowedAlgorithms, type OpenIdConnectConfig, type ParamType } from "./schema.ts";
-import type { Grant } from "./upstream-headers.ts";
+import { parseRequirement } from "../authz.ts";
+import { allowedAlgorithms, type OpenIdConnectConfig, type ParamType } from "../schema.ts";
+import type { Grant } from "../mutate.ts";
 
 /**
  * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only

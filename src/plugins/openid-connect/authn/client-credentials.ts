@@ -4,7 +4,7 @@
  * and sends it upstream. The token endpoint call is cached under a keyed hash of the credentials,
  * so the repeat request costs one HMAC and one map lookup (token-flow.ts).
  */
-import { requestClientCredentialsToken } from "../../oidc/client/token-endpoint.ts";
+import { requestClientCredentialsToken } from "../../../oidc/client/token-endpoint.ts";
 import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { CLIENT_CREDENTIALS } from "./credentials.ts";
 import { grantAuthenticator } from "./token-flow.ts";

@@ -6,12 +6,12 @@
  * were recognised but are wrong never fall through to a weaker method.
  */
 import type { Context } from "hono";
-import type { Challenge } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
-import type { Issuer } from "../../oidc/client/issuer.ts";
-import type { PluginContext } from "../types.ts";
-import type { OpenIdConnectConfig } from "./schema.ts";
-import type { Grant } from "./upstream-headers.ts";
+import type { Challenge } from "../../../errors.ts";
+import type { GatewayEnv } from "../../../gateway/context.ts";
+import type { Issuer } from "../../../oidc/client/issuer.ts";
+import type { PluginContext } from "../../types.ts";
+import type { OpenIdConnectConfig } from "../schema.ts";
+import type { Grant } from "../mutate.ts";
 
 export interface Principal {
   /** The `auth_methods` entry that authenticated the caller. */

@@ -11,20 +11,20 @@
  * possession a bound token asks for (`cnf`: DPoP key or client certificate) is checked on every
  * request, as for `bearer`.
  */
-import { AuthError, IdpError } from "../../errors.ts";
-import { createKeyedHash } from "../../oidc/client/cache-key.ts";
-import { createGatewayClient } from "../../oidc/client/client-auth.ts";
-import { gatewayClientSettings } from "../../oidc/client/client-auth-schema.ts";
-import { introspectToken } from "../../oidc/client/client-requests.ts";
-import { accessTokenHash } from "../../oidc/resource/dpop.ts";
-import type { IssuerMetadata } from "../../oidc/client/issuer.ts";
-import type { Fresh } from "../../oidc/client/token-cache.ts";
-import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../oidc/resource/verify-access-token.ts";
+import { AuthError, IdpError } from "../../../errors.ts";
+import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
+import { createGatewayClient } from "../../../oidc/client/client-auth.ts";
+import { gatewayClientSettings } from "../../../oidc/client/client-auth-schema.ts";
+import { introspectToken } from "../../../oidc/client/client-requests.ts";
+import { accessTokenHash } from "../../../oidc/resource/dpop.ts";
+import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
+import type { Fresh } from "../../../oidc/client/token-cache.ts";
+import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { createFlowCache } from "./token-flow.ts";
-import type { Grant } from "./upstream-headers.ts";
+import type { Grant } from "../mutate.ts";
 
 /**
  * What is cached per token, locally and in the fleet's Redis: the token and the active result,

@@ -6,10 +6,10 @@
  * will get, and hand it on unchanged, or without `access_token` when hiding.
  */
 import type { Context } from "hono";
-import { AuthError } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
-import { concatBytes, readUpTo, replayStream, streamOf } from "../../lib/bounded-body.ts";
-import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../oidc/resource/bearer-request.ts";
+import { AuthError } from "../../../errors.ts";
+import type { GatewayEnv } from "../../../gateway/context.ts";
+import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
+import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
 
 /** RFC 6750 §2.1 `b64token`. */

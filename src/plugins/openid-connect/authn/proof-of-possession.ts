@@ -10,16 +10,16 @@
  * as `Bearer`) with the `DPoP` challenge and its `algs`; the others with `Bearer` (RFC 9449 §7.1).
  */
 import type { Context } from "hono";
-import { AuthError, type Challenge } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
-import { assertSchemeFitsBinding, type PresentedToken } from "../../oidc/resource/bearer-request.ts";
-import { createDpopNonces } from "../../oidc/resource/dpop-nonce.ts";
-import { boundJkt, checkDpop, createDpopOrigins, DPOP_ALGORITHMS, dpopConfig, type DpopConfig, type PopMode } from "../../oidc/resource/dpop.ts";
-import { checkCertificateBinding } from "../../oidc/resource/mtls.ts";
-import { createMemoryReplayStore, type ReplayStore } from "../../oidc/resource/replay-store.ts";
-import type { PluginContext } from "../types.ts";
+import { AuthError, type Challenge } from "../../../errors.ts";
+import type { GatewayEnv } from "../../../gateway/context.ts";
+import { assertSchemeFitsBinding, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
+import { createDpopNonces } from "../../../oidc/resource/dpop-nonce.ts";
+import { boundJkt, checkDpop, createDpopOrigins, DPOP_ALGORITHMS, dpopConfig, type DpopConfig, type PopMode } from "../../../oidc/resource/dpop.ts";
+import { checkCertificateBinding } from "../../../oidc/resource/mtls.ts";
+import { createMemoryReplayStore, type ReplayStore } from "../../../oidc/resource/replay-store.ts";
+import type { PluginContext } from "../../types.ts";
 import { REALM } from "./authenticator.ts";
-import type { OpenIdConnectConfig } from "./schema.ts";
+import type { OpenIdConnectConfig } from "../schema.ts";
 
 export interface ProofOfPossession {
   readonly dpop: PopMode;

@@ -14,12 +14,12 @@
  * not change what existing client-credentials callers' headers mean, and a client secret is
  * never sent to the IdP as a user's password.
  */
-import { createGatewayClient } from "../../oidc/client/client-auth.ts";
-import { gatewayClientSettings } from "../../oidc/client/client-auth-schema.ts";
-import { requestGrant } from "../../oidc/client/client-requests.ts";
+import { createGatewayClient } from "../../../oidc/client/client-auth.ts";
+import { gatewayClientSettings } from "../../../oidc/client/client-auth-schema.ts";
+import { requestGrant } from "../../../oidc/client/client-requests.ts";
 import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { USER_CREDENTIALS } from "./credentials.ts";
-import type { OpenIdConnectConfig } from "./schema.ts";
+import type { OpenIdConnectConfig } from "../schema.ts";
 import { grantAuthenticator } from "./token-flow.ts";
 
 /** Where this method looks for a user's credentials, once `client_credentials` took what is its. */
