@@ -1,0 +1,156 @@
+/**
+ * A second, independent IdP: Glewlwyd 2.7 (Debian's package, an OpenID Provider in C) in front of
+ * the real gateway, the compiled binary or GATEWAY_RUNTIME's. The README's client credentials curl
+ * with the seed secret, a wrong secret, JWT and DPoP-bound tokens verified against Glewlwyd's keys,
+ * introspection, and the gateway's own token with private_key_jwt. Its quirks are in docs/interop.md.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { GLEWLWYD_SCOPE, startGlewlwyd, type GlewlwydProcess } from "../support/glewlwyd-process.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+let gl: GlewlwydProcess;
+let upstream: EchoUpstream;
+let gw: GatewayProcess;
+const tokensSeen = new Set<string>();
+
+/** Route name → its plugin entry ({{issuer}} replaced). */
+const ROUTES: Record<string, string> = {
+  // The README's workflow; Glewlwyd refuses a token request without `scope`.
+  "openid-connect": `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["client_credentials"]\nscopes = ["${GLEWLWYD_SCOPE}"]`,
+  bearer: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["bearer"]\naudience_required = ["${GLEWLWYD_SCOPE}"]`,
+  dpop: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["bearer"]\nproof_of_possession_dpop = "strict"`,
+  introspection: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nclient_auth = "client_secret_basic"`,
+  // The gateway's own token: Glewlwyd wants the assertion's `aud` to be its token endpoint.
+  "private-key-jwt": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{issuer}}"\nclient_id = "gateway-pkjwt"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "private_key_jwt"\nclient_alg = "ES256"\nclient_assertion_audience = "token_endpoint"`,
+};
+
+function config(): string {
+  const routes = Object.keys(ROUTES).map((name) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`);
+  const plugins = Object.entries(ROUTES).map(([name, entry]) => `[[plugins]]\nroute = "${name}"\n${entry.replaceAll("{{issuer}}", gl.issuer)}\n`);
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+read_timeout = 5000
+
+${routes.join("\n")}
+${plugins.join("\n")}`;
+}
+
+beforeAll(async () => {
+  upstream = startEchoUpstream();
+  gl = await startGlewlwyd();
+  gw = await startGateway({ config: config() });
+  // Glewlwyd downloads no http jwks_uri: the gateway's public keys are registered with the client.
+  const jwks = await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json();
+  await gl.addClient({ client_id: "gateway-pkjwt", token_endpoint_auth_method: ["private_key_jwt"], jwks });
+}, 30_000);
+
+afterAll(async () => {
+  if (gw) {
+    const log = gw.output.join("\n");
+    expect(log).not.toContain(SERVICE_SECRET);
+    for (const token of tokensSeen) expect(log).not.toContain(token.slice(-40));
+    await gw.stop();
+  }
+  await gl?.stop();
+  upstream?.stop();
+});
+
+const basic = (id: string, secret: string) => `Basic ${btoa(`${id}:${secret}`)}`;
+const payload = (jwt: string) => JSON.parse(atob(jwt.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/")));
+
+async function call(path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${gw.proxyUrl}${path}`, { headers });
+  const text = await res.text();
+  const seen = res.status === 200 ? (JSON.parse(text) as { headers: Record<string, string> }) : undefined;
+  const authorization = seen?.headers.authorization;
+  if (authorization?.startsWith("Bearer ")) tokensSeen.add(authorization.slice(7));
+  return { status: res.status, text, headers: res.headers, authorization, upstream: seen };
+}
+
+async function glewlwydToken(dpop?: string): Promise<{ access_token: string; token_type: string }> {
+  const res = await gl.token("service", SERVICE_SECRET, dpop ? { headers: { dpop } } : {});
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { access_token: string; token_type: string };
+  tokensSeen.add(body.access_token);
+  return body;
+}
+
+describe("client credentials with the caller's Basic (the README's curl)", () => {
+  it("passes the seed secret byte-identical: the upstream gets a Glewlwyd token issued to service", async () => {
+    const r = await call("/openid-connect", { authorization: basic("service", SERVICE_SECRET) });
+    expect(r.status).toBe(200);
+    const claims = payload(r.authorization!.slice(7));
+    expect(claims.iss).toBe(gl.issuer);
+    expect(claims.client_id).toBe("service");
+    expect(claims.aud).toBe(GLEWLWYD_SCOPE); // Glewlwyd puts the scope in `aud`
+  });
+
+  it("serves the repeat from the cache", async () => {
+    const first = await call("/openid-connect", { authorization: basic("service", SERVICE_SECRET) });
+    const second = await call("/openid-connect", { authorization: basic("service", SERVICE_SECRET) });
+    expect(second.authorization).toBe(first.authorization!);
+  });
+
+  it("answers a wrong secret 401 with a challenge, though Glewlwyd says 403 with an empty body", async () => {
+    const r = await call("/openid-connect", { authorization: basic("service", "not-the-secret") });
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate")).toContain("realm=");
+  });
+});
+
+describe("tokens Glewlwyd issued, presented to the gateway", () => {
+  it("bearer: verifies the JWT against Glewlwyd's JWKS and its audience", async () => {
+    const { access_token } = await glewlwydToken();
+    expect((await call("/bearer", { authorization: `Bearer ${access_token}` })).status).toBe(200);
+    expect((await call("/bearer", { authorization: `Bearer ${access_token.slice(0, -4)}AAAA` })).status).toBe(401);
+  });
+
+  describe("a DPoP-bound token (RFC 9449)", () => {
+    let key: ProofKey;
+    let token: string;
+    beforeAll(async () => {
+      key = await proofKey();
+      const body = await glewlwydToken(await makeProof({ key, method: "POST", url: gl.tokenEndpoint }));
+      expect(body.token_type.toLowerCase()).toBe("dpop");
+      expect(payload(body.access_token).cnf.jkt).toBe(key.jkt);
+      token = body.access_token;
+    });
+
+    it("passes with a proof from the bound key; the upstream gets Bearer", async () => {
+      const proof = await makeProof({ key, url: `${gw.proxyUrl}/dpop`, accessToken: token });
+      const r = await call("/dpop", { authorization: `DPoP ${token}`, dpop: proof });
+      expect(r.status).toBe(200);
+      expect(r.authorization).toBe(`Bearer ${token}`);
+    });
+
+    it("is refused with a proof from another key, and without a proof", async () => {
+      const other = await proofKey();
+      const proof = await makeProof({ key: other, url: `${gw.proxyUrl}/dpop`, accessToken: token });
+      expect((await call("/dpop", { authorization: `DPoP ${token}`, dpop: proof })).status).toBe(401);
+      expect((await call("/dpop", { authorization: `Bearer ${token}` })).status).toBe(401);
+    });
+  });
+
+  it("introspection: the gateway asks Glewlwyd (client_secret_basic) and passes an active token", async () => {
+    const { access_token } = await glewlwydToken();
+    expect((await call("/introspection", { authorization: `Bearer ${access_token}` })).status).toBe(200);
+    expect((await call("/introspection", { authorization: "Bearer not-a-token-glewlwyd-knows" })).status).toBe(401);
+  });
+});
+
+describe("the gateway's own token", () => {
+  it("private_key_jwt with aud = the token endpoint: the upstream gets a token issued to the gateway", async () => {
+    const r = await call("/private-key-jwt");
+    expect(r.status).toBe(200);
+    expect(payload(r.authorization!.slice(7)).client_id).toBe("gateway-pkjwt");
+  });
+});
