@@ -13,7 +13,7 @@ AUDIT_DIR := .tmp/audit
 # The suites run a second time with the gateway under Deno (same files, GATEWAY_RUNTIME=deno).
 DENO_E2E := test/e2e/core-proxy.test.ts test/e2e/client-credentials.test.ts test/e2e/bearer.test.ts \
 	test/e2e/proof-of-possession.test.ts test/e2e/identity.test.ts test/e2e/upstream-oauth.test.ts \
-	test/e2e/operations.test.ts
+	test/e2e/operations.test.ts test/e2e/glewlwyd.test.ts
 
 .PHONY: all deps build build-deno certs run test typecheck unit e2e bench clean schema docs
 
@@ -58,11 +58,14 @@ unit: deps
 
 e2e: build certs
 	bash scripts/ensure-redis.sh
+	bash scripts/ensure-glewlwyd.sh
 	$(BUN) test test/e2e
 
-# The cluster suites start their own redis-server processes; Debian's package is installed when missing.
+# The cluster suites start their own redis-server processes and the interop suite its own Glewlwyd;
+# Debian's packages are installed when missing.
 test: deps build certs
 	bash scripts/ensure-redis.sh
+	bash scripts/ensure-glewlwyd.sh
 	$(BIN)/tsc --noEmit -p tsconfig.json
 	rm -rf $(AUDIT_DIR) && mkdir -p $(AUDIT_DIR)
 	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test --timeout 60000 test/unit test/e2e

@@ -5,6 +5,10 @@
  * introspection, and the gateway's own token with private_key_jwt. Its quirks are in docs/interop.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
+import * as https from "node:https";
+import { join } from "node:path";
+import { ensureCerts } from "../support/certs.ts";
 import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { GLEWLWYD_SCOPE, startGlewlwyd, type GlewlwydProcess } from "../support/glewlwyd-process.ts";
@@ -12,6 +16,10 @@ import { SERVICE_SECRET } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 let gl: GlewlwydProcess;
+/** Glewlwyd over https asking for client certificates (RFC 8705). */
+let tlsGl: GlewlwydProcess;
+let certs: string;
+const JOHN_DOE_DN = "CN=JohnDoe,OU=IT"; // certs/client.crt, as GnuTLS writes it (RFC 4514)
 let upstream: EchoUpstream;
 let gw: GatewayProcess;
 const tokensSeen = new Set<string>();
@@ -25,15 +33,25 @@ const ROUTES: Record<string, string> = {
   introspection: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nclient_auth = "client_secret_basic"`,
   // The gateway's own token: Glewlwyd wants the assertion's `aud` to be its token endpoint.
   "private-key-jwt": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{issuer}}"\nclient_id = "gateway-pkjwt"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "private_key_jwt"\nclient_alg = "ES256"\nclient_assertion_audience = "token_endpoint"`,
+  mtls: `name = "openid-connect"\n[plugins.config]\nissuer = "{{tls_issuer}}"\nauth_methods = ["bearer"]\nproof_of_possession_mtls = "strict"`,
+  "tls-client-auth": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{tls_issuer}}"\nclient_id = "gateway-tls"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "tls_client_auth"\ntls_client_auth_cert = "{{certs}}/client.crt"\ntls_client_auth_key = "{{certs}}/client.key"`,
 };
 
 function config(): string {
   const routes = Object.keys(ROUTES).map((name) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`);
-  const plugins = Object.entries(ROUTES).map(([name, entry]) => `[[plugins]]\nroute = "${name}"\n${entry.replaceAll("{{issuer}}", gl.issuer)}\n`);
+  const fill = (entry: string) => entry.replaceAll("{{issuer}}", gl.issuer).replaceAll("{{tls_issuer}}", tlsGl.issuer).replaceAll("{{certs}}", certs);
+  const plugins = Object.entries(ROUTES).map(([name, entry]) => `[[plugins]]\nroute = "${name}"\n${fill(entry)}\n`);
   return `[server]
 proxy_listen = "127.0.0.1:{{proxy}}"
+proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
 admin_listen = "127.0.0.1:{{admin}}"
+trusted_certificates = ["${certs}/ca.crt"]
 shutdown_timeout = 2000
+
+[server.tls]
+cert = "${certs}/gateway.crt"
+key = "${certs}/gateway.key"
+client_ca = "${certs}/ca.crt"
 
 [[services]]
 name = "echo"
@@ -45,8 +63,13 @@ ${plugins.join("\n")}`;
 }
 
 beforeAll(async () => {
+  certs = ensureCerts();
   upstream = startEchoUpstream();
   gl = await startGlewlwyd();
+  tlsGl = await startGlewlwyd({ tls: { cert: join(certs, "gateway.crt"), key: join(certs, "gateway.key"), ca: join(certs, "ca.crt") } });
+  for (const client_id of ["cert-bound", "gateway-tls"]) {
+    await tlsGl.addClient({ client_id, token_endpoint_auth_method: ["tls_client_auth"], tls_client_auth_subject_dn: JOHN_DOE_DN });
+  }
   gw = await startGateway({ config: config() });
   // Glewlwyd downloads no http jwks_uri: the gateway's public keys are registered with the client.
   const jwks = await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json();
@@ -61,6 +84,7 @@ afterAll(async () => {
     await gw.stop();
   }
   await gl?.stop();
+  await tlsGl?.stop();
   upstream?.stop();
 });
 
@@ -74,6 +98,20 @@ async function call(path: string, headers: Record<string, string> = {}) {
   const authorization = seen?.headers.authorization;
   if (authorization?.startsWith("Bearer ")) tokensSeen.add(authorization.slice(7));
   return { status: res.status, text, headers: res.headers, authorization, upstream: seen };
+}
+
+/** An https request with the JohnDoe client certificate. */
+function mtlsRequest(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; text: string }> {
+  return new Promise((ok, fail) => {
+    const req = https.request(url, { method: init.method ?? "GET", headers: init.headers ?? {}, ca: readFileSync(join(certs, "ca.crt")), cert: readFileSync(join(certs, "client.crt")), key: readFileSync(join(certs, "client.key")) }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => ok({ status: res.statusCode!, text }));
+    });
+    req.on("error", fail);
+    req.end(init.body);
+  });
 }
 
 async function glewlwydToken(dpop?: string): Promise<{ access_token: string; token_type: string }> {
@@ -147,10 +185,43 @@ describe("tokens Glewlwyd issued, presented to the gateway", () => {
   });
 });
 
+describe("a certificate-bound token (RFC 8705), Glewlwyd over mutual TLS", () => {
+  let token: string;
+  beforeAll(async () => {
+    const res = await mtlsRequest(tlsGl.tokenEndpoint, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "client_credentials", client_id: "cert-bound", scope: GLEWLWYD_SCOPE }).toString(),
+    });
+    expect(res.status).toBe(200);
+    token = JSON.parse(res.text).access_token;
+    tokensSeen.add(token);
+    expect(payload(token).cnf["x5t#S256"]).toBeString();
+  });
+
+  it("passes over mutual TLS with the certificate it is bound to", async () => {
+    const r = await mtlsRequest(`${gw.proxyTlsUrl}/mtls`, { headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text).headers.authorization).toBe(`Bearer ${token}`);
+  });
+
+  it("is refused without a client certificate", async () => {
+    expect((await call("/mtls", { authorization: `Bearer ${token}` })).status).toBe(401);
+  });
+});
+
 describe("the gateway's own token", () => {
   it("private_key_jwt with aud = the token endpoint: the upstream gets a token issued to the gateway", async () => {
     const r = await call("/private-key-jwt");
     expect(r.status).toBe(200);
     expect(payload(r.authorization!.slice(7)).client_id).toBe("gateway-pkjwt");
+  });
+
+  it("tls_client_auth with the JohnDoe certificate: the token is bound to it", async () => {
+    const r = await call("/tls-client-auth");
+    expect(r.status).toBe(200);
+    const claims = payload(r.authorization!.slice(7));
+    expect(claims.client_id).toBe("gateway-tls");
+    expect(claims.cnf["x5t#S256"]).toBeString();
   });
 });

@@ -148,6 +148,11 @@ export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<Glew
   const db = join(dir, "glewlwyd.db");
   const sqlite = new Database(db, { create: true });
   sqlite.exec(readFileSync(SCHEMA, "utf8"));
+  // The seed's client backend stores no `tls_client_auth_subject_dn`, the property tls_client_auth compares.
+  const row = sqlite.query("SELECT gcmi_parameters AS p FROM g_client_module_instance WHERE gcmi_name = 'database'").get() as { p: string };
+  const backend = JSON.parse(row.p);
+  backend["data-format"].tls_client_auth_subject_dn = { multiple: false, read: true, write: true };
+  sqlite.query("UPDATE g_client_module_instance SET gcmi_parameters = ? WHERE gcmi_name = 'database'").run(JSON.stringify(backend));
   sqlite.close();
   const port = await freePort();
   const scheme = options.tls ? "https" : "http";
