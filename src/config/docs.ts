@@ -3,6 +3,7 @@
  * that validates gateway.toml), so the reference cannot drift from what the gateway accepts.
  */
 import { jsonSchema } from "./json-schema.ts";
+import { KONG_KEYS, kongReason, type KongTable } from "./kong-keys.ts";
 import type { PluginSchemas } from "./schema.ts";
 
 type Schema = Record<string, any>;
@@ -90,5 +91,51 @@ export function configurationMarkdown(plugins: PluginSchemas): string {
       if (sub.type === "object" && sub.properties) sections.push("", table(`plugin \`${name}\`: \`${key}\``, sub.description ?? "", sub, true));
     }
   }
+  sections.push("", kongNotImplemented(p));
   return sections.join("\n") + "\n";
+}
+
+/** The keys of Kong's table that this gateway's table lacks, grouped by the reason. */
+function missingKeys(kong: KongTable, schema: Schema | undefined): Map<string, string[]> {
+  const have = new Set(Object.keys(schema?.properties ?? {}));
+  const byReason = new Map<string, string[]>();
+  for (const key of KONG_KEYS[kong]) {
+    if (have.has(key)) continue;
+    const reason = kongReason(key);
+    byReason.set(reason, [...(byReason.get(reason) ?? []), key]);
+  }
+  return byReason;
+}
+
+/** `check` names these as Kong settings this gateway does not implement, and links here. */
+function kongNotImplemented(p: Schema): string {
+  const plugins = new Map<string, Schema>();
+  for (const variant of p.plugins.items.allOf ?? []) plugins.set(variant.if.properties.name.const, variant.then.properties.config);
+  const tables: [string, KongTable, Schema | undefined][] = [
+    ["`[server]` (kong.conf)", "server", p.server],
+    ["`[[services]]`", "services", p.services.items],
+    ["`[[routes]]`", "routes", p.routes.items],
+    ["`[[upstreams]]`", "upstreams", p.upstreams?.items],
+    ["`[[upstreams.targets]]`", "targets", p.upstreams?.items?.properties?.targets?.items],
+    ["`[[consumers]]`", "consumers", p.consumers?.items],
+    ["`[[certificates]]`", "certificates", p.certificates?.items],
+  ];
+  for (const name of ["openid-connect", "request-termination", "acl", "rate-limiting"] as const) tables.push([`plugin \`${name}\``, name, plugins.get(name)]);
+  const lines = [
+    "## Kong settings not implemented",
+    "",
+    "Kong's keys that gateway.toml does not have. `check` names each as a Kong setting this gateway does not implement, never as an unknown key; " +
+      "a table that is absent altogether is listed whole.",
+    "",
+    "| table | keys | why, or what to use instead |",
+    "| --- | --- | --- |",
+  ];
+  for (const [title, kong, schema] of tables) {
+    if (!schema) {
+      lines.push(`| ${title} | all | not implemented yet |`);
+      continue;
+    }
+    for (const [reason, keys] of missingKeys(kong, schema)) lines.push(`| ${title} | ${keys.map((k) => `\`${k}\``).join(", ")} | ${cell(reason)} |`);
+  }
+  return lines.join("\n");
 }

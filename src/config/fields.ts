@@ -1,6 +1,7 @@
 /** Reusable schema pieces. Every key is documented with `.describe()`: docs and JSON Schema come from it. */
 import { z } from "zod";
 import { didYouMean } from "./did-you-mean.ts";
+import { KONG_KEYS, notImplementedMessage, type KongTable } from "./kong-keys.ts";
 
 /** What a schema needs from the file it validates. */
 export interface SchemaContext {
@@ -62,12 +63,19 @@ export const oneOrMany = <T extends z.ZodType>(item: T) =>
   z.union([item.transform((v) => [v] as z.output<T>[]), z.array(item)]);
 
 /**
- * A TOML table: unknown keys are errors, with a "did you mean" from the table's own keys.
+ * A TOML table: unknown keys are errors, with a "did you mean" from the table's own keys. A key
+ * of the Kong table it mirrors (`kong`) that it does not have is named as a Kong setting this
+ * gateway does not implement, never as unknown.
  */
-export const table = <S extends z.ZodRawShape>(shape: S) =>
-  z.strictObject(shape, {
+export const table = <S extends z.ZodRawShape>(shape: S, kong?: KongTable) => {
+  const kongKeys: ReadonlySet<string> = new Set(kong ? KONG_KEYS[kong] : []);
+  return z.strictObject(shape, {
     error: (issue) => {
       if (issue.code !== "unrecognized_keys") return undefined;
-      return issue.keys.map((k: string) => `unknown key "${k}"${didYouMean(k, Object.keys(shape))}`).join("; ");
+      return issue.keys.map((k: string) => (kongKeys.has(k) ? notImplementedMessage(k) : `unknown key "${k}"${didYouMean(k, Object.keys(shape))}`)).join("; ");
     },
   });
+};
+
+/** `table` for a table that mirrors one of Kong's (an entity, a plugin's config, kong.conf). */
+export const kongTable = <S extends z.ZodRawShape>(kong: KongTable, shape: S) => table(shape, kong);

@@ -32,7 +32,15 @@ function issueLine(issue: z.core.$ZodIssue): string {
   return `  ${where || "(top level)"}: ${lowerFirst(message)}`;
 }
 
-export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string {
+/** One issue per unknown key, so each line names its key. */
+function perKey(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "unrecognized_keys" || issue.keys.length < 2) return [issue];
+  const messages = issue.message.split("; ");
+  return issue.keys.map((key, i) => ({ ...issue, keys: [key], message: messages[i] ?? issue.message }));
+}
+
+export function formatIssues(file: string, reported: readonly z.core.$ZodIssue[]): string {
+  const issues = reported.flatMap(perKey);
   const lines = issues.slice(0, 20).map(issueLine);
   if (issues.length > 20) lines.push(`  … and ${issues.length - 20} more`);
   return `${file}: invalid configuration\n${lines.join("\n")}`;

@@ -1,9 +1,9 @@
 /** A `[[routes]]` entry: what a request must look like to reach a service. */
 import { z } from "zod";
-import { entityName, table } from "./fields.ts";
+import { entityName, kongTable } from "./fields.ts";
 
 export const routeSchema = () =>
-  table({
+  kongTable("routes", {
       name: entityName().describe("Unique name; plugins refer to it."),
       service: entityName().describe("Name of the service requests are proxied to."),
       paths: z

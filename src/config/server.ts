@@ -1,6 +1,6 @@
 /** The `[server]` table: listeners, TLS, outbound trust, logging. */
 import { z } from "zod";
-import { filePath, listen, listenOrOff, millis, table, type SchemaContext } from "./fields.ts";
+import { filePath, kongTable, listen, listenOrOff, millis, table, type SchemaContext } from "./fields.ts";
 
 const serverTls = (ctx: SchemaContext) =>
   table({
@@ -19,7 +19,7 @@ const serverTls = (ctx: SchemaContext) =>
     .describe("Certificate and key of the TLS proxy listener.");
 
 export const serverSchema = (ctx: SchemaContext) =>
-  table({
+  kongTable("server", {
       proxy_listen: listen().prefault("0.0.0.0:8000").describe("Address of the plain HTTP proxy listener.")
         .meta({ kong: "kong.conf `proxy_listen`" }),
       proxy_tls_listen: listen().optional().describe("Address of the HTTPS proxy listener; needs `[server.tls]`.")

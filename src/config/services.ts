@@ -1,9 +1,9 @@
 /** A `[[services]]` entry: the upstream a route proxies to, and how long each wait may last. */
 import { z } from "zod";
-import { entityName, millis, table } from "./fields.ts";
+import { entityName, kongTable, millis } from "./fields.ts";
 
 export const serviceSchema = () =>
-  table({
+  kongTable("services", {
     name: entityName().describe("Unique name; routes and plugins refer to it."),
     url: z
       .url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" })

@@ -3,7 +3,7 @@
  * the key's description), checked once at start. `check` never needs the network.
  */
 import { z } from "zod";
-import { millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
+import { kongTable, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
 import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../oidc/resource/verify-access-token.ts";
 import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
@@ -57,7 +57,7 @@ const url = () =>
 const NO_FILE: SchemaContext = { resolvePath: (p) => p };
 
 export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
-  table({
+  kongTable("openid-connect", {
     issuer: url().describe("The issuer identifier, or the URL of its discovery document; the discovered `issuer` must equal it exactly."),
     auth_methods: z
       .array(z.enum(KONG_AUTH_METHODS))

@@ -3,11 +3,11 @@
  * reach the upstream. Useful to close a route for maintenance, or to fence off a path.
  */
 import { z } from "zod";
-import { table } from "../../config/fields.ts";
+import { kongTable } from "../../config/fields.ts";
 import { definePlugin } from "../types.ts";
 
 const schema = () =>
-  table({
+  kongTable("request-termination", {
     status_code: z.int().min(100).max(599).default(503).describe("Status code of the response."),
     message: z.string().optional().describe('Sent as `{"message": ...}` unless `body` is set.'),
     body: z.string().optional().describe("Raw response body; needs `content_type`."),
