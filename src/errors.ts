@@ -37,6 +37,22 @@ export class NoRouteError extends GatewayError {
   readonly publicMessage = "no Route matched with those values";
 }
 
+/**
+ * The matched route does not allow the request's protocol (Kong: HTTPS-only route over HTTP,
+ * or a WebSocket-only route without an upgrade): 426 with the `Upgrade` the route wants.
+ */
+export class UpgradeRequiredError extends GatewayError {
+  readonly code = "route.protocol";
+  readonly status = 426;
+  readonly publicMessage: string;
+  readonly responseHeaders: Readonly<Record<string, string>>;
+  constructor(kind: "https" | "websocket") {
+    super(kind === "https" ? "route requires https" : "route requires a WebSocket upgrade");
+    this.publicMessage = kind === "https" ? "Please use HTTPS protocol" : "Please upgrade to WebSocket";
+    this.responseHeaders = { connection: "Upgrade", upgrade: kind === "https" ? "TLS/1.2, HTTP/1.1" : "websocket" };
+  }
+}
+
 export class UpstreamUnavailableError extends GatewayError {
   readonly code = "upstream.unavailable";
   readonly status = 502;

@@ -17,7 +17,8 @@ import { requestIdFrom, upstreamRequestHeaders } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
 import { proxy } from "./proxy.ts";
 import { GatewayContext } from "./request-context.ts";
-import { Router, upstreamPath, type CompiledRoute } from "./router.ts";
+import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
+import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
 
 type Handler = MiddlewareHandler<GatewayEnv>;
 
@@ -158,7 +159,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const c = new GatewayContext(raw, conn, target.path, {});
     const host = raw.headers.get("host") ?? "";
     const protocol = conn.tls ? "https" : "http";
-    const match = router.match({ method: raw.method, host, path, protocol });
+    const match = router.match({ method: raw.method, host, path, protocol, headers: raw.headers, remoteAddress: conn.remoteAddress, localPort: conn.localPort });
     c.set("requestId", requestId);
     c.set("logFields", {});
     c.set("upstreamLatency", -1);
@@ -170,14 +171,18 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     let response: Response;
     try {
       if (!match) throw new NoRouteError();
-      c.set("route", match.route);
-      c.set("strippedPath", match.strippedPath);
-      c.set(
-        "upstreamHeaders",
-        upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId }),
-      );
-      await chains.get(match.route)!(c);
-      response = c.res;
+      const redirect = checkProtocol(match.route.config, { tls: conn.tls, websocket: isWebSocketUpgrade(raw.headers), host, requestUri: target.path + target.search });
+      if (redirect) response = redirect;
+      else {
+        c.set("route", match.route);
+        c.set("strippedPath", match.strippedPath);
+        c.set(
+          "upstreamHeaders",
+          upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId }),
+        );
+        await chains.get(match.route)!(c);
+        response = c.res;
+      }
     } catch (error) {
       if (!(error instanceof GatewayError) || error.ours) {
         log.error(error instanceof GatewayError ? error.code : "request.failed", { request_id: requestId, error, detail: error instanceof GatewayError ? error.detail : undefined });

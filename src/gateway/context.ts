@@ -1,6 +1,6 @@
 /** What one request carries through the plugin chain to the proxy. */
 import type { ConnInfo } from "../runtime/types.ts";
-import type { CompiledRoute } from "./router.ts";
+import type { CompiledRoute } from "./router/router.ts";
 
 export interface GatewayVariables {
   requestId: string;

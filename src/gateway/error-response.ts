@@ -2,7 +2,7 @@
  * The one place where errors become HTTP responses: Kong-style JSON bodies and, for
  * authentication failures, RFC 6750 §3 / RFC 9449 §7 `WWW-Authenticate` challenges.
  */
-import { AuthError, GatewayError, type Challenge } from "../errors.ts";
+import { AuthError, GatewayError, UpgradeRequiredError, type Challenge } from "../errors.ts";
 
 const JSON_TYPE = "application/json; charset=utf-8";
 
@@ -44,6 +44,8 @@ export function errorResponse(error: unknown, options: ErrorResponseOptions = {}
       body.error = error.error;
       if (error.description) body.error_description = error.description;
     }
+  } else if (error instanceof UpgradeRequiredError) {
+    for (const [k, v] of Object.entries(error.responseHeaders)) headers.set(k, v);
   } else if (options.displayErrors && error.detail) {
     body.error_description = error.detail;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import { pluginsForRoute } from "../../src/gateway/app.ts";
-import type { CompiledRoute } from "../../src/gateway/router.ts";
+import type { CompiledRoute } from "../../src/gateway/router/router.ts";
 import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 const config = parseConfig(

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
-import { Router, upstreamPath, type CompiledRoute } from "../../src/gateway/router.ts";
+import { UpgradeRequiredError } from "../../src/errors.ts";
+import { errorResponse } from "../../src/gateway/error-response.ts";
+import { checkProtocol } from "../../src/gateway/router/protocols.ts";
+import { Router, upstreamPath, type CompiledRoute } from "../../src/gateway/router/router.ts";
 import { pluginRegistry } from "../../src/plugins/registry.ts";
 
 function routerFor(routesToml: string): Router {
@@ -83,8 +86,8 @@ protocols = ["https"]
     expect(name(router.match(req("/users/abc")))).toBe("root");
   });
 
-  it("honours protocols", () => {
-    expect(name(router.match(req("/secure")))).toBe("root");
+  it("matches whatever the protocol: Kong checks a route's protocols after matching (426)", () => {
+    expect(name(router.match(req("/secure")))).toBe("https-only");
     expect(name(router.match(req("/secure", { protocol: "https" })))).toBe("https-only");
   });
 
@@ -116,5 +119,42 @@ describe("Kong path_handling", () => {
     ["/anything", "openid-connect", "v0", "/anything/openid-connect"],
   ] as const)("service path %p + %p (%s) -> %p", (service, stripped, handling, expected) => {
     expect(upstreamPath(service, stripped, handling)).toBe(expected);
+  });
+});
+
+describe("Kong protocols check after matching", () => {
+  const plain = { tls: false, websocket: false, host: "api.example:8000", requestUri: "/a?b=1" };
+
+  it("answers 426 with Kong's body and Upgrade header to HTTP on an HTTPS-only route", async () => {
+    let thrown: unknown;
+    try {
+      checkProtocol({ protocols: ["https"] }, plain);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(UpgradeRequiredError);
+    const res = errorResponse(thrown);
+    expect(res.status).toBe(426);
+    expect(res.headers.get("upgrade")).toBe("TLS/1.2, HTTP/1.1");
+    expect(res.headers.get("connection")).toBe("Upgrade");
+    expect(await res.json()).toEqual({ message: "Please use HTTPS protocol" });
+  });
+
+  it.each([301, 302, 307, 308])("redirects to https with https_redirect_status_code = %d", (status) => {
+    const res = checkProtocol({ protocols: ["https"], https_redirect_status_code: status }, plain);
+    expect(res?.status).toBe(status);
+    expect(res?.headers.get("location")).toBe("https://api.example/a?b=1");
+  });
+
+  it("lets TLS requests and routes that allow http through", () => {
+    expect(checkProtocol({ protocols: ["https"] }, { ...plain, tls: true })).toBeUndefined();
+    expect(checkProtocol({ protocols: ["http", "https"] }, plain)).toBeUndefined();
+    expect(checkProtocol({ protocols: ["http"] }, { ...plain, tls: true })).toBeUndefined();
+  });
+
+  it("treats wss like https and asks a WebSocket-only route for an upgrade", () => {
+    expect(() => checkProtocol({ protocols: ["wss"] }, { ...plain, websocket: true })).toThrow(UpgradeRequiredError);
+    expect(checkProtocol({ protocols: ["ws", "wss"] }, { ...plain, websocket: true })).toBeUndefined();
+    expect(() => checkProtocol({ protocols: ["ws", "wss"] }, plain)).toThrow("route requires a WebSocket upgrade");
   });
 });

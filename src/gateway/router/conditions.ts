@@ -1,0 +1,132 @@
+/**
+ * One route's match conditions, compiled once: every attribute the route sets must match
+ * (Kong: "the request must include all of the configured fields"), any one of its values will do.
+ */
+import { cidrContains, parseCidr, parseIp, type Cidr } from "./cidr.ts";
+import type { RequestFacts } from "./facts.ts";
+
+/** The route keys the router reads (the routes table of gateway.toml). */
+export interface RouteRules {
+  readonly paths: readonly string[];
+  readonly hosts: readonly string[];
+  readonly methods: readonly string[];
+  readonly headers?: Readonly<Record<string, readonly string[]>>;
+  readonly snis?: readonly string[];
+  readonly sources?: readonly Endpoint[];
+  readonly destinations?: readonly Endpoint[];
+  readonly regex_priority: number;
+  readonly strip_path: boolean;
+}
+
+export interface Endpoint {
+  readonly ip?: string;
+  readonly port?: number;
+}
+
+export interface HostPattern {
+  /** Lower-case name; for wildcards, the part without `*` (`.example.com`, `example.`). */
+  readonly name: string;
+  readonly kind: "exact" | "suffix" | "prefix";
+  readonly port: number | undefined;
+}
+
+interface HeaderRule {
+  readonly name: string;
+  readonly exact: readonly string[];
+  readonly patterns: readonly RegExp[];
+}
+
+interface EndpointRule {
+  readonly cidr: Cidr | undefined;
+  readonly port: number | undefined;
+}
+
+export function hostPattern(pattern: string): HostPattern {
+  const lower = pattern.toLowerCase();
+  const colon = lower.lastIndexOf(":");
+  const name = colon > 0 && !lower.endsWith("]") ? lower.slice(0, colon) : lower;
+  const port = name !== lower ? Number(lower.slice(colon + 1)) : undefined;
+  if (name.startsWith("*")) return { name: name.slice(1), kind: "suffix", port };
+  if (name.endsWith("*")) return { name: name.slice(0, -1), kind: "prefix", port };
+  return { name, kind: "exact", port };
+}
+
+export function hostMatches(h: HostPattern, name: string, port: number | undefined): boolean {
+  if (h.port !== undefined && h.port !== port) return false;
+  if (h.kind === "exact") return h.name === name;
+  if (h.kind === "suffix") return name.length > h.name.length && name.endsWith(h.name);
+  return name.length > h.name.length && name.startsWith(h.name);
+}
+
+/** Host header → lower-case name and port (the listener's port when the header has none). */
+export function splitHost(host: string, localPort: number | undefined): [string, number | undefined] {
+  const lower = host.toLowerCase();
+  if (lower.startsWith("[")) {
+    const end = lower.indexOf("]");
+    const port = lower.slice(end + 2);
+    return [lower.slice(0, end + 1), port ? Number(port) : localPort];
+  }
+  const colon = lower.lastIndexOf(":");
+  return colon >= 0 ? [lower.slice(0, colon), Number(lower.slice(colon + 1))] : [lower, localPort];
+}
+
+const sniMatches = (h: HostPattern, sni: string) => hostMatches(h, sni, undefined);
+
+export class Conditions {
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly hosts: readonly HostPattern[];
+  readonly headers: readonly HeaderRule[];
+  readonly snis: readonly HostPattern[];
+  readonly sources: readonly EndpointRule[];
+  readonly destinations: readonly EndpointRule[];
+
+  constructor(rules: RouteRules) {
+    this.methods = rules.methods.length ? new Set(rules.methods) : undefined;
+    this.hosts = rules.hosts.map(hostPattern);
+    this.headers = Object.entries(rules.headers ?? {}).map(([name, values]) => ({
+      name: name.toLowerCase(),
+      exact: values.filter((v) => !v.startsWith("~*")).map((v) => v.toLowerCase()),
+      patterns: values.filter((v) => v.startsWith("~*")).map((v) => new RegExp(v.slice(2), "i")),
+    }));
+    // Kong ignores a trailing dot of an SNI name.
+    this.snis = (rules.snis ?? []).map((s) => hostPattern(s.length > 1 && s.endsWith(".") ? s.slice(0, -1) : s));
+    const endpoint = (e: Endpoint): EndpointRule => ({ cidr: e.ip !== undefined ? parseCidr(e.ip) : undefined, port: e.port });
+    this.sources = (rules.sources ?? []).map(endpoint);
+    this.destinations = (rules.destinations ?? []).map(endpoint);
+  }
+
+  /** Everything but the path, which the caller has matched. */
+  test(req: RequestFacts, hostName: string, hostPort: number | undefined): boolean {
+    if (this.methods && !this.methods.has(req.method)) return false;
+    if (this.hosts.length && !this.hosts.some((h) => hostMatches(h, hostName, hostPort))) return false;
+    if (this.headers.length && !this.headers.every((h) => headerMatches(h, req.headers?.get(h.name) ?? null))) return false;
+    // As Kong (#6425): SNIs are only checked on TLS connections.
+    if (this.snis.length && req.protocol === "https" && !(req.sni && this.snis.some((s) => sniMatches(s, req.sni!.toLowerCase())))) return false;
+    if (this.sources.length && !endpointMatches(this.sources, req.remoteAddress, req.remotePort)) return false;
+    if (this.destinations.length && !endpointMatches(this.destinations, req.localAddress, req.localPort)) return false;
+    return true;
+  }
+}
+
+/**
+ * Kong compares each header line; fetch joins repeated lines with ", ", so the joined value and
+ * each comma-separated part are tried.
+ */
+function headerMatches(rule: HeaderRule, value: string | null): boolean {
+  if (value === null) return false;
+  if (valueMatches(rule, value)) return true;
+  if (!value.includes(",")) return false;
+  return value.split(",").some((part) => valueMatches(rule, part.trim()));
+}
+
+function valueMatches(rule: HeaderRule, value: string): boolean {
+  const lower = value.toLowerCase();
+  for (const e of rule.exact) if (e === lower) return true;
+  for (const p of rule.patterns) if (p.test(value)) return true;
+  return false;
+}
+
+function endpointMatches(rules: readonly EndpointRule[], address: string | undefined, port: number | undefined): boolean {
+  const ip = address !== undefined && rules.some((r) => r.cidr) ? parseIp(address) : undefined;
+  return rules.some((r) => (r.cidr === undefined || (ip !== undefined && cidrContains(r.cidr, ip))) && (r.port === undefined || r.port === port));
+}

@@ -1,0 +1,52 @@
+/**
+ * Kong's route priorities (the `traditional_compatible` router, Kong's default since 3.0, and the
+ * documented "matching priorities"). A route with paths of several kinds is split, as Kong does,
+ * into one matcher for all its regex paths and one per prefix length. Matchers are ordered by:
+ *   1. how many attributes the route sets (methods, hosts, headers, paths, snis, sources, destinations);
+ *   2. only plain (non-wildcard) hosts;
+ *   3. how many headers it names;
+ *   4. a regex path group before a prefix group;
+ *   5. `regex_priority` (regex groups only);
+ *   6. the prefix length;
+ *   7. file order (Kong: `created_at`).
+ */
+import type { RouteRules } from "./conditions.ts";
+
+export interface PathGroup {
+  readonly regex: boolean;
+  /** All prefixes of one length, or all regex sources (without `~`), in file order. */
+  readonly paths: readonly string[];
+}
+
+/** Kong's `split_routes_and_services_by_path`: one group per prefix length, one for all regexes. */
+export function pathGroups(paths: readonly string[]): PathGroup[] {
+  const groups = new Map<number, string[]>(); // key -1: regexes
+  for (const p of paths) {
+    const key = p.startsWith("~") ? -1 : p.length;
+    const list = groups.get(key) ?? [];
+    list.push(p.startsWith("~") ? p.slice(1) : p);
+    groups.set(key, list);
+  }
+  return [...groups.entries()].map(([key, list]) => ({ regex: key === -1, paths: list }));
+}
+
+/** The comparison key of one matcher: greater wins, element by element. */
+export function priorityKey(rules: RouteRules, group: PathGroup | undefined): number[] {
+  const headers = Object.keys(rules.headers ?? {}).length;
+  const weight =
+    (rules.methods.length ? 1 : 0) +
+    (rules.hosts.length ? 1 : 0) +
+    (headers ? 1 : 0) +
+    (group ? 1 : 0) +
+    (rules.snis?.length ? 1 : 0) +
+    (rules.sources?.length ? 1 : 0) +
+    (rules.destinations?.length ? 1 : 0);
+  const plainHosts = rules.hosts.length > 0 && rules.hosts.every((h) => !h.includes("*"));
+  const regex = group?.regex ?? false;
+  return [weight, plainHosts ? 1 : 0, Math.min(headers, 255), regex ? 1 : 0, regex ? rules.regex_priority : 0, group && !regex ? group.paths[0]!.length : 0];
+}
+
+export function compareKeys(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return b[i]! - a[i]!;
+  return 0;
+}

@@ -1,0 +1,173 @@
+/**
+ * Kong's route matching at a cost that does not grow with the number of routes. Each route is
+ * split into matchers (priority.ts) ranked once, globally, by Kong's priorities. Matchers are filed
+ * in a path trie under their prefix (regexes under their literal prefix, routes without paths at
+ * the root) and, in each trie node, by host (exact names in a map, wildcards by suffix/prefix).
+ * A request walks the trie along its path; in each list it visits, the first matcher whose other
+ * conditions hold is the list's best, and lists stop as soon as they cannot beat the best so far.
+ */
+import type { RouteConfig, ServiceConfig } from "../../config/schema.ts";
+import { Conditions, splitHost, type RouteRules } from "./conditions.ts";
+import type { RequestFacts } from "./facts.ts";
+import { compareKeys, pathGroups, priorityKey, type PathGroup } from "./priority.ts";
+import { regexLiteralPrefix } from "./regex-prefix.ts";
+import { PathTrie } from "./trie.ts";
+
+export type { RequestFacts } from "./facts.ts";
+export { upstreamPath } from "./upstream-path.ts";
+
+export interface CompiledRoute {
+  readonly config: RouteConfig;
+  readonly service: ServiceConfig;
+  readonly index: number;
+}
+
+export interface RouteMatch {
+  readonly route: CompiledRoute;
+  /** Request path with the matched prefix (or regex match) removed when `strip_path` is on. */
+  readonly strippedPath: string;
+}
+
+interface Matcher {
+  readonly route: CompiledRoute;
+  /** Position in Kong's priority order: lower wins. */
+  readonly rank: number;
+  /** Regex paths (anchored at the path start), or undefined for a prefix group / no paths. */
+  readonly regexes: readonly RegExp[] | undefined;
+  /** Length of the group's prefixes (0 without paths). */
+  readonly prefixLength: number;
+  readonly conditions: Conditions;
+}
+
+/** The matchers filed under one trie node, by host. Each list is in rank order. */
+class Bucket {
+  readonly exact = new Map<string, Matcher[]>();
+  /** `*.example.com` under `.example.com`. */
+  readonly suffix = new Map<string, Matcher[]>();
+  /** `example.*` under `example.`. */
+  readonly prefix = new Map<string, Matcher[]>();
+  readonly any: Matcher[] = [];
+}
+
+const push = (map: Map<string, Matcher[]>, key: string, m: Matcher) => {
+  const list = map.get(key);
+  if (list) {
+    if (list[list.length - 1] !== m) list.push(m);
+  } else map.set(key, [m]);
+};
+
+export class Router {
+  readonly #trie = new PathTrie<Bucket>();
+  readonly #wildcards: boolean;
+  // Scratch state of the current match (match is synchronous), so a request allocates nothing here.
+  #best: Matcher | undefined;
+  #bestRank = Infinity;
+  #path = "";
+  #facts: RequestFacts | undefined;
+  #hostName = "";
+  #hostPort: number | undefined;
+  #hostSuffixes: string[] = [];
+  #hostPrefixes: string[] = [];
+  readonly #visit = (bucket: Bucket) => this.#visitBucket(bucket);
+
+  constructor(routes: readonly CompiledRoute[]) {
+    const pending: { route: CompiledRoute; group: PathGroup | undefined; key: number[]; order: number }[] = [];
+    for (const route of routes) {
+      const rules: RouteRules = route.config;
+      const groups = rules.paths.length ? pathGroups(rules.paths) : [undefined];
+      for (const group of groups) pending.push({ route, group, key: priorityKey(rules, group), order: pending.length });
+    }
+    pending.sort((a, b) => compareKeys(a.key, b.key) || a.route.index - b.route.index || a.order - b.order);
+    let wildcards = false;
+    pending.forEach(({ route, group }, rank) => {
+      const matcher: Matcher = {
+        route,
+        rank,
+        regexes: group?.regex ? group.paths.map((p) => new RegExp(`^(?:${p})`)) : undefined,
+        prefixLength: group && !group.regex ? group.paths[0]!.length : 0,
+        conditions: new Conditions(route.config),
+      };
+      const keys = !group ? [""] : group.regex ? [commonPrefix(group.paths.map(regexLiteralPrefix))] : group.paths;
+      for (const key of keys) {
+        const node = this.#trie.node(key);
+        const bucket = (node.value ??= new Bucket());
+        if (!matcher.conditions.hosts.length) bucket.any.push(matcher);
+        for (const h of matcher.conditions.hosts) {
+          if (h.kind === "exact") push(bucket.exact, h.name, matcher);
+          else {
+            wildcards = true;
+            push(h.kind === "suffix" ? bucket.suffix : bucket.prefix, h.name, matcher);
+          }
+        }
+      }
+    });
+    this.#wildcards = wildcards;
+  }
+
+  match(req: RequestFacts): RouteMatch | undefined {
+    this.#best = undefined;
+    this.#bestRank = Infinity;
+    this.#path = req.path;
+    this.#facts = req;
+    [this.#hostName, this.#hostPort] = splitHost(req.host, req.localPort);
+    if (this.#wildcards) this.#hostParts();
+    this.#trie.walk(req.path, this.#visit);
+    const best = this.#best as Matcher | undefined;
+    this.#facts = undefined;
+    if (!best) return undefined;
+    return { route: best.route, strippedPath: best.route.config.strip_path ? req.path.slice(matchedLength(best, req.path)) : req.path };
+  }
+
+  /** `a.b.example.com` → suffixes `.b.example.com`, `.example.com`, `.com`; prefixes `a.`, `a.b.`, `a.b.example.`. */
+  #hostParts(): void {
+    const name = this.#hostName;
+    this.#hostSuffixes.length = 0;
+    this.#hostPrefixes.length = 0;
+    for (let i = name.indexOf("."); i > 0; i = name.indexOf(".", i + 1)) {
+      this.#hostSuffixes.push(name.slice(i));
+      if (i < name.length - 1) this.#hostPrefixes.push(name.slice(0, i + 1));
+    }
+  }
+
+  #visitBucket(bucket: Bucket): void {
+    if (bucket.exact.size) {
+      const list = bucket.exact.get(this.#hostName);
+      if (list) this.#scan(list);
+    }
+    if (bucket.suffix.size) for (const s of this.#hostSuffixes) this.#scanKey(bucket.suffix, s);
+    if (bucket.prefix.size) for (const p of this.#hostPrefixes) this.#scanKey(bucket.prefix, p);
+    if (bucket.any.length) this.#scan(bucket.any);
+  }
+
+  #scanKey(map: Map<string, Matcher[]>, key: string): void {
+    const list = map.get(key);
+    if (list) this.#scan(list);
+  }
+
+  #scan(list: readonly Matcher[]): void {
+    for (const m of list) {
+      if (m.rank >= this.#bestRank) return;
+      if (!m.conditions.test(this.#facts!, this.#hostName, this.#hostPort)) continue;
+      if (m.regexes && !m.regexes.some((r) => r.test(this.#path))) continue;
+      this.#best = m;
+      this.#bestRank = m.rank;
+      return;
+    }
+  }
+}
+
+/** How much of the path the winner matched: its prefix, or its first matching regex's match. */
+function matchedLength(m: Matcher, path: string): number {
+  if (!m.regexes) return m.prefixLength;
+  for (const r of m.regexes) {
+    const found = r.exec(path);
+    if (found) return found[0].length;
+  }
+  return 0;
+}
+
+function commonPrefix(list: readonly string[]): string {
+  let prefix = list[0] ?? "";
+  for (const s of list) while (!s.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix;
+}
