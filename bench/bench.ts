@@ -1,11 +1,13 @@
 /**
- * `make bench`: the gateway against nginx on this machine, side by side in one run.
+ * `make bench`: the gateway against nginx, HAProxy, Apache + mod_auth_openidc and the runtime's
+ * floor proxies on this machine, side by side in one run.
  *
  * Starts everything on 127.0.0.1 with free ports (a shared nginx upstream answering `200 ok`
- * from memory, nginx as the reference reverse proxy, one gateway per scenario, the development
- * IdP when a scenario needs it), runs the scenarios interleaved (A B C … C B A …, every round
- * the same wrk settings), reports medians and ratios to scenario 2, writes
- * bench/results/latest.json, and stops everything it started.
+ * from memory, nginx as the reference reverse proxy, the peers, one gateway per scenario, the
+ * development IdP and an RS256 issuer when a scenario needs them), checks that every verifying
+ * server refuses a forged token, runs the scenarios interleaved (A B C … C B A …, every round
+ * the same wrk settings), reports medians, ratios to scenario 2 and server CPU per request,
+ * writes bench/results/latest.json, and stops everything it started.
  *
  *   bun bench/bench.ts [--duration 6] [--rounds 5] [--connections 50] [--threads 1]
  *                      [--pin] [--only 1,2,3] [--skip cold,tokens,workers,startup]
@@ -13,6 +15,7 @@
  *
  * --compare runs other gateway builds (or a .ts entry under Bun, e.g. bench/lib/bare-proxy.ts)
  * next to scenario 3 as 3a, 3b, …: an A/B of a change measured in one run.
+ * --only takes scenario ids (see bench/scenarios.ts), e.g. `--only 2,2h,3,3s` or `--only 2,5,5h,5a`.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, totalmem, tmpdir } from "node:os";
@@ -22,8 +25,9 @@ import { startRedis, type RedisProcess } from "../test/support/redis-process.ts"
 import { closedLoop } from "./lib/client.ts";
 import { startFakeIdp } from "./lib/fake-idp.ts";
 import { proxyConfig, startNginx, upstreamConfig } from "./lib/nginx.ts";
-import { cpuSeconds, freePort, rssBytes, run, spawnLogged, stopAll, waitFor200, type Started } from "./lib/proc.ts";
-import { ensureTools, nginxVersion, wrkVersion, type Tools } from "./lib/tools.ts";
+import { cpuSeconds, freePort, rssBytes, run, spawnLogged, stopAll, waitFor200, waitForAnswer, type Started } from "./lib/proc.ts";
+import { startStaticIssuer, AUDIENCE, type StaticIssuer } from "./lib/static-issuer.ts";
+import { ensurePeers, ensureTools, nginxVersion, peerVersions, wrkVersion, type Tools } from "./lib/tools.ts";
 import { runWrk, type WrkResult, type WrkSettings } from "./lib/wrk.ts";
 import { basic, BENCH_DIR, extras, scenarios, type LoadTarget, type Prepared, type ScenarioDef } from "./scenarios.ts";
 
@@ -112,7 +116,7 @@ function render(template: string, values: Readonly<Record<string, string | numbe
 }
 
 /** Placeholder values for `check`, which never needs the network. */
-const CHECK_VALUES = { proxy: 1, admin: 2, upstream: 3, workers: 2, issuer: "http://127.0.0.1:9/realms/master", token_endpoint: "http://127.0.0.1:9/token", service_secret: "x", redis_url: "redis://127.0.0.1:9/0" };
+const CHECK_VALUES = { proxy: 1, admin: 2, upstream: 3, workers: 2, issuer: "http://127.0.0.1:9/realms/master", static_issuer: "http://127.0.0.1:9", audience: AUDIENCE, token_endpoint: "http://127.0.0.1:9/token", service_secret: "x", redis_url: "redis://127.0.0.1:9/0" };
 
 interface Availability {
   readonly ok: boolean;
@@ -298,6 +302,7 @@ async function cachedTokens(binary: string, dir: string, upstreamPort: number, c
       tokens_requested: count,
       ok_responses: fill.statuses[200] ?? 0,
       idp_token_calls: idp.tokenCalls(),
+      token_bytes: idp.tokenBytes(),
       cache_entries: entries || null,
       fill_seconds: round(fill.seconds, 1),
       rss_before_bytes: rssBefore,
@@ -402,6 +407,7 @@ async function main(): Promise<number> {
   const extraResults: Record<string, unknown> = {};
   let idp: IdpProcess | undefined;
   let redis: RedisProcess | undefined;
+  let issuer: StaticIssuer | undefined;
   try {
     const upstreamPort = await freePort();
     const upstream = startNginx(tools.nginx, dir, "upstream", upstreamConfig(dir, "upstream", upstreamPort), cpu.upstream);
@@ -410,7 +416,12 @@ async function main(): Promise<number> {
     // Which scenarios can run today.
     const wanted = scenarios.filter((s) => !o.only || o.only.has(s.id));
     const avail = new Map<ScenarioDef, Availability>();
-    for (const s of wanted) avail.set(s, s.kind === "gateway" ? await availability(o.gateway, dir, s.config!) : { ok: true, reason: "" });
+    const peers = await ensurePeers(tools, new Set(wanted.flatMap((s) => (s.needs ? [s.needs] : []))));
+    Object.assign(versions, await peerVersions(tools));
+    for (const s of wanted) {
+      const peer = s.needs && peers.get(s.needs);
+      avail.set(s, s.kind === "gateway" ? await availability(o.gateway, dir, s.config!) : peer ? { ok: false, reason: peer } : { ok: true, reason: "" });
+    }
     const coldAvail = o.skip.has("cold") || (o.only && !o.only.has("8")) ? undefined : await availability(o.gateway, dir, extras.cold.config);
     const needIdp = wanted.some((s) => s.idp && avail.get(s)!.ok) || coldAvail?.ok;
     if (needIdp) {
@@ -422,7 +433,12 @@ async function main(): Promise<number> {
       redis = await startRedis();
       console.log(`bench: redis-server at ${redis.url}`);
     }
-    const values = { upstream: upstreamPort, issuer: idp?.issuer ?? "", token_endpoint: idp?.tokenEndpoint ?? "", service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714", redis_url: redis?.url ?? "" };
+    // The bearer scenarios' RS256 issuer: discovery + JWKS for the gateway, PEM files for the peers.
+    if (wanted.some((s) => s.staticIssuer && avail.get(s)!.ok)) {
+      issuer = await startStaticIssuer(dir);
+      console.log(`bench: RS256 issuer at ${issuer.issuer}`);
+    }
+    const values = { upstream: upstreamPort, issuer: idp?.issuer ?? "", static_issuer: issuer?.issuer ?? "", audience: AUDIENCE, token_endpoint: idp?.tokenEndpoint ?? "", service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714", redis_url: redis?.url ?? "" };
 
     // Start the servers under test; each is idle while another is measured.
     const list: Running[] = [];
@@ -446,17 +462,30 @@ async function main(): Promise<number> {
           server = startNginx(tools.nginx, dir, "nginx-proxy", proxyConfig(dir, "nginx-proxy", port, upstreamPort), cpu.server);
           url = `http://127.0.0.1:${port}`;
           await waitFor200(`${url}/`, server);
+        } else if (s.kind === "peer") {
+          const port = await freePort();
+          server = s.start!({ tools, dir, upstreamPort, port, issuer, cpus: cpu.server });
+          url = `http://127.0.0.1:${port}`;
+          await waitForAnswer(`${url}/`, server);
         } else {
-          const gw = await startGatewayProcess(`gateway-${s.id}`, s.runtime === "deno" ? DENO : o.gateway, dir, s.config!, values, cpu.server);
+          const binary = s.runtime === "deno" ? DENO : s.entry ? join(ROOT, s.entry) : o.gateway;
+          const gw = await startGatewayProcess(`gateway-${s.id}`, binary, dir, s.config!, values, cpu.server);
           server = gw.proc;
           url = gw.proxyUrl;
         }
-        const prepared = s.prepare ? await s.prepare({ idp: idp!, proxyUrl: url, dir, durationSeconds: o.duration }) : {};
+        const prepared = s.prepare ? await s.prepare({ idp: idp!, issuer: issuer!, proxyUrl: url, dir, durationSeconds: o.duration }) : {};
         if (!prepared.beforeRun) {
           const probe = await fetch(`${url}/`, { headers: { ...prepared.headers } });
           await probe.arrayBuffer();
           if (probe.status !== 200) throw new Error(`GET / answered ${probe.status}, expected 200`);
         }
+        // It really verifies: what must be refused is refused, before anything is measured.
+        for (const reject of prepared.mustReject ?? []) {
+          const res = await fetch(`${url}/`, { headers: { ...reject.headers } });
+          await res.arrayBuffer();
+          if (res.status !== 401 && res.status !== 403) throw new Error(`self-check: ${reject.label} answered ${res.status}, expected 401 or 403`);
+        }
+        if (prepared.mustReject?.length) console.log(`  ${s.id}  self-check: ${prepared.mustReject.map((r) => r.label).join(", ")} refused`);
         list.push({ def: s, label: s.id, server, url, prepared, runs: [] });
         // Other builds side by side with scenario 3 (3a, 3b, …): A/B of a change in one run.
         for (const [i, other] of (s.id === "3" ? o.compare : []).entries()) {
@@ -525,28 +554,38 @@ async function main(): Promise<number> {
     }
   } finally {
     await idp?.stop().catch(() => undefined);
+    await issuer?.stop().catch(() => undefined);
     await redis?.stop().catch(() => undefined);
     await stopAll();
   }
 
-  // Targets from issue 6: ratios to nginx measured in this run.
+  // Targets (issue 12): ratios between scenarios measured in this run.
   const byId = new Map(results.map((r) => [r.id, r]));
   const targets: { target: string; measured: string; met: boolean | null }[] = [];
   for (const s of scenarios) {
-    const r = byId.get(s.id);
-    if (s.target?.minRatio !== undefined) {
-      const v = r?.status === "ok" ? r.ratio_to_nginx : undefined;
-      targets.push({ target: `scenario ${s.id} req/s ≥ ${s.target.minRatio}× nginx`, measured: v === undefined || v === null ? (r?.reason ?? "not run") : `${v.toFixed(2)}×`, met: v === undefined || v === null ? null : v >= s.target.minRatio });
-    }
-    if (s.target?.maxP99Ratio !== undefined) {
-      const v = r?.status === "ok" ? r.p99_ratio_to_nginx : undefined;
-      targets.push({ target: `scenario ${s.id} p99 ≤ ${s.target.maxP99Ratio}× nginx`, measured: v === undefined || v === null ? (r?.reason ?? "not run") : `${v.toFixed(2)}×`, met: v === undefined || v === null ? null : v <= s.target.maxP99Ratio });
+    for (const t of s.targets ?? []) {
+      const of = t.of ?? "2";
+      const r = byId.get(s.id);
+      const ref = byId.get(of);
+      const name = of === "2" ? "nginx (2)" : `${of}`;
+      const missing = r?.status !== "ok" ? `scenario ${s.id}: ${r?.reason ?? "not run"}` : ref?.status !== "ok" ? `scenario ${of}: ${ref?.reason ?? "not run"}` : undefined;
+      if (t.minRatio !== undefined) {
+        const v = missing ? undefined : r!.rps! / ref!.rps!;
+        targets.push({ target: `${s.id} req/s ≥ ${t.minRatio}× ${name}`, measured: v === undefined ? missing! : `${v.toFixed(2)}×`, met: v === undefined ? null : v >= t.minRatio });
+      }
+      if (t.maxP99Ratio !== undefined) {
+        const v = missing ? undefined : r!.p99_ms! / ref!.p99_ms!;
+        targets.push({ target: `${s.id} p99 ≤ ${t.maxP99Ratio}× ${name}`, measured: v === undefined ? missing! : `${v.toFixed(2)}×`, met: v === undefined ? null : v <= t.maxP99Ratio });
+      }
     }
   }
-  const tokens = extraResults.cached_tokens as { status: string; rss_after_bytes?: number; rss_settled_bytes?: number; reason?: string } | undefined;
+  const tokens = extraResults.cached_tokens as { status: string; rss_before_bytes?: number; rss_after_bytes?: number; rss_settled_bytes?: number; token_bytes?: number; reason?: string } | undefined;
   if (tokens) {
-    const measured = tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""}` : (tokens.reason ?? tokens.status);
-    targets.push({ target: "100 000 cached tokens ≤ 150 MB RSS", measured, met: tokens.rss_after_bytes ? tokens.rss_after_bytes <= 150 * 1024 * 1024 : null });
+    const budget = tokens.rss_before_bytes !== undefined && tokens.token_bytes ? tokens.rss_before_bytes + 1.3 * tokens.token_bytes : undefined;
+    const measured = tokens.rss_settled_bytes
+      ? `${mb(tokens.rss_settled_bytes)} MB settled (${mb(tokens.rss_after_bytes!)} MB 2 s after the fill); budget ${budget ? mb(budget) : "?"} MB = ${mb(tokens.rss_before_bytes!)} MB idle + 1.3 × ${mb(tokens.token_bytes ?? 0)} MB of tokens`
+      : (tokens.reason ?? tokens.status);
+    targets.push({ target: "100 000 cached tokens ≤ idle RSS + 1.3× the tokens' bytes", measured, met: tokens.rss_settled_bytes && budget ? tokens.rss_settled_bytes <= budget : null });
   }
   const start = extraResults.startup as { median_ms: number } | undefined;
   if (start) targets.push({ target: "startup to ready ≤ 150 ms", measured: `${start.median_ms} ms (median)`, met: start.median_ms <= 150 });
@@ -575,7 +614,7 @@ async function main(): Promise<number> {
   else if (w) console.log(`workers: ${w.reason}`);
   if (start) console.log(`startup  ${start.median_ms} ms to the first 200 from /status (median)`);
   console.log(`binary   ${mb((extraResults.binary as { size_bytes: number }).size_bytes)} MB`);
-  if (tokens) console.log(`tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""}` : tokens.reason ?? tokens.status}`);
+  if (tokens) console.log(`tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""} (idle ${mb(tokens.rss_before_bytes ?? 0)} MB, tokens ${mb(tokens.token_bytes ?? 0)} MB)` : tokens.reason ?? tokens.status}`);
   console.log("\ntargets:");
   for (const t of targets) console.log(`  ${t.met === null ? "–" : t.met ? "✓" : "✗"} ${t.target}: ${t.measured}`);
   console.log(`\nbench: wrote ${o.out.replace(`${ROOT}/`, "")} in ${Math.round((performance.now() - t0) / 1000)} s`);

@@ -10,6 +10,8 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 export interface FakeIdp {
   readonly issuer: string;
   readonly tokenCalls: () => number;
+  /** Bytes of all access tokens issued (the "tokens' own bytes" of the memory budget). */
+  readonly tokenBytes: () => number;
   stop(): Promise<void>;
 }
 
@@ -17,6 +19,7 @@ export async function startFakeIdp(): Promise<FakeIdp> {
   const { privateKey, publicKey } = await generateKeyPair("ES256");
   const jwk = { ...(await exportJWK(publicKey)), kid: "bench", alg: "ES256", use: "sig" };
   let calls = 0;
+  let bytes = 0;
   let issuer = "";
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -65,11 +68,12 @@ export async function startFakeIdp(): Promise<FakeIdp> {
           .setIssuedAt()
           .setExpirationTime("1h")
           .sign(privateKey);
+        bytes += accessToken.length;
         return Response.json({ access_token: accessToken, token_type: "Bearer", expires_in: 3600, scope: "profile email" });
       }
       return new Response("not found", { status: 404 });
     },
   });
   issuer = `http://127.0.0.1:${server.port}/realms/bench`;
-  return { issuer, tokenCalls: () => calls, stop: () => server.stop(true) };
+  return { issuer, tokenCalls: () => calls, tokenBytes: () => bytes, stop: () => server.stop(true) };
 }

@@ -51,7 +51,12 @@ export async function stopAll(): Promise<void> {
 export { freePort } from "../../test/support/gateway-process.ts";
 
 /** Polls `url` until it answers 200; resolves with the milliseconds waited. Bounded by `timeoutMs`. */
-export async function waitFor200(url: string, proc: Started | undefined, timeoutMs = 20_000, intervalMs = 20): Promise<number> {
+export function waitFor200(url: string, proc: Started | undefined, timeoutMs = 20_000, intervalMs = 20): Promise<number> {
+  return waitForAnswer(url, proc, timeoutMs, intervalMs, (status) => status === 200);
+}
+
+/** Polls `url` until it answers with a status `accept`s (default: any HTTP answer, e.g. a 401 of a server that wants a token). */
+export async function waitForAnswer(url: string, proc: Started | undefined, timeoutMs = 20_000, intervalMs = 20, accept: (status: number) => boolean = () => true): Promise<number> {
   const started = performance.now();
   const deadline = started + timeoutMs;
   let exited = false;
@@ -61,13 +66,13 @@ export async function waitFor200(url: string, proc: Started | undefined, timeout
     try {
       const res = await fetch(url);
       await res.arrayBuffer();
-      if (res.status === 200) return performance.now() - started;
+      if (accept(res.status)) return performance.now() - started;
     } catch {
       // not listening yet
     }
     await Bun.sleep(intervalMs);
   }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms${proc ? `; see ${proc.log}:\n${tail(proc.log)}` : ""}`);
+  throw new Error(`${url} did not answer within ${timeoutMs} ms${proc ? `; see ${proc.log}:\n${tail(proc.log)}` : ""}`);
 }
 
 export function tail(file: string, lines = 15): string {
