@@ -7,9 +7,12 @@ import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { keysAdmin } from "../keys/admin.ts";
 import { redact } from "./redact.ts";
+import { showReferences, type VaultReference } from "../config/vault.ts";
 
 export interface AdminDeps {
   readonly config: GatewayConfig;
+  /** Values that came from vault references: shown as the reference, never the value. */
+  readonly references?: readonly VaultReference[];
   readonly runtime: Runtime;
   readonly startedAt: number;
   readonly pluginContext: PluginContext;
@@ -53,10 +56,11 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const result = await deps.reload();
     return result.ok ? c.json({ message: "configuration reloaded" }) : c.json({ message: result.message }, 400);
   });
-  app.get("/services", (c) => c.json(list(config.services.map((s) => redact(s)))));
-  app.get("/routes", (c) => c.json(list(config.routes.map((r) => redact(r)))));
+  const refs = deps.references ?? [];
+  app.get("/services", (c) => c.json(list(config.services.map((s, i) => showReferences(redact(s), ["services", i], refs)))));
+  app.get("/routes", (c) => c.json(list(config.routes.map((r, i) => showReferences(redact(r), ["routes", i], refs)))));
   app.get("/plugins", (c) =>
-    c.json(list(config.plugins.map((p) => redact(p, pluginRegistry.get(p.name)?.secretKeys ?? [])))),
+    c.json(list(config.plugins.map((p, i) => showReferences(redact(p, pluginRegistry.get(p.name)?.secretKeys ?? []), ["plugins", i], refs)))),
   );
   keysAdmin(app, deps.pluginContext.keys);
   const used = new Set(config.plugins.filter((p) => p.enabled).map((p) => p.name));

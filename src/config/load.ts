@@ -4,10 +4,13 @@ import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { configSchema, type GatewayConfig, type PluginSchemas } from "./schema.ts";
+import { resolveVaultReferences, type VaultReference } from "./vault.ts";
 
 export interface LoadedConfig {
   readonly file: string;
   readonly config: GatewayConfig;
+  /** The values that came from `{vault://…}` references (the admin API shows the reference). */
+  readonly references: readonly VaultReference[];
 }
 
 /** `routes[1].paths[0]` */
@@ -55,11 +58,9 @@ export function resolveAgainst(base: string, path: string): string {
   return path.startsWith("/") ? path : `${base}/${path}`.replace(/\/\.\//g, "/");
 }
 
-/** Parse and validate TOML text; `file` names the source in every message. */
-export function parseConfig(text: string, file: string, plugins: PluginSchemas): GatewayConfig {
-  let raw: unknown;
+function parseTomlText(text: string, file: string): unknown {
   try {
-    raw = parseToml(text);
+    return parseToml(text);
   } catch (error) {
     const e = error as { location?: { start?: { line: number; column: number } }; found?: string | null; message?: string };
     const at = e.location?.start ? `:${e.location.start.line}:${e.location.start.column}` : "";
@@ -67,10 +68,18 @@ export function parseConfig(text: string, file: string, plugins: PluginSchemas):
     const what = found ? `unexpected ${found}` : lowerFirst(e.message ?? "cannot parse");
     throw new ConfigError(`${file}${at}: TOML syntax error: ${what}`);
   }
+}
+
+function validate(raw: unknown, file: string, plugins: PluginSchemas): GatewayConfig {
   const base = dirname(file);
   const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }, plugins).safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(file, result.error.issues));
   return deepFreeze(result.data);
+}
+
+/** Parse and validate TOML text (vault references are not resolved); `file` names the source in every message. */
+export function parseConfig(text: string, file: string, plugins: PluginSchemas): GatewayConfig {
+  return validate(parseTomlText(text, file), file, plugins);
 }
 
 export async function loadConfig(runtime: Runtime, file: string, plugins: PluginSchemas): Promise<LoadedConfig> {
@@ -80,7 +89,16 @@ export async function loadConfig(runtime: Runtime, file: string, plugins: Plugin
   } catch (error) {
     throw new ConfigError(`${file}: cannot read the configuration file (${(error as Error).message})`);
   }
-  return { file, config: parseConfig(text, file, plugins) };
+  const base = dirname(file);
+  const resolved = await resolveVaultReferences(parseTomlText(text, file), {
+    env: (name) => runtime.env(name),
+    readTextFile: (path) => runtime.readTextFile(path),
+    resolvePath: (p) => resolveAgainst(base, p),
+  });
+  if (resolved.errors.length) {
+    throw new ConfigError(`${file}: invalid configuration\n${resolved.errors.map((e) => `  ${formatPath(e.path)}: ${e.message}`).join("\n")}`);
+  }
+  return { file, config: validate(resolved.value, file, plugins), references: resolved.references };
 }
 
 /** Config is frozen at start: nothing may change it behind the validator's back. */

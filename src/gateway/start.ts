@@ -118,7 +118,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
       upstreamFetch: (service) =>
         runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
     });
-    const admin = createAdminApp({ config, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
+    const admin = createAdminApp({ config, references: next.references, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
     const specs = new Map<string, ListenerSpec>();
     const reusePort = worker.reusePort ?? false;
     specs.set("proxy", { ...config.server.proxy_listen, reusePort, handler: proxyHandler });
