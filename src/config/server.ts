@@ -1,6 +1,7 @@
 /** The `[server]` table: listeners, TLS, outbound trust, logging. */
 import { z } from "zod";
 import { filePath, kongTable, listen, listenOrOff, millis, table, type SchemaContext } from "./fields.ts";
+import { serverHardening } from "./server-hardening.ts";
 
 const serverTls = (ctx: SchemaContext) =>
   table({
@@ -48,6 +49,7 @@ export const serverSchema = (ctx: SchemaContext) =>
         .default(1)
         .describe("Worker processes sharing the proxy ports (Linux SO_REUSEPORT), each with its own caches; worker 0 serves the admin API. Changing it needs a restart.")
         .meta({ kong: "kong.conf `nginx_worker_processes` (Kong's default is `auto`)" }),
+      ...serverHardening(),
     })
     .superRefine((server, ctx) => {
       if (server.proxy_tls_listen && !server.tls) {

@@ -16,7 +16,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { createShared } from "../lib/shared.ts";
 import type { PluginContext } from "../plugins/types.ts";
-import type { Listener, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
+import type { Listener, ListenerLimits, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { createProxyApp, type ProxyApp } from "./app.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
@@ -60,8 +60,21 @@ interface ListenerSpec {
   readonly port: number;
   readonly tls?: TlsFiles;
   readonly reusePort?: boolean;
+  readonly limits: ListenerLimits;
   readonly handler: RequestHandler;
 }
+
+function listenerLimits(server: GatewayConfig["server"]): ListenerLimits {
+  return {
+    clientHeaderTimeout: server.client_header_timeout,
+    tlsHandshakeTimeout: server.tls_handshake_timeout,
+    keepaliveTimeout: server.keepalive_timeout,
+    maxConnections: server.max_connections,
+  };
+}
+
+const sameLimits = (a: ListenerLimits, b: ListenerLimits) =>
+  a.clientHeaderTimeout === b.clientHeaderTimeout && a.tlsHandshakeTimeout === b.tlsHandshakeTimeout && a.keepaliveTimeout === b.keepaliveTimeout && a.maxConnections === b.maxConnections;
 
 /** Everything built from one config; swapped as a whole on reload. */
 interface Generation {
@@ -72,7 +85,7 @@ interface Generation {
 }
 
 const sameSpec = (a: ListenerSpec, b: ListenerSpec) =>
-  a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert;
+  a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert && sameLimits(a.limits, b.limits);
 
 /** How a worker of `[server] workers = N` differs (src/cli/workers.ts). */
 export interface WorkerOptions {
@@ -121,9 +134,10 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     const admin = createAdminApp({ config, references: next.references, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
     const specs = new Map<string, ListenerSpec>();
     const reusePort = worker.reusePort ?? false;
-    specs.set("proxy", { ...config.server.proxy_listen, reusePort, handler: proxyHandler });
-    if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, handler: proxyHandler });
-    if (config.server.admin_listen !== "off" && worker.admin !== false) specs.set("admin", { ...config.server.admin_listen, handler: adminHandler });
+    const limits = listenerLimits(config.server);
+    specs.set("proxy", { ...config.server.proxy_listen, reusePort, limits, handler: proxyHandler });
+    if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
+    if (config.server.admin_listen !== "off" && worker.admin !== false) specs.set("admin", { ...config.server.admin_listen, limits, handler: adminHandler });
     return { loaded: next, app, admin, specs };
   };
 

@@ -4,9 +4,9 @@ import { rootCertificates } from "node:tls";
 import { chmod, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { listenNode } from "./node-listener.ts";
-import { badRequest, isValidHost } from "./request-target.ts";
+import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
-import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
+import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
@@ -17,10 +17,12 @@ async function listen(options: ListenOptions): Promise<Listener> {
     reusePort: options.reusePort ?? false,
     // Streaming bodies have their own limits; Bun's default would cut large uploads.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    idleTimeout: 75,
+    // Whole seconds, at most 255; 0 would turn the idle bound off, so at least 1.
+    idleTimeout: Math.min(255, Math.max(1, Math.ceil((options.limits ?? DEFAULT_LIMITS).keepaliveTimeout / 1000))),
     ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
     fetch(request, srv) {
-      if (!isValidHost(request.headers.get("host"))) return badRequest("invalid Host header");
+      const refused = edgeRefusal(request.method, request.headers);
+      if (refused) return refused;
       const localPort = srv.port ?? options.port;
       return handler(request, { remoteAddress: srv.requestIP(request)?.address ?? "", localPort, tls: !!options.tls });
     },

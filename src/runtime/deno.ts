@@ -1,7 +1,7 @@
 /** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
 import { createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
-import { badRequest, isValidHost } from "./request-target.ts";
+import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
@@ -9,6 +9,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
   const { handler } = options;
   let port = options.port;
+  const scheme = options.tls ? "https://" : "http://";
   const listening = Promise.withResolvers<void>();
   const server = Deno.serve(
     {
@@ -22,8 +23,23 @@ async function listen(options: ListenOptions): Promise<Listener> {
       },
       onError: () => new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } }),
     },
-    (request, info) =>
-      isValidHost(request.headers.get("host")) ? handler(request, { remoteAddress: info.remoteAddr.hostname, localPort: port, tls: !!options.tls }) : badRequest("invalid Host header"),
+    (incoming, info) => {
+      let request = incoming;
+      const refused = edgeRefusal(request.method, request.headers);
+      if (refused) return refused;
+      const host = request.headers.get("host")!;
+      // Deno keeps an absolute-form target as the URL: its authority is the request's host (RFC 9112 §3.2.2).
+      if (!request.url.startsWith(`${scheme}${host}/`)) {
+        const authority = absoluteAuthority(request.url);
+        if (!authority) return badRequest("invalid request target");
+        if (authority !== host) {
+          const headers = new Headers(request.headers);
+          headers.set("host", authority);
+          request = new Request(request, { headers });
+        }
+      }
+      return handler(request, { remoteAddress: info.remoteAddr.hostname, localPort: port, tls: !!options.tls });
+    },
   );
   await listening.promise;
   return {

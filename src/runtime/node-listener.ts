@@ -7,8 +7,9 @@ import { X509Certificate } from "node:crypto";
 import * as http from "node:http";
 import * as tls from "node:tls";
 import { Readable } from "node:stream";
-import { badRequest, isValidHost } from "./request-target.ts";
-import type { ConnInfo, Listener, ListenOptions, PeerCertificate } from "./types.ts";
+import * as net from "node:net";
+import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
+import { DEFAULT_LIMITS, type ConnInfo, type Listener, type ListenerLimits, type ListenOptions, type PeerCertificate } from "./types.ts";
 
 /** Split a PEM bundle into its certificates. */
 export function splitPem(bundle: string): string[] {
@@ -54,19 +55,34 @@ const BODYLESS = new Set(["GET", "HEAD"]);
 /**
  * The request URL from the request target and Host (RFC 9112 §3.2, §3.3): origin-form
  * (`/path?query`) with a valid single Host, or absolute-form, whose authority replaces Host.
- * Anything else (`*`, authority-form, a bad or repeated Host) is `undefined`: a 400.
+ * Anything else (`*`, authority-form, userinfo, a bad, missing or repeated Host) is `undefined`: a 400.
  */
-export function requestUrl(target: string, hosts: readonly string[]): { url: string; host: string | undefined } | undefined {
-  if (hosts.length > 1 || !isValidHost(hosts[0] ?? null)) return undefined;
-  if (target.startsWith("/")) return { url: `https://${hosts[0] ?? "localhost"}${target}`, host: hosts[0] };
-  if (!/^https?:\/\//i.test(target)) return undefined;
+export function requestUrl(target: string, hosts: readonly string[]): { url: string; host: string } | undefined {
+  if (hosts.length > 1) return undefined;
+  const authority = absoluteAuthority(target);
+  if (authority === undefined) return undefined;
+  const host = authority ?? hosts[0];
+  if (!isValidHost(host)) return undefined;
+  const path = authority === null ? target : target.slice(target.indexOf(authority) + authority.length) || "/";
+  if (!path.startsWith("/") && !path.startsWith("?")) return undefined;
   try {
-    const u = new URL(target);
-    if (u.username || u.password || !isValidHost(u.host)) return undefined;
-    return { url: `https://${u.host}${u.pathname}${u.search}`, host: u.host };
+    const u = new URL(`https://${host}${path.startsWith("?") ? "/" + path : path}`);
+    return { url: u.href, host };
   } catch {
     return undefined;
   }
+}
+
+/** What the node:http request line and headers carry that the runtimes' own parsers refuse. */
+function protocolRefusal(req: http.IncomingMessage): Response | undefined {
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
+    return req.httpVersionMajor > 1
+      ? new Response('{"message":"HTTP version not supported"}', { status: 505, headers: { "content-type": "application/json; charset=utf-8", connection: "close" } })
+      : badRequest("invalid request line");
+  }
+  // RFC 9112 §6.1: Transfer-Encoding on HTTP/1.0 is a framing fault (and a smuggling vector).
+  if (req.httpVersionMinor === 0 && req.headers["transfer-encoding"] !== undefined) return badRequest("Transfer-Encoding on HTTP/1.0");
+  return undefined;
 }
 
 function reply(res: http.ServerResponse, response: Response): void {
@@ -74,14 +90,66 @@ function reply(res: http.ServerResponse, response: Response): void {
   void response.text().then((body) => res.end(body));
 }
 
+/** One TLS connection's request state, for the header and keep-alive timers and shutdown. */
+interface Connection {
+  readonly socket: tls.TLSSocket;
+  inFlight: number;
+  /** Waiting for the rest of a request's headers (true) or idle between requests (false). */
+  reading: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
 export async function listenNode(options: ListenOptions): Promise<Listener> {
   const tlsFiles = options.tls;
   if (!tlsFiles) throw new Error("node listener is for TLS only");
+  const limits: ListenerLimits = options.limits ?? DEFAULT_LIMITS;
   const cas = tlsFiles.clientCa ? splitPem(tlsFiles.clientCa).map((p) => new X509Certificate(p)) : [];
   const peers = new WeakMap<object, PeerCertificate | null>();
+  /** Accepted TCP sockets (TLS or not yet), for `max_connections` and shutdown. */
+  const sockets = new Set<net.Socket>();
+  /** Sockets still in their TLS handshake, by peer address, with their deadline. */
+  const handshaking = new Map<string, { raw: net.Socket; timer?: ReturnType<typeof setTimeout> }>();
+  const connections = new Map<tls.TLSSocket, Connection>();
+  let stopping = false;
+  let allClosed: (() => void) | undefined;
+
+  const arm = (c: Connection, ms: number) => {
+    clearTimeout(c.timer);
+    c.timer = ms > 0 ? setTimeout(() => c.socket.destroy(), ms) : undefined;
+    c.timer?.unref?.();
+  };
+  /** No request on the connection: nginx's keep-alive wait (or an immediate close when stopping). */
+  const idle = (c: Connection) => {
+    c.reading = false;
+    if (stopping || limits.keepaliveTimeout === 0) {
+      clearTimeout(c.timer);
+      c.socket.end();
+      setTimeout(() => c.socket.destroy(), 1000).unref?.();
+      return;
+    }
+    arm(c, limits.keepaliveTimeout);
+  };
 
   const server = http.createServer(async (req, res) => {
     const socket = req.socket as tls.TLSSocket;
+    const state = connections.get(socket);
+    if (state) {
+      state.inFlight++;
+      clearTimeout(state.timer);
+      res.once("close", () => {
+        if (--state.inFlight === 0) idle(state);
+      });
+    }
+    if (stopping || limits.keepaliveTimeout === 0) res.setHeader("connection", "close");
+    const headers = new Headers();
+    const hosts: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      if (name.toLowerCase() === "host") hosts.push(req.rawHeaders[i + 1]!);
+      headers.append(name, req.rawHeaders[i + 1]!);
+    }
+    const refused = protocolRefusal(req) ?? edgeRefusal(req.method ?? "", headers);
+    if (refused) return reply(res, refused);
     // One certificate per connection: check the chain once, not on every keep-alive request.
     let cert = peers.get(socket);
     if (cert === undefined && cas.length) peers.set(socket, (cert = peerCertificate(socket, cas) ?? null));
@@ -91,17 +159,10 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       return;
     }
     const conn: ConnInfo = { remoteAddress: socket.remoteAddress ?? "", localPort: port, tls: true, ...(cert ? { peerCertificate: cert } : {}) };
-    const headers = new Headers();
-    const hosts: string[] = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!;
-      if (name.toLowerCase() === "host") hosts.push(req.rawHeaders[i + 1]!);
-      headers.append(name, req.rawHeaders[i + 1]!);
-    }
     // The URL is built from the request line, never from what a Host header could smuggle in.
     const target = requestUrl(req.url ?? "", hosts);
     if (!target) return reply(res, badRequest("invalid request target or Host header"));
-    if (target.host !== undefined && hosts[0] !== target.host) headers.set("host", target.host);
+    if (hosts[0] !== target.host) headers.set("host", target.host);
     const controller = new AbortController();
     res.on("close", () => { if (!res.writableFinished) controller.abort(); });
     const init: RequestInit & { duplex?: "half" } = { method: req.method, headers, signal: controller.signal };
@@ -122,6 +183,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     });
     const cookies = response.headers.getSetCookie();
     if (cookies.length) out["set-cookie"] = cookies;
+    if (stopping) out.connection = "close";
     res.writeHead(response.status, out);
     if (!response.body || req.method === "HEAD") { res.end(); return; }
     try {
@@ -133,6 +195,14 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       res.destroy();
     }
   });
+  // CONNECT never reaches the request handler: answered here as nginx does.
+  server.on("connect", (_req: http.IncomingMessage, socket: net.Socket) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: 32\r\nconnection: close\r\n\r\n{"message":"Method not allowed"}');
+  });
+  // Our own timers bound every wait (below); node:http's are kept in line with them.
+  server.keepAliveTimeout = limits.keepaliveTimeout;
+  server.headersTimeout = limits.clientHeaderTimeout;
+  server.requestTimeout = 0;
 
   const tlsServer = tls.createServer(
     {
@@ -143,9 +213,48 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       rejectUnauthorized: false,
       ...(tlsFiles.clientCa ? { ca: tlsFiles.clientCa } : {}),
       ALPNProtocols: ["http/1.1"],
+      ...(limits.tlsHandshakeTimeout > 0 ? { handshakeTimeout: limits.tlsHandshakeTimeout } : {}),
     },
-    (socket) => server.emit("connection", socket),
+    (socket) => {
+      const key = `${socket.remoteAddress}:${socket.remotePort}`;
+      clearTimeout(handshaking.get(key)?.timer);
+      handshaking.delete(key);
+      if (stopping) return void socket.destroy();
+      const c: Connection = { socket, inFlight: 0, reading: true };
+      connections.set(socket, c);
+      arm(c, limits.clientHeaderTimeout);
+      // Bytes on an idle connection start the next request: from now on its headers are timed.
+      socket.on("data", () => {
+        if (c.inFlight === 0 && !c.reading) {
+          c.reading = true;
+          arm(c, limits.clientHeaderTimeout);
+        }
+      });
+      socket.on("close", () => {
+        clearTimeout(c.timer);
+        connections.delete(socket);
+      });
+      socket.on("error", () => socket.destroy());
+      server.emit("connection", socket);
+    },
   );
+  // Before TLS: the connection cap and the handshake deadline (a peer that never says hello).
+  tlsServer.on("connection", (raw: net.Socket) => {
+    if (stopping || sockets.size >= limits.maxConnections) return void raw.destroy();
+    sockets.add(raw);
+    const key = `${raw.remoteAddress}:${raw.remotePort}`;
+    const timer = limits.tlsHandshakeTimeout > 0 ? setTimeout(() => raw.destroy(), limits.tlsHandshakeTimeout) : undefined;
+    timer?.unref?.();
+    handshaking.set(key, { raw, timer });
+    raw.on("error", () => raw.destroy());
+    raw.on("close", () => {
+      clearTimeout(timer);
+      if (handshaking.get(key)?.raw === raw) handshaking.delete(key);
+      sockets.delete(raw);
+      if (sockets.size === 0) allClosed?.();
+    });
+  });
+  tlsServer.on("tlsClientError", (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     tlsServer.once("error", reject);
     tlsServer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort ?? false }, () => resolve());
@@ -156,13 +265,19 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     hostname: options.hostname,
     port,
     async stop(graceMs: number) {
+      stopping = true;
       tlsServer.close();
-      server.close();
-      const done = new Promise<void>((r) => server.once("close", () => r()));
-      server.closeIdleConnections?.();
-      const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref?.());
-      await Promise.race([done, timer]);
-      server.closeAllConnections?.();
+      // Idle and half-open connections go now; those with a request in flight after its response.
+      for (const c of connections.values()) if (c.inFlight === 0) c.socket.destroy();
+      for (const { raw } of handshaking.values()) raw.destroy();
+      if (sockets.size > 0) {
+        const done = new Promise<void>((r) => (allClosed = r));
+        const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref?.());
+        await Promise.race([done, timer]);
+      }
+      for (const raw of sockets) raw.destroy();
+      for (const c of connections.values()) c.socket.destroy();
     },
   };
 }
+

@@ -34,10 +34,28 @@ export interface TlsFiles {
   readonly requireClientCert?: boolean;
 }
 
+/**
+ * Bounds on a listener's connections, nginx's names and meanings (docs/security.md says which
+ * runtime listener honours which). Milliseconds; 0 turns a timeout off.
+ */
+export interface ListenerLimits {
+  /** From connect (or the end of keep-alive idleness) until the request's headers are complete. */
+  readonly clientHeaderTimeout: number;
+  /** From TCP accept until the TLS handshake is done. */
+  readonly tlsHandshakeTimeout: number;
+  /** How long an idle keep-alive connection stays open; 0 closes it after each response. */
+  readonly keepaliveTimeout: number;
+  /** Connections open at once; more are closed on accept. */
+  readonly maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ListenerLimits = { clientHeaderTimeout: 60_000, tlsHandshakeTimeout: 10_000, keepaliveTimeout: 75_000, maxConnections: 10_000 };
+
 export interface ListenOptions {
   readonly hostname: string;
   readonly port: number;
   readonly tls?: TlsFiles;
+  readonly limits?: ListenerLimits;
   /** Linux SO_REUSEPORT, for several worker processes on one port. */
   readonly reusePort?: boolean;
   readonly handler: RequestHandler;
@@ -46,7 +64,10 @@ export interface ListenOptions {
 export interface Listener {
   readonly hostname: string;
   readonly port: number;
-  /** Stop accepting; resolve when in-flight requests are done or `graceMs` has passed. */
+  /**
+   * Stop accepting and close idle connections at once; resolve when in-flight requests are
+   * done or `graceMs` has passed.
+   */
   stop(graceMs: number): Promise<void>;
 }
 

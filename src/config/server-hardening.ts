@@ -1,0 +1,28 @@
+/**
+ * The `[server]` keys that harden the edge (docs/security.md): listener limits, header
+ * hygiene, path handling and the admin API's exposure. Spread into the server table.
+ */
+import { z } from "zod";
+import { millis } from "./fields.ts";
+
+export const serverHardening = () => ({
+  client_header_timeout: millis()
+    .default(60_000)
+    .describe("How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. Bun.serve keeps its own fixed ~10 s header limit; Deno.serve its own (docs/security.md).")
+    .meta({ kong: "nginx `client_header_timeout`" }),
+  tls_handshake_timeout: millis()
+    .default(10_000)
+    .describe("How long a client on `proxy_tls_listen` may take to complete the TLS handshake after connecting (ms).")
+    .meta({ kong: "nginx `ssl_handshake_timeout`" }),
+  keepalive_timeout: millis()
+    .default(75_000)
+    .describe("How long an idle keep-alive connection stays open (ms); 0 closes each connection after its response. Bun.serve rounds it up to whole seconds, at most 255 s; Deno.serve does not apply it (docs/security.md).")
+    .meta({ kong: "nginx `keepalive_timeout`" }),
+  max_connections: z
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10_000)
+    .describe("Connections open at once on the mTLS listener (`proxy_tls_listen` with `[server.tls] client_ca`); more are closed on accept. Bun.serve and Deno.serve offer no such cap: bound them with the process's file descriptor limit (docs/security.md).")
+    .meta({ kong: "nginx `worker_connections`" }),
+});

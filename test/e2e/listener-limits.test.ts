@@ -1,0 +1,182 @@
+/**
+ * Every wait on a listener is bounded (issue 13, item 1), on Bun and on Deno: the mTLS
+ * listener closes connections that never finish the TLS handshake, that send headers too
+ * slowly (slowloris) or that sit idle after a response, caps the connections it holds, and on
+ * SIGTERM closes idle connections at once while in-flight requests finish.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import * as net from "node:net";
+import { join } from "node:path";
+import { cert, ensureCerts } from "../support/certs.ts";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { connect, rawExchange, type RawTarget } from "../support/raw-http.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+const RUNTIMES = ["bun", "deno"] as const;
+
+let upstream: EchoUpstream;
+beforeAll(() => {
+  ensureCerts();
+  upstream = startEchoUpstream();
+});
+afterAll(() => upstream.stop());
+
+function config(server: string): string {
+  const certs = ensureCerts();
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
+admin_listen = "127.0.0.1:{{admin}}"
+${server}
+
+[server.tls]
+cert = "${join(certs, "gateway.crt")}"
+key = "${join(certs, "gateway.key")}"
+client_ca = "${join(certs, "ca.crt")}"
+
+[[services]]
+name = "echo"
+url = "${upstream.url}"
+
+[[routes]]
+name = "echo"
+service = "echo"
+paths = ["/"]
+strip_path = false
+`;
+}
+
+const tlsTarget = (gateway: GatewayProcess): RawTarget => ({ port: gateway.ports.proxyTls, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } });
+const GET = "GET /anything HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+interface Open {
+  readonly socket: net.Socket;
+  /** Milliseconds from the start until the server closed the connection. */
+  readonly closedAfter: Promise<number>;
+  /** Everything received so far. */
+  received(): string;
+}
+
+/** Opens a connection (TLS when the target says so; `plainTcp` forces a bare TCP one) and watches it close. */
+function open(target: RawTarget, first = "", plainTcp = false): Promise<Open> {
+  return new Promise((ready) => {
+    const started = performance.now();
+    let text = "";
+    let closed!: (ms: number) => void;
+    const closedAfter = new Promise<number>((r) => (closed = r));
+    const onReady = (socket: net.Socket) => {
+      if (first) socket.write(first);
+      ready({ socket, closedAfter, received: () => text });
+    };
+    const socket = plainTcp ? net.connect({ host: "127.0.0.1", port: target.port }, () => onReady(socket)) : connect(target, onReady);
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => (text += d));
+    socket.on("error", () => {});
+    socket.on("close", () => closed(performance.now() - started));
+  });
+}
+
+const within = <T>(p: Promise<T>, ms: number): Promise<T | "timeout"> => Promise.race([p, Bun.sleep(ms).then(() => "timeout" as const)]);
+
+for (const runtime of RUNTIMES) {
+  describe(`the mTLS listener's limits on ${runtime}`, () => {
+    let gateway: GatewayProcess;
+
+    beforeAll(async () => {
+      gateway = await startGateway({
+        runtime,
+        config: config("client_header_timeout = 1500\ntls_handshake_timeout = 1000\nkeepalive_timeout = 2000\nmax_connections = 50\nshutdown_timeout = 5000"),
+      });
+    }, 60_000);
+    afterAll(async () => {
+      await gateway?.stop();
+    });
+
+    it("closes a TCP connection that never starts TLS within tls_handshake_timeout", async () => {
+      const c = await open(tlsTarget(gateway), "", true);
+      const ms = await within(c.closedAfter, 6000);
+      expect(ms).not.toBe("timeout");
+      expect(ms as number).toBeGreaterThan(700);
+    });
+
+    it("closes a slowloris connection (a header line every 300 ms) within client_header_timeout, while a normal client gets 200", async () => {
+      const c = await open(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\n");
+      let n = 0;
+      const drip = setInterval(() => c.socket.writable && c.socket.write(`X-Drip-${n++}: x\r\n`), 300);
+      try {
+        const normal = await rawExchange(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        expect(normal.statuses).toEqual([200]);
+        const ms = await within(c.closedAfter, 7000);
+        expect(ms).not.toBe("timeout");
+        expect(ms as number).toBeGreaterThan(1000);
+      } finally {
+        clearInterval(drip);
+        c.socket.destroy();
+      }
+    });
+
+    it("closes an idle keep-alive connection after keepalive_timeout", async () => {
+      const c = await open(tlsTarget(gateway), GET);
+      const ms = await within(c.closedAfter, 7000);
+      expect(c.received()).toStartWith("HTTP/1.1 200");
+      expect(ms).not.toBe("timeout");
+      // Deno's node:http closes a connection handed to it after one response: no keep-alive there.
+      if (runtime === "bun") expect(ms as number).toBeGreaterThan(1500);
+    });
+  });
+
+  describe(`max_connections on the mTLS listener on ${runtime}`, () => {
+    let gateway: GatewayProcess;
+
+    beforeAll(async () => {
+      gateway = await startGateway({ runtime, config: config("max_connections = 5\nshutdown_timeout = 5000") });
+    }, 60_000);
+    afterAll(async () => {
+      await gateway?.stop();
+    });
+
+    it("closes a connection over the cap at once, and accepts again once one has gone", async () => {
+      // Connections that have not said hello yet count: they hold a descriptor too.
+      const held = await Promise.all([1, 2, 3, 4, 5].map(() => open(tlsTarget(gateway), "", true)));
+      await Bun.sleep(300);
+      const over = await open(tlsTarget(gateway), "", true);
+      expect(await within(over.closedAfter, 2000)).not.toBe("timeout");
+      for (const h of held) expect(await within(h.closedAfter, 10)).toBe("timeout");
+      held[0]!.socket.destroy();
+      await Bun.sleep(300);
+      expect((await rawExchange(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).statuses).toEqual([200]);
+      for (const h of held) h.socket.destroy();
+    });
+  });
+
+  describe(`SIGTERM with client_ca on ${runtime}`, () => {
+    it("exits at once with idle keep-alive connections on both listeners, though shutdown_timeout is 10 s", async () => {
+      const gateway = await startGateway({ runtime, config: config("shutdown_timeout = 10000") });
+      const idle = [
+        ...(await Promise.all([1, 2, 3].map(() => open(tlsTarget(gateway), GET)))),
+        ...(await Promise.all([1, 2].map(() => open({ port: gateway.ports.proxy }, GET)))),
+      ];
+      while (!idle.every((c) => c.received().startsWith("HTTP/1.1 200"))) await Bun.sleep(20);
+      const started = performance.now();
+      const code = await gateway.stop();
+      // Under a second on a quiet machine; the margin is for a loaded one. Before: the full 10 s.
+      expect(performance.now() - started).toBeLessThan(2500);
+      expect(code).toBe(0);
+    }, 30_000);
+
+    it("lets a request in flight finish, then exits", async () => {
+      const gateway = await startGateway({ runtime, config: config("shutdown_timeout = 10000") });
+      const id = `${runtime}-in-flight-${crypto.randomUUID()}`;
+      const inFlight = rawExchange(tlsTarget(gateway), `GET /delay/1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\n\r\n`, 8000);
+      // SIGTERM once the request has reached the upstream, however slow the machine is.
+      while (!upstream.seen.some((s) => s.headers["x-request-id"] === id)) await Bun.sleep(20);
+      const started = performance.now();
+      const exited = gateway.stop();
+      const answer = await inFlight;
+      expect(answer.statuses).toEqual([200]);
+      expect(answer.text).toContain('"delayed":true');
+      expect(await exited).toBe(0);
+      expect(performance.now() - started).toBeLessThan(5000);
+    }, 30_000);
+  });
+}

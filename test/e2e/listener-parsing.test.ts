@@ -1,0 +1,132 @@
+/**
+ * Both listeners parse alike (issue 13, items 2 and 7): one table of malformed requests, sent
+ * as raw bytes to the plain listener (Bun.serve / Deno.serve) and to the mTLS listener
+ * (node:tls + node:http), with the same expected answer on both, on Bun and on Deno.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { cert, ensureCerts } from "../support/certs.ts";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { rawExchange, type RawTarget } from "../support/raw-http.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+const RUNTIMES = ["bun", "deno"] as const;
+type ListenerName = "plain" | "mtls";
+
+let upstream: EchoUpstream;
+beforeAll(() => {
+  ensureCerts();
+  upstream = startEchoUpstream();
+});
+afterAll(() => upstream.stop());
+
+function config(): string {
+  const certs = ensureCerts();
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+
+[server.tls]
+cert = "${join(certs, "gateway.crt")}"
+key = "${join(certs, "gateway.key")}"
+client_ca = "${join(certs, "ca.crt")}"
+
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+
+[[services]]
+name = "internal"
+url = "${upstream.url}/anything/internal"
+
+[[routes]]
+name = "echo"
+service = "echo"
+paths = ["/"]
+
+[[routes]]
+name = "internal"
+service = "internal"
+hosts = ["internal.example"]
+paths = ["/x"]
+`;
+}
+
+interface Case {
+  readonly name: string;
+  readonly bytes: string;
+  /** Acceptable status codes; the runtime's own parser picks among them where it answers first. */
+  readonly status: readonly number[];
+  /** Where a runtime cannot see what the case is about (documented in docs/security.md). */
+  readonly skip?: { readonly runtime: string; readonly listener: ListenerName; readonly why: string };
+}
+
+const H = "Host: localhost\r\n";
+const REFUSED: readonly Case[] = [
+  { name: "HTTP/1.1 without Host", bytes: "GET /a HTTP/1.1\r\n\r\n", status: [400] },
+  { name: "HTTP/1.0 without Host", bytes: "GET /a HTTP/1.0\r\n\r\n", status: [400] },
+  { name: "a request line without version", bytes: `GET /a\r\n${H}\r\n`, status: [400, 505] },
+  { name: "an HTTP/2.0 request line", bytes: `GET /a HTTP/2.0\r\n${H}\r\n`, status: [400, 505] },
+  { name: "Transfer-Encoding: identity, chunked", bytes: `POST /a HTTP/1.1\r\n${H}Transfer-Encoding: identity, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: [400] },
+  { name: "Transfer-Encoding on HTTP/1.0", bytes: `POST /a HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: [400] },
+  { name: "Content-Length with Transfer-Encoding", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: [400] },
+  { name: "two identical Content-Length headers", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello`, status: [400] },
+  { name: "two different Content-Length headers", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`, status: [400] },
+  { name: "a Content-Length list", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5, 5\r\n\r\nhello`, status: [400] },
+  { name: "TRACE", bytes: `TRACE /a HTTP/1.1\r\n${H}\r\n`, status: [405] },
+  { name: "CONNECT", bytes: `CONNECT localhost:80 HTTP/1.1\r\n${H}\r\n`, status: [400, 405] },
+  {
+    name: "an absolute-form target with userinfo",
+    bytes: `GET http://user:pw@localhost/a HTTP/1.1\r\n${H}\r\n`,
+    status: [400],
+    skip: { runtime: "bun", listener: "plain", why: "Bun.serve drops the authority of an absolute-form target before the gateway sees it" },
+  },
+];
+
+for (const runtime of RUNTIMES) {
+  describe(`both listeners on ${runtime}`, () => {
+    let gateway: GatewayProcess;
+    const targets = (): Record<ListenerName, RawTarget> => ({
+      plain: { port: gateway.ports.proxy },
+      mtls: { port: gateway.ports.proxyTls, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } },
+    });
+
+    beforeAll(async () => {
+      gateway = await startGateway({ runtime, config: config() });
+    }, 60_000);
+    afterAll(async () => {
+      await gateway?.stop();
+    });
+
+    for (const listener of ["plain", "mtls"] as const) {
+      for (const c of REFUSED) {
+        const skipped = c.skip?.runtime === runtime && c.skip.listener === listener;
+        it.skipIf(skipped)(`the ${listener} listener refuses ${c.name} with ${c.status.join(" or ")}, and nothing reaches the upstream`, async () => {
+          const before = upstream.seen.length;
+          const answer = await rawExchange(targets()[listener], c.bytes, 1500);
+          expect(answer.statuses.length).toBe(1);
+          expect(c.status).toContain(answer.statuses[0]!);
+          expect(upstream.seen.length).toBe(before);
+        });
+      }
+
+      it(`the ${listener} listener answers a well-formed HTTP/1.0 request with Host`, async () => {
+        const answer = await rawExchange(targets()[listener], `GET /a HTTP/1.0\r\n${H}\r\n`);
+        expect(answer.statuses).toEqual([200]);
+      });
+
+      it.skipIf(runtime === "bun" && listener === "plain")(`the ${listener} listener routes an absolute-form target by its authority, not by Host`, async () => {
+        const id = `${runtime}-${listener}-${crypto.randomUUID()}`;
+        const answer = await rawExchange(targets()[listener], `GET http://internal.example/x HTTP/1.1\r\n${H}X-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+        expect(answer.statuses).toEqual([200]);
+        expect(upstream.seen.find((s) => s.headers["x-request-id"] === id)?.path).toBe("/anything/internal");
+      });
+    }
+
+    it("writes no error line for any of them (a refused request is not the gateway's failure)", () => {
+      expect(gateway.logs().filter((l) => l.level === "error")).toEqual([]);
+    });
+  });
+}
