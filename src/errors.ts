@@ -127,6 +127,20 @@ export class AuthError extends GatewayError {
   }
 }
 
+/** The `acl` plugin refused the caller's groups (Kong's body). */
+export class AccessDeniedError extends GatewayError {
+  readonly code = "acl.denied";
+  readonly status = 403;
+  readonly publicMessage = "You cannot consume this service";
+}
+
+/** A plugin that needs an authenticated caller found none (Kong's bare 401, no challenge: no authentication plugin asked). */
+export class NotAuthenticatedError extends GatewayError {
+  readonly code = "acl.unauthenticated";
+  readonly status = 401;
+  readonly publicMessage = "Unauthorized";
+}
+
 export type IdpFailure = "unreachable" | "timeout" | "bad_response" | "misconfigured";
 
 /** The identity provider failed us (not the caller): never a 401. */

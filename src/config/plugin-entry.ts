@@ -10,6 +10,10 @@ import { entityName, table, type SchemaContext } from "./fields.ts";
 export interface PluginSchemaSource {
   readonly name: string;
   schema(ctx: SchemaContext): z.ZodType;
+  /** False for plugins that cannot be scoped to a consumer (authentication, `acl`), as in Kong. */
+  readonly consumerScoped?: boolean;
+  /** Consumers its validated config names (e.g. `anonymous`), checked against `[[consumers]]`: key → name. */
+  consumerReferences?(config: never): readonly { readonly key: string; readonly consumer: string }[];
 }
 
 /** Plugin name -> schema source (the plugin registry, passed in by the caller). */
@@ -20,6 +24,11 @@ export const pluginEntrySchema = (ctx: SchemaContext, pluginRegistry: PluginSche
       name: z.string().describe("Plugin name (e.g. `openid-connect`)."),
       route: entityName().optional().describe("Apply only to this route."),
       service: entityName().optional().describe("Apply only to routes of this service."),
+      consumer: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("Apply only to requests of this consumer (`username`, else `custom_id`), once authenticated; Kong's precedence picks the most specific entry."),
       enabled: z.boolean().default(true).describe("A disabled plugin is validated but does not run."),
       config: z.record(z.string(), z.unknown()).default({}).describe("The plugin's own settings."),
     })

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { checkSharedSalts, clusterSchema } from "./cluster.ts";
+import { consumerSchema } from "./consumers.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { table, type SchemaContext } from "./fields.ts";
 import { keysSchema } from "./keys.ts";
@@ -19,7 +20,8 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
       server: serverSchema(ctx).prefault({}).describe("Listeners, TLS, outbound trust and logging."),
       services: z.array(serviceSchema()).default([]).describe("Upstream services."),
       routes: z.array(routeSchema()).default([]).describe("Rules that map requests to services."),
-      plugins: z.array(pluginEntrySchema(ctx, plugins)).default([]).describe("Plugins: global, per service or per route."),
+      consumers: z.array(consumerSchema()).default([]).describe("Consumers: who calls, as Kong's consumers (mapped by authentication plugins, read by `acl` and `rate-limiting`)."),
+      plugins: z.array(pluginEntrySchema(ctx, plugins)).default([]).describe("Plugins: global, per service, per route or per consumer."),
       keys: keysSchema(ctx).prefault({}).describe("The gateway's own signing keys (private_key_jwt) and their public JWKS (docs/identity.md)."),
       cluster: clusterSchema().prefault({}).describe("Several gateways sharing tokens, DPoP replay records and signing keys through Redis (docs/cluster.md)."),
     })
@@ -39,15 +41,40 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
         if (!services.includes(r.service))
           ctx.addIssue({ code: "custom", path: ["routes", i, "service"], message: `expected the name of a service, no service is named "${r.service}"${didYouMean(r.service, services)}` });
       });
+      const usernames = new Set<string>();
+      const customIds = new Set<string>();
+      const ids = new Set<string>();
+      config.consumers.forEach((c, i) => {
+        const once = (value: string | undefined, seen: Set<string>, key: string) => {
+          if (value === undefined) return;
+          if (seen.has(value)) ctx.addIssue({ code: "custom", path: ["consumers", i, key], message: `expected a unique ${key}, "${value}" is used twice` });
+          seen.add(value);
+        };
+        once(c.username, usernames, "username");
+        once(c.custom_id, customIds, "custom_id");
+        once(c.id, ids, "id");
+      });
+      const consumerNames = [...usernames, ...customIds];
+      const knownConsumer = (name: string) => usernames.has(name) || customIds.has(name) || ids.has(name);
+      const noConsumer = (name: string) => `no consumer has the username or custom_id "${name}"${didYouMean(name, consumerNames)}`;
       const scopes = new Set<string>();
       config.plugins.forEach((p, i) => {
+        const source = plugins.get(p.name);
+        if (p.consumer !== undefined) {
+          if (source?.consumerScoped === false)
+            ctx.addIssue({ code: "custom", path: ["plugins", i, "consumer"], message: `plugin "${p.name}" cannot be scoped to a consumer (as in Kong): it decides who the consumer is, or runs for every one` });
+          else if (!knownConsumer(p.consumer)) ctx.addIssue({ code: "custom", path: ["plugins", i, "consumer"], message: `expected the name of a consumer, ${noConsumer(p.consumer)}` });
+        }
+        for (const ref of source?.consumerReferences?.(p.config as never) ?? []) {
+          if (!knownConsumer(ref.consumer)) ctx.addIssue({ code: "custom", path: ["plugins", i, "config", ref.key], message: `expected the name of a consumer, ${noConsumer(ref.consumer)}` });
+        }
         if (p.route !== undefined && !routes.includes(p.route))
           ctx.addIssue({ code: "custom", path: ["plugins", i, "route"], message: `expected the name of a route, no route is named "${p.route}"${didYouMean(p.route, routes)}` });
         if (p.service !== undefined && !services.includes(p.service))
           ctx.addIssue({ code: "custom", path: ["plugins", i, "service"], message: `expected the name of a service, no service is named "${p.service}"${didYouMean(p.service, services)}` });
-        const scope = `${p.name}|${p.route ?? ""}|${p.service ?? ""}`;
+        const scope = `${p.name}|${p.route ?? ""}|${p.service ?? ""}|${p.consumer ?? ""}`;
         if (scopes.has(scope))
-          ctx.addIssue({ code: "custom", path: ["plugins", i], message: `plugin "${p.name}" is configured twice for the same route/service/global scope` });
+          ctx.addIssue({ code: "custom", path: ["plugins", i], message: `plugin "${p.name}" is configured twice for the same route/service/consumer/global scope` });
         scopes.add(scope);
       });
       checkSharedSalts(config, ctx);
@@ -58,3 +85,4 @@ export type ServerConfig = GatewayConfig["server"];
 export type ServiceConfig = GatewayConfig["services"][number];
 export type RouteConfig = GatewayConfig["routes"][number];
 export type PluginEntry = GatewayConfig["plugins"][number];
+export type { ConsumerConfig } from "./consumers.ts";

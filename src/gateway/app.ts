@@ -2,13 +2,14 @@
  * Builds the proxy from a validated config: routes compiled once, plugin instances created
  * once, and per route a fixed chain (plugins in Kong's precedence and priority, then the proxy).
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { base64url } from "jose";
 import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
 import { GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
+import { createConsumerDirectory } from "../plugins/consumers.ts";
 import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { ConnInfo, FetchLike } from "../runtime/types.ts";
 import type { GatewayEnv } from "./context.ts";
@@ -16,6 +17,7 @@ import { errorResponse } from "./error-response.ts";
 import { requestIdFrom, upstreamRequestHeaders } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
 import { proxy } from "./proxy.ts";
+import { routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
 import { GatewayContext } from "./request-context.ts";
 import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
 import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
@@ -39,47 +41,6 @@ export async function pluginKey(entry: PluginEntry): Promise<string> {
   return `${entry.name}:${base64url.encode(new Uint8Array(digest))}`;
 }
 
-interface ActivePlugin {
-  readonly entry: PluginEntry;
-  readonly priority: number;
-  readonly instance: PluginInstance;
-}
-
-/**
- * Kong's precedence: for each plugin name, the most specific configured instance applies
- * (route + service > route > service > global); then plugins run by descending priority.
- */
-export function pluginsForRoute(route: CompiledRoute, active: readonly ActivePlugin[]): ActivePlugin[] {
-  const specificity = (e: PluginEntry) => {
-    if (e.route !== undefined && e.route !== route.config.name) return -1;
-    if (e.service !== undefined && e.service !== route.service.name) return -1;
-    return (e.route !== undefined ? 2 : 0) + (e.service !== undefined ? 1 : 0);
-  };
-  const chosen = new Map<string, { plugin: ActivePlugin; rank: number }>();
-  for (const plugin of active) {
-    const rank = specificity(plugin.entry);
-    if (rank < 0) continue;
-    const current = chosen.get(plugin.entry.name);
-    if (!current || rank > current.rank) chosen.set(plugin.entry.name, { plugin, rank });
-  }
-  return [...chosen.values()].map((c) => c.plugin).sort((a, b) => b.priority - a.priority);
-}
-
-const noNext = async () => {};
-
-/** Hono-style middleware composition for a chain fixed at start. */
-function compose(handlers: readonly Handler[]): (c: Context<GatewayEnv>) => Promise<void> {
-  return (c) => {
-    const dispatch = async (i: number): Promise<void> => {
-      const handler = handlers[i];
-      if (!handler) return;
-      const res = await handler(c, () => dispatch(i + 1));
-      if (res) c.res = res;
-    };
-    return dispatch(0);
-  };
-}
-
 export interface ProxyAppDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -91,6 +52,8 @@ export interface ProxyAppDeps {
   /** `GET` paths answered before routing, without plugins (e.g. `[keys] publish_path`). */
   readonly publicRoutes?: readonly { readonly path: string; handler(request: Request): Response | Promise<Response> }[];
 }
+
+export { pluginsForRoute } from "./plugin-chain.ts";
 
 export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps): Promise<ProxyApp> {
   const { log } = deps;
@@ -135,13 +98,9 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     c.res = result.response;
   };
 
-  // A route without plugins calls the proxy directly: no middleware chain to walk.
-  const direct = (c: Context<GatewayEnv>) => proxyHandler(c, noNext) as Promise<void>;
-  const chains = new Map<CompiledRoute, (c: Context<GatewayEnv>) => Promise<void>>();
-  for (const route of routes) {
-    const plugins = pluginsForRoute(route, active);
-    chains.set(route, plugins.length ? compose([...plugins.map((p) => p.instance.handler), proxyHandler]) : direct);
-  }
+  const consumers = await createConsumerDirectory(config.consumers);
+  const chains = new Map<CompiledRoute, Chain>();
+  for (const route of routes) chains.set(route, routeChain(route, active, consumers, proxyHandler));
 
   const accessLog = config.server.access_log;
   // No Hono app around the proxy: routing is ours, and Hono's dispatch (its router, a second
@@ -164,6 +123,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     c.set("logFields", {});
     c.set("upstreamLatency", -1);
     c.set("displayErrors", false);
+    c.set("consumers", consumers);
     // What the mTLS listener saw, for operators and the e2e suite: subject and verdict, never the certificate.
     if (conn.peerCertificate && log.enabled("debug")) {
       log.debug("tls.client_certificate", { request_id: requestId, subject: conn.peerCertificate.subject, verified: conn.peerCertificate.verified });

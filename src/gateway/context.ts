@@ -1,4 +1,5 @@
 /** What one request carries through the plugin chain to the proxy. */
+import type { Consumer, ConsumerDirectory } from "../plugins/consumers.ts";
 import type { ConnInfo } from "../runtime/types.ts";
 import type { CompiledRoute } from "./router/router.ts";
 
@@ -19,6 +20,14 @@ export interface GatewayVariables {
   unauthorizedMessage?: string;
   /** The query string (with `?`, or "") the upstream receives, when a plugin removed parameters (`hide_credentials`). */
   upstreamSearch?: string;
+  /** The config's `[[consumers]]`, for authentication plugins to map callers to. */
+  consumers: ConsumerDirectory;
+  /** The consumer the caller was mapped to (or the `anonymous` one), set by an authentication plugin. */
+  consumer?: Consumer;
+  /** True when `consumer` is the `anonymous` consumer of a failed authentication. */
+  anonymous?: boolean;
+  /** The authenticated credential's identifier (openid-connect `credential_claim`, e.g. `sub`). */
+  credential?: string;
   /** The caller's groups from its token (`authenticated_groups_claim`), read by the `acl` plugin. */
   authenticatedGroups?: readonly string[];
   /** The body the upstream receives, when a plugin had to read the caller's (credentials in a form body). */

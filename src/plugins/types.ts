@@ -50,6 +50,10 @@ export interface PluginDefinition<C = any> {
   readonly secretKeys: readonly string[];
   schema(ctx: SchemaContext): z.ZodType<C, any>;
   create(config: Readonly<C>, ctx: PluginContext): PluginInstance | Promise<PluginInstance>;
+  /** False for plugins that cannot be scoped to a consumer (authentication, `acl`), as in Kong. Default true. */
+  readonly consumerScoped?: boolean;
+  /** Consumers its config names (e.g. `anonymous`): `check` refuses names no `[[consumers]]` entry has. */
+  consumerReferences?(config: Readonly<C>): readonly { readonly key: string; readonly consumer: string }[];
   /**
    * Valid but risky settings (e.g. `ssl_verify = false`), each starting with the key name:
    * `"ssl_verify: ..."`. `check` prints them; the gateway logs them at start.

@@ -31,7 +31,67 @@ const ROUTES: Record<string, string> = {
   "no-act": 'claims_forbidden = ["act"]',
   "auth-groups": 'authenticated_groups_claim = ["realm_access", "roles"]',
   "bearer-roles": 'auth_methods = ["bearer"]\nroles_required = ["invoice-reader"]\nroles_claim = ["realm_access", "roles"]',
+  mapped: 'consumer_claim = ["client_id"]',
+  "mapped-optional": 'consumer_claim = ["client_id"]\nconsumer_optional = true',
+  anon: 'consumer_claim = ["client_id"]\nanonymous = "guest"',
+  "acl-allow": 'consumer_claim = ["client_id"]',
+  "acl-deny": 'consumer_claim = ["client_id"]\nconsumer_optional = true',
+  "acl-token-groups": 'authenticated_groups_claim = ["groups"]',
+  "acl-anon": 'consumer_claim = ["client_id"]\nanonymous = "guest"',
 };
+
+/** Consumers: `billing` is found by custom_id, `shipping` by username, `plain` by neither. */
+const CONSUMERS = `
+[[consumers]]
+username = "billing-app"
+custom_id = "billing"
+tags = ["finance"]
+groups = ["payers"]
+
+[[consumers]]
+username = "shipping"
+groups = ["logistics"]
+
+[[consumers]]
+username = "guest"
+groups = ["public"]
+`;
+
+/** Plugins besides openid-connect. */
+const OTHER_PLUGINS = `
+[[plugins]]
+name = "acl"
+route = "acl-allow"
+[plugins.config]
+allow = ["payers"]
+
+[[plugins]]
+name = "acl"
+route = "acl-deny"
+[plugins.config]
+deny = ["logistics"]
+
+[[plugins]]
+name = "acl"
+route = "acl-token-groups"
+[plugins.config]
+allow = ["finance"]
+
+[[plugins]]
+name = "acl"
+route = "acl-anon"
+[plugins.config]
+allow = ["payers"]
+
+# Scoped to a consumer on one route: only shipping's calls to /mapped end here.
+[[plugins]]
+name = "request-termination"
+route = "mapped"
+consumer = "shipping"
+[plugins.config]
+status_code = 418
+message = "shipping is closed"
+`;
 
 function gatewayConfig(): string {
   const routes = Object.keys(ROUTES)
@@ -50,8 +110,10 @@ name = "echo"
 url = "${upstream.url}/anything"
 read_timeout = 5000
 
+${CONSUMERS}
 ${routes}
-${plugins}`;
+${plugins}
+${OTHER_PLUGINS}`;
 }
 
 beforeAll(async () => {
@@ -75,8 +137,8 @@ afterAll(async () => {
 
 const basic = (client: Client) => `Basic ${btoa(`${client}:${SECRETS[client]}`)}`;
 
-async function call(path: string, client: Client, headers: Record<string, string> = {}) {
-  const res = await fetch(`${gw.proxyUrl}${path}`, { headers: { authorization: basic(client), ...headers } });
+async function call(path: string, client: Client | undefined, headers: Record<string, string> = {}) {
+  const res = await fetch(`${gw.proxyUrl}${path}`, { headers: { ...(client ? { authorization: basic(client) } : {}), ...headers } });
   const text = await res.text();
   const body = (() => {
     try {
@@ -170,5 +232,115 @@ describe("the access log", () => {
     expect(line.client_id).toBe("billing");
     expect(typeof line.sub).toBe("string");
     expect(JSON.stringify(line)).not.toContain("eyJ");
+  });
+});
+
+const FORGED = {
+  "x-consumer-id": "forged",
+  "x-consumer-username": "admin",
+  "x-consumer-custom-id": "admin",
+  "x-credential-identifier": "forged",
+  "x-anonymous-consumer": "false",
+  "x-consumer-groups": "admins",
+};
+
+describe("consumers mapped by consumer_claim", () => {
+  it("map a client to its consumer by custom_id and tell the upstream who it is, never what the caller claimed", async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await call("/mapped", "billing", FORGED);
+      expect(res.status).toBe(200);
+      const h = res.upstream!.headers;
+      expect(h["x-consumer-username"]).toBe("billing-app");
+      expect(h["x-consumer-custom-id"]).toBe("billing");
+      expect(h["x-consumer-id"]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(h["x-credential-identifier"]).toBe("billing"); // the `sub` of a client's own token
+      expect(h["x-anonymous-consumer"]).toBeUndefined();
+      expect(h["x-consumer-groups"]).toBeUndefined();
+    }
+  });
+
+  it("map by username when no custom_id matches", async () => {
+    const other = await call("/mapped-optional", "shipping");
+    expect(other.upstream!.headers["x-consumer-username"]).toBe("shipping");
+    expect(other.upstream!.headers["x-consumer-custom-id"]).toBeUndefined();
+  });
+
+  it("refuse a valid token that maps to no consumer with 403, unless consumer_optional", async () => {
+    const refused = await call("/mapped", "plain");
+    expect(refused.status).toBe(403);
+    expect(refused.body).toEqual({ message: "Forbidden" });
+    const optional = await call("/mapped-optional", "plain", FORGED);
+    expect(optional.status).toBe(200);
+    expect(optional.upstream!.headers["x-consumer-id"]).toBeUndefined();
+    expect(optional.upstream!.headers["x-consumer-username"]).toBeUndefined();
+    expect(optional.upstream!.headers["x-credential-identifier"]).toBe("plain");
+  });
+
+  it("run a plugin scoped to a consumer only for that consumer (consumer + route beats route)", async () => {
+    const shipping = await call("/mapped", "shipping");
+    expect(shipping.status).toBe(418);
+    expect(shipping.body).toEqual({ message: "shipping is closed" });
+    expect((await call("/mapped", "billing")).status).toBe(200);
+  });
+
+  it("name the consumer in the access log", async () => {
+    const res = await call("/mapped", "billing");
+    const line = await gw.waitForLog((l) => l.event === "http.request" && l.request_id === res.requestId);
+    expect(line).toMatchObject({ client_id: "billing", consumer: "billing-app", status: 200 });
+  });
+});
+
+describe("anonymous", () => {
+  it("lets a caller without credentials through as the anonymous consumer", async () => {
+    const res = await call("/anon", undefined, FORGED);
+    expect(res.status).toBe(200);
+    const h = res.upstream!.headers;
+    expect(h["x-anonymous-consumer"]).toBe("true");
+    expect(h["x-consumer-username"]).toBe("guest");
+    expect(h["x-credential-identifier"]).toBeUndefined();
+  });
+
+  it("lets a caller with refused credentials through as the anonymous consumer too", async () => {
+    const res = await call("/anon", undefined, { authorization: `Basic ${btoa("billing:wrong-secret")}` });
+    expect(res.status).toBe(200);
+    expect(res.upstream!.headers["x-consumer-username"]).toBe("guest");
+  });
+
+  it("maps an authenticated caller as usual", async () => {
+    const res = await call("/anon", "billing");
+    expect(res.upstream!.headers["x-consumer-username"]).toBe("billing-app");
+    expect(res.upstream!.headers["x-anonymous-consumer"]).toBeUndefined();
+  });
+});
+
+describe("the acl plugin", () => {
+  it("lets in a consumer of an allowed group and sends its groups in X-Consumer-Groups", async () => {
+    const res = await call("/acl-allow", "billing", FORGED);
+    expect(res.status).toBe(200);
+    expect(res.upstream!.headers["x-consumer-groups"]).toBe("payers");
+  });
+
+  it("refuses a consumer of no allowed group with Kong's 403 body", async () => {
+    const res = await call("/acl-allow", "shipping");
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual({ message: "You cannot consume this service" });
+  });
+
+  it("refuses a consumer of a denied group and lets the others in", async () => {
+    expect((await call("/acl-deny", "shipping")).status).toBe(403);
+    expect((await call("/acl-deny", "billing")).status).toBe(200);
+  });
+
+  it("matches the token's groups when the caller has no consumer", async () => {
+    const res = await call("/acl-token-groups", "billing");
+    expect(res.status).toBe(200);
+    expect(res.upstream!.headers["x-authenticated-groups"]).toBe("finance, staff");
+    expect((await call("/acl-token-groups", "shipping")).status).toBe(403);
+    expect((await call("/acl-token-groups", "plain")).status).toBe(403);
+  });
+
+  it("matches the anonymous consumer's groups", async () => {
+    expect((await call("/acl-anon", undefined)).status).toBe(403);
+    expect((await call("/acl-anon", "billing")).status).toBe(200);
   });
 });

@@ -16,6 +16,7 @@ import { introspectionAuthenticator } from "./authn/introspection.ts";
 import { passwordAuthenticator } from "./authn/password.ts";
 import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "./schema.ts";
 import { createCallerIdentity } from "./caller-identity.ts";
+import { createConsumerMapping } from "./consumer-mapping.ts";
 import { createRequirementCheck } from "./authz.ts";
 import { createUpstreamHeaders } from "./mutate.ts";
 
@@ -45,6 +46,9 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
   priority: 1050, // Kong's
   secretKeys: ["cache_tokens_salt", "dpop_nonce_secret", "client_secret"],
   schema: openIdConnectSchema,
+  // Kong's: an authentication plugin decides who the consumer is, so it cannot be scoped to one.
+  consumerScoped: false,
+  consumerReferences: (config) => (config.anonymous !== undefined ? [{ key: "anonymous", consumer: config.anonymous }] : []),
 
   warnings(config, gateway) {
     const warnings: string[] = [];
@@ -87,29 +91,40 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     // Kong applies them whatever the method: bearer, introspection, client credentials, password.
     const requirements = createRequirementCheck(config);
     const identify = createCallerIdentity(config);
+    const consumers = createConsumerMapping(config);
     const logIdentity = ctx.server.access_log;
 
     const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
       c.set("unauthorizedMessage", config.unauthorized_error_message);
+      // Identity headers come from the gateway only: the caller's copies never reach the upstream.
+      consumers.clear(c);
       let principal: Principal | undefined;
-      for (const authenticator of authenticators) {
-        principal = await authenticator.authenticate(c);
-        if (principal) break;
+      try {
+        for (const authenticator of authenticators) {
+          principal = await authenticator.authenticate(c);
+          if (principal) break;
+        }
+      } catch (error) {
+        // `anonymous`: a caller whose credentials were refused (401) continues as that consumer.
+        if (error instanceof AuthError && error.status === 401 && consumers.anonymous(c)) return next();
+        throw error;
       }
-      // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
-      if (!principal) throw new AuthError({ challenges });
-      const identity = identify(principal.grant.claims);
+      if (!principal) {
+        if (consumers.anonymous(c)) return next();
+        // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
+        throw new AuthError({ challenges });
+      }
+      const claims = principal.grant.claims;
+      const identity = identify(claims);
       if (logIdentity) {
         // Who called, for the access log: the client and the subject, never the token.
         if (identity.clientId !== undefined) c.var.logFields.client_id = identity.clientId;
         if (identity.sub !== undefined) c.var.logFields.sub = identity.sub;
       }
-      const refusal = requirements?.(principal.grant.claims, principal.challenges);
+      const refusal = requirements?.(claims, principal.challenges) ?? consumers.authenticated(c, claims, principal.challenges);
       if (refusal) throw refusal;
       upstreamHeaders(c, principal.grant);
-      // A caller's own copy never reaches the upstream: only the groups of its verified token do.
-      c.var.upstreamHeaders.delete("x-authenticated-groups");
       if (identity.groups) {
         c.set("authenticatedGroups", identity.groups);
         c.var.upstreamHeaders.set("x-authenticated-groups", identity.groupsHeader!);

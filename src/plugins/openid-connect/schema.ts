@@ -122,6 +122,30 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .min(1)
       .optional()
       .describe("Path of the claim whose values (an array of strings or one string) become the caller's authenticated groups: sent upstream in `X-Authenticated-Groups` and read by the `acl` plugin. Unset: none."),
+    consumer_claim: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Path of the claim that names the caller\'s consumer (e.g. `["client_id"]` or `["azp"]`), matched against the `consumer_by` fields of `[[consumers]]`. Unset: no consumer mapping.'),
+    consumer_by: z
+      .array(z.enum(["id", "username", "custom_id"]))
+      .min(1)
+      .default(["username", "custom_id"])
+      .describe("Consumer fields the `consumer_claim` value is matched against, in this order."),
+    consumer_optional: z
+      .boolean()
+      .default(false)
+      .describe("Let a valid token that maps to no consumer through (without a consumer); false: such a caller gets 403 with `forbidden_error_message`."),
+    credential_claim: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(["sub"])
+      .describe("Path of the claim that identifies the credential: sent upstream in `X-Credential-Identifier`, and what `rate-limiting` counts by with `limit_by = \"credential\"`."),
+    anonymous: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("A consumer (`username`, `custom_id` or `id`) a caller becomes when authentication fails (no credentials, or refused ones: a 401), so one route serves both; the upstream gets `X-Anonymous-Consumer: true`. Failures of the IdP stay 5xx."),
     forbidden_error_message: z.string().default("Forbidden").describe("The `message` of 403 responses (a failed `scopes_required`, `groups_required`, `roles_required` or `claims_forbidden`)."),
     proof_of_possession_dpop: z
       .enum(POP_MODES)

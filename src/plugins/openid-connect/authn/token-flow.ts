@@ -89,7 +89,7 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
 
 /** The keys of the plugin's config that decide which claims something reads. */
 export type ClaimReaders = Pick<OpenIdConnectConfig, "upstream_headers_claims" | "audience_required" | "audience_claim" | "scopes_required" | "scopes_claim"> &
-  Partial<Pick<OpenIdConnectConfig, "groups_required" | "groups_claim" | "roles_required" | "roles_claim" | "claims_forbidden" | "authenticated_groups_claim">>;
+  Partial<Pick<OpenIdConnectConfig, "groups_required" | "groups_claim" | "roles_required" | "roles_claim" | "claims_forbidden" | "authenticated_groups_claim" | "consumer_claim" | "credential_claim">>;
 
 /** Claims the access log names the caller by (`client_id`, `sub`), kept when the access log is on. */
 export const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
@@ -98,7 +98,7 @@ export const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
  * What a cached grant of this plugin instance keeps of the token's claims: the ones its upstream
  * headers (`upstream_headers_claims`), requirements (`audience_required`, `scopes_required`,
  * `groups_required`, `roles_required` by their `*_claim`, `claims_forbidden`), authenticated
- * groups and, with `identity`, the access log read; none when nothing reads them. A parsed JWT
+ * groups, consumer mapping, credential and, with `identity`, the access log read; none when nothing reads them. A parsed JWT
  * payload costs about 1 KiB in the heap, a third of an entry; a fleet's entry (`[cluster]`)
  * keeps all claims for nodes with other settings.
  */
@@ -113,7 +113,7 @@ export function claimsKept(config: ClaimReaders, options: { readonly identity?: 
   requires(config.groups_required ?? [], config.groups_claim ?? []);
   requires(config.roles_required ?? [], config.roles_claim ?? []);
   for (const name of config.claims_forbidden ?? []) names.add(name);
-  if (config.authenticated_groups_claim?.[0] !== undefined) names.add(config.authenticated_groups_claim[0]);
+  for (const path of [config.authenticated_groups_claim, config.consumer_claim, config.credential_claim]) if (path?.[0] !== undefined) names.add(path[0]);
   if (options.identity) for (const name of IDENTITY_CLAIMS) names.add(name);
   const kept = [...names];
   return (grant) => {
