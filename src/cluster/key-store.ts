@@ -12,15 +12,19 @@
  * - The last set seen is also written to `[keys] jwks_file` (0600): a node that restarts while
  *   Redis is down still signs with the fleet's keys. Rotating needs Redis (a rotation that
  *   reached only some nodes would split the fleet), and is refused while it is unreachable.
+ * - One set from the first second: a node that finds Redis empty at start seeds it with its
+ *   `jwks_file` when it has one (under the lock: whoever is first); a node that published its
+ *   file's keys while Redis was unreachable hands them to the fleet's set as retired keys, so no
+ *   key an IdP may have cached disappears without its grace period.
  */
 import type { Logger } from "../log.ts";
-import { DEFAULT_ALGORITHMS, publicView, type SigningAlgorithm } from "../keys/jwk.ts";
-import { parseKeyFile, serializeKeyFile, type KeySet, type RetiredKey } from "../keys/jwks-file.ts";
-import { base64url, generateKey, publishJwks, toSigningKey, type PublishedJwks } from "../keys/key-set.ts";
-import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "../keys/types.ts";
+import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "../keys/jwk.ts";
+import { parseKeyFile, serializeKeyFile, type KeySet } from "../keys/jwks-file.ts";
+import { addKeyFor, adoptUnknownKeys, base64url, generateKeySet, publishJwks, rotateKeySet, selectSigningKey, type PublishedJwks } from "../keys/key-set.ts";
+import { KeyStoreError, KeyStoreUnavailableError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
-import type { RedisLink } from "./redis.ts";
+import { RedisUnavailableError, type RedisLink } from "./redis.ts";
 import type { Sealer } from "./seal.ts";
 
 export interface RedisKeyStoreOptions {
@@ -64,6 +68,8 @@ export class RedisKeyStore implements KeyStore {
   private readonly channel: string;
   private set: KeySet | undefined;
   private version = 0;
+  /** The keys in memory came from the local copy and are not (yet) the fleet's. */
+  private local = false;
   private published: PublishedJwks | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -80,14 +86,23 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async open(): Promise<void> {
+    const local = await this.readLocal();
+    if (local) {
+      this.set = local;
+      this.local = true;
+      await this.publish();
+    }
     if (this.o.link.available) {
       try {
-        await this.sync();
+        // The fleet's set if there is one; else ours (the local file) becomes it.
+        await this.change("keys.seeded", async () => undefined);
       } catch (error) {
         this.o.log.warn("keys.sync_failed", { detail: (error as Error).message });
       }
     }
-    if (!this.set) await this.readLocal();
+    if (this.local) {
+      this.o.log.warn("keys.local_copy_used", { file: this.o.file, detail: `redis is unreachable (${this.o.health.reason ?? "unknown"}): signing with the last keys seen until it answers` });
+    }
     await this.o.link.subscribe(this.channel, () => void this.sync().catch(() => {}));
     const poll = this.o.pollMs ?? POLL_MS;
     this.timer = setInterval(() => {
@@ -97,22 +112,11 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async signingKey(select: KeySelector): Promise<SigningKey> {
-    const set = await this.ensure();
-    if (select.kid !== undefined) {
-      const key = set.current.find((k) => k.jwk.kid === select.kid);
-      if (!key) throw new KeyStoreError("client_jwk", `no current key with "kid" "${select.kid}" in ${this.description}`);
-      if (key.jwk.alg !== select.alg) throw new KeyStoreError("client_alg", `the key "${select.kid}" is a ${key.jwk.alg} key, not ${select.alg}`);
-      return toSigningKey(key);
-    }
-    const key = set.current.find((k) => k.jwk.alg === select.alg);
-    if (key) return toSigningKey(key);
+    const key = selectSigningKey(await this.ensure(), select, this.description);
+    if (key) return key;
     // An algorithm no key has yet: added for the whole fleet, from the latest set.
-    return this.change("keys.generated", async (latest) => {
-      const existing = latest?.current.find((k) => k.jwk.alg === select.alg);
-      if (existing) return undefined;
-      const added = await generateKey(select.alg);
-      return { current: [...(latest?.current ?? []), added], retired: latest?.retired ?? [] };
-    }).then((set) => toSigningKey(set.current.find((k) => k.jwk.alg === select.alg)!));
+    const set = await this.change("keys.generated", async (latest) => (latest && selectSigningKey(latest, select, this.description) ? undefined : (await addKeyFor(latest, select.alg)).set));
+    return selectSigningKey(set!, select, this.description)!;
   }
 
   async publicJwks(): Promise<PublicJwks> {
@@ -124,13 +128,9 @@ export class RedisKeyStore implements KeyStore {
   async rotate(): Promise<Rotation> {
     let rotation: Rotation | undefined;
     await this.change("keys.rotated", async (before) => {
-      const now = this.now();
-      const algs = before ? [...new Set(before.current.map((k) => k.jwk.alg))] : [...(this.o.algorithms ?? DEFAULT_ALGORITHMS)];
-      const current = await Promise.all(algs.map(generateKey));
-      const retiredUntil = now + this.o.rotationGrace * 1000;
-      const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil }));
-      rotation = { kids: current.map((k) => k.jwk.kid), retired: retiring.map((r) => r.jwk.kid), retiredUntil };
-      return { current, retired: [...(before?.retired ?? []).filter((r) => r.until > now), ...retiring] };
+      const rotated = await rotateKeySet(before, { algorithms: this.o.algorithms ?? DEFAULT_ALGORITHMS, graceMs: this.o.rotationGrace * 1000, now: this.now() });
+      rotation = rotated.rotation;
+      return rotated.set;
     });
     return rotation!;
   }
@@ -146,62 +146,104 @@ export class RedisKeyStore implements KeyStore {
     if (!this.o.link.available) throw this.unreachable("no signing keys are known yet");
     await this.sync();
     if (this.set) return this.set;
-    return this.change("keys.generated", async (latest) => (latest ? undefined : { current: await Promise.all((this.o.algorithms ?? DEFAULT_ALGORITHMS).map(generateKey)), retired: [] }));
+    const set = await this.change("keys.generated", async (latest) => (latest ? undefined : generateKeySet(this.o.algorithms ?? DEFAULT_ALGORITHMS)));
+    return set!;
   }
 
   /**
-   * Applies `make` to the latest set in Redis under the fleet's lock, stores and announces the
-   * result (`undefined`: nothing to change). Waits for another node's lock to go away first.
+   * Applies `make` to the latest set (the fleet's, else the one in memory) under the fleet's lock,
+   * stores and announces the result. `make` answering `undefined` changes nothing: the fleet's set
+   * is adopted, or the one in memory seeds an empty Redis.
    */
-  private change(event: string, make: (latest: KeySet | undefined) => Promise<KeySet | undefined>): Promise<KeySet> {
+  private change(event: string, make: (latest: KeySet | undefined) => Promise<KeySet | undefined>): Promise<KeySet | undefined> {
     return this.exclusive(async () => {
       const { link } = this.o;
       if (!link.available) throw this.unreachable("the signing keys cannot be changed");
-      const owner = base64url(crypto.getRandomValues(new Uint8Array(16)));
-      const deadline = this.now() + WAIT_MS;
-      while (!(await link.set(this.lockKey, owner, LOCK_MS, { nx: true }))) {
-        if (this.now() > deadline) throw new KeyStoreError(SETTING, "another gateway holds the fleet's key lock for too long");
-        await sleep(50);
-      }
       try {
-        const latest = await this.load();
-        const next = await make(latest?.set);
-        if (!next) {
-          if (latest) await this.apply(latest.set, latest.stored);
-          return this.set!;
+        const owner = base64url(crypto.getRandomValues(new Uint8Array(16)));
+        const deadline = this.now() + WAIT_MS;
+        while (!(await this.redis(link.set(this.lockKey, owner, LOCK_MS, { nx: true })))) {
+          if (this.now() > deadline) throw new KeyStoreError(SETTING, "another gateway holds the fleet's key lock for too long");
+          await sleep(50);
         }
-        const version = Math.max(latest?.stored.version ?? 0, this.version) + 1;
-        const stored: Stored = { version, file: serializeKeyFile(next, this.now()) };
-        await link.set(this.setKey, await this.o.sealer.seal(JSON.stringify(stored), this.setKey), undefined);
-        await link.set(this.versionKey, String(version), undefined);
-        await this.apply(await parseKeyFile(stored.file), stored);
-        await link.publish(this.channel, String(version)).catch(() => {});
-        this.o.log.info(event, { store: "redis", version, kids: this.set!.current.map((k) => k.jwk.kid) });
-        return this.set!;
-      } finally {
-        await link.deleteIfEquals(this.lockKey, owner).catch(() => {});
+        try {
+          const latest = await this.load();
+          const base = latest?.set ?? this.set;
+          const next = await make(base);
+          if (!next && latest) {
+            await this.apply(latest.set, latest.stored);
+            return this.set;
+          }
+          const stored = next ?? base;
+          if (!stored) return undefined;
+          // Epoch ms when it is larger: a Redis that restarted empty never sees an old version again.
+          const version = Math.max(latest?.stored.version ?? 0, this.version, this.now() - 1) + 1;
+          await this.store(stored, version, event);
+          return this.set;
+        } finally {
+          await link.deleteIfEquals(this.lockKey, owner).catch(() => {});
+        }
+      } catch (error) {
+        if (error instanceof KeyStoreUnavailableError) throw this.unreachable("the signing keys cannot be changed", error.cause);
+        throw error;
       }
     });
   }
 
-  /** Adopts the fleet's set when its version differs from ours (a cheap version read first). */
+  /** A Redis command whose failure (down, timed out, connection dropped mid-command) means "unreachable". */
+  private async redis<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await command;
+    } catch (error) {
+      throw this.unreachable(error instanceof RedisUnavailableError ? "redis is down" : "a redis command failed", error);
+    }
+  }
+
+  private async store(set: KeySet, version: number, event: string): Promise<void> {
+    const { link } = this.o;
+    const stored: Stored = { version, file: serializeKeyFile(set, this.now()) };
+    const sealed = await this.o.sealer.seal(JSON.stringify(stored), this.setKey);
+    await this.redis(link.set(this.setKey, sealed, undefined));
+    await this.redis(link.set(this.versionKey, String(version), undefined));
+    await this.apply(await parseKeyFile(stored.file), stored);
+    await link.publish(this.channel, String(version)).catch(() => {});
+    this.o.log.info(event, { store: "redis", version, kids: this.set!.current.map((k) => k.jwk.kid) });
+  }
+
+  /**
+   * Adopts the fleet's set when its version differs from ours (a cheap version read first). Keys
+   * we publish that the fleet's set does not know (a local copy used while Redis was unreachable,
+   * a set Redis lost when it restarted empty) join it as retired keys first: none disappears
+   * without its grace period. An empty Redis gets our set again.
+   */
   private async sync(): Promise<void> {
     if (this.closed) return;
     const raw = await this.o.link.get(this.versionKey);
     const version = raw ? Number(new TextDecoder().decode(raw)) : 0;
-    if (this.set && version === this.version) return;
-    const latest = await this.load();
+    if (this.set && !this.local && version === this.version) return;
+    const latest = version === 0 ? undefined : await this.load();
+    const ours = this.set;
+    if (ours && (!latest || this.unknownTo(latest.set))) {
+      const until = this.now() + this.o.rotationGrace * 1000;
+      await this.change(latest ? "keys.merged" : "keys.seeded", async (fleet) => (fleet ? adoptUnknownKeys(fleet, ours, until) : undefined));
+      return;
+    }
     if (!latest || latest.stored.version === this.version) return;
     await this.exclusive(async () => {
-      if (latest.stored.version <= this.version && this.set) return;
+      if (latest.stored.version <= this.version && this.set) return; // a newer set arrived meanwhile
       const before = this.set?.current.map((k) => k.jwk.kid).join(" ");
       await this.apply(latest.set, latest.stored);
       if (before !== undefined) this.o.log.info("keys.reloaded", { store: "redis", version: latest.stored.version, kids: this.set!.current.map((k) => k.jwk.kid) });
     });
   }
 
+  /** Whether `fleet` lacks one of the current keys we publish. */
+  private unknownTo(fleet: KeySet): boolean {
+    return adoptUnknownKeys(fleet, this.set!, 0) !== undefined;
+  }
+
   private async load(): Promise<{ set: KeySet; stored: Stored } | undefined> {
-    const sealed = await this.o.link.get(this.setKey);
+    const sealed = await this.redis(this.o.link.get(this.setKey));
     if (!sealed) return undefined;
     const text = await this.o.sealer.open(sealed, this.setKey);
     if (text === undefined) {
@@ -212,9 +254,10 @@ export class RedisKeyStore implements KeyStore {
   }
 
   private async apply(set: KeySet, stored: Stored): Promise<void> {
-    const changed = stored.version !== this.version || !this.set;
+    const changed = stored.version !== this.version || !this.set || this.local;
     this.set = set;
     this.version = stored.version;
+    this.local = false;
     await this.publish();
     if (changed) {
       await this.o.runtime.writeFileAtomic(this.o.file, stored.file, 0o600).catch((error: unknown) => {
@@ -223,21 +266,19 @@ export class RedisKeyStore implements KeyStore {
     }
   }
 
-  /** The local copy, when Redis is unreachable at start. */
-  private async readLocal(): Promise<void> {
+  /** The local copy (`[keys] jwks_file`), if there is a usable one. */
+  private async readLocal(): Promise<KeySet | undefined> {
     let text: string;
     try {
       text = await this.o.runtime.readTextFile(this.o.file);
     } catch {
-      return;
+      return undefined;
     }
     try {
-      this.set = await parseKeyFile(text);
-      this.version = 0; // adopt whatever Redis holds once it answers
-      await this.publish();
-      this.o.log.warn("keys.local_copy_used", { file: this.o.file, detail: "redis is unreachable: signing with the last keys seen until it answers" });
+      return await parseKeyFile(text);
     } catch (error) {
       this.o.log.warn("keys.local_copy_invalid", { file: this.o.file, detail: (error as Error).message });
+      return undefined;
     }
   }
 
@@ -247,8 +288,8 @@ export class RedisKeyStore implements KeyStore {
     this.published = await publishJwks(set, this.now());
   }
 
-  private unreachable(what: string): KeyStoreError {
-    return new KeyStoreError(SETTING, `${what}: the fleet's redis is unreachable (${this.o.health.reason ?? "unknown"})`);
+  private unreachable(what: string, cause?: unknown): KeyStoreUnavailableError {
+    return new KeyStoreUnavailableError(`${what}: the fleet's redis is unreachable (${this.o.health.reason ?? "unknown"})`, { cause });
   }
 
   private exclusive<T>(run: () => Promise<T>): Promise<T> {

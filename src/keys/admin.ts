@@ -9,7 +9,7 @@
  * it sees an unknown `kid`.
  */
 import type { Hono } from "hono";
-import type { KeyStore, PublicJwks } from "./types.ts";
+import { KeyStoreUnavailableError, type KeyStore, type PublicJwks } from "./types.ts";
 
 export const JWKS_PATH = "/openid-connect/jwks";
 
@@ -32,11 +32,23 @@ export function publishedJwks(keys: KeyStore): (request: Request) => Promise<Res
   return async (request) => jwksResponse(request, await keys.publicJwks());
 }
 
+/** The fleet's Redis is down: 503 with the reason (the store's own failures stay 500s). */
+async function unlessUnavailable(refused: string, run: () => Promise<Response>): Promise<Response> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof KeyStoreUnavailableError)) throw error;
+    return Response.json({ message: `the fleet's redis is unreachable; ${refused}` }, { status: 503 });
+  }
+}
+
 /** The admin routes; the store logs what a rotation did. */
 export function keysAdmin(app: Hono, keys: KeyStore): void {
-  app.get(JWKS_PATH, async (c) => jwksResponse(c.req.raw, await keys.publicJwks()));
-  app.delete(JWKS_PATH, async (c) => {
-    await keys.rotate();
-    return c.body(null, 204);
-  });
+  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", async () => jwksResponse(c.req.raw, await keys.publicJwks())));
+  app.delete(JWKS_PATH, (c) =>
+    unlessUnavailable("rotation refused", async () => {
+      await keys.rotate();
+      return c.body(null, 204);
+    }),
+  );
 }

@@ -12,9 +12,9 @@
  */
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { DEFAULT_ALGORITHMS, publicView, type SigningAlgorithm } from "./jwk.ts";
-import { parseKeyFile, serializeKeyFile, type KeySet, type RetiredKey } from "./jwks-file.ts";
-import { generateKey, publishJwks, toSigningKey, type PublishedJwks } from "./key-set.ts";
+import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "./jwk.ts";
+import { parseKeyFile, serializeKeyFile, type KeySet } from "./jwks-file.ts";
+import { addKeyFor, generateKeySet, publishJwks, rotateKeySet, selectSigningKey, toSigningKey, type PublishedJwks } from "./key-set.ts";
 import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
 
 export interface FileKeyStoreOptions {
@@ -73,25 +73,14 @@ export class FileKeyStore implements KeyStore {
   }
 
   async signingKey(select: KeySelector): Promise<SigningKey> {
-    const set = await this.ensure();
-    if (select.kid !== undefined) {
-      const key = set.current.find((k) => k.jwk.kid === select.kid);
-      if (!key) {
-        const retired = set.retired.some((r) => r.jwk.kid === select.kid);
-        throw new KeyStoreError("client_jwk", `no current key with "kid" "${select.kid}" in ${this.description}${retired ? " (a rotation retired it)" : ""}`);
-      }
-      if (key.jwk.alg !== select.alg) throw new KeyStoreError("client_alg", `the key "${select.kid}" is a ${key.jwk.alg} key, not ${select.alg}`);
-      return toSigningKey(key);
-    }
-    const key = set.current.find((k) => k.jwk.alg === select.alg);
-    if (key) return toSigningKey(key);
+    const key = selectSigningKey(await this.ensure(), select, this.description);
+    if (key) return key;
     // An algorithm no key has yet (e.g. `client_alg = "RS512"`): add one, keep the others.
     return this.exclusive(async () => {
-      const latest = this.set!;
-      const existing = latest.current.find((k) => k.jwk.alg === select.alg);
-      if (existing) return toSigningKey(existing);
-      const added = await generateKey(select.alg);
-      await this.write({ current: [...latest.current, added], retired: latest.retired });
+      const existing = selectSigningKey(this.set!, select, this.description);
+      if (existing) return existing;
+      const { set, added } = await addKeyFor(this.set, select.alg);
+      await this.write(set);
       this.options.log.info("keys.generated", { file: this.options.file, kids: [added.jwk.kid], algs: [select.alg] });
       return toSigningKey(added);
     });
@@ -106,15 +95,9 @@ export class FileKeyStore implements KeyStore {
   rotate(): Promise<Rotation> {
     return this.exclusive(async () => {
       const before = this.set ?? (await this.readOrNothing());
-      const now = this.now();
-      const algs = before ? [...new Set(before.current.map((k) => k.jwk.alg))] : [...(this.options.algorithms ?? DEFAULT_ALGORITHMS)];
-      const current = await Promise.all(algs.map(generateKey));
-      const retiredUntil = now + this.options.rotationGrace * 1000;
-      const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil }));
-      const retired = [...(before?.retired ?? []).filter((r) => r.until > now), ...retiring];
-      await this.write({ current, retired });
-      const rotation = { kids: current.map((k) => k.jwk.kid), retired: retiring.map((r) => r.jwk.kid), retiredUntil };
-      this.options.log.info("keys.rotated", { file: this.options.file, kids: rotation.kids, retired: rotation.retired, retired_until: new Date(retiredUntil).toISOString() });
+      const { set, rotation } = await rotateKeySet(before, { algorithms: this.options.algorithms ?? DEFAULT_ALGORITHMS, graceMs: this.options.rotationGrace * 1000, now: this.now() });
+      await this.write(set);
+      this.options.log.info("keys.rotated", { file: this.options.file, kids: rotation.kids, retired: rotation.retired, retired_until: new Date(rotation.retiredUntil).toISOString() });
       return rotation;
     });
   }
@@ -140,8 +123,7 @@ export class FileKeyStore implements KeyStore {
       if (existing) return this.set!;
       const algorithms = this.options.algorithms ?? DEFAULT_ALGORITHMS;
       const started = performance.now();
-      const current = await Promise.all(algorithms.map(generateKey));
-      await this.write({ current, retired: [] });
+      await this.write(await generateKeySet(algorithms));
       this.options.log.info("keys.generated", { file: this.options.file, kids: this.kids(), algs: algorithms, generation_ms: Math.round(performance.now() - started) });
       return this.set!;
     });

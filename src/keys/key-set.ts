@@ -1,11 +1,11 @@
 /**
  * What both key stores (the file of one gateway, src/keys/file-store.ts, and the fleet's Redis,
- * src/cluster/key-store.ts) do with a key set alike: generate a key, hand one out for signing,
- * and serialise the public JWKS they publish.
+ * src/cluster/key-store.ts) do with a key set alike: generate a key, pick the one to sign with,
+ * rotate, and serialise the public JWKS they publish. The stores only add where the set lives.
  */
 import { generateJwk, importPrivateKey, publicView, type SigningAlgorithm } from "./jwk.ts";
-import type { CurrentKey, KeySet } from "./jwks-file.ts";
-import type { PublicJwks, SigningKey } from "./types.ts";
+import type { CurrentKey, KeySet, RetiredKey } from "./jwks-file.ts";
+import { KeyStoreError, type KeySelector, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
 
 export function base64url(bytes: Uint8Array): string {
   let s = "";
@@ -39,4 +39,59 @@ export async function publishJwks(set: KeySet, now: number): Promise<PublishedJw
     jwks: { body, etag: `"${base64url(digest).slice(0, 27)}"`, kids: keys.map((k) => k.kid!) },
     until: retired.length ? Math.min(...retired.map((r) => r.until)) : Infinity,
   };
+}
+
+/**
+ * The key of `set` that `select` names; `undefined` when no current key has the algorithm (the
+ * store then adds one). A `kid` that is not a current key, or has another algorithm, throws.
+ */
+export function selectSigningKey(set: KeySet, select: KeySelector, description: string): SigningKey | undefined {
+  if (select.kid !== undefined) {
+    const key = set.current.find((k) => k.jwk.kid === select.kid);
+    if (!key) {
+      const retired = set.retired.some((r) => r.jwk.kid === select.kid);
+      throw new KeyStoreError("client_jwk", `no current key with "kid" "${select.kid}" in ${description}${retired ? " (a rotation retired it)" : ""}`);
+    }
+    if (key.jwk.alg !== select.alg) throw new KeyStoreError("client_alg", `the key "${select.kid}" is a ${key.jwk.alg} key, not ${select.alg}`);
+    return toSigningKey(key);
+  }
+  const key = set.current.find((k) => k.jwk.alg === select.alg);
+  return key ? toSigningKey(key) : undefined;
+}
+
+/** `set` with a new key for `alg` added to its current keys. */
+export async function addKeyFor(set: KeySet | undefined, alg: SigningAlgorithm): Promise<{ set: KeySet; added: CurrentKey }> {
+  const added = await generateKey(alg);
+  return { set: { current: [...(set?.current ?? []), added], retired: set?.retired ?? [] }, added };
+}
+
+/** A fresh key set (no retired keys). */
+export async function generateKeySet(algorithms: readonly SigningAlgorithm[]): Promise<KeySet> {
+  return { current: await Promise.all(algorithms.map(generateKey)), retired: [] };
+}
+
+/**
+ * One new key per algorithm of `before` (or `algorithms` when there is no set yet); the keys they
+ * replace stay published, as retired public keys, until `now + graceMs`; retired keys whose time
+ * is up are dropped.
+ */
+export async function rotateKeySet(before: KeySet | undefined, o: { algorithms: readonly SigningAlgorithm[]; graceMs: number; now: number }): Promise<{ set: KeySet; rotation: Rotation }> {
+  const algs = before ? [...new Set(before.current.map((k) => k.jwk.alg))] : [...o.algorithms];
+  const current = await Promise.all(algs.map(generateKey));
+  const retiredUntil = o.now + o.graceMs;
+  const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil }));
+  const retired = [...(before?.retired ?? []).filter((r) => r.until > o.now), ...retiring];
+  return { set: { current, retired }, rotation: { kids: current.map((k) => k.jwk.kid), retired: retiring.map((r) => r.jwk.kid), retiredUntil } };
+}
+
+/**
+ * `into` plus, as retired keys published until `until`, the current keys of `from` it does not
+ * know: keys a node published on its own (Redis was unreachable) are never dropped without grace.
+ * `undefined` when there is nothing to add.
+ */
+export function adoptUnknownKeys(into: KeySet, from: KeySet, until: number): KeySet | undefined {
+  const known = new Set([...into.current.map((k) => k.jwk.kid), ...into.retired.map((r) => r.jwk.kid)]);
+  const unknown = from.current.filter((k) => !known.has(k.jwk.kid));
+  if (!unknown.length) return undefined;
+  return { current: into.current, retired: [...into.retired, ...unknown.map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until }))] };
 }

@@ -71,3 +71,11 @@ export class KeyStoreError extends Error {
     this.setting = setting;
   }
 }
+
+/** The store that holds the keys cannot be reached (the fleet's Redis): a 503, never a 500. */
+export class KeyStoreUnavailableError extends KeyStoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("cluster.redis_url", message, options);
+    this.name = "KeyStoreUnavailableError";
+  }
+}
