@@ -1,6 +1,6 @@
 /** The `[server]` table: listeners, TLS, outbound trust, logging. */
 import { z } from "zod";
-import { filePath, kongTable, listen, listenOrOff, millis, table, type SchemaContext } from "./fields.ts";
+import { filePath, kongTable, listen, listenOrOff, millis, seconds, table, type SchemaContext } from "./fields.ts";
 import { serverHardening } from "./server-hardening.ts";
 
 const serverTls = (ctx: SchemaContext) =>
@@ -35,6 +35,24 @@ export const serverSchema = (ctx: SchemaContext) =>
         .describe("PEM files with CAs trusted for outbound TLS (to IdPs and upstreams), on top of the system roots.")
         .meta({ kong: "kong.conf `lua_ssl_trusted_certificate`" }),
       tls: serverTls(ctx).optional(),
+      upstream_keepalive_pool_size: z
+        .int()
+        .min(0)
+        .max(100_000)
+        .default(60)
+        .describe("Idle keep-alive connections kept per upstream endpoint (host, port, TLS settings) and process; 0 disables keep-alive.")
+        .meta({ kong: "kong.conf `upstream_keepalive_pool_size`" }),
+      upstream_keepalive_max_requests: z
+        .int()
+        .min(0)
+        .max(1_000_000_000)
+        .default(10_000)
+        .describe("Requests one upstream connection carries before it is closed; 0: no limit.")
+        .meta({ kong: "kong.conf `upstream_keepalive_max_requests`" }),
+      upstream_keepalive_idle_timeout: seconds(24 * 3600)
+        .default(60)
+        .describe("Seconds an idle upstream keep-alive connection is kept; 0: no limit.")
+        .meta({ kong: "kong.conf `upstream_keepalive_idle_timeout`" }),
       log_level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written to the log.")
         .meta({ kong: "kong.conf `log_level`" }),
       access_log: z.boolean().default(true).describe("Write one JSON line per proxied request."),

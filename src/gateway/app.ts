@@ -16,8 +16,9 @@ import type { GatewayEnv } from "./context.ts";
 import { errorResponse } from "./error-response.ts";
 import { requestIdFrom, upstreamRequestHeaders } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
-import { proxy } from "./proxy.ts";
+import { proxy, proxyPooled } from "./proxy.ts";
 import { routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
+import type { ConnectionPool, UpstreamTimeouts } from "../upstream/pool.ts";
 import { GatewayContext } from "./request-context.ts";
 import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
 import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
@@ -49,6 +50,8 @@ export interface ProxyAppDeps {
   readonly reuse?: ReadonlyMap<string, PluginInstance>;
   /** A fetch per service (its own TLS verification). */
   upstreamFetch(service: ServiceConfig): FetchLike;
+  /** The gateway's own HTTP/1.1 client, a keep-alive pool per service; absent: `upstreamFetch`. */
+  upstreamPool?(service: ServiceConfig): ConnectionPool;
   /** `GET` paths answered before routing, without plugins (e.g. `[keys] publish_path`). */
   readonly publicRoutes?: readonly { readonly path: string; handler(request: Request): Response | Promise<Response> }[];
 }
@@ -76,7 +79,31 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   }
 
   const fetchers = new Map(config.services.map((s) => [s.name, deps.upstreamFetch(s)]));
-  const proxyHandler: Handler = async (c) => {
+  const pools = new Map<string, { pool: ConnectionPool; timeouts: UpstreamTimeouts }>();
+  if (deps.upstreamPool) {
+    for (const s of config.services) pools.set(s.name, { pool: deps.upstreamPool(s), timeouts: { connect: s.connect_timeout, write: s.write_timeout, read: s.read_timeout } });
+  }
+  const pooledHandler: Handler = async (c) => {
+    const route = c.var.route;
+    const service = route.service;
+    const raw = c.req.raw;
+    const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
+    const target = path + (c.var.upstreamSearch ?? splitTarget(raw.url).search);
+    const host = route.config.preserve_host ? (raw.headers.get("host") ?? service.url.host) : service.url.host;
+    const { pool, timeouts } = pools.get(service.name)!;
+    const result = await proxyPooled(pool, service, timeouts, {
+      method: raw.method,
+      target,
+      host,
+      headers: c.var.upstreamHeaders,
+      body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
+      caller: raw,
+    });
+    c.set("upstreamLatency", result.upstreamLatency);
+    deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
+    c.res = result.response;
+  };
+  const fetchHandler: Handler = async (c) => {
     const route = c.var.route;
     const service = route.service;
     const raw = c.req.raw;
@@ -97,6 +124,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
     c.res = result.response;
   };
+  const proxyHandler = deps.upstreamPool ? pooledHandler : fetchHandler;
 
   const consumers = await createConsumerDirectory(config.consumers);
   const chains = new Map<CompiledRoute, Chain>();
@@ -180,6 +208,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     fetch: handle,
     plugins: instances,
     async close(keep) {
+      for (const { pool } of pools.values()) pool.close();
       for (const instance of instances.values()) if (!keep?.has(instance)) await instance.close?.();
     },
   };

@@ -6,6 +6,7 @@
 import { UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { ServiceConfig } from "../config/schema.ts";
 import type { FetchLike } from "../runtime/types.ts";
+import type { ConnectionPool, ExchangeControl, UpstreamTimeouts } from "../upstream/pool.ts";
 import { downstreamResponseHeaders } from "./headers.ts";
 
 export interface ProxyRequest {
@@ -195,4 +196,40 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
     response: new Response(responseBody, { status: response.status, statusText: response.statusText, headers: downstreamResponseHeaders(response.headers) }),
     upstreamLatency,
   };
+}
+
+export interface PooledProxyRequest {
+  readonly method: string;
+  /** Path and query for the upstream. */
+  readonly target: string;
+  /** The Host header the upstream receives. */
+  readonly host: string;
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
+  readonly caller: { readonly signal: AbortSignal };
+}
+
+/**
+ * The proxy step through the gateway's own HTTP/1.1 client (src/upstream/): Kong's timeouts
+ * (connect_timeout for TCP + TLS, write_timeout between writes, read_timeout between reads
+ * including the wait for the response headers) are the connection's; here the caller is watched.
+ */
+export async function proxyPooled(pool: ConnectionPool, service: ServiceConfig, timeouts: UpstreamTimeouts, req: PooledProxyRequest): Promise<ProxyResult> {
+  const control: ExchangeControl = {};
+  const watchCaller = () => {
+    const signal = req.caller.signal;
+    if (signal.aborted) control.abort?.();
+    else signal.addEventListener("abort", () => control.abort?.(), { once: true });
+  };
+  const callerTimer = setTimeout(watchCaller, CALLER_WATCH_AFTER_MS);
+  const started = performance.now();
+  try {
+    const upstream = await pool.request({ method: req.method, target: req.target, host: req.host, headers: req.headers, body: req.body }, timeouts, service.retries, control);
+    const upstreamLatency = performance.now() - started;
+    const init = { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers };
+    return { response: new Response(upstream.body as BodyInit | null, init), upstreamLatency };
+  } finally {
+    clearTimeout(callerTimer);
+  }
 }

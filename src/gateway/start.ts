@@ -10,13 +10,14 @@ import { openKeyStore } from "../keys/index.ts";
 import { createCluster } from "../cluster/index.ts";
 import { loadConfig, type LoadedConfig } from "../config/load.ts";
 import { ConfigError } from "../errors.ts";
-import type { GatewayConfig } from "../config/schema.ts";
+import type { GatewayConfig, ServiceConfig } from "../config/schema.ts";
 import { configWarnings } from "../config/warnings.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { createShared } from "../lib/shared.ts";
 import type { PluginContext } from "../plugins/types.ts";
 import type { Listener, ListenerLimits, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
+import { servicePool } from "../upstream/service-pool.ts";
 import { VERSION } from "../version.ts";
 import { createProxyApp, type ProxyApp } from "./app.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
@@ -42,6 +43,14 @@ async function readPem(runtime: Runtime, file: string, key: string): Promise<str
 /** PEM text of `[server] trusted_certificates`, each file named by its key path when unreadable. */
 function readTrustedCertificates(runtime: Runtime, config: GatewayConfig): Promise<string[]> {
   return Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
+}
+
+/**
+ * Which client proxies to upstreams: the gateway's own HTTP/1.1 client and pool ("socket"), or
+ * the runtime's fetch (`GATEWAY_UPSTREAM_CLIENT=fetch`, kept for comparison in make bench).
+ */
+function upstreamClient(runtime: Runtime): "socket" | "fetch" {
+  return runtime.env("GATEWAY_UPSTREAM_CLIENT") === "fetch" ? "fetch" : "socket";
 }
 
 async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFiles | undefined> {
@@ -130,6 +139,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
       ...(config.keys.publish_path ? { publicRoutes: [{ path: config.keys.publish_path, handler: publishedJwks(keys) }] } : {}),
       upstreamFetch: (service) =>
         runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
+      ...(upstreamClient(runtime) === "socket" ? { upstreamPool: (service: ServiceConfig) => servicePool(runtime.connect, config.server, service, trustedCertificates) } : {}),
     });
     const admin = createAdminApp({ config, references: next.references, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
     const specs = new Map<string, ListenerSpec>();

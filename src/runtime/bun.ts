@@ -7,6 +7,7 @@ import { listenNode } from "./node-listener.ts";
 import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime } from "./types.ts";
+import { connect } from "./bun-socket.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
@@ -84,6 +85,7 @@ export const bunRuntime: Runtime = {
   version: Bun.version,
   listen,
   createUpstreamFetch,
+  connect,
   createFetch,
   readTextFile: (path) => Bun.file(path).text(),
   async writeFileAtomic(path, data, mode) {

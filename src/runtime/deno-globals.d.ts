@@ -53,4 +53,15 @@ declare namespace Deno {
     spawn(): ChildProcess;
   }
   function memoryUsage(): { rss: number };
+  interface Conn {
+    read(buffer: Uint8Array): Promise<number | null>;
+    write(data: Uint8Array): Promise<number>;
+    close(): void;
+    setNoDelay?(noDelay?: boolean): void;
+  }
+  interface TlsConn extends Conn {
+    handshake(): Promise<unknown>;
+  }
+  function connect(options: { hostname: string; port: number }): Promise<Conn>;
+  function startTls(conn: Conn, options: { hostname: string; caCerts?: string[]; cert?: string; key?: string }): Promise<TlsConn>;
 }

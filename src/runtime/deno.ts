@@ -3,6 +3,7 @@ import { createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
 import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
+import { connect } from "./deno-socket.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
@@ -116,6 +117,7 @@ export const denoRuntime: Runtime = {
   version: Deno.version.deno,
   listen,
   createUpstreamFetch,
+  connect,
   createFetch,
   readTextFile: (path) => Deno.readTextFile(path),
   async writeFileAtomic(path, data, mode) {

@@ -82,6 +82,50 @@ export interface OutboundTls {
   readonly verify?: boolean;
 }
 
+/**
+ * TLS of an outbound raw connection (to an upstream). Verification is on unless `verify` is
+ * false; `ca` adds to the system roots; `cert`/`key` present a client certificate (upstream mTLS).
+ */
+export interface SocketTls {
+  /** SNI and the name the certificate must carry; the connect host when absent (no SNI for IP addresses). */
+  readonly serverName?: string;
+  /** Extra trusted CAs (PEM), on top of the system roots. */
+  readonly ca?: readonly string[];
+  readonly cert?: string;
+  readonly key?: string;
+  readonly verify?: boolean;
+}
+
+export interface ConnectOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls?: SocketTls;
+  /** TCP connect and TLS handshake together must finish within this (ms). */
+  readonly timeoutMs: number;
+}
+
+/** What a raw connection reports; set by its current user (a connection moves between requests). */
+export interface SocketEvents {
+  /** Bytes arrived; the chunk is the receiver's to keep. */
+  data(chunk: Uint8Array): void;
+  /** Everything written so far was handed to the kernel (after a `write` returned false). */
+  drain(): void;
+  /** The connection ended (peer closed, reset or error); called once. */
+  close(error?: Error): void;
+}
+
+/** A TCP or TLS connection, runtime-neutral. Writes are queued; `false` means "wait for drain". */
+export interface RawSocket {
+  events: SocketEvents;
+  write(data: Uint8Array | string): boolean;
+  /** Stop and restart reading (backpressure towards the peer). */
+  pause(): void;
+  resume(): void;
+  /** Closes the connection; no `close` event follows. */
+  destroy(): void;
+  readonly closed: boolean;
+}
+
 /** A copy of this program started by `Runtime.spawnSelf`. */
 export interface ChildProcess {
   readonly pid: number;
@@ -102,6 +146,8 @@ export interface Runtime {
    * reuses connections.
    */
   createUpstreamFetch(tls: OutboundTls): FetchLike;
+  /** Opens a raw TCP or TLS connection (the upstream HTTP/1.1 client's transport). */
+  connect(options: ConnectOptions, events: SocketEvents): Promise<RawSocket>;
   /** A fetch for outbound calls with its own trust store and optional client certificate. */
   createFetch(tls: OutboundTls): FetchLike;
   readTextFile(path: string): Promise<string>;

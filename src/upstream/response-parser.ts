@@ -1,0 +1,298 @@
+/**
+ * A strict, incremental HTTP/1.1 response parser (RFC 9112). Anything ambiguous about where
+ * the message ends (Content-Length with Transfer-Encoding, a bad or conflicting
+ * Content-Length, obs-fold, bare CR/LF, an oversized header section) is a `ResponseParseError`:
+ * the proxy answers 502 and discards the connection, never guessing at framing.
+ */
+
+export class ResponseParseError extends Error {
+  override readonly name = "ResponseParseError";
+}
+
+/** Hop-by-hop response headers (RFC 9110 §7.6.1): they describe the upstream connection, not the response. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
+const BAD_BYTES = /[\x00\x7f]|\r(?!\n)|(?<!\r)\n/;
+const DIGITS = /^\d{1,15}$/;
+const CHUNK_SIZE = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+/** Longest chunk-size line (size and extensions) accepted. */
+const MAX_CHUNK_LINE = 4096;
+
+const latin1 = new TextDecoder("latin1");
+
+/** Bytes as ISO-8859-1 text: WHATWG's "latin1" is windows-1252, which maps 0x80-0x9f elsewhere. */
+function decodeLatin1(bytes: Uint8Array): string {
+  const text = latin1.decode(bytes);
+  if (!/[\u0100-\uffff]/.test(text)) return text;
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  return out;
+}
+
+export type BodyFraming = "none" | "length" | "chunked" | "close";
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly statusText: string;
+  /** End-to-end headers as [name, value] pairs, names lower-cased, hop-by-hop ones removed. */
+  readonly headers: [string, string][];
+  readonly framing: BodyFraming;
+  /** The body's length when `framing` is "length". */
+  readonly length: number;
+  /** The upstream allows another request on this connection. */
+  readonly keepAlive: boolean;
+}
+
+/** Parses one response head (status line and fields, without the final empty line). */
+export function parseHead(text: string, requestMethod: string): ResponseHead {
+  if (BAD_BYTES.test(text)) throw new ResponseParseError("a bare CR, LF or NUL in the response head");
+  const lines = text.split("\r\n");
+  const status = STATUS_LINE.exec(lines[0]!);
+  if (!status) throw new ResponseParseError("a malformed status line");
+  const code = Number(status[2]);
+  const headers: [string, string][] = [];
+  let contentLength = -1;
+  let chunked = false;
+  let connection: string | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(":");
+    // A line starting with whitespace is obs-fold; a name with whitespace is invalid: both lack a token before ':'.
+    if (colon <= 0) throw new ResponseParseError(line.length && (line[0] === " " || line[0] === "\t") ? "an obs-folded header line" : "a header line without a name");
+    const rawName = line.slice(0, colon);
+    if (!TOKEN.test(rawName)) throw new ResponseParseError("an invalid header name");
+    const name = rawName.toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === "content-length") {
+      const length = contentLengthOf(value);
+      if (contentLength >= 0 && contentLength !== length) throw new ResponseParseError("conflicting Content-Length headers");
+      contentLength = length;
+      headers.push([name, value.length === String(length).length ? value : String(length)]);
+      continue;
+    }
+    if (HOP_BY_HOP.has(name)) {
+      if (name === "transfer-encoding") {
+        if (chunked || value.toLowerCase() !== "chunked") throw new ResponseParseError(`an unsupported Transfer-Encoding "${value}"`);
+        chunked = true;
+      } else if (name === "connection") connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    headers.push([name, value]);
+  }
+  if (chunked && contentLength >= 0) throw new ResponseParseError("both Content-Length and Transfer-Encoding");
+  const tokens = connection ? connection.toLowerCase().split(",").map((t) => t.trim()) : undefined;
+  const keepAlive = tokens ? !tokens.includes("close") && (status[1] === "1" || tokens.includes("keep-alive")) : status[1] === "1";
+  const listed = tokens?.filter((t) => t && t !== "close" && t !== "keep-alive");
+  const kept = listed?.length ? headers.filter(([name]) => !listed.includes(name)) : headers;
+  let framing: BodyFraming;
+  if (requestMethod === "HEAD" || code < 200 || code === 204 || code === 304) framing = "none";
+  else if (chunked) framing = "chunked";
+  else if (contentLength >= 0) framing = "length";
+  else framing = "close";
+  if (framing === "length" && contentLength === 0) framing = "none";
+  return { status: code, statusText: status[3] ?? "", headers: kept, framing, length: framing === "length" ? contentLength : 0, keepAlive: keepAlive && framing !== "close" };
+}
+
+/** A Content-Length value: digits, or a list of identical digits ("5, 5", RFC 9110 §8.6). */
+function contentLengthOf(value: string): number {
+  if (DIGITS.test(value)) return Number(value);
+  const parts = value.split(",").map((p) => p.trim());
+  if (parts.every((p) => DIGITS.test(p) && Number(p) === Number(parts[0]))) return Number(parts[0]);
+  throw new ResponseParseError("an invalid Content-Length");
+}
+
+export interface ParserEvents {
+  /** A final (non-1xx) response head. */
+  head(head: ResponseHead): void;
+  /** Body bytes (a view of the received chunk: the receiver may keep it). */
+  body(bytes: Uint8Array): void;
+  /** The message ended; `rest` holds bytes received past it (a protocol error unless empty). */
+  end(rest: Uint8Array | undefined): void;
+}
+
+const enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  Close,
+  Done,
+}
+
+const EMPTY = new Uint8Array(0);
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/** Index of the first CRLF CRLF in `bytes` at or after `from`, or -1. */
+function headEnd(bytes: Uint8Array, from: number): number {
+  for (let i = from; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
+  }
+  return -1;
+}
+
+/** Index of the first CRLF in `bytes` at or after `from`, or -1. */
+function lineEnd(bytes: Uint8Array, from: number): number {
+  for (let i = from; i + 1 < bytes.length; i++) if (bytes[i] === 13 && bytes[i + 1] === 10) return i;
+  return -1;
+}
+
+/** One response at a time; `start` before each. */
+export class ResponseParser {
+  private state = State.Done;
+  private method = "GET";
+  private pending: Uint8Array = EMPTY;
+  private scanned = 0;
+  private remaining = 0;
+  private trailerBytes = 0;
+
+  constructor(
+    private readonly events: ParserEvents,
+    /** Largest accepted header section (and trailer section), in bytes. */
+    private readonly maxHeadBytes: number,
+  ) {}
+
+  start(method: string): void {
+    this.state = State.Head;
+    this.method = method;
+    this.pending = EMPTY;
+    this.scanned = 0;
+  }
+
+  get inBody(): boolean {
+    return this.state !== State.Head && this.state !== State.Done;
+  }
+
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** The connection ended: the end of a close-delimited body, an error anywhere else. */
+  eof(): void {
+    if (this.state === State.Close) {
+      this.state = State.Done;
+      this.events.end(undefined);
+      return;
+    }
+    if (this.state !== State.Done) throw new ResponseParseError(this.state === State.Head ? "the upstream closed the connection before a response" : "the upstream closed the connection mid-body");
+  }
+
+  push(chunk: Uint8Array): void {
+    let bytes = this.pending.byteLength ? concat(this.pending, chunk) : chunk;
+    this.pending = EMPTY;
+    let at = 0;
+    while (at < bytes.byteLength) {
+      switch (this.state) {
+        case State.Head: {
+          const end = headEnd(bytes, Math.max(at, this.scanned - 3));
+          if (end < 0) {
+            if (bytes.byteLength - at > this.maxHeadBytes) throw new ResponseParseError(`a response header section over ${this.maxHeadBytes} bytes`);
+            this.pending = bytes.subarray(at);
+            this.scanned = this.pending.byteLength;
+            return;
+          }
+          if (end - at > this.maxHeadBytes) throw new ResponseParseError(`a response header section over ${this.maxHeadBytes} bytes`);
+          const head = parseHead(decodeLatin1(bytes.subarray(at, end)), this.method);
+          at = end + 4;
+          this.scanned = 0;
+          if (head.status < 200) {
+            if (head.status === 101) throw new ResponseParseError("an unrequested protocol switch (101)");
+            continue; // 1xx: informational, the final response follows
+          }
+          this.events.head(head);
+          if (head.framing === "none") {
+            this.state = State.Done;
+            this.events.end(at < bytes.byteLength ? bytes.subarray(at) : undefined);
+            return;
+          }
+          this.state = head.framing === "length" ? State.Length : head.framing === "chunked" ? State.ChunkSize : State.Close;
+          this.remaining = head.length;
+          continue;
+        }
+        case State.Length: {
+          const n = Math.min(this.remaining, bytes.byteLength - at);
+          this.events.body(at === 0 && n === bytes.byteLength ? bytes : bytes.subarray(at, at + n));
+          at += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            this.state = State.Done;
+            this.events.end(at < bytes.byteLength ? bytes.subarray(at) : undefined);
+            return;
+          }
+          continue;
+        }
+        case State.Close:
+          this.events.body(at === 0 ? bytes : bytes.subarray(at));
+          return;
+        case State.ChunkSize: {
+          const end = lineEnd(bytes, at);
+          if (end < 0) {
+            if (bytes.byteLength - at > MAX_CHUNK_LINE) throw new ResponseParseError("a chunk size line too long");
+            this.pending = bytes.subarray(at);
+            return;
+          }
+          const line = decodeLatin1(bytes.subarray(at, end));
+          const size = CHUNK_SIZE.exec(line);
+          if (!size) throw new ResponseParseError("a malformed chunk size line");
+          at = end + 2;
+          this.remaining = parseInt(size[1]!, 16);
+          if (this.remaining === 0) {
+            this.state = State.Trailers;
+            this.trailerBytes = 0;
+          } else this.state = State.ChunkData;
+          continue;
+        }
+        case State.ChunkData: {
+          const n = Math.min(this.remaining, bytes.byteLength - at);
+          this.events.body(bytes.subarray(at, at + n));
+          at += n;
+          this.remaining -= n;
+          if (this.remaining === 0) this.state = State.ChunkDataEnd;
+          continue;
+        }
+        case State.ChunkDataEnd: {
+          if (bytes.byteLength - at < 2) {
+            this.pending = bytes.subarray(at);
+            return;
+          }
+          if (bytes[at] !== 13 || bytes[at + 1] !== 10) throw new ResponseParseError("chunk data not followed by CRLF");
+          at += 2;
+          this.state = State.ChunkSize;
+          continue;
+        }
+        case State.Trailers: {
+          // Trailer fields are read and dropped: a streamed web Response cannot carry them.
+          const end = lineEnd(bytes, at);
+          if (end < 0) {
+            if (this.trailerBytes + bytes.byteLength - at > this.maxHeadBytes) throw new ResponseParseError(`a trailer section over ${this.maxHeadBytes} bytes`);
+            this.pending = bytes.subarray(at);
+            return;
+          }
+          const line = decodeLatin1(bytes.subarray(at, end));
+          this.trailerBytes += end - at + 2;
+          if (this.trailerBytes > this.maxHeadBytes) throw new ResponseParseError(`a trailer section over ${this.maxHeadBytes} bytes`);
+          at = end + 2;
+          if (line === "") {
+            this.state = State.Done;
+            this.events.end(at < bytes.byteLength ? bytes.subarray(at) : undefined);
+            return;
+          }
+          const colon = line.indexOf(":");
+          if (colon <= 0 || !TOKEN.test(line.slice(0, colon)) || BAD_BYTES.test(line)) throw new ResponseParseError("a malformed trailer line");
+          continue;
+        }
+        case State.Done:
+          this.events.end(bytes.subarray(at));
+          return;
+      }
+    }
+  }
+}
