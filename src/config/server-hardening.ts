@@ -25,4 +25,9 @@ export const serverHardening = () => ({
     .default(10_000)
     .describe("Connections open at once on the mTLS listener (`proxy_tls_listen` with `[server.tls] client_ca`); more are closed on accept. Bun.serve and Deno.serve offer no such cap: bound them with the process's file descriptor limit (docs/security.md).")
     .meta({ kong: "nginx `worker_connections`" }),
+  underscores_in_headers: z
+    .boolean()
+    .default(false)
+    .describe("Forward caller headers whose names contain `_`. Off, as nginx's default: CGI, WSGI and PHP upstreams read `X_User` and `X-User` as one variable, so an underscore name could pass for a header the gateway sets (docs/security.md).")
+    .meta({ kong: "nginx `underscores_in_headers`" }),
 });

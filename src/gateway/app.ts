@@ -14,7 +14,7 @@ import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { ConnInfo, FetchLike } from "../runtime/types.ts";
 import type { GatewayEnv } from "./context.ts";
 import { errorResponse } from "./error-response.ts";
-import { requestIdFrom, upstreamRequestHeaders } from "./headers.ts";
+import { headerPolicy, requestIdFrom, upstreamRequestHeaders, type HeaderPolicy } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
 import { proxy, proxyPooled } from "./proxy.ts";
 import { routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
@@ -129,6 +129,12 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   const consumers = await createConsumerDirectory(config.consumers);
   const chains = new Map<CompiledRoute, Chain>();
   for (const route of routes) chains.set(route, routeChain(route, active, consumers, proxyHandler));
+  // Per route, the caller headers it never forwards: those its plugins may set (docs/security.md).
+  const policies = new Map<CompiledRoute, HeaderPolicy>();
+  for (const route of routes) {
+    const applies = active.filter((p) => (p.entry.route === undefined || p.entry.route === route.config.name) && (p.entry.service === undefined || p.entry.service === route.service.name));
+    policies.set(route, headerPolicy(config.server.underscores_in_headers, applies.flatMap((p) => p.instance.upstreamHeaderNames ?? [])));
+  }
 
   const accessLog = config.server.access_log;
   // No Hono app around the proxy: routing is ours, and Hono's dispatch (its router, a second
@@ -166,7 +172,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
         c.set("strippedPath", match.strippedPath);
         c.set(
           "upstreamHeaders",
-          upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId }),
+          upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId }, policies.get(match.route)),
         );
         await chains.get(match.route)!(c);
         response = c.res;

@@ -8,11 +8,13 @@ const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authe
 
 /**
  * Caller-supplied headers that upstreams and frameworks commonly trust as set by a proxy in
- * front of them: client addresses, client certificates and their verification, and URL or
- * method rewrites (`X-Original-URL: /admin` on a public route is a known bypass). Removed,
- * never trusted. `x-forwarded-*` and `x-ssl-client-*` go by prefix.
+ * front of them: client addresses, client certificates and their verification, the
+ * authenticated user as web servers, SSO proxies and cloud load balancers pass it, Kong's
+ * consumer headers, and URL or method rewrites (`X-Original-URL: /admin` on a public route is a
+ * known bypass). Removed, never trusted; docs/security.md lists them. Names are compared
+ * after normalisation (`_` and `.` as `-`), as WSGI, CGI and PHP fold them.
  */
-const IDENTITY = [
+export const IDENTITY_HEADERS: readonly string[] = [
   "forwarded",
   "x-real-ip",
   "true-client-ip",
@@ -25,6 +27,30 @@ const IDENTITY = [
   "client-cert-chain",
   "x-client-cert",
   "x-client-verify",
+  "x-client-dn",
+  "x-client-cert-dn",
+  "x-ssl-cert",
+  "ssl-client-cert",
+  "ssl-client-verify",
+  "ssl-client-s-dn",
+  "ssl-client-i-dn",
+  "remote-user",
+  "x-remote-user",
+  "auth-user",
+  "x-auth-user",
+  "x-authenticated-user",
+  "x-authenticated-userid",
+  "x-authenticated-scope",
+  "x-authenticated-groups",
+  "x-consumer-id",
+  "x-consumer-custom-id",
+  "x-consumer-username",
+  "x-consumer-groups",
+  "x-credential-identifier",
+  "x-credential-username",
+  "x-anonymous-consumer",
+  "x-anonymous-groups",
+  "x-userinfo",
   "x-original-url",
   "x-rewrite-url",
   "x-original-uri",
@@ -32,10 +58,43 @@ const IDENTITY = [
   "x-http-method",
   "x-method-override",
 ];
-const IDENTITY_PREFIXES = ["x-forwarded-", "x-ssl-client"];
+export const IDENTITY_PREFIXES: readonly string[] = [
+  "x-forwarded-",
+  "x-ssl-client",
+  "x-auth-request-",
+  "x-amzn-oidc-",
+  "x-goog-authenticated-user-",
+  "x-goog-iap-",
+  "x-ms-client-principal",
+  "cf-access-",
+];
 
-const REQUEST_DROP = new Set([...HOP_BY_HOP, ...IDENTITY, "host"]);
+const REQUEST_DROP = new Set([...HOP_BY_HOP, ...IDENTITY_HEADERS, "host"]);
 const RESPONSE_DROP = new Set(HOP_BY_HOP);
+
+/** A header name as CGI, WSGI and PHP see it: `X_User.Name` and `x-user-name` are one variable. */
+export function normalizeHeaderName(name: string): string {
+  return name.toLowerCase().replace(/[_.]/g, "-");
+}
+
+/**
+ * What a route forwards of the caller's headers: names with `_` only when
+ * `[server] underscores_in_headers` allows them (nginx's default drops them), and never a
+ * name that normalises to one the route's plugins set upstream (`upstream_headers_names`, the
+ * token header), which they declare as `upstreamHeaderNames`.
+ */
+export interface HeaderPolicy {
+  readonly underscores: boolean;
+  /** Normalised names the route's plugins own. */
+  readonly owned: ReadonlySet<string>;
+}
+
+export function headerPolicy(underscores: boolean, owned: Iterable<string> = []): HeaderPolicy {
+  return { underscores, owned: new Set([...owned].map(normalizeHeaderName)) };
+}
+
+const DEFAULT_POLICY = headerPolicy(false);
+const SEPARATOR = /[_.]/;
 
 /** Header names listed in `Connection` (RFC 9110 §7.6.1): hop-by-hop too. */
 function connectionTokens(headers: Headers): string[] {
@@ -54,11 +113,16 @@ export interface ForwardedFacts {
 }
 
 /** The headers the upstream receives, before plugins edit them. */
-export function upstreamRequestHeaders(incoming: Headers, facts: ForwardedFacts): Headers {
+export function upstreamRequestHeaders(incoming: Headers, facts: ForwardedFacts, policy: HeaderPolicy = DEFAULT_POLICY): Headers {
   const out = new Headers();
   const listed = connectionTokens(incoming);
   incoming.forEach((value, name) => {
-    if (REQUEST_DROP.has(name) || (listed.length && listed.includes(name)) || IDENTITY_PREFIXES.some((p) => name.startsWith(p))) return;
+    let n = name;
+    if (SEPARATOR.test(name)) {
+      if (!policy.underscores && name.includes("_")) return;
+      n = normalizeHeaderName(name);
+    }
+    if (REQUEST_DROP.has(n) || policy.owned.has(n) || (listed.length && listed.includes(name)) || IDENTITY_PREFIXES.some((p) => n.startsWith(p))) return;
     out.append(name, value);
   });
   // Overwritten, never appended: we trust no proxy in front of us.

@@ -34,6 +34,12 @@ export interface PluginContext {
 export interface PluginInstance {
   readonly handler: MiddlewareHandler<GatewayEnv>;
   /**
+   * Header names this instance sets on the upstream request (e.g. `upstream_headers_names`).
+   * On its routes a caller's header whose name normalises to one of them (case, `_` and `.`
+   * as `-`) is removed before any plugin runs (docs/security.md, "Header hygiene").
+   */
+  readonly upstreamHeaderNames?: readonly string[];
+  /**
    * For `GET /status/ready`: not ready until the plugin can serve (e.g. its issuer was
    * discovered at least once, or it is in back-off with cached data). Default: ready.
    */

@@ -10,7 +10,7 @@ import { startGateway, type GatewayProcess } from "../support/gateway-process.ts
 import { rawExchange, type RawTarget } from "../support/raw-http.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
-const RUNTIMES = ["bun", "deno"] as const;
+const RUNTIMES = ["binary", "deno"] as const;
 type ListenerName = "plain" | "mtls";
 
 let upstream: EchoUpstream;
@@ -81,7 +81,7 @@ const REFUSED: readonly Case[] = [
     name: "an absolute-form target with userinfo",
     bytes: `GET http://user:pw@localhost/a HTTP/1.1\r\n${H}\r\n`,
     status: [400],
-    skip: { runtime: "bun", listener: "plain", why: "Bun.serve drops the authority of an absolute-form target before the gateway sees it" },
+    skip: { runtime: "binary", listener: "plain", why: "Bun.serve drops the authority of an absolute-form target before the gateway sees it" },
   },
 ];
 
@@ -117,7 +117,7 @@ for (const runtime of RUNTIMES) {
         expect(answer.statuses).toEqual([200]);
       });
 
-      it.skipIf(runtime === "bun" && listener === "plain")(`the ${listener} listener routes an absolute-form target by its authority, not by Host`, async () => {
+      it.skipIf(runtime === "binary" && listener === "plain")(`the ${listener} listener routes an absolute-form target by its authority, not by Host`, async () => {
         const id = `${runtime}-${listener}-${crypto.randomUUID()}`;
         const answer = await rawExchange(targets()[listener], `GET http://internal.example/x HTTP/1.1\r\n${H}X-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
         expect(answer.statuses).toEqual([200]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { downstreamResponseHeaders, requestIdFrom, upstreamRequestHeaders } from "../../src/gateway/headers.ts";
+import { downstreamResponseHeaders, headerPolicy, normalizeHeaderName, requestIdFrom, upstreamRequestHeaders } from "../../src/gateway/headers.ts";
 import { normalizePath, splitTarget } from "../../src/gateway/path.ts";
 
 const facts = { remoteAddress: "10.0.0.7", protocol: "https" as const, host: "gw.test:8443", port: 8443, path: "/api", requestId: "rid-1" };
@@ -35,6 +35,23 @@ describe("headers sent upstream", () => {
     const spoofed = ["true-client-ip", "x-client-ip", "cf-connecting-ip", "x-cluster-client-ip", "x-original-forwarded-for", "x-ssl-client-verify", "x-ssl-client-s-dn", "x-original-url", "x-rewrite-url", "x-http-method-override"];
     const h = upstreamRequestHeaders(new Headers(spoofed.map((n) => [n, "spoofed"])), facts);
     for (const n of spoofed) expect(h.get(n)).toBeNull();
+  });
+
+  it("reads header names as CGI, WSGI and PHP do: case, '_' and '.' fold into '-'", () => {
+    expect(normalizeHeaderName("X_Authenticated.User")).toBe("x-authenticated-user");
+  });
+
+  it("drops caller names with '_' unless underscores_in_headers allows them", () => {
+    const incoming = new Headers({ x_custom: "1", "x-custom": "2" });
+    expect(upstreamRequestHeaders(incoming, facts).get("x_custom")).toBeNull();
+    expect(upstreamRequestHeaders(incoming, facts, headerPolicy(true)).get("x_custom")).toBe("1");
+  });
+
+  it("drops every spelling of a header the route's plugins own, and of the identity headers, even with underscores allowed", () => {
+    const incoming = new Headers({ "x.user.email": "a", x_user_email: "b", "X-User-Email": "c", x_real_ip: "d", "ssl.client.cert": "e", remote_user: "f", "x-other": "g" });
+    const h = upstreamRequestHeaders(incoming, facts, headerPolicy(true, ["X-User-Email"]));
+    expect([...h.keys()].filter((k) => !k.startsWith("x-forwarded-") && k !== "x-real-ip" && k !== "x-request-id")).toEqual(["x-other"]);
+    expect(h.get("x-real-ip")).toBe("10.0.0.7");
   });
 
   it("does not send the caller's Host (the proxy sets the upstream's)", () => {

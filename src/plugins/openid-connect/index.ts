@@ -18,7 +18,7 @@ import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "
 import { createCallerIdentity } from "./caller-identity.ts";
 import { createConsumerMapping } from "./consumer-mapping.ts";
 import { createRequirementCheck } from "./authz.ts";
-import { createUpstreamHeaders } from "./mutate.ts";
+import { createUpstreamHeaders, upstreamHeaderNames } from "./mutate.ts";
 
 /** One factory per implemented `auth_methods` value. */
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
@@ -134,6 +134,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
 
     return {
       handler,
+      upstreamHeaderNames: [...upstreamHeaderNames(config), "x-authenticated-groups"],
       readiness() {
         if (issuer.peek()) return { ready: true };
         return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet${issuer.view().error ? `: ${issuer.view().error}` : ""}` };

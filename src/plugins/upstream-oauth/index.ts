@@ -131,6 +131,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
 
       return {
         handler,
+        upstreamHeaderNames: [headerName],
         readiness() {
           if (!issuer || issuer.peek()) return { ready: true };
           return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet` };
