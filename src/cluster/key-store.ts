@@ -255,10 +255,12 @@ export class RedisKeyStore implements KeyStore {
 
   private async apply(set: KeySet, stored: Stored): Promise<void> {
     const changed = stored.version !== this.version || !this.set || this.local;
+    // The JWKS first: a caller never sees the new signing key while the old set is published.
+    const published = await publishJwks(set, this.now());
     this.set = set;
+    this.published = published;
     this.version = stored.version;
     this.local = false;
-    await this.publish();
     if (changed) {
       await this.o.runtime.writeFileAtomic(this.o.file, stored.file, 0o600).catch((error: unknown) => {
         this.o.log.warn("keys.local_copy_failed", { file: this.o.file, detail: (error as Error).message });

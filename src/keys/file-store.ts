@@ -168,9 +168,11 @@ export class FileKeyStore implements KeyStore {
   }
 
   private async apply(set: KeySet, text: string): Promise<void> {
+    // The JWKS first: a caller never sees the new signing key while the old set is published.
+    const published = await publishJwks(set, this.now());
     this.set = set;
     this.text = text;
-    await this.publish();
+    this.published = published;
   }
 
   /** Serialises the public JWKS once per change (and when a retired key's time is up). */
