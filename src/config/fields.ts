@@ -54,6 +54,17 @@ export const listenOrOff = () =>
     return parsed;
   });
 
+/** A forward proxy (`http_proxy`, `https_proxy`): an http:// URL, credentials allowed (never logged). */
+export const proxyUrl = () =>
+  z.url({ protocol: /^http$/, error: "expected an http:// proxy URL, e.g. \"http://proxy.internal:3128\"" });
+
+/** Kong's `http_proxy` / `https_proxy` / `no_proxy` keys for calls to the IdP. */
+export const forwardProxyFields = () => ({
+  http_proxy: proxyUrl().optional().describe("Forward proxy for `http://` calls to the IdP; credentials go in the URL (`http://user:pass@host:port`)."),
+  https_proxy: proxyUrl().optional().describe("Forward proxy for `https://` calls to the IdP (CONNECT); credentials go in the URL."),
+  no_proxy: z.string().optional().describe("Comma-separated hosts reached directly (`idp.internal,.example.com`, `*` for all)."),
+});
+
 /** Kong's entity names. */
 export const entityName = () =>
   z.string().regex(/^[a-zA-Z0-9.\-_~]{1,128}$/, "expected a name of letters, digits and . - _ ~ (at most 128)");

@@ -1,6 +1,6 @@
 /** The `[server]` table: listeners, TLS, outbound trust, logging. */
 import { z } from "zod";
-import { filePath, kongTable, listen, listenOrOff, millis, seconds, table, type SchemaContext } from "./fields.ts";
+import { filePath, forwardProxyFields, kongTable, listen, listenOrOff, millis, seconds, table, type SchemaContext } from "./fields.ts";
 import { serverHardening } from "./server-hardening.ts";
 
 const serverTls = (ctx: SchemaContext) =>
@@ -34,6 +34,8 @@ export const serverSchema = (ctx: SchemaContext) =>
         .default([])
         .describe("PEM files with CAs trusted for outbound TLS (to IdPs and upstreams), on top of the system roots.")
         .meta({ kong: "kong.conf `lua_ssl_trusted_certificate`" }),
+      // Defaults for every plugin that calls an IdP (Kong sets them per plugin only).
+      ...forwardProxyFields(),
       tls: serverTls(ctx).optional(),
       upstream_keepalive_pool_size: z
         .int()

@@ -58,8 +58,9 @@ function createUpstreamFetch(tls: OutboundTls): FetchLike {
 
 function createFetch(tls: OutboundTls): FetchLike {
   const options = tlsOptions(tls);
-  if (Object.keys(options).length === 0) return (input, init) => fetch(input, init);
-  return (input, init) => fetch(input, { ...init, tls: options } as RequestInit);
+  const extra = { ...(Object.keys(options).length ? { tls: options } : {}), ...(tls.proxy ? { proxy: tls.proxy } : {}) };
+  if (Object.keys(extra).length === 0) return (input, init) => fetch(input, init);
+  return (input, init) => fetch(input, { ...init, ...extra } as RequestInit);
 }
 
 /**

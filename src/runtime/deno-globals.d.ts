@@ -21,7 +21,7 @@ declare namespace Deno {
     close(): void;
   }
   function serve(options: ServeOptions, handler: (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>): HttpServer;
-  function createHttpClient(options: { caCerts?: string[]; cert?: string; key?: string }): HttpClient;
+  function createHttpClient(options: { caCerts?: string[]; cert?: string; key?: string; proxy?: { url: string; basicAuth?: { username: string; password: string } } }): HttpClient;
   const version: { deno: string };
   const args: string[];
   function exit(code: number): never;

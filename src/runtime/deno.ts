@@ -67,15 +67,26 @@ function createUpstreamFetch(tls: OutboundTls): FetchLike {
   };
 }
 
+/** Deno takes a proxy's credentials apart from its URL. */
+function denoProxy(url: string): { url: string; basicAuth?: { username: string; password: string } } {
+  const u = new URL(url);
+  if (!u.username) return { url };
+  const basicAuth = { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+  u.username = "";
+  u.password = "";
+  return { url: u.href, basicAuth };
+}
+
 function createFetch(tls: OutboundTls): FetchLike {
   if (tls.verify === false) {
     // Deno can only disable verification process-wide (--unsafely-ignore-certificate-errors).
     console.error(JSON.stringify({ level: "warn", event: "runtime.ssl_verify_ignored", message: "'ssl_verify = false' needs --unsafely-ignore-certificate-errors on Deno" }));
   }
-  if (!tls.ca?.length && !tls.cert) return (input, init) => fetch(input, init);
+  if (!tls.ca?.length && !tls.cert && !tls.proxy) return (input, init) => fetch(input, init);
   const client = Deno.createHttpClient({
     ...(tls.ca?.length ? { caCerts: [...tls.ca] } : {}),
     ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
+    ...(tls.proxy ? { proxy: denoProxy(tls.proxy) } : {}),
   });
   return (input, init) => fetch(input, { ...init, client } as RequestInit);
 }

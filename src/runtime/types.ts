@@ -80,6 +80,8 @@ export interface OutboundTls {
   readonly key?: string;
   /** `false` disables server certificate verification (never by default). */
   readonly verify?: boolean;
+  /** A forward proxy (`http://[user:pass@]host:port`): CONNECT for https URLs, absolute-form for http. */
+  readonly proxy?: string;
 }
 
 /**

@@ -22,6 +22,7 @@ import { isSigningAlgorithm, type SigningAlgorithm } from "../../keys/jwk.ts";
 import { KeyStoreError, type KeyStore } from "../../keys/types.ts";
 import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
+import type { ForwardProxy } from "./forward-proxy.ts";
 import { createIdpFetch, type OutboundContext } from "./outbound.ts";
 
 /** Kong's `client_auth` values this gateway implements. */
@@ -162,6 +163,8 @@ export interface GatewayClientDeps {
   readonly fetch: FetchLike;
   /** Prefix of start errors, e.g. `plugin "openid-connect"`. */
   readonly where: string;
+  /** Forward proxies, for the mutual TLS client (the IdP's fetch has them already). */
+  readonly proxy?: ForwardProxy | undefined;
 }
 
 /**
@@ -176,7 +179,7 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
   if (methods.some(usesMtls)) {
     const cert = await readPem(deps.ctx, settings.tlsCertFile!, names.tls_client_auth_cert, where, "CERTIFICATE");
     const key = await readPem(deps.ctx, settings.tlsKeyFile!, names.tls_client_auth_key, where, "PRIVATE KEY");
-    mtlsFetch = createIdpFetch(deps.ctx, { timeout: settings.timeout, sslVerify: settings.tlsVerify, clientCertificate: { cert, key } });
+    mtlsFetch = createIdpFetch(deps.ctx, { timeout: settings.timeout, sslVerify: settings.tlsVerify, clientCertificate: { cert, key }, proxy: deps.proxy });
   }
   const keys = deps.ctx.keys;
   const selector = { alg: settings.alg, kid: settings.kid };

@@ -18,6 +18,7 @@ import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics.ts";
 import type { FetchLike } from "../../runtime/types.ts";
 import type { Shared } from "../../lib/shared.ts";
+import { proxyKey, type ForwardProxy } from "./forward-proxy.ts";
 import { createIdpFetch, getJson, type OutboundContext } from "./outbound.ts";
 
 export interface IssuerSettings {
@@ -28,6 +29,8 @@ export interface IssuerSettings {
   readonly sslVerify: boolean;
   /** `rediscovery_lifetime` (s). */
   readonly rediscoveryLifetime: number;
+  /** Forward proxies for the calls to this issuer. */
+  readonly proxy?: ForwardProxy | undefined;
 }
 
 export interface IssuerMetadata {
@@ -349,12 +352,12 @@ export class IssuerRegistry {
 
   /** The shared `Issuer` for these settings (one per distinct settings), started on first use. */
   async acquire(settings: IssuerSettings): Promise<Issuer> {
-    const key = `${settings.issuer}\n${settings.sslVerify}\n${settings.timeout}\n${settings.rediscoveryLifetime}`;
+    const key = `${settings.issuer}\n${settings.sslVerify}\n${settings.timeout}\n${settings.rediscoveryLifetime}\n${proxyKey(settings.proxy)}`;
     let entry = this.entries.get(key);
     if (!entry) {
       const created = (async () => {
         const issuer = new Issuer(await stableId(key), settings, {
-          fetch: createIdpFetch(this.ctx, { timeout: settings.timeout, sslVerify: settings.sslVerify }),
+          fetch: createIdpFetch(this.ctx, { timeout: settings.timeout, sslVerify: settings.sslVerify, proxy: settings.proxy }),
           log: this.ctx.log,
           metrics: this.ctx.metrics,
         });

@@ -6,6 +6,7 @@
 import { IdpError } from "../../errors.ts";
 import type { FetchLike, Runtime } from "../../runtime/types.ts";
 import { concatBytes, readUpTo } from "../../lib/bounded-body.ts";
+import { proxyFor, type ForwardProxy } from "./forward-proxy.ts";
 
 export interface OutboundOptions {
   /** Time for the whole exchange: connect, headers and body (ms). */
@@ -14,6 +15,8 @@ export interface OutboundOptions {
   readonly sslVerify: boolean;
   /** Client certificate and key (PEM) for mutual TLS (`tls_client_auth`). */
   readonly clientCertificate?: { readonly cert: string; readonly key: string };
+  /** `http_proxy` / `https_proxy` / `no_proxy`: forward proxies for these calls. */
+  readonly proxy?: ForwardProxy | undefined;
 }
 
 /** Largest discovery document or JWKS we read; a bigger body is a bad response, not a memory bill. */
@@ -39,7 +42,8 @@ export function networkError(error: unknown, endpoint: string, timeout: number):
   if (error instanceof IdpError) return error;
   if (isTimeout(error)) return new IdpError("timeout", `${endpoint} did not answer within ${timeout} ms`, { cause: error });
   const code = (error as { code?: unknown })?.code;
-  const why = typeof code === "string" ? code : ((error as Error)?.message ?? "network error").toLowerCase();
+  // A forward proxy's URL may carry credentials: a message that names it keeps them out.
+  const why = typeof code === "string" ? code : ((error as Error)?.message ?? "network error").toLowerCase().replace(/\/\/[^\s/@]*@/g, "//***@");
   return new IdpError("unreachable", `${endpoint} is unreachable (${why})`, { cause: error });
 }
 
@@ -56,8 +60,19 @@ export interface OutboundContext {
 }
 
 export function createIdpFetch(ctx: OutboundContext, options: OutboundOptions): FetchLike {
-  const base = ctx.runtime.createFetch({ ca: ctx.trustedCertificates, verify: options.sslVerify, ...options.clientCertificate });
+  const tls = { ca: ctx.trustedCertificates, verify: options.sslVerify, ...options.clientCertificate };
+  const direct = ctx.runtime.createFetch(tls);
+  // One client per proxy URL, made on first use (Deno binds a proxy to its HTTP client).
+  const viaProxy = new Map<string, FetchLike>();
+  const clientFor = (input: string | URL | Request): FetchLike => {
+    const proxy = proxyFor(typeof input === "string" ? input : input instanceof URL ? input.href : input.url, options.proxy);
+    if (!proxy) return direct;
+    let client = viaProxy.get(proxy);
+    if (!client) viaProxy.set(proxy, (client = ctx.runtime.createFetch({ ...tls, proxy })));
+    return client;
+  };
   return async (input, init) => {
+    const base = clientFor(input);
     const timeout = AbortSignal.timeout(options.timeout);
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {

@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
+import { forwardProxy } from "../../oidc/client/forward-proxy.ts";
 import { issuerRegistry, splitIssuer } from "../../oidc/client/issuer.ts";
 import { definePlugin } from "../types.ts";
 import { issuersAdmin } from "./admin.ts";
@@ -84,6 +85,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       timeout: config.timeout,
       sslVerify: config.ssl_verify,
       rediscoveryLifetime: config.rediscovery_lifetime,
+      proxy: forwardProxy(config, ctx.server),
     });
     const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, ctx })));
     const challenges = uniqueChallenges(authenticators);

@@ -3,7 +3,7 @@
  * the key's description), checked once at start. `check` never needs the network.
  */
 import { z } from "zod";
-import { kongTable, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
+import { forwardProxyFields, kongTable, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
 import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../oidc/resource/verify-access-token.ts";
 import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
@@ -224,6 +224,7 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe("Cache introspection results, keyed by a salted hash of the token, never past the token's `exp` (a revoked token is accepted until its entry expires: bound it with `cache_ttl_max`)."),
     timeout: millis().min(1, "expected at least 1 ms").default(10_000).describe("Timeout of each call to the IdP: discovery, JWKS and token endpoint (ms)."),
     ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
+    ...forwardProxyFields(),
     rediscovery_lifetime: seconds()
       .min(1, "expected at least 1 second: it is what bounds refetches for unknown kids")
       .default(30)

@@ -15,6 +15,7 @@ import type { GatewayEnv } from "../../gateway/context.ts";
 import { createGatewayClient } from "../../oidc/client/client-auth.ts";
 import { requestGrant, type GatewayGrant } from "../../oidc/client/client-requests.ts";
 import { issuerRegistry, splitIssuer, type Issuer } from "../../oidc/client/issuer.ts";
+import { forwardProxy } from "../../oidc/client/forward-proxy.ts";
 import { createIdpFetch } from "../../oidc/client/outbound.ts";
 import { TokenCache, type Fresh } from "../../oidc/client/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
@@ -52,11 +53,12 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
     const log = ctx.log;
     const metrics = ctx.metrics;
     const registry = oauth.issuer ? issuerRegistry(ctx) : undefined;
+    const proxy = forwardProxy(clientConfig, ctx.server);
     const issuer: Issuer | undefined = registry
-      ? await registry.acquire({ issuer: oauth.issuer!, timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify, rediscoveryLifetime: REDISCOVERY_LIFETIME })
+      ? await registry.acquire({ issuer: oauth.issuer!, timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify, rediscoveryLifetime: REDISCOVERY_LIFETIME, proxy })
       : undefined;
     try {
-      const fetch = issuer?.fetch ?? createIdpFetch(ctx, { timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify });
+      const fetch = issuer?.fetch ?? createIdpFetch(ctx, { timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify, proxy });
       const client = await createGatewayClient(
         {
           clientId: oauth.client_id,
@@ -73,7 +75,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
           timeout: clientConfig.timeout,
           keyNames: KEY_NAMES,
         },
-        { ctx, fetch, where: 'plugin "upstream-oauth"' },
+        { ctx, fetch, where: 'plugin "upstream-oauth"', proxy },
       );
       // Without `issuer`, the token endpoint stands in for the metadata oauth4webapi wants.
       const fixed: AuthorizationServer | undefined = issuer ? undefined : { issuer: oauth.token_endpoint!, token_endpoint: oauth.token_endpoint! };

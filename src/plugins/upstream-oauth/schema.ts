@@ -4,7 +4,7 @@
  * added to `client`, and `oauth.issuer` for discovery. `check` never needs the network.
  */
 import { z } from "zod";
-import { filePath, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
+import { filePath, forwardProxyFields, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
 import { SIGNING_ALGORITHMS } from "../../keys/jwk.ts";
 import { CLIENT_AUTH_METHODS, clientAuthIssues, defaultClientAuth, type ClientAuthKeyNames } from "../../oidc/client/client-auth.ts";
 
@@ -68,6 +68,7 @@ const clientTable = (ctx: SchemaContext) =>
     mtls_token_endpoint: httpUrl().optional().describe("Token endpoint for the mutual TLS methods; unset: the discovered `mtls_endpoint_aliases`, else the token endpoint.").meta({ kong: "" }),
     ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
     timeout: millis().min(1, "expected at least 1 ms").default(10_000).describe("Timeout of each call to the IdP (ms)."),
+    ...forwardProxyFields(),
   });
 
 const cacheTable = () =>

@@ -43,7 +43,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, {
       endpoints: { introspection_endpoint: config.introspection_endpoint, mtls_token_endpoint: config.mtls_token_endpoint, mtls_introspection_endpoint: config.mtls_introspection_endpoint },
     }),
-    { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"' },
+    { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"', proxy: issuer.settings.proxy },
   );
   const pop = await createProofOfPossession(config, ctx);
   const leaveJwtsToBearer = !config.introspect_jwt_tokens && config.auth_methods.includes("bearer");

@@ -35,6 +35,7 @@ export const passwordAuthenticator: AuthenticatorFactory = async (deps): Promise
     ctx,
     fetch: issuer.fetch,
     where: 'plugin "openid-connect"',
+    proxy: issuer.settings.proxy,
   });
   const paramTypes = passwordParamTypes(config);
   if (paramTypes.length === 0) {
