@@ -10,7 +10,7 @@
  * writes bench/results/latest.json, and stops everything it started.
  *
  *   bun bench/bench.ts [--duration 6] [--rounds 5] [--connections 50] [--threads 1]
- *                      [--pin] [--only 1,2,3] [--skip cold,tokens,workers,startup]
+ *                      [--pin] [--only 1,2,3] [--skip cold,tokens,workers,startup,routes]
  *                      [--gateway dist/oidc-gateway] [--compare PATH,PATH] [--quick]
  *
  * --compare runs other gateway builds (or a .ts entry under Bun, e.g. bench/lib/bare-proxy.ts)
@@ -29,6 +29,7 @@ import { cpuSeconds, freePort, rssBytes, run, spawnLogged, stopAll, waitFor200, 
 import { startStaticIssuer, AUDIENCE, type StaticIssuer } from "./lib/static-issuer.ts";
 import { ensurePeers, ensureTools, nginxVersion, peerVersions, wrkVersion, type Tools } from "./lib/tools.ts";
 import { runWrk, type WrkResult, type WrkSettings } from "./lib/wrk.ts";
+import { printRoutes, routesScenario } from "./routes.ts";
 import { basic, BENCH_DIR, extras, scenarios, type LoadTarget, type Prepared, type ScenarioDef } from "./scenarios.ts";
 
 const ROOT = resolve(BENCH_DIR, "..");
@@ -534,6 +535,13 @@ async function main(): Promise<number> {
     if (!o.skip.has("startup")) {
       console.log(`bench: ${extras.startup.title}`);
       extraResults.startup = await startup(o.gateway, dir, upstreamPort, extras.startup.runs);
+    }
+    if (!o.skip.has("routes") && !o.only) {
+      // bench/routes.ts: 1, 1 100 and 11 000 generated routes (issue 19).
+      console.log("bench: routes at scale (1, 1 100 and 11 000 routes, 10 % regex)");
+      const routes = await routesScenario({ binary: o.gateway, dir, wrk: tools.wrk, upstreamPort, durationSeconds: Math.min(o.duration, 4), rounds: Math.min(o.rounds, 3), connections: o.connections }).catch((e: Error) => ({ status: "failed" as const, reason: e.message }));
+      extraResults.routes = routes;
+      if (routes.status === "ok") printRoutes(routes);
     }
     extraResults.binary = { path: o.gateway.replace(`${ROOT}/`, ""), size_bytes: statSync(o.gateway).size };
     if (!o.skip.has("tokens")) {

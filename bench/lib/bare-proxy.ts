@@ -5,7 +5,7 @@
  *   bun bench/bench.ts --only 2,3 --compare bench/lib/bare-proxy.ts
  */
 import { readFileSync } from "node:fs";
-import { parse } from "toml";
+import { parse } from "smol-toml";
 
 const file = Bun.argv[Bun.argv.indexOf("--config") + 1]!;
 const config = parse(readFileSync(file, "utf8")) as { server: { proxy_listen: string; admin_listen: string }; services: { url: string }[] };

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Socket } from "bun";
-import { parse } from "toml";
+import { parse } from "smol-toml";
 
 const file = Bun.argv[Bun.argv.indexOf("--config") + 1]!;
 const config = parse(readFileSync(file, "utf8")) as { server: { proxy_listen: string; admin_listen: string }; services: { url: string }[] };

@@ -1,5 +1,5 @@
 /** Read gateway.toml, validate it once, and say exactly what is wrong when it is not right. */
-import { parse as parseToml } from "toml";
+import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -62,11 +62,10 @@ function parseTomlText(text: string, file: string): unknown {
   try {
     return parseToml(text);
   } catch (error) {
-    const e = error as { location?: { start?: { line: number; column: number } }; found?: string | null; message?: string };
-    const at = e.location?.start ? `:${e.location.start.line}:${e.location.start.column}` : "";
-    const found = e.found === null ? "end of input" : e.found !== undefined ? `"${e.found}"` : undefined;
-    const what = found ? `unexpected ${found}` : lowerFirst(e.message ?? "cannot parse");
-    throw new ConfigError(`${file}${at}: TOML syntax error: ${what}`);
+    if (!(error instanceof TomlError)) throw error;
+    const found = text.split("\n")[error.line - 1]?.[error.column - 1];
+    const what = error.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
+    throw new ConfigError(`${file}:${error.line}:${error.column}: TOML syntax error: ${found === undefined ? "unexpected end of input" : `unexpected ${JSON.stringify(found)}`}: ${what}`);
   }
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import Ajv2020 from "ajv/dist/2020";
-import { parse } from "toml";
+import { parse } from "smol-toml";
 import { configurationMarkdown } from "../../src/config/docs.ts";
 import { jsonSchema } from "../../src/config/json-schema.ts";
 import { pluginRegistry } from "../../src/plugins/registry.ts";

@@ -39,14 +39,14 @@ interface Matcher {
   readonly conditions: Conditions;
 }
 
-/** The matchers filed under one trie node, by host. Each list is in rank order. */
+/** The matchers filed under one trie node, by host. Each list is in rank order; maps are made when needed. */
 class Bucket {
-  readonly exact = new Map<string, Matcher[]>();
+  exact: Map<string, Matcher[]> | undefined;
   /** `*.example.com` under `.example.com`. */
-  readonly suffix = new Map<string, Matcher[]>();
+  suffix: Map<string, Matcher[]> | undefined;
   /** `example.*` under `example.`. */
-  readonly prefix = new Map<string, Matcher[]>();
-  readonly any: Matcher[] = [];
+  prefix: Map<string, Matcher[]> | undefined;
+  any: Matcher[] | undefined;
 }
 
 const push = (map: Map<string, Matcher[]>, key: string, m: Matcher) => {
@@ -91,12 +91,12 @@ export class Router {
       for (const key of keys) {
         const node = this.#trie.node(key);
         const bucket = (node.value ??= new Bucket());
-        if (!matcher.conditions.hosts.length) bucket.any.push(matcher);
+        if (!matcher.conditions.hosts.length) (bucket.any ??= []).push(matcher);
         for (const h of matcher.conditions.hosts) {
-          if (h.kind === "exact") push(bucket.exact, h.name, matcher);
+          if (h.kind === "exact") push((bucket.exact ??= new Map()), h.name, matcher);
           else {
             wildcards = true;
-            push(h.kind === "suffix" ? bucket.suffix : bucket.prefix, h.name, matcher);
+            push(h.kind === "suffix" ? (bucket.suffix ??= new Map()) : (bucket.prefix ??= new Map()), h.name, matcher);
           }
         }
       }
@@ -130,13 +130,13 @@ export class Router {
   }
 
   #visitBucket(bucket: Bucket): void {
-    if (bucket.exact.size) {
+    if (bucket.exact !== undefined) {
       const list = bucket.exact.get(this.#hostName);
-      if (list) this.#scan(list);
+      if (list !== undefined) this.#scan(list);
     }
-    if (bucket.suffix.size) for (const s of this.#hostSuffixes) this.#scanKey(bucket.suffix, s);
-    if (bucket.prefix.size) for (const p of this.#hostPrefixes) this.#scanKey(bucket.prefix, p);
-    if (bucket.any.length) this.#scan(bucket.any);
+    if (bucket.suffix !== undefined) for (const s of this.#hostSuffixes) this.#scanKey(bucket.suffix, s);
+    if (bucket.prefix !== undefined) for (const p of this.#hostPrefixes) this.#scanKey(bucket.prefix, p);
+    if (bucket.any !== undefined) this.#scan(bucket.any);
   }
 
   #scanKey(map: Map<string, Matcher[]>, key: string): void {

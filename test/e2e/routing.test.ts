@@ -1,0 +1,107 @@
+/**
+ * Kong's route priorities through the real gateway, and a generated 11 000-route config
+ * (issue 19): the right route answers its first, middle and last routes, before and after a reload.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { generateRoutes, probe, routesToml } from "../../bench/lib/generated-routes.ts";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+let upstream: EchoUpstream;
+beforeAll(() => {
+  upstream = startEchoUpstream();
+});
+afterAll(async () => {
+  await upstream.stop();
+});
+
+const server = `[server]\nproxy_listen = "127.0.0.1:{{proxy}}"\nadmin_listen = "127.0.0.1:{{admin}}"\nshutdown_timeout = 2000\n`;
+
+/** The route the gateway logged for the request with this id. */
+async function routeOf(gw: GatewayProcess, res: Response): Promise<string | null> {
+  const id = res.headers.get("x-request-id");
+  const line = await gw.waitForLog((l) => l.event === "http.request" && l.request_id === id, 10_000);
+  return line.route;
+}
+
+describe("Kong's matching priorities, end to end", () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await startGateway({
+      config: `${server}
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+
+[[routes]]
+name = "any"
+service = "echo"
+paths = ["/"]
+
+[[routes]]
+name = "int"
+service = "echo"
+hosts = ["internal.example"]
+
+[[plugins]]
+name = "request-termination"
+route = "int"
+[plugins.config]
+status_code = 403
+message = "internal only"
+`,
+    });
+  });
+  afterAll(async () => {
+    await gw.stop();
+  });
+
+  it("sends a request for a route's host to that route, not to the catch-all path route (issue 13, item 5)", async () => {
+    const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { host: "internal.example" } });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ message: "internal only" });
+  });
+
+  it("sends other hosts to the catch-all route", async () => {
+    const res = await fetch(`${gw.proxyUrl}/x`, { headers: { host: "public.example" } });
+    expect(res.status).toBe(200);
+    expect(await routeOf(gw, res)).toBe("any");
+  });
+});
+
+describe("11 000 generated routes (1 000 regex)", () => {
+  const routes = generateRoutes(11_000, 1 / 11);
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await startGateway({ config: routesToml(routes, upstream.url, server) });
+    // The admin API can answer a moment before the proxy listener is bound on a busy machine.
+    for (let i = 0; i < 100; i++) {
+      const ok = await fetch(`${gw.proxyUrl}/nowhere`).then((r) => r.arrayBuffer().then(() => true), () => false);
+      if (ok) break;
+      await Bun.sleep(50);
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await gw.stop();
+  });
+
+  const check = async () => {
+    const regexIndex = routes.findLastIndex((r) => r.paths[0]!.startsWith("~"));
+    for (const i of [0, 5_500, 10_999, regexIndex, 3]) {
+      const p = probe(routes, i);
+      const res = await fetch(`${gw.proxyUrl}${p.path}`, { headers: { host: p.host } });
+      expect(res.status).toBe(200);
+      expect(await routeOf(gw, res)).toBe(p.route);
+    }
+    const miss = await fetch(`${gw.proxyUrl}/nowhere`);
+    expect(miss.status).toBe(404);
+  };
+
+  it("answers its first, middle, last and a regex route with the right route", check);
+
+  it("answers the same after POST /config/reload", async () => {
+    const res = await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" });
+    expect(res.status).toBe(200);
+    await check();
+  }, 60_000);
+});
