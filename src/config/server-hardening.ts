@@ -30,4 +30,9 @@ export const serverHardening = () => ({
     .default(false)
     .describe("Forward caller headers whose names contain `_`. Off, as nginx's default: CGI, WSGI and PHP upstreams read `X_User` and `X-User` as one variable, so an underscore name could pass for a header the gateway sets (docs/security.md).")
     .meta({ kong: "nginx `underscores_in_headers`" }),
+  escaped_slashes: z
+    .enum(["reject", "keep", "unescape"])
+    .default("reject")
+    .describe("What a `%2F` or `%5C` in the request path does: `reject` answers 400; `keep` routes and forwards it as is; `unescape` turns it into `/` before routing. An upstream that decodes it could otherwise serve another route's path (docs/security.md).")
+    .meta({ kong: "Envoy `path_with_escaped_slashes_action`" }),
 });

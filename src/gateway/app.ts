@@ -5,7 +5,7 @@
 import type { MiddlewareHandler } from "hono";
 import { base64url } from "jose";
 import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
-import { GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
+import { BadRequestError, GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
@@ -137,12 +137,14 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   }
 
   const accessLog = config.server.access_log;
+  const escapedSlashes = config.server.escaped_slashes;
   // No Hono app around the proxy: routing is ours, and Hono's dispatch (its router, a second
   // compose, HEAD rewriting) costs more per request than the rest of the gateway's own work.
   const publicRoutes = new Map((deps.publicRoutes ?? []).map((r) => [r.path, r.handler]));
   const handle = async (raw: Request, conn: ConnInfo): Promise<Response> => {
     const target = splitTarget(raw.url);
-    const path = normalizePath(target.path);
+    const normalized = normalizePath(target.path, escapedSlashes);
+    const path = normalized ?? target.path;
     if (publicRoutes.size && (raw.method === "GET" || raw.method === "HEAD")) {
       const serve = publicRoutes.get(path);
       if (serve) return raw.method === "HEAD" ? new Response(null, await serve(raw)) : serve(raw);
@@ -164,6 +166,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     }
     let response: Response;
     try {
+      if (normalized === undefined) throw new BadRequestError("the path has an escaped slash or a dot segment with parameters");
       if (!match) throw new NoRouteError();
       const redirect = checkProtocol(match.route.config, { tls: conn.tls, websocket: isWebSocketUpgrade(raw.headers), host, requestUri: target.path + target.search });
       if (redirect) response = redirect;

@@ -87,10 +87,29 @@ describe("path normalisation before routing", () => {
     ["/a/./b", "/a/b"],
     ["//admin//x", "/admin/x"],
     ["/%61dmin", "/admin"],
-    ["/a%2fb", "/a%2Fb"],
     ["/a/..", "/"],
     ["/a/b/", "/a/b/"],
+    ["/a;x/b", "/a;x/b"],
   ])("%p -> %p", (input, expected) => expect(normalizePath(input)).toBe(expected));
+
+  it.each(["/public/..%2fadmin", "/public%2f..%2fadmin", "/public/..%5cadmin", "/%2fadmin", "/a%2Fb", "/public/%2e%2e%2fadmin"])(
+    "refuses %p by default (escaped_slashes = reject)",
+    (input) => expect(normalizePath(input)).toBeUndefined(),
+  );
+
+  it("keeps or unescapes escaped slashes when configured", () => {
+    expect(normalizePath("/a%2fb", "keep")).toBe("/a%2Fb");
+    expect(normalizePath("/public/..%2fadmin", "keep")).toBe("/public/..%2Fadmin");
+    expect(normalizePath("/public/..%2fadmin", "unescape")).toBe("/admin");
+    expect(normalizePath("/a%5Cb", "unescape")).toBe("/a/b");
+  });
+
+  it.each(["/public/..;/admin", "/public/.;x/admin", "/public/..;jsessionid=1/admin", "/public/%2e%2e;/admin", "/public/..%3B/admin"])(
+    "refuses a dot segment with parameters: %p",
+    (input) => {
+      for (const mode of ["reject", "keep", "unescape"] as const) expect(normalizePath(input, mode)).toBeUndefined();
+    },
+  );
 
   it("splits path and query without a URL object", () => {
     expect(splitTarget("http://h:1/a/b?x=1&y=2")).toEqual({ path: "/a/b", search: "?x=1&y=2" });
