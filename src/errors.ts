@@ -141,6 +141,13 @@ export class NotAuthenticatedError extends GatewayError {
   readonly publicMessage = "Unauthorized";
 }
 
+/** The rate-limiting store (Redis) failed and `fault_tolerant` is off: our failure, Kong's 500. */
+export class RateLimitStoreError extends GatewayError {
+  readonly code = "rate_limiting.store_unavailable";
+  readonly status = 500;
+  readonly publicMessage = "An unexpected error occurred";
+}
+
 export type IdpFailure = "unreachable" | "timeout" | "bad_response" | "misconfigured";
 
 /** The identity provider failed us (not the caller): never a 401. */

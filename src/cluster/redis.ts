@@ -32,6 +32,12 @@ export interface RedisLink {
   mget(keys: readonly string[]): Promise<(Uint8Array | null)[]>;
   /** `SET key value [PX ttl] [NX]` (no `ttlMs`: no expiry): false when `nx` and the key existed. */
   set(key: string, value: string | Uint8Array, ttlMs: number | undefined, options?: { readonly nx?: boolean }): Promise<boolean>;
+  /**
+   * Fixed-window counters, atomically in one round trip: unless one of `keys` already reached its
+   * limit, each is incremented (and given its TTL when new). The counts after, and whether the
+   * request was blocked (nothing incremented then).
+   */
+  countWindows(keys: readonly string[], limits: readonly number[], ttlsMs: readonly number[]): Promise<{ readonly counts: number[]; readonly blocked: boolean }>;
   /** Deletes `key` only while it still holds `value` (a lock's owner token). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
   publish(channel: string, message: string): Promise<void>;
@@ -49,6 +55,24 @@ export class RedisUnavailableError extends Error {
     this.name = "RedisUnavailableError";
   }
 }
+
+/** KEYS: counters; ARGV: their limits, then their TTLs (ms). Returns the counts, then 1 when blocked. */
+const COUNT_WINDOWS = `local n = #KEYS
+local out = {}
+local blocked = 0
+for i = 1, n do
+  local c = tonumber(redis.call("GET", KEYS[i]) or "0")
+  out[i] = c
+  if c >= tonumber(ARGV[i]) then blocked = 1 end
+end
+if blocked == 0 then
+  for i = 1, n do
+    out[i] = redis.call("INCR", KEYS[i])
+    if out[i] == 1 then redis.call("PEXPIRE", KEYS[i], ARGV[n + i]) end
+  end
+end
+out[n + 1] = blocked
+return out`;
 
 const DELETE_IF_EQUALS = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`;
 
@@ -172,6 +196,10 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       const ttl = Math.max(1, Math.ceil(ttlMs));
       const reply = await run(() => (opts?.nx ? client.set(key, data, "PX", ttl, "NX") : client.set(key, data, "PX", ttl)));
       return reply === "OK";
+    },
+    async countWindows(keys, limits, ttlsMs) {
+      const reply = (await run(() => client.eval(COUNT_WINDOWS, keys.length, ...keys, ...limits, ...ttlsMs.map((t) => Math.max(1, Math.ceil(t)))))) as number[];
+      return { counts: reply.slice(0, keys.length).map(Number), blocked: reply[keys.length] === 1 };
     },
     deleteIfEquals: (key, value) => run(() => client.eval(DELETE_IF_EQUALS, 1, key, value)).then((n) => n === 1),
     publish: (channel, message) => run(() => client.publish(channel, message)).then(() => undefined),

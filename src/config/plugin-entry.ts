@@ -14,6 +14,8 @@ export interface PluginSchemaSource {
   readonly consumerScoped?: boolean;
   /** Consumers its validated config names (e.g. `anonymous`), checked against `[[consumers]]`: key → name. */
   consumerReferences?(config: never): readonly { readonly key: string; readonly consumer: string }[];
+  /** Problems of its validated config with the rest of the file (e.g. a `[cluster]` it needs): key → message. */
+  gatewayIssues?(config: never, gateway: never): readonly { readonly key: string; readonly message: string }[];
 }
 
 /** Plugin name -> schema source (the plugin registry, passed in by the caller). */

@@ -65,6 +65,9 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
             ctx.addIssue({ code: "custom", path: ["plugins", i, "consumer"], message: `plugin "${p.name}" cannot be scoped to a consumer (as in Kong): it decides who the consumer is, or runs for every one` });
           else if (!knownConsumer(p.consumer)) ctx.addIssue({ code: "custom", path: ["plugins", i, "consumer"], message: `expected the name of a consumer, ${noConsumer(p.consumer)}` });
         }
+        for (const issue of source?.gatewayIssues?.(p.config as never, config as never) ?? []) {
+          ctx.addIssue({ code: "custom", path: ["plugins", i, "config", ...issue.key.split(".")], message: issue.message });
+        }
         for (const ref of source?.consumerReferences?.(p.config as never) ?? []) {
           if (!knownConsumer(ref.consumer)) ctx.addIssue({ code: "custom", path: ["plugins", i, "config", ref.key], message: `expected the name of a consumer, ${noConsumer(ref.consumer)}` });
         }

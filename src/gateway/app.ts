@@ -73,7 +73,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const instance =
       instances.get(key) ??
       deps.reuse?.get(key) ??
-      (await definition.create(entry.config as Record<string, unknown>, { ...deps.pluginContext, log: log.child({ plugin: entry.name }) }));
+      (await definition.create(entry.config as Record<string, unknown>, { ...deps.pluginContext, log: log.child({ plugin: entry.name }), scope: { route: entry.route, service: entry.service, consumer: entry.consumer } }));
     instances.set(key, instance);
     active.push({ entry, priority: definition.priority, instance });
   }

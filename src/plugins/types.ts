@@ -29,6 +29,8 @@ export interface PluginContext {
   readonly keys: KeyStore;
   /** The fleet's shared stores (`[cluster] strategy = "redis"`); undefined: everything is local. */
   readonly cluster?: Cluster | undefined;
+  /** Where the entry applies (`route`, `service`, `consumer`; none: global), e.g. to name its shared counters. */
+  readonly scope?: { readonly route?: string | undefined; readonly service?: string | undefined; readonly consumer?: string | undefined };
 }
 
 export interface PluginInstance {
@@ -60,6 +62,8 @@ export interface PluginDefinition<C = any> {
   readonly consumerScoped?: boolean;
   /** Consumers its config names (e.g. `anonymous`): `check` refuses names no `[[consumers]]` entry has. */
   consumerReferences?(config: Readonly<C>): readonly { readonly key: string; readonly consumer: string }[];
+  /** Problems of its config with the rest of the file (e.g. a `[cluster]` it needs), for `check`: dotted key under `config` → message. */
+  gatewayIssues?(config: Readonly<C>, gateway: Readonly<GatewayConfig>): readonly { readonly key: string; readonly message: string }[];
   /**
    * Valid but risky settings (e.g. `ssl_verify = false`), each starting with the key name:
    * `"ssl_verify: ..."`. `check` prints them; the gateway logs them at start.

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "bun:test";
+import { parseConfig } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { pluginRegistry } from "../../src/plugins/registry.ts";
+import { LocalCounters } from "../../src/plugins/rate-limiting/local-counters.ts";
+import { period } from "../../src/plugins/rate-limiting/windows.ts";
+
+const base = `
+[[services]]
+name = "svc"
+url = "http://127.0.0.1:9000/anything"
+[[routes]]
+name = "r"
+service = "svc"
+paths = ["/"]
+[[plugins]]
+name = "rate-limiting"
+[plugins.config]
+`;
+
+function errorOf(toml: string): string {
+  try {
+    parseConfig(toml, "/gw/gateway.toml", pluginRegistry);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).message;
+  }
+  throw new Error("expected a config error");
+}
+
+describe("rate-limiting settings", () => {
+  it("take Kong's defaults", () => {
+    const config = parseConfig(`${base}minute = 5\n`, "/gw/gateway.toml", pluginRegistry).plugins[0]!.config;
+    expect(config).toMatchObject({ minute: 5, limit_by: "consumer", policy: "local", fault_tolerant: true, hide_client_headers: false, error_code: 429, error_message: "API rate limit exceeded" });
+  });
+
+  it("refuse a limit without any window, naming the key", () => {
+    expect(errorOf(`${base}limit_by = "ip"\n`)).toContain("plugins[0].config.minute: missing required key: at least one of 'second', 'minute', 'hour', 'day', 'month', 'year'");
+  });
+
+  it("refuse a longer window allowing fewer requests than a shorter one, as Kong does", () => {
+    expect(errorOf(`${base}second = 10\nminute = 5\n`)).toContain("plugins[0].config.minute: expected a limit not below 'second' (10)");
+  });
+
+  it("need header_name for limit_by header and path for limit_by path", () => {
+    expect(errorOf(`${base}minute = 5\nlimit_by = "header"\n`)).toContain("plugins[0].config.header_name: missing required key");
+    expect(errorOf(`${base}minute = 5\nlimit_by = "path"\n`)).toContain("plugins[0].config.path: missing required key");
+  });
+
+  it("refuse Kong's database policy and a redis policy with no Redis to use", () => {
+    expect(errorOf(`${base}minute = 5\npolicy = "cluster"\n`)).toContain("plugins[0].config.policy");
+    expect(errorOf(`${base}minute = 5\npolicy = "redis"\n`)).toContain("plugins[0].config.redis.host: missing required key: 'policy' \"redis\" needs 'redis.host'");
+    expect(parseConfig(`${base}minute = 5\npolicy = "redis"\n[plugins.config.redis]\nhost = "127.0.0.1"\n`, "/gw/gateway.toml", pluginRegistry).plugins).toHaveLength(1);
+  });
+});
+
+describe("rate-limiting windows", () => {
+  const at = Date.UTC(2026, 11, 5, 10, 42, 17, 250);
+
+  it("align to the clock in UTC", () => {
+    expect(period("second", at)).toEqual({ start: Date.UTC(2026, 11, 5, 10, 42, 17), end: Date.UTC(2026, 11, 5, 10, 42, 18) });
+    expect(period("minute", at)).toEqual({ start: Date.UTC(2026, 11, 5, 10, 42), end: Date.UTC(2026, 11, 5, 10, 43) });
+    expect(period("hour", at).end).toBe(Date.UTC(2026, 11, 5, 11));
+    expect(period("day", at)).toEqual({ start: Date.UTC(2026, 11, 5), end: Date.UTC(2026, 11, 6) });
+  });
+
+  it("make months and years calendar periods", () => {
+    expect(period("month", at)).toEqual({ start: Date.UTC(2026, 11, 1), end: Date.UTC(2027, 0, 1) });
+    expect(period("year", at)).toEqual({ start: Date.UTC(2026, 0, 1), end: Date.UTC(2027, 0, 1) });
+  });
+});
+
+describe("the local policy's counters", () => {
+  it("count exactly and block without counting once a window is full", () => {
+    const counters = new LocalCounters();
+    const windows = [
+      { key: "a|minute", limit: 3, end: 60_000 },
+      { key: "a|hour", limit: 10, end: 3_600_000 },
+    ];
+    const results = Array.from({ length: 5 }, () => counters.count(windows, 1000));
+    expect(results.map((r) => r.blocked)).toEqual([false, false, false, true, true]);
+    expect(results[2]!.counts).toEqual([3, 3]);
+    expect(results[4]!.counts).toEqual([3, 3]); // a refused request counts in no window
+  });
+
+  it("start a window afresh when it turns, and keep callers apart", () => {
+    const counters = new LocalCounters();
+    const w = (key: string, end: number) => [{ key, limit: 1, end }];
+    expect(counters.count(w("a", 60_000), 1000).blocked).toBe(false);
+    expect(counters.count(w("a", 60_000), 2000).blocked).toBe(true);
+    expect(counters.count(w("b", 60_000), 2000).blocked).toBe(false);
+    expect(counters.count(w("a", 120_000), 60_000).blocked).toBe(false);
+  });
+
+  it("stay bounded, dropping the oldest counters first", () => {
+    const counters = new LocalCounters(3);
+    for (const key of ["a", "b", "c", "d"]) counters.count([{ key, limit: 1, end: 60_000 }], 0);
+    expect(counters.size).toBe(3);
+    expect(counters.count([{ key: "a", limit: 1, end: 60_000 }], 0).blocked).toBe(false);
+  });
+});
