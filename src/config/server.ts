@@ -29,6 +29,16 @@ export const serverSchema = (ctx: SchemaContext) =>
         .prefault("127.0.0.1:8001")
         .describe('Address of the admin API, or "off". Keep it on loopback: it can rotate keys and flush caches.')
         .meta({ kong: "kong.conf `admin_listen`" }),
+      decision_listen: listen()
+        .optional()
+        .describe(
+          "Address of the decision listener (docs/decision-mode.md): nginx `auth_request`, Traefik/Caddy forward auth or Envoy `ext_authz` ask it about a request; it answers 200 with the upstream's headers or the refusal, and proxies nothing. It trusts X-Original-*/X-Forwarded-* headers: only the front proxy may reach it.",
+        ),
+      decision_path_prefix: z
+        .string()
+        .regex(/^\//, "expected a path starting with '/'")
+        .default("/")
+        .describe("Envoy `ext_authz` convention: the original path is the request path under this prefix."),
       trusted_certificates: z
         .array(filePath(ctx))
         .default([])

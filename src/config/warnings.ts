@@ -14,6 +14,10 @@ export function configWarnings(config: GatewayConfig, pluginRegistry: ReadonlyMa
   if (admin !== "off" && !LOOPBACK.test(admin.hostname)) {
     warnings.push(`server.admin_listen: the admin API listens on "${admin.hostname}", not on loopback; it can rotate keys and flush caches, so anyone who can reach it controls the gateway`);
   }
+  const decision = config.server.decision_listen;
+  if (decision && !LOOPBACK.test(decision.hostname)) {
+    warnings.push(`server.decision_listen: the decision listener listens on "${decision.hostname}", not on loopback; it trusts X-Original-*/X-Forwarded-* headers, so only the front proxy may reach it (a firewall or a private network)`);
+  }
   config.services.forEach((s, i) => {
     if (s.url.protocol === "https:" && !s.tls_verify) warnings.push(`services[${i}].tls_verify: the upstream's certificate is not verified ('tls_verify = false')`);
   });

@@ -13,6 +13,7 @@ import { createConsumerDirectory } from "../plugins/consumers.ts";
 import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { ConnInfo, FetchLike } from "../runtime/types.ts";
 import type { GatewayEnv } from "./context.ts";
+import { allowResponse } from "./decision.ts";
 import { errorResponse } from "./error-response.ts";
 import { headerPolicy, requestIdFrom, upstreamRequestHeaders, type HeaderPolicy } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
@@ -52,6 +53,8 @@ export interface ProxyAppDeps {
   upstreamFetch(service: ServiceConfig): FetchLike;
   /** The gateway's own HTTP/1.1 client, a keep-alive pool per service; absent: `upstreamFetch`. */
   upstreamPool?(service: ServiceConfig): ConnectionPool;
+  /** Answer with the upstream's headers instead of proxying: decision mode (src/gateway/decision.ts). */
+  readonly decide?: boolean;
   /** `GET` paths answered before routing, without plugins (e.g. `[keys] publish_path`). */
   readonly publicRoutes?: readonly { readonly path: string; handler(request: Request): Response | Promise<Response> }[];
 }
@@ -124,7 +127,10 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
     c.res = result.response;
   };
-  const proxyHandler = deps.upstreamPool ? pooledHandler : fetchHandler;
+  const decideHandler: Handler = async (c) => {
+    c.res = allowResponse(c.req.raw.headers, c.var.upstreamHeaders);
+  };
+  const proxyHandler = deps.decide ? decideHandler : deps.upstreamPool ? pooledHandler : fetchHandler;
 
   const consumers = await createConsumerDirectory(config.consumers);
   const chains = new Map<CompiledRoute, Chain>();

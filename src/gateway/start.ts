@@ -20,6 +20,8 @@ import type { Listener, ListenerLimits, RequestHandler, Runtime, TlsFiles } from
 import { servicePool } from "../upstream/service-pool.ts";
 import { VERSION } from "../version.ts";
 import { createProxyApp, type ProxyApp } from "./app.ts";
+import { originalRequest } from "./decision.ts";
+import { badRequest } from "../runtime/request-target.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 
 export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
@@ -89,6 +91,8 @@ const sameLimits = (a: ListenerLimits, b: ListenerLimits) =>
 interface Generation {
   readonly loaded: LoadedConfig;
   readonly app: ProxyApp;
+  /** The same routes and plugin instances, answering decisions instead of proxying (`decision_listen`). */
+  readonly decision: ProxyApp | undefined;
   readonly admin: Hono;
   readonly specs: ReadonlyMap<string, ListenerSpec>;
 }
@@ -124,6 +128,11 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
   let current: Generation;
   // Listeners call through these, so a reload swaps the apps without touching sockets.
   const proxyHandler: RequestHandler = (req, conn) => current.app.fetch(req, conn);
+  const decisionHandler: RequestHandler = (req, conn) => {
+    const original = originalRequest(req, conn, current.loaded.config.server.decision_path_prefix);
+    if (typeof original === "string") return badRequest(original);
+    return current.decision!.fetch(original.request, original.conn);
+  };
   const adminHandler: RequestHandler = (req, conn) => current.admin.fetch(req, conn);
 
   const build = async (next: LoadedConfig, previous?: Generation): Promise<Generation> => {
@@ -141,6 +150,9 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
       ...(upstreamClient(runtime) === "socket" ? { upstreamPool: (service: ServiceConfig) => servicePool(runtime.connect, config.server, service, trustedCertificates) } : {}),
     });
+    const decision = config.server.decision_listen
+      ? await createProxyApp(config, { log, metrics, pluginContext, reuse: app.plugins, decide: true, upstreamFetch: () => runtime.createUpstreamFetch({}) })
+      : undefined;
     const admin = createAdminApp({ config, references: next.references, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
     const specs = new Map<string, ListenerSpec>();
     const reusePort = worker.reusePort ?? false;
@@ -148,7 +160,8 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     specs.set("proxy", { ...config.server.proxy_listen, reusePort, limits, handler: proxyHandler });
     if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
     if (config.server.admin_listen !== "off" && worker.admin !== false) specs.set("admin", { ...config.server.admin_listen, limits, handler: adminHandler });
-    return { loaded: next, app, admin, specs };
+    if (config.server.decision_listen) specs.set("decision", { ...config.server.decision_listen, reusePort, limits, handler: decisionHandler });
+    return { loaded: next, app, decision, admin, specs };
   };
 
   const listeners = new Map<string, Listener>();
