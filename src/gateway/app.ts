@@ -160,7 +160,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const c = new GatewayContext(raw, conn, target.path, {});
     const host = raw.headers.get("host") ?? "";
     const protocol = conn.tls ? "https" : "http";
-    const match = router.match({ method: raw.method, host, path, protocol, headers: raw.headers, remoteAddress: conn.remoteAddress, localPort: conn.localPort });
+    const match = router.match({ method: raw.method, host, path, protocol, headers: raw.headers, sni: conn.serverName, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, localAddress: conn.localAddress, localPort: conn.localPort });
     c.set("requestId", requestId);
     c.set("logFields", {});
     c.set("upstreamLatency", -1);

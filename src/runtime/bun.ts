@@ -25,7 +25,8 @@ async function listen(options: ListenOptions): Promise<Listener> {
       const refused = edgeRefusal(request.method, request.headers);
       if (refused) return refused;
       const localPort = srv.port ?? options.port;
-      return handler(request, { remoteAddress: srv.requestIP(request)?.address ?? "", localPort, tls: !!options.tls });
+      const peer = srv.requestIP(request);
+      return handler(request, { remoteAddress: peer?.address ?? "", remotePort: peer?.port, localAddress: options.hostname, localPort, tls: !!options.tls });
     },
     error() {
       return new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } });

@@ -39,7 +39,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
           request = new Request(request, { headers });
         }
       }
-      return handler(request, { remoteAddress: info.remoteAddr.hostname, localPort: port, tls: !!options.tls });
+      return handler(request, { remoteAddress: info.remoteAddr.hostname, remotePort: info.remoteAddr.port, localAddress: options.hostname, localPort: port, tls: !!options.tls });
     },
   );
   await listening.promise;

@@ -158,7 +158,16 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       res.end('{"message":"a valid client certificate is required"}');
       return;
     }
-    const conn: ConnInfo = { remoteAddress: socket.remoteAddress ?? "", localPort: port, tls: true, ...(cert ? { peerCertificate: cert } : {}) };
+    const servername = (socket as { servername?: string | false }).servername;
+    const conn: ConnInfo = {
+      remoteAddress: socket.remoteAddress ?? "",
+      remotePort: socket.remotePort,
+      localAddress: socket.localAddress,
+      ...(servername ? { serverName: servername } : {}),
+      localPort: port,
+      tls: true,
+      ...(cert ? { peerCertificate: cert } : {}),
+    };
     // The URL is built from the request line, never from what a Host header could smuggle in.
     const target = requestUrl(req.url ?? "", hosts);
     if (!target) return reply(res, badRequest("invalid request target or Host header"));

@@ -16,6 +16,12 @@ export interface PeerCertificate {
 /** What the listener knows about the connection a request arrived on. */
 export interface ConnInfo {
   readonly remoteAddress: string;
+  /** The client's port, where the runtime reports it (routes' `sources`). */
+  readonly remotePort?: number;
+  /** The address the connection arrived on (or the listener's bound address), for routes' `destinations`. */
+  readonly localAddress?: string;
+  /** The TLS server name (SNI) the client sent, where the runtime reports it (routes' `snis`). */
+  readonly serverName?: string;
   /** The port of the listener that accepted the connection (for `X-Forwarded-Port`). */
   readonly localPort: number;
   readonly tls: boolean;

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { generateRoutes, probe, routesToml } from "../../bench/lib/generated-routes.ts";
+import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
@@ -66,6 +67,129 @@ message = "internal only"
     const res = await fetch(`${gw.proxyUrl}/x`, { headers: { host: "public.example" } });
     expect(res.status).toBe(200);
     expect(await routeOf(gw, res)).toBe("any");
+  });
+});
+
+describe("Kong's route attributes and protocols, end to end", () => {
+  let gw: GatewayProcess;
+  const https = (gw: GatewayProcess, path: string, init: RequestInit = {}) =>
+    fetch(`https://localhost:${gw.ports.proxyTls}${path}`, { ...init, tls: { ca: cert("ca.crt") } } as RequestInit);
+
+  beforeAll(async () => {
+    const certs = ensureCerts();
+    gw = await startGateway({
+      config: `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+
+[server.tls]
+cert = "${certs}/gateway.crt"
+key = "${certs}/gateway.key"
+
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+
+[[routes]]
+name = "secure"
+service = "echo"
+paths = ["/secure"]
+protocols = ["https"]
+
+[[routes]]
+name = "moved"
+service = "echo"
+paths = ["/moved"]
+protocols = ["https"]
+https_redirect_status_code = 301
+
+[[routes]]
+name = "api"
+service = "echo"
+paths = ["/api"]
+
+[[routes]]
+name = "api-v2"
+service = "echo"
+paths = ["/api"]
+headers = { x-version = ["~*^v2$"] }
+
+[[routes]]
+name = "from-loopback"
+service = "echo"
+paths = ["/src"]
+sources = [{ ip = "127.0.0.0/8" }]
+
+[[routes]]
+name = "from-lan"
+service = "echo"
+paths = ["/src"]
+sources = [{ ip = "10.0.0.0/8" }]
+
+[[routes]]
+name = "by-sni"
+service = "echo"
+paths = ["/sni"]
+snis = ["localhost"]
+protocols = ["https"]
+
+[[routes]]
+name = "sockets"
+service = "echo"
+paths = ["/ws"]
+protocols = ["ws", "wss"]
+`,
+    });
+  });
+  afterAll(async () => {
+    await gw.stop();
+  });
+
+  it("answers HTTP on an HTTPS-only route with 426, Kong's body and Upgrade header", async () => {
+    const res = await fetch(`${gw.proxyUrl}/secure`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get("upgrade")).toBe("TLS/1.2, HTTP/1.1");
+    expect(await res.json()).toEqual({ message: "Please use HTTPS protocol" });
+  });
+
+  it("proxies the same route over HTTPS", async () => {
+    const res = await https(gw, "/secure/x");
+    expect(res.status).toBe(200);
+    expect(await routeOf(gw, res)).toBe("secure");
+  });
+
+  it("redirects to https with https_redirect_status_code", async () => {
+    const res = await fetch(`${gw.proxyUrl}/moved/a?b=1`, { redirect: "manual", headers: { host: "api.example:8000" } });
+    expect(res.status).toBe(301);
+    expect(res.headers.get("location")).toBe("https://api.example/moved/a?b=1");
+  });
+
+  it("routes on a header regex, and without the header to the plain route", async () => {
+    const v2 = await fetch(`${gw.proxyUrl}/api/x`, { headers: { "x-version": "V2" } });
+    expect(await routeOf(gw, v2)).toBe("api-v2");
+    const plain = await fetch(`${gw.proxyUrl}/api/x`, { headers: { "x-version": "v3" } });
+    expect(await routeOf(gw, plain)).toBe("api");
+  });
+
+  it("routes on the client's address (sources)", async () => {
+    const res = await fetch(`${gw.proxyUrl}/src`);
+    expect(res.status).toBe(200);
+    expect(await routeOf(gw, res)).toBe("from-loopback");
+  });
+
+  it("routes on the TLS server name (snis)", async () => {
+    const res = await https(gw, "/sni");
+    expect(res.status).toBe(200);
+    expect(await routeOf(gw, res)).toBe("by-sni");
+  });
+
+  it("asks for a WebSocket upgrade on a ws/wss-only route", async () => {
+    const res = await fetch(`${gw.proxyUrl}/ws`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get("upgrade")).toBe("websocket");
+    expect(await res.json()).toEqual({ message: "Please upgrade to WebSocket" });
   });
 });
 

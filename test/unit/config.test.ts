@@ -100,7 +100,7 @@ describe("gateway.toml validation", () => {
   });
 
   it("rejects a route with nothing to match on", () => {
-    expect(errorOf(base.replace('paths = ["/"]', ""))).toContain("routes[0]: expected at least one of 'paths', 'hosts' or 'methods'");
+    expect(errorOf(base.replace('paths = ["/"]', ""))).toContain("routes[0]: expected at least one of 'paths', 'hosts', 'methods', 'headers', 'snis', 'sources' or 'destinations'");
   });
 
   it("rejects an invalid regex path", () => {

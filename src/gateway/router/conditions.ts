@@ -2,7 +2,7 @@
  * One route's match conditions, compiled once: every attribute the route sets must match
  * (Kong: "the request must include all of the configured fields"), any one of its values will do.
  */
-import { cidrContains, parseCidr, parseIp, type Cidr } from "./cidr.ts";
+import { cidrContains, parseCidr, parseIp, type Cidr } from "../../lib/cidr.ts";
 import type { RequestFacts } from "./facts.ts";
 
 /** The route keys the router reads (the routes table of gateway.toml). */
@@ -100,8 +100,12 @@ export class Conditions {
     if (this.methods && !this.methods.has(req.method)) return false;
     if (this.hosts.length && !this.hosts.some((h) => hostMatches(h, hostName, hostPort))) return false;
     if (this.headers.length && !this.headers.every((h) => headerMatches(h, req.headers?.get(h.name) ?? null))) return false;
-    // As Kong (#6425): SNIs are only checked on TLS connections.
-    if (this.snis.length && req.protocol === "https" && !(req.sni && this.snis.some((s) => sniMatches(s, req.sni!.toLowerCase())))) return false;
+    // As Kong (#6425): SNIs are only checked on TLS connections. Where the runtime does not
+    // report the SNI, the Host header's name stands in (clients send the same name in both).
+    if (this.snis.length && req.protocol === "https") {
+      const sni = req.sni?.toLowerCase() ?? hostName;
+      if (!this.snis.some((s) => sniMatches(s, sni))) return false;
+    }
     if (this.sources.length && !endpointMatches(this.sources, req.remoteAddress, req.remotePort)) return false;
     if (this.destinations.length && !endpointMatches(this.destinations, req.localAddress, req.localPort)) return false;
     return true;
