@@ -101,6 +101,7 @@ export function createCluster(config: ClusterConfig, deps: ClusterDeps): Cluster
         log: deps.log.child({ component: "keys" }),
         prefix,
         rotationGrace: keys.rotation_grace,
+        rotationSigningDelay: keys.rotation_signing_delay,
         file: keys.jwks_file,
         runtime,
       });

@@ -20,8 +20,8 @@
 import type { Logger } from "../log.ts";
 import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "../keys/jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "../keys/jwks-file.ts";
-import { addKeyFor, adoptUnknownKeys, base64url, generateKeySet, publishJwks, rotateKeySet, selectSigningKey, type PublishedJwks } from "../keys/key-set.ts";
-import { KeyStoreError, KeyStoreUnavailableError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "../keys/types.ts";
+import { addKeyFor, adoptUnknownKeys, base64url, endSigningDelay, generateKeySet, previousSigningKey, publishJwks, rotateKeySet, selectSigningKey, type PublishedJwks } from "../keys/key-set.ts";
+import { KeyStoreError, KeyStoreUnavailableError, type KeySelector, type KeyStore, type PublicJwks, type RotateOptions, type Rotation, type SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
 import { RedisUnavailableError, type RedisLink } from "./redis.ts";
@@ -36,6 +36,8 @@ export interface RedisKeyStoreOptions {
   readonly prefix: string;
   /** `[keys] rotation_grace` (s). */
   readonly rotationGrace: number;
+  /** `[keys] rotation_signing_delay` (s; default 0: the new keys sign at once). */
+  readonly rotationSigningDelay?: number;
   /** `[keys] jwks_file`: the local copy. */
   readonly file: string;
   readonly runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic">;
@@ -112,11 +114,11 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async signingKey(select: KeySelector): Promise<SigningKey> {
-    const key = selectSigningKey(await this.ensure(), select, this.description);
+    const key = selectSigningKey(await this.ensure(), select, this.description, this.now());
     if (key) return key;
     // An algorithm no key has yet: added for the whole fleet, from the latest set.
-    const set = await this.change("keys.generated", async (latest) => (latest && selectSigningKey(latest, select, this.description) ? undefined : (await addKeyFor(latest, select.alg)).set));
-    return selectSigningKey(set!, select, this.description)!;
+    const set = await this.change("keys.generated", async (latest) => (latest && selectSigningKey(latest, select, this.description, this.now()) ? undefined : (await addKeyFor(latest, select.alg)).set));
+    return selectSigningKey(set!, select, this.description, this.now())!;
   }
 
   async publicJwks(): Promise<PublicJwks> {
@@ -125,14 +127,32 @@ export class RedisKeyStore implements KeyStore {
     return this.published!.jwks;
   }
 
-  async rotate(): Promise<Rotation> {
+  async rotate(options: RotateOptions = {}): Promise<Rotation> {
     let rotation: Rotation | undefined;
     await this.change("keys.rotated", async (before) => {
-      const rotated = await rotateKeySet(before, { algorithms: this.o.algorithms ?? DEFAULT_ALGORITHMS, graceMs: this.o.rotationGrace * 1000, now: this.now() });
+      const rotated = await rotateKeySet(before, {
+        algorithms: this.o.algorithms ?? DEFAULT_ALGORITHMS,
+        graceMs: this.o.rotationGrace * 1000,
+        signingDelayMs: (this.o.rotationSigningDelay ?? 0) * 1000,
+        now: this.now(),
+        immediate: options.immediate,
+      });
       rotation = rotated.rotation;
       return rotated.set;
     });
     return rotation!;
+  }
+
+  async previousSigningKey(select: KeySelector): Promise<SigningKey | undefined> {
+    return previousSigningKey(await this.ensure(), select.alg, this.now());
+  }
+
+  /** Served by any node: the whole fleet switches to the new keys (a changed set, announced as usual). */
+  jwksServed(): void {
+    if (!this.set || !endSigningDelay(this.set, this.now()) || !this.o.link.available) return;
+    void this.change("keys.signing_switched", async (latest) => (latest ? endSigningDelay(latest, this.now()) : undefined)).catch((error: unknown) =>
+      this.o.log.warn("keys.sync_failed", { detail: (error as Error).message }),
+    );
   }
 
   close(): void {

@@ -10,6 +10,11 @@ export const keysSchema = (ctx: SchemaContext) =>
     rotation_grace: seconds()
       .default(3600)
       .describe("After `DELETE /openid-connect/jwks`, how long the previous public keys stay published, so the IdP can verify assertions in flight (s)."),
+    rotation_signing_delay: seconds()
+      .default(60)
+      .describe(
+        "After `DELETE /openid-connect/jwks`, how long the previous key still signs client assertions unless the published JWKS is fetched sooner (s): an IdP that cached the old set keeps accepting them. `?immediate=true` skips it.",
+      ),
     publish_path: z
       .string()
       .regex(/^\/[A-Za-z0-9._~\/-]*$/, "expected a path of letters, digits and . _ ~ - / starting with '/' (e.g. \"/.well-known/gateway-jwks.json\")")

@@ -29,7 +29,13 @@ export function jwksResponse(request: Request, jwks: PublicJwks): Response {
 
 /** The handler for `[keys] publish_path` on the proxy listener. */
 export function publishedJwks(keys: KeyStore): (request: Request) => Promise<Response> {
-  return async (request) => jwksResponse(request, await keys.publicJwks());
+  return async (request) => served(keys, jwksResponse(request, await keys.publicJwks()));
+}
+
+/** Whoever fetched the JWKS (the IdP) now has the new keys: they may sign. */
+function served(keys: KeyStore, response: Response): Response {
+  if (response.status === 200 || response.status === 304) keys.jwksServed();
+  return response;
 }
 
 /** The fleet's Redis is down: 503 with the reason (the store's own failures stay 500s). */
@@ -44,10 +50,10 @@ async function unlessUnavailable(refused: string, run: () => Promise<Response>):
 
 /** The admin routes; the store logs what a rotation did. */
 export function keysAdmin(app: Hono, keys: KeyStore): void {
-  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", async () => jwksResponse(c.req.raw, await keys.publicJwks())));
+  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", async () => served(keys, jwksResponse(c.req.raw, await keys.publicJwks()))));
   app.delete(JWKS_PATH, (c) =>
     unlessUnavailable("rotation refused", async () => {
-      await keys.rotate();
+      await keys.rotate({ immediate: c.req.query("immediate") === "true" });
       return c.body(null, 204);
     }),
   );

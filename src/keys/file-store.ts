@@ -14,8 +14,8 @@ import type { Logger } from "../log.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "./jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "./jwks-file.ts";
-import { addKeyFor, generateKeySet, publishJwks, rotateKeySet, selectSigningKey, toSigningKey, type PublishedJwks } from "./key-set.ts";
-import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
+import { addKeyFor, endSigningDelay, generateKeySet, previousSigningKey, publishJwks, rotateKeySet, selectSigningKey, toSigningKey, type PublishedJwks } from "./key-set.ts";
+import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type RotateOptions, type Rotation, type SigningKey } from "./types.ts";
 
 export interface FileKeyStoreOptions {
   readonly runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic" | "fileMode" | "watchFile">;
@@ -23,6 +23,8 @@ export interface FileKeyStoreOptions {
   readonly file: string;
   /** `[keys] rotation_grace` (s). */
   readonly rotationGrace: number;
+  /** `[keys] rotation_signing_delay` (s; default 0: the new keys sign at once). */
+  readonly rotationSigningDelay?: number;
   readonly log: Logger;
   readonly now?: () => number;
   /** Algorithms of a generated key set (default `DEFAULT_ALGORITHMS`). */
@@ -73,11 +75,11 @@ export class FileKeyStore implements KeyStore {
   }
 
   async signingKey(select: KeySelector): Promise<SigningKey> {
-    const key = selectSigningKey(await this.ensure(), select, this.description);
+    const key = selectSigningKey(await this.ensure(), select, this.description, this.now());
     if (key) return key;
     // An algorithm no key has yet (e.g. `client_alg = "RS512"`): add one, keep the others.
     return this.exclusive(async () => {
-      const existing = selectSigningKey(this.set!, select, this.description);
+      const existing = selectSigningKey(this.set!, select, this.description, this.now());
       if (existing) return existing;
       const { set, added } = await addKeyFor(this.set, select.alg);
       await this.write(set);
@@ -92,14 +94,40 @@ export class FileKeyStore implements KeyStore {
     return this.published!.jwks;
   }
 
-  rotate(): Promise<Rotation> {
+  rotate(options: RotateOptions = {}): Promise<Rotation> {
     return this.exclusive(async () => {
       const before = this.set ?? (await this.readOrNothing());
-      const { set, rotation } = await rotateKeySet(before, { algorithms: this.options.algorithms ?? DEFAULT_ALGORITHMS, graceMs: this.options.rotationGrace * 1000, now: this.now() });
+      const { set, rotation } = await rotateKeySet(before, {
+        algorithms: this.options.algorithms ?? DEFAULT_ALGORITHMS,
+        graceMs: this.options.rotationGrace * 1000,
+        signingDelayMs: (this.options.rotationSigningDelay ?? 0) * 1000,
+        now: this.now(),
+        immediate: options.immediate,
+      });
       await this.write(set);
-      this.options.log.info("keys.rotated", { file: this.options.file, kids: rotation.kids, retired: rotation.retired, retired_until: new Date(rotation.retiredUntil).toISOString() });
+      this.options.log.info("keys.rotated", {
+        file: this.options.file,
+        kids: rotation.kids,
+        retired: rotation.retired,
+        retired_until: new Date(rotation.retiredUntil).toISOString(),
+        ...(set.signingDelayUntil ? { previous_signs_until: new Date(set.signingDelayUntil).toISOString() } : { immediate: true }),
+      });
       return rotation;
     });
+  }
+
+  async previousSigningKey(select: KeySelector): Promise<SigningKey | undefined> {
+    return previousSigningKey(await this.ensure(), select.alg, this.now());
+  }
+
+  jwksServed(): void {
+    if (!this.set || !endSigningDelay(this.set, this.now())) return;
+    void this.exclusive(async () => {
+      const next = this.set && endSigningDelay(this.set, this.now());
+      if (!next) return;
+      await this.write(next);
+      this.options.log.info("keys.signing_switched", { file: this.options.file, kids: this.kids(), reason: "the JWKS was fetched after the rotation" });
+    }).catch((error: unknown) => this.options.log.error("keys.write_failed", { file: this.options.file, detail: (error as Error).message }));
   }
 
   close(): void {

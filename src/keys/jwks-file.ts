@@ -3,7 +3,12 @@
  * keys a rotation retired with the time until which they stay published:
  *
  *   { "keys": [ {private JWK}, ... ],
- *     "retired": [ { "until": <epoch seconds>, "jwk": {public JWK} }, ... ] }
+ *     "retired": [ { "until": <epoch seconds>, "jwk": {public JWK}, "private": {private JWK} }, ... ],
+ *     "signing_delay_until": <epoch seconds> }
+ *
+ * The keys the last rotation retired keep their private half (`private`) while they are
+ * published, so an assertion the IdP refuses right after a rotation can be signed again with the
+ * key it knows; until `signing_delay_until` they still sign (the IdP has not fetched the new set).
  *
  * `retired` is an extra member, which RFC 7517 §5 lets JWKS readers ignore: the file stays a
  * JWKS for any tool. A file written by hand may leave out `kid` (the RFC 7638 thumbprint is
@@ -24,11 +29,15 @@ export interface RetiredKey {
   readonly jwk: JWK & { kid: string };
   /** Epoch ms until which it stays published. */
   readonly until: number;
+  /** The private key, for the keys the last rotation retired (see `KeySet.signingDelayUntil`). */
+  readonly signer?: CurrentKey | undefined;
 }
 
 export interface KeySet {
   readonly current: readonly CurrentKey[];
   readonly retired: readonly RetiredKey[];
+  /** Epoch ms until which the retired keys with a `signer` still sign (unset: the current keys sign). */
+  readonly signingDelayUntil?: number | undefined;
 }
 
 /** Largest key file read: a JWKS of a few dozen keys is a few tens of KiB. */
@@ -78,10 +87,26 @@ export async function parseKeyFile(text: string): Promise<KeySet> {
         throw new Error(`retired[${i}]: expected a public JWK with "kty" and "kid"`);
       }
       if (kids.has(jwk.kid)) continue; // back in use (restored by hand): published as current
-      retired.push({ jwk: publicView(jwk) as JWK & { kid: string }, until: entry.until * 1000 });
+      const signer = await retiredSigner((entry as { private?: unknown }).private, jwk.kid, i);
+      retired.push({ jwk: publicView(jwk) as JWK & { kid: string }, until: entry.until * 1000, ...(signer ? { signer } : {}) });
     }
   }
-  return { current, retired };
+  const delay = file.signing_delay_until;
+  if (delay !== undefined && (typeof delay !== "number" || !Number.isFinite(delay))) throw new Error('expected "signing_delay_until" to be epoch seconds');
+  return { current, retired, ...(typeof delay === "number" ? { signingDelayUntil: delay * 1000 } : {}) };
+}
+
+/** The private half of a retired key (`retired[i].private`), checked like a current key. */
+async function retiredSigner(value: unknown, kid: string, i: number): Promise<CurrentKey | undefined> {
+  if (value === undefined) return undefined;
+  const problem = privateKeyProblem(value);
+  if (problem) throw new Error(`retired[${i}].private: ${problem}`);
+  const raw = value as JWK & { alg: SigningAlgorithm };
+  try {
+    return { jwk: { ...raw, kid, use: "sig" }, privateKey: await importPrivateKey(raw) };
+  } catch {
+    throw new Error(`retired[${i}].private: not a usable ${raw.alg} private key`);
+  }
 }
 
 /** The file text for `set` (retired keys whose time has passed are left out). */
@@ -89,7 +114,8 @@ export function serializeKeyFile(set: KeySet, now: number): string {
   return `${JSON.stringify(
     {
       keys: set.current.map((k) => k.jwk),
-      retired: set.retired.filter((r) => r.until > now).map((r) => ({ until: Math.ceil(r.until / 1000), jwk: r.jwk })),
+      retired: set.retired.filter((r) => r.until > now).map((r) => ({ until: Math.ceil(r.until / 1000), jwk: r.jwk, ...(r.signer ? { private: r.signer.jwk } : {}) })),
+      ...(set.signingDelayUntil !== undefined && set.signingDelayUntil > now ? { signing_delay_until: Math.ceil(set.signingDelayUntil / 1000) } : {}),
     },
     null,
     2,

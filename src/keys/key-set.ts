@@ -44,8 +44,9 @@ export async function publishJwks(set: KeySet, now: number): Promise<PublishedJw
 /**
  * The key of `set` that `select` names; `undefined` when no current key has the algorithm (the
  * store then adds one). A `kid` that is not a current key, or has another algorithm, throws.
+ * Within the signing delay after a rotation, the previous key for the algorithm signs.
  */
-export function selectSigningKey(set: KeySet, select: KeySelector, description: string): SigningKey | undefined {
+export function selectSigningKey(set: KeySet, select: KeySelector, description: string, now: number): SigningKey | undefined {
   if (select.kid !== undefined) {
     const key = set.current.find((k) => k.jwk.kid === select.kid);
     if (!key) {
@@ -55,14 +56,30 @@ export function selectSigningKey(set: KeySet, select: KeySelector, description: 
     if (key.jwk.alg !== select.alg) throw new KeyStoreError("client_alg", `the key "${select.kid}" is a ${key.jwk.alg} key, not ${select.alg}`);
     return toSigningKey(key);
   }
+  if (set.signingDelayUntil !== undefined && now < set.signingDelayUntil) {
+    const previous = previousSigningKey(set, select.alg, now);
+    if (previous) return previous;
+  }
   const key = set.current.find((k) => k.jwk.alg === select.alg);
   return key ? toSigningKey(key) : undefined;
+}
+
+/** The key for `alg` the last rotation retired, while it is still published. */
+export function previousSigningKey(set: KeySet, alg: SigningAlgorithm, now: number): SigningKey | undefined {
+  const retired = set.retired.find((r) => r.signer && r.until > now && r.signer.jwk.alg === alg);
+  return retired?.signer ? toSigningKey(retired.signer) : undefined;
+}
+
+/** `set` once its JWKS was fetched after a rotation: the current keys sign. `undefined`: no change. */
+export function endSigningDelay(set: KeySet, now: number): KeySet | undefined {
+  if (set.signingDelayUntil === undefined || now >= set.signingDelayUntil) return undefined;
+  return { current: set.current, retired: set.retired };
 }
 
 /** `set` with a new key for `alg` added to its current keys. */
 export async function addKeyFor(set: KeySet | undefined, alg: SigningAlgorithm): Promise<{ set: KeySet; added: CurrentKey }> {
   const added = await generateKey(alg);
-  return { set: { current: [...(set?.current ?? []), added], retired: set?.retired ?? [] }, added };
+  return { set: { ...set, current: [...(set?.current ?? []), added], retired: set?.retired ?? [] }, added };
 }
 
 /** A fresh key set (no retired keys). */
@@ -70,18 +87,34 @@ export async function generateKeySet(algorithms: readonly SigningAlgorithm[]): P
   return { current: await Promise.all(algorithms.map(generateKey)), retired: [] };
 }
 
+/** How a rotation goes: `[keys] rotation_grace` and `rotation_signing_delay` (ms), or at once. */
+export interface RotationPolicy {
+  readonly algorithms: readonly SigningAlgorithm[];
+  readonly graceMs: number;
+  readonly signingDelayMs: number;
+  readonly now: number;
+  /** A compromised key: the new keys sign at once, and the old ones are never used again. */
+  readonly immediate?: boolean | undefined;
+}
+
 /**
  * One new key per algorithm of `before` (or `algorithms` when there is no set yet); the keys they
- * replace stay published, as retired public keys, until `now + graceMs`; retired keys whose time
- * is up are dropped.
+ * replace stay published, as retired public keys, until `now + graceMs`, and keep their private
+ * half for a retry (unless `immediate`); they still sign for `signingDelayMs` (the IdP may not
+ * have fetched the new set yet). Retired keys whose time is up are dropped.
  */
-export async function rotateKeySet(before: KeySet | undefined, o: { algorithms: readonly SigningAlgorithm[]; graceMs: number; now: number }): Promise<{ set: KeySet; rotation: Rotation }> {
+export async function rotateKeySet(before: KeySet | undefined, o: RotationPolicy): Promise<{ set: KeySet; rotation: Rotation }> {
   const algs = before ? [...new Set(before.current.map((k) => k.jwk.alg))] : [...o.algorithms];
   const current = await Promise.all(algs.map(generateKey));
   const retiredUntil = o.now + o.graceMs;
-  const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil }));
-  const retired = [...(before?.retired ?? []).filter((r) => r.until > o.now), ...retiring];
-  return { set: { current, retired }, rotation: { kids: current.map((k) => k.jwk.kid), retired: retiring.map((r) => r.jwk.kid), retiredUntil } };
+  const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil, ...(o.immediate ? {} : { signer: k }) }));
+  // Only the last rotation's keys may sign again.
+  const older = (before?.retired ?? []).filter((r) => r.until > o.now).map((r) => ({ jwk: r.jwk, until: r.until }));
+  const delayed = !o.immediate && o.signingDelayMs > 0 && retiring.length > 0;
+  return {
+    set: { current, retired: [...older, ...retiring], ...(delayed ? { signingDelayUntil: o.now + o.signingDelayMs } : {}) },
+    rotation: { kids: current.map((k) => k.jwk.kid), retired: retiring.map((r) => r.jwk.kid), retiredUntil },
+  };
 }
 
 /**
@@ -93,5 +126,5 @@ export function adoptUnknownKeys(into: KeySet, from: KeySet, until: number): Key
   const known = new Set([...into.current.map((k) => k.jwk.kid), ...into.retired.map((r) => r.jwk.kid)]);
   const unknown = from.current.filter((k) => !known.has(k.jwk.kid));
   if (!unknown.length) return undefined;
-  return { current: into.current, retired: [...into.retired, ...unknown.map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until }))] };
+  return { ...into, retired: [...into.retired, ...unknown.map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until }))] };
 }

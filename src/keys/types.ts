@@ -40,6 +40,11 @@ export interface Rotation {
   readonly retiredUntil: number;
 }
 
+export interface RotateOptions {
+  /** A compromised key: the new keys sign at once, the old ones never again. */
+  readonly immediate?: boolean;
+}
+
 export interface KeyStore {
   /** Where the keys live, for logs and errors (e.g. `file "/etc/gateway/jwks.json"`). */
   readonly description: string;
@@ -53,10 +58,15 @@ export interface KeyStore {
   /** The public JWKS; generates the keys when there are none yet. */
   publicJwks(): Promise<PublicJwks>;
   /**
-   * New keys (one per algorithm in use) become the signing keys at once; the previous public
-   * keys stay published for the grace period. Survives a restart.
+   * New keys (one per algorithm in use), published at once; the previous keys keep signing until
+   * the JWKS is fetched or the signing delay passes (`immediate`: never again), and stay
+   * published for the grace period. Survives a restart.
    */
-  rotate(): Promise<Rotation>;
+  rotate(options?: RotateOptions): Promise<Rotation>;
+  /** The key the last rotation retired for `alg`, while it is published: for one retry after an `invalid_client`. */
+  previousSigningKey(select: KeySelector): Promise<SigningKey | undefined>;
+  /** The public JWKS was served (an IdP fetched it): the new keys may sign now. */
+  jwksServed(): void;
   /** Stops watching for changes. */
   close(): void;
 }

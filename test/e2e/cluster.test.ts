@@ -261,7 +261,7 @@ describe("two gateways sharing one Redis", () => {
     expect(rotated.keys[0]!.kid).not.toBe(before.keys[0]!.kid);
   });
 
-  it("sign private_key_jwt assertions with the fleet's new key after a rotation on A, which the IdP verifies with B's JWKS", async () => {
+  it("sign private_key_jwt assertions with the fleet's previous key after a rotation on A until B's JWKS is fetched, then with the new key, which the IdP verifies with B's JWKS", async () => {
     // The IdP knows the fleet as one client whose keys are at gateway B's JWKS URL.
     await idp.addClient({ client_id: "fleet-pkjwt", token_endpoint_auth_method: "private_key_jwt", jwks_uri: `${b.adminUrl}/openid-connect/jwks`, grant_types: ["client_credentials"] });
     // A third member of the fleet signs here (until a plugin method signs through a gateway
@@ -269,7 +269,7 @@ describe("two gateways sharing one Redis", () => {
     const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, keys_secret: KEYS_SECRET });
     const member: Cluster = createCluster(config, { log: createLogger("error", () => {}) })!;
     await member.link.ready(2000);
-    const keys: KeyStore = (await member.keyStore(bunRuntime, { jwks_file: join(mkdtempSync(join(tmpdir(), "fleet-member-")), "jwks.json"), rotation_grace: 3600 }))!;
+    const keys: KeyStore = (await member.keyStore(bunRuntime, { jwks_file: join(mkdtempSync(join(tmpdir(), "fleet-member-")), "jwks.json"), rotation_grace: 3600, rotation_signing_delay: 60 }))!;
     try {
       const fetchIdp = createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 5000, sslVerify: true });
       const as = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as AuthorizationServer;
@@ -282,6 +282,10 @@ describe("two gateways sharing one Redis", () => {
       const before = (await keys.signingKey({ alg: "ES256" })).kid;
 
       expect((await fetch(`${a.adminUrl}/openid-connect/jwks`, { method: "DELETE" })).status).toBe(204);
+      // The previous key signs until the published JWKS is fetched after the rotation, on any node.
+      await Bun.sleep(700);
+      expect((await keys.signingKey({ alg: "ES256" })).kid).toBe(before);
+      expect((await fetch(`${b.adminUrl}/openid-connect/jwks`)).status).toBe(200);
       await until("the fleet to sign with the new key", async () => (await keys.signingKey({ alg: "ES256" })).kid !== before, 1000);
       const after = (await keys.signingKey({ alg: "ES256" })).kid;
       const published = (await (await fetch(`${b.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] };

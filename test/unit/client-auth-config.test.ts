@@ -43,7 +43,7 @@ const uoConfig = (tables: string) => parse(upstreamOauth(tables)).plugins[0]!.co
 describe("[keys]", () => {
   it("defaults to data/gateway-jwks.json next to gateway.toml, a one-hour grace, nothing on the proxy", () => {
     const { keys } = parse("");
-    expect(keys).toEqual({ jwks_file: "/etc/gw/data/gateway-jwks.json", rotation_grace: 3600 });
+    expect(keys).toEqual({ jwks_file: "/etc/gw/data/gateway-jwks.json", rotation_grace: 3600, rotation_signing_delay: 60 });
   });
 
   it("takes a publish_path, and refuses one that is not a plain path", () => {

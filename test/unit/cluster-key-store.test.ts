@@ -46,7 +46,7 @@ async function node(options: { prefix: string; secret?: string; file?: string })
   clusters.push(cluster);
   await cluster.link.ready(2000);
   const file = options.file ?? join(mkdtempSync(join(tmpdir(), "cluster-keys-")), "jwks.json");
-  const keys = (await cluster.keyStore(runtime, { jwks_file: file, rotation_grace: 3600 }))!;
+  const keys = (await cluster.keyStore(runtime, { jwks_file: file, rotation_grace: 3600, rotation_signing_delay: 0 }))!;
   stores.push(keys);
   return { cluster, keys, file };
 }

@@ -268,3 +268,45 @@ describe("rotation", () => {
     expect((await s.publicJwks()).kids).toEqual(kids);
   });
 });
+
+describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
+  const delayed = (file: string, now: () => number) =>
+    new FileKeyStore({ runtime: bunRuntime, file, rotationGrace: 3600, rotationSigningDelay: 60, log: createLogger("error", () => {}), watch: false, algorithms: ["ES256"], now });
+
+  it("publishes the new keys at once, signs with the previous key until the delay passes", async () => {
+    let t = Date.now();
+    const s = delayed(join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json"), () => t);
+    const before = (await s.signingKey({ alg: "ES256" })).kid;
+    const rotation = await s.rotate();
+    expect(JSON.parse((await s.publicJwks()).body).keys.map((k: { kid: string }) => k.kid)).toEqual([...rotation.kids, before]);
+    expect((await s.signingKey({ alg: "ES256" })).kid).toBe(before);
+    t += 61_000;
+    expect((await s.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
+    expect((await s.previousSigningKey({ alg: "ES256" }))?.kid).toBe(before);
+    s.close();
+  });
+
+  it("switches to the new key as soon as the JWKS is served, and keeps that across a restart", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json");
+    const s = delayed(file, Date.now);
+    await s.signingKey({ alg: "ES256" });
+    const rotation = await s.rotate();
+    s.jwksServed();
+    await Bun.sleep(50);
+    expect((await s.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
+    s.close();
+    const again = delayed(file, Date.now);
+    await again.open();
+    expect((await again.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
+    again.close();
+  });
+
+  it("with immediate, signs with the new key at once and keeps no previous key to retry with", async () => {
+    const s = delayed(join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json"), Date.now);
+    await s.signingKey({ alg: "ES256" });
+    const rotation = await s.rotate({ immediate: true });
+    expect((await s.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
+    expect(await s.previousSigningKey({ alg: "ES256" })).toBeUndefined();
+    s.close();
+  });
+});

@@ -19,7 +19,7 @@
 import * as oauth from "oauth4webapi";
 import { ConfigError, IdpError } from "../../errors.ts";
 import { isSigningAlgorithm, type SigningAlgorithm } from "../../keys/jwk.ts";
-import { KeyStoreError, type KeyStore } from "../../keys/types.ts";
+import { KeyStoreError, type KeyStore, type SigningKey } from "../../keys/types.ts";
 import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
 import type { ForwardProxy } from "./forward-proxy.ts";
@@ -91,6 +91,11 @@ export interface ClientCall {
   readonly fetch: FetchLike;
   /** The endpoint URL called. */
   readonly url: string;
+  /**
+   * `private_key_jwt` right after a rotation: the same call signed with the key the rotation
+   * retired, while it is published (the IdP may still hold the old JWKS); `undefined` otherwise.
+   */
+  readonly withPreviousKey?: () => Promise<ClientCall | undefined>;
 }
 
 export interface GatewayClient {
@@ -206,20 +211,29 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
         return oauth.None();
       case "private_key_jwt":
         // The key is looked up per assertion, so a rotation is used from the next token request on.
-        return async (as, client, body, headers) => {
-          const key = await keys.signingKey(selector);
-          const sign = oauth.PrivateKeyJwt(
-            { key: key.privateKey, kid: key.kid },
-            {
-              [oauth.modifyAssertion]: (header, payload) => {
-                header.alg = key.alg; // the JWK's own name (EdDSA, not oauth4webapi's Ed25519)
-                if (settings.assertionAudience === "token_endpoint") payload.aud = tokenEndpoint;
-              },
-            },
-          );
-          await sign(as, client, body, headers);
-        };
+        return assertion(() => keys.signingKey(selector), tokenEndpoint);
     }
+  };
+
+  const assertion = (key: () => Promise<SigningKey>, tokenEndpoint: string): oauth.ClientAuth => async (as, client, body, headers) => {
+    const signing = await key();
+    const sign = oauth.PrivateKeyJwt(
+      { key: signing.privateKey, kid: signing.kid },
+      {
+        [oauth.modifyAssertion]: (header, payload) => {
+          header.alg = signing.alg; // the JWK's own name (EdDSA, not oauth4webapi's Ed25519)
+          if (settings.assertionAudience === "token_endpoint") payload.aud = tokenEndpoint;
+        },
+      },
+    );
+    await sign(as, client, body, headers);
+  };
+
+  /** The retry of `call` with the previous key, when there is one that did not sign it already. */
+  const withPreviousKey = (call: Omit<ClientCall, "withPreviousKey">, tokenEndpoint: string) => async (): Promise<ClientCall | undefined> => {
+    const previous = await keys.previousSigningKey(selector);
+    if (!previous || previous.kid === (await keys.signingKey(selector)).kid) return undefined;
+    return { ...call, auth: assertion(async () => previous, tokenEndpoint) };
   };
 
   const pick = (as: oauth.AuthorizationServer, endpoint: ClientEndpoint): ClientAuthMethod => {
@@ -253,7 +267,7 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
         throw new IdpError("misconfigured", `the discovery document of ${as.issuer} has no ${endpoint}${endpoint === "introspection_endpoint" ? "; set 'introspection_endpoint'" : ""}`);
       }
       const tokenEndpoint = urlFor(as, "token_endpoint", mtls) ?? url;
-      const call: ClientCall = {
+      const plain = {
         method,
         as: { ...as, [endpoint]: url },
         client: { client_id: settings.clientId },
@@ -261,6 +275,8 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
         fetch: mtls ? mtlsFetch! : deps.fetch,
         url,
       };
+      // A pinned `client_jwk` has no previous key to fall back to.
+      const call: ClientCall = method === "private_key_jwt" && settings.kid === undefined ? { ...plain, withPreviousKey: withPreviousKey(plain, tokenEndpoint) } : plain;
       if (!calls) memo.set(as, (calls = new Map()));
       calls.set(endpoint, call);
       return call;

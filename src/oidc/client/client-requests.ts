@@ -75,6 +75,28 @@ export function classifyClientError(error: unknown, call: ClientCall, what: stri
   return new IdpError("bad_response", `${what} ${endpoint} failed`);
 }
 
+/**
+ * Whether `error` is the IdP refusing the gateway's client (`invalid_client`, or a bare 401):
+ * right after a key rotation, an IdP that cached the old JWKS answers so to the new key.
+ */
+function refusedClient(error: unknown): boolean {
+  if (error instanceof oauth.ResponseBodyError) return error.error === "invalid_client" || (error.status === 401 && error.error !== "invalid_grant");
+  if (error instanceof oauth.WWWAuthenticateChallengeError) return error.response.status === 401;
+  return false;
+}
+
+/** Runs `request` with `call`, and once more signed with the previous key when the IdP refused the client right after a rotation. */
+async function withRetry<T>(call: ClientCall, request: (call: ClientCall) => Promise<T>): Promise<T> {
+  try {
+    return await request(call);
+  } catch (error) {
+    if (!call.withPreviousKey || !refusedClient(error)) throw error;
+    const retry = await call.withPreviousKey().catch(() => undefined);
+    if (!retry) throw error;
+    return await request(retry);
+  }
+}
+
 /** A token from the token endpoint with the gateway's client authentication; tokens are not verified here. */
 export async function requestGrant(call: ClientCall, grant: GatewayGrant, options: GrantOptions): Promise<oauth.TokenEndpointResponse> {
   const params = new URLSearchParams(options.parameters);
@@ -85,11 +107,13 @@ export async function requestGrant(call: ClientCall, grant: GatewayGrant, option
   if (options.scopes?.length) params.set("scope", options.scopes.join(" "));
   for (const a of options.audience ?? []) params.append("audience", a);
   try {
-    const response = await oauth.genericTokenEndpointRequest(call.as, call.client, call.auth, grant.type, params, {
-      ...httpOptions(call, options),
-      ...(options.headers ? { headers: new Headers(options.headers) } : {}),
+    return await withRetry(call, async (c) => {
+      const response = await oauth.genericTokenEndpointRequest(c.as, c.client, c.auth, grant.type, new URLSearchParams(params), {
+        ...httpOptions(c, options),
+        ...(options.headers ? { headers: new Headers(options.headers) } : {}),
+      });
+      return await oauth.processGenericTokenEndpointResponse(c.as, c.client, response);
     });
-    return await oauth.processGenericTokenEndpointResponse(call.as, call.client, response);
   } catch (error) {
     throw classifyClientError(error, call, "token endpoint", options.timeout, grant.type === "password");
   }
@@ -98,11 +122,13 @@ export async function requestGrant(call: ClientCall, grant: GatewayGrant, option
 /** RFC 7662 introspection of `token`; `active: false` is a result, not an error. */
 export async function introspectToken(call: ClientCall, token: string, options: IntrospectionOptions): Promise<oauth.IntrospectionResponse> {
   try {
-    const response = await oauth.introspectionRequest(call.as, call.client, call.auth, token, {
-      ...httpOptions(call, options),
-      ...(options.hint ? { additionalParameters: { token_type_hint: options.hint } } : {}),
+    return await withRetry(call, async (c) => {
+      const response = await oauth.introspectionRequest(c.as, c.client, c.auth, token, {
+        ...httpOptions(c, options),
+        ...(options.hint ? { additionalParameters: { token_type_hint: options.hint } } : {}),
+      });
+      return await oauth.processIntrospectionResponse(c.as, c.client, response);
     });
-    return await oauth.processIntrospectionResponse(call.as, call.client, response);
   } catch (error) {
     throw classifyClientError(error, call, "introspection endpoint", options.timeout);
   }
