@@ -16,7 +16,7 @@ DENO_E2E := test/e2e/core-proxy.test.ts test/e2e/client-credentials.test.ts test
 	test/e2e/operations.test.ts test/e2e/glewlwyd.test.ts test/e2e/vault.test.ts \
 	test/e2e/upstream-timeouts.test.ts test/e2e/proxy-hot-path.test.ts test/e2e/forward-proxy.test.ts test/e2e/decision-mode.test.ts
 
-.PHONY: all deps build build-deno certs run test typecheck unit e2e bench clean schema docs
+.PHONY: all deps build build-deno certs run test typecheck lint unit e2e bench clean schema docs
 
 all: build
 
@@ -53,6 +53,10 @@ run: build certs
 typecheck: deps
 	$(BIN)/tsc --noEmit -p tsconfig.json
 
+# The import graph's rules: no circle, layers point one way (.dependency-cruiser.cjs).
+lint: deps
+	$(BIN)/depcruise --config .dependency-cruiser.cjs src
+
 unit: deps
 	bash scripts/ensure-redis.sh
 	$(BUN) test test/unit
@@ -70,6 +74,7 @@ test: deps build certs
 	bash scripts/ensure-front-proxies.sh
 	bash scripts/ensure-glewlwyd.sh
 	$(BIN)/tsc --noEmit -p tsconfig.json
+	$(MAKE) --no-print-directory lint
 	rm -rf $(AUDIT_DIR) && mkdir -p $(AUDIT_DIR)
 	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test --timeout 60000 test/unit test/e2e
 	@echo "== the end-to-end suites again, with the gateway started from source under Deno =="
