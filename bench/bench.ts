@@ -262,7 +262,10 @@ async function coldPath(binary: string, dir: string, upstreamPort: number, idp: 
     const statuses = await Promise.all(
       Array.from({ length: k }, () =>
         fetch(`${gw.proxyUrl}/`, { headers: { authorization: basic("bench-cold-single", "bench-cold-single-secret") }, signal: AbortSignal.timeout(30_000) })
-          .then(async (r) => (await r.arrayBuffer(), r.status))
+          .then(async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          })
           .catch(() => 0),
       ),
     );

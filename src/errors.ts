@@ -59,16 +59,16 @@ export class UpstreamUnavailableError extends GatewayError {
   readonly publicMessage = "An invalid response was received from the upstream server";
 }
 
-export class UpstreamTimeoutError extends GatewayError {
-  readonly code = "upstream.timeout";
-  readonly status = 504;
-  readonly publicMessage = "The upstream server is timing out";
-}
-
 export class BadRequestError extends GatewayError {
   readonly code = "request.invalid";
   readonly status = 400;
   readonly publicMessage = "Bad request";
+}
+
+export class UpstreamTimeoutError extends GatewayError {
+  readonly code = "upstream.timeout";
+  readonly status = 504;
+  readonly publicMessage = "The upstream server is timing out";
 }
 
 /**

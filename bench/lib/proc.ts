@@ -75,7 +75,7 @@ export async function waitForAnswer(url: string, proc: Started | undefined, time
   throw new Error(`${url} did not answer within ${timeoutMs} ms${proc ? `; see ${proc.log}:\n${tail(proc.log)}` : ""}`);
 }
 
-export function tail(file: string, lines = 15): string {
+function tail(file: string, lines = 15): string {
   try {
     return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
   } catch {
@@ -84,7 +84,7 @@ export function tail(file: string, lines = 15): string {
 }
 
 /** The process and all its descendants (nginx workers, gateway workers). */
-export function processTree(pid: number): number[] {
+function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length && i < 256; i++) {
     const p = out[i]!;

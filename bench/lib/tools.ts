@@ -79,6 +79,7 @@ export async function peerVersions(tools: Tools): Promise<{ haproxy?: string; ap
   const out: { haproxy?: string; apache?: string; mod_auth_openidc?: string } = {};
   if (tools.haproxy) out.haproxy = ((await run([tools.haproxy, "-v"])).stdout.split("\n")[0] ?? "").replace(/ - https.*/, "").trim();
   if (tools.apache) out.apache = ((await run([tools.apache, "-v"])).stdout.split("\n")[0] ?? "").replace(/^Server version: /, "").trim();
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${Version} format, not a template.
   const pkg = await run(["dpkg-query", "-W", "-f", "${Version}", "libapache2-mod-auth-openidc"]);
   if (pkg.code === 0 && pkg.stdout) out.mod_auth_openidc = pkg.stdout.trim();
   return out;

@@ -28,7 +28,7 @@ function millis(value: string): number {
   return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
 }
 
-export function parseWrk(output: string): WrkResult {
+function parseWrk(output: string): WrkResult {
   const pct = (p: string) => millis(new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(output)?.[1] ?? "");
   const total = /(\d+) requests in ([\d.]+)(us|ms|s|m)/.exec(output);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? NaN);

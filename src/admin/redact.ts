@@ -1,7 +1,7 @@
 /** The admin API shows configuration, never secrets. */
 
 const SECRET_NAME = /secret|password|salt|token|private|(^|_)key$/i;
-export const REDACTED = "[redacted]";
+const REDACTED = "[redacted]";
 
 /** A deep copy with the values of secret-looking keys (and the plugin's own `secretKeys`) replaced. */
 export function redact(value: unknown, extra: readonly string[] = []): unknown {

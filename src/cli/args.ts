@@ -1,6 +1,6 @@
 /** Command-line parsing: small enough not to need a library. */
 
-export type Command = "serve" | "check" | "schema" | "version" | "help";
+type Command = "serve" | "check" | "schema" | "version" | "help";
 
 export interface CliArgs {
   readonly command: Command;

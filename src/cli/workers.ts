@@ -12,7 +12,7 @@ import type { Logger } from "../log.ts";
 import type { ChildProcess, Runtime } from "../runtime/types.ts";
 
 /** Set in a worker's environment to its index (0 … N-1); absent in the supervisor. */
-export const WORKER_ENV = "OIDC_GATEWAY_WORKER";
+const WORKER_ENV = "OIDC_GATEWAY_WORKER";
 
 /** A worker that exits with an error this soon after its first start (bad config, port taken) is not restarted. */
 const STARTUP_GRACE_MS = 10_000;
@@ -122,7 +122,7 @@ export function superviseWorkers(runtime: Runtime, loaded: LoadedConfig, log: Lo
       if (slot.launches === 1 && ranMs < STARTUP_GRACE_MS && code !== null && code !== 0) {
         // Its own output says why (config, port in use, …); restarting would fail the same way.
         log.error("worker.start_failed", { worker: slot.index, pid: child.pid, code });
-        stopAll("a worker could not start", code <= 3 ? code : 3);
+        stopAll("a worker could not start", Math.min(code, 3));
         return;
       }
       if (ranMs >= BACKOFF_RESET_MS) slot.backoffMs = BACKOFF_MIN_MS;

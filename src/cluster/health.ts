@@ -8,7 +8,7 @@ import { Counter, Gauge } from "prom-client";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 
-export type SharedEvent = "hit" | "miss" | "stored" | "lock_wait" | "lock_timeout" | "error" | "replay_rejected" | "replay_local";
+type SharedEvent = "hit" | "miss" | "stored" | "lock_wait" | "lock_timeout" | "error" | "replay_rejected" | "replay_local";
 
 export interface ClusterHealth {
   /** True while Redis answers. */

@@ -24,7 +24,7 @@ import type { ClusterConfig, ClusterItem } from "../config/cluster.ts";
 import { createSealer } from "./seal.ts";
 import { createSharedTokenStore } from "./token-store.ts";
 
-export type { ClusterConfig, ClusterItem } from "../config/cluster.ts";
+export type { ClusterConfig } from "../config/cluster.ts";
 
 export interface Cluster {
   readonly config: ClusterConfig;

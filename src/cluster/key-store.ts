@@ -47,7 +47,7 @@ export interface RedisKeyStoreOptions {
   readonly pollMs?: number;
 }
 
-export const POLL_MS = 500;
+const POLL_MS = 500;
 /** Generating six keys (two RSA) takes up to a second or two on a slow machine. */
 const LOCK_MS = 30_000;
 const WAIT_MS = 30_000;

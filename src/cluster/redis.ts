@@ -87,7 +87,7 @@ export function redisAddress(url: string): string {
 }
 
 /** Reconnect after 50 ms, then back off to at most 1 s: a restarted Redis is used again within a second. */
-export const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** Math.max(0, attempt - 1), 1000);
+const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** Math.max(0, attempt - 1), 1000);
 
 export function connectRedis(options: RedisLinkOptions): RedisLink {
   const { health } = options;

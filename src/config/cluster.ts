@@ -6,7 +6,7 @@ import { z } from "zod";
 import { millis, table } from "./fields.ts";
 
 /** What can be shared. `introspection` is for the introspection cache of the plugins that have one. */
-export const CLUSTER_ITEMS = ["tokens", "dpop_replay", "keys", "introspection"] as const;
+const CLUSTER_ITEMS = ["tokens", "dpop_replay", "keys", "introspection"] as const;
 export type ClusterItem = (typeof CLUSTER_ITEMS)[number];
 
 export const clusterSchema = () =>
@@ -65,7 +65,7 @@ export const clusterSchema = () =>
 export type ClusterConfig = z.output<ReturnType<typeof clusterSchema>>;
 
 /** Does `[cluster]` share the caches keyed by `cache_tokens_salt`? */
-export const sharesTokens = (cluster: ClusterConfig): boolean =>
+const sharesTokens = (cluster: ClusterConfig): boolean =>
   cluster.strategy === "redis" && (cluster.items.includes("tokens") || cluster.items.includes("introspection"));
 
 interface IssueSink {

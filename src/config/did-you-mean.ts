@@ -12,7 +12,7 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-export function closest(word: string, candidates: readonly string[]): string | undefined {
+function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   // Up to a third of the word may be wrong, at least one and at most three characters.
   let bestDistance = Math.max(1, Math.min(3, Math.ceil(word.length / 3))) + 1;

@@ -6,6 +6,7 @@ import { jsonSchema } from "./json-schema.ts";
 import { KONG_KEYS, kongReason, type KongTable } from "./kong-keys.ts";
 import type { PluginSchemas } from "./schema.ts";
 
+// biome-ignore lint/suspicious/noExplicitAny: zod's JSON Schema output, walked by key.
 type Schema = Record<string, any>;
 
 function typeOf(s: Schema): string {

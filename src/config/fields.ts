@@ -25,9 +25,9 @@ export interface ListenAddress {
 }
 
 /** `host:port`, `[v6]:port`, or `off`. */
-export function parseListen(value: string): ListenAddress | "off" | undefined {
+function parseListen(value: string): ListenAddress | "off" | undefined {
   if (value === "off") return "off";
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(value);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(value);
   if (!m) return undefined;
   const port = Number(m[3]);
   if (port > 65535) return undefined;
@@ -55,7 +55,7 @@ export const listenOrOff = () =>
   });
 
 /** A forward proxy (`http_proxy`, `https_proxy`): an http:// URL, credentials allowed (never logged). */
-export const proxyUrl = () =>
+const proxyUrl = () =>
   z.url({ protocol: /^http$/, error: "expected an http:// proxy URL, e.g. \"http://proxy.internal:3128\"" });
 
 /** Kong's `http_proxy` / `https_proxy` / `no_proxy` keys for calls to the IdP. */

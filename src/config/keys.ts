@@ -17,7 +17,7 @@ export const keysSchema = (ctx: SchemaContext) =>
       ),
     publish_path: z
       .string()
-      .regex(/^\/[A-Za-z0-9._~\/-]*$/, "expected a path of letters, digits and . _ ~ - / starting with '/' (e.g. \"/.well-known/gateway-jwks.json\")")
+      .regex(/^\/[A-Za-z0-9._~/-]*$/, "expected a path of letters, digits and . _ ~ - / starting with '/' (e.g. \"/.well-known/gateway-jwks.json\")")
       .optional()
       .describe("Also serve the public JWKS at this path on the proxy listeners (before routing), for an IdP that cannot reach the admin API."),
   });

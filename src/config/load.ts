@@ -42,7 +42,7 @@ function perKey(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
   return issue.keys.map((key, i) => ({ ...issue, keys: [key], message: messages[i] ?? issue.message }));
 }
 
-export function formatIssues(file: string, reported: readonly z.core.$ZodIssue[]): string {
+function formatIssues(file: string, reported: readonly z.core.$ZodIssue[]): string {
   const issues = reported.flatMap(perKey);
   const lines = issues.slice(0, 20).map(issueLine);
   if (issues.length > 20) lines.push(`  … and ${issues.length - 20} more`);
@@ -54,7 +54,7 @@ function dirname(path: string): string {
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
 }
 
-export function resolveAgainst(base: string, path: string): string {
+function resolveAgainst(base: string, path: string): string {
   return path.startsWith("/") ? path : `${base}/${path}`.replace(/\/\.\//g, "/");
 }
 
@@ -101,7 +101,7 @@ export async function loadConfig(runtime: Runtime, file: string, plugins: Plugin
 }
 
 /** Config is frozen at start: nothing may change it behind the validator's back. */
-export function deepFreeze<T>(value: T): T {
+function deepFreeze<T>(value: T): T {
   if (value && typeof value === "object" && !(value instanceof URL) && !Object.isFrozen(value)) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);

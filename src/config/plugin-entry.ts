@@ -7,7 +7,7 @@ import { didYouMean } from "./did-you-mean.ts";
 import { entityName, table, type SchemaContext } from "./fields.ts";
 
 /** What the config layer needs of a plugin: its name and the schema of its `config` table. */
-export interface PluginSchemaSource {
+interface PluginSchemaSource {
   readonly name: string;
   schema(ctx: SchemaContext): z.ZodType;
   /** False for plugins that cannot be scoped to a consumer (authentication, `acl`), as in Kong. */

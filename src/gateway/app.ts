@@ -38,7 +38,7 @@ export interface ProxyApp {
  * Identity of a plugin entry: an unchanged entry keeps its instance (and caches) across reloads.
  * A digest, so the entry's secrets (client_secret, salts) never become a map key.
  */
-export async function pluginKey(entry: PluginEntry): Promise<string> {
+async function pluginKey(entry: PluginEntry): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(entry)));
   return `${entry.name}:${base64url.encode(new Uint8Array(digest))}`;
 }

@@ -9,7 +9,7 @@ const JSON_TYPE = "application/json; charset=utf-8";
 /** RFC 9110 quoted-string. */
 const quote = (v: string) => `"${v.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
 
-export function formatChallenge(challenge: Challenge, error: AuthError): string {
+function formatChallenge(challenge: Challenge, error: AuthError): string {
   const params: string[] = [];
   for (const [k, v] of Object.entries(challenge.params ?? {})) params.push(`${k}=${quote(v)}`);
   if (challenge.scheme !== "Basic" && error.error) {

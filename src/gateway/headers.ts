@@ -14,7 +14,7 @@ const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authe
  * known bypass). Removed, never trusted; docs/security.md lists them. Names are compared
  * after normalisation (`_` and `.` as `-`), as WSGI, CGI and PHP fold them.
  */
-export const IDENTITY_HEADERS: readonly string[] = [
+const IDENTITY_HEADERS: readonly string[] = [
   "forwarded",
   "x-real-ip",
   "true-client-ip",
@@ -58,7 +58,7 @@ export const IDENTITY_HEADERS: readonly string[] = [
   "x-http-method",
   "x-method-override",
 ];
-export const IDENTITY_PREFIXES: readonly string[] = [
+const IDENTITY_PREFIXES: readonly string[] = [
   "x-forwarded-",
   "x-ssl-client",
   "x-auth-request-",
@@ -148,7 +148,7 @@ export function downstreamResponseHeaders(upstream: Headers): Headers {
   return out;
 }
 
-export function hostWithoutPort(host: string): string {
+function hostWithoutPort(host: string): string {
   if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1);
   const colon = host.lastIndexOf(":");
   return colon >= 0 ? host.slice(0, colon) : host;

@@ -37,14 +37,14 @@ function isConnectFailure(error: unknown): boolean {
  * Bun, more than the rest of the gateway's own work; most exchanges are over sooner. A caller
  * that left earlier is noticed at this point and the upstream request is aborted then.
  */
-export const CALLER_WATCH_AFTER_MS = 200;
+const CALLER_WATCH_AFTER_MS = 200;
 
 /**
  * A response body up to this size, with a declared length, is read whole and sent in one piece
  * (as nginx buffers small responses): streaming it through a JS stream costs more than the
  * rest of the proxy path together. Larger and unsized bodies stream.
  */
-export const BUFFERED_BODY_MAX = 64 * 1024;
+const BUFFERED_BODY_MAX = 64 * 1024;
 
 /** The `Content-Length` the upstream declared, when it is a plain number (and not chunked). */
 function declaredLength(headers: Headers): number | undefined {

@@ -24,7 +24,7 @@ import { originalRequest } from "./decision.ts";
 import { badRequest } from "../runtime/request-target.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 
-export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
+type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
 export interface RunningGateway {
   readonly listeners: ReadonlyMap<string, Listener>;

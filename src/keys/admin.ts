@@ -11,7 +11,7 @@
 import type { Hono } from "hono";
 import { KeyStoreUnavailableError, type KeyStore, type PublicJwks } from "./types.ts";
 
-export const JWKS_PATH = "/openid-connect/jwks";
+const JWKS_PATH = "/openid-connect/jwks";
 
 /** RFC 9110 §13.1.2: `If-None-Match` is a list of entity tags, or `*`. */
 function matches(ifNoneMatch: string | null, etag: string): boolean {

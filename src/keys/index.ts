@@ -10,11 +10,10 @@ import { FileKeyStore } from "./file-store.ts";
 import type { KeysConfig } from "../config/keys.ts";
 import { KeyStoreError, type KeyStore } from "./types.ts";
 
-export type { KeyStore, KeySelector, PublicJwks, Rotation, SigningKey } from "./types.ts";
-export { KeyStoreError } from "./types.ts";
+export type { KeyStore } from "./types.ts";
 
 /** A `KeyStoreError` as the start error `check`/`serve` print (`<where>: <key>: <problem>`); others unchanged. */
-export function keyStoreStartError(error: unknown, where?: string): unknown {
+function keyStoreStartError(error: unknown, where?: string): unknown {
   if (!(error instanceof KeyStoreError)) return error;
   return new ConfigError(`${where ? `${where}: ` : ""}${error.setting}: ${error.message}`);
 }

@@ -17,12 +17,12 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 export const DEFAULT_ALGORITHMS: readonly SigningAlgorithm[] = ["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"];
 
 /** RSA keys shorter than this are refused (RFC 7518 §3.3). */
-export const MIN_RSA_BITS = 2048;
+const MIN_RSA_BITS = 2048;
 
 const CURVES: Partial<Record<SigningAlgorithm, string>> = { ES256: "P-256", ES384: "P-384", ES512: "P-521", EdDSA: "Ed25519" };
 
 /** The key type (and curve) an algorithm needs. */
-export function keyTypeOf(alg: SigningAlgorithm): { kty: "RSA" | "EC" | "OKP"; crv?: string } {
+function keyTypeOf(alg: SigningAlgorithm): { kty: "RSA" | "EC" | "OKP"; crv?: string } {
   if (alg.startsWith("RS") || alg.startsWith("PS")) return { kty: "RSA" };
   if (alg === "EdDSA") return { kty: "OKP", crv: "Ed25519" };
   return { kty: "EC", crv: CURVES[alg]! };

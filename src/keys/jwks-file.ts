@@ -41,7 +41,7 @@ export interface KeySet {
 }
 
 /** Largest key file read: a JWKS of a few dozen keys is a few tens of KiB. */
-export const MAX_JWKS_FILE_BYTES = 1024 * 1024;
+const MAX_JWKS_FILE_BYTES = 1024 * 1024;
 
 /** Parses and checks a key file's text; throws `Error` with a message that names the member. */
 export async function parseKeyFile(text: string): Promise<KeySet> {

@@ -13,7 +13,7 @@ export function base64url(bytes: Uint8Array): string {
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-export async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
+async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
   const jwk = (await generateJwk(alg)) as CurrentKey["jwk"];
   return { jwk, privateKey: await importPrivateKey(jwk) };
 }

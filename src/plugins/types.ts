@@ -14,7 +14,6 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
 
-export type { Shared } from "../lib/shared.ts";
 
 export interface PluginContext {
   readonly runtime: Runtime;
@@ -50,12 +49,14 @@ export interface PluginInstance {
   close?(): Promise<void> | void;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds definitions of differing configs.
 export interface PluginDefinition<C = any> {
   readonly name: string;
   /** Kong's priority: higher runs first. */
   readonly priority: number;
   /** Config key names whose values are secrets (redacted by the admin API). */
   readonly secretKeys: readonly string[];
+  // biome-ignore lint/suspicious/noExplicitAny: the config's input type (TOML values) is the schema's to check.
   schema(ctx: SchemaContext): z.ZodType<C, any>;
   create(config: Readonly<C>, ctx: PluginContext): PluginInstance | Promise<PluginInstance>;
   /** False for plugins that cannot be scoped to a consumer (authentication, `acl`), as in Kong. Default true. */

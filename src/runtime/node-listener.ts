@@ -7,12 +7,12 @@ import { X509Certificate } from "node:crypto";
 import * as http from "node:http";
 import * as tls from "node:tls";
 import { Readable } from "node:stream";
-import * as net from "node:net";
+import type * as net from "node:net";
 import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
 import { DEFAULT_LIMITS, type ConnInfo, type Listener, type ListenerLimits, type ListenOptions, type PeerCertificate } from "./types.ts";
 
 /** Split a PEM bundle into its certificates. */
-export function splitPem(bundle: string): string[] {
+function splitPem(bundle: string): string[] {
   return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
@@ -21,7 +21,7 @@ export function splitPem(bundle: string): string[] {
  * so neither runtime's flag is trusted. The leaf must be in its validity period and be issued
  * and signed by one of the CAs (directly, or through intermediates the client sent).
  */
-export function verifyClientChain(chain: X509Certificate[], cas: X509Certificate[], now = new Date()): boolean {
+function verifyClientChain(chain: X509Certificate[], cas: X509Certificate[], now = new Date()): boolean {
   const leaf = chain[0];
   if (!leaf) return false;
   const valid = (c: X509Certificate) => new Date(c.validFrom) <= now && now <= new Date(c.validTo);
@@ -57,7 +57,7 @@ const BODYLESS = new Set(["GET", "HEAD"]);
  * (`/path?query`) with a valid single Host, or absolute-form, whose authority replaces Host.
  * Anything else (`*`, authority-form, userinfo, a bad, missing or repeated Host) is `undefined`: a 400.
  */
-export function requestUrl(target: string, hosts: readonly string[]): { url: string; host: string } | undefined {
+function requestUrl(target: string, hosts: readonly string[]): { url: string; host: string } | undefined {
   if (hosts.length > 1) return undefined;
   const authority = absoluteAuthority(target);
   if (authority === undefined) return undefined;

@@ -34,7 +34,7 @@ export interface ExchangeControl {
  * piece (as nginx buffers small responses): a JS stream per response costs more than the rest
  * of the proxy path together. Larger and unsized bodies stream.
  */
-export const BUFFERED_BODY_MAX = 64 * 1024;
+const BUFFERED_BODY_MAX = 64 * 1024;
 
 /** Response body chunks queued towards the caller before the upstream socket is paused. */
 const STREAM_HIGH_WATER = 8;
@@ -244,7 +244,10 @@ export class HttpConnection implements SocketEvents, ParserEvents {
     try {
       this.parser.eof();
     } catch (parseError) {
-      if (!this.received && this.retryable) return this.fail(new StaleConnectionError("the pooled connection was closed by the upstream"));
+      if (!this.received && this.retryable) {
+        this.fail(new StaleConnectionError("the pooled connection was closed by the upstream"));
+        return;
+      }
       const reason = error ? `${(parseError as Error).message} (${error.message})` : (parseError as Error).message;
       this.fail(new UpstreamUnavailableError(reason, { cause: error ?? parseError }));
     }

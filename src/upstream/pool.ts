@@ -33,7 +33,7 @@ export interface Endpoint {
 }
 
 /** The largest response header section accepted (as nginx's proxy_buffer_size, generously). */
-export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 
 export class ConnectionPool implements ConnectionOwner {
   private idle: HttpConnection[] = [];

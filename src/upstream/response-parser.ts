@@ -30,7 +30,7 @@ function decodeLatin1(bytes: Uint8Array): string {
   return out;
 }
 
-export type BodyFraming = "none" | "length" | "chunked" | "close";
+type BodyFraming = "none" | "length" | "chunked" | "close";
 
 export interface ResponseHead {
   readonly status: number;
@@ -45,7 +45,7 @@ export interface ResponseHead {
 }
 
 /** Parses one response head (status line and fields, without the final empty line). */
-export function parseHead(text: string, requestMethod: string): ResponseHead {
+function parseHead(text: string, requestMethod: string): ResponseHead {
   if (BAD_BYTES.test(text)) throw new ResponseParseError("a bare CR, LF or NUL in the response head");
   const lines = text.split("\r\n");
   const status = STATUS_LINE.exec(lines[0]!);
@@ -186,7 +186,7 @@ export class ResponseParser {
   }
 
   push(chunk: Uint8Array): void {
-    let bytes = this.pending.byteLength ? concat(this.pending, chunk) : chunk;
+    const bytes = this.pending.byteLength ? concat(this.pending, chunk) : chunk;
     this.pending = EMPTY;
     let at = 0;
     while (at < bytes.byteLength) {

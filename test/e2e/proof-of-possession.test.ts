@@ -169,7 +169,9 @@ function tlsCall(port: number, path: string, options: { cert?: string; key?: str
 async function plainCall(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, init);
   const headers: Record<string, string | undefined> = {};
-  res.headers.forEach((v, k) => (headers[k] = v));
+  res.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
   const text = await res.text();
   let body: unknown;
   try {

@@ -23,7 +23,7 @@ const ADMIN = { username: "admin", password: "password" };
 /** The scope the seed clients get; Glewlwyd puts it in the access token's `aud`. */
 export const GLEWLWYD_SCOPE = "api";
 
-export interface GlewlwydClient {
+interface GlewlwydClient {
   readonly client_id: string;
   /** Stored as is by Glewlwyd (a `password` would be hashed). */
   readonly client_secret?: string;

@@ -12,7 +12,7 @@ const MAIN = resolve(import.meta.dir, "idp/main.mjs");
 
 export const SERVICE_SECRET = "cf4c655a-0622-4ce6-a0de-d3353ef0b714";
 
-export interface IdpStats {
+interface IdpStats {
   token: { total: number; byClient: Record<string, number>; byGrant: Record<string, number>; byStatus: Record<string, number> };
   discovery: number;
   jwks: number;
@@ -21,7 +21,7 @@ export interface IdpStats {
   clientJwksFetches: Record<string, number>;
 }
 
-export type IdpTarget = "token" | "discovery" | "jwks" | "introspection" | "revocation" | "userinfo" | "all";
+type IdpTarget = "token" | "discovery" | "jwks" | "introspection" | "revocation" | "userinfo" | "all";
 
 export interface IdpProcess {
   readonly issuer: string;

@@ -353,7 +353,6 @@ describe("large bodies stream both ways with bounded memory", () => {
   const MB = 1024 * 1024;
 
   it("uploads 100 MB as it arrives (chunked) and downloads 100 MB (Content-Length)", async () => {
-    let received = 0;
     const total = 100 * MB;
     const listener = Bun.listen<{ head: boolean; buffer: string }>({
       hostname: "127.0.0.1",
@@ -363,7 +362,6 @@ describe("large bodies stream both ways with bounded memory", () => {
           s.data = { head: false, buffer: "" };
         },
         data(s, data) {
-          received += data.byteLength;
           s.data.buffer = (s.data.buffer + new TextDecoder("latin1").decode(data.subarray(-5))).slice(-5);
           if (s.data.head || s.data.buffer !== "0\r\n\r\n") return;
           s.data.head = true;

@@ -18,7 +18,7 @@ export interface RouteRules {
   readonly strip_path: boolean;
 }
 
-export interface Endpoint {
+interface Endpoint {
   readonly ip?: string;
   readonly port?: number;
 }
@@ -41,7 +41,7 @@ interface EndpointRule {
   readonly port: number | undefined;
 }
 
-export function hostPattern(pattern: string): HostPattern {
+function hostPattern(pattern: string): HostPattern {
   const lower = pattern.toLowerCase();
   const colon = lower.lastIndexOf(":");
   const name = colon > 0 && !lower.endsWith("]") ? lower.slice(0, colon) : lower;
@@ -51,7 +51,7 @@ export function hostPattern(pattern: string): HostPattern {
   return { name, kind: "exact", port };
 }
 
-export function hostMatches(h: HostPattern, name: string, port: number | undefined): boolean {
+function hostMatches(h: HostPattern, name: string, port: number | undefined): boolean {
   if (h.port !== undefined && h.port !== port) return false;
   if (h.kind === "exact") return h.name === name;
   if (h.kind === "suffix") return name.length > h.name.length && name.endsWith(h.name);

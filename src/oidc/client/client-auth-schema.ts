@@ -68,7 +68,7 @@ export const gatewayClientFields = (ctx: SchemaContext) => ({
 type Fields = z.output<z.ZodObject<ReturnType<typeof gatewayClientFields>>>;
 
 /** The `client_auth` methods in force: configured, or picked from what is configured. */
-export function clientAuthMethods(c: Pick<Fields, "client_auth" | "client_secret" | "tls_client_auth_cert">): ClientAuthMethod[] {
+function clientAuthMethods(c: Pick<Fields, "client_auth" | "client_secret" | "tls_client_auth_cert">): ClientAuthMethod[] {
   return c.client_auth ?? [defaultClientAuth({ clientSecret: c.client_secret, tlsCertFile: c.tls_client_auth_cert })];
 }
 

@@ -32,10 +32,10 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 const MTLS_METHODS: ReadonlySet<ClientAuthMethod> = new Set(["tls_client_auth", "self_signed_tls_client_auth"]);
 const SECRET_METHODS: ReadonlySet<ClientAuthMethod> = new Set(["client_secret_basic", "client_secret_post"]);
 
-export const usesMtls = (method: ClientAuthMethod) => MTLS_METHODS.has(method);
+const usesMtls = (method: ClientAuthMethod) => MTLS_METHODS.has(method);
 
 /** Endpoints the gateway calls as a client. */
-export type ClientEndpoint = "token_endpoint" | "introspection_endpoint";
+type ClientEndpoint = "token_endpoint" | "introspection_endpoint";
 
 /** Config key names, for messages: `client_jwk` in openid-connect, `client.client_jwk` elsewhere. */
 export interface ClientAuthKeyNames {

@@ -16,7 +16,7 @@ import { endpointName, networkError } from "./outbound.ts";
 
 export type GatewayGrant = { readonly type: "client_credentials" } | { readonly type: "password"; readonly username: string; readonly password: string };
 
-export interface ClientRequestOptions {
+interface ClientRequestOptions {
   /** The IdP is plain http (development only). */
   readonly allowHttp: boolean;
   /** For the timeout message (ms). */
@@ -54,7 +54,7 @@ function refused(status: number, call: ClientCall, what: string, oauthError?: st
 }
 
 /** Maps whatever oauth4webapi or the network threw to `IdpError`, or `AuthError` for a user's wrong password. */
-export function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, userGrant = false): AuthError | IdpError {
+function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, userGrant = false): AuthError | IdpError {
   if (error instanceof IdpError || error instanceof AuthError) return error;
   const endpoint = endpointName(call.url);
   if (error instanceof oauth.ResponseBodyError) {

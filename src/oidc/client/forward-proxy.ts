@@ -56,7 +56,7 @@ export function forwardProxy(plugin: ForwardProxyKeys, server: ForwardProxyKeys)
 }
 
 /** `no_proxy` as Kong writes it: one comma-separated string. */
-export function parseNoProxy(value: string | undefined): string[] {
+function parseNoProxy(value: string | undefined): string[] {
   return (value ?? "").split(",").map((h) => h.trim()).filter(Boolean);
 }
 

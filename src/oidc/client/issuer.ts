@@ -81,7 +81,7 @@ export function splitIssuer(configured: string): { issuer: string; discoveryUrl:
   return { issuer: configured, discoveryUrl: `${configured.replace(/\/$/, "")}${WELL_KNOWN[0]}` };
 }
 
-export function publicJwk(jwk: JWK): JWK {
+function publicJwk(jwk: JWK): JWK {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(jwk)) if (!PRIVATE_MEMBERS.has(k)) out[k] = v;
   return out as JWK;

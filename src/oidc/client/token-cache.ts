@@ -35,7 +35,7 @@ export interface Fresh<T> {
   readonly expiresAt?: number | undefined;
 }
 
-export type CacheHit<T> = { readonly state: "hit" | "miss" | "refresh" | "resurrect"; readonly value: T };
+type CacheHit<T> = { readonly state: "hit" | "miss" | "refresh" | "resurrect"; readonly value: T };
 export type CacheResult<T> = CacheHit<T> | { readonly state: "negative"; readonly error: unknown };
 
 interface Entry<T> {

@@ -20,7 +20,7 @@ export interface ClientCredentials {
   readonly clientSecret: string;
 }
 
-export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
+type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post";
 
 export interface TokenRequestOptions {
   /** How the caller's credentials are presented to the token endpoint. */
@@ -52,7 +52,7 @@ function refusedOrFailed(status: number, endpoint: string, oauthError?: string):
 }
 
 /** Maps whatever oauth4webapi or the network threw to `AuthError` / `IdpError`. */
-export function classifyTokenError(error: unknown, endpoint: string, timeout: number): AuthError | IdpError {
+function classifyTokenError(error: unknown, endpoint: string, timeout: number): AuthError | IdpError {
   if (error instanceof IdpError || error instanceof AuthError) return error;
   if (error instanceof oauth.ResponseBodyError) return refusedOrFailed(error.status, endpoint, error.error);
   if (error instanceof oauth.WWWAuthenticateChallengeError) return refusedOrFailed(error.response.status, endpoint);

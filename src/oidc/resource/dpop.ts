@@ -92,7 +92,7 @@ export function normalizeHttpUri(uri: string): NormalizedUri | undefined {
 /** An origin from config (`https://api.example.com`), checked once at start. */
 export function normalizeOrigin(origin: string): string {
   const n = normalizeHttpUri(origin);
-  if (!n || n.path !== "/" || /[?#]/.test(origin)) throw new RangeError(`expected an origin such as "https://api.example.com", got "${origin}"`);
+  if (n?.path !== "/" || /[?#]/.test(origin)) throw new RangeError(`expected an origin such as "https://api.example.com", got "${origin}"`);
   return n.origin;
 }
 
@@ -152,7 +152,7 @@ export function boundJkt(claims: Readonly<Record<string, unknown>>): string | un
 // Errors.
 
 /** The RFC 9449 §7.1 challenge; the plugin may replace it with its own (realm, Bearer). */
-export function dpopChallenges(config: DpopConfig): Challenge[] {
+function dpopChallenges(config: DpopConfig): Challenge[] {
   return [{ scheme: "DPoP", params: { algs: config.algorithms.join(" ") } }];
 }
 

@@ -32,7 +32,7 @@ export function certificateThumbprint(cert: PeerCertificate): Promise<string> {
 }
 
 /** The `cnf["x5t#S256"]` of verified token claims, if the token is certificate-bound. */
-export function boundCertificateThumbprint(claims: Readonly<Record<string, unknown>>): string | undefined {
+function boundCertificateThumbprint(claims: Readonly<Record<string, unknown>>): string | undefined {
   const cnf = claims.cnf;
   if (!cnf || typeof cnf !== "object") return undefined;
   const x5t = (cnf as Record<string, unknown>)["x5t#S256"];

@@ -16,7 +16,7 @@ import { IdpError } from "../../errors.ts";
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones allowed by default. */
 export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
 /** HMAC algorithms: only with `enable_hs_signatures`, keyed by the client secret. */
-export const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
+const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
 
 /**
  * Seconds an `iat` may lie in the future whatever `leeway` says (the larger of the two applies):

@@ -13,7 +13,7 @@ interface ClaimHeader {
   readonly header: string;
 }
 
-export type HeaderPairs = readonly (readonly [name: string, value: string])[];
+type HeaderPairs = readonly (readonly [name: string, value: string])[];
 
 function claimHeaderMapping(claims: readonly string[], names: readonly string[]): ClaimHeader[] {
   return claims.map((claim, i) => ({ claim, header: names[i]!.toLowerCase() }));
@@ -40,7 +40,7 @@ function claimHeaders(claims: Readonly<Record<string, unknown>> | undefined, map
       probe.set(header, value); // throws for CR, LF or NUL: such a claim is not forwarded
       out.push([header, value]);
     } catch {
-      continue;
+      // a value the Headers class refuses is dropped
     }
   }
   return out;

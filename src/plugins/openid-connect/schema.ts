@@ -3,17 +3,17 @@
  * the key's description), checked once at start. `check` never needs the network.
  */
 import { z } from "zod";
-import { forwardProxyFields, kongTable, millis, seconds, table, type SchemaContext } from "../../config/fields.ts";
+import { forwardProxyFields, kongTable, millis, seconds, type SchemaContext } from "../../config/fields.ts";
 import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../oidc/resource/verify-access-token.ts";
 import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
 
 /** Every `auth_methods` value Kong knows. */
-export const KONG_AUTH_METHODS = ["password", "client_credentials", "authorization_code", "bearer", "introspection", "userinfo", "kong_oauth2", "refresh_token", "session"] as const;
-export type KongAuthMethod = (typeof KONG_AUTH_METHODS)[number];
+const KONG_AUTH_METHODS = ["password", "client_credentials", "authorization_code", "bearer", "introspection", "userinfo", "kong_oauth2", "refresh_token", "session"] as const;
+type KongAuthMethod = (typeof KONG_AUTH_METHODS)[number];
 
 /** The methods this gateway implements; the others are refused at start until their issue lands. */
-export const IMPLEMENTED_AUTH_METHODS = ["client_credentials", "bearer", "password", "introspection"] as const satisfies readonly KongAuthMethod[];
+const IMPLEMENTED_AUTH_METHODS = ["client_credentials", "bearer", "password", "introspection"] as const satisfies readonly KongAuthMethod[];
 export type AuthMethod = (typeof IMPLEMENTED_AUTH_METHODS)[number];
 
 /**
@@ -23,13 +23,13 @@ export type AuthMethod = (typeof IMPLEMENTED_AUTH_METHODS)[number];
  */
 const DEFAULT_AUTH_METHODS: readonly AuthMethod[] = ["client_credentials"];
 /** The methods in which the gateway calls the IdP as its own client. */
-export const GATEWAY_CLIENT_METHODS: readonly KongAuthMethod[] = ["password", "introspection"];
+const GATEWAY_CLIENT_METHODS: readonly KongAuthMethod[] = ["password", "introspection"];
 
-export const PARAM_TYPES = ["header", "query", "body"] as const;
+const PARAM_TYPES = ["header", "query", "body"] as const;
 export type ParamType = (typeof PARAM_TYPES)[number];
 
 /** Kong's `proof_of_possession_dpop` / `proof_of_possession_mtls` values. */
-export const POP_MODES = ["off", "optional", "strict"] as const;
+const POP_MODES = ["off", "optional", "strict"] as const;
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

@@ -797,7 +797,7 @@ export async function startIdp(options = {}) {
       if (now - fetchedAt < options.clientJwksMaxAge * 1000) continue;
       const client = await provider.Client.find(clientId);
       const keystore = /** @type {any} */ (client)?.asymmetricKeyStore;
-      if (keystore && keystore.freshUntil) keystore.freshUntil = 0;
+      if (keystore?.freshUntil) keystore.freshUntil = 0;
     }
   };
 

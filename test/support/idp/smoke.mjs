@@ -128,7 +128,7 @@ async function startClientJwksServer() {
     return state.keys[0];
   };
   await addKey();
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     state.hits += 1;
     const body = JSON.stringify({ keys: state.keys.map((k) => k.publicJwk) });
     res.writeHead(200, { 'content-type': 'application/json' });

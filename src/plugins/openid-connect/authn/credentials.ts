@@ -27,7 +27,7 @@ export const CLIENT_CREDENTIALS: CredentialNames = { id: "client_id", secret: "c
 export const USER_CREDENTIALS: CredentialNames = { id: "username", secret: "password" };
 
 /** Longest Authorization header we parse for credentials. */
-export const MAX_CREDENTIALS_HEADER = 8 * 1024;
+const MAX_CREDENTIALS_HEADER = 8 * 1024;
 /** Longest body we read for credentials (a form with an id and a secret is tiny); longer ones stream on unread. */
 export const MAX_CREDENTIALS_BODY = 64 * 1024;
 

@@ -92,7 +92,7 @@ export type ClaimReaders = Pick<OpenIdConnectConfig, "upstream_headers_claims" |
   Partial<Pick<OpenIdConnectConfig, "groups_required" | "groups_claim" | "roles_required" | "roles_claim" | "claims_forbidden" | "authenticated_groups_claim" | "consumer_claim" | "credential_claim">>;
 
 /** Claims the access log names the caller by (`client_id`, `sub`), kept when the access log is on. */
-export const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
+const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
 
 /**
  * What a cached grant of this plugin instance keeps of the token's claims: the ones its upstream
