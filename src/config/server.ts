@@ -1,5 +1,6 @@
 /** The `[server]` table: listeners, TLS, outbound trust, logging. */
 import { z } from "zod";
+import { parseCidr } from "../lib/ip.ts";
 import { filePath, forwardProxyFields, kongTable, listen, listenOrOff, millis, seconds, table, type SchemaContext } from "./fields.ts";
 import { serverHardening } from "./server-hardening.ts";
 
@@ -29,6 +30,31 @@ export const serverSchema = (ctx: SchemaContext) =>
         .prefault("127.0.0.1:8001")
         .describe('Address of the admin API, or "off". Keep it on loopback: it can rotate keys and flush caches.')
         .meta({ kong: "kong.conf `admin_listen`" }),
+      trusted_ips: z
+        .array(z.string().refine((v) => parseCidr(v) !== undefined, "expected an IP address or a CIDR range (e.g. \"10.0.0.0/8\", \"::1\")"))
+        .default([])
+        .describe("Peers (load balancers, proxies) whose X-Forwarded-* headers, `real_ip_header` and `client_cert_header` are trusted; from any other peer they are removed.")
+        .meta({ kong: "kong.conf `trusted_ips`" }),
+      real_ip_header: z
+        .string()
+        .regex(/^[A-Za-z0-9-]+$/, "expected a header name")
+        .default("X-Real-IP")
+        .describe("Header a trusted peer puts the client's address in (`X-Forwarded-For` for a chain).")
+        .meta({ kong: "kong.conf `real_ip_header`" }),
+      real_ip_recursive: z
+        .boolean()
+        .default(false)
+        .describe("With a chain in `real_ip_header`: the last address that is not in `trusted_ips`, instead of the last one.")
+        .meta({ kong: "kong.conf `real_ip_recursive`" }),
+      client_cert_header: z
+        .string()
+        .regex(/^[A-Za-z0-9-]+$/, "expected a header name")
+        .optional()
+        .describe("Header in which a trusted TLS-terminating load balancer forwards the client certificate, for `proof_of_possession_mtls` (e.g. `X-Forwarded-Client-Cert`)."),
+      client_cert_header_format: z
+        .enum(["xfcc", "pem"])
+        .default("xfcc")
+        .describe("`xfcc`: Envoy's X-Forwarded-Client-Cert (`Cert=` URL-encoded PEM, or `Hash=`); `pem`: a URL-encoded PEM (nginx `$ssl_client_escaped_cert`)."),
       decision_listen: listen()
         .optional()
         .describe(

@@ -15,6 +15,7 @@ import type { ConnInfo, FetchLike } from "../runtime/types.ts";
 import type { GatewayEnv } from "./context.ts";
 import { allowResponse } from "./decision.ts";
 import { errorResponse } from "./error-response.ts";
+import { createTrustedProxies } from "./trusted-proxies.ts";
 import { headerPolicy, requestIdFrom, upstreamRequestHeaders, type HeaderPolicy } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
 import { proxy, proxyPooled } from "./proxy.ts";
@@ -135,11 +136,14 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   const consumers = await createConsumerDirectory(config.consumers);
   const chains = new Map<CompiledRoute, Chain>();
   for (const route of routes) chains.set(route, routeChain(route, active, consumers, proxyHandler));
+  const trusted = createTrustedProxies(config.server, log);
+  // A client certificate header is the trusted load balancer's to set, never a caller's.
+  const clientCertHeader = config.server.client_cert_header ? [config.server.client_cert_header.toLowerCase()] : [];
   // Per route, the caller headers it never forwards: those its plugins may set (docs/security.md).
   const policies = new Map<CompiledRoute, HeaderPolicy>();
   for (const route of routes) {
     const applies = active.filter((p) => (p.entry.route === undefined || p.entry.route === route.config.name) && (p.entry.service === undefined || p.entry.service === route.service.name));
-    policies.set(route, headerPolicy(config.server.underscores_in_headers, applies.flatMap((p) => p.instance.upstreamHeaderNames ?? [])));
+    policies.set(route, headerPolicy(config.server.underscores_in_headers, [...applies.flatMap((p) => p.instance.upstreamHeaderNames ?? []), ...clientCertHeader]));
   }
 
   const accessLog = config.server.access_log;
@@ -147,7 +151,9 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   // No Hono app around the proxy: routing is ours, and Hono's dispatch (its router, a second
   // compose, HEAD rewriting) costs more per request than the rest of the gateway's own work.
   const publicRoutes = new Map((deps.publicRoutes ?? []).map((r) => [r.path, r.handler]));
-  const handle = async (raw: Request, conn: ConnInfo): Promise<Response> => {
+  const handle = async (raw: Request, peer: ConnInfo): Promise<Response> => {
+    const trustedView = trusted?.resolve(peer, raw.headers);
+    const conn = trustedView?.conn ?? peer;
     const target = splitTarget(raw.url);
     const normalized = normalizePath(target.path, escapedSlashes);
     const path = normalized ?? target.path;
@@ -181,7 +187,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
         c.set("strippedPath", match.strippedPath);
         c.set(
           "upstreamHeaders",
-          upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId }, policies.get(match.route)),
+          upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId, forwarded: trustedView?.forwarded }, policies.get(match.route)),
         );
         await chains.get(match.route)!(c);
         response = c.res;

@@ -3,6 +3,7 @@
  * and identity headers are ours to set: a caller must not be able to claim an address, a
  * protocol or a client certificate it does not have.
  */
+import type { ForwardedChain } from "./trusted-proxies.ts";
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
@@ -110,6 +111,8 @@ export interface ForwardedFacts {
   readonly port: number;
   readonly path: string;
   readonly requestId: string;
+  /** What a trusted load balancer sent (`[server] trusted_ips`): passed on, the chain extended. */
+  readonly forwarded?: ForwardedChain | undefined;
 }
 
 /** The headers the upstream receives, before plugins edit them. */
@@ -125,13 +128,14 @@ export function upstreamRequestHeaders(incoming: Headers, facts: ForwardedFacts,
     if (REQUEST_DROP.has(n) || policy.owned.has(n) || (listed.length && listed.includes(name)) || IDENTITY_PREFIXES.some((p) => n.startsWith(p))) return;
     out.append(name, value);
   });
-  // Overwritten, never appended: we trust no proxy in front of us.
-  out.set("x-forwarded-for", facts.remoteAddress);
+  // Overwritten, never appended, unless the peer is a trusted load balancer (`trusted_ips`).
+  const f = facts.forwarded;
+  out.set("x-forwarded-for", f?.for ?? facts.remoteAddress);
   out.set("x-real-ip", facts.remoteAddress);
-  out.set("x-forwarded-proto", facts.protocol);
-  out.set("x-forwarded-host", hostWithoutPort(facts.host));
-  out.set("x-forwarded-port", String(facts.port));
-  out.set("x-forwarded-path", facts.path);
+  out.set("x-forwarded-proto", f?.proto ?? facts.protocol);
+  out.set("x-forwarded-host", f?.host ?? hostWithoutPort(facts.host));
+  out.set("x-forwarded-port", f?.port ?? String(facts.port));
+  out.set("x-forwarded-path", f?.path ?? facts.path);
   out.set("x-request-id", facts.requestId);
   return out;
 }

@@ -9,8 +9,10 @@ export interface PeerCertificate {
   readonly der: Uint8Array;
   /** Subject distinguished name, RFC 4514 order (e.g. `CN=JohnDoe,OU=IT`). */
   readonly subject: string;
-  /** True when the chain was verified against `[server.tls] client_ca` by the edge. */
+  /** True when the chain was verified against `[server.tls] client_ca` by the edge (or by a trusted load balancer). */
   readonly verified: boolean;
+  /** RFC 8705 `x5t#S256`, when a trusted load balancer forwarded only the certificate's hash (XFCC `Hash=`). */
+  readonly sha256?: string;
 }
 
 /** What the listener knows about the connection a request arrived on. */

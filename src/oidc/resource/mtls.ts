@@ -23,6 +23,7 @@ const thumbprints = new WeakMap<PeerCertificate, Promise<string>>();
 
 /** RFC 8705 §3.1 `x5t#S256` of a certificate. */
 export function certificateThumbprint(cert: PeerCertificate): Promise<string> {
+  if (cert.sha256) return Promise.resolve(cert.sha256);
   let value = thumbprints.get(cert);
   if (!value) {
     value = crypto.subtle.digest("SHA-256", cert.der as Uint8Array<ArrayBuffer>).then((d) => base64url(new Uint8Array(d)));
