@@ -169,3 +169,10 @@ export class IdpError extends GatewayError {
           : "The identity provider is unavailable";
   }
 }
+
+/** Every target of the service's upstream has weight 0 or is unhealthy (Kong's words and status). */
+export class NoHealthyPeerError extends GatewayError {
+  readonly code = "upstream.no_healthy_target";
+  readonly status = 503;
+  readonly publicMessage = "failure to get a peer from the ring-balancer";
+}
