@@ -32,6 +32,21 @@ export class Metrics {
     },
   });
 
+  #targets: () => readonly { upstream: string; target: string; state: string }[] = () => [];
+  // Kong's kong_upstream_target_health: 1 on the target's current state, 0 on the others.
+  readonly #targetHealth = new Gauge({
+    name: "gateway_upstream_target_health",
+    help: "Health of each upstream target: 1 for its current state (healthy, unhealthy, healthchecks_off), 0 for the others.",
+    labelNames: ["upstream", "target", "state"],
+    registers: [this.registry],
+    collect: () => {
+      this.#targetHealth.reset();
+      for (const t of this.#targets()) {
+        for (const state of ["healthy", "unhealthy", "healthchecks_off"]) this.#targetHealth.set({ upstream: t.upstream, target: t.target, state }, t.state.toLowerCase() === state ? 1 : 0);
+      }
+    },
+  });
+
   constructor(version: string, runtime: string) {
     new Gauge({ name: "gateway_build_info", help: "Version and runtime of this gateway.", labelNames: ["version", "runtime"], registers: [this.registry] }).set({ version, runtime }, 1);
     collectDefaultMetrics({ register: this.registry });
@@ -64,6 +79,10 @@ export class Metrics {
   /** Registers a size function read at scrape time. */
   tokenCacheSize(cache: string, size: () => number): void {
     this.#cacheSizes.set(cache, size);
+  }
+  /** The upstream targets and their health, read at scrape time. */
+  upstreamTargets(read: () => readonly { upstream: string; target: string; state: string }[]): void {
+    this.#targets = read;
   }
   idp(endpoint: IdpEndpoint, outcome: string, seconds: number): void {
     this.#idpRequests.inc({ endpoint, outcome });

@@ -8,6 +8,7 @@ import { VERSION } from "../version.ts";
 import { keysAdmin } from "../keys/admin.ts";
 import { redact } from "./redact.ts";
 import { showReferences, type VaultReference } from "../config/vault.ts";
+import type { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 
 export interface AdminDeps {
   readonly config: GatewayConfig;
@@ -18,11 +19,16 @@ export interface AdminDeps {
   readonly pluginContext: PluginContext;
   /** The running plugin instances, asked for readiness. */
   readonly plugins: ReadonlyMap<string, PluginInstance>;
+  /** The running upstreams, by lower-case name (their targets' health). */
+  readonly upstreams?: ReadonlyMap<string, UpstreamPool>;
   /** Re-reads gateway.toml (POST /config/reload). */
   readonly reload: () => Promise<{ ok: true } | { ok: false; message: string }>;
 }
 
 const list = (data: unknown[]) => ({ data, next: null });
+
+/** An upstream as the admin API shows it: targets as written (`host:port`). */
+const upstreamView = (u: GatewayConfig["upstreams"][number]) => ({ ...u, targets: u.targets.map((t) => ({ target: t.target.name, weight: t.weight })) });
 
 export function createAdminApp(deps: AdminDeps): Hono {
   const { config } = deps;
@@ -62,6 +68,25 @@ export function createAdminApp(deps: AdminDeps): Hono {
   app.get("/plugins", (c) =>
     c.json(list(config.plugins.map((p, i) => showReferences(redact(p, pluginRegistry.get(p.name)?.secretKeys ?? []), ["plugins", i], refs)))),
   );
+  app.get("/upstreams", (c) => c.json(list(config.upstreams.map((u) => upstreamView(u)))));
+  app.get("/upstreams/:name", (c) => {
+    const pool = deps.upstreams?.get(c.req.param("name").toLowerCase());
+    return pool ? c.json(upstreamView(pool.config)) : c.json({ message: "Not found" }, 404);
+  });
+  app.get("/upstreams/:name/targets", (c) => {
+    const pool = deps.upstreams?.get(c.req.param("name").toLowerCase());
+    return pool ? c.json(list(pool.config.targets.map((t) => ({ target: t.target.name, weight: t.weight, upstream: { name: pool.config.name } })))) : c.json({ message: "Not found" }, 404);
+  });
+  // Kong's shape: each target with its health as this node sees it.
+  app.get("/upstreams/:name/health", (c) => {
+    const pool = deps.upstreams?.get(c.req.param("name").toLowerCase());
+    if (!pool) return c.json({ message: "Not found" }, 404);
+    const data = pool.balancer.targets.map((t) => {
+      const health = pool.health.state(t);
+      return { target: t.name, weight: t.weight, upstream: { name: pool.config.name }, health, data: { addresses: [{ ip: t.host, port: t.port, health, weight: t.weight }] } };
+    });
+    return c.json({ data, total: data.length, next: null });
+  });
   keysAdmin(app, deps.pluginContext.keys);
   const used = new Set(config.plugins.filter((p) => p.enabled).map((p) => p.name));
   for (const name of used) pluginRegistry.get(name)?.admin?.(app, deps.pluginContext);

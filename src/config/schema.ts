@@ -12,13 +12,15 @@ import { pluginEntrySchema, type PluginSchemas } from "./plugin-entry.ts";
 import { routeSchema } from "./routes.ts";
 import { serverSchema } from "./server.ts";
 import { serviceSchema } from "./services.ts";
+import { upstreamSchema } from "./upstreams.ts";
 
 export type { PluginSchemas } from "./plugin-entry.ts";
 
 export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
   table({
       server: serverSchema(ctx).prefault({}).describe("Listeners, TLS, outbound trust and logging."),
-      services: z.array(serviceSchema()).default([]).describe("Upstream services."),
+      services: z.array(serviceSchema(ctx)).default([]).describe("Upstream services."),
+      upstreams: z.array(upstreamSchema()).default([]).describe("Load-balanced groups of targets that services name as their host (Kong's upstreams and targets)."),
       routes: z.array(routeSchema()).default([]).describe("Rules that map requests to services."),
       consumers: z.array(consumerSchema()).default([]).describe("Consumers: who calls, as Kong's consumers (mapped by authentication plugins, read by `acl` and `rate-limiting`)."),
       plugins: z.array(pluginEntrySchema(ctx, plugins)).default([]).describe("Plugins: global, per service, per route or per consumer."),
@@ -35,6 +37,12 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
       };
       unique(config.services, "services");
       unique(config.routes, "routes");
+      const upstreamNames = new Set<string>();
+      config.upstreams.forEach((u, i) => {
+        const name = u.name.toLowerCase();
+        if (upstreamNames.has(name)) ctx.addIssue({ code: "custom", path: ["upstreams", i, "name"], message: `expected a unique name, "${u.name}" is used twice` });
+        upstreamNames.add(name);
+      });
       const services = config.services.map((s) => s.name);
       const routes = config.routes.map((r) => r.name);
       config.routes.forEach((r, i) => {

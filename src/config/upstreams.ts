@@ -3,7 +3,7 @@
  * its `[[upstreams.targets]]`, with active and passive health checks.
  */
 import { z } from "zod";
-import { seconds, table } from "./fields.ts";
+import { kongTable, seconds, table } from "./fields.ts";
 
 /** Kong's upstream names are host names: a service's `host` refers to one. */
 export const upstreamName = () =>
@@ -42,14 +42,14 @@ const activeSchema = () =>
       interval: seconds(65535).default(0).describe("Seconds between probes of a healthy target; 0 stops probing healthy targets."),
       successes: count("Successful probes that mark an unhealthy target healthy"),
       http_statuses: statuses([200, 302]).describe("Probe statuses that count as a success."),
-    }).prefault({}),
+    }).prefault({}).describe("When probes count a target as healthy, and how often healthy targets are probed."),
     unhealthy: table({
       interval: seconds(65535).default(0).describe("Seconds between probes of an unhealthy target; 0 stops probing unhealthy targets."),
       http_failures: count("Probes with an `http_statuses` answer that mark a target unhealthy"),
       tcp_failures: count("Failed connections that mark a target unhealthy"),
       timeouts: count("Probe timeouts that mark a target unhealthy"),
       http_statuses: statuses([429, 404, 500, 501, 502, 503, 504, 505]).describe("Probe statuses that count as an HTTP failure."),
-    }).prefault({}),
+    }).prefault({}).describe("When probes count a target as unhealthy, and how often unhealthy targets are probed."),
   });
 
 const passiveSchema = () =>
@@ -58,19 +58,19 @@ const passiveSchema = () =>
     healthy: table({
       successes: count("Successful proxied responses that mark an unhealthy target healthy"),
       http_statuses: statuses(KONG_PASSIVE_HEALTHY).describe("Upstream statuses that count as a success."),
-    }).prefault({}),
+    }).prefault({}).describe("When proxied traffic counts a target as healthy again."),
     unhealthy: table({
       http_failures: count("Proxied responses with an `http_statuses` status that mark a target unhealthy"),
       tcp_failures: count("Failed connections that mark a target unhealthy"),
       timeouts: count("Timed-out proxied requests that mark a target unhealthy"),
       http_statuses: statuses([429, 500, 503]).describe("Upstream statuses that count as an HTTP failure."),
-    }).prefault({}),
+    }).prefault({}).describe("When proxied traffic counts a target as unhealthy."),
   });
 
 const HASH_INPUTS = ["none", "consumer", "ip", "header", "cookie", "path", "query_arg"] as const;
 
 const targetSchema = () =>
-  table({
+  kongTable("targets", {
     target: z
       .string()
       .transform((value, ctx) => {
@@ -86,7 +86,7 @@ const targetSchema = () =>
   });
 
 export const upstreamSchema = () =>
-  table({
+  kongTable("upstreams", {
     name: upstreamName().describe("Host name services use in `url` (or `host`) to be balanced over this upstream's targets."),
     algorithm: z
       .enum(["round-robin", "consistent-hashing", "least-connections", "latency"])
@@ -100,8 +100,11 @@ export const upstreamSchema = () =>
     hash_on_query_arg: z.string().optional().describe("Query argument whose value is hashed, for `hash_on = \"query_arg\"`."),
     hash_fallback_query_arg: z.string().optional().describe("Query argument whose value is hashed, for `hash_fallback = \"query_arg\"`."),
     slots: z.int().min(10).max(65536).default(10000).describe("Points on the consistent-hashing ring, shared among targets by weight."),
-    host_header: z.string().optional().describe("Host header sent to the targets; default the upstream's name (unless the route has `preserve_host`)."),
-    healthchecks: table({ active: activeSchema().prefault({}), passive: passiveSchema().prefault({}) })
+    host_header: z.string().optional().describe("Host header sent to the targets; default the target's `host:port` (unless the route has `preserve_host`)."),
+    healthchecks: table({
+      active: activeSchema().prefault({}).describe("Probes sent on a timer to each target (`healthy.interval`, `unhealthy.interval`)."),
+      passive: passiveSchema().prefault({}).describe("Counting of the outcomes of proxied requests (no probes: a target marked unhealthy comes back only through active checks)."),
+    })
       .prefault({})
       .describe("Active probes and passive counting; with every threshold 0 (the default) targets are never marked unhealthy."),
     targets: z.array(targetSchema()).default([]).describe("The instances behind this upstream (`[[upstreams.targets]]`)."),

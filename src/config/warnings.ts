@@ -21,6 +21,10 @@ export function configWarnings(config: GatewayConfig, pluginRegistry: ReadonlyMa
   config.services.forEach((s, i) => {
     if (s.url.protocol === "https:" && !s.tls_verify) warnings.push(`services[${i}].tls_verify: the upstream's certificate is not verified ('tls_verify = false')`);
   });
+  const named = new Set(config.services.map((s) => s.url.hostname.toLowerCase()));
+  config.upstreams.forEach((u, i) => {
+    if (!named.has(u.name.toLowerCase())) warnings.push(`upstreams[${i}].name: no service names upstream "${u.name}" as its host, so it is not used`);
+  });
   config.plugins.forEach((p, i) => {
     const definition = pluginRegistry.get(p.name);
     for (const w of definition?.warnings?.(p.config as never, config) ?? []) warnings.push(`plugins[${i}].config.${w}`);

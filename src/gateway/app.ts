@@ -2,7 +2,7 @@
  * Builds the proxy from a validated config: routes compiled once, plugin instances created
  * once, and per route a fixed chain (plugins in Kong's precedence and priority, then the proxy).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { base64url } from "jose";
 import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
 import { BadRequestError, GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
@@ -18,12 +18,13 @@ import { errorResponse } from "./error-response.ts";
 import { createTrustedProxies } from "./trusted-proxies.ts";
 import { headerPolicy, requestIdFrom, upstreamRequestHeaders, type HeaderPolicy } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
-import { proxy, proxyPooled } from "./proxy.ts";
+import { proxy, proxyBalanced, proxyPooled } from "./proxy.ts";
 import { routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
 import type { ConnectionPool, UpstreamTimeouts } from "../upstream/pool.ts";
 import { GatewayContext } from "./request-context.ts";
 import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
 import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
+import type { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 
 type Handler = MiddlewareHandler<GatewayEnv>;
 
@@ -53,9 +54,11 @@ export interface ProxyAppDeps {
   /** A fetch per service (its own TLS verification). */
   upstreamFetch(service: ServiceConfig): FetchLike;
   /** The gateway's own HTTP/1.1 client, a keep-alive pool per service; absent: `upstreamFetch`. */
-  upstreamPool?(service: ServiceConfig): ConnectionPool;
+  upstreamPool?(service: ServiceConfig, endpoint?: { readonly hostname: string; readonly port: number }): ConnectionPool;
   /** Answer with the upstream's headers instead of proxying: decision mode (src/gateway/decision.ts). */
   readonly decide?: boolean;
+  /** The running `[[upstreams]]` by name (lower-case): a service whose host names one is balanced over its targets. */
+  readonly upstreams?: ReadonlyMap<string, UpstreamPool>;
   /** `GET` paths answered before routing, without plugins (e.g. `[keys] publish_path`). */
   readonly publicRoutes?: readonly { readonly path: string; handler(request: Request): Response | Promise<Response> }[];
 }
@@ -83,26 +86,60 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   }
 
   const fetchers = new Map(config.services.map((s) => [s.name, deps.upstreamFetch(s)]));
-  const pools = new Map<string, { pool: ConnectionPool; timeouts: UpstreamTimeouts }>();
-  if (deps.upstreamPool) {
-    for (const s of config.services) pools.set(s.name, { pool: deps.upstreamPool(s), timeouts: { connect: s.connect_timeout, write: s.write_timeout, read: s.read_timeout } });
+  const balanced = new Map<string, UpstreamPool>();
+  for (const s of config.services) {
+    const pool = deps.upstreams?.get(s.url.hostname.toLowerCase());
+    if (pool) balanced.set(s.name, pool);
   }
+  const pools = new Map<string, { pool: ConnectionPool; timeouts: UpstreamTimeouts }>();
+  // A balanced service has a keep-alive pool per target.
+  const targetPools = new Map<string, Map<string, ConnectionPool>>();
+  if (deps.upstreamPool) {
+    for (const s of config.services) {
+      const timeouts = { connect: s.connect_timeout, write: s.write_timeout, read: s.read_timeout };
+      const upstream = balanced.get(s.name);
+      if (upstream) targetPools.set(s.name, new Map(upstream.balancer.targets.map((t) => [t.name, deps.upstreamPool!(s, { hostname: t.host, port: t.port })])));
+      else pools.set(s.name, { pool: deps.upstreamPool(s), timeouts });
+    }
+  }
+  /** What consistent hashing reads from this request. */
+  const hashSource = (c: Context<GatewayEnv>, search: string) => ({
+    ip: c.env.remoteAddress,
+    headers: c.req.raw.headers,
+    path: c.req.path,
+    query: search.slice(1),
+    ...(c.var.consumer ? { consumer: c.var.consumer.id } : {}),
+  });
   const pooledHandler: Handler = async (c) => {
     const route = c.var.route;
     const service = route.service;
     const raw = c.req.raw;
     const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
-    const target = path + (c.var.upstreamSearch ?? splitTarget(raw.url).search);
-    const host = route.config.preserve_host ? (raw.headers.get("host") ?? service.url.host) : service.url.host;
-    const { pool, timeouts } = pools.get(service.name)!;
-    const result = await proxyPooled(pool, service, timeouts, {
+    const search = splitTarget(raw.url).search;
+    const target = path + (c.var.upstreamSearch ?? search);
+    const request = {
       method: raw.method,
       target,
-      host,
+      host: route.config.preserve_host ? (raw.headers.get("host") ?? service.url.host) : service.url.host,
       headers: c.var.upstreamHeaders,
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       caller: raw,
-    });
+    };
+    const upstream = balanced.get(service.name);
+    let result;
+    if (upstream) {
+      const byTarget = targetPools.get(service.name)!;
+      const hostHeader = route.config.preserve_host ? request.host : upstream.config.host_header;
+      result = await proxyBalanced(service, { connect: service.connect_timeout, write: service.write_timeout, read: service.read_timeout }, {
+        ...request,
+        picker: upstream.peers(hashSource(c, search)),
+        poolFor: (t) => byTarget.get(t.name)!,
+        ...(hostHeader !== undefined ? { hostHeader } : {}),
+      });
+    } else {
+      const { pool, timeouts } = pools.get(service.name)!;
+      result = await proxyPooled(pool, service, timeouts, request);
+    }
     c.set("upstreamLatency", result.upstreamLatency);
     deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
     c.res = result.response;
@@ -117,12 +154,18 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const url = service.url.origin + path + (c.var.upstreamSearch ?? target.search);
     const headers = c.var.upstreamHeaders;
     if (route.config.preserve_host) headers.set("host", raw.headers.get("host") ?? service.url.host);
+    const upstream = balanced.get(service.name);
+    // Kong sends the target's host:port as Host, or the upstream's host_header when it has one.
+    if (upstream?.config.host_header && !route.config.preserve_host) headers.set("host", upstream.config.host_header);
     const result = await proxy(fetchers.get(service.name)!, service, {
       method: raw.method,
       url,
       headers,
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       caller: raw,
+      ...(upstream
+        ? { targets: { picker: upstream.peers(hashSource(c, target.search)), scheme: service.url.protocol, pathAndQuery: path + (c.var.upstreamSearch ?? target.search) } }
+        : {}),
     });
     c.set("upstreamLatency", result.upstreamLatency);
     deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
@@ -230,6 +273,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     plugins: instances,
     async close(keep) {
       for (const { pool } of pools.values()) pool.close();
+      for (const byTarget of targetPools.values()) for (const pool of byTarget.values()) pool.close();
       for (const instance of instances.values()) if (!keep?.has(instance)) await instance.close?.();
     },
   };

@@ -3,10 +3,13 @@
  * Request bodies are never buffered, response bodies only when small (`BUFFERED_BODY_MAX`);
  * every wait is bounded by the service's timeouts.
  */
-import { UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
+import { NoHealthyPeerError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { ServiceConfig } from "../config/schema.ts";
 import type { FetchLike } from "../runtime/types.ts";
 import type { ConnectionPool, ExchangeControl, UpstreamTimeouts } from "../upstream/pool.ts";
+import type { TargetPicker } from "../upstream/balancer/upstream-pool.ts";
+import type { Target } from "../upstream/balancer/target.ts";
+import { ConnectError } from "../runtime/connect-error.ts";
 import { downstreamResponseHeaders } from "./headers.ts";
 
 export interface ProxyRequest {
@@ -17,6 +20,11 @@ export interface ProxyRequest {
   readonly body: ReadableStream<Uint8Array> | null;
   /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
   readonly caller: { readonly signal: AbortSignal };
+  /**
+   * For a service balanced over an `[[upstreams]]`: picks the target (host, port) of each attempt,
+   * which replaces the authority of `url` after `scheme` ("http://"); a retry goes to another target.
+   */
+  readonly targets?: { readonly picker: TargetPicker; readonly scheme: string; readonly pathAndQuery: string };
 }
 
 export interface ProxyResult {
@@ -28,7 +36,10 @@ export interface ProxyResult {
 /** Errors a fetch throws when it never reached the upstream: safe to retry. */
 function isConnectFailure(error: unknown): boolean {
   const code = (error as { code?: string })?.code ?? "";
-  return /ConnectionRefused|ECONNREFUSED|ConnectionClosed|ECONNRESET|FailedToOpenSocket|ENOTFOUND|EHOSTUNREACH/i.test(code) || /connection refused|unable to connect/i.test(String((error as Error)?.message));
+  if (/ConnectionRefused|ECONNREFUSED|ConnectionClosed|ECONNRESET|FailedToOpenSocket|ENOTFOUND|EHOSTUNREACH/i.test(code)) return true;
+  // Deno says "fetch failed" and puts the reason ("tcp connect error: Connection refused") in `cause`.
+  const cause = (error as { cause?: unknown })?.cause;
+  return /connection refused|unable to connect|tcp connect error/i.test(`${(error as Error)?.message} ${cause instanceof Error ? cause.message : ""}`);
 }
 
 /**
@@ -154,12 +165,25 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   if (body) init.duplex = "half";
 
   const started = performance.now();
+  const targets = req.targets;
   let response: Response | undefined;
   for (let attempt = 0; ; attempt++) {
+    const attemptStarted = targets ? performance.now() : 0;
     try {
-      response = await fetchUpstream(req.url, init);
+      const url = targets ? `${targets.scheme}//${targets.picker.pick().authority}${targets.pathAndQuery}` : req.url;
+      response = await fetchUpstream(url, init);
+      targets?.picker.done({ kind: "http", status: response.status }, performance.now() - attemptStarted);
       break;
     } catch (error) {
+      if (targets) {
+        if (error instanceof NoHealthyPeerError) {
+          clearTimeout(headerTimer);
+          stopWatching();
+          throw error;
+        }
+        // Any other failure of the exchange (refused, reset, closed early) counts against the target, as in Kong.
+        targets.picker.done(timedOut ? { kind: "timeout" } : req.caller.signal.aborted ? undefined : { kind: "tcp_failure" }, 0);
+      }
       if (timedOut) {
         clearTimeout(headerTimer);
         stopWatching();
@@ -229,6 +253,60 @@ export async function proxyPooled(pool: ConnectionPool, service: ServiceConfig, 
     const upstreamLatency = performance.now() - started;
     const init = { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers };
     return { response: new Response(upstream.body as BodyInit | null, init), upstreamLatency };
+  } finally {
+    clearTimeout(callerTimer);
+  }
+}
+
+export interface BalancedProxyRequest extends PooledProxyRequest {
+  /** Chooses each attempt's target of the service's `[[upstreams]]`. */
+  readonly picker: TargetPicker;
+  /** The keep-alive pool of a target. */
+  poolFor(target: Target): ConnectionPool;
+  /** The Host header (preserve_host, or the upstream's host_header); absent: the target's host[:port], as Kong. */
+  readonly hostHeader?: string;
+}
+
+/**
+ * The proxy step for a service balanced over an upstream: each attempt goes to a target the
+ * picker chooses, a refused connection is retried on another target (`retries`, for requests that
+ * can be sent again), and every outcome is counted for passive health checks.
+ */
+export async function proxyBalanced(service: ServiceConfig, timeouts: UpstreamTimeouts, req: BalancedProxyRequest): Promise<ProxyResult> {
+  const control: ExchangeControl = {};
+  let callerGone = false;
+  const onCallerGone = () => {
+    callerGone = true;
+    control.abort?.();
+  };
+  const watchCaller = () => {
+    const signal = req.caller.signal;
+    if (signal.aborted) onCallerGone();
+    else signal.addEventListener("abort", onCallerGone, { once: true });
+  };
+  const callerTimer = setTimeout(watchCaller, CALLER_WATCH_AFTER_MS);
+  const started = performance.now();
+  const resendable = !(req.body instanceof ReadableStream);
+  const defaultPort = service.url.protocol === "https:" ? 443 : 80;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const target = req.picker.pick();
+      const host = req.hostHeader ?? (target.port === defaultPort ? target.name.slice(0, target.name.lastIndexOf(":")) : target.name);
+      const attemptStarted = performance.now();
+      try {
+        const upstream = await req.poolFor(target).request({ method: req.method, target: req.target, host, headers: req.headers, body: req.body }, timeouts, 0, control);
+        req.picker.done({ kind: "http", status: upstream.status }, performance.now() - attemptStarted);
+        const upstreamLatency = performance.now() - started;
+        return { response: new Response(upstream.body as BodyInit | null, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers }), upstreamLatency };
+      } catch (error) {
+        const cause = (error as { cause?: unknown }).cause;
+        const refused = cause instanceof ConnectError && cause.reason === "refused";
+        // Any failure of the exchange (refused, reset, closed early, TLS) counts against the target, as in Kong.
+        req.picker.done(error instanceof UpstreamTimeoutError ? { kind: "timeout" } : callerGone ? undefined : { kind: "tcp_failure" }, 0);
+        if (refused && resendable && attempt < service.retries) continue;
+        throw error;
+      }
+    }
   } finally {
     clearTimeout(callerTimer);
   }

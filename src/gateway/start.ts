@@ -16,8 +16,10 @@ import { createLogger, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { createShared } from "../lib/shared.ts";
 import type { PluginContext } from "../plugins/types.ts";
-import type { Listener, ListenerLimits, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
+import type { Listener, ListenerLimits, OutboundTls, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
 import { servicePool } from "../upstream/service-pool.ts";
+import { createProber } from "../upstream/balancer/probe.ts";
+import { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 import { VERSION } from "../version.ts";
 import { createProxyApp, type ProxyApp } from "./app.ts";
 import { originalRequest } from "./decision.ts";
@@ -87,12 +89,50 @@ function listenerLimits(server: GatewayConfig["server"]): ListenerLimits {
 const sameLimits = (a: ListenerLimits, b: ListenerLimits) =>
   a.clientHeaderTimeout === b.clientHeaderTimeout && a.tlsHandshakeTimeout === b.tlsHandshakeTimeout && a.keepaliveTimeout === b.keepaliveTimeout && a.maxConnections === b.maxConnections;
 
+/**
+ * Outbound TLS of each service: `[server] trusted_certificates` plus its own `ca_certificates`,
+ * its `client_certificate` (mTLS to the upstream) and `tls_verify`.
+ */
+async function serviceTls(runtime: Runtime, config: GatewayConfig, trusted: readonly string[]): Promise<Map<string, OutboundTls>> {
+  const out = new Map<string, OutboundTls>();
+  for (const [i, s] of config.services.entries()) {
+    if (s.url.protocol !== "https:") {
+      out.set(s.name, {});
+      continue;
+    }
+    const own = await Promise.all(s.ca_certificates.map((f, j) => readPem(runtime, f, `services[${i}].ca_certificates[${j}]`)));
+    const client = s.client_certificate
+      ? { cert: await readPem(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`), key: await readPem(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`) }
+      : {};
+    out.set(s.name, { ca: [...trusted, ...own], verify: s.tls_verify, ...client });
+  }
+  return out;
+}
+
+/** The running `[[upstreams]]`, by lower-case name; a reload keeps what health checks learnt. */
+function buildUpstreams(runtime: Runtime, config: GatewayConfig, trusted: readonly string[], log: Logger, previous?: ReadonlyMap<string, UpstreamPool>): Map<string, UpstreamPool> {
+  const pools = new Map<string, UpstreamPool>();
+  for (const u of config.upstreams) {
+    const type = u.healthchecks.active.type;
+    const fetch = runtime.createUpstreamFetch(type === "https" ? { ca: [...trusted], verify: u.healthchecks.active.https_verify_certificate } : {});
+    const prober = createProber(u, { fetch, connect: runtime.tcpConnect });
+    const pool = new UpstreamPool(u, prober, (target, healthy) =>
+      log[healthy ? "info" : "warn"]("upstream.target_health", { upstream: u.name, target: target.name, health: healthy ? "HEALTHY" : "UNHEALTHY" }),
+    );
+    const before = previous?.get(u.name.toLowerCase());
+    if (before) pool.health.adopt(before.health);
+    pools.set(u.name.toLowerCase(), pool);
+  }
+  return pools;
+}
+
 /** Everything built from one config; swapped as a whole on reload. */
 interface Generation {
   readonly loaded: LoadedConfig;
   readonly app: ProxyApp;
   /** The same routes and plugin instances, answering decisions instead of proxying (`decision_listen`). */
   readonly decision: ProxyApp | undefined;
+  readonly upstreams: ReadonlyMap<string, UpstreamPool>;
   readonly admin: Hono;
   readonly specs: ReadonlyMap<string, ListenerSpec>;
 }
@@ -140,20 +180,24 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     const trustedCertificates = await readTrustedCertificates(runtime, config);
     const tls = await serverTls(runtime, config);
     const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics, keys, cluster };
+    const outbound = await serviceTls(runtime, config, trustedCertificates);
+    const upstreams = buildUpstreams(runtime, config, trustedCertificates, log, previous?.upstreams);
     const app = await createProxyApp(config, {
+      upstreams,
       log,
       metrics,
       pluginContext,
       ...(previous ? { reuse: previous.app.plugins } : {}),
       ...(config.keys.publish_path ? { publicRoutes: [{ path: config.keys.publish_path, handler: publishedJwks(keys) }] } : {}),
-      upstreamFetch: (service) =>
-        runtime.createUpstreamFetch(service.url.protocol === "https:" ? { ca: trustedCertificates, verify: service.tls_verify } : {}),
-      ...(upstreamClient(runtime) === "socket" ? { upstreamPool: (service: ServiceConfig) => servicePool(runtime.connect, config.server, service, trustedCertificates) } : {}),
+      upstreamFetch: (service) => runtime.createUpstreamFetch(outbound.get(service.name) ?? {}),
+      ...(upstreamClient(runtime) === "socket"
+        ? { upstreamPool: (service: ServiceConfig, endpoint?: { hostname: string; port: number }) => servicePool(runtime.connect, config.server, service, outbound.get(service.name) ?? {}, endpoint) }
+        : {}),
     });
     const decision = config.server.decision_listen
       ? await createProxyApp(config, { log, metrics, pluginContext, reuse: app.plugins, decide: true, upstreamFetch: () => runtime.createUpstreamFetch({}) })
       : undefined;
-    const admin = createAdminApp({ config, references: next.references, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
+    const admin = createAdminApp({ config, references: next.references, upstreams, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
     const specs = new Map<string, ListenerSpec>();
     const reusePort = worker.reusePort ?? false;
     const limits = listenerLimits(config.server);
@@ -161,7 +205,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
     if (config.server.admin_listen !== "off" && worker.admin !== false) specs.set("admin", { ...config.server.admin_listen, limits, handler: adminHandler });
     if (config.server.decision_listen) specs.set("decision", { ...config.server.decision_listen, reusePort, limits, handler: decisionHandler });
-    return { loaded: next, app, decision, admin, specs };
+    return { loaded: next, app, upstreams, decision, admin, specs };
   };
 
   const listeners = new Map<string, Listener>();
@@ -195,6 +239,8 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     await cluster?.close();
     throw error;
   }
+  metrics.upstreamTargets(() => [...current.upstreams.values()].flatMap((p) => p.balancer.targets.map((t) => ({ upstream: p.config.name, target: t.name, state: p.health.state(t) }))));
+  for (const pool of current.upstreams.values()) pool.health.start();
   try {
     await applyListeners(current.specs);
   } catch (error) {
@@ -225,6 +271,8 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
           return { ok: false, message };
         }
         current = next;
+        for (const pool of previous.upstreams.values()) pool.health.stop();
+        for (const pool of next.upstreams.values()) pool.health.start();
         log.setLevel(next.loaded.config.server.log_level);
         if (next.loaded.config.keys.jwks_file !== keysConfig.jwks_file || next.loaded.config.keys.rotation_grace !== keysConfig.rotation_grace) {
           log.warn("keys.restart_required", { detail: "[keys] jwks_file or rotation_grace changed: the running key store is kept until the gateway restarts" });
@@ -253,6 +301,7 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         const grace = current.loaded.config.server.shutdown_timeout;
         log.info("gateway.stopping", { grace_ms: grace });
         await Promise.all([...listeners.values()].map((l) => l.stop(grace)));
+        for (const pool of current.upstreams.values()) pool.health.stop();
         await current.app.close();
         await cluster?.close();
         keys.close();

@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { listenNode } from "./node-listener.ts";
 import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
+import { tcpConnect } from "./tcp-connect.ts";
 import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime } from "./types.ts";
 import { connect } from "./bun-socket.ts";
 
@@ -89,6 +90,7 @@ export const bunRuntime: Runtime = {
   createUpstreamFetch,
   connect,
   createFetch,
+  tcpConnect,
   readTextFile: (path) => Bun.file(path).text(),
   async writeFileAtomic(path, data, mode) {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });

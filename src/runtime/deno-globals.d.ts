@@ -64,4 +64,5 @@ declare namespace Deno {
   }
   function connect(options: { hostname: string; port: number }): Promise<Conn>;
   function startTls(conn: Conn, options: { hostname: string; caCerts?: string[]; cert?: string; key?: string }): Promise<TlsConn>;
+  function connectTls(options: { hostname: string; port: number; caCerts?: string[]; cert: string; key: string }): Promise<TlsConn>;
 }

@@ -4,6 +4,7 @@ import { listenNode } from "./node-listener.ts";
 import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import { connect } from "./deno-socket.ts";
+import { tcpConnect } from "./tcp-connect.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
@@ -130,6 +131,7 @@ export const denoRuntime: Runtime = {
   createUpstreamFetch,
   connect,
   createFetch,
+  tcpConnect,
   readTextFile: (path) => Deno.readTextFile(path),
   async writeFileAtomic(path, data, mode) {
     const dir = path.lastIndexOf("/") > 0 ? path.slice(0, path.lastIndexOf("/")) : ".";

@@ -160,6 +160,8 @@ export interface Runtime {
   connect(options: ConnectOptions, events: SocketEvents): Promise<RawSocket>;
   /** A fetch for outbound calls with its own trust store and optional client certificate. */
   createFetch(tls: OutboundTls): FetchLike;
+  /** Opens a TCP connection and closes it (active `tcp` health checks); rejects with `timeout: true` after `timeoutMs`. */
+  tcpConnect(host: string, port: number, timeoutMs: number): Promise<void>;
   readTextFile(path: string): Promise<string>;
   /** Write atomically (temp file + rename) with the given mode; missing parent folders are made (0700). */
   writeFileAtomic(path: string, data: string, mode: number): Promise<void>;

@@ -67,6 +67,8 @@ export function startEchoUpstream(port = 0, hostname = "127.0.0.1"): EchoUpstrea
       if (url.pathname === "/hop-by-hop") {
         return new Response("ok", { headers: { connection: "x-upstream-private", "x-upstream-private": "secret-ish", "keep-alive": "timeout=5", "x-kept": "yes" } });
       }
+      // Which process answered: the load-balancing suites count targets by it.
+      if (url.pathname.endsWith("/whoami")) return new Response(String(srv.port));
       if (url.pathname.startsWith("/status/")) return new Response(null, { status: Number(url.pathname.split("/")[2]) });
       const body = req.body ? await req.text() : "";
       return Response.json({

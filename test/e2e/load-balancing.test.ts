@@ -1,0 +1,211 @@
+/**
+ * [[upstreams]] end to end: two echo upstream processes behind one upstream, the real gateway
+ * (binary, or GATEWAY_RUNTIME=bun|deno), health checks watching targets that are killed and
+ * restarted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startUpstreamProcess, type UpstreamProcess } from "../support/upstream-process.ts";
+
+const header = `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+access_log = false
+`;
+
+const service = (name: string, host: string, retries = 5) => `
+[[services]]
+name = "${name}"
+url = "http://${host}"
+connect_timeout = 1000
+read_timeout = 2000
+retries = ${retries}
+
+[[routes]]
+name = "${name}"
+service = "${name}"
+paths = ["/${name}"]
+`;
+
+async function whoami(gw: GatewayProcess, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${gw.proxyUrl}${path}`, { headers });
+  return { status: res.status, body: await res.text() };
+}
+
+async function tally(gw: GatewayProcess, path: string, n: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { status, body } = await whoami(gw, path);
+    const key = status === 200 ? body : `status ${status}`;
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await Bun.sleep(50);
+  }
+  return Date.now() - started;
+}
+
+describe("a service balanced over an upstream's targets", () => {
+  let a: UpstreamProcess;
+  let b: UpstreamProcess;
+  let gw: GatewayProcess;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
+    gw = await startGateway({
+      config: `${header}
+[[upstreams]]
+name = "backend"
+[[upstreams.targets]]
+target = "${a.target}"
+[[upstreams.targets]]
+target = "${b.target}"
+
+[[upstreams]]
+name = "half-off"
+[[upstreams.targets]]
+target = "${a.target}"
+weight = 100
+[[upstreams.targets]]
+target = "${b.target}"
+weight = 0
+
+[[upstreams]]
+name = "sticky"
+algorithm = "consistent-hashing"
+hash_on = "header"
+hash_on_header = "x-user"
+[[upstreams.targets]]
+target = "${a.target}"
+[[upstreams.targets]]
+target = "${b.target}"
+${service("rr", "backend")}${service("off", "half-off")}${service("hash", "sticky")}`,
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all([a?.kill(), b?.kill()]);
+  });
+
+  it("splits round-robin traffic 50/50 within 5%", async () => {
+    const counts = await tally(gw, "/rr/whoami", 400);
+    expect(Object.keys(counts).sort()).toEqual([String(a.port), String(b.port)].sort());
+    expect(Math.abs(counts[String(a.port)]! - 200)).toBeLessThanOrEqual(20);
+  });
+
+  it("sends nothing to a target of weight 0", async () => {
+    expect(await tally(gw, "/off/whoami", 40)).toEqual({ [String(a.port)]: 40 });
+  });
+
+  it("keeps a caller on one target when hashing on a header, and spreads callers over both", async () => {
+    const seen = new Set<string>();
+    for (let user = 0; user < 16; user++) {
+      const bodies = new Set<string>();
+      for (let i = 0; i < 5; i++) bodies.add((await whoami(gw, "/hash/whoami", { "x-user": `user-${user}` })).body);
+      expect(bodies.size).toBe(1);
+      seen.add([...bodies][0]!);
+    }
+    expect(seen.size).toBe(2);
+  });
+
+  it("lists the upstreams and their targets' health in the admin API, as Kong shows them", async () => {
+    const list = (await (await fetch(`${gw.adminUrl}/upstreams`)).json()) as { data: { name: string; algorithm: string; targets: { target: string; weight: number }[] }[] };
+    expect(list.data.map((u) => u.name)).toEqual(["backend", "half-off", "sticky"]);
+    expect(list.data[1]!.targets).toEqual([{ target: a.target, weight: 100 }, { target: b.target, weight: 0 }]);
+    const health = (await (await fetch(`${gw.adminUrl}/upstreams/backend/health`)).json()) as { total: number; data: { target: string; health: string; data: { addresses: { ip: string; port: number; health: string }[] } }[] };
+    expect(health.total).toBe(2);
+    expect(health.data[0]).toMatchObject({ target: a.target, weight: 100, health: "HEALTHCHECKS_OFF", data: { addresses: [{ ip: "127.0.0.1", port: a.port, health: "HEALTHCHECKS_OFF" }] } });
+    expect((await fetch(`${gw.adminUrl}/upstreams/nope/health`)).status).toBe(404);
+  });
+});
+
+describe("health checks", () => {
+  let a: UpstreamProcess;
+  let b: UpstreamProcess;
+  let gw: GatewayProcess;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
+    // retries = 0: nothing but the health checks keeps requests away from a dead target.
+    gw = await startGateway({
+      config: `${header}
+[[upstreams]]
+name = "watched"
+[upstreams.healthchecks.active]
+http_path = "/whoami"
+timeout = 0.5
+[upstreams.healthchecks.active.healthy]
+interval = 0.2
+successes = 2
+[upstreams.healthchecks.active.unhealthy]
+interval = 0.2
+tcp_failures = 2
+http_failures = 2
+timeouts = 2
+[[upstreams.targets]]
+target = "${a.target}"
+[[upstreams.targets]]
+target = "${b.target}"
+
+[[upstreams]]
+name = "counted"
+[upstreams.healthchecks.passive.unhealthy]
+tcp_failures = 2
+[[upstreams.targets]]
+target = "${a.target}"
+[[upstreams.targets]]
+target = "${b.target}"
+${service("active", "watched", 0)}${service("passive", "counted", 0)}`,
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all([a?.kill(), b?.kill()]);
+  });
+
+  const healthOf = async (upstream: string, target: string) => {
+    const body = (await (await fetch(`${gw.adminUrl}/upstreams/${upstream}/health`)).json()) as { data: { target: string; health: string }[] };
+    return body.data.find((t) => t.target === target)?.health;
+  };
+
+  it("mark a killed target unhealthy within interval × failures, after which no request fails, and healthy again when it is back", async () => {
+    expect(await healthOf("watched", b.target)).toBe("HEALTHY");
+    await b.kill();
+    // interval 0.2 s × 2 failures; generous margin for a busy machine.
+    const took = await until("active checks mark the target unhealthy", async () => (await healthOf("watched", b.target)) === "UNHEALTHY", 5000);
+    expect(took).toBeLessThan(5000);
+    expect(await tally(gw, "/active/whoami", 40)).toEqual({ [String(a.port)]: 40 });
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    expect(metrics).toContain(`gateway_upstream_target_health{upstream="watched",target="${b.target}",state="unhealthy"} 1`);
+    expect(metrics).toContain(`gateway_upstream_target_health{upstream="watched",target="${a.target}",state="healthy"} 1`);
+    await b.restart();
+    await until("active checks mark the target healthy", async () => (await healthOf("watched", b.target)) === "HEALTHY", 5000);
+    const counts = await tally(gw, "/active/whoami", 40);
+    expect(counts[String(a.port)]).toBeGreaterThanOrEqual(15);
+    expect(counts[String(b.port)]).toBeGreaterThanOrEqual(15);
+  });
+
+  it("count proxied failures alone (passive): at most tcp_failures requests fail, then all go to the live target; with none left, Kong's 503", async () => {
+    await b.kill();
+    const results = await tally(gw, "/passive/whoami", 30);
+    expect(results["status 502"] ?? 0).toBeLessThanOrEqual(2);
+    expect(results[String(a.port)]).toBeGreaterThanOrEqual(28);
+    expect(await healthOf("counted", b.target)).toBe("UNHEALTHY");
+    await a.kill();
+    const failures = await tally(gw, "/passive/whoami", 4);
+    expect(failures["status 502"] ?? 0).toBeLessThanOrEqual(2);
+    const res = await fetch(`${gw.proxyUrl}/passive/whoami`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ message: "failure to get a peer from the ring-balancer" });
+    await Promise.all([a.restart(), b.restart()]);
+  });
+});
