@@ -112,6 +112,20 @@ for (const runtime of RUNTIMES) {
         });
       }
 
+      // Bun.serve (uWS) closes a connection with zero bytes when a request is pipelined behind a
+      // pending async response (oven-sh/bun#33664, #38128; Bun 1.4.5): docs/security.md.
+      it.skipIf(runtime === "binary" && listener === "plain")(`the ${listener} listener answers two pipelined GETs in order (issue 13 item 6)`, async () => {
+        const id = `${runtime}-${listener}-pipelined-${crypto.randomUUID()}`;
+        const answer = await rawExchange(
+          targets()[listener],
+          `GET /first HTTP/1.1\r\n${H}X-Request-Id: ${id}-1\r\n\r\nGET /second HTTP/1.1\r\n${H}X-Request-Id: ${id}-2\r\nConnection: close\r\n\r\n`,
+          5000,
+        );
+        expect(answer.statuses).toEqual([200, 200]);
+        expect(answer.text.indexOf("/anything/first")).toBeGreaterThan(0);
+        expect(answer.text.indexOf("/anything/second")).toBeGreaterThan(answer.text.indexOf("/anything/first"));
+      });
+
       it(`the ${listener} listener answers a well-formed HTTP/1.0 request with Host`, async () => {
         const answer = await rawExchange(targets()[listener], `GET /a HTTP/1.0\r\n${H}\r\n`);
         expect(answer.statuses).toEqual([200]);
