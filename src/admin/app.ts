@@ -6,6 +6,7 @@ import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 import { keysAdmin } from "../keys/admin.ts";
+import { adminGuard } from "./guard.ts";
 import { redact } from "./redact.ts";
 import { showReferences, type VaultReference } from "../config/vault.ts";
 import type { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
@@ -33,6 +34,7 @@ const upstreamView = (u: GatewayConfig["upstreams"][number]) => ({ ...u, targets
 export function createAdminApp(deps: AdminDeps): Hono {
   const { config } = deps;
   const app = new Hono();
+  app.use("*", adminGuard(config.server));
   app.get("/status", (c) =>
     c.json({
       version: VERSION,

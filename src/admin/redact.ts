@@ -1,6 +1,7 @@
 /** The admin API shows configuration, never secrets. */
 
-const SECRET_NAME = /secret|password|salt|token|private|(^|_)key$/i;
+// `_token` at the end (`admin_token`, `access_token`), not anywhere: `bearer_token_param_type` is a setting.
+const SECRET_NAME = /secret|password|salt|private|(^|_)key$|(^|_)token$/i;
 const REDACTED = "[redacted]";
 
 /** A deep copy with the values of secret-looking keys (and the plugin's own `secretKeys`) replaced. */

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { parseCidr } from "../lib/ip.ts";
 import { filePath, forwardProxyFields, kongTable, listen, listenOrOff, millis, seconds, table, type SchemaContext } from "./fields.ts";
-import { serverHardening } from "./server-hardening.ts";
+import { checkAdminExposure, serverHardening } from "./server-hardening.ts";
 
 const serverTls = (ctx: SchemaContext) =>
   table({
@@ -105,9 +105,10 @@ export const serverSchema = (ctx: SchemaContext) =>
         .default(1)
         .describe("Worker processes sharing the proxy ports (Linux SO_REUSEPORT), each with its own caches; worker 0 serves the admin API. Changing it needs a restart.")
         .meta({ kong: "kong.conf `nginx_worker_processes` (Kong's default is `auto`)" }),
-      ...serverHardening(),
+      ...serverHardening(ctx),
     })
     .superRefine((server, ctx) => {
+      checkAdminExposure(server, ctx);
       if (server.proxy_tls_listen && !server.tls) {
         ctx.addIssue({ code: "custom", path: ["tls"], message: "expected a [server.tls] table with 'cert' and 'key' because 'proxy_tls_listen' is set" });
       }

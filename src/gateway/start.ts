@@ -68,6 +68,18 @@ async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFi
   };
 }
 
+/** With `[server] admin_client_ca`, the admin API listens with TLS and requires a client certificate. */
+async function adminTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFiles | undefined> {
+  const { tls, admin_client_ca: ca } = config.server;
+  if (!tls || ca === undefined) return undefined;
+  return {
+    cert: await readPem(runtime, tls.cert, "server.tls.cert"),
+    key: await readPem(runtime, tls.key, "server.tls.key"),
+    clientCa: await readPem(runtime, ca, "server.admin_client_ca"),
+    requireClientCert: true,
+  };
+}
+
 interface ListenerSpec {
   readonly hostname: string;
   readonly port: number;
@@ -203,7 +215,10 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     const limits = listenerLimits(config.server);
     specs.set("proxy", { ...config.server.proxy_listen, reusePort, limits, handler: proxyHandler });
     if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
-    if (config.server.admin_listen !== "off" && worker.admin !== false) specs.set("admin", { ...config.server.admin_listen, limits, handler: adminHandler });
+    if (config.server.admin_listen !== "off" && worker.admin !== false) {
+      const tls = await adminTls(runtime, config);
+      specs.set("admin", { ...config.server.admin_listen, ...(tls ? { tls } : {}), limits, handler: adminHandler });
+    }
     if (config.server.decision_listen) specs.set("decision", { ...config.server.decision_listen, reusePort, limits, handler: decisionHandler });
     return { loaded: next, app, upstreams, decision, admin, specs };
   };

@@ -48,6 +48,7 @@ describe("oidc-gateway check warnings", () => {
   it("warns about risky settings on stderr and still exits 0", () => {
     const file = configFile(`[server]
 admin_listen = "0.0.0.0:8001"
+admin_token = "a-long-enough-admin-token"
 [[services]]
 name = "s"
 url = "https://127.0.0.1:9000/"

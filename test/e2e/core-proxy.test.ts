@@ -218,7 +218,7 @@ describe("admin API", () => {
     const services = (await (await fetch(`${gw.adminUrl}/services`)).json()) as { data: any[]; next: null };
     expect(services.data[0].name).toBe("echo");
     expect(services.next).toBeNull();
-    expect((await fetch(`${gw.adminUrl}/services`, { method: "POST" })).status).toBe(404);
+    expect((await fetch(`${gw.adminUrl}/services`, { method: "POST", headers: { "x-admin": "test" } })).status).toBe(404);
   });
 });
 

@@ -40,7 +40,7 @@ describe("hot reload", () => {
       for (let i = 0; i < 20; i++) {
         // Alternate between two valid configs so every reload really swaps something.
         writeFileSync(gw.configPath, i % 2 ? original : original + `\n[[routes]]\nname = "extra"\nservice = "echo"\npaths = ["/extra"]\n`);
-        const res = await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" });
+        const res = await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } });
         expect(res.status).toBe(200);
         await Bun.sleep(50);
       }
@@ -66,7 +66,7 @@ describe("hot reload", () => {
       for (let i = 0; i < 3; i++) {
         // Another route changes; the plugin entry does not.
         writeFileSync(gw.configPath, original + `\n[[routes]]\nname = "extra${i}"\nservice = "echo"\npaths = ["/extra${i}"]\n`);
-        expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" })).status).toBe(200);
+        expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } })).status).toBe(200);
       }
       expect((await call()).status).toBe(200);
       expect((await idp.stats()).token.total).toBe(before);
@@ -83,7 +83,7 @@ describe("hot reload", () => {
     try {
       const original = readFileSync(gw.configPath, "utf8");
       writeFileSync(gw.configPath, original.replace('paths = ["/"]', 'paths = ["nope"]'));
-      const res = await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" });
+      const res = await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } });
       expect(res.status).toBe(400);
       const { message } = (await res.json()) as { message: string };
       expect(message).toContain(`${gw.configPath}: invalid configuration`);
@@ -126,7 +126,7 @@ describe("hot reload", () => {
     try {
       const newPort = await freePort();
       writeFileSync(gw.configPath, readFileSync(gw.configPath, "utf8").replace(`127.0.0.1:${gw.ports.proxy}`, `127.0.0.1:${newPort}`));
-      expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" })).status).toBe(200);
+      expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } })).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${newPort}/anything`)).status).toBe(200);
       await expect(fetch(`${gw.proxyUrl}/anything`)).rejects.toThrow();
       expect((await fetch(`${gw.adminUrl}/status`)).status).toBe(200);
@@ -145,7 +145,7 @@ describe("metrics and health", () => {
     try {
       for (let i = 0; i < 3; i++) await (await fetch(`${gw.proxyUrl}/anything`)).arrayBuffer();
       await (await fetch(`${gw.proxyUrl}/dead`)).arrayBuffer();
-      await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" });
+      await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } });
       const res = await fetch(`${gw.adminUrl}/metrics`);
       expect(res.headers.get("content-type")).toContain("text/plain");
       const families = parsePrometheusTextFormat(await res.text()) as { name: string; type: string; metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }[] }[];

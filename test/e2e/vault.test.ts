@@ -55,12 +55,12 @@ describe("vault references", () => {
 
   it("are resolved again on reload: a changed secret file is read", async () => {
     writeFileSync(join(gw.dir, "client-secret"), "not-the-secret");
-    expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" })).status).toBe(200);
+    expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } })).status).toBe(200);
     const { access_token } = await idp.token("opaque", "opaque-secret");
     const r = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${access_token}` } });
     expect(r.status).not.toBe(200); // the IdP refuses the gateway's client now
     writeFileSync(join(gw.dir, "client-secret"), SERVICE_SECRET);
-    expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST" })).status).toBe(200);
+    expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } })).status).toBe(200);
   });
 
   it("refuse to start when a reference does not resolve, naming the key and the reference", async () => {
