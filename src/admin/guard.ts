@@ -25,7 +25,7 @@ const UNAUTHENTICATED = new Set(["/status", "/status/ready"]);
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
 
 /** The host names the admin API answers to: `admin_hosts`, or loopback names and its own address. */
-export function adminHosts(server: ServerConfig): Set<string> {
+function adminHosts(server: ServerConfig): Set<string> {
   if (server.admin_hosts) return new Set(server.admin_hosts.map((h) => h.toLowerCase()));
   const hosts = new Set(LOOPBACK_NAMES);
   const listen = server.admin_listen;
