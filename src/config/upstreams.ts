@@ -6,16 +6,16 @@ import { z } from "zod";
 import { kongTable, seconds, table } from "./fields.ts";
 
 /** Kong's upstream names are host names: a service's `host` refers to one. */
-export const upstreamName = () =>
+const upstreamName = () =>
   z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/, "expected a host name (letters, digits, '-' and '.')");
 
-export interface TargetAddress {
+interface TargetAddress {
   readonly host: string;
   readonly port: number;
 }
 
 /** `host:port` or `[v6]:port`; Kong's port-less form is refused (the port would be a guess). */
-export function parseTarget(value: string): TargetAddress | undefined {
+function parseTarget(value: string): TargetAddress | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([a-zA-Z0-9.-]+)):(\d{1,5})$/.exec(value);
   if (!m) return undefined;
   const port = Number(m[3]);
@@ -133,5 +133,4 @@ export const upstreamSchema = () =>
     });
 
 export type UpstreamConfig = z.output<ReturnType<typeof upstreamSchema>>;
-export type TargetConfig = UpstreamConfig["targets"][number];
 export type HealthchecksConfig = UpstreamConfig["healthchecks"];
