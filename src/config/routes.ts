@@ -18,6 +18,12 @@ const endpoint = () =>
     })
     .refine((e) => e.ip !== undefined || e.port !== undefined, "expected 'ip', 'port' or both");
 
+// Most routes leave most lists empty: one frozen empty value each, not a fresh copy per route
+// to allocate, validate and freeze (11 000 routes load measurably faster).
+const EMPTY_LIST: never[] = Object.freeze([]) as never[];
+const EMPTY_RECORD: Record<string, never> = Object.freeze({});
+const none = () => EMPTY_LIST;
+
 const validRegex = (source: string, flags?: string) => {
   try {
     new RegExp(source, flags);
@@ -33,33 +39,33 @@ export const routeSchema = () =>
       service: entityName().describe("Name of the service requests are proxied to."),
       paths: z
         .array(z.string().regex(/^(\/|~)/, "expected a path starting with '/' (prefix) or '~' (regex)"))
-        .default([])
+        .default(none)
         .describe("Path prefixes that match (`/api`), or regexes starting with `~`. Regexes are tried before prefixes, the longest prefix wins."),
       hosts: z
         .array(z.string().regex(HOST, "expected a host name, optionally with one leading or trailing '*' wildcard"))
-        .default([])
+        .default(none)
         .describe("Host header values that match; one leading or trailing `*` wildcard allowed; with `:port`, the Host header's port (or the listener's)."),
       methods: z
         .array(z.string().regex(/^[A-Z]+$/, "expected an upper-case HTTP method"))
-        .default([])
+        .default(none)
         .describe("HTTP methods that match; empty matches all."),
       headers: z
         .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected a header name"), z.array(z.string()).min(1, "expected at least one value"))
-        .default({})
+        .default(() => EMPTY_RECORD)
         .describe("Request headers that must be present, name → values (any one matches, case-insensitive); a value starting with `~*` is a case-insensitive regex."),
       snis: z
         .array(z.string().regex(SNI, "expected a server name, optionally with one leading or trailing '*' wildcard"))
-        .default([])
+        .default(none)
         .describe("TLS server names that match (HTTPS only; where the runtime does not report the SNI, the Host header's name stands in)."),
-      sources: z.array(endpoint()).default([]).describe("Client addresses that match: `{ ip = \"CIDR\", port = N }`, either or both."),
-      destinations: z.array(endpoint()).default([]).describe("Listener addresses that match: `{ ip = \"CIDR\", port = N }`, either or both."),
+      sources: z.array(endpoint()).default(none).describe("Client addresses that match: `{ ip = \"CIDR\", port = N }`, either or both."),
+      destinations: z.array(endpoint()).default(none).describe("Listener addresses that match: `{ ip = \"CIDR\", port = N }`, either or both."),
       protocols: z
         .array(z.enum(["http", "https", "ws", "wss"]))
         .min(1)
         .default(["http", "https"])
         .describe("Protocols the route allows; checked after matching, as Kong does: HTTP on an HTTPS-only route answers 426 (or redirects), a non-WebSocket request on a ws/wss-only route 426."),
       https_redirect_status_code: z
-        .union([z.literal(426), z.literal(301), z.literal(302), z.literal(307), z.literal(308)], { error: "expected 426, 301, 302, 307 or 308" })
+        .literal([426, 301, 302, 307, 308], { error: "expected 426, 301, 302, 307 or 308" })
         .default(426)
         .describe("Answer to HTTP on an HTTPS-only route: 426 Upgrade Required, or a redirect to https with this status."),
       strip_path: z.boolean().default(true).describe("Remove the matched path prefix (or regex match) before proxying."),

@@ -69,6 +69,15 @@ async function resolveOne(reference: string, path: ConfigPath, sources: VaultSou
   throw new VaultError(path, `the vault reference ${reference} names an unknown vault "${vault}"; expected "env" or "file"`);
 }
 
+function hasReference(value: unknown): boolean {
+  if (typeof value === "string") return REFERENCE.test(value);
+  if (Array.isArray(value)) return value.some(hasReference);
+  if (value && typeof value === "object") {
+    for (const k in value) if (hasReference((value as Record<string, unknown>)[k])) return true;
+  }
+  return false;
+}
+
 /**
  * A copy of the parsed TOML with every reference replaced, and where each one was. Every
  * reference is tried, so one error lists all that do not resolve.
@@ -77,6 +86,8 @@ export async function resolveVaultReferences(raw: unknown, sources: VaultSources
   const references: VaultReference[] = [];
   const errors: VaultError[] = [];
   const walk = async (value: unknown, path: ConfigPath): Promise<unknown> => {
+    // Subtrees without a reference stay as they are: a file of 10 000 routes has none to copy.
+    if (typeof value === "object" && !hasReference(value)) return value;
     if (typeof value === "string") {
       if (!REFERENCE.test(value)) return value;
       try {
