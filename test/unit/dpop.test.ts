@@ -66,6 +66,16 @@ describe("a valid DPoP proof (RFC 9449 §4.3)", () => {
     expect((await verifyDpopProof(request(proof, { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0 }) }))).jkt).toBe(key.jkt);
   });
 
+  it("is accepted with iat 8 s in the future by default (dpop_proof_clock_skew = 10), refused at 12 s, and at 8 s with a skew of 5", async () => {
+    const key = await proofKey();
+    const now = Math.floor(Date.now() / 1000);
+    const ahead = async (seconds: number, clockSkew?: number) =>
+      verifyDpopProof(request(await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + seconds }), { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0, ...(clockSkew !== undefined ? { clockSkew } : {}) }) }));
+    expect((await ahead(8)).jkt).toBe(key.jkt);
+    await expect(ahead(12)).rejects.toThrow();
+    await expect(ahead(8, 5)).rejects.toThrow();
+  });
+
   it("ignores the query and fragment of htu and of the request", async () => {
     const key = await proofKey();
     const proof = await makeProof({ key, url: `${URL_}?a=1#frag`, accessToken: TOKEN });
@@ -145,10 +155,10 @@ describe("a DPoP proof is refused with invalid_dpop_proof when", () => {
     expect((await rejection(verifyDpopProof(request(proof, { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0 }) })))).description).toContain("future");
   });
 
-  it("iat is in the future beyond the leeway", async () => {
+  it("iat is in the future beyond the leeway and dpop_proof_clock_skew", async () => {
     const key = await proofKey();
     const now = Math.floor(Date.now() / 1000);
-    const proof = await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + 6 });
+    const proof = await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + 11 });
     expect((await rejection(verifyDpopProof(request(proof, { key, now })))).description).toContain("future");
   });
 

@@ -15,7 +15,6 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, 
 import { AuthError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, type ReplayStore } from "./replay-store.ts";
-import { IAT_FUTURE_SKEW } from "./verify-access-token.ts";
 
 /** Kong's `proof_of_possession_dpop` / `proof_of_possession_mtls` values. */
 export type PopMode = "off" | "optional" | "strict";
@@ -28,8 +27,10 @@ export interface DpopConfig {
   readonly algorithms: readonly string[];
   /** How long after its `iat` a proof is accepted, in seconds (`dpop_proof_lifetime`, default 300). */
   readonly proofLifetime: number;
-  /** Clock skew tolerated on `iat`, both ways, in seconds (the plugin's `leeway`; ahead, at least `IAT_FUTURE_SKEW`). */
+  /** Clock skew tolerated on `iat`, both ways, in seconds (the plugin's `leeway`). */
   readonly leeway: number;
+  /** How far ahead of ours a client's clock may be: `iat` up to this many seconds in the future (`dpop_proof_clock_skew`, default 10). */
+  readonly clockSkew: number;
   /** Present when `dpop_use_nonce` is on: proofs must carry a current server nonce. */
   readonly nonces?: DpopNonces;
 }
@@ -38,10 +39,14 @@ export interface DpopConfigInput {
   readonly algorithms?: readonly string[];
   readonly proofLifetime?: number;
   readonly leeway?: number;
+  readonly clockSkew?: number;
   readonly nonces?: DpopNonces;
 }
 
 /** Checks and completes a DPoP config once, at start. */
+/** Default of `dpop_proof_clock_skew`: clients' clocks run a few seconds ahead (other resource servers allow 5-60 s). */
+export const DPOP_CLOCK_SKEW = 10;
+
 export function dpopConfig(input: DpopConfigInput = {}): DpopConfig {
   const algorithms = input.algorithms ?? DPOP_ALGORITHMS;
   if (!algorithms.length) throw new RangeError("expected at least one dpop signing algorithm");
@@ -50,9 +55,11 @@ export function dpopConfig(input: DpopConfigInput = {}): DpopConfig {
   }
   const proofLifetime = input.proofLifetime ?? 300;
   const leeway = input.leeway ?? 0;
+  const clockSkew = input.clockSkew ?? DPOP_CLOCK_SKEW;
+  if (!(clockSkew >= 0)) throw new RangeError("'dpop_proof_clock_skew' must not be negative");
   if (!(proofLifetime > 0)) throw new RangeError("'dpop_proof_lifetime' must be positive");
   if (!(leeway >= 0)) throw new RangeError("'leeway' must not be negative");
-  return { algorithms: [...algorithms], proofLifetime, leeway, ...(input.nonces ? { nonces: input.nonces } : {}) };
+  return { algorithms: [...algorithms], proofLifetime, leeway, clockSkew, ...(input.nonces ? { nonces: input.nonces } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,7 +258,7 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
   if (typeof htu !== "string" || !htuMatches(htu, input.url, input.origins)) throw fail(config, "invalid_dpop_proof", "'htu' of the proof does not match the request URI");
   if (typeof iat !== "number" || !Number.isFinite(iat)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is missing");
   // RFC 9449 §11.1: a client's clock a few seconds ahead is tolerated whatever `leeway` says.
-  if (iat > now + Math.max(config.leeway, IAT_FUTURE_SKEW)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is in the future");
+  if (iat > now + Math.max(config.leeway, config.clockSkew)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is in the future");
   if (iat < now - config.proofLifetime - config.leeway) throw fail(config, "invalid_dpop_proof", "the proof is too old ('iat' outside 'dpop_proof_lifetime')");
 
   // 5. Server nonce (RFC 9449 §9): missing or stale → use_dpop_nonce with a fresh one.

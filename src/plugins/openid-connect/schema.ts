@@ -160,6 +160,9 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .min(1, "expected at least 1 second")
       .default(300)
       .describe("How long after its `iat` a DPoP proof is accepted (s); `leeway` is added for clock skew."),
+    dpop_proof_clock_skew: seconds(300)
+      .default(10)
+      .describe("How many seconds a DPoP proof's `iat` may be ahead of the gateway's clock (callers' clocks run ahead); the larger of this and `leeway` applies (docs/security.md)."),
     dpop_use_nonce: z
       .boolean()
       .default(false)
