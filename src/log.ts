@@ -29,11 +29,61 @@ function serialiseError(value: unknown): unknown {
   return value;
 }
 
-export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, base: LogFields = {}, state = { min: ORDER[level] }): Logger {
+/**
+ * Bounds how often one warning or error event is written: an attacker who can make a request
+ * fail must not be able to flood the log (or the disk). Per `level` + `event`, at most `limit`
+ * lines per window; the first line of the next window carries `suppressed`, the count dropped.
+ * Access log and debug lines are one per request by design and are not sampled.
+ */
+export interface LogSampler {
+  /** `undefined`: drop the line; otherwise write it with the suppressed count so far (0: none). */
+  admit(key: string): number | undefined;
+}
+
+export function createLogSampler(limit = 20, windowMs = 1000, now: () => number = Date.now): LogSampler {
+  const windows = new Map<string, { start: number; count: number; suppressed: number }>();
+  return {
+    admit(key) {
+      const t = now();
+      let w = windows.get(key);
+      if (!w) {
+        // Events are names in the code, a small set; the cap only guards against a bug.
+        if (windows.size >= 1000) windows.clear();
+        windows.set(key, (w = { start: t, count: 0, suppressed: 0 }));
+      }
+      if (t - w.start >= windowMs) {
+        w.start = t;
+        w.count = 0;
+      }
+      if (w.count >= limit) {
+        w.suppressed++;
+        return undefined;
+      }
+      w.count++;
+      const suppressed = w.suppressed;
+      w.suppressed = 0;
+      return suppressed;
+    },
+  };
+}
+
+interface LoggerState {
+  min: number;
+  readonly sampler: LogSampler;
+}
+
+export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, base: LogFields = {}, state: LoggerState = { min: ORDER[level], sampler: createLogSampler() }): Logger {
   const write = (lvl: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[lvl] < state.min) return;
+    let suppressed = 0;
+    if (lvl === "warn" || lvl === "error") {
+      const admitted = state.sampler.admit(`${lvl} ${event}`);
+      if (admitted === undefined) return;
+      suppressed = admitted;
+    }
     const line: LogFields = { time: new Date().toISOString(), level: lvl, event, ...base };
     if (fields) for (const k in fields) line[k] = serialiseError(fields[k]);
+    if (suppressed > 0) line.suppressed = suppressed;
     sink(JSON.stringify(line));
   };
   return {
