@@ -45,7 +45,7 @@ export interface DpopConfigInput {
 
 /** Checks and completes a DPoP config once, at start. */
 /** Default of `dpop_proof_clock_skew`: clients' clocks run a few seconds ahead (other resource servers allow 5-60 s). */
-export const DPOP_CLOCK_SKEW = 10;
+const DPOP_CLOCK_SKEW = 10;
 
 export function dpopConfig(input: DpopConfigInput = {}): DpopConfig {
   const algorithms = input.algorithms ?? DPOP_ALGORITHMS;

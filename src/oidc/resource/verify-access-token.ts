@@ -24,7 +24,7 @@ const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
  * `leeway = 0` the next token would be refused, a client credentials miss turned into a 502 and a
  * bearer token into a cached 401. Also used for DPoP proofs.
  */
-export const IAT_FUTURE_SKEW = 5;
+const IAT_FUTURE_SKEW = 5;
 
 /** Longer tokens are refused before any parsing: bounded work per request. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
