@@ -48,7 +48,7 @@ function localIssuer(jwks: JSONWebKeySet) {
 async function bearer(config: Record<string, unknown> = {}, jwks: JSONWebKeySet = { keys: [PUBLIC_JWK] }) {
   const issuer = localIssuer(jwks);
   const parsed = openIdConnectSchema().parse({ issuer: ISSUER, auth_methods: ["bearer"], ...config });
-  const authenticator = await bearerAuthenticator({ config: parsed, issuer: issuer as unknown as Issuer, ctx });
+  const authenticator = await bearerAuthenticator({ config: parsed, issuer: issuer as unknown as Issuer, keys: issuer as unknown as Issuer, ctx });
   /** Authenticates one request carrying `token`; the principal or what was thrown. */
   const present = async (token: string): Promise<{ principal?: Principal; error?: unknown }> => {
     const app = new Hono<GatewayEnv>();
@@ -113,7 +113,8 @@ describe("the bearer claims cache in the metrics", () => {
     const sizes = new Map<string, () => number>();
     const metrics = { tokenCache: (cache: string, event: string) => events.push(`${cache}:${event}`), tokenCacheSize: (cache: string, size: () => number) => sizes.set(cache, size) };
     const parsed = openIdConnectSchema().parse({ issuer: ISSUER, auth_methods: ["bearer"] });
-    const authenticator = await bearerAuthenticator({ config: parsed, issuer: localIssuer({ keys: [PUBLIC_JWK] }) as unknown as Issuer, ctx: { ...ctx, metrics } as unknown as PluginContext });
+    const local = localIssuer({ keys: [PUBLIC_JWK] }) as unknown as Issuer;
+    const authenticator = await bearerAuthenticator({ config: parsed, issuer: local, keys: local, ctx: { ...ctx, metrics } as unknown as PluginContext });
     const token = await sign({ exp: now() + 300, iat: now(), client_id: "c", jti: "j" });
     const app = new Hono<GatewayEnv>();
     app.all("*", async (c) => {

@@ -31,6 +31,10 @@ export interface IssuerSettings {
   readonly rediscoveryLifetime: number;
   /** Forward proxies for the calls to this issuer. */
   readonly proxy?: ForwardProxy | undefined;
+  /** Kong's `jwks_endpoint`: the keys' URL instead of the discovered `jwks_uri`. */
+  readonly jwksEndpoint?: string | undefined;
+  /** Kong's `discovery_headers_names`/`_values`: headers sent with the discovery request. */
+  readonly discoveryHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface IssuerMetadata {
@@ -280,14 +284,17 @@ export class Issuer {
 
   private async fetchMetadata(): Promise<Loaded> {
     const { timeout } = this.settings;
-    const { json } = await this.timed("discovery", () => getJson(this.fetch, this.discoveryUrl, "discovery document", timeout));
+    const extra = this.settings.discoveryHeaders;
+    const discoveryFetch: FetchLike = extra ? (input, init) => this.fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...extra } }) : this.fetch;
+    const { json } = await this.timed("discovery", () => getJson(discoveryFetch, this.discoveryUrl, "discovery document", timeout));
     const discovery = this.checkDiscovery(json);
     let jwks: JSONWebKeySet = { keys: [] };
     let jwksText = "";
-    if (typeof discovery.jwks_uri === "string") {
-      const uri = discovery.jwks_uri;
+    const jwksUri = this.settings.jwksEndpoint ?? discovery.jwks_uri;
+    if (typeof jwksUri === "string") {
+      const uri = jwksUri;
       const got = await this.timed("jwks", () => getJson(this.fetch, uri, "JWKS", timeout));
-      if (!Array.isArray(got.json.keys)) throw new IdpError("bad_response", `JWKS at ${discovery.jwks_uri} has no "keys" array`);
+      if (!Array.isArray(got.json.keys)) throw new IdpError("bad_response", `JWKS at ${uri} has no "keys" array`);
       jwks = got.json as unknown as JSONWebKeySet;
       jwksText = got.text;
     }
@@ -298,7 +305,7 @@ export class Issuer {
       try {
         keys = createLocalJWKSet(jwks) as unknown as KeyResolver;
       } catch (error) {
-        throw new IdpError("bad_response", `JWKS at ${discovery.jwks_uri} is malformed`, { cause: error });
+        throw new IdpError("bad_response", `JWKS at ${jwksUri} is malformed`, { cause: error });
       }
     }
     return { meta: { discovery, jwks, updatedAt: this.now() }, keys, jwksText };
@@ -352,7 +359,7 @@ export class IssuerRegistry {
 
   /** The shared `Issuer` for these settings (one per distinct settings), started on first use. */
   async acquire(settings: IssuerSettings): Promise<Issuer> {
-    const key = `${settings.issuer}\n${settings.sslVerify}\n${settings.timeout}\n${settings.rediscoveryLifetime}\n${proxyKey(settings.proxy)}`;
+    const key = `${settings.issuer}\n${settings.sslVerify}\n${settings.timeout}\n${settings.rediscoveryLifetime}\n${proxyKey(settings.proxy)}\n${settings.jwksEndpoint ?? ""}\n${JSON.stringify(settings.discoveryHeaders ?? {})}`;
     let entry = this.entries.get(key);
     if (!entry) {
       const created = (async () => {

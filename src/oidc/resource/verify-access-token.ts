@@ -43,7 +43,8 @@ export class AccessTokenError extends Error {
 /** Where the keys come from: an `Issuer` fits (its `issuer` and `getKey`). */
 export interface KeySource {
   /** The expected `iss`, compared exactly. */
-  readonly issuer: string;
+  /** The issuer identifier(s) `iss` may be. */
+  readonly issuer: string | readonly string[];
   readonly getKey: JWTVerifyGetKey;
 }
 
@@ -106,7 +107,7 @@ export async function verifyAccessToken(token: string, source: KeySource, policy
   const key = hmac ? new TextEncoder().encode(hmacSecret) : getKey;
   try {
     const { payload, protectedHeader } = await jwtVerify(token, key as JWTVerifyGetKey, {
-      issuer: source.issuer,
+      issuer: typeof source.issuer === "string" ? source.issuer : [...source.issuer],
       algorithms: [alg],
       clockTolerance: policy.leeway,
       ...(policy.audience?.length ? { audience: [...policy.audience] } : {}),

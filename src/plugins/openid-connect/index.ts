@@ -8,6 +8,8 @@ import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
 import { forwardProxy } from "../../oidc/client/forward-proxy.ts";
 import { issuerRegistry, splitIssuer } from "../../oidc/client/issuer.ts";
+import { remoteJwks } from "../../oidc/client/remote-jwks.ts";
+import { multiIssuerKeySource } from "../../oidc/resource/key-source.ts";
 import { definePlugin } from "../types.ts";
 import { issuersAdmin } from "./admin.ts";
 import type { Authenticator, AuthenticatorFactory, Principal } from "./authn/authenticator.ts";
@@ -80,14 +82,14 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
 
   async create(config, ctx) {
     const registry = issuerRegistry(ctx);
-    const issuer = await registry.acquire({
-      issuer: config.issuer,
-      timeout: config.timeout,
-      sslVerify: config.ssl_verify,
-      rediscoveryLifetime: config.rediscovery_lifetime,
-      proxy: forwardProxy(config, ctx.server),
-    });
-    const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, ctx })));
+    const settings = { timeout: config.timeout, sslVerify: config.ssl_verify, rediscoveryLifetime: config.rediscovery_lifetime, proxy: forwardProxy(config, ctx.server) };
+    const discoveryHeaders = config.discovery_headers_names.length ? Object.fromEntries(config.discovery_headers_names.map((n, i) => [n, config.discovery_headers_values[i]!])) : undefined;
+    const issuer = await registry.acquire({ ...settings, issuer: config.issuer, jwksEndpoint: config.jwks_endpoint, discoveryHeaders });
+    // Several issuers (Kong's issuers_allowed, extra_jwks_uris): each discovered and cached on its own.
+    const allowed = await Promise.all(config.issuers_allowed.filter((i) => i !== config.issuer).map((i) => registry.acquire({ ...settings, issuer: i, discoveryHeaders })));
+    const extraKeys = config.extra_jwks_uris.map((uri) => remoteJwks(uri, issuer.fetch, { timeout: config.timeout, cooldownSeconds: config.rediscovery_lifetime }));
+    const keys = allowed.length || extraKeys.length ? multiIssuerKeySource([issuer, ...allowed], extraKeys) : issuer;
+    const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, keys, ctx })));
     const challenges = uniqueChallenges(authenticators);
     const upstreamHeaders = createUpstreamHeaders(config);
     // Kong applies them whatever the method: bearer, introspection, client credentials, password.
@@ -144,6 +146,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       close() {
         for (const authenticator of authenticators) authenticator.close?.();
         registry.release(issuer);
+        for (const other of allowed) registry.release(other);
       },
     };
   },

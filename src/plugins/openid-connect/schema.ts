@@ -59,6 +59,20 @@ const NO_FILE: SchemaContext = { resolvePath: (p) => p };
 export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
   kongTable("openid-connect", {
     issuer: url().describe("The issuer identifier, or the URL of its discovery document; the discovered `issuer` must equal it exactly."),
+    issuers_allowed: z
+      .array(url())
+      .default([])
+      .describe("More issuers whose bearer tokens are accepted besides `issuer` (two realms, an IdP migration): each is discovered and its keys cached on its own; a token's `iss` picks its issuer's keys."),
+    extra_jwks_uris: z
+      .array(url())
+      .default([])
+      .describe("JWKS URLs that are not an issuer's: their keys also verify bearer tokens (of `issuer` or `issuers_allowed`) when the issuer's keys do not match."),
+    jwks_endpoint: url().optional().describe("The URL of `issuer`'s keys, instead of the discovered `jwks_uri`."),
+    discovery_headers_names: z
+      .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
+      .default([])
+      .describe("Headers sent with the discovery request (names), position by position with `discovery_headers_values`."),
+    discovery_headers_values: z.array(z.string()).default([]).describe("Values of `discovery_headers_names`."),
     auth_methods: z
       .array(z.enum(KONG_AUTH_METHODS))
       .min(1)
@@ -286,6 +300,13 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
         });
       }
     });
+    if (c.discovery_headers_names.length !== c.discovery_headers_values.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["discovery_headers_values"],
+        message: `expected as many entries as 'discovery_headers_names' (${c.discovery_headers_names.length}), got ${c.discovery_headers_values.length}`,
+      });
+    }
     if (c.upstream_headers_claims.length !== c.upstream_headers_names.length) {
       ctx.addIssue({
         code: "custom",

@@ -6,6 +6,7 @@
  * were recognised but are wrong never fall through to a weaker method.
  */
 import type { Context } from "hono";
+import type { KeySource } from "../../../oidc/resource/verify-access-token.ts";
 import type { Challenge } from "../../../errors.ts";
 import type { GatewayEnv } from "../../../gateway/context.ts";
 import type { Issuer } from "../../../oidc/client/issuer.ts";
@@ -43,6 +44,8 @@ export interface AuthenticatorDeps {
   readonly config: Readonly<OpenIdConnectConfig>;
   /** The shared discovery + JWKS cache of `config.issuer`. */
   readonly issuer: Issuer;
+  /** Where bearer tokens' keys come from: `issuer`, or with `issuers_allowed`/`extra_jwks_uris` all of them. */
+  readonly keys: KeySource;
   readonly ctx: PluginContext;
 }
 

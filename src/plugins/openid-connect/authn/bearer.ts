@@ -38,7 +38,7 @@ const DPOP_SCHEME = /^\s*dpop(\s|$)/i;
 /** RFC 9068 §2.2: claims every JWT access token of the profile carries (besides `iss`, `aud`). */
 const PROFILE_CLAIMS = ["exp", "iat", "sub", "client_id", "jti"] as const;
 
-export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
+export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer, keys, ctx }): Promise<Authenticator> => {
   const pop = await createProofOfPossession(config, ctx);
   // Bearer tokens are verified with the issuer's public keys only: the gateway holds no client
   // secret to check an HMAC with, so `HS*` tokens are refused whatever `enable_hs_signatures` says.
@@ -72,7 +72,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer
   const verify = async (token: string): Promise<Fresh<VerifiedToken>> => {
     let verified: VerifiedAccessToken;
     try {
-      verified = await verifyAccessToken(token, issuer, policy);
+      verified = await verifyAccessToken(token, keys, policy);
     } catch (error) {
       if (error instanceof AccessTokenError) throw invalidToken(error.message);
       throw error; // IdpError: the keys are unavailable, our problem (5xx)
