@@ -26,7 +26,7 @@ export interface ForwardedChain {
   readonly path?: string | undefined;
 }
 
-export interface TrustedView {
+interface TrustedView {
   /** The connection as the client made it: its address and, when forwarded, its certificate. */
   readonly conn: ConnInfo;
   readonly forwarded: ForwardedChain;

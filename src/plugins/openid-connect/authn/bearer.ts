@@ -38,7 +38,7 @@ const DPOP_SCHEME = /^\s*dpop(\s|$)/i;
 /** RFC 9068 §2.2: claims every JWT access token of the profile carries (besides `iss`, `aud`). */
 const PROFILE_CLAIMS = ["exp", "iat", "sub", "client_id", "jti"] as const;
 
-export const bearerAuthenticator: AuthenticatorFactory = async ({ config, issuer, keys, ctx }): Promise<Authenticator> => {
+export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, ctx }): Promise<Authenticator> => {
   const pop = await createProofOfPossession(config, ctx);
   // Bearer tokens are verified with the issuer's public keys only: the gateway holds no client
   // secret to check an HMAC with, so `HS*` tokens are refused whatever `enable_hs_signatures` says.
