@@ -71,7 +71,7 @@ export function createSharedTokenStore<T>(options: SharedTokenStoreOptions): Sha
   };
 
   /** The entry as the local cache takes it: a value with no expiry of its own expires with the shared entry. */
-  const fresh = (entry: SharedEntry<T>): Fresh<T> => ({ value: entry.v, expiresAt: entry.e ?? entry.f });
+  const fresh = (entry: SharedEntry<T>): Fresh<T> => ({ value: entry.v, expiresAt: entry.e ?? entry.f, shared: true });
 
   const store = async (redisKey: string, value: Fresh<T>, policy: TokenCachePolicy): Promise<void> => {
     const at = now();

@@ -166,7 +166,7 @@ async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 10
 }
 
 describe("two gateways sharing one Redis", () => {
-  it("serve a token fetched through A from B, without a call to the token endpoint", async () => {
+  it("serve a token fetched through A from B, without a call to the token endpoint, and B's access log says shared", async () => {
     const first = await call(a, "/cc", basic(CLIENTS.shared));
     expect(first.status).toBe(200);
     expect(await tokenCalls(CLIENTS.shared.id)).toBe(1);
@@ -174,6 +174,9 @@ describe("two gateways sharing one Redis", () => {
     expect(second.status).toBe(200);
     expect(second.auth).toBe(first.auth!);
     expect(await tokenCalls(CLIENTS.shared.id)).toBe(1);
+    const logged = async (gw: GatewayProcess) => (await gw.waitForLog((l) => l.event === "http.request" && l.path === "/cc" && l.token_cache !== undefined)).token_cache;
+    expect(await logged(a)).toBe("miss"); // A went to the IdP
+    expect(await logged(b)).toBe("shared"); // B found it in the fleet's cache
   });
 
   it("make one token endpoint call for 100 concurrent cold requests split over A and B", async () => {

@@ -63,7 +63,7 @@ describe("the shared token cache", () => {
     const first = await a.cache.get(k, source.fetch);
     const second = await b.cache.get(k, source.fetch);
     expect(first.state).toBe("miss");
-    expect(second.state).toBe("miss"); // a local miss, answered by the fleet
+    expect(second.state).toBe("shared"); // a local miss, answered by the fleet
     expect(second.state !== "negative" && second.value).toEqual(first.state !== "negative" && first.value);
     expect(source.calls).toBe(1);
     // And then from B's own memory.

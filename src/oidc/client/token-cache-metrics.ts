@@ -12,6 +12,7 @@ import type { CacheResult } from "./token-cache.ts";
 export const CACHE_EVENT: Readonly<Record<CacheResult<unknown>["state"], TokenCacheEvent>> = {
   hit: "hit",
   miss: "miss",
+  shared: "miss", // this process's cache missed; the fleet's hits are gateway_cluster_* metrics
   refresh: "refresh",
   resurrect: "resurrected",
   negative: "negative_hit",

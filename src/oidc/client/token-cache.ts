@@ -33,9 +33,12 @@ export interface Fresh<T> {
   readonly value: T;
   /** Epoch ms at which the token expires (min of `expires_in` and `exp`). */
   readonly expiresAt?: number | undefined;
+  /** Found in the fleet's shared cache (another gateway fetched it), not at the IdP. */
+  readonly shared?: boolean | undefined;
 }
 
-type CacheHit<T> = { readonly state: "hit" | "miss" | "refresh" | "resurrect"; readonly value: T };
+/** `shared`: not in this process's cache, but in the fleet's (no call to the IdP). */
+type CacheHit<T> = { readonly state: "hit" | "miss" | "shared" | "refresh" | "resurrect"; readonly value: T };
 export type CacheResult<T> = CacheHit<T> | { readonly state: "negative"; readonly error: unknown };
 
 interface Entry<T> {
@@ -99,7 +102,7 @@ export interface SharedTokenLayer<T> {
 export class TokenCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly negatives = new Map<string, { readonly error: unknown; readonly until: number }>();
-  private readonly inflight = new Map<string, Promise<T>>();
+  private readonly inflight = new Map<string, Promise<{ value: T; shared: boolean }>>();
   private readonly now: () => number;
   private readonly isRejection: (error: unknown) => boolean;
   private readonly onRefreshError: (error: unknown) => void;
@@ -152,7 +155,8 @@ export class TokenCache<T> {
     }
     if (entry && now < entry.retryAt && this.canResurrect(entry, now)) return { state: "resurrect", value: entry.value };
     try {
-      return { state: "miss", value: await this.load(key, fetch) };
+      const loaded = await this.load(key, fetch);
+      return { state: loaded.shared ? "shared" : "miss", value: loaded.value };
     } catch (error) {
       if (this.isRejection(error)) throw error;
       const stale = this.entries.get(key);
@@ -181,7 +185,7 @@ export class TokenCache<T> {
   }
 
   /** Single flight: one fetch per key at a time; the result is stored before anyone sees it. */
-  private load(key: string, fetch: () => Promise<Fresh<T>>): Promise<T> {
+  private load(key: string, fetch: () => Promise<Fresh<T>>): Promise<{ value: T; shared: boolean }> {
     const pending = this.inflight.get(key);
     if (pending) return pending;
     const shared = this.shared;
@@ -191,7 +195,7 @@ export class TokenCache<T> {
         (fresh) => {
           const value = this.keep(fresh.value);
           this.store(key, value, fresh.expiresAt);
-          return value;
+          return { value, shared: fresh.shared === true };
         },
         (error: unknown) => {
           if (this.isRejection(error)) {
