@@ -28,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
-dist/oidc-gateway: deps $(shell find src -name '*.ts') package.json
+dist/oidc-gateway: node_modules/.installed $(shell find src -name '*.ts') package.json
 	@mkdir -p dist
 	$(BUN) build --compile --minify-whitespace --minify-syntax --sourcemap src/main.ts --outfile dist/oidc-gateway
 	@ls -lh dist/oidc-gateway | awk '{print "built " $$9 " (" $$5 ")"}'

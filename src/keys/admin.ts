@@ -24,17 +24,20 @@ function matches(ifNoneMatch: string | null, etag: string): boolean {
 export function jwksResponse(request: Request, jwks: PublicJwks): Response {
   const headers = { etag: jwks.etag, "cache-control": "no-cache" };
   if (matches(request.headers.get("if-none-match"), jwks.etag)) return new Response(null, { status: 304, headers });
-  return new Response(jwks.body, { status: 200, headers: { ...headers, "content-type": "application/json" } });
+  const json = { ...headers, "content-type": "application/json" };
+  // HEAD gets GET's headers, the body's length included (a bodiless answer would say 0).
+  if (request.method === "HEAD") return new Response(null, { status: 200, headers: { ...json, "content-length": String(jwks.length) } });
+  return new Response(jwks.body, { status: 200, headers: json });
 }
 
 /** The handler for `[keys] publish_path` on the proxy listener. */
 export function publishedJwks(keys: KeyStore): (request: Request) => Promise<Response> {
-  return async (request) => served(keys, jwksResponse(request, await keys.publicJwks()));
+  return async (request) => served(keys, request, jwksResponse(request, await keys.publicJwks()));
 }
 
-/** Whoever fetched the JWKS (the IdP) now has the new keys: they may sign. */
-function served(keys: KeyStore, response: Response): Response {
-  if (response.status === 200 || response.status === 304) keys.jwksServed();
+/** Whoever fetched the JWKS (the IdP) now has the new keys: they may sign. A HEAD fetches nothing. */
+function served(keys: KeyStore, request: Request, response: Response): Response {
+  if (request.method === "GET" && (response.status === 200 || response.status === 304)) keys.jwksServed();
   return response;
 }
 
@@ -50,7 +53,7 @@ async function unlessUnavailable(refused: string, run: () => Promise<Response>):
 
 /** The admin routes; the store logs what a rotation did. */
 export function keysAdmin(app: Hono, keys: KeyStore): void {
-  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", async () => served(keys, jwksResponse(c.req.raw, await keys.publicJwks()))));
+  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", async () => served(keys, c.req.raw, jwksResponse(c.req.raw, await keys.publicJwks()))));
   app.delete(JWKS_PATH, (c) =>
     unlessUnavailable("rotation refused", async () => {
       await keys.rotate({ immediate: c.req.query("immediate") === "true" });

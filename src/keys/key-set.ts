@@ -34,9 +34,10 @@ export async function publishJwks(set: KeySet, now: number): Promise<PublishedJw
   const retired = set.retired.filter((r) => r.until > now);
   const keys = [...set.current.map((k) => publicView(k.jwk)), ...retired.map((r) => r.jwk)];
   const body = JSON.stringify({ keys });
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
+  const bytes = new TextEncoder().encode(body);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return {
-    jwks: { body, etag: `"${base64url(digest).slice(0, 27)}"`, kids: keys.map((k) => k.kid!) },
+    jwks: { body, length: bytes.length, etag: `"${base64url(digest).slice(0, 27)}"`, kids: keys.map((k) => k.kid!) },
     until: retired.length ? Math.min(...retired.map((r) => r.until)) : Infinity,
   };
 }

@@ -26,6 +26,8 @@ export interface KeySelector {
 export interface PublicJwks {
   /** `{"keys":[...]}`: the current keys, then retired ones still in their grace period; public members only. */
   readonly body: string;
+  /** Bytes of `body` (UTF-8), for `content-length` of a `HEAD`. */
+  readonly length: number;
   /** A strong validator of `body`, for `If-None-Match`. */
   readonly etag: string;
   readonly kids: readonly string[];

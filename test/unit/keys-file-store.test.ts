@@ -113,6 +113,16 @@ describe("the published JWKS", () => {
     expect(again.status).toBe(304);
     expect(await again.text()).toBe("");
   });
+
+  it("answers HEAD with the GET's headers, content-length included", async () => {
+    const s = store(join(folder(), "jwks.json"));
+    const jwks = await s.publicJwks();
+    const get = jwksResponse(new Request("http://gw/openid-connect/jwks"), jwks);
+    const head = jwksResponse(new Request("http://gw/openid-connect/jwks", { method: "HEAD" }), jwks);
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(new TextEncoder().encode(await get.text()).length));
+    for (const name of ["etag", "cache-control", "content-type"]) expect(head.headers.get(name)).toBe(get.headers.get(name));
+  });
 });
 
 describe("an existing key file", () => {
