@@ -10,6 +10,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export function configWarnings(config: GatewayConfig, pluginRegistry: ReadonlyMap<string, PluginWarnings>): string[] {
   const warnings: string[] = [];
+  if (config.routes.length === 0) warnings.push("routes: no routes: every request will be answered 404 (add a [[routes]] entry with a service)");
   const admin = config.server.admin_listen;
   if (admin !== "off" && !LOOPBACK.test(admin.hostname)) {
     warnings.push(`server.admin_listen: the admin API listens on "${admin.hostname}", not on loopback; it can rotate keys and flush caches, so anyone who can reach it controls the gateway`);

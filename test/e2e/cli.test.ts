@@ -45,6 +45,13 @@ describe("oidc-gateway check", () => {
 });
 
 describe("oidc-gateway check warnings", () => {
+  it("warns that a configuration without routes answers every request 404", () => {
+    const file = configFile("");
+    const r = run("check", "-c", file);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`${file}: warning: routes: no routes: every request will be answered 404`);
+  });
+
   it("warns about risky settings on stderr and still exits 0", () => {
     const file = configFile(`[server]
 admin_listen = "0.0.0.0:8001"
