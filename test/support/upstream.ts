@@ -92,6 +92,12 @@ export function startEchoUpstream(port = 0, hostname = "127.0.0.1"): EchoUpstrea
 
 if (import.meta.main) {
   const port = Number(Bun.argv[2] ?? 9000);
-  const upstream = startEchoUpstream(port);
-  console.log(JSON.stringify({ event: "upstream.ready", url: upstream.url }));
+  try {
+    const upstream = startEchoUpstream(port);
+    console.log(JSON.stringify({ event: "upstream.ready", url: upstream.url }));
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EADDRINUSE") throw error;
+    console.error(`echo upstream: port ${port} is in use (stop what listens there, e.g. another make run)`);
+    process.exit(1);
+  }
 }

@@ -56,7 +56,14 @@ if (values['tls-dir'] !== undefined) {
   };
 }
 
-const idp = await startIdp(options);
+let idp;
+try {
+  idp = await startIdp(options);
+} catch (error) {
+  if (error?.code !== 'EADDRINUSE') throw error;
+  process.stderr.write(`idp: port ${options.port ?? 8080} is in use (stop what listens there, e.g. another make run)\n`);
+  process.exit(1);
+}
 
 process.stdout.write(`${JSON.stringify({
   event: 'idp.ready',
