@@ -5,20 +5,24 @@
  * token-flow.ts keeps them, a keyed-HMAC key, the upstream header rendered for each grant), then
  * collects garbage and reports RSS and the JavaScriptCore heap per entry.
  *
- *   bun bench/token-memory.ts [--count 100000] [--no-render] [--all-claims]
+ * Local entries are packed as the flow packs them (grantCodec: the token's bytes in a slab);
+ * `--strings` keeps each token as its own JS string, as before.
+ *
+ *   bun bench/token-memory.ts [--count 100000] [--no-render] [--all-claims] [--strings]
  */
 import { heapStats } from "bun:jsc";
 import { createHmac } from "node:crypto";
 import { createKeyedHash } from "../src/oidc/client/cache-key.ts";
 import { TokenCache } from "../src/oidc/client/token-cache.ts";
 import "../src/plugins/registry.ts"; // first: token-flow.ts alone enters the plugins' import cycle midway
-import { claimsKept } from "../src/plugins/openid-connect/authn/token-flow.ts";
+import { claimsKept, grantCodec } from "../src/plugins/openid-connect/authn/token-flow.ts";
 import { createUpstreamHeaders, type Grant } from "../src/plugins/openid-connect/mutate.ts";
 
 const argv = process.argv.slice(2);
 const count = Number(argv[argv.indexOf("--count") + 1] || 0) || 100_000;
 const render = !argv.includes("--no-render");
 const allClaims = argv.includes("--all-claims");
+const strings = argv.includes("--strings");
 
 const b64u = (s: string) => Buffer.from(s).toString("base64url");
 const header = b64u(JSON.stringify({ alg: "ES256", typ: "JWT", kid: "bench" }));
@@ -52,7 +56,7 @@ const base = snapshot("empty");
 const hash = await createKeyedHash("salt", (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"));
 // The defaults of client-credentials.toml: no claim headers, no audience or scope requirements.
 const keep = claimsKept({ upstream_headers_claims: [], audience_required: [], audience_claim: ["aud"], scopes_required: [], scopes_claim: ["scope"] });
-const cache = new TokenCache<Grant>({ ttl: 300, ttlNeg: 30, ttlResurrect: 0, maxEntries: 200_000 }, allClaims ? {} : { keep });
+const cache = new TokenCache<Grant>({ ttl: 300, ttlNeg: 30, ttlResurrect: 0, maxEntries: 200_000 }, allClaims ? {} : { keep, codec: strings ? undefined : grantCodec() });
 const upstream = createUpstreamHeaders({ upstream_access_token_header: { name: "authorization", prefix: "Bearer " }, upstream_headers_claims: [], upstream_headers_names: [] } as never);
 const fakeContext = { var: { upstreamHeaders: new Headers() } } as never;
 const expiresAt = Date.now() + 3600_000;
@@ -67,6 +71,15 @@ for (let i = 0; i < count; i++) {
   if (render && result.state !== "negative") upstream(fakeContext, result.value);
 }
 const full = snapshot(`${count} entries`, base);
+// The allocator gives the fill's garbage back within seconds, in steps (docs/benchmarks.md): the
+// lowest RSS of 1 s samples over `--settle` seconds (default 15) is what the cache itself holds.
+const settleSeconds = Number(argv[argv.indexOf("--settle") + 1] || 0) || 15;
+let settled = Infinity;
+for (let i = 0; i < settleSeconds; i++) {
+  await Bun.sleep(1000);
+  settled = Math.min(settled, process.memoryUsage.rss());
+}
+console.log(`${"settled".padEnd(28)} rss ${mib(settled)} MiB | Δrss/entry ${((settled - base.rss) / count).toFixed(0)} B (lowest of ${settleSeconds} 1 s samples)`);
 const top = Object.entries(full.h.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, 12);
 console.log("object types:", top.map(([t, n]) => `${t} ${n}`).join(", "));
 cache.clear();

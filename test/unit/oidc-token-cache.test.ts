@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { AuthError, IdpError } from "../../src/errors.ts";
-import { cacheTtl, RETRY_AFTER_FAILURE_MS, safetyMargin, TokenCache, type Fresh, type TokenCachePolicy } from "../../src/oidc/client/token-cache.ts";
+import { cacheTtl, HOT_VALUES, RETRY_AFTER_FAILURE_MS, safetyMargin, TokenCache, type Fresh, type TokenCachePolicy, type ValueCodec } from "../../src/oidc/client/token-cache.ts";
 
 const policy: TokenCachePolicy = { ttl: 3600, ttlNeg: 10, maxEntries: 100 };
 
@@ -153,6 +153,22 @@ describe("token cache bound", () => {
   });
 });
 
+describe("token cache bound under turnover", () => {
+  it("never evicts a key that is hit between the arrivals of new keys, however many arrive", async () => {
+    const cache = new TokenCache<string>({ ...policy, maxEntries: 100 });
+    const fresh = (v: string) => async () => ({ value: v, expiresAt: Date.now() + 60_000 });
+    await cache.get("hot", fresh("H"));
+    for (let i = 0; i < 1000; i++) {
+      await cache.get(`cold-${i}`, fresh(`C${i}`));
+      expect((await cache.get("hot", fresh("H2"))).state).toBe("hit");
+    }
+    expect(cache.size).toBe(100);
+    // The oldest cold keys went first.
+    expect((await cache.get("cold-0", fresh("again"))).state).toBe("miss");
+    expect((await cache.get("cold-999", fresh("again"))).state).toBe("hit");
+  });
+});
+
 describe("token cache negative entries", () => {
   const refused = () => new AuthError({ error: "invalid_client" });
 
@@ -286,5 +302,93 @@ describe("token cache kept values", () => {
     expect("value" in hit && "value" in miss && hit.value === miss.value).toBe(true);
     expect(stored).toEqual([{ token: "t", extra: "x".repeat(1000) }]);
     expect(fetch.calls).toBe(1);
+  });
+});
+
+/** A codec that packs values as JSON under a number and records what it does. */
+function recordingCodec() {
+  let next = 0;
+  const live = new Map<number, string>();
+  const log = { packed: 0, unpacked: 0, freed: [] as number[] };
+  const codec: ValueCodec<{ token: string }> = {
+    pack(value) {
+      log.packed++;
+      live.set(next, JSON.stringify(value));
+      return next++;
+    },
+    unpack(packed) {
+      log.unpacked++;
+      const text = live.get(packed as number);
+      if (text === undefined) throw new Error(`packed value ${String(packed)} used after it was freed`);
+      return JSON.parse(text);
+    },
+    free(packed) {
+      live.delete(packed as number);
+      log.freed.push(packed as number);
+    },
+  };
+  return { codec, log, live };
+}
+
+describe("token cache with a codec (tokens kept packed)", () => {
+  const fresh = (token: string) => async () => ({ value: { token }, expiresAt: Date.now() + 60_000 });
+
+  it("answers a recently served value as the same object, without unpacking it", async () => {
+    const { codec, log } = recordingCodec();
+    const cache = new TokenCache<{ token: string }>(policy, { codec });
+    const miss = await cache.get("k", fresh("t1"));
+    const hit = await cache.get("k", fresh("t2"));
+    expect(miss).toEqual({ state: "miss", value: { token: "t1" } });
+    expect("value" in hit && "value" in miss && hit.value === miss.value).toBe(true);
+    expect(log).toEqual({ packed: 1, unpacked: 0, freed: [] });
+  });
+
+  it("unpacks a value once more than HOT_VALUES others were served since, and keeps it unpacked again", async () => {
+    const { codec, log } = recordingCodec();
+    const cache = new TokenCache<{ token: string }>({ ...policy, maxEntries: HOT_VALUES + 10 }, { codec });
+    await cache.get("first", fresh("t-first"));
+    for (let i = 0; i < HOT_VALUES; i++) await cache.get(`k${i}`, fresh(`t${i}`));
+    expect(log.unpacked).toBe(0);
+    expect(await cache.get("first", fresh("other"))).toEqual({ state: "hit", value: { token: "t-first" } });
+    expect(log.unpacked).toBe(1);
+    await cache.get("first", fresh("other"));
+    expect(log.unpacked).toBe(1);
+  });
+
+  it("frees the packed value of an evicted, a replaced, a deleted and a refused entry, and on clear", async () => {
+    const { codec, log, live } = recordingCodec();
+    const clock_ = clock();
+    const cache = new TokenCache<{ token: string }>({ ...policy, maxEntries: 2 }, { codec, now: clock_.now });
+    const at = (ms: number) => async () => ({ value: { token: `t${ms}` }, expiresAt: clock_.now() + ms });
+    await cache.get("a", at(100_000));
+    await cache.get("b", at(100_000));
+    await cache.get("c", at(100_000)); // evicts a (0)
+    expect(log.freed).toEqual([0]);
+    clock_.advance(95_000); // past b's TTL: the next get stores a new value for b (1 freed)
+    await cache.get("b", at(100_000));
+    expect(log.freed).toEqual([0, 1]);
+    cache.delete("c");
+    expect(log.freed).toEqual([0, 1, 2]);
+    clock_.advance(95_000);
+    await expect(cache.get("b", async () => Promise.reject(new AuthError({ error: "invalid_client" })))).rejects.toBeInstanceOf(AuthError);
+    expect(log.freed).toEqual([0, 1, 2, 3]);
+    await cache.get("d", at(100_000));
+    cache.clear();
+    expect(live.size).toBe(0);
+    expect(cache.size).toBe(0);
+  });
+
+  it("never unpacks a freed value: a refresh that replaces an entry leaves the value already served intact", async () => {
+    const { codec } = recordingCodec();
+    const clock_ = clock();
+    const cache = new TokenCache<{ token: string }>(policy, { codec, now: clock_.now });
+    const at = (token: string) => async () => ({ value: { token }, expiresAt: clock_.now() + 100_000 });
+    await cache.get("k", at("old"));
+    clock_.advance(80_000); // past 80 % of the TTL: refresh ahead
+    const served = await cache.get("k", at("new"));
+    expect(served).toEqual({ state: "refresh", value: { token: "old" } });
+    await Bun.sleep(0);
+    expect(await cache.get("k", at("newer"))).toEqual({ state: "hit", value: { token: "new" } });
+    expect(served).toEqual({ state: "refresh", value: { token: "old" } });
   });
 });

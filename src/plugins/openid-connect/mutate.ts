@@ -63,7 +63,7 @@ export interface UpstreamHeaderSettings {
  * The upstream headers of one plugin instance. They are rendered here, from the grant, and never
  * cached with the token: token caches are shared by instances with other header settings (the
  * fleet's Redis holds one entry per credentials for every route with the same salt). Claim headers
- * are rendered once per grant and instance and remembered with the grant object the token cache
+ * are rendered once per grant and instance and remembered with the claims object the token cache
  * holds (one WeakMap lookup per request, none when no claim is copied). The token header is
  * joined per request: a remembered `prefix + token` was a second copy of every cached token
  * (about 2 KiB of an entry with the pair arrays and the WeakMap's), and joining ~900 bytes costs
@@ -81,16 +81,19 @@ export function createUpstreamHeaders(settings: UpstreamHeaderSettings): (c: Con
   // caller's own `X-User-Email` would otherwise reach the upstream as if it came from a verified
   // token whenever the claim is missing or the token is opaque.
   const owned = [...new Set([tokenName, ...mapping.map((m) => m.header)])];
-  const rendered = new WeakMap<Grant, HeaderPairs>();
+  // Keyed by the claims object: the token cache may hand out a new grant object for the same
+  // cached entry (it keeps tokens packed, src/oidc/client/token-cache.ts), never new claims.
+  const rendered = new WeakMap<object, HeaderPairs>();
   return (c, grant) => {
     const headers = c.var.upstreamHeaders;
     for (const name of owned) headers.delete(name);
     headers.set(tokenName, prefix + grant.token);
     if (mapping.length === 0) return;
-    let pairs = rendered.get(grant);
+    const key = grant.claims ?? grant;
+    let pairs = rendered.get(key);
     if (!pairs) {
       pairs = claimHeaders(grant.claims, mapping);
-      rendered.set(grant, pairs);
+      rendered.set(key, pairs);
     }
     for (const [name, value] of pairs) headers.set(name, value);
   };

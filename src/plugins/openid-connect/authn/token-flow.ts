@@ -11,7 +11,8 @@ import { AuthError, IdpError, type Challenge } from "../../../errors.ts";
 import type { GatewayEnv } from "../../../gateway/context.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh } from "../../../oidc/client/token-cache.ts";
+import { TokenCache, type CacheResult, type Fresh, type ValueCodec } from "../../../oidc/client/token-cache.ts";
+import { StringSlab } from "../../../lib/string-slab.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
 import type { TokenResponse } from "../../../oidc/client/token-endpoint.ts";
 import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../../oidc/resource/verify-access-token.ts";
@@ -39,6 +40,8 @@ export interface FlowCacheOptions<T = Grant> {
   readonly onRefreshError: (error: IdpError) => void;
   /** What a local entry keeps of a value (`TokenCacheOptions.keep`); the fleet's store gets it whole. */
   readonly keep?: ((value: T) => T) | undefined;
+  /** How a local entry stores it (`TokenCacheOptions.codec`). */
+  readonly codec?: ValueCodec<T> | undefined;
 }
 
 export interface FlowCache<T> {
@@ -73,6 +76,7 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
       onEvict: () => metrics?.tokenCache(label, "eviction"),
       shared: await ctx.cluster?.tokenLayer<T>(options.item, `${label}:${SHARED_FORMAT}`, config.cache_tokens_salt),
       keep: options.keep,
+      codec: options.codec,
     },
   );
   return {
@@ -126,6 +130,33 @@ export function claimsKept(config: ClaimReaders, options: { readonly identity?: 
   };
 }
 
+/**
+ * Grants stored with their token as bytes in a slab of the cache's own (src/lib/string-slab.ts):
+ * a JWT as its decoded parts, ~¾ of its length, instead of a JS string of ~2 KiB of RSS.
+ * A grant without claims is just the slab reference.
+ */
+export function grantCodec(): ValueCodec<Grant> {
+  const slab = new StringSlab();
+  type Packed = number | { readonly ref: number; readonly claims: Grant["claims"] } | { readonly grant: Grant };
+  return {
+    pack(grant): Packed {
+      const ref = slab.put(grant.token);
+      if (ref < 0) return { grant };
+      return grant.claims === undefined ? ref : { ref, claims: grant.claims };
+    },
+    unpack(packed): Grant {
+      const p = packed as Packed;
+      if (typeof p === "number") return { token: slab.get(p), claims: undefined };
+      return "grant" in p ? p.grant : { token: slab.get(p.ref), claims: p.claims };
+    },
+    free(packed) {
+      const p = packed as Packed;
+      if (typeof p === "number") slab.free(p);
+      else if ("ref" in p) slab.free(p.ref);
+    },
+  };
+}
+
 /** What sets a method that gets a token for the caller's credentials apart from the other. */
 export interface GrantMethod {
   readonly method: "client_credentials" | "password";
@@ -157,7 +188,7 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
   const metrics = ctx.metrics;
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError, keep: claimsKept(config, { identity: ctx.server.access_log }) });
+  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError, keep: claimsKept(config, { identity: ctx.server.access_log }), codec: grantCodec() });
   const readOptions = { hide: config.hide_credentials, challenges, names };
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */
