@@ -19,6 +19,8 @@ import { createTrustedProxies } from "./trusted-proxies.ts";
 import { headerPolicy, requestIdFrom, upstreamRequestHeaders, type HeaderPolicy } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
 import { proxy, proxyBalanced, proxyPooled } from "./proxy.ts";
+import { proxyWebSocket } from "./websocket.ts";
+import type { Connector } from "../upstream/websocket/client.ts";
 import { routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
 import type { ConnectionPool, UpstreamTimeouts } from "../upstream/pool.ts";
 import { GatewayContext } from "./request-context.ts";
@@ -55,6 +57,8 @@ export interface ProxyAppDeps {
   upstreamFetch(service: ServiceConfig): FetchLike;
   /** The gateway's own HTTP/1.1 client, a keep-alive pool per service; absent: `upstreamFetch`. */
   upstreamPool?(service: ServiceConfig, endpoint?: { readonly hostname: string; readonly port: number }): ConnectionPool;
+  /** Raw connections to a service's upstream (or one of its targets), for WebSocket relays. */
+  upstreamConnect?(service: ServiceConfig, endpoint?: { readonly hostname: string; readonly port: number }): Connector;
   /** Answer with the upstream's headers instead of proxying: decision mode (src/gateway/decision.ts). */
   readonly decide?: boolean;
   /** The running `[[upstreams]]` by name (lower-case): a service whose host names one is balanced over its targets. */
@@ -174,7 +178,31 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   const decideHandler: Handler = async (c) => {
     c.res = allowResponse(c.req.raw.headers, c.var.upstreamHeaders);
   };
-  const proxyHandler = deps.decide ? decideHandler : deps.upstreamPool ? pooledHandler : fetchHandler;
+  const websocketHandler = async (c: Context<GatewayEnv>) => {
+    const route = c.var.route;
+    const service = route.service;
+    const raw = c.req.raw;
+    const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
+    const search = splitTarget(raw.url).search;
+    const upstream = balanced.get(service.name);
+    const host = route.config.preserve_host ? (raw.headers.get("host") ?? service.url.host) : upstream?.config.host_header;
+    c.res = await proxyWebSocket(
+      service,
+      {
+        target: path + (c.var.upstreamSearch ?? search),
+        ...(host !== undefined ? { host } : {}),
+        headers: c.var.upstreamHeaders,
+        conn: c.env,
+        ...(upstream ? { picker: upstream.peers(hashSource(c, search)) } : {}),
+        connector: (endpoint) => deps.upstreamConnect!(service, endpoint),
+      },
+      log,
+    );
+    c.var.logFields.websocket = true;
+  };
+  const httpHandler = deps.decide ? decideHandler : deps.upstreamPool ? pooledHandler : fetchHandler;
+  // An `Upgrade: websocket` the listener can take over is relayed as a WebSocket, after the plugins.
+  const proxyHandler: Handler = (c, next) => (c.env.upgrade && deps.upstreamConnect && !deps.decide ? websocketHandler(c) : httpHandler(c, next));
 
   const consumers = await createConsumerDirectory(config.consumers);
   const chains = new Map<CompiledRoute, Chain>();

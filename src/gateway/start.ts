@@ -202,6 +202,13 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
       ...(previous ? { reuse: previous.app.plugins } : {}),
       ...(config.keys.publish_path ? { publicRoutes: [{ path: config.keys.publish_path, handler: publishedJwks(keys) }] } : {}),
       upstreamFetch: (service) => runtime.createUpstreamFetch(outbound.get(service.name) ?? {}),
+      upstreamConnect: (service: ServiceConfig, endpoint?: { hostname: string; port: number }) => {
+        const https = service.url.protocol === "https:";
+        const hostname = endpoint?.hostname ?? (service.url.hostname.startsWith("[") ? service.url.hostname.slice(1, -1) : service.url.hostname);
+        const port = endpoint?.port ?? (service.url.port ? Number(service.url.port) : https ? 443 : 80);
+        const tls = outbound.get(service.name) ?? {};
+        return (events) => runtime.connect({ hostname, port, ...(https ? { tls } : {}), timeoutMs: service.connect_timeout }, events);
+      },
       ...(upstreamClient(runtime) === "socket"
         ? { upstreamPool: (service: ServiceConfig, endpoint?: { hostname: string; port: number }) => servicePool(runtime.connect, config.server, service, outbound.get(service.name) ?? {}, endpoint) }
         : {}),

@@ -9,6 +9,7 @@ import { watchFile } from "./node-watch.ts";
 import { tcpConnect } from "./tcp-connect.ts";
 import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime } from "./types.ts";
 import { connect } from "./bun-socket.ts";
+import { BUN_UPGRADED, bunUpgrade, bunWebSocketHandlers, wantsWebSocket } from "./websocket-edge.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
@@ -27,8 +28,12 @@ async function listen(options: ListenOptions): Promise<Listener> {
       if (refused) return refused;
       const localPort = srv.port ?? options.port;
       const peer = srv.requestIP(request);
-      return handler(request, { remoteAddress: peer?.address ?? "", remotePort: peer?.port, localAddress: options.hostname, localPort, tls: !!options.tls });
+      const conn = { remoteAddress: peer?.address ?? "", remotePort: peer?.port, localAddress: options.hostname, localPort, tls: !!options.tls };
+      if (!wantsWebSocket(request.headers)) return handler(request, conn);
+      // After an upgrade Bun has answered 101 itself: the callback must return nothing.
+      return Promise.resolve(handler(request, { ...conn, upgrade: bunUpgrade(srv as never, request) })).then((r) => (r === BUN_UPGRADED ? undefined : r)) as Promise<Response>;
     },
+    websocket: bunWebSocketHandlers as never,
     error() {
       return new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } });
     },

@@ -1,5 +1,6 @@
 /** The few Deno APIs the Deno edge uses, so the project type-checks without Deno's lib. */
 declare namespace Deno {
+  function upgradeWebSocket(request: Request, options?: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
   interface ServeHandlerInfo {
     remoteAddr: { hostname: string; port: number };
   }

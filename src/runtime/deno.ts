@@ -5,6 +5,7 @@ import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts"
 import { watchFile } from "./node-watch.ts";
 import { connect } from "./deno-socket.ts";
 import { tcpConnect } from "./tcp-connect.ts";
+import { denoUpgrade, wantsWebSocket } from "./websocket-edge.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
@@ -40,7 +41,8 @@ async function listen(options: ListenOptions): Promise<Listener> {
           request = new Request(request, { headers });
         }
       }
-      return handler(request, { remoteAddress: info.remoteAddr.hostname, remotePort: info.remoteAddr.port, localAddress: options.hostname, localPort: port, tls: !!options.tls });
+      const conn = { remoteAddress: info.remoteAddr.hostname, remotePort: info.remoteAddr.port, localAddress: options.hostname, localPort: port, tls: !!options.tls };
+      return handler(request, wantsWebSocket(request.headers) ? { ...conn, upgrade: denoUpgrade(request) } : conn);
     },
   );
   await listening.promise;

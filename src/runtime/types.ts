@@ -28,7 +28,31 @@ export interface ConnInfo {
   readonly localPort: number;
   readonly tls: boolean;
   readonly peerCertificate?: PeerCertificate;
+  /**
+   * Present on a WebSocket opening handshake the listener can take over: answers 101 and hands
+   * the caller's socket to `session`. The returned Response is what the handler returns.
+   */
+  readonly upgrade?: (session: WebSocketSession, options: { readonly protocol?: string }) => Response;
 }
+
+/** The caller's end of a WebSocket, as the listener holds it. */
+export interface CallerWebSocket {
+  /** False when the message was queued over the send buffer's limit: wait for `drain`. */
+  send(data: string | Uint8Array): boolean;
+  close(code?: number, reason?: string): void;
+}
+
+/** What the listener reports about an upgraded caller connection. */
+export interface WebSocketSession {
+  open(socket: CallerWebSocket): void;
+  message(data: string | Uint8Array): void;
+  close(code: number, reason: string): void;
+  /** The send buffer emptied after `send` returned false. */
+  drain(): void;
+}
+
+/** The largest WebSocket message relayed either way (bytes). */
+export const WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024;
 
 export type RequestHandler = (request: Request, conn: ConnInfo) => Response | Promise<Response>;
 

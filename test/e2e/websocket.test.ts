@@ -1,0 +1,170 @@
+/**
+ * WebSocket through the gateway: a real echo WebSocket upstream, a route whose openid-connect
+ * plugin wants a bearer token from the real IdP, the real gateway (binary, or
+ * GATEWAY_RUNTIME=bun|deno). The token is checked on the opening handshake, before any 101.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { connect } from "node:net";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+
+let idp: IdpProcess;
+let gw: GatewayProcess;
+let upstream: ReturnType<typeof Bun.serve>;
+let upgrades = 0;
+
+beforeAll(async () => {
+  upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req, srv) {
+      const url = new URL(req.url);
+      if (url.pathname.endsWith("/refuse")) return Response.json({ message: "no sockets here" }, { status: 403 });
+      upgrades++;
+      if (srv.upgrade(req, { data: { authorization: req.headers.get("authorization"), path: url.pathname } })) return undefined;
+      return new Response("expected a WebSocket", { status: 400 });
+    },
+    websocket: {
+      maxPayloadLength: 32 * 1024 * 1024,
+      message(ws, message) {
+        if (message === "close-4000") ws.close(4000, "bye");
+        else if (message === "whoami") ws.send(JSON.stringify(ws.data));
+        else ws.send(message);
+      },
+    },
+  });
+  idp = await startIdpProcess();
+  gw = await startGateway({
+    config: `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+
+[[services]]
+name = "ws-echo"
+url = "http://127.0.0.1:${upstream.port}/socket"
+read_timeout = 5000
+
+[[routes]]
+name = "ws"
+service = "ws-echo"
+paths = ["/ws"]
+protocols = ["http", "ws"]
+
+[[plugins]]
+name = "openid-connect"
+route = "ws"
+[plugins.config]
+issuer = "${idp.issuer}"
+auth_methods = ["bearer"]
+`,
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await gw?.stop();
+  await idp?.stop();
+  upstream?.stop(true);
+});
+
+async function token(): Promise<string> {
+  const res = await fetch(idp.tokenEndpoint, {
+    method: "POST",
+    headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}`, "content-type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials",
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** The status line of the gateway's answer to a raw opening handshake. */
+function handshakeStatus(path: string, headers: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
+    });
+    let text = "";
+    socket.on("data", (d) => {
+      text += d.toString("latin1");
+      if (text.includes("\r\n")) {
+        socket.destroy();
+        resolve(text.slice(0, text.indexOf("\r\n")));
+      }
+    });
+    socket.on("error", reject);
+  });
+}
+
+/** Opens a WebSocket through the gateway; resolves once open. */
+function open(path: string, bearer?: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.proxy}${path}`, bearer ? ({ headers: { authorization: `Bearer ${bearer}` } } as never) : undefined);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error("the WebSocket did not open"));
+  });
+}
+
+function nextMessage(ws: WebSocket): Promise<string | ArrayBuffer> {
+  return new Promise((resolve) => ws.addEventListener("message", (e) => resolve(e.data), { once: true }));
+}
+
+describe("a WebSocket through a bearer-protected route", () => {
+  it("answers the handshake without a valid token with 401 and never reaches the upstream", async () => {
+    const before = upgrades;
+    expect(await handshakeStatus("/ws")).toBe("HTTP/1.1 401 Unauthorized");
+    expect(await handshakeStatus("/ws", { authorization: "Bearer not-a-token" })).toBe("HTTP/1.1 401 Unauthorized");
+    expect(upgrades).toBe(before);
+  });
+
+  it("switches protocols with a valid token and hands the upstream the request as the plugins left it", async () => {
+    const access = await token();
+    expect(await handshakeStatus("/ws", { authorization: `Bearer ${access}` })).toBe("HTTP/1.1 101 Switching Protocols");
+    const ws = await open("/ws", access);
+    ws.send("whoami");
+    const seen = JSON.parse(String(await nextMessage(ws))) as { authorization: string; path: string };
+    expect(seen.path).toBe("/socket");
+    expect(seen.authorization).toBe(`Bearer ${access}`);
+    ws.close();
+  });
+
+  it("echoes 100 messages in order", async () => {
+    const ws = await open("/ws", await token());
+    const received: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      ws.onmessage = (e) => {
+        received.push(String(e.data));
+        if (received.length === 100) resolve();
+      };
+    });
+    for (let i = 0; i < 100; i++) ws.send(`message ${i}`);
+    await done;
+    expect(received).toEqual(Array.from({ length: 100 }, (_, i) => `message ${i}`));
+    ws.close();
+  });
+
+  it("relays a 10 MB message both ways intact", async () => {
+    const ws = await open("/ws", await token());
+    const big = new Uint8Array(10 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
+    const reply = nextMessage(ws);
+    ws.send(big);
+    const echoed = new Uint8Array((await reply) as ArrayBuffer);
+    expect(echoed.length).toBe(big.length);
+    expect(Bun.hash(echoed)).toBe(Bun.hash(big));
+    ws.close();
+  }, 30_000);
+
+  it("passes the upstream's close code through", async () => {
+    const ws = await open("/ws", await token());
+    const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
+    ws.send("close-4000");
+    const event = await closed;
+    expect(event.code).toBe(4000);
+    expect(event.reason).toBe("bye");
+  });
+
+  it("passes the upstream's refusal back as its HTTP answer", async () => {
+    expect(await handshakeStatus("/ws/refuse", { authorization: `Bearer ${await token()}` })).toBe("HTTP/1.1 403 Forbidden");
+  });
+});
