@@ -25,6 +25,7 @@ import { createProxyApp, type ProxyApp } from "./app.ts";
 import { originalRequest } from "./decision.ts";
 import { badRequest } from "../runtime/request-target.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
+import { readPemFile } from "../config/pem-file.ts";
 
 type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
@@ -36,17 +37,9 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-async function readPem(runtime: Runtime, file: string, key: string): Promise<string> {
-  try {
-    return await runtime.readTextFile(file);
-  } catch (error) {
-    throw new ConfigError(`${key}: cannot read "${file}" (${(error as Error).message})`);
-  }
-}
-
 /** PEM text of `[server] trusted_certificates`, each file named by its key path when unreadable. */
 function readTrustedCertificates(runtime: Runtime, config: GatewayConfig): Promise<string[]> {
-  return Promise.all(config.server.trusted_certificates.map((f, i) => readPem(runtime, f, `server.trusted_certificates[${i}]`)));
+  return Promise.all(config.server.trusted_certificates.map((f, i) => readPemFile(runtime, f, `server.trusted_certificates[${i}]`)));
 }
 
 /**
@@ -61,9 +54,9 @@ async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFi
   const tls = config.server.tls;
   if (!tls) return undefined;
   return {
-    cert: await readPem(runtime, tls.cert, "server.tls.cert"),
-    key: await readPem(runtime, tls.key, "server.tls.key"),
-    ...(tls.client_ca ? { clientCa: await readPem(runtime, tls.client_ca, "server.tls.client_ca") } : {}),
+    cert: await readPemFile(runtime, tls.cert, "server.tls.cert"),
+    key: await readPemFile(runtime, tls.key, "server.tls.key"),
+    ...(tls.client_ca ? { clientCa: await readPemFile(runtime, tls.client_ca, "server.tls.client_ca") } : {}),
     requireClientCert: tls.require_client_cert,
   };
 }
@@ -73,9 +66,9 @@ async function adminTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFil
   const { tls, admin_client_ca: ca } = config.server;
   if (!tls || ca === undefined) return undefined;
   return {
-    cert: await readPem(runtime, tls.cert, "server.tls.cert"),
-    key: await readPem(runtime, tls.key, "server.tls.key"),
-    clientCa: await readPem(runtime, ca, "server.admin_client_ca"),
+    cert: await readPemFile(runtime, tls.cert, "server.tls.cert"),
+    key: await readPemFile(runtime, tls.key, "server.tls.key"),
+    clientCa: await readPemFile(runtime, ca, "server.admin_client_ca"),
     requireClientCert: true,
   };
 }
@@ -112,9 +105,9 @@ async function serviceTls(runtime: Runtime, config: GatewayConfig, trusted: read
       out.set(s.name, {});
       continue;
     }
-    const own = await Promise.all(s.ca_certificates.map((f, j) => readPem(runtime, f, `services[${i}].ca_certificates[${j}]`)));
+    const own = await Promise.all(s.ca_certificates.map((f, j) => readPemFile(runtime, f, `services[${i}].ca_certificates[${j}]`)));
     const client = s.client_certificate
-      ? { cert: await readPem(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`), key: await readPem(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`) }
+      ? { cert: await readPemFile(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`), key: await readPemFile(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`) }
       : {};
     out.set(s.name, { ca: [...trusted, ...own], verify: s.tls_verify, ...client });
   }

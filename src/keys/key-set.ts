@@ -6,12 +6,7 @@
 import { generateJwk, importPrivateKey, publicView, type SigningAlgorithm } from "./jwk.ts";
 import type { CurrentKey, KeySet, RetiredKey } from "./jwks-file.ts";
 import { KeyStoreError, type KeySelector, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
-
-export function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+import { base64url } from "../lib/base64url.ts";
 
 async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
   const jwk = (await generateJwk(alg)) as CurrentKey["jwk"];

@@ -3,6 +3,7 @@
  * cached value, credentials included. A raw secret never becomes a map key, a key leaks nothing
  * about the secret without the salt, and a wrong secret can never find the right one's token.
  */
+import { base64url } from "../../lib/base64url.ts";
 
 export type KeyedHash = (parts: readonly string[]) => Promise<string>;
 
@@ -17,12 +18,6 @@ export function encodeParts(parts: readonly string[]): string {
 }
 
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 /** A synchronous HMAC-SHA-256 from the runtime edge (`Runtime.hmacSha256`), when it has one. */
 export type SyncHmac = (key: Uint8Array) => (data: string) => string;

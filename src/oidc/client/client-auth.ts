@@ -24,6 +24,7 @@ import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
 import type { ForwardProxy } from "./forward-proxy.ts";
 import { createIdpFetch, type OutboundContext } from "./outbound.ts";
+import { readPemFile } from "../../config/pem-file.ts";
 
 /** Kong's `client_auth` values this gateway implements. */
 export const CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"] as const;
@@ -145,17 +146,6 @@ export function clientAuthIssues(c: {
   return issues;
 }
 
-async function readPem(ctx: Pick<OutboundContext, "runtime">, file: string, key: string, where: string, kind: "CERTIFICATE" | "PRIVATE KEY"): Promise<string> {
-  let text: string;
-  try {
-    text = await ctx.runtime.readTextFile(file);
-  } catch (error) {
-    throw new ConfigError(`${where}: ${key}: cannot read "${file}" (${(error as Error).message})`);
-  }
-  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) throw new ConfigError(`${where}: ${key}: "${file}" holds no PEM ${kind.toLowerCase()}`);
-  return text;
-}
-
 function supportedList(as: oauth.AuthorizationServer, endpoint: ClientEndpoint): readonly string[] | undefined {
   const own = endpoint === "introspection_endpoint" ? as.introspection_endpoint_auth_methods_supported : undefined;
   const list = own ?? as.token_endpoint_auth_methods_supported;
@@ -182,8 +172,8 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
   const methods = [...settings.methods];
   let mtlsFetch: FetchLike | undefined;
   if (methods.some(usesMtls)) {
-    const cert = await readPem(deps.ctx, settings.tlsCertFile!, names.tls_client_auth_cert, where, "CERTIFICATE");
-    const key = await readPem(deps.ctx, settings.tlsKeyFile!, names.tls_client_auth_key, where, "PRIVATE KEY");
+    const cert = await readPemFile(deps.ctx.runtime, settings.tlsCertFile!, `${where}: ${names.tls_client_auth_cert}`, "CERTIFICATE");
+    const key = await readPemFile(deps.ctx.runtime, settings.tlsKeyFile!, `${where}: ${names.tls_client_auth_key}`, "PRIVATE KEY");
     mtlsFetch = createIdpFetch(deps.ctx, { timeout: settings.timeout, sslVerify: settings.tlsVerify, clientCertificate: { cert, key }, proxy: deps.proxy });
   }
   const keys = deps.ctx.keys;

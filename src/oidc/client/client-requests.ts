@@ -12,7 +12,8 @@
 import * as oauth from "oauth4webapi";
 import { AuthError, IdpError } from "../../errors.ts";
 import type { ClientCall } from "./client-auth.ts";
-import { endpointName, networkError } from "./outbound.ts";
+import { classifyIdpError } from "./idp-errors.ts";
+import { endpointName } from "./outbound.ts";
 
 export type GatewayGrant = { readonly type: "client_credentials" } | { readonly type: "password"; readonly username: string; readonly password: string };
 
@@ -55,24 +56,11 @@ function refused(status: number, call: ClientCall, what: string, oauthError?: st
 
 /** Maps whatever oauth4webapi or the network threw to `IdpError`, or `AuthError` for a user's wrong password. */
 function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, userGrant = false): AuthError | IdpError {
-  if (error instanceof IdpError || error instanceof AuthError) return error;
-  const endpoint = endpointName(call.url);
-  if (error instanceof oauth.ResponseBodyError) {
-    if (userGrant && error.error === "invalid_grant") {
-      return new AuthError({ error: "invalid_grant", description: "the identity provider refused the username or password" });
-    }
-    return refused(error.status, call, what, error.error);
-  }
-  if (error instanceof oauth.WWWAuthenticateChallengeError) return refused(error.response.status, call, what);
-  if (error instanceof oauth.OperationProcessingError) {
-    if (error.cause instanceof Response && error.cause.status !== 200) return refused(error.cause.status, call, what);
-    const net = networkError(error.cause, endpoint, timeout);
-    if (net.failure === "timeout") return net;
-    return new IdpError("bad_response", `${what} ${endpoint} sent an invalid response (${(error.code ?? "invalid").toLowerCase()})`);
-  }
-  if (error instanceof oauth.UnsupportedOperationError) return new IdpError("bad_response", `${what} ${endpoint} sent an unsupported token type`);
-  if (error instanceof TypeError) return new IdpError("misconfigured", `${what} ${endpoint} cannot be used (${error.message.toLowerCase()})`);
-  return new IdpError("bad_response", `${what} ${endpoint} failed`);
+  return classifyIdpError(error, what, endpointName(call.url), timeout, (status, oauthError) =>
+    userGrant && oauthError === "invalid_grant"
+      ? new AuthError({ error: "invalid_grant", description: "the identity provider refused the username or password" })
+      : refused(status, call, what, oauthError),
+  );
 }
 
 /**

@@ -20,6 +20,8 @@ import type { FetchLike } from "../../runtime/types.ts";
 import type { Shared } from "../../lib/shared.ts";
 import { proxyKey, type ForwardProxy } from "./forward-proxy.ts";
 import { createIdpFetch, getJson, type OutboundContext } from "./outbound.ts";
+import { timedIdpCall } from "./timed-call.ts";
+import { PRIVATE_JWK_MEMBERS } from "../../lib/jwa.ts";
 
 export interface IssuerSettings {
   /** The configured `issuer`: an issuer identifier, or the URL of its discovery document. */
@@ -73,8 +75,7 @@ const BACKOFF_MAX_MS = 60_000;
 const START_WAIT_MS = 3000;
 /** The same failure is logged at most this often. */
 const LOG_REPEAT_MS = 30_000;
-/** Members of a JWK that must never be shown (RFC 7517/7518 private parts). */
-const PRIVATE_MEMBERS = new Set(["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"]);
+const PRIVATE_MEMBERS = new Set(PRIVATE_JWK_MEMBERS);
 
 /** Kong accepts the discovery URL as `issuer`; the issuer identifier is then its prefix. */
 export function splitIssuer(configured: string): { issuer: string; discoveryUrl: string } {
@@ -286,14 +287,14 @@ export class Issuer {
     const { timeout } = this.settings;
     const extra = this.settings.discoveryHeaders;
     const discoveryFetch: FetchLike = extra ? (input, init) => this.fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...extra } }) : this.fetch;
-    const { json } = await this.timed("discovery", () => getJson(discoveryFetch, this.discoveryUrl, "discovery document", timeout));
+    const { json } = await timedIdpCall(this.metrics, "discovery", () => getJson(discoveryFetch, this.discoveryUrl, "discovery document", timeout));
     const discovery = this.checkDiscovery(json);
     let jwks: JSONWebKeySet = { keys: [] };
     let jwksText = "";
     const jwksUri = this.settings.jwksEndpoint ?? discovery.jwks_uri;
     if (typeof jwksUri === "string") {
       const uri = jwksUri;
-      const got = await this.timed("jwks", () => getJson(this.fetch, uri, "JWKS", timeout));
+      const got = await timedIdpCall(this.metrics, "jwks", () => getJson(this.fetch, uri, "JWKS", timeout));
       if (!Array.isArray(got.json.keys)) throw new IdpError("bad_response", `JWKS at ${uri} has no "keys" array`);
       jwks = got.json as unknown as JSONWebKeySet;
       jwksText = got.text;
@@ -309,18 +310,6 @@ export class Issuer {
       }
     }
     return { meta: { discovery, jwks, updatedAt: this.now() }, keys, jwksText };
-  }
-
-  private async timed<T>(endpoint: "discovery" | "jwks", call: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      const result = await call();
-      this.metrics?.idp(endpoint, "ok", (performance.now() - started) / 1000);
-      return result;
-    } catch (error) {
-      this.metrics?.idp(endpoint, error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
-      throw error;
-    }
   }
 
   private checkDiscovery(json: Record<string, unknown>): AuthorizationServer {

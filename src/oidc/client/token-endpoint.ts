@@ -13,7 +13,8 @@ import * as oauth from "oauth4webapi";
 import { AuthError, IdpError } from "../../errors.ts";
 import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
-import { endpointName, networkError } from "./outbound.ts";
+import { classifyIdpError } from "./idp-errors.ts";
+import { endpointName } from "./outbound.ts";
 
 export interface ClientCredentials {
   readonly clientId: string;
@@ -51,23 +52,6 @@ function refusedOrFailed(status: number, endpoint: string, oauthError?: string):
   return new IdpError("bad_response", `token endpoint ${endpoint} answered HTTP ${status}`);
 }
 
-/** Maps whatever oauth4webapi or the network threw to `AuthError` / `IdpError`. */
-function classifyTokenError(error: unknown, endpoint: string, timeout: number): AuthError | IdpError {
-  if (error instanceof IdpError || error instanceof AuthError) return error;
-  if (error instanceof oauth.ResponseBodyError) return refusedOrFailed(error.status, endpoint, error.error);
-  if (error instanceof oauth.WWWAuthenticateChallengeError) return refusedOrFailed(error.response.status, endpoint);
-  if (error instanceof oauth.OperationProcessingError) {
-    // A non-200 answer without a readable OAuth error body (plain text, HTML, empty): judge by status.
-    if (error.cause instanceof Response && error.cause.status !== 200) return refusedOrFailed(error.cause.status, endpoint);
-    const net = networkError(error.cause, endpoint, timeout);
-    if (net.failure === "timeout") return net;
-    return new IdpError("bad_response", `token endpoint ${endpoint} sent an invalid token response (${(error.code ?? "invalid").toLowerCase()})`);
-  }
-  if (error instanceof oauth.UnsupportedOperationError) return new IdpError("bad_response", `token endpoint ${endpoint} sent an unsupported token type`);
-  if (error instanceof TypeError) return new IdpError("misconfigured", `token endpoint ${endpoint} cannot be used (${error.message.toLowerCase()})`);
-  return new IdpError("bad_response", `token endpoint ${endpoint} failed`);
-}
-
 /**
  * Asks `as.token_endpoint` for a token with the caller's client credentials. Resolves with the
  * parsed response (tokens not yet verified); rejects with `AuthError` or `IdpError` only.
@@ -89,6 +73,6 @@ export async function requestClientCredentialsToken(as: oauth.AuthorizationServe
     const response = await oauth.clientCredentialsGrantRequest(as, client, auth, params, httpOptions);
     return await oauth.processClientCredentialsResponse(as, client, response);
   } catch (error) {
-    throw classifyTokenError(error, endpoint, options.timeout);
+    throw classifyIdpError(error, "token endpoint", endpoint, options.timeout, (status, oauthError) => refusedOrFailed(status, endpoint, oauthError));
   }
 }

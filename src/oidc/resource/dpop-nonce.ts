@@ -7,6 +7,7 @@
  *
  * The HMAC is computed once per slot and cached: checking a nonce is two string comparisons.
  */
+import { base64url } from "../../lib/base64url.ts";
 
 export interface DpopNonces {
   /** The nonce to hand out now (`DPoP-Nonce`). */
@@ -25,12 +26,6 @@ export interface DpopNonceOptions {
 }
 
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 /** Constant-time string comparison for values of public length (nonces, thumbprints). */
 export function timingSafeEqual(a: string, b: string): boolean {

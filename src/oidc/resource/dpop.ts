@@ -15,12 +15,14 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, 
 import { AuthError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, type ReplayStore } from "./replay-store.ts";
+import { base64url } from "../../lib/base64url.ts";
+import { ASYMMETRIC_ALGORITHMS, PRIVATE_JWK_MEMBERS } from "../../lib/jwa.ts";
 
 /** Kong's `proof_of_possession_dpop` / `proof_of_possession_mtls` values. */
 export type PopMode = "off" | "optional" | "strict";
 
 /** Asymmetric JWS algorithms a DPoP proof may use; `none` and HMAC never are (RFC 9449 §4.2). */
-export const DPOP_ALGORITHMS: readonly string[] = ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA", "Ed25519"];
+export const DPOP_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS;
 
 export interface DpopConfig {
   /** Accepted proof algorithms, a subset of `DPOP_ALGORITHMS`; also sent as `algs` in challenges. */
@@ -136,12 +138,6 @@ export function createDpopOrigins(publicOrigins: readonly string[] = []): (liste
 
 const encoder = new TextEncoder();
 
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
 /** `ath`: base64url(SHA-256(ASCII(access token))) (RFC 9449 §4.2). Cache it with the token's claims. */
 export async function accessTokenHash(token: string): Promise<string> {
   return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(token))));
@@ -170,8 +166,6 @@ function fail(config: DpopConfig, error: OAuthErrorCode, description: string, he
 // ---------------------------------------------------------------------------------------------
 // The proof.
 
-/** Members that only a private or symmetric JWK has (RFC 7517 §9.2, RFC 7518 §6). */
-const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Larger proofs are refused before any parsing; a proof with an RSA-4096 key is ~2 KB. */
 const MAX_PROOF_LENGTH = 8192;
@@ -236,7 +230,7 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
   }
   const jwk = header.jwk as Record<string, unknown> | undefined;
   if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) throw fail(config, "invalid_dpop_proof", "'jwk' header of the proof must be a public JWK");
-  if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw fail(config, "invalid_dpop_proof", "'jwk' header of the proof must not contain a private key");
+  if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw fail(config, "invalid_dpop_proof", "'jwk' header of the proof must not contain a private key");
 
   // 3. Signature by the embedded key (jose refuses symmetric and private keys here too).
   let payload: Record<string, unknown>;

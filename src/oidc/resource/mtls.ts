@@ -8,14 +8,9 @@ import { AuthError, type Challenge } from "../../errors.ts";
 import type { PeerCertificate } from "../../runtime/types.ts";
 import { timingSafeEqual } from "./dpop-nonce.ts";
 import type { PopMode } from "./dpop.ts";
+import { base64url } from "../../lib/base64url.ts";
 
 export type { PopMode } from "./dpop.ts";
-
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 // One certificate per connection (the listener hands the same object to every request on it):
 // the hash is computed once per connection, not per request.

@@ -6,6 +6,7 @@
  * The interface is small so a shared store (Redis `SET NX PX`) can replace the in-memory one
  * when several gateways must refuse each other's replays.
  */
+import { base64url } from "../../lib/base64url.ts";
 
 export interface ReplayStore {
   /**
@@ -27,12 +28,6 @@ export interface MemoryReplayStore extends ReplayStore {
 }
 
 const encoder = new TextEncoder();
-
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 /**
  * The store key of one proof: SHA-256 over the thumbprint and the `jti`, length-prefixed so

@@ -13,8 +13,6 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { IdpError } from "../../errors.ts";
 
-/** Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones allowed by default. */
-export const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;
 /** HMAC algorithms: only with `enable_hs_signatures`, keyed by the client secret. */
 const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
 

@@ -22,6 +22,7 @@ import { createCallerIdentity } from "./caller-identity.ts";
 import { createConsumerMapping } from "./consumer-mapping.ts";
 import { createRequirementCheck } from "./authz.ts";
 import { createUpstreamHeaders, upstreamHeaderNames } from "./mutate.ts";
+import { isLoopbackHost } from "../../lib/loopback.ts";
 
 /** One factory per implemented `auth_methods` value. */
 const AUTHENTICATORS: Record<AuthMethod, AuthenticatorFactory> = {
@@ -42,8 +43,6 @@ function uniqueChallenges(authenticators: readonly Authenticator[]): Challenge[]
   return out;
 }
 
-const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
-
 export const openIdConnect = definePlugin<OpenIdConnectConfig>({
   name: "openid-connect",
   priority: 1050, // Kong's
@@ -63,7 +62,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     }
     if (!config.ssl_verify) warnings.push("ssl_verify: the identity provider's certificate is not verified ('ssl_verify = false')");
     const url = new URL(splitIssuer(config.issuer).discoveryUrl);
-    if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
+    if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
       warnings.push(`issuer: "${config.issuer}" is plain http; client secrets and tokens cross the network unencrypted`);
     }
     if ((config.auth_methods.includes("bearer") || config.auth_methods.includes("introspection")) && config.audience_required.length === 0) {

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { forwardProxyFields, kongTable, millis, seconds, type SchemaContext } from "../../config/fields.ts";
 import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
-import { ASYMMETRIC_ALGORITHMS } from "../../oidc/resource/verify-access-token.ts";
+import { ASYMMETRIC_ALGORITHMS } from "../../lib/jwa.ts";
 import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
 
 /** Every `auth_methods` value Kong knows. */

@@ -21,6 +21,8 @@ import { TokenCache, type Fresh } from "../../oidc/client/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
 import { definePlugin } from "../types.ts";
 import { authMethod, KEY_NAMES, upstreamOauthSchema, type UpstreamOauthConfig } from "./schema.ts";
+import { isLoopbackHost } from "../../lib/loopback.ts";
+import { timedIdpCall } from "../../oidc/client/timed-call.ts";
 
 const CACHE_LABEL = "upstream_oauth";
 /** One token per plugin instance. */
@@ -29,8 +31,6 @@ const KEY = "token";
 const REFUSAL_BACKOFF = 5;
 /** Issuer metadata is refreshed this often, as openid-connect's default `rediscovery_lifetime` (s). */
 const REDISCOVERY_LIFETIME = 30;
-const LOOPBACK_HOST = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
-
 export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
   name: "upstream-oauth",
   priority: 760, // after authentication plugins (openid-connect: 1050)
@@ -42,7 +42,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
     if (!config.client.ssl_verify) warnings.push("client.ssl_verify: the identity provider's certificate is not verified ('ssl_verify = false')");
     const endpoint = config.oauth.token_endpoint ?? splitIssuer(config.oauth.issuer!).discoveryUrl;
     const url = new URL(endpoint);
-    if (url.protocol === "http:" && !LOOPBACK_HOST.test(url.hostname)) {
+    if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
       warnings.push(`oauth: "${endpoint}" is plain http; the gateway's credentials and tokens cross the network unencrypted`);
     }
     return warnings;
@@ -97,24 +97,22 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
       const closeCache = meterCacheSize(ctx, CACHE_LABEL, cache);
 
       const fetchToken = async (as: AuthorizationServer): Promise<Fresh<string>> => {
-        const started = performance.now();
-        let response;
-        try {
-          response = await requestGrant(client.call(as, "token_endpoint"), grant, {
-            scopes: oauth.scopes,
-            audience: oauth.audience,
-            parameters: oauth.token_post_args,
-            headers: oauth.token_headers,
-            allowHttp,
-            timeout: clientConfig.timeout,
-          });
-          metrics?.idp("token", "ok", (performance.now() - started) / 1000);
-        } catch (error) {
-          // A refused `oauth.password` is the configuration's fault, not the caller's.
-          const ours = error instanceof AuthError ? new IdpError("misconfigured", `the token endpoint refused 'oauth.username'/'oauth.password' of the gateway's client "${oauth.client_id}"`) : error;
-          metrics?.idp("token", ours instanceof IdpError ? ours.failure : "error", (performance.now() - started) / 1000);
-          throw ours;
-        }
+        const response = await timedIdpCall(metrics, "token", async () => {
+          try {
+            return await requestGrant(client.call(as, "token_endpoint"), grant, {
+              scopes: oauth.scopes,
+              audience: oauth.audience,
+              parameters: oauth.token_post_args,
+              headers: oauth.token_headers,
+              allowHttp,
+              timeout: clientConfig.timeout,
+            });
+          } catch (error) {
+            // A refused `oauth.password` is the configuration's fault, not the caller's.
+            if (error instanceof AuthError) throw new IdpError("misconfigured", `the token endpoint refused 'oauth.username'/'oauth.password' of the gateway's client "${oauth.client_id}"`);
+            throw error;
+          }
+        });
         const lifetime = typeof response.expires_in === "number" ? Math.max(0, response.expires_in - cacheConfig.eagerly_expire) : undefined;
         log.debug("upstream_oauth.token_fetched", { client_id: oauth.client_id, method: client.methods[0], expires_in: response.expires_in ?? null });
         return { value: `Bearer ${response.access_token}`, expiresAt: lifetime === undefined ? undefined : Date.now() + lifetime * 1000 };

@@ -11,20 +11,12 @@ import type { GatewayEnv } from "../../../gateway/context.ts";
 import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
 import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
+import { bodyKind } from "../../../lib/body-kind.ts";
 
 /** RFC 6750 §2.1 `b64token`. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 const invalid = (description: string) => new AuthError({ error: "invalid_request", description });
-
-type BodyKind = "form" | "json";
-
-function bodyKind(contentType: string | null): BodyKind | undefined {
-  const type = contentType?.split(";")[0]?.trim().toLowerCase();
-  if (type === "application/x-www-form-urlencoded") return "form";
-  if (type === "application/json") return "json";
-  return undefined;
-}
 
 /**
  * The body the upstream will receive, read up to `MAX_CREDENTIALS_BODY` bytes without losing

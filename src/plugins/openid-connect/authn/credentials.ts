@@ -12,6 +12,7 @@ import type { GatewayEnv } from "../../../gateway/context.ts";
 import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
 import type { ClientCredentials } from "../../../oidc/client/token-endpoint.ts";
 import type { ParamType } from "../schema.ts";
+import { bodyKind } from "../../../lib/body-kind.ts";
 
 export interface FoundCredentials extends ClientCredentials {
   readonly source: ParamType;
@@ -115,15 +116,6 @@ export function withoutCredentials(search: string, names: CredentialNames = CLIE
     return name !== names.id && name !== names.secret;
   });
   return kept.length ? `?${kept.join("&")}` : "";
-}
-
-type BodyKind = "form" | "json";
-
-function bodyKind(contentType: string | null): BodyKind | undefined {
-  const type = contentType?.split(";")[0]?.trim().toLowerCase();
-  if (type === "application/x-www-form-urlencoded") return "form";
-  if (type === "application/json" || type?.endsWith("+json")) return "json";
-  return undefined;
 }
 
 /**

@@ -11,7 +11,7 @@
  * possession a bound token asks for (`cnf`: DPoP key or client certificate) is checked on every
  * request, as for `bearer`.
  */
-import { AuthError, IdpError } from "../../../errors.ts";
+import { AuthError } from "../../../errors.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import { createGatewayClient } from "../../../oidc/client/client-auth.ts";
 import { gatewayClientSettings } from "../../../oidc/client/client-auth-schema.ts";
@@ -25,6 +25,7 @@ import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { createFlowCache } from "./token-flow.ts";
 import type { Grant } from "../mutate.ts";
+import { timedIdpCall } from "../../../oidc/client/timed-call.ts";
 
 /**
  * What is cached per token, locally and in the fleet's Redis: the token and the active result,
@@ -68,19 +69,17 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
   const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint]);
 
   const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
-    const started = performance.now();
-    let result;
-    try {
-      result = await introspectToken(client.call(meta.discovery, "introspection_endpoint"), token, {
-        hint: config.introspection_hint,
-        allowHttp: issuer.allowHttp,
-        timeout: config.timeout,
-      });
-      metrics?.idp("introspection", result.active ? "ok" : "inactive", (performance.now() - started) / 1000);
-    } catch (error) {
-      metrics?.idp("introspection", error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
-      throw error;
-    }
+    const result = await timedIdpCall(
+      metrics,
+      "introspection",
+      () =>
+        introspectToken(client.call(meta.discovery, "introspection_endpoint"), token, {
+          hint: config.introspection_hint,
+          allowHttp: issuer.allowHttp,
+          timeout: config.timeout,
+        }),
+      (r) => (r.active ? "ok" : "inactive"),
+    );
     if (!result.active) throw inactive("the access token is not active");
     const now = Date.now() / 1000;
     const exp = typeof result.exp === "number" ? result.exp : undefined;

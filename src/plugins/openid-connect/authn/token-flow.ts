@@ -22,6 +22,7 @@ import { hideCredentials, readClientCredentials, type CredentialNames, type Foun
 import { parseRequirement } from "../authz.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig, type ParamType } from "../schema.ts";
 import type { Grant } from "../mutate.ts";
+import { timedIdpCall } from "../../../oidc/client/timed-call.ts";
 
 /**
  * Format of the fleet's entries, part of their Redis keys: v2 holds the token and claims only
@@ -193,13 +194,10 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */
   const fetchToken = async (found: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<Grant>> => {
-    const started = performance.now();
     let response;
     try {
-      response = await grant.request(found, meta);
-      metrics?.idp("token", "ok", (performance.now() - started) / 1000);
+      response = await timedIdpCall(metrics, "token", () => grant.request(found, meta));
     } catch (error) {
-      metrics?.idp("token", error instanceof AuthError ? "refused" : error instanceof IdpError ? error.failure : "error", (performance.now() - started) / 1000);
       if (error instanceof AuthError) {
         grant.onRefused(error);
         throw error.withChallenges(challenges);
