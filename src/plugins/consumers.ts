@@ -12,6 +12,8 @@ export interface Consumer {
   readonly tags: readonly string[];
   /** ACL groups (`acl` plugin). */
   readonly groups: readonly string[];
+  /** `X-Consumer-Groups`: the groups joined by ", " as Kong sends them. */
+  readonly groupsHeader: string;
   /** The name the access log and errors give it: username, else custom_id. */
   readonly name: string;
 }
@@ -46,6 +48,7 @@ export async function createConsumerDirectory(configs: readonly ConsumerConfig[]
       custom_id: config.custom_id,
       tags: config.tags,
       groups: config.groups,
+      groupsHeader: config.groups.join(", "),
       name,
     };
     fields.id.set(consumer.id, consumer);

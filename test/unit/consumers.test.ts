@@ -131,3 +131,15 @@ ${["", 'consumer = "billing"', 'route = "r"', 'route = "r"\nconsumer = "billing"
     expect(await chosen("other")).toEqual(["5"]);
   });
 });
+
+describe("the README's billing example", () => {
+  it("is a valid gateway.toml: one consumer, its acl group and 100 requests a minute", async () => {
+    const readme = await Bun.file(new URL("../../README.md", import.meta.url)).text();
+    const block = [...readme.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((t) => t.includes('paths = ["/invoices"]'));
+    expect(block).toBeDefined();
+    const config = parseConfig(block!, FILE, pluginRegistry);
+    expect(config.consumers[0]).toMatchObject({ custom_id: "billing", groups: ["invoices"] });
+    expect(config.plugins.map((p) => p.name)).toEqual(["openid-connect", "acl", "rate-limiting"]);
+    expect(config.plugins[2]!.config).toMatchObject({ minute: 100, limit_by: "consumer" });
+  });
+});

@@ -73,11 +73,10 @@ describe("rate-limiting windows", () => {
 describe("the local policy's counters", () => {
   it("count exactly and block without counting once a window is full", () => {
     const counters = new LocalCounters();
-    const windows = [
-      { key: "a|minute", limit: 3, end: 60_000 },
-      { key: "a|hour", limit: 10, end: 3_600_000 },
-    ];
-    const results = Array.from({ length: 5 }, () => counters.count(windows, 1000));
+    const results = Array.from({ length: 5 }, () => {
+      const r = counters.count("a", [3, 10], [60_000, 3_600_000], 1000);
+      return { blocked: r.blocked, counts: [...r.counts] };
+    });
     expect(results.map((r) => r.blocked)).toEqual([false, false, false, true, true]);
     expect(results[2]!.counts).toEqual([3, 3]);
     expect(results[4]!.counts).toEqual([3, 3]); // a refused request counts in no window
@@ -85,17 +84,23 @@ describe("the local policy's counters", () => {
 
   it("start a window afresh when it turns, and keep callers apart", () => {
     const counters = new LocalCounters();
-    const w = (key: string, end: number) => [{ key, limit: 1, end }];
-    expect(counters.count(w("a", 60_000), 1000).blocked).toBe(false);
-    expect(counters.count(w("a", 60_000), 2000).blocked).toBe(true);
-    expect(counters.count(w("b", 60_000), 2000).blocked).toBe(false);
-    expect(counters.count(w("a", 120_000), 60_000).blocked).toBe(false);
+    expect(counters.count("a", [1], [60_000], 1000).blocked).toBe(false);
+    expect(counters.count("a", [1], [60_000], 2000).blocked).toBe(true);
+    expect(counters.count("b", [1], [60_000], 2000).blocked).toBe(false);
+    expect(counters.count("a", [1], [120_000], 60_000).blocked).toBe(false);
   });
 
-  it("stay bounded, dropping the oldest counters first", () => {
+  it("turn each window on its own: a new minute does not reset the hour", () => {
+    const counters = new LocalCounters();
+    counters.count("a", [1, 2], [60_000, 3_600_000], 0);
+    expect(counters.count("a", [1, 2], [120_000, 3_600_000], 60_000)).toMatchObject({ blocked: false, counts: [1, 2] });
+    expect(counters.count("a", [1, 2], [180_000, 3_600_000], 120_000).blocked).toBe(true);
+  });
+
+  it("stay bounded, dropping the oldest callers first", () => {
     const counters = new LocalCounters(3);
-    for (const key of ["a", "b", "c", "d"]) counters.count([{ key, limit: 1, end: 60_000 }], 0);
+    for (const key of ["a", "b", "c", "d"]) counters.count(key, [1], [60_000], 0);
     expect(counters.size).toBe(3);
-    expect(counters.count([{ key: "a", limit: 1, end: 60_000 }], 0).blocked).toBe(false);
+    expect(counters.count("a", [1], [60_000], 0).blocked).toBe(false);
   });
 });

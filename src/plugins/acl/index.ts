@@ -48,9 +48,11 @@ export const acl = definePlugin<AclConfig>({
       const token = c.var.authenticatedGroups;
       let groups: readonly string[] | undefined;
       let header = "x-consumer-groups";
+      let fromConsumer = true;
       if (consumer && !c.var.anonymous && !(config.always_use_authenticated_groups && token)) {
         groups = consumer.groups;
       } else if (token) {
+        fromConsumer = false;
         // No consumer, or the anonymous one: the token's groups decide (Kong: they override the anonymous consumer's).
         groups = token;
         header = "x-authenticated-groups";
@@ -64,11 +66,12 @@ export const acl = definePlugin<AclConfig>({
         if (c.var.credential !== undefined || (consumer && !c.var.anonymous)) throw new AccessDeniedError("the caller has no groups");
         throw new NotAuthenticatedError("the acl plugin needs an authenticated consumer or authenticated groups");
       }
-      const inList = list.some((g) => listed.has(g));
+      let inList = false;
+      for (const g of list) if (listed.has(g)) inList = true;
       if (isAllow ? !inList : inList) throw new AccessDeniedError(isAllow ? "no group of the caller is allowed" : "a group of the caller is denied");
       if (config.hide_groups_header) headers.delete(header);
-      else if (list.length > 0) headers.set(header, list.join(", "));
-      await next();
+      else if (list.length > 0) headers.set(header, fromConsumer ? consumer!.groupsHeader : list.join(", "));
+      return next();
     };
     return { handler };
   },

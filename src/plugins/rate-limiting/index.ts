@@ -67,8 +67,8 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
     const limits: Limit[] = WINDOWS.filter((w) => config[w] !== undefined).map((window) => ({
       window,
       limit: config[window]!,
-      limitHeader: `x-ratelimit-limit-${window}`,
-      remainingHeader: `x-ratelimit-remaining-${window}`,
+      limitHeader: `X-RateLimit-Limit-${TITLE[window]}`,
+      remainingHeader: `X-RateLimit-Remaining-${TITLE[window]}`,
     }));
     const identify = identifierOf(config);
     const scope = ctx.scope ?? {};
@@ -114,26 +114,29 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
       }
     };
 
-    const count = (identifier: string, now: number, periods: { start: number; end: number }[]): CountResult | Promise<CountResult> => {
-      if (local) return local.count(limits.map((l, i) => ({ key: `${identifier}\u0000${l.window}`, limit: l.limit, end: periods[i]!.end })), now);
-      const keys = limits.map((l, i) => `${namespace}${identifier}:${periods[i]!.start}:${l.window}`);
+    const limitValues = limits.map((l) => l.limit);
+    // The windows in force, recomputed only when one of them turns (not per request).
+    const starts = limits.map(() => 0);
+    const ends = limits.map(() => 0);
+    let turn = 0;
+    const windowsAt = (now: number) => {
+      if (now < turn) return;
+      turn = Infinity;
+      for (let i = 0; i < limits.length; i++) {
+        const p = period(limits[i]!.window, now);
+        starts[i] = p.start;
+        ends[i] = p.end;
+        if (p.end < turn) turn = p.end;
+      }
+    };
+    const shared = async (identifier: string, now: number): Promise<CountResult> => {
+      const keys = limits.map((l, i) => `${namespace}${identifier}:${starts[i]}:${l.window}`);
       // The TTL outlives the window a little: a clock a bit behind on another gateway still finds it.
-      return link!.countWindows(keys, limits.map((l) => l.limit), periods.map((p) => p.end - now + 1000));
+      return link!.countWindows(keys, limitValues, ends.map((end) => end - now + 1000));
     };
 
-    const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
-      const now = Date.now();
-      const periods = limits.map((l) => period(l.window, now));
-      let result: CountResult;
-      try {
-        result = await count(identify(c), now, periods);
-      } catch (error) {
-        storeFailed(error);
-        await next();
-        return;
-      }
-      // Kong's headers: per window, and `RateLimit-*` for the window with the fewest remaining
-      // (on a tie the longer one); `reset` is the seconds until that window turns.
+    /** Kong's headers: per window, and `RateLimit-*` for the window with the fewest left (on a tie the longer one). */
+    const headersOf = (counts: readonly number[], now: number): [string, string][] => {
       const headers: [string, string][] = [];
       let limit = 0;
       let remaining = Infinity;
@@ -141,24 +144,45 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
       let reset = 1;
       for (let i = 0; i < limits.length; i++) {
         const l = limits[i]!;
-        const left = Math.max(0, l.limit - result.counts[i]!);
-        const untilReset = Math.max(1, Math.ceil((periods[i]!.end - now) / 1000));
+        const left = Math.max(0, l.limit - counts[i]!);
         if (left < remaining || (left === remaining && WINDOW_SECONDS[l.window] > windowSeconds)) {
           limit = l.limit;
           remaining = left;
           windowSeconds = WINDOW_SECONDS[l.window];
-          reset = untilReset;
+          // Seconds until that window turns.
+          reset = Math.max(1, Math.ceil((ends[i]! - now) / 1000));
         }
-        if (!config.hide_client_headers) headers.push([`X-RateLimit-Limit-${TITLE[l.window]}`, String(l.limit)], [`X-RateLimit-Remaining-${TITLE[l.window]}`, String(left)]);
+        if (!config.hide_client_headers) headers.push([l.limitHeader, String(l.limit)], [l.remainingHeader, String(left)]);
       }
       if (!config.hide_client_headers) headers.push(["RateLimit-Limit", String(limit)], ["RateLimit-Remaining", String(remaining)], ["RateLimit-Reset", String(reset)]);
+      else headers.push(["Retry-After", String(reset)]); // kept only on a refusal
+      return headers;
+    };
+
+    const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+      const now = Date.now();
+      windowsAt(now);
+      let result: CountResult;
+      if (local) result = local.count(identify(c), limitValues, ends, now);
+      else {
+        try {
+          result = await shared(identify(c), now);
+        } catch (error) {
+          storeFailed(error);
+          await next();
+          return;
+        }
+      }
       if (result.blocked) {
         c.var.logFields.rate_limited = true;
-        headers.push(["Retry-After", String(reset)], ["Content-Type", "application/json; charset=utf-8"]);
+        const headers = headersOf(result.counts, now);
+        if (!config.hide_client_headers) headers.push(["Retry-After", headers[headers.length - 1]![1]]);
+        headers.push(["Content-Type", "application/json; charset=utf-8"]);
         return new Response(errorBody, { status: config.error_code, headers });
       }
+      if (config.hide_client_headers) return next();
+      const headers = headersOf(result.counts, now);
       await next();
-      if (headers.length === 0) return;
       try {
         const out = c.res.headers;
         for (const [name, value] of headers) out.set(name, value);
