@@ -104,3 +104,11 @@ describe("the local policy's counters", () => {
     expect(counters.count("a", [1], [60_000], 0).blocked).toBe(false);
   });
 });
+
+describe("rate-limiting warnings", () => {
+  it("say that the local policy counts per worker", async () => {
+    const { configWarnings } = await import("../../src/config/warnings.ts");
+    const config = parseConfig(`[server]\nworkers = 4\n${base}minute = 5\n`, "/gw/gateway.toml", pluginRegistry);
+    expect(configWarnings(config, pluginRegistry).join("\n")).toContain("each worker counts on its own");
+  });
+});

@@ -63,6 +63,13 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
     return [];
   },
 
+  warnings(config, gateway) {
+    if (config.policy === "local" && gateway.server.workers > 1) {
+      return [`policy: with [server] workers = ${gateway.server.workers}, each worker counts on its own ("local"), so a caller gets up to ${gateway.server.workers} times the limit; count in Redis with policy = "redis"`];
+    }
+    return [];
+  },
+
   async create(config, ctx) {
     const limits: Limit[] = WINDOWS.filter((w) => config[w] !== undefined).map((window) => ({
       window,
