@@ -112,5 +112,5 @@ describe("the indexed router", () => {
       }
     }
     expect(compared).toBe(12_000);
-  });
+  }, 60_000);
 });

@@ -72,7 +72,6 @@ export function splitHost(host: string, localPort: number | undefined): [string,
 
 const NONE: readonly never[] = Object.freeze([]);
 
-const sniMatches = (h: HostPattern, sni: string) => hostMatches(h, sni, undefined);
 
 export class Conditions {
   readonly methods: ReadonlySet<string> | undefined;
@@ -101,21 +100,23 @@ export class Conditions {
     this.destinations = rules.destinations?.length ? rules.destinations.map(endpoint) : NONE;
   }
 
-  /** Everything but the path, which the caller has matched. */
+  /** Everything but the path, which the caller has matched. Loops, not closures: this runs per request. */
   test(req: RequestFacts, hostName: string, hostPort: number | undefined): boolean {
-    if (this.methods && !this.methods.has(req.method)) return false;
-    if (this.hosts.length && !this.hosts.some((h) => hostMatches(h, hostName, hostPort))) return false;
-    if (this.headers.length && !this.headers.every((h) => headerMatches(h, req.headers?.get(h.name) ?? null))) return false;
+    if (this.methods !== undefined && !this.methods.has(req.method)) return false;
+    if (this.hosts.length && !anyHost(this.hosts, hostName, hostPort)) return false;
+    for (const h of this.headers) if (!headerMatches(h, req.headers?.get(h.name) ?? null)) return false;
     // As Kong (#6425): SNIs are only checked on TLS connections. Where the runtime does not
     // report the SNI, the Host header's name stands in (clients send the same name in both).
-    if (this.snis.length && req.protocol === "https") {
-      const sni = req.sni?.toLowerCase() ?? hostName;
-      if (!this.snis.some((s) => sniMatches(s, sni))) return false;
-    }
+    if (this.snis.length && req.protocol === "https" && !anyHost(this.snis, req.sni?.toLowerCase() ?? hostName, undefined)) return false;
     if (this.sources.length && !endpointMatches(this.sources, req.remoteAddress, req.remotePort)) return false;
     if (this.destinations.length && !endpointMatches(this.destinations, req.localAddress, req.localPort)) return false;
     return true;
   }
+}
+
+function anyHost(patterns: readonly HostPattern[], name: string, port: number | undefined): boolean {
+  for (const h of patterns) if (hostMatches(h, name, port)) return true;
+  return false;
 }
 
 /**

@@ -109,13 +109,28 @@ export class Router {
     this.#bestRank = Infinity;
     this.#path = req.path;
     this.#facts = req;
-    [this.#hostName, this.#hostPort] = splitHost(req.host, req.localPort);
+    this.#splitHost(req.host, req.localPort);
     if (this.#wildcards) this.#hostParts();
     this.#trie.walk(req.path, this.#visit);
     const best = this.#best as Matcher | undefined;
     this.#facts = undefined;
     if (!best) return undefined;
     return { route: best.route, strippedPath: best.route.config.strip_path ? req.path.slice(matchedLength(best, req.path)) : req.path };
+  }
+
+  /** Host header → lower-case name and port (the listener's port when the header has none), without a tuple. */
+  #splitHost(host: string, localPort: number | undefined): void {
+    const lower = host.toLowerCase();
+    const colon = lower.lastIndexOf(":");
+    if (colon < 0 || lower.endsWith("]")) {
+      this.#hostName = lower;
+      this.#hostPort = localPort;
+    } else if (lower.startsWith("[")) {
+      [this.#hostName, this.#hostPort] = splitHost(lower, localPort);
+    } else {
+      this.#hostName = lower.slice(0, colon);
+      this.#hostPort = Number(lower.slice(colon + 1));
+    }
   }
 
   /** `a.b.example.com` → suffixes `.b.example.com`, `.example.com`, `.com`; prefixes `a.`, `a.b.`, `a.b.example.`. */
@@ -148,12 +163,17 @@ export class Router {
     for (const m of list) {
       if (m.rank >= this.#bestRank) return;
       if (!m.conditions.test(this.#facts!, this.#hostName, this.#hostPort)) continue;
-      if (m.regexes && !m.regexes.some((r) => r.test(this.#path))) continue;
+      if (m.regexes !== undefined && !anyRegex(m.regexes, this.#path)) continue;
       this.#best = m;
       this.#bestRank = m.rank;
       return;
     }
   }
+}
+
+function anyRegex(regexes: readonly RegExp[], path: string): boolean {
+  for (const r of regexes) if (r.test(path)) return true;
+  return false;
 }
 
 /** How much of the path the winner matched: its prefix, or its first matching regex's match. */
