@@ -1,6 +1,6 @@
 /** A `[[routes]]` entry: what a request must look like to reach a service. */
 import { z } from "zod";
-import { parseCidr } from "../lib/cidr.ts";
+import { parseCidr } from "../lib/ip.ts";
 import { entityName, kongTable, table } from "./fields.ts";
 
 const HOST = /^(\*\.)?[a-zA-Z0-9.-]+(\.\*)?(:\d+)?$/;

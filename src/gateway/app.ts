@@ -251,7 +251,9 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     try {
       if (normalized === undefined) throw new BadRequestError("the path has an escaped slash or a dot segment with parameters");
       if (!match) throw new NoRouteError();
-      const redirect = checkProtocol(match.route.config, { tls: conn.tls, websocket: isWebSocketUpgrade(raw.headers), host, requestUri: target.path + target.search });
+      // As Kong: a trusted load balancer's X-Forwarded-Proto/-Host say how the client came in.
+      const forwarded = trustedView?.forwarded;
+      const redirect = checkProtocol(match.route.config, { tls: conn.tls || forwarded?.proto === "https", websocket: isWebSocketUpgrade(raw.headers), host: forwarded?.host ?? host, requestUri: target.path + target.search });
       if (redirect) response = redirect;
       else {
         c.set("route", match.route);

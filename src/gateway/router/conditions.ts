@@ -2,7 +2,7 @@
  * One route's match conditions, compiled once: every attribute the route sets must match
  * (Kong: "the request must include all of the configured fields"), any one of its values will do.
  */
-import { cidrContains, parseCidr, parseIp, type Cidr } from "../../lib/cidr.ts";
+import { parseCidr, parseIp, type CidrRange } from "../../lib/ip.ts";
 import type { RequestFacts } from "./facts.ts";
 
 /** The route keys the router reads (the routes table of gateway.toml). */
@@ -37,7 +37,7 @@ interface HeaderRule {
 }
 
 interface EndpointRule {
-  readonly cidr: Cidr | undefined;
+  readonly cidr: CidrRange | undefined;
   readonly port: number | undefined;
 }
 
@@ -138,6 +138,16 @@ function valueMatches(rule: HeaderRule, value: string): boolean {
 }
 
 function endpointMatches(rules: readonly EndpointRule[], address: string | undefined, port: number | undefined): boolean {
-  const ip = address !== undefined && rules.some((r) => r.cidr) ? parseIp(address) : undefined;
-  return rules.some((r) => (r.cidr === undefined || (ip !== undefined && cidrContains(r.cidr, ip))) && (r.port === undefined || r.port === port));
+  let ip: bigint | undefined;
+  let parsed = false;
+  for (const r of rules) {
+    if (r.port !== undefined && r.port !== port) continue;
+    if (r.cidr === undefined) return true;
+    if (!parsed) {
+      ip = address !== undefined ? parseIp(address) : undefined;
+      parsed = true;
+    }
+    if (ip !== undefined && (ip & r.cidr.mask) === r.cidr.base) return true;
+  }
+  return false;
 }
