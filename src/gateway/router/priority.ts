@@ -20,6 +20,10 @@ export interface PathGroup {
 
 /** Kong's `split_routes_and_services_by_path`: one group per prefix length, one for all regexes. */
 export function pathGroups(paths: readonly string[]): PathGroup[] {
+  if (paths.length === 1) {
+    const p = paths[0]!;
+    return [p.startsWith("~") ? { regex: true, paths: [p.slice(1)] } : { regex: false, paths }];
+  }
   const groups = new Map<number, string[]>(); // key -1: regexes
   for (const p of paths) {
     const key = p.startsWith("~") ? -1 : p.length;
