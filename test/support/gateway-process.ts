@@ -70,7 +70,11 @@ function command(runtime: GatewayRuntime, configPath: string): string[] {
 
 export async function startGateway(options: StartOptions): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-"));
-  const ports = { proxy: await freePort(), admin: await freePort(), proxyTls: await freePort() };
+  // Three distinct ports: the OS may hand the same free port out twice in a row.
+  const picked = new Set<number>();
+  while (picked.size < 3) picked.add(await freePort());
+  const [proxy, admin, proxyTls] = [...picked] as [number, number, number];
+  const ports = { proxy, admin, proxyTls };
   const text = options.config
     .replaceAll("{{proxy}}", String(ports.proxy))
     .replaceAll("{{admin}}", String(ports.admin))
