@@ -5,7 +5,7 @@ import { loadConfig } from "./config/load.ts";
 import { ConfigError } from "./errors.ts";
 import { watchConfig } from "./config/watch.ts";
 import { configWarnings } from "./config/warnings.ts";
-import { startGateway } from "./gateway/start.ts";
+import { checkCertificateFiles, startGateway } from "./gateway/start.ts";
 import { createLogger } from "./log.ts";
 import { detectRuntime } from "./runtime/index.ts";
 import { VERSION } from "./version.ts";
@@ -37,6 +37,7 @@ async function main(): Promise<number> {
     case "check":
       try {
         const { config } = await loadConfig(runtime, args.config, pluginRegistry);
+        await checkCertificateFiles(runtime, config);
         for (const warning of configWarnings(config, pluginRegistry)) console.error(`${args.config}: warning: ${warning}`);
         console.log(`${args.config}: configuration is valid`);
         return 0;

@@ -13,6 +13,7 @@ import { routeSchema } from "./routes.ts";
 import { serverSchema } from "./server.ts";
 import { serviceSchema } from "./services.ts";
 import { upstreamSchema } from "./upstreams.ts";
+import { certificateSchema } from "./certificates.ts";
 
 export type { PluginSchemas } from "./plugin-entry.ts";
 
@@ -20,6 +21,7 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
   table({
       server: serverSchema(ctx).prefault({}).describe("Listeners, TLS, outbound trust and logging."),
       services: z.array(serviceSchema(ctx)).default([]).describe("Upstream services."),
+      certificates: z.array(certificateSchema(ctx)).default([]).describe("Certificates the TLS proxy listener serves by SNI; `[server.tls]` is served to every other name."),
       upstreams: z.array(upstreamSchema()).default([]).describe("Load-balanced groups of targets that services name as their host (Kong's upstreams and targets)."),
       routes: z.array(routeSchema()).default([]).describe("Rules that map requests to services."),
       consumers: z.array(consumerSchema()).default([]).describe("Consumers: who calls, as Kong's consumers (mapped by authentication plugins, read by `acl` and `rate-limiting`)."),
@@ -37,6 +39,16 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
       };
       unique(config.services, "services");
       unique(config.routes, "routes");
+      const snis = new Map<string, number>();
+      config.certificates.forEach((c, i) => {
+        c.snis.forEach((sni, j) => {
+          const first = snis.get(sni);
+          if (first !== undefined) ctx.addIssue({ code: "custom", path: ["certificates", i, "snis", j], message: `expected each server name once, "${sni}" is also in certificates[${first}]` });
+          else snis.set(sni, i);
+        });
+      });
+      if (config.certificates.length && !config.server.proxy_tls_listen)
+        ctx.addIssue({ code: "custom", path: ["certificates"], message: "expected 'proxy_tls_listen' in [server]: certificates are served by the TLS proxy listener" });
       const upstreamNames = new Set<string>();
       config.upstreams.forEach((u, i) => {
         const name = u.name.toLowerCase();

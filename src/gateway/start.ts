@@ -16,7 +16,8 @@ import { createLogger, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { createShared } from "../lib/shared.ts";
 import type { PluginContext } from "../plugins/types.ts";
-import type { Listener, ListenerLimits, OutboundTls, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
+import { keyMatchesCertificate } from "../runtime/pem-pair.ts";
+import type { Listener, ListenerLimits, OutboundTls, SniCertificate, RequestHandler, Runtime, TlsFiles } from "../runtime/types.ts";
 import { servicePool } from "../upstream/service-pool.ts";
 import { createProber } from "../upstream/balancer/probe.ts";
 import { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
@@ -58,7 +59,26 @@ async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFi
     key: await readPemFile(runtime, tls.key, "server.tls.key"),
     ...(tls.client_ca ? { clientCa: await readPemFile(runtime, tls.client_ca, "server.tls.client_ca") } : {}),
     requireClientCert: tls.require_client_cert,
+    ...(config.certificates.length ? { certificates: await sniCertificates(runtime, config) } : {}),
   };
+}
+
+/** What `check` verifies beyond the schema: certificate files readable and each key matching its certificate. */
+export async function checkCertificateFiles(runtime: Runtime, config: GatewayConfig): Promise<void> {
+  await sniCertificates(runtime, config);
+  await serviceTls(runtime, config, []);
+}
+
+/** `[[certificates]]` read and checked: a key that does not belong to its certificate stops the start. */
+async function sniCertificates(runtime: Runtime, config: GatewayConfig): Promise<SniCertificate[]> {
+  const out: SniCertificate[] = [];
+  for (const [i, c] of config.certificates.entries()) {
+    const cert = await readPem(runtime, c.cert, `certificates[${i}].cert`);
+    const key = await readPem(runtime, c.key, `certificates[${i}].key`);
+    if (!keyMatchesCertificate(cert, key)) throw new ConfigError(`certificates[${i}].key: expected the private key of certificates[${i}].cert ("${c.cert}"), "${c.key}" does not match it`);
+    out.push({ snis: c.snis, cert, key });
+  }
+  return out;
 }
 
 /** With `[server] admin_client_ca`, the admin API listens with TLS and requires a client certificate. */
@@ -109,6 +129,7 @@ async function serviceTls(runtime: Runtime, config: GatewayConfig, trusted: read
     const client = s.client_certificate
       ? { cert: await readPemFile(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`), key: await readPemFile(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`) }
       : {};
+    if (client.cert && !keyMatchesCertificate(client.cert, client.key)) throw new ConfigError(`services[${i}].client_certificate.key: expected the private key of client_certificate.cert ("${s.client_certificate!.cert}"), "${s.client_certificate!.key}" does not match it`);
     out.set(s.name, { ca: [...trusted, ...own], verify: s.tls_verify, ...client });
   }
   return out;
@@ -143,7 +164,7 @@ interface Generation {
 }
 
 const sameSpec = (a: ListenerSpec, b: ListenerSpec) =>
-  a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert && sameLimits(a.limits, b.limits);
+  a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert && JSON.stringify(a.tls?.certificates) === JSON.stringify(b.tls?.certificates) && sameLimits(a.limits, b.limits);
 
 /** How a worker of `[server] workers = N` differs (src/cli/workers.ts). */
 export interface WorkerOptions {

@@ -7,9 +7,15 @@ import { listenNode } from "./node-listener.ts";
 import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import { tcpConnect } from "./tcp-connect.ts";
-import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime } from "./types.ts";
+import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime, type TlsFiles } from "./types.ts";
 import { connect } from "./bun-socket.ts";
 import { BUN_UPGRADED, bunUpgrade, bunWebSocketHandlers, wantsWebSocket } from "./websocket-edge.ts";
+
+/** Bun takes an array for SNI: the first entry is the default, the others carry a serverName. */
+function bunTls(tls: TlsFiles) {
+  if (!tls.certificates?.length) return { cert: tls.cert, key: tls.key };
+  return [{ cert: tls.cert, key: tls.key }, ...tls.certificates.flatMap((c) => c.snis.map((serverName) => ({ cert: c.cert, key: c.key, serverName })))];
+}
 
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
@@ -22,7 +28,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Whole seconds, at most 255; 0 would turn the idle bound off, so at least 1.
     idleTimeout: Math.min(255, Math.max(1, Math.ceil((options.limits ?? DEFAULT_LIMITS).keepaliveTimeout / 1000))),
-    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    ...(options.tls ? { tls: bunTls(options.tls) } : {}),
     fetch(request, srv) {
       const refused = edgeRefusal(request.method, request.headers);
       if (refused) return refused;

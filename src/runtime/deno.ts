@@ -9,7 +9,8 @@ import { denoUpgrade, wantsWebSocket } from "./websocket-edge.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
 async function listen(options: ListenOptions): Promise<Listener> {
-  if (options.tls?.clientCa) return listenNode(options);
+  // Deno.serve has one certificate: SNI certificates need the node:tls listener's SNICallback.
+  if (options.tls?.clientCa || options.tls?.certificates?.length) return listenNode(options);
   const { handler } = options;
   let port = options.port;
   const scheme = options.tls ? "https://" : "http://";

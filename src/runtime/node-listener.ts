@@ -9,7 +9,21 @@ import * as tls from "node:tls";
 import { Readable } from "node:stream";
 import type * as net from "node:net";
 import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
-import { DEFAULT_LIMITS, type ConnInfo, type Listener, type ListenerLimits, type ListenOptions, type PeerCertificate } from "./types.ts";
+import { DEFAULT_LIMITS, type ConnInfo, type Listener, type ListenerLimits, type ListenOptions, type PeerCertificate, type SniCertificate } from "./types.ts";
+
+/** `[[certificates]]` by server name: an exact name first, then a `*.` wildcard for its first label. */
+function sniCallback(certificates: readonly SniCertificate[]): (servername: string, cb: (error: Error | null, ctx?: tls.SecureContext) => void) => void {
+  const contexts = new Map<string, tls.SecureContext>();
+  for (const c of certificates) {
+    const context = tls.createSecureContext({ cert: c.cert, key: c.key });
+    for (const sni of c.snis) contexts.set(sni, context);
+  }
+  return (servername, cb) => {
+    const name = servername.toLowerCase();
+    const dot = name.indexOf(".");
+    cb(null, contexts.get(name) ?? (dot > 0 ? contexts.get(`*${name.slice(dot)}`) : undefined));
+  };
+}
 
 /** Split a PEM bundle into its certificates. */
 function splitPem(bundle: string): string[] {
@@ -231,6 +245,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       ...(tlsFiles.clientCa ? { ca: tlsFiles.clientCa } : {}),
       ALPNProtocols: ["http/1.1"],
       ...(limits.tlsHandshakeTimeout > 0 ? { handshakeTimeout: limits.tlsHandshakeTimeout } : {}),
+      ...(tlsFiles.certificates?.length ? { SNICallback: sniCallback(tlsFiles.certificates) } : {}),
     },
     (socket) => {
       const key = `${socket.remoteAddress}:${socket.remotePort}`;

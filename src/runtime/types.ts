@@ -64,6 +64,15 @@ export interface TlsFiles {
   readonly clientCa?: string;
   /** Refuse handshakes without a client certificate. */
   readonly requireClientCert?: boolean;
+  /** Certificates served by SNI (`[[certificates]]`); `cert`/`key` for every other name. */
+  readonly certificates?: readonly SniCertificate[];
+}
+
+export interface SniCertificate {
+  /** Lower-case server names; `*.example.com` matches one label. */
+  readonly snis: readonly string[];
+  readonly cert: string;
+  readonly key: string;
 }
 
 /**
