@@ -88,7 +88,7 @@ export async function routesScenario(o: RoutesOptions) {
       const reloads: number[] = [];
       for (let i = 0; i < 3; i++) {
         const t = performance.now();
-        const res = await fetch(`${g.admin}/config/reload`, { method: "POST" });
+        const res = await fetch(`${g.admin}/config/reload`, { method: "POST", headers: { "content-type": "application/json" } });
         await res.arrayBuffer();
         if (res.status !== 200) throw new Error(`routes-${g.size}: reload answered ${res.status}`);
         reloads.push(performance.now() - t);
