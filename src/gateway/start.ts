@@ -73,8 +73,8 @@ export async function checkCertificateFiles(runtime: Runtime, config: GatewayCon
 async function sniCertificates(runtime: Runtime, config: GatewayConfig): Promise<SniCertificate[]> {
   const out: SniCertificate[] = [];
   for (const [i, c] of config.certificates.entries()) {
-    const cert = await readPem(runtime, c.cert, `certificates[${i}].cert`);
-    const key = await readPem(runtime, c.key, `certificates[${i}].key`);
+    const cert = await readPemFile(runtime, c.cert, `certificates[${i}].cert`);
+    const key = await readPemFile(runtime, c.key, `certificates[${i}].key`);
     if (!keyMatchesCertificate(cert, key)) throw new ConfigError(`certificates[${i}].key: expected the private key of certificates[${i}].cert ("${c.cert}"), "${c.key}" does not match it`);
     out.push({ snis: c.snis, cert, key });
   }
