@@ -8,6 +8,13 @@ module.exports = {
   forbidden: [
     { name: "no-circular", severity: "error", comment: "An import circle ties its files into one unit; break it by injecting or moving code down.", from: {}, to: { circular: true } },
     {
+      name: "runtime-apis-in-runtime",
+      severity: "error",
+      comment: "Node's modules (node:tls, node:fs, ...) are runtime specifics: only src/runtime/ imports them.",
+      from: { path: "^src/", pathNot: "^src/runtime/" },
+      to: { dependencyTypes: ["core"] },
+    },
+    {
       name: "runtime-lib-at-the-bottom",
       severity: "error",
       comment: "runtime/ and lib/ are the ground floor: they import nothing of the gateway's above them.",

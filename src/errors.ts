@@ -1,11 +1,36 @@
 /**
  * Coded errors, thrown inside the gateway and turned into responses by one mapper
  * (`src/gateway/error-response.ts`). A class says what went wrong; the mapper says how it looks.
+ * Every class has a `code` from `ErrorCode` (as jose's errors.ts): logs, metrics and tests match
+ * on it, never on a message.
  */
+
+/** OAuth error codes a resource server answers with; see `OAuthErrorCode` below. */
+type AuthErrorCode = `auth.${OAuthErrorCode | "missing_credentials"}`;
+
+/** Every code an error of the gateway carries. */
+export type ErrorCode =
+  | "config.invalid"
+  | "route.not_found"
+  | "route.protocol"
+  | "request.invalid"
+  | "upstream.unavailable"
+  | "upstream.timeout"
+  | "upstream.no_healthy_target"
+  | AuthErrorCode
+  | "acl.denied"
+  | "acl.unauthenticated"
+  | "rate_limiting.store_unavailable"
+  | `idp.${IdpFailure}`
+  | "cluster.replay_store_unavailable"
+  | "cluster.redis_unavailable"
+  | `token.${AccessTokenFailure}`
+  | "keys.invalid"
+  | "keys.unavailable";
 
 /** A config that cannot be used (start, reload, `check`). `message` is what `check` prints. */
 export class ConfigError extends Error {
-  readonly code = "config.invalid";
+  readonly code: ErrorCode = "config.invalid";
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";
@@ -14,7 +39,7 @@ export class ConfigError extends Error {
 
 export abstract class GatewayError extends Error {
   /** A stable code for logs and metrics, e.g. `upstream.timeout`. */
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   abstract readonly status: number;
   /** The Kong-style `message` callers see. */
   abstract readonly publicMessage: string;
@@ -104,7 +129,7 @@ export class AuthError extends GatewayError {
     return new AuthError({ error: this.error, description: this.description, headers: this.headers, scope: this.scope, challenges, forbiddenMessage: this.forbiddenMessage } as AuthErrorOptions);
   }
 
-  readonly code: string;
+  readonly code: AuthErrorCode;
   readonly status: number;
   readonly publicMessage: string;
   readonly error: OAuthErrorCode | undefined;
@@ -152,7 +177,7 @@ export type IdpFailure = "unreachable" | "timeout" | "bad_response" | "misconfig
 
 /** The identity provider failed us (not the caller): never a 401. */
 export class IdpError extends GatewayError {
-  readonly code: string;
+  readonly code: `idp.${IdpFailure}`;
   readonly status: number;
   readonly publicMessage: string;
   readonly failure: IdpFailure;
@@ -175,4 +200,55 @@ export class NoHealthyPeerError extends GatewayError {
   readonly code = "upstream.no_healthy_target";
   readonly status = 503;
   readonly publicMessage = "failure to get a peer from the ring-balancer";
+}
+
+/** DPoP requests refused because replays cannot be checked fleet-wide (`dpop_replay_fallback = "refuse"`). */
+export class ReplayStoreUnavailableError extends GatewayError {
+  readonly code = "cluster.replay_store_unavailable";
+  readonly status = 503;
+  readonly publicMessage = "The service is temporarily unavailable";
+}
+
+/** Thrown without a network call while Redis is known to be unreachable. */
+export class RedisUnavailableError extends Error {
+  readonly code: ErrorCode = "cluster.redis_unavailable";
+  constructor(reason: string | undefined) {
+    super(`redis is unreachable${reason ? `: ${reason}` : ""}`);
+    this.name = "RedisUnavailableError";
+  }
+}
+
+export type AccessTokenFailure = "malformed" | "algorithm" | "signature" | "unknown_key" | "issuer" | "expired" | "not_yet_valid" | "issued_in_future" | "audience" | "type" | "claims";
+
+/** An access token that does not verify; whose fault that is, the caller of the verifier decides. */
+export class AccessTokenError extends Error {
+  readonly code: `token.${AccessTokenFailure}`;
+  readonly reason: AccessTokenFailure;
+  constructor(reason: AccessTokenFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AccessTokenError";
+    this.code = `token.${reason}`;
+    this.reason = reason;
+  }
+}
+
+/** The key store cannot be used (bad file, no key for a selector): a start error at start. */
+export class KeyStoreError extends Error {
+  readonly code: "keys.invalid" | "keys.unavailable";
+  /** The config key the problem is about, e.g. `keys.jwks_file` or `client_jwk`. */
+  readonly setting: string;
+  constructor(setting: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "KeyStoreError";
+    this.code = new.target === KeyStoreUnavailableError ? "keys.unavailable" : "keys.invalid";
+    this.setting = setting;
+  }
+}
+
+/** The store that holds the keys cannot be reached (the fleet's Redis): a 503, never a 500. */
+export class KeyStoreUnavailableError extends KeyStoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("cluster.redis_url", message, options);
+    this.name = "KeyStoreUnavailableError";
+  }
 }

@@ -2,6 +2,7 @@
  * JSON-lines logging. Fields are chosen by the caller; secrets, tokens and proofs are never
  * passed in (the e2e suite greps the whole log for the secrets it used).
  */
+import { writeStdoutLine } from "./runtime/stdout.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -22,7 +23,7 @@ export interface Logger {
 
 export type LogSink = (line: string) => void;
 
-const stdout: LogSink = (line) => void process.stdout.write(line + "\n");
+const stdout: LogSink = writeStdoutLine;
 
 function serialiseError(value: unknown): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message, ...("code" in value ? { code: (value as { code: unknown }).code } : {}) };

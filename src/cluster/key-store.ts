@@ -21,12 +21,13 @@ import type { Logger } from "../log.ts";
 import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "../keys/jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "../keys/jwks-file.ts";
 import { addKeyFor, adoptUnknownKeys, endSigningDelay, generateKeySet, previousSigningKey, publishJwks, rotateKeySet, selectSigningKey, type PublishedJwks } from "../keys/key-set.ts";
-import { KeyStoreError, KeyStoreUnavailableError, type KeySelector, type KeyStore, type PublicJwks, type RotateOptions, type Rotation, type SigningKey } from "../keys/types.ts";
+import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
-import { RedisUnavailableError, type RedisLink } from "./redis.ts";
+import type { RedisLink } from "./redis.ts";
 import type { Sealer } from "./seal.ts";
 import { base64url } from "../lib/base64url.ts";
+import { KeyStoreError, KeyStoreUnavailableError, RedisUnavailableError } from "../errors.ts";
 
 export interface RedisKeyStoreOptions {
   readonly link: RedisLink;

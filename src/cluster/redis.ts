@@ -9,8 +9,9 @@
  * commands are refused until a `PING` probe gets an answer again.
  */
 import { Redis, type RedisOptions } from "ioredis";
-import { rootCertificates } from "node:tls";
 import type { ClusterHealth } from "./health.ts";
+import { RedisUnavailableError } from "../errors.ts";
+import { withSystemRoots } from "../runtime/system-roots.ts";
 
 export interface RedisLinkOptions {
   readonly url: string;
@@ -46,14 +47,6 @@ export interface RedisLink {
   /** `SCAN` over `pattern` (tests and diagnostics). */
   scan(pattern: string): Promise<string[]>;
   close(): Promise<void>;
-}
-
-/** Thrown without a network call while Redis is known to be unreachable. */
-export class RedisUnavailableError extends Error {
-  constructor(reason: string | undefined) {
-    super(`redis is unreachable${reason ? `: ${reason}` : ""}`);
-    this.name = "RedisUnavailableError";
-  }
 }
 
 /** KEYS: counters; ARGV: their limits, then their TTLs (ms). Returns the counts, then 1 when blocked. */
@@ -106,7 +99,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
     ...(options.username !== undefined ? { username: options.username } : {}),
     ...(options.password !== undefined ? { password: options.password } : {}),
     ...(url.protocol === "rediss:"
-      ? { tls: { servername: url.hostname, ...(options.trustedCertificates?.length ? { ca: [...rootCertificates, ...options.trustedCertificates] } : {}) } }
+      ? { tls: { servername: url.hostname, ...(options.trustedCertificates?.length ? { ca: withSystemRoots(options.trustedCertificates) } : {}) } }
       : {}),
   };
   const client = new Redis(options.url, base);

@@ -13,17 +13,10 @@
  *   is lost is refusing a proof first used at *another* gateway, within its lifetime.
  * - "refuse": DPoP requests are answered 503 until Redis is back.
  */
-import { GatewayError } from "../errors.ts";
+import { ReplayStoreUnavailableError } from "../errors.ts";
 import type { ReplayStore } from "../oidc/resource/replay-store.ts";
 import type { ClusterHealth } from "./health.ts";
 import type { RedisLink } from "./redis.ts";
-
-/** DPoP requests refused because replays cannot be checked fleet-wide (`dpop_replay_fallback = "refuse"`). */
-export class ReplayStoreUnavailableError extends GatewayError {
-  readonly code = "cluster.replay_store_unavailable";
-  readonly status = 503;
-  readonly publicMessage = "The service is temporarily unavailable";
-}
 
 export interface RedisReplayStoreOptions {
   readonly link: RedisLink;

@@ -9,7 +9,8 @@
  * it sees an unknown `kid`.
  */
 import type { Hono } from "hono";
-import { KeyStoreUnavailableError, type KeyStore, type PublicJwks } from "./types.ts";
+import type { KeyStore, PublicJwks } from "./types.ts";
+import { KeyStoreUnavailableError } from "../errors.ts";
 
 const JWKS_PATH = "/openid-connect/jwks";
 

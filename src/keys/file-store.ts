@@ -15,7 +15,8 @@ import type { Runtime } from "../runtime/types.ts";
 import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "./jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "./jwks-file.ts";
 import { addKeyFor, endSigningDelay, generateKeySet, previousSigningKey, publishJwks, rotateKeySet, selectSigningKey, toSigningKey, type PublishedJwks } from "./key-set.ts";
-import { KeyStoreError, type KeySelector, type KeyStore, type PublicJwks, type RotateOptions, type Rotation, type SigningKey } from "./types.ts";
+import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "./types.ts";
+import { KeyStoreError } from "../errors.ts";
 
 export interface FileKeyStoreOptions {
   readonly runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic" | "fileMode" | "watchFile">;

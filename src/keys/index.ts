@@ -3,12 +3,12 @@
  * reloads, as the metrics do), and the bridge from `KeyStoreError` to the start error that
  * names the config key.
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, KeyStoreError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { FileKeyStore } from "./file-store.ts";
 import type { KeysConfig } from "../config/keys.ts";
-import { KeyStoreError, type KeyStore } from "./types.ts";
+import type { KeyStore } from "./types.ts";
 
 export type { KeyStore } from "./types.ts";
 

@@ -5,8 +5,9 @@
  */
 import { generateJwk, importPrivateKey, publicView, type SigningAlgorithm } from "./jwk.ts";
 import type { CurrentKey, KeySet, RetiredKey } from "./jwks-file.ts";
-import { KeyStoreError, type KeySelector, type PublicJwks, type Rotation, type SigningKey } from "./types.ts";
+import type { KeySelector, PublicJwks, Rotation, SigningKey } from "./types.ts";
 import { base64url } from "../lib/base64url.ts";
+import { KeyStoreError } from "../errors.ts";
 
 async function generateKey(alg: SigningAlgorithm): Promise<CurrentKey> {
   const jwk = (await generateJwk(alg)) as CurrentKey["jwk"];

@@ -73,21 +73,3 @@ export interface KeyStore {
   close(): void;
 }
 
-/** The key store cannot be used (bad file, no key for a selector): a start error at start. */
-export class KeyStoreError extends Error {
-  /** The config key the problem is about, e.g. `keys.jwks_file` or `client_jwk`. */
-  readonly setting: string;
-  constructor(setting: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "KeyStoreError";
-    this.setting = setting;
-  }
-}
-
-/** The store that holds the keys cannot be reached (the fleet's Redis): a 503, never a 500. */
-export class KeyStoreUnavailableError extends KeyStoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("cluster.redis_url", message, options);
-    this.name = "KeyStoreUnavailableError";
-  }
-}

@@ -14,7 +14,6 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Runtime } from "../runtime/types.ts";
 
-
 export interface PluginContext {
   readonly runtime: Runtime;
   readonly log: Logger;

@@ -5,12 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createCluster, type Cluster } from "../../src/cluster/index.ts";
-import { ReplayStoreUnavailableError } from "../../src/cluster/replay-store.ts";
+
 import { clusterSchema } from "../../src/config/cluster.ts";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { createMemoryReplayStore, replayKey, type ReplayStore } from "../../src/oidc/resource/replay-store.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
+import { ReplayStoreUnavailableError } from "../../src/errors.ts";
 
 let redis: RedisProcess;
 const clusters: Cluster[] = [];

@@ -10,9 +10,10 @@ import { join } from "node:path";
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT, type JWK } from "jose";
 import { jwksResponse } from "../../src/keys/admin.ts";
 import { FileKeyStore, type FileKeyStoreOptions } from "../../src/keys/file-store.ts";
-import { KeyStoreError } from "../../src/keys/types.ts";
+
 import { createLogger } from "../../src/log.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
+import { KeyStoreError } from "../../src/errors.ts";
 
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 const lines: Record<string, unknown>[] = [];

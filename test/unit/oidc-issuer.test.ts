@@ -3,10 +3,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { generateKeyPair, SignJWT } from "jose";
-import { IdpError } from "../../src/errors.ts";
+import { IdpError, AccessTokenError } from "../../src/errors.ts";
 import { createLogger } from "../../src/log.ts";
 import { IssuerRegistry, splitIssuer, type IssuerSettings } from "../../src/oidc/client/issuer.ts";
-import { AccessTokenError, verifyAccessToken } from "../../src/oidc/resource/verify-access-token.ts";
+import { verifyAccessToken } from "../../src/oidc/resource/verify-access-token.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { freePort } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from "bun:test";
 import { createLocalJWKSet, errors, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTPayload } from "jose";
-import { IdpError } from "../../src/errors.ts";
+import { IdpError, AccessTokenError } from "../../src/errors.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../src/lib/jwa.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type KeySource } from "../../src/oidc/resource/verify-access-token.ts";
+import { looksLikeJwt, verifyAccessToken, type AccessTokenPolicy, type KeySource } from "../../src/oidc/resource/verify-access-token.ts";
 
 const ISSUER = "https://idp.example/realms/master";
 const policy: AccessTokenPolicy = { algorithms: [...ASYMMETRIC_ALGORITHMS], leeway: 0 };

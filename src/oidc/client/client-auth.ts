@@ -17,9 +17,9 @@
  * `private_key_jwt` assertion is signed.
  */
 import * as oauth from "oauth4webapi";
-import { ConfigError, IdpError } from "../../errors.ts";
+import { ConfigError, IdpError, KeyStoreError } from "../../errors.ts";
 import { isSigningAlgorithm, type SigningAlgorithm } from "../../keys/jwk.ts";
-import { KeyStoreError, type KeyStore, type SigningKey } from "../../keys/types.ts";
+import type { KeyStore, SigningKey } from "../../keys/types.ts";
 import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
 import type { ForwardProxy } from "./forward-proxy.ts";

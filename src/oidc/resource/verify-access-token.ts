@@ -11,7 +11,7 @@
  * on their token.
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { IdpError } from "../../errors.ts";
+import { AccessTokenError, type AccessTokenFailure, IdpError } from "../../errors.ts";
 
 /** HMAC algorithms: only with `enable_hs_signatures`, keyed by the client secret. */
 const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
@@ -27,16 +27,6 @@ const IAT_FUTURE_SKEW = 5;
 /** Longer tokens are refused before any parsing: bounded work per request. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 
-export type AccessTokenFailure = "malformed" | "algorithm" | "signature" | "unknown_key" | "issuer" | "expired" | "not_yet_valid" | "issued_in_future" | "audience" | "type" | "claims";
-
-export class AccessTokenError extends Error {
-  readonly reason: AccessTokenFailure;
-  constructor(reason: AccessTokenFailure, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "AccessTokenError";
-    this.reason = reason;
-  }
-}
 
 /** Where the keys come from: an `Issuer` fits (its `issuer` and `getKey`). */
 export interface KeySource {

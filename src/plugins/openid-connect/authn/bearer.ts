@@ -14,12 +14,12 @@
  * `client_credentials` can take it; an opaque (non-JWT) token is left to `introspection` when
  * that method is enabled too.
  */
-import { AuthError } from "../../../errors.ts";
+import { AuthError, AccessTokenError } from "../../../errors.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import { accessTokenHash } from "../../../oidc/resource/dpop.ts";
 import { TokenCache, type Fresh } from "../../../oidc/client/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
-import { AccessTokenError, looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../../oidc/resource/verify-access-token.ts";
+import { looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";

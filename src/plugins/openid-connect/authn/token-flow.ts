@@ -7,7 +7,7 @@
  * how the caller's credentials are read, what decides the cache key, and which grant is asked for.
  */
 import type { Context } from "hono";
-import { AuthError, IdpError, type Challenge } from "../../../errors.ts";
+import { AuthError, IdpError, type Challenge, AccessTokenError } from "../../../errors.ts";
 import type { GatewayEnv } from "../../../gateway/context.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
@@ -15,7 +15,7 @@ import { TokenCache, type CacheResult, type Fresh, type ValueCodec } from "../..
 import { StringSlab } from "../../../lib/string-slab.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
 import type { TokenResponse } from "../../../oidc/client/token-endpoint.ts";
-import { AccessTokenError, looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../../oidc/resource/verify-access-token.ts";
+import { looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../../oidc/resource/verify-access-token.ts";
 import type { PluginContext } from "../../types.ts";
 import { TOKEN_CHALLENGES, type Authenticator, type AuthenticatorDeps } from "./authenticator.ts";
 import { hideCredentials, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";
