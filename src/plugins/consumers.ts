@@ -69,10 +69,7 @@ export async function createConsumerDirectory(configs: readonly ConsumerConfig[]
   };
 }
 
-/** Headers a gateway sets about the consumer; a caller's copies are always removed first. */
-export const CONSUMER_HEADERS = ["x-consumer-id", "x-consumer-custom-id", "x-consumer-username", "x-credential-identifier", "x-anonymous-consumer", "x-consumer-groups", "x-authenticated-groups"] as const;
-
-/** Sets Kong's consumer headers upstream (the caller's copies already removed). */
+/** Sets Kong's consumer headers upstream (the caller's copies were dropped by the core, gateway/headers.ts). */
 export function setConsumerHeaders(headers: Headers, consumer: Consumer): void {
   headers.set("x-consumer-id", consumer.id);
   if (consumer.custom_id !== undefined) headers.set("x-consumer-custom-id", consumer.custom_id);

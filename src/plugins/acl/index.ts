@@ -42,8 +42,8 @@ export const acl = definePlugin<AclConfig>({
     const listed = new Set(config.allow ?? config.deny);
     const isAllow = config.allow !== undefined;
     const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+      // A caller's own X-Consumer-Groups never gets here: the core drops identity headers (gateway/headers.ts).
       const headers = c.var.upstreamHeaders;
-      headers.delete("x-consumer-groups");
       const consumer = c.var.consumer;
       const token = c.var.authenticatedGroups;
       let groups: readonly string[] | undefined;

@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
 import type { GatewayEnv } from "../../gateway/context.ts";
-import { CONSUMER_HEADERS, setConsumerHeaders, type ConsumerField } from "../consumers.ts";
+import { setConsumerHeaders, type ConsumerField } from "../consumers.ts";
 import { claimAt } from "./authz.ts";
 
 export interface ConsumerSettings {
@@ -22,8 +22,6 @@ export interface ConsumerSettings {
 const identifier = (value: unknown) => (typeof value === "string" && value.length > 0 && value.length <= 1024 && !/[\r\n\0]/.test(value) ? value : undefined);
 
 export interface ConsumerMapping {
-  /** Removes the caller's copies of the headers this plugin owns. */
-  clear(c: Context<GatewayEnv>): void;
   /** Maps an authenticated caller; the refusal of one that maps to no consumer, or undefined. */
   authenticated(c: Context<GatewayEnv>, claims: Readonly<Record<string, unknown>> | undefined, challenges: readonly Challenge[]): AuthError | undefined;
   /** Makes the caller the `anonymous` consumer: false when there is none (the failure stands). */
@@ -42,10 +40,6 @@ export function createConsumerMapping(settings: ConsumerSettings): ConsumerMappi
     return found;
   };
   return {
-    clear(c) {
-      const headers = c.var.upstreamHeaders;
-      for (const name of CONSUMER_HEADERS) headers.delete(name);
-    },
     authenticated(c, claims, challenges) {
       const found = claims ? read(claims) : undefined;
       if (found?.credential !== undefined) {

@@ -100,8 +100,8 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
       c.set("unauthorizedMessage", config.unauthorized_error_message);
-      // Identity headers come from the gateway only: the caller's copies never reach the upstream.
-      consumers.clear(c);
+      // The caller's own identity headers (X-Consumer-*, X-Credential-Identifier, …) were dropped
+      // by the core before any plugin ran (gateway/headers.ts): only the ones set here go upstream.
       let principal: Principal | undefined;
       try {
         for (const authenticator of authenticators) {
