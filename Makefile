@@ -16,6 +16,8 @@ DENO_E2E := test/e2e/core-proxy.test.ts test/e2e/client-credentials.test.ts test
 	test/e2e/operations.test.ts test/e2e/glewlwyd.test.ts test/e2e/vault.test.ts \
 	test/e2e/upstream-timeouts.test.ts test/e2e/proxy-hot-path.test.ts test/e2e/forward-proxy.test.ts test/e2e/decision-mode.test.ts test/e2e/trusted-proxies.test.ts \
 	test/e2e/load-balancing.test.ts test/e2e/upstream-tls.test.ts test/e2e/several-issuers.test.ts test/e2e/websocket.test.ts test/e2e/sni-certificates.test.ts
+# Issue 18's token exchange.
+DENO_E2E += test/e2e/token-exchange.test.ts
 # Issue 17's suites (consumers, claims, acl; rate-limiting with Redis).
 DENO_E2E += test/e2e/callers.test.ts test/e2e/rate-limiting.test.ts
 

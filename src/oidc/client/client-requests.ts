@@ -15,7 +15,14 @@ import type { ClientCall } from "./client-auth.ts";
 import { classifyIdpError } from "./idp-errors.ts";
 import { endpointName } from "./outbound.ts";
 
-export type GatewayGrant = { readonly type: "client_credentials" } | { readonly type: "password"; readonly username: string; readonly password: string };
+/** RFC 8693's grant and token type for an access token. */
+export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+
+export type GatewayGrant =
+  | { readonly type: "client_credentials" }
+  | { readonly type: "password"; readonly username: string; readonly password: string }
+  | { readonly type: typeof TOKEN_EXCHANGE_GRANT; readonly subjectToken: string };
 
 interface ClientRequestOptions {
   /** The IdP is plain http (development only). */
@@ -55,11 +62,13 @@ function refused(status: number, call: ClientCall, what: string, oauthError?: st
 }
 
 /** Maps whatever oauth4webapi or the network threw to `IdpError`, or `AuthError` for a user's wrong password. */
-function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, userGrant = false): AuthError | IdpError {
+function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, callerGrant?: GatewayGrant["type"]): AuthError | IdpError {
   return classifyIdpError(error, what, endpointName(call.url), timeout, (status, oauthError) =>
-    userGrant && oauthError === "invalid_grant"
+    callerGrant === "password" && oauthError === "invalid_grant"
       ? new AuthError({ error: "invalid_grant", description: "the identity provider refused the username or password" })
-      : refused(status, call, what, oauthError),
+      : callerGrant === TOKEN_EXCHANGE_GRANT && oauthError === "invalid_grant"
+        ? new AuthError({ error: "invalid_token", description: "the identity provider refused to exchange the access token" })
+        : refused(status, call, what, oauthError),
   );
 }
 
@@ -91,6 +100,10 @@ export async function requestGrant(call: ClientCall, grant: GatewayGrant, option
   if (grant.type === "password") {
     params.set("username", grant.username);
     params.set("password", grant.password);
+  } else if (grant.type === TOKEN_EXCHANGE_GRANT) {
+    params.set("subject_token", grant.subjectToken);
+    params.set("subject_token_type", ACCESS_TOKEN_TYPE);
+    params.set("requested_token_type", ACCESS_TOKEN_TYPE);
   }
   if (options.scopes?.length) params.set("scope", options.scopes.join(" "));
   for (const a of options.audience ?? []) params.append("audience", a);
@@ -103,7 +116,8 @@ export async function requestGrant(call: ClientCall, grant: GatewayGrant, option
       return await oauth.processGenericTokenEndpointResponse(c.as, c.client, response);
     });
   } catch (error) {
-    throw classifyClientError(error, call, "token endpoint", options.timeout, grant.type === "password");
+    // A refused subject token (invalid_grant) is the caller's, as a refused password is.
+    throw classifyClientError(error, call, "token endpoint", options.timeout, grant.type);
   }
 }
 

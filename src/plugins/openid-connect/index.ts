@@ -21,6 +21,7 @@ import { openIdConnectSchema, type AuthMethod, type OpenIdConnectConfig } from "
 import { createCallerIdentity } from "./caller-identity.ts";
 import { createConsumerMapping } from "./consumer-mapping.ts";
 import { createRequirementCheck } from "./authz.ts";
+import { createTokenExchange } from "./token-exchange.ts";
 import { createUpstreamHeaders, upstreamHeaderNames } from "./mutate.ts";
 import { isLoopbackHost } from "../../lib/loopback.ts";
 
@@ -89,6 +90,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const extraKeys = config.extra_jwks_uris.map((uri) => remoteJwks(uri, issuer.fetch, { timeout: config.timeout, cooldownSeconds: config.rediscovery_lifetime }));
     const keys = allowed.length || extraKeys.length ? multiIssuerKeySource([issuer, ...allowed], extraKeys) : issuer;
     const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, keys, ctx })));
+    const tokenExchange = await createTokenExchange(config, issuer, ctx);
     const challenges = uniqueChallenges(authenticators);
     const upstreamHeaders = createUpstreamHeaders(config);
     // Kong applies them whatever the method: bearer, introspection, client credentials, password.
@@ -127,7 +129,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       }
       const refusal = requirements?.(claims, principal.challenges) ?? consumers.authenticated(c, claims, principal.challenges);
       if (refusal) throw refusal;
-      upstreamHeaders(c, principal.grant);
+      upstreamHeaders(c, tokenExchange ? await tokenExchange.exchange(principal.grant) : principal.grant);
       if (identity.groups) {
         c.set("authenticatedGroups", identity.groups);
         c.var.upstreamHeaders.set("x-authenticated-groups", identity.groupsHeader!);
@@ -144,6 +146,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       },
       close() {
         for (const authenticator of authenticators) authenticator.close?.();
+        tokenExchange?.close();
         registry.release(issuer);
         for (const other of allowed) registry.release(other);
       },

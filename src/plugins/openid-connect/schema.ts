@@ -235,6 +235,16 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .boolean()
       .default(false)
       .describe("Introspect JWT access tokens too (sees revocations); off, JWTs are left to `bearer` when it is enabled."),
+    token_exchange_endpoint: url()
+      .optional()
+      .describe("RFC 8693 token exchange: after authentication, the caller's access token is exchanged at this endpoint for one meant for the upstream (the gateway authenticates with its own `client_id`/`client_auth`). Unset while another `token_exchange_*` key is set: the discovered token endpoint."),
+    token_exchange_resource: z.string().min(1).optional().describe("`resource` of the token exchange request (RFC 8707: the upstream's URI)."),
+    token_exchange_audience: z.array(z.string().min(1)).default([]).describe("`audience` values of the token exchange request."),
+    token_exchange_scopes: z.array(z.string().min(1)).default([]).describe("`scope` of the token exchange request."),
+    cache_token_exchange: z
+      .boolean()
+      .default(true)
+      .describe("Cache exchanged tokens under a keyed hash of the caller's token, never past the smaller of the two tokens' lifetimes."),
     cache_introspection: z
       .boolean()
       .default(true)
@@ -320,6 +330,10 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
     const needsClient = c.auth_methods.find((m) => GATEWAY_CLIENT_METHODS.includes(m));
     if (needsClient && c.client_id === undefined) {
       ctx.addIssue({ code: "custom", path: ["client_id"], message: `missing required key: 'auth_methods' "${needsClient}" needs the gateway's own 'client_id'` });
+    }
+    const exchanges = c.token_exchange_endpoint !== undefined || c.token_exchange_resource !== undefined || c.token_exchange_audience.length > 0 || c.token_exchange_scopes.length > 0;
+    if (exchanges && c.client_id === undefined) {
+      ctx.addIssue({ code: "custom", path: ["client_id"], message: "missing required key: token exchange needs the gateway's own 'client_id'" });
     }
     if (needsClient || c.client_id !== undefined) checkGatewayClient(c, ctx);
   });

@@ -22,6 +22,7 @@ import * as tls from 'node:tls';
 import * as querystring from 'node:querystring';
 
 import { Provider, errors } from 'oidc-provider';
+import * as jose from 'jose';
 // oidc-provider has no "exports" map, its internals are importable. They are used for:
 // - the grant helpers (DPoP / mTLS binding, resource resolution) in the password grant,
 // - reaching the provider's keystore for runtime key rotation.
@@ -754,6 +755,40 @@ export async function startIdp(options = {}) {
       tokenType: at.tokenType,
     });
   }, ['username', 'password', 'scope', 'resource'], ['resource']);
+
+  // ------------------------------------------------ token exchange (RFC 8693)
+  // oidc-provider has no token exchange grant: this one accepts an access token of this IdP as the
+  // subject token and issues a client credentials token (with the subject's `sub`) for the
+  // requested resource and scopes.
+  provider.registerGrantType('urn:ietf:params:oauth:grant-type:token-exchange', async (ctx) => {
+    const { client, params } = ctx.oidc;
+    if (!params.subject_token) throw new errors.InvalidRequest("missing required parameter 'subject_token'");
+    if (params.subject_token_type !== 'urn:ietf:params:oauth:token-type:access_token') {
+      throw new errors.InvalidRequest('only access tokens can be exchanged');
+    }
+    /** @type {Record<string, any>} */
+    let subject;
+    try {
+      ({ payload: subject } = await jose.jwtVerify(params.subject_token, jose.createLocalJWKSet({ keys: signingKeys.map(publicJwk) }), { issuer }));
+    } catch {
+      throw new errors.InvalidGrant('the subject token is not an active access token of this issuer');
+    }
+    const resourceServers = await grantHelpers.resolveRequestedResources(provider, ctx);
+    const requested = [...grantHelpers.validateClientScope(provider, ctx)];
+    const at = new provider.ClientCredentials({ client, scope: requested.join(' ') || undefined, extra: { sub: subject.sub, act: { sub: client.clientId } } });
+    const { 0: resourceServer, length } = resourceServers;
+    if (resourceServer) {
+      if (length !== 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
+      at.resourceServer = resourceServer;
+      at.scope = requested.filter((s) => resourceServer.scopes.has(s)).join(' ') || undefined;
+    }
+    ctx.oidc.entity('ClientCredentials', at);
+    const value = await at.save();
+    ctx.body = {
+      ...grantHelpers.buildTokenResponse(provider, { accessToken: value, expiresIn: at.expiration, scope: at.scope || undefined, tokenType: at.tokenType }),
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    };
+  }, ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope', 'resource'], ['resource', 'audience']);
 
   // ------------------------------------------- stats & fault injection
   /** @param {string} p koa path (issuer prefix stripped) @returns {Target | undefined} */
