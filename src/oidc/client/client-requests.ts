@@ -17,7 +17,7 @@ import { endpointName } from "./outbound.ts";
 
 /** RFC 8693's grant and token type for an access token. */
 export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
-export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
 export type GatewayGrant =
   | { readonly type: "client_credentials" }

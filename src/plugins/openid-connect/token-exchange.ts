@@ -23,7 +23,7 @@ export interface TokenExchange {
 }
 
 /** On when any token exchange key is set. */
-export function tokenExchangeEnabled(config: Readonly<OpenIdConnectConfig>): boolean {
+function tokenExchangeEnabled(config: Readonly<OpenIdConnectConfig>): boolean {
   return config.token_exchange_endpoint !== undefined || config.token_exchange_resource !== undefined || config.token_exchange_audience.length > 0 || config.token_exchange_scopes.length > 0;
 }
 
