@@ -193,6 +193,45 @@ protocols = ["ws", "wss"]
   });
 });
 
+describe("Behind a trusted TLS-terminating balancer", () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await startGateway({
+      config: `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+trusted_ips = ["127.0.0.1"]
+
+[[services]]
+name = "echo"
+url = "${upstream.url}/anything"
+
+[[routes]]
+name = "secure"
+service = "echo"
+paths = ["/secure"]
+protocols = ["https"]
+https_redirect_status_code = 308
+`,
+    });
+  });
+  afterAll(async () => {
+    await gw.stop();
+  });
+
+  it("proxies an HTTPS-only route when the balancer says the client used https (X-Forwarded-Proto), as Kong", async () => {
+    const res = await fetch(`${gw.proxyUrl}/secure`, { headers: { "x-forwarded-proto": "https" } });
+    expect(res.status).toBe(200);
+  });
+
+  it("redirects to the host the client used (X-Forwarded-Host) when it used http", async () => {
+    const res = await fetch(`${gw.proxyUrl}/secure?a=1`, { redirect: "manual", headers: { "x-forwarded-proto": "http", "x-forwarded-host": "shop.example" } });
+    expect(res.status).toBe(308);
+    expect(res.headers.get("location")).toBe("https://shop.example/secure?a=1");
+  });
+});
+
 describe("11 000 generated routes (1 000 regex)", () => {
   const routes = generateRoutes(11_000, 1 / 11);
   let gw: GatewayProcess;
