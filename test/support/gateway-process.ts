@@ -186,7 +186,8 @@ const SECRET_SETTING = /^\s*(client_secret|cache_tokens_salt|dpop_nonce_secret|k
 
 function recordSecrets(configText: string): void {
   if (!AUDIT_DIR) return;
-  const found = [...configText.matchAll(SECRET_SETTING)].map((m) => m[2]!);
+  // A vault reference names a secret (errors name it on purpose); the value it resolves to is the secret.
+  const found = [...configText.matchAll(SECRET_SETTING)].map((m) => m[2]!).filter((v) => !v.startsWith("{vault://"));
   if (found.length) appendFileSync(join(AUDIT_DIR, "secrets.txt"), found.join("\n") + "\n");
 }
 
