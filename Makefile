@@ -11,17 +11,17 @@ VERSION := $(shell node -p "require('./package.json').version")
 AUDIT_DIR := .tmp/audit
 
 # The suites run a second time with the gateway under Deno (same files, GATEWAY_RUNTIME=deno).
-DENO_E2E := test/e2e/core-proxy.test.ts test/e2e/client-credentials.test.ts test/e2e/bearer.test.ts \
-	test/e2e/proof-of-possession.test.ts test/e2e/identity.test.ts test/e2e/upstream-oauth.test.ts \
-	test/e2e/operations.test.ts test/e2e/glewlwyd.test.ts test/e2e/vault.test.ts \
-	test/e2e/upstream-timeouts.test.ts test/e2e/proxy-hot-path.test.ts test/e2e/forward-proxy.test.ts test/e2e/decision-mode.test.ts test/e2e/trusted-proxies.test.ts \
-	test/e2e/load-balancing.test.ts test/e2e/upstream-tls.test.ts test/e2e/several-issuers.test.ts test/e2e/websocket.test.ts test/e2e/sni-certificates.test.ts
+DENO_INTEGRATION := test/integration/core-proxy.test.ts test/integration/client-credentials.test.ts test/integration/bearer.test.ts \
+	test/integration/proof-of-possession.test.ts test/integration/identity.test.ts test/integration/upstream-oauth.test.ts \
+	test/integration/operations.test.ts test/integration/glewlwyd.test.ts test/integration/vault.test.ts \
+	test/integration/upstream-timeouts.test.ts test/integration/proxy-hot-path.test.ts test/integration/forward-proxy.test.ts test/integration/decision-mode.test.ts test/integration/trusted-proxies.test.ts \
+	test/integration/load-balancing.test.ts test/integration/upstream-tls.test.ts test/integration/several-issuers.test.ts test/integration/websocket.test.ts test/integration/sni-certificates.test.ts
 # Issue 18's token exchange.
-DENO_E2E += test/e2e/token-exchange.test.ts
+DENO_INTEGRATION += test/integration/token-exchange.test.ts
 # Issue 17's suites (consumers, claims, acl; rate-limiting with Redis).
-DENO_E2E += test/e2e/callers.test.ts test/e2e/rate-limiting.test.ts
+DENO_INTEGRATION += test/integration/callers.test.ts test/integration/rate-limiting.test.ts
 
-.PHONY: all deps build build-deno certs run test typecheck lint fmt unit e2e bench clean schema docs
+.PHONY: all deps build build-deno certs run test typecheck lint fmt unit integration e2e bench clean schema docs
 
 all: build
 
@@ -70,15 +70,17 @@ fmt: deps
 	$(BIN)/biome format --write
 	$(BIN)/biome lint --write
 
+# Unit tests start no process; the suites that start a real gateway, IdP, Redis or proxy are test/integration/.
 unit: deps
-	bash scripts/ensure-redis.sh
 	$(BUN) test test/unit
 
-e2e: build certs
+integration: build certs
 	bash scripts/ensure-redis.sh
 	bash scripts/ensure-front-proxies.sh
 	bash scripts/ensure-glewlwyd.sh
-	$(BUN) test test/e2e
+	$(BUN) test --timeout 60000 test/integration
+
+e2e: integration
 
 # The cluster suites start their own redis-server processes and the interop suite its own Glewlwyd;
 # Debian's packages are installed when missing.
@@ -89,9 +91,9 @@ test: deps build certs
 	$(BIN)/tsc --noEmit -p tsconfig.json
 	$(MAKE) --no-print-directory lint
 	rm -rf $(AUDIT_DIR) && mkdir -p $(AUDIT_DIR)
-	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test --timeout 60000 test/unit test/e2e
-	@echo "== the end-to-end suites again, with the gateway started from source under Deno =="
-	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) GATEWAY_RUNTIME=deno $(BUN) test --timeout 60000 $(DENO_E2E)
+	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test --timeout 60000 test/unit test/integration
+	@echo "== the integration suites again, with the gateway started from source under Deno =="
+	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) GATEWAY_RUNTIME=deno $(BUN) test --timeout 60000 $(DENO_INTEGRATION)
 	@echo "== every gateway log of this run, checked for secrets and tokens =="
 	OIDC_GATEWAY_AUDIT_DIR=$(AUDIT_DIR) $(BUN) test test/audit
 

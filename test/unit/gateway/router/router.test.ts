@@ -1,0 +1,160 @@
+import { describe, expect, it } from "bun:test";
+import { parseConfig } from "../../../../src/config/load.ts";
+import { UpgradeRequiredError } from "../../../../src/errors.ts";
+import { errorResponse } from "../../../../src/gateway/error-response.ts";
+import { checkProtocol } from "../../../../src/gateway/router/protocols.ts";
+import { Router, upstreamPath, type CompiledRoute } from "../../../../src/gateway/router/router.ts";
+import { pluginRegistry } from "../../../../src/plugins/registry.ts";
+
+function routerFor(routesToml: string): Router {
+  const config = parseConfig(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`, "/t/gateway.toml", pluginRegistry);
+  const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: config.services[0]!, index }));
+  return new Router(routes);
+}
+
+const req = (path: string, extra: Partial<{ method: string; host: string; protocol: "http" | "https" }> = {}) => ({
+  method: extra.method ?? "GET",
+  host: extra.host ?? "gw.test",
+  path,
+  protocol: extra.protocol ?? "http",
+});
+
+describe("Kong route matching", () => {
+  const router = routerFor(`
+[[routes]]
+name = "root"
+service = "s"
+paths = ["/"]
+[[routes]]
+name = "api"
+service = "s"
+paths = ["/api"]
+[[routes]]
+name = "api-v2"
+service = "s"
+paths = ["/api/v2"]
+[[routes]]
+name = "api-host"
+service = "s"
+paths = ["/api"]
+hosts = ["api.test"]
+[[routes]]
+name = "wild"
+service = "s"
+paths = ["/api"]
+hosts = ["*.example.com"]
+[[routes]]
+name = "posts"
+service = "s"
+paths = ["/api"]
+methods = ["POST"]
+hosts = ["api.test"]
+[[routes]]
+name = "regex"
+service = "s"
+paths = ["~/users/\\\\d+$"]
+[[routes]]
+name = "https-only"
+service = "s"
+paths = ["/secure"]
+protocols = ["https"]
+`);
+  const name = (r: ReturnType<Router["match"]>) => r?.route.config.name;
+
+  it("picks the longest matching path prefix", () => {
+    expect(name(router.match(req("/api/v2/things")))).toBe("api-v2");
+    expect(name(router.match(req("/api/v1")))).toBe("api");
+    expect(name(router.match(req("/other")))).toBe("root");
+  });
+
+  it("matches prefixes as Kong does: /api also matches /apix", () => {
+    expect(name(router.match(req("/apix")))).toBe("api");
+  });
+
+  it("prefers a route that also names the host, then one that also names methods", () => {
+    expect(name(router.match(req("/api/x", { host: "api.test" })))).toBe("api-host");
+    expect(name(router.match(req("/api/x", { host: "api.test:8000", method: "POST" })))).toBe("posts");
+  });
+
+  it("matches wildcard hosts but not the bare domain", () => {
+    expect(name(router.match(req("/api", { host: "a.example.com" })))).toBe("wild");
+    expect(name(router.match(req("/api", { host: "example.com" })))).toBe("api");
+  });
+
+  it("tries regex paths before prefixes", () => {
+    expect(name(router.match(req("/users/42")))).toBe("regex");
+    expect(name(router.match(req("/users/abc")))).toBe("root");
+  });
+
+  it("matches whatever the protocol: Kong checks a route's protocols after matching (426)", () => {
+    expect(name(router.match(req("/secure")))).toBe("https-only");
+    expect(name(router.match(req("/secure", { protocol: "https" })))).toBe("https-only");
+  });
+
+  it("strips the matched prefix when strip_path is on", () => {
+    expect(router.match(req("/api/v2/things"))?.strippedPath).toBe("/things");
+    expect(router.match(req("/openid-connect"))?.strippedPath).toBe("openid-connect");
+  });
+
+  it("answers nothing when no route matches", () => {
+    const only = routerFor(`[[routes]]\nname = "a"\nservice = "s"\npaths = ["/a"]\n`);
+    expect(only.match(req("/b"))).toBeUndefined();
+  });
+
+  it("keeps file order as the last tie-breaker", () => {
+    const twin = routerFor(`[[routes]]\nname = "first"\nservice = "s"\npaths = ["/x"]\n[[routes]]\nname = "second"\nservice = "s"\npaths = ["/x"]\n`);
+    expect(name(twin.match(req("/x")))).toBe("first");
+  });
+});
+
+describe("Kong path_handling", () => {
+  // The table of Kong's route documentation.
+  it.each([
+    ["/s", "req", "v0", "/s/req"],
+    ["/s", "/fv0req", "v0", "/s/fv0req"],
+    ["/s", "", "v0", "/s"],
+    ["/s", "req", "v1", "/sreq"],
+    ["/s/", "/req", "v0", "/s/req"],
+    ["/", "/anything", "v0", "/anything"],
+    ["/anything", "openid-connect", "v0", "/anything/openid-connect"],
+  ] as const)("service path %p + %p (%s) -> %p", (service, stripped, handling, expected) => {
+    expect(upstreamPath(service, stripped, handling)).toBe(expected);
+  });
+});
+
+describe("Kong protocols check after matching", () => {
+  const plain = { tls: false, websocket: false, host: "api.example:8000", requestUri: "/a?b=1" };
+
+  it("answers 426 with Kong's body and Upgrade header to HTTP on an HTTPS-only route", async () => {
+    let thrown: unknown;
+    try {
+      checkProtocol({ protocols: ["https"] }, plain);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(UpgradeRequiredError);
+    const res = errorResponse(thrown);
+    expect(res.status).toBe(426);
+    expect(res.headers.get("upgrade")).toBe("TLS/1.2, HTTP/1.1");
+    expect(res.headers.get("connection")).toBe("Upgrade");
+    expect(await res.json()).toEqual({ message: "Please use HTTPS protocol" });
+  });
+
+  it.each([301, 302, 307, 308])("redirects to https with https_redirect_status_code = %d", (status) => {
+    const res = checkProtocol({ protocols: ["https"], https_redirect_status_code: status }, plain);
+    expect(res?.status).toBe(status);
+    expect(res?.headers.get("location")).toBe("https://api.example/a?b=1");
+  });
+
+  it("lets TLS requests and routes that allow http through", () => {
+    expect(checkProtocol({ protocols: ["https"] }, { ...plain, tls: true })).toBeUndefined();
+    expect(checkProtocol({ protocols: ["http", "https"] }, plain)).toBeUndefined();
+    expect(checkProtocol({ protocols: ["http"] }, { ...plain, tls: true })).toBeUndefined();
+  });
+
+  it("treats wss like https and asks a WebSocket-only route for an upgrade", () => {
+    expect(() => checkProtocol({ protocols: ["wss"] }, { ...plain, websocket: true })).toThrow(UpgradeRequiredError);
+    expect(checkProtocol({ protocols: ["ws", "wss"] }, { ...plain, websocket: true })).toBeUndefined();
+    expect(() => checkProtocol({ protocols: ["ws", "wss"] }, plain)).toThrow("route requires a WebSocket upgrade");
+  });
+});

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "bun:test";
+import { createKeyedHash, encodeParts } from "../../../../src/oidc/client/cache-key.ts";
+import { bunRuntime } from "../../../../src/runtime/bun.ts";
+
+describe("cache keys", () => {
+  it("join parts so that shifting bytes between them gives another key", () => {
+    expect(encodeParts(["ab", "c"])).not.toBe(encodeParts(["a", "bc"]));
+    expect(encodeParts(["a:b", ""])).not.toBe(encodeParts(["a", "b"]));
+  });
+
+  it("are the same for the same parts under the same salt (several gateways can share a cache)", async () => {
+    const a = await createKeyedHash("a salt of sixteen or more");
+    const b = await createKeyedHash("a salt of sixteen or more");
+    expect(await a(["issuer", "service", "secret"])).toBe(await b(["issuer", "service", "secret"]));
+  });
+
+  it("differ for another secret, and under another salt", async () => {
+    const a = await createKeyedHash("a salt of sixteen or more");
+    const other = await createKeyedHash("another salt, also long enough");
+    const key = await a(["issuer", "service", "secret"]);
+    expect(await a(["issuer", "service", "secret2"])).not.toBe(key);
+    expect(await other(["issuer", "service", "secret"])).not.toBe(key);
+  });
+
+  it("never contain the secret, and are random per process without a salt", async () => {
+    const a = await createKeyedHash();
+    const b = await createKeyedHash();
+    const key = await a(["issuer", "service", "cf4c655a-0622-4ce6-a0de-d3353ef0b714"]);
+    expect(key).not.toContain("cf4c655a");
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await b(["issuer", "service", "cf4c655a-0622-4ce6-a0de-d3353ef0b714"])).not.toBe(key);
+  });
+
+  it("are the same whether WebCrypto or the runtime's synchronous HMAC computes them", async () => {
+    const web = await createKeyedHash("a salt of sixteen or more");
+    const sync = await createKeyedHash("a salt of sixteen or more", bunRuntime.hmacSha256);
+    for (const parts of [["a"], ["issuer", "service", "sécret"], ["", "", ""]]) expect(await sync(parts)).toBe(await web(parts));
+  });
+});
