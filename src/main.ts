@@ -6,7 +6,7 @@ import { ConfigError } from "./errors.ts";
 import { watchConfig } from "./config/watch.ts";
 import { configWarnings } from "./config/warnings.ts";
 import { checkCertificateFiles, startGateway } from "./gateway/start.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, flushLog } from "./log.ts";
 import { detectRuntime } from "./runtime/index.ts";
 import { VERSION } from "./version.ts";
 import { pluginRegistry } from "./plugins/registry.ts";
@@ -69,7 +69,11 @@ async function main(): Promise<number> {
         log.error("gateway.start_failed", { error });
         return 3;
       }
-      const shutdown = () => void gateway.stop().then(() => runtime.exit(0));
+      const shutdown = () =>
+        void gateway.stop().then(() => {
+          flushLog();
+          runtime.exit(0);
+        });
       runtime.onSignal("SIGTERM", shutdown);
       runtime.onSignal("SIGINT", shutdown);
       if (worker) watchSupervisor(runtime, shutdown);
@@ -81,4 +85,7 @@ async function main(): Promise<number> {
 }
 
 const code = await main();
-if (code >= 0) runtime.exit(code);
+if (code >= 0) {
+  flushLog();
+  runtime.exit(code);
+}

@@ -2,7 +2,8 @@
  * Prometheus metrics (prom-client). One registry per process, kept across config reloads.
  * Label values are names from the config or fixed words, never caller input (bounded cardinality).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from "./metrics-series.ts";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -11,9 +12,10 @@ export type IdpEndpoint = "discovery" | "jwks" | "token" | "introspection";
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly #requests = new Counter({ name: "gateway_http_requests_total", help: "Proxied requests by route, service and status.", labelNames: ["route", "service", "status"], registers: [this.registry] });
-  readonly #latency = new Histogram({ name: "gateway_http_request_duration_seconds", help: "Time from request to response headers, by route.", labelNames: ["route"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly #upstreamLatency = new Histogram({ name: "gateway_upstream_duration_seconds", help: "Time from sending to the upstream to its response headers, by service.", labelNames: ["service"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  // The per-request metrics: one series object per route and per service, updated directly.
+  readonly #requests = this.#register(new FastCounter("gateway_http_requests_total", "Proxied requests by route, service and status."));
+  readonly #latency = this.#register(new FastHistogram("gateway_http_request_duration_seconds", "Time from request to response headers, by route.", LATENCY_BUCKETS));
+  readonly #upstreamLatency = this.#register(new FastHistogram("gateway_upstream_duration_seconds", "Time from sending to the upstream to its response headers, by service.", LATENCY_BUCKETS));
   readonly #upstreamErrors = new Counter({ name: "gateway_upstream_errors_total", help: "Upstream failures by service and kind (unavailable, timeout).", labelNames: ["service", "kind"], registers: [this.registry] });
   readonly #tokenCache = new Counter({ name: "gateway_token_cache_events_total", help: "Token cache events by cache and event (hit, miss, refresh, eviction, negative_hit, resurrected).", labelNames: ["cache", "event"], registers: [this.registry] });
   readonly #idpRequests = new Counter({ name: "gateway_idp_requests_total", help: "Calls to identity providers by endpoint and outcome.", labelNames: ["endpoint", "outcome"], registers: [this.registry] });
@@ -53,8 +55,8 @@ export class Metrics {
   }
 
   /** Labeled children are cached: prom-client hashes label sets on every call otherwise. */
-  readonly #children = new Map<string, { inc(): void } | { observe(v: number): void }>();
-  #child<T extends { inc(): void } | { observe(v: number): void }>(key: string, make: () => T): T {
+  readonly #children = new Map<string, unknown>();
+  #child<T>(key: string, make: () => T): T {
     let c = this.#children.get(key) as T | undefined;
     if (!c) {
       c = make();
@@ -63,12 +65,24 @@ export class Metrics {
     return c;
   }
 
+  #register<T extends FastCounter | FastHistogram>(metric: T): T {
+    this.registry.registerMetric(metric as unknown as Metric);
+    return metric;
+  }
+
+  /** The request metrics of one route, built once per route: the hot path then only increments. */
+  route(route: string, service: string): RouteMetrics {
+    return new RouteMetrics(this.#requests, route, service, this.#latency.of({ route }));
+  }
+  /** The upstream latency series of one service. */
+  upstreamSeries(service: string): HistogramSeries {
+    return this.#upstreamLatency.of({ service });
+  }
   request(route: string, service: string, status: number, seconds: number): void {
-    this.#child(`r|${route}|${service}|${status}`, () => this.#requests.labels(route, service, String(status))).inc();
-    this.#child(`l|${route}`, () => this.#latency.labels(route)).observe(seconds);
+    this.#child(`r|${route}|${service}`, () => this.route(route, service)).request(status, seconds);
   }
   upstream(service: string, seconds: number): void {
-    this.#child(`u|${service}`, () => this.#upstreamLatency.labels(service)).observe(seconds);
+    this.upstreamSeries(service).observe(seconds);
   }
   upstreamError(service: string, kind: "unavailable" | "timeout"): void {
     this.#upstreamErrors.inc({ service, kind });
@@ -99,5 +113,25 @@ export class Metrics {
   }
   get contentType(): string {
     return this.registry.contentType;
+  }
+}
+
+/** `gateway_http_requests_total` and `gateway_http_request_duration_seconds` of one route. */
+export class RouteMetrics {
+  readonly #byStatus = new Map<number, CounterSeries>();
+  constructor(
+    private readonly requests: FastCounter,
+    private readonly route: string,
+    private readonly service: string,
+    private readonly latency: HistogramSeries,
+  ) {}
+  request(status: number, seconds: number): void {
+    let counter = this.#byStatus.get(status);
+    if (!counter) {
+      counter = this.requests.of({ route: this.route, service: this.service, status: String(status) });
+      this.#byStatus.set(status, counter);
+    }
+    counter.inc();
+    this.latency.observe(seconds);
   }
 }

@@ -2,7 +2,6 @@
  * Builds the proxy from a validated config: routes compiled once, plugin instances created
  * once, and per route a fixed chain (plugins in Kong's precedence and priority, then the proxy).
  */
-import type { Context, MiddlewareHandler } from "hono";
 import { base64url } from "jose";
 import type { GatewayConfig, PluginEntry, ServiceConfig } from "../config/schema.ts";
 import { BadRequestError, GatewayError, NoRouteError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
@@ -12,7 +11,7 @@ import { pluginRegistry } from "../plugins/registry.ts";
 import { createConsumerDirectory } from "../plugins/consumers.ts";
 import type { PluginContext, PluginInstance } from "../plugins/types.ts";
 import type { ConnInfo, FetchLike } from "../runtime/types.ts";
-import type { GatewayEnv } from "./context.ts";
+import type { PluginHandler, RequestContext } from "./context.ts";
 import { allowResponse } from "./decision.ts";
 import { errorResponse } from "./error-response.ts";
 import { createTrustedProxies } from "./trusted-proxies.ts";
@@ -28,7 +27,7 @@ import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
 import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
 import type { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 
-type Handler = MiddlewareHandler<GatewayEnv>;
+type Handler = PluginHandler;
 
 export interface ProxyApp {
   fetch(request: Request, conn: ConnInfo): Response | Promise<Response>;
@@ -107,19 +106,26 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     }
   }
   /** What consistent hashing reads from this request. */
-  const hashSource = (c: Context<GatewayEnv>, search: string) => ({
+  const hashSource = (c: RequestContext, search: string) => ({
     ip: c.env.remoteAddress,
     headers: c.req.raw.headers,
     path: c.req.path,
     query: search.slice(1),
     ...(c.var.consumer ? { consumer: c.var.consumer.id } : {}),
   });
+  const upstreamLatency = new Map(config.services.map((s) => [s.name, deps.metrics.upstreamSeries(s.name)]));
+  // Per route, built at start: its metrics series (a request only increments them) and its
+  // access-log members.
+  const perRoute = new Map(
+    routes.map((r) => [r, { metrics: deps.metrics.route(r.config.name, r.service.name), log: `"route":${JSON.stringify(r.config.name)},"service":${JSON.stringify(r.service.name)}` }]),
+  );
+  const noRoute = { metrics: deps.metrics.route("", ""), log: `"route":null,"service":null` };
   const pooledHandler: Handler = async (c) => {
     const route = c.var.route;
     const service = route.service;
     const raw = c.req.raw;
     const path = upstreamPath(service.url.pathname, c.var.strippedPath, route.config.path_handling);
-    const search = splitTarget(raw.url).search;
+    const search = (c as GatewayContext).search;
     const target = path + (c.var.upstreamSearch ?? search);
     const request = {
       method: raw.method,
@@ -128,6 +134,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       headers: c.var.upstreamHeaders,
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       caller: raw,
+      requestId: c.var.requestId,
     };
     const upstream = balanced.get(service.name);
     let result;
@@ -144,8 +151,9 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       const { pool, timeouts } = pools.get(service.name)!;
       result = await proxyPooled(pool, service, timeouts, request);
     }
+    (c as GatewayContext).proxied = result.response;
     c.set("upstreamLatency", result.upstreamLatency);
-    deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
+    upstreamLatency.get(service.name)!.observe(result.upstreamLatency / 1000);
     c.res = result.response;
   };
   const fetchHandler: Handler = async (c) => {
@@ -178,7 +186,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   const decideHandler: Handler = async (c) => {
     c.res = allowResponse(c.req.raw.headers, c.var.upstreamHeaders);
   };
-  const websocketHandler = async (c: Context<GatewayEnv>) => {
+  const websocketHandler = async (c: RequestContext) => {
     const route = c.var.route;
     const service = route.service;
     const raw = c.req.raw;
@@ -234,15 +242,10 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     }
     const started = performance.now();
     const requestId = requestIdFrom(raw.headers);
-    const c = new GatewayContext(raw, conn, target.path, {});
+    const c = new GatewayContext(raw, conn, target.path, target.search, requestId, consumers);
     const host = raw.headers.get("host") ?? "";
     const protocol = conn.tls ? "https" : "http";
     const match = router.match({ method: raw.method, host, path, protocol, headers: raw.headers, sni: conn.serverName, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, localAddress: conn.localAddress, localPort: conn.localPort });
-    c.set("requestId", requestId);
-    c.set("logFields", {});
-    c.set("upstreamLatency", -1);
-    c.set("displayErrors", false);
-    c.set("consumers", consumers);
     // What the mTLS listener saw, for operators and the e2e suite: subject and verdict, never the certificate.
     if (conn.peerCertificate && log.enabled("debug")) {
       log.debug("tls.client_certificate", { request_id: requestId, subject: conn.peerCertificate.subject, verified: conn.peerCertificate.verified });
@@ -263,6 +266,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
           upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId, forwarded: trustedView?.forwarded }, policies.get(match.route)),
         );
         await chains.get(match.route)!(c);
+        if (!c.res) throw new Error("the plugin chain ended without a response");
         response = c.res;
       }
     } catch (error) {
@@ -275,25 +279,22 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       response = errorResponse(error, { displayErrors: c.var.displayErrors, unauthorizedMessage: c.var.unauthorizedMessage, requestId });
     }
     const elapsed = performance.now() - started;
-    deps.metrics.request(match?.route.config.name ?? "", match?.route.service.name ?? "", response.status, elapsed / 1000);
-    try {
-      response.headers.set("x-request-id", requestId);
-    } catch {
-      // A plugin returned a response with immutable headers; it keeps its own.
+    const routed = match ? perRoute.get(match.route)! : noRoute;
+    routed.metrics.request(response.status, elapsed / 1000);
+    if (response !== c.proxied) {
+      try {
+        response.headers.set("x-request-id", requestId);
+      } catch {
+        // A plugin returned a response with immutable headers; it keeps its own.
+      }
     }
     if (accessLog) {
-      log.info("http.request", {
-        request_id: requestId,
-        method: raw.method,
-        path,
-        route: match?.route.config.name ?? null,
-        service: match?.route.service.name ?? null,
-        status: response.status,
-        latency_ms: Math.round(elapsed * 100) / 100,
-        upstream_latency_ms: c.var.upstreamLatency >= 0 ? Math.round(c.var.upstreamLatency * 100) / 100 : null,
-        remote: conn.remoteAddress,
-        ...c.var.logFields,
-      });
+      // Written as JSON members directly: an object and a stringify per request cost more.
+      const upstreamMs = c.var.upstreamLatency >= 0 ? Math.round(c.var.upstreamLatency * 100) / 100 : null;
+      let members = `"request_id":${JSON.stringify(requestId)},"method":${JSON.stringify(raw.method)},"path":${JSON.stringify(path)},${routed.log},"status":${response.status},"latency_ms":${Math.round(elapsed * 100) / 100},"upstream_latency_ms":${upstreamMs},"remote":${JSON.stringify(conn.remoteAddress)}`;
+      const extra = c.var.logFields;
+      for (const key in extra) members += `,${JSON.stringify(key)}:${JSON.stringify(extra[key])}`;
+      log.infoJson("http.request", members);
     }
     return response;
   };

@@ -34,6 +34,28 @@ export interface GatewayVariables {
   upstreamBody?: ReadableStream<Uint8Array> | null;
 }
 
+/**
+ * What a plugin sees of one request: the part of Hono's `Context` the plugins use (`c.req.raw`,
+ * `c.env`, `c.var`, `c.set`, `c.res`) and nothing more, so the gateway's own small context can
+ * stand in for Hono's on the proxy path (and a Hono context still fits, e.g. in unit tests).
+ */
+export interface RequestContext {
+  /** The caller's request, and its path as sent (before normalisation, without the query). */
+  readonly req: { readonly raw: Request; readonly path: string };
+  /** The connection the request arrived on. */
+  readonly env: ConnInfo;
+  readonly var: Readonly<GatewayVariables>;
+  set<K extends keyof GatewayVariables>(key: K, value: GatewayVariables[K]): void;
+  /** The response so far: set by the proxy step, or by a plugin that answers itself. */
+  res: Response;
+}
+
+export type Next = () => Promise<void>;
+
+/** A plugin's per-request step (Hono middleware's shape): answer, or call `next` once and look at `c.res` after. */
+export type PluginHandler = (c: RequestContext, next: Next) => Promise<Response | void>;
+
+/** Hono's environment with the gateway's variables (for Hono apps that run plugin code, e.g. in tests). */
 export interface GatewayEnv {
   Bindings: ConnInfo;
   Variables: GatewayVariables;

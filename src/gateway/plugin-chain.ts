@@ -8,15 +8,14 @@
  * consumer-scoped entries resolves each plugin when its turn comes, with the consumer known by
  * then (as Kong's access phase does); every other route keeps a chain fixed at start.
  */
-import type { Context, MiddlewareHandler } from "hono";
 import type { PluginEntry } from "../config/schema.ts";
 import type { Consumer, ConsumerDirectory } from "../plugins/consumers.ts";
 import type { PluginInstance } from "../plugins/types.ts";
-import type { GatewayEnv } from "./context.ts";
+import type { RequestContext, PluginHandler } from "./context.ts";
 import type { CompiledRoute } from "./router/router.ts";
 
-type Handler = MiddlewareHandler<GatewayEnv>;
-export type Chain = (c: Context<GatewayEnv>) => Promise<void>;
+type Handler = PluginHandler;
+export type Chain = (c: RequestContext) => Promise<void>;
 
 export interface ActivePlugin {
   readonly entry: PluginEntry;
@@ -49,10 +48,19 @@ export function pluginsForRoute(route: CompiledRoute, active: readonly ActivePlu
 
 const noNext = async () => {};
 
-/** Hono-style middleware composition for a chain fixed at start. */
-function compose(handlers: readonly Handler[]): Chain {
+/** Hono's message when a handler calls `next` a second time. */
+export const NEXT_TWICE = "next() called multiple times";
+
+/**
+ * Hono-style middleware composition for a chain fixed at start: each handler gets a `next` that
+ * runs the rest once (a second call rejects, as in Hono); a returned Response becomes `c.res`.
+ */
+export function compose(handlers: readonly Handler[]): Chain {
   return (c) => {
+    let called = -1;
     const dispatch = async (i: number): Promise<void> => {
+      if (i <= called) throw new Error(NEXT_TWICE);
+      called = i;
       const handler = handlers[i];
       if (!handler) return;
       const res = await handler(c, () => dispatch(i + 1));
@@ -87,7 +95,10 @@ export function routeChain(route: CompiledRoute, active: readonly ActivePlugin[]
     .map((name) => ({ base: pick(base, name), byConsumer: new Map(targets.map((consumer) => [consumer, pick(perConsumer.get(consumer)!, name)])) }))
     .filter((slot) => slot.base !== undefined || [...slot.byConsumer.values()].some((h) => h !== undefined));
   return (c) => {
+    let called = -1;
     const dispatch = async (i: number): Promise<void> => {
+      if (i <= called) throw new Error(NEXT_TWICE);
+      called = i;
       const slot = slots[i];
       if (!slot) {
         await proxy(c, noNext);

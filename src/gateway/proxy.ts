@@ -6,7 +6,7 @@
 import { NoHealthyPeerError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { ServiceConfig } from "../config/schema.ts";
 import type { FetchLike } from "../runtime/types.ts";
-import type { ConnectionPool, ExchangeControl, UpstreamTimeouts } from "../upstream/pool.ts";
+import type { ConnectionPool, ExchangeControl, UpstreamResponse, UpstreamTimeouts } from "../upstream/pool.ts";
 import type { TargetPicker } from "../upstream/balancer/upstream-pool.ts";
 import type { Target } from "../upstream/balancer/target.ts";
 import { ConnectError } from "../runtime/connect-error.ts";
@@ -222,6 +222,14 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   };
 }
 
+/** The caller's response: the upstream's, with our `X-Request-Id` in the header list (a `set` on the built Response costs more). */
+function downstreamResponse(upstream: UpstreamResponse, requestId: string): Response {
+  const headers = upstream.headers;
+  for (let i = headers.length - 1; i >= 0; i--) if (headers[i]![0] === "x-request-id") headers.splice(i, 1);
+  headers.push(["x-request-id", requestId]);
+  return new Response(upstream.body as BodyInit | null, { status: upstream.status, statusText: upstream.statusText, headers });
+}
+
 export interface PooledProxyRequest {
   readonly method: string;
   /** Path and query for the upstream. */
@@ -232,6 +240,8 @@ export interface PooledProxyRequest {
   readonly body: ReadableStream<Uint8Array> | null;
   /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
   readonly caller: { readonly signal: AbortSignal };
+  /** Sent back as `X-Request-Id`, in place of the upstream's own. */
+  readonly requestId: string;
 }
 
 /**
@@ -251,8 +261,7 @@ export async function proxyPooled(pool: ConnectionPool, service: ServiceConfig, 
   try {
     const upstream = await pool.request({ method: req.method, target: req.target, host: req.host, headers: req.headers, body: req.body }, timeouts, service.retries, control);
     const upstreamLatency = performance.now() - started;
-    const init = { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers };
-    return { response: new Response(upstream.body as BodyInit | null, init), upstreamLatency };
+    return { response: downstreamResponse(upstream, req.requestId), upstreamLatency };
   } finally {
     clearTimeout(callerTimer);
   }
@@ -297,7 +306,7 @@ export async function proxyBalanced(service: ServiceConfig, timeouts: UpstreamTi
         const upstream = await req.poolFor(target).request({ method: req.method, target: req.target, host, headers: req.headers, body: req.body }, timeouts, 0, control);
         req.picker.done({ kind: "http", status: upstream.status }, performance.now() - attemptStarted);
         const upstreamLatency = performance.now() - started;
-        return { response: new Response(upstream.body as BodyInit | null, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers }), upstreamLatency };
+        return { response: downstreamResponse(upstream, req.requestId), upstreamLatency };
       } catch (error) {
         const cause = (error as { cause?: unknown }).cause;
         const refused = cause instanceof ConnectError && cause.reason === "refused";

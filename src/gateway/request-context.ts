@@ -1,33 +1,56 @@
 /**
- * The per-request context handed to plugins: Hono's `Context`, with the gateway's variables in
- * a plain object. Hono keeps variables in a Map and builds a fresh object on every `c.var`
- * read (`Object.fromEntries`); plugins and the proxy read them several times per request.
+ * The gateway's own per-request context: what plugins see (`RequestContext`) in one small object.
+ * Hono's `Context` built a request wrapper, a variables Map and per-instance closures for every
+ * request, and rebuilt an object on each `c.var` read; here the variables are fields set once.
  */
-import { Context } from "hono";
+import type { ConsumerDirectory } from "../plugins/consumers.ts";
 import type { ConnInfo } from "../runtime/types.ts";
-import type { GatewayEnv, GatewayVariables } from "./context.ts";
+import type { GatewayVariables, RequestContext } from "./context.ts";
 
-type Vars = Partial<GatewayVariables> & Record<string, unknown>;
+export class GatewayContext implements RequestContext {
+  /** The caller's request (`c.req.raw`). */
+  readonly raw: Request;
+  readonly env: ConnInfo;
+  readonly var: GatewayVariables;
+  /** Undefined until the proxy step or a plugin answers. */
+  res!: Response;
+  /** The proxy step's response, which already carries `X-Request-Id`. */
+  proxied: Response | undefined = undefined;
+  /** The request path as sent (before normalisation) and its query with the `?` (or ""), parsed once. */
+  readonly path: string;
+  readonly search: string;
 
-// Shared functions instead of Hono's per-instance arrow functions: called as `c.set(...)`.
-function setVar(this: GatewayContext, key: string, value: unknown): void {
-  this.vars[key] = value;
-}
-function getVar(this: GatewayContext, key: string): unknown {
-  return this.vars[key];
-}
-
-export class GatewayContext extends Context<GatewayEnv> {
-  readonly vars: Vars;
-
-  constructor(request: Request, conn: ConnInfo, path: string, vars: Vars) {
-    super(request, { env: conn, path });
-    this.vars = vars;
-    this.set = setVar as Context<GatewayEnv>["set"];
-    this.get = getVar as Context<GatewayEnv>["get"];
+  constructor(raw: Request, conn: ConnInfo, path: string, search: string, requestId: string, consumers: ConsumerDirectory) {
+    this.raw = raw;
+    this.env = conn;
+    this.path = path;
+    this.search = search;
+    // Every variable present from the start: one object shape for all requests.
+    this.var = {
+      requestId,
+      route: undefined!,
+      strippedPath: "",
+      upstreamHeaders: undefined!,
+      logFields: {},
+      upstreamLatency: -1,
+      displayErrors: false,
+      unauthorizedMessage: undefined,
+      upstreamSearch: undefined,
+      consumers,
+      consumer: undefined,
+      anonymous: undefined,
+      credential: undefined,
+      authenticatedGroups: undefined,
+      upstreamBody: undefined,
+    };
   }
 
-  override get var(): Readonly<GatewayVariables> {
-    return this.vars as GatewayVariables;
+  /** `c.req.raw` and `c.req.path` without a wrapper object per request. */
+  get req(): { readonly raw: Request; readonly path: string } {
+    return this;
+  }
+
+  set<K extends keyof GatewayVariables>(key: K, value: GatewayVariables[K]): void {
+    this.var[key] = value;
   }
 }

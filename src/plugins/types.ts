@@ -2,12 +2,12 @@
  * A plugin is a Hono middleware factory registered by name. Its config is validated at start
  * by its own schema, frozen, and handed to `create` once per configured instance.
  */
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Hono } from "hono";
 import type { z } from "zod";
 import type { Cluster } from "../cluster/index.ts";
 import type { SchemaContext } from "../config/fields.ts";
 import type { GatewayConfig, ServerConfig } from "../config/schema.ts";
-import type { GatewayEnv } from "../gateway/context.ts";
+import type { PluginHandler } from "../gateway/context.ts";
 import type { KeyStore } from "../keys/types.ts";
 import type { Shared } from "../lib/shared.ts";
 import type { Logger } from "../log.ts";
@@ -32,7 +32,7 @@ export interface PluginContext {
 }
 
 export interface PluginInstance {
-  readonly handler: MiddlewareHandler<GatewayEnv>;
+  readonly handler: PluginHandler;
   /**
    * Header names this instance sets on the upstream request (e.g. `upstream_headers_names`).
    * On its routes a caller's header whose name normalises to one of them (case, `_` and `.`

@@ -4,11 +4,10 @@
  * caller without a consumer (or the anonymous one), the groups of its token
  * (openid-connect `authenticated_groups_claim`). Refusal: 403 {"message":"You cannot consume this service"}.
  */
-import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { table } from "../../config/fields.ts";
 import { AccessDeniedError, NotAuthenticatedError } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
+import type { PluginHandler } from "../../gateway/context.ts";
 import { definePlugin } from "../types.ts";
 
 const group = () => z.string().min(1).regex(/^[^,\r\n\0]+$/, "expected a group name without a comma, CR, LF or NUL");
@@ -41,7 +40,7 @@ export const acl = definePlugin<AclConfig>({
   create(config) {
     const listed = new Set(config.allow ?? config.deny);
     const isAllow = config.allow !== undefined;
-    const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+    const handler: PluginHandler = async (c, next) => {
       // A caller's own X-Consumer-Groups never gets here: the core drops identity headers (gateway/headers.ts).
       const headers = c.var.upstreamHeaders;
       const consumer = c.var.consumer;

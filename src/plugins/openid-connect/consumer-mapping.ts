@@ -3,9 +3,8 @@
  * `consumer_by` fields, the claim at `credential_claim` identifies the credential, and `anonymous`
  * is the consumer of a caller that failed authentication. Kong's upstream headers say who it is.
  */
-import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
+import type { RequestContext } from "../../gateway/context.ts";
 import { setConsumerHeaders, type ConsumerField } from "../consumers.ts";
 import { claimAt } from "./authz.ts";
 
@@ -23,9 +22,9 @@ const identifier = (value: unknown) => (typeof value === "string" && value.lengt
 
 export interface ConsumerMapping {
   /** Maps an authenticated caller; the refusal of one that maps to no consumer, or undefined. */
-  authenticated(c: Context<GatewayEnv>, claims: Readonly<Record<string, unknown>> | undefined, challenges: readonly Challenge[]): AuthError | undefined;
+  authenticated(c: RequestContext, claims: Readonly<Record<string, unknown>> | undefined, challenges: readonly Challenge[]): AuthError | undefined;
   /** Makes the caller the `anonymous` consumer: false when there is none (the failure stands). */
-  anonymous(c: Context<GatewayEnv>): boolean;
+  anonymous(c: RequestContext): boolean;
 }
 
 export function createConsumerMapping(settings: ConsumerSettings): ConsumerMapping {

@@ -3,9 +3,8 @@
  * against one issuer, and proxies with the access token. The authenticators do the work; this
  * file picks them, asks them in order, and hands the verdict to the upstream request.
  */
-import type { MiddlewareHandler } from "hono";
 import { AuthError, type Challenge } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
+import type { PluginHandler } from "../../gateway/context.ts";
 import { forwardProxy } from "../../oidc/client/forward-proxy.ts";
 import { issuerRegistry, splitIssuer } from "../../oidc/client/issuer.ts";
 import { remoteJwks } from "../../oidc/client/remote-jwks.ts";
@@ -99,7 +98,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const consumers = createConsumerMapping(config);
     const logIdentity = ctx.server.access_log;
 
-    const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+    const handler: PluginHandler = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
       c.set("unauthorizedMessage", config.unauthorized_error_message);
       // The caller's own identity headers (X-Consumer-*, X-Credential-Identifier, …) were dropped

@@ -3,8 +3,7 @@
  * `upstream_access_token_header`, and claims in `upstream_headers_names`. Claim header values
  * are computed once per token and plugin instance, never per request.
  */
-import type { Context } from "hono";
-import type { GatewayEnv } from "../../gateway/context.ts";
+import type { RequestContext } from "../../gateway/context.ts";
 import type { UpstreamTokenHeader } from "./schema.ts";
 
 /** A claim copied into a header. */
@@ -74,7 +73,7 @@ export function upstreamHeaderNames(settings: UpstreamHeaderSettings): string[] 
   return [...new Set([settings.upstream_access_token_header.name.toLowerCase(), ...settings.upstream_headers_names.map((n) => n.toLowerCase())])];
 }
 
-export function createUpstreamHeaders(settings: UpstreamHeaderSettings): (c: Context<GatewayEnv>, grant: Grant) => void {
+export function createUpstreamHeaders(settings: UpstreamHeaderSettings): (c: RequestContext, grant: Grant) => void {
   const { name: tokenName, prefix } = settings.upstream_access_token_header;
   const mapping = claimHeaderMapping(settings.upstream_headers_claims, settings.upstream_headers_names);
   // Every header the plugin owns is removed first: the core forwards the caller's headers, so a

@@ -4,11 +4,10 @@
  * gateway on it). A request over a limit gets `error_code` (429) with `Retry-After`; the others
  * carry `RateLimit-Limit/Remaining/Reset` and `X-RateLimit-Limit/Remaining-<Window>`.
  */
-import type { Context, MiddlewareHandler } from "hono";
 import { createClusterHealth } from "../../cluster/health.ts";
 import { connectRedis, redisAddress, type RedisLink } from "../../cluster/redis.ts";
 import { RateLimitStoreError } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
+import type { PluginHandler, RequestContext } from "../../gateway/context.ts";
 import { definePlugin } from "../types.ts";
 import { LocalCounters, type CountResult } from "./local-counters.ts";
 import { rateLimitingSchema, type RateLimitingConfig } from "./schema.ts";
@@ -18,8 +17,8 @@ import { period, TITLE, WINDOW_SECONDS, WINDOWS, type Window } from "./windows.t
 const MAX_IDENTIFIER = 256;
 
 /** What the request is counted by: Kong's `limit_by`, falling back to the client IP. */
-function identifierOf(config: RateLimitingConfig): (c: Context<GatewayEnv>) => string {
-  const ip = (c: Context<GatewayEnv>) => `ip:${c.env.remoteAddress}`;
+function identifierOf(config: RateLimitingConfig): (c: RequestContext) => string {
+  const ip = (c: RequestContext) => `ip:${c.env.remoteAddress}`;
   switch (config.limit_by) {
     case "consumer":
       return (c) => (c.var.consumer ? `consumer:${c.var.consumer.id}` : c.var.credential !== undefined ? `credential:${c.var.credential}` : ip(c));
@@ -166,7 +165,7 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
       return headers;
     };
 
-    const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+    const handler: PluginHandler = async (c, next) => {
       const now = Date.now();
       windowsAt(now);
       let result: CountResult;

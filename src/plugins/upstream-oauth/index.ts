@@ -8,10 +8,9 @@
  * authentication plugin in front of it (openid-connect runs first, priority 1050 > 760) or keep
  * the route on a private listener (docs/identity.md).
  */
-import type { MiddlewareHandler } from "hono";
 import type { AuthorizationServer } from "oauth4webapi";
 import { AuthError, IdpError } from "../../errors.ts";
-import type { GatewayEnv } from "../../gateway/context.ts";
+import type { PluginHandler } from "../../gateway/context.ts";
 import { createGatewayClient } from "../../oidc/client/client-auth.ts";
 import { requestGrant, type GatewayGrant } from "../../oidc/client/client-requests.ts";
 import { issuerRegistry, splitIssuer, type Issuer } from "../../oidc/client/issuer.ts";
@@ -118,7 +117,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
         return { value: `Bearer ${response.access_token}`, expiresAt: lifetime === undefined ? undefined : Date.now() + lifetime * 1000 };
       };
 
-      const handler: MiddlewareHandler<GatewayEnv> = async (c, next) => {
+      const handler: PluginHandler = async (c, next) => {
         const as = fixed ?? (issuer!.peek() ?? (await issuer!.metadata())).discovery;
         const result = await cache.get(KEY, () => fetchToken(as));
         metrics?.tokenCache(CACHE_LABEL, CACHE_EVENT[result.state]);

@@ -5,10 +5,9 @@
  * for the caller's fault, `IdpError` for ours). A rejection ends the chain: credentials that
  * were recognised but are wrong never fall through to a weaker method.
  */
-import type { Context } from "hono";
 import type { KeySource } from "../../../oidc/resource/verify-access-token.ts";
 import type { Challenge } from "../../../errors.ts";
-import type { GatewayEnv } from "../../../gateway/context.ts";
+import type { RequestContext } from "../../../gateway/context.ts";
 import type { Issuer } from "../../../oidc/client/issuer.ts";
 import type { PluginContext } from "../../types.ts";
 import type { OpenIdConnectConfig } from "../schema.ts";
@@ -35,7 +34,7 @@ export interface Authenticator {
   readonly method: string;
   /** `WWW-Authenticate` challenges for a request no authenticator claimed. */
   readonly challenges: readonly Challenge[];
-  authenticate(c: Context<GatewayEnv>): Promise<Principal | undefined>;
+  authenticate(c: RequestContext): Promise<Principal | undefined>;
   close?(): void;
 }
 

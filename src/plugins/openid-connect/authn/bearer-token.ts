@@ -5,9 +5,8 @@
  * already have consumed it (client credentials in a form): we read whichever body the upstream
  * will get, and hand it on unchanged, or without `access_token` when hiding.
  */
-import type { Context } from "hono";
 import { AuthError } from "../../../errors.ts";
-import type { GatewayEnv } from "../../../gateway/context.ts";
+import type { RequestContext } from "../../../gateway/context.ts";
 import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
 import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
@@ -23,7 +22,7 @@ const invalid = (description: string) => new AuthError({ error: "invalid_request
  * it: the raw body is read from a clone, a body another authenticator already replaced is read
  * and replaced again by what was read. A longer body is not parsed (`undefined`).
  */
-async function peekBody(c: Context<GatewayEnv>): Promise<Uint8Array | undefined> {
+async function peekBody(c: RequestContext): Promise<Uint8Array | undefined> {
   const raw = c.req.raw;
   const replaced = c.var.upstreamBody;
   const source = replaced !== undefined ? replaced : raw.bodyUsed ? null : raw.clone().body;
@@ -44,7 +43,7 @@ async function peekBody(c: Context<GatewayEnv>): Promise<Uint8Array | undefined>
 }
 
 /** `access_token` of a form or JSON body (RFC 6750 §2.2; JSON as Kong also reads it). */
-async function bodyToken(c: Context<GatewayEnv>): Promise<string | undefined> {
+async function bodyToken(c: RequestContext): Promise<string | undefined> {
   const raw = c.req.raw;
   if (raw.method === "GET" || raw.method === "HEAD") return undefined;
   const kind = bodyKind(raw.headers.get("content-type"));
@@ -78,7 +77,7 @@ async function bodyToken(c: Context<GatewayEnv>): Promise<string | undefined> {
  * than one method"). Where `body` is allowed the body is read even when the header or query
  * holds a token: a second token there is refused, not forwarded to the upstream unhidden.
  */
-export async function presentedToken(c: Context<GatewayEnv>, paramTypes: readonly BearerParamType[], dpop: boolean): Promise<PresentedToken | undefined> {
+export async function presentedToken(c: RequestContext, paramTypes: readonly BearerParamType[], dpop: boolean): Promise<PresentedToken | undefined> {
   const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop });
   if (!paramTypes.includes("body")) return found;
   const token = await bodyToken(c);
@@ -101,7 +100,7 @@ function withoutToken(search: string): string {
 }
 
 /** `hide_credentials`: the upstream never sees the token where the caller put it. */
-export async function hideBearerToken(c: Context<GatewayEnv>, presented: PresentedToken): Promise<void> {
+export async function hideBearerToken(c: RequestContext, presented: PresentedToken): Promise<void> {
   if (presented.source === "header") {
     c.var.upstreamHeaders.delete("authorization");
     return;

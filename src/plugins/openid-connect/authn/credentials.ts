@@ -6,9 +6,8 @@
  * request). A user's `username`/`password` (`password_param_type`) are read the same way, with
  * `USER_CREDENTIALS` names.
  */
-import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../../errors.ts";
-import type { GatewayEnv } from "../../../gateway/context.ts";
+import type { RequestContext } from "../../../gateway/context.ts";
 import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
 import type { ClientCredentials } from "../../../oidc/client/token-endpoint.ts";
 import type { ParamType } from "../schema.ts";
@@ -135,7 +134,7 @@ async function readBody(body: ReadableStream<Uint8Array>): Promise<{ bytes: Uint
  * through `upstreamBody` (without the credentials when `hide` is set). A body another
  * authenticator already read is read again from `upstreamBody`.
  */
-async function fromBody(c: Context<GatewayEnv>, hide: boolean, names: CredentialNames): Promise<FoundCredentials | undefined> {
+async function fromBody(c: RequestContext, hide: boolean, names: CredentialNames): Promise<FoundCredentials | undefined> {
   const raw = c.req.raw;
   const kind = bodyKind(raw.headers.get("content-type"));
   const body = c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body;
@@ -186,7 +185,7 @@ async function fromBody(c: Context<GatewayEnv>, hide: boolean, names: Credential
  * body) that has them. Throws `AuthError` for a malformed Basic header.
  */
 export async function readClientCredentials(
-  c: Context<GatewayEnv>,
+  c: RequestContext,
   types: readonly ParamType[],
   options: { hide: boolean; challenges: readonly Challenge[]; names?: CredentialNames },
 ): Promise<FoundCredentials | undefined> {
@@ -213,7 +212,7 @@ export async function readClientCredentials(
 }
 
 /** `hide_credentials`: the upstream never sees what the caller authenticated with. */
-export function hideCredentials(c: Context<GatewayEnv>, found: FoundCredentials, names: CredentialNames = CLIENT_CREDENTIALS): void {
+export function hideCredentials(c: RequestContext, found: FoundCredentials, names: CredentialNames = CLIENT_CREDENTIALS): void {
   if (found.source === "header") {
     c.var.upstreamHeaders.delete("authorization");
   } else if (found.source === "query") {

@@ -9,9 +9,8 @@
  * (and any error for a token presented with the `DPoP` scheme, or a DPoP-bound token presented
  * as `Bearer`) with the `DPoP` challenge and its `algs`; the others with `Bearer` (RFC 9449 §7.1).
  */
-import type { Context } from "hono";
 import { AuthError, type Challenge } from "../../../errors.ts";
-import type { GatewayEnv } from "../../../gateway/context.ts";
+import type { RequestContext } from "../../../gateway/context.ts";
 import { assertSchemeFitsBinding, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { createDpopNonces } from "../../../oidc/resource/dpop-nonce.ts";
 import { boundJkt, checkDpop, createDpopOrigins, DPOP_ALGORITHMS, dpopConfig, type DpopConfig, type PopMode } from "../../../oidc/resource/dpop.ts";
@@ -33,7 +32,7 @@ export interface ProofOfPossession {
    * certificate), as the modes require. Throws `AuthError` with the plugin's challenges.
    * `accessTokenHash` is `accessTokenHash(token)`, cached with the claims.
    */
-  check(c: Context<GatewayEnv>, presented: PresentedToken, claims: Readonly<Record<string, unknown>>, accessTokenHash?: string): Promise<void>;
+  check(c: RequestContext, presented: PresentedToken, claims: Readonly<Record<string, unknown>>, accessTokenHash?: string): Promise<void>;
 }
 
 export type ProofOfPossessionConfig = Pick<

@@ -6,9 +6,8 @@
  * endpoint call and the verification of what it issued. Each authenticator keeps what differs:
  * how the caller's credentials are read, what decides the cache key, and which grant is asked for.
  */
-import type { Context } from "hono";
 import { AuthError, IdpError, type Challenge, AccessTokenError } from "../../../errors.ts";
-import type { GatewayEnv } from "../../../gateway/context.ts";
+import type { RequestContext } from "../../../gateway/context.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
 import { TokenCache, type CacheResult, type Fresh, type ValueCodec } from "../../../oidc/client/token-cache.ts";
@@ -52,7 +51,7 @@ export interface FlowCache<T> {
    * remembered rejection is thrown again. Callers set `token_cache = "miss"` before the lookup,
    * so a miss that ends in a rejection (thrown by `cache.get`) is logged as a miss.
    */
-  settle(c: Context<GatewayEnv>, result: CacheResult<T>): T;
+  settle(c: RequestContext, result: CacheResult<T>): T;
   /** Leaves the metrics and empties the cache. */
   close(): void;
 }
