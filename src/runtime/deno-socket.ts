@@ -62,15 +62,16 @@ class DenoSocket implements RawSocket {
   }
 
   async readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_SIZE);
     try {
       for (;;) {
         if (this.paused) await this.paused.promise;
         if (this.closed) return;
-        const buffer = new Uint8Array(READ_SIZE);
+        // One read buffer per connection; each chunk handed on is a copy of what arrived.
         const n = await this.conn.read(buffer);
         if (this.closed) return;
         if (n === null) return this.ended();
-        this.events.data(n === READ_SIZE ? buffer : buffer.slice(0, n));
+        this.events.data(buffer.slice(0, n));
       }
     } catch (error) {
       this.ended(error as Error);

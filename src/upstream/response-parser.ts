@@ -20,6 +20,8 @@ const CHUNK_SIZE = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/
 const MAX_CHUNK_LINE = 4096;
 
 const latin1 = new TextDecoder("latin1");
+/** For ASCII-only bytes (the common head): the same text, and Bun decodes UTF-8 ~4x faster than "latin1". */
+const ascii = new TextDecoder();
 
 /** Bytes as ISO-8859-1 text: WHATWG's "latin1" is windows-1252, which maps 0x80-0x9f elsewhere. */
 function decodeLatin1(bytes: Uint8Array): string {
@@ -28,6 +30,23 @@ function decodeLatin1(bytes: Uint8Array): string {
   let out = "";
   for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode(...bytes.subarray(i, i + 4096));
   return out;
+}
+
+/**
+ * A response head's bytes as text, refusing a NUL, DEL or another control character (HTAB
+ * aside) and any CR or LF not in a CRLF pair: one pass over the bytes, no regex.
+ */
+function headText(bytes: Uint8Array): string {
+  let high = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x20) {
+      if (b === 0x7f) throw new ResponseParseError("a control character in the response head");
+      if (b >= 0x80) high = true;
+    } else if (b === 13 && bytes[i + 1] === 10) i++;
+    else if (b !== 9) throw new ResponseParseError("a bare CR, LF or control character in the response head");
+  }
+  return high ? decodeLatin1(bytes) : ascii.decode(bytes);
 }
 
 type BodyFraming = "none" | "length" | "chunked" | "close";
@@ -46,7 +65,6 @@ export interface ResponseHead {
 
 /** Parses one response head (status line and fields, without the final empty line). */
 function parseHead(text: string, requestMethod: string): ResponseHead {
-  if (BAD_BYTES.test(text)) throw new ResponseParseError("a bare CR, LF or NUL in the response head");
   const lines = text.split("\r\n");
   const status = STATUS_LINE.exec(lines[0]!);
   if (!status) throw new ResponseParseError("a malformed status line");
@@ -81,9 +99,16 @@ function parseHead(text: string, requestMethod: string): ResponseHead {
     headers.push([name, value]);
   }
   if (chunked && contentLength >= 0) throw new ResponseParseError("both Content-Length and Transfer-Encoding");
-  const tokens = connection ? connection.toLowerCase().split(",").map((t) => t.trim()) : undefined;
-  const keepAlive = tokens ? !tokens.includes("close") && (status[1] === "1" || tokens.includes("keep-alive")) : status[1] === "1";
-  const listed = tokens?.filter((t) => t && t !== "close" && t !== "keep-alive");
+  let keepAlive = status[1] === "1";
+  let listed: string[] | undefined;
+  const lower = connection?.toLowerCase();
+  if (lower === "keep-alive") keepAlive = true;
+  else if (lower === "close") keepAlive = false;
+  else if (lower !== undefined) {
+    const tokens = lower.split(",").map((t) => t.trim());
+    keepAlive = !tokens.includes("close") && (keepAlive || tokens.includes("keep-alive"));
+    listed = tokens.filter((t) => t && t !== "close" && t !== "keep-alive");
+  }
   const kept = listed?.length ? headers.filter(([name]) => !listed.includes(name)) : headers;
   let framing: BodyFraming;
   if (requestMethod === "HEAD" || code < 200 || code === 204 || code === 304) framing = "none";
@@ -200,7 +225,7 @@ export class ResponseParser {
             return;
           }
           if (end - at > this.maxHeadBytes) throw new ResponseParseError(`a response header section over ${this.maxHeadBytes} bytes`);
-          const head = parseHead(decodeLatin1(bytes.subarray(at, end)), this.method);
+          const head = parseHead(headText(bytes.subarray(at, end)), this.method);
           at = end + 4;
           this.scanned = 0;
           if (head.status < 200) {
