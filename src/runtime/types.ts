@@ -160,6 +160,7 @@ export interface SocketEvents {
 /** A TCP or TLS connection, runtime-neutral. Writes are queued; `false` means "wait for drain". */
 export interface RawSocket {
   events: SocketEvents;
+  /** A string must be ASCII (one byte per character); other text goes as bytes. */
   write(data: Uint8Array | string): boolean;
   /** Stop and restart reading (backpressure towards the peer). */
   pause(): void;
