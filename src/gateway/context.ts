@@ -50,9 +50,10 @@ export interface RequestContext {
   res: Response;
 }
 
-export type Next = () => Promise<void>;
+type Next = () => Promise<void>;
 
 /** A plugin's per-request step (Hono middleware's shape): answer, or call `next` once and look at `c.res` after. */
+// biome-ignore lint/suspicious/noConfusingVoidType: Hono middleware's shape: a handler that calls next() returns nothing.
 export type PluginHandler = (c: RequestContext, next: Next) => Promise<Response | void>;
 
 /** Hono's environment with the gateway's variables (for Hono apps that run plugin code, e.g. in tests). */
