@@ -1,0 +1,75 @@
+import { describe, expect, it } from "bun:test";
+import { encodeClose, encodeFrame, FrameReader, OP } from "../../src/upstream/websocket/frames.ts";
+
+/** An unmasked frame, as an upstream (a server) sends it. */
+function serverFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
+  const length = payload.byteLength;
+  const head = length < 126 ? [0, length] : length < 65536 ? [0, 126, length >> 8, length & 255] : [0, 127, 0, 0, 0, 0, (length >>> 24) & 255, (length >>> 16) & 255, (length >>> 8) & 255, length & 255];
+  head[0] = (fin ? 0x80 : 0) | opcode;
+  const out = new Uint8Array(head.length + length);
+  out.set(head);
+  out.set(payload, head.length);
+  return out;
+}
+
+function reader() {
+  const got: { messages: (string | Uint8Array)[]; pings: number; close?: [number | undefined, string]; error?: string } = { messages: [], pings: 0 };
+  const r = new FrameReader(
+    {
+      message: (m) => got.messages.push(m),
+      ping: () => got.pings++,
+      close: (code, reason) => (got.close = [code, reason]),
+      error: (e) => (got.error = e),
+    },
+    1024 * 1024,
+  );
+  return { r, got };
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+describe("WebSocket frames towards the upstream", () => {
+  it("masks what the gateway sends, with the length in 7, 16 or 64 bits", () => {
+    for (const size of [5, 300, 70_000]) {
+      const payload = new Uint8Array(size).fill(7);
+      const frame = encodeFrame(OP.binary, payload);
+      expect(frame[0]).toBe(0x80 | OP.binary);
+      expect(frame[1]! & 0x80).toBe(0x80);
+      const at = size < 126 ? 2 : size < 65536 ? 4 : 10;
+      const mask = frame.subarray(at, at + 4);
+      const unmasked = frame.subarray(at + 4).map((b, i) => b ^ mask[i & 3]!);
+      expect(unmasked).toEqual(payload);
+    }
+  });
+
+  it("reads frames whatever the chunk boundaries, and joins fragments", () => {
+    const { r, got } = reader();
+    const bytes = new Uint8Array([...serverFrame(OP.text, text("hel"), false), ...serverFrame(OP.continuation, text("lo")), ...serverFrame(OP.binary, new Uint8Array(70_000).fill(1))]);
+    for (let i = 0; i < bytes.length; i += 1000) r.push(bytes.subarray(i, i + 1000));
+    expect(got.messages[0]).toBe("hello");
+    expect((got.messages[1] as Uint8Array).length).toBe(70_000);
+  });
+
+  it("reports pings and the close code and reason", () => {
+    const { r, got } = reader();
+    r.push(serverFrame(OP.ping, text("p")));
+    r.push(serverFrame(OP.close, new Uint8Array([0x0f, 0xa0, ...text("bye")])));
+    expect(got.pings).toBe(1);
+    expect(got.close).toEqual([4000, "bye"]);
+  });
+
+  it("refuses a masked frame from the upstream and a message over the limit", () => {
+    const masked = reader();
+    masked.r.push(encodeFrame(OP.text, text("x")));
+    expect(masked.got.error).toContain("masked");
+    const big = reader();
+    big.r.push(serverFrame(OP.binary, new Uint8Array(2 * 1024 * 1024)).subarray(0, 20));
+    expect(big.got.error).toContain("frame of");
+  });
+
+  it("never sends a close code a peer may not send", () => {
+    expect(encodeClose(1005).length).toBe(2 + 4);
+    const close = encodeClose(4000, "bye");
+    expect(close.length).toBe(2 + 4 + 2 + 3);
+  });
+});
