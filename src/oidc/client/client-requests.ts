@@ -45,6 +45,10 @@ export interface GrantOptions extends ClientRequestOptions {
 export interface IntrospectionOptions extends ClientRequestOptions {
   /** `token_type_hint` (Kong's `introspection_hint`); empty: none sent. */
   readonly hint?: string;
+  /** More form parameters (Kong's `introspection_post_args_*`); never override `token` or the hint. */
+  readonly parameters?: Readonly<Record<string, string>>;
+  /** More request headers (Kong's `introspection_headers_*`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 function httpOptions(call: ClientCall, options: ClientRequestOptions) {
@@ -127,7 +131,8 @@ export async function introspectToken(call: ClientCall, token: string, options: 
     return await withRetry(call, async (c) => {
       const response = await oauth.introspectionRequest(c.as, c.client, c.auth, token, {
         ...httpOptions(c, options),
-        ...(options.hint ? { additionalParameters: { token_type_hint: options.hint } } : {}),
+        additionalParameters: { ...options.parameters, ...(options.hint ? { token_type_hint: options.hint } : {}) },
+        ...(options.headers ? { headers: new Headers(options.headers) } : {}),
       });
       return await oauth.processIntrospectionResponse(c.as, c.client, response);
     });

@@ -231,6 +231,20 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .meta({ kong: "same; Kong gives a Basic header to `password` first" }),
     introspection_endpoint: url().optional().describe("Introspection endpoint (RFC 7662); unset: the discovered `introspection_endpoint`."),
     introspection_hint: z.string().default("access_token").describe("`token_type_hint` sent with introspection requests; empty: none."),
+    introspection_headers_names: z
+      .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
+      .default([])
+      .describe("Headers sent with introspection requests (names), position by position with `introspection_headers_values`; the client authentication's own `Authorization` wins."),
+    introspection_headers_values: z.array(z.string()).default([]).describe("Values of `introspection_headers_names`."),
+    introspection_post_args_names: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Form parameters added to introspection requests (names), position by position with `introspection_post_args_values`; `token`, `token_type_hint` and the client authentication's own parameters win."),
+    introspection_post_args_values: z.array(z.string()).default([]).describe("Values of `introspection_post_args_names`."),
+    introspection_check_active: z
+      .boolean()
+      .default(true)
+      .describe("Refuse a token whose introspection answers `active: false` (401 `invalid_token`); false: accept it as Kong does (the IdP's answer is then only claims, so only for IdPs that answer `active: false` for tokens they still want accepted)."),
     introspect_jwt_tokens: z
       .boolean()
       .default(false)
@@ -316,6 +330,14 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
         path: ["discovery_headers_values"],
         message: `expected as many entries as 'discovery_headers_names' (${c.discovery_headers_names.length}), got ${c.discovery_headers_values.length}`,
       });
+    }
+    for (const [names, values] of [
+      ["introspection_headers_names", "introspection_headers_values"],
+      ["introspection_post_args_names", "introspection_post_args_values"],
+    ] as const) {
+      if (c[names].length !== c[values].length) {
+        ctx.addIssue({ code: "custom", path: [values], message: `expected as many entries as '${names}' (${c[names].length}), got ${c[values].length}` });
+      }
     }
     if (c.upstream_headers_claims.length !== c.upstream_headers_names.length) {
       ctx.addIssue({

@@ -121,6 +121,8 @@ export const CLIENT_TLS_SUBJECT_DN = 'CN=JohnDoe,OU=IT';
  * @property {number} userinfo
  * @property {Record<string, number>} clientJwksFetches   jwks_uri downloads per client id
  * @property {Record<string, number>} jwksUriFetches      jwks_uri downloads per URL
+ * @property {{ headers: Record<string, string>, params: Record<string, unknown> } | undefined} lastIntrospection
+ *   the last introspection request's `x-*` headers and form parameters (the `token` left out)
  */
 
 /**
@@ -173,6 +175,7 @@ function emptyStats() {
     userinfo: 0,
     clientJwksFetches: {},
     jwksUriFetches: {},
+    lastIntrospection: undefined,
   };
 }
 
@@ -870,6 +873,13 @@ export async function startIdp(options = {}) {
     try {
       await next();
     } finally {
+      if (target === 'introspection') {
+        /** @type {Record<string, string>} */
+        const headers = {};
+        for (const [name, value] of Object.entries(ctx.headers)) if (name.startsWith('x-') && typeof value === 'string') headers[name] = value;
+        const { token: _token, ...params } = /** @type {any} */ (ctx).oidc?.body ?? {};
+        stats.lastIntrospection = { headers, params };
+      }
       if (target === 'token') {
         /** @type {Record<string, any> | undefined} */
         let params;

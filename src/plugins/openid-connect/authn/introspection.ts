@@ -2,7 +2,8 @@
  * `auth_methods = ["introspection"]`: the caller presents an access token (as for `bearer`); the
  * gateway asks the IdP's introspection endpoint about it (RFC 7662), authenticating as its own
  * client, and lets the request through only when the answer is `active: true` (and `exp`, `nbf`
- * and `iss`, when present, agree). `active: false` is 401 `invalid_token`.
+ * and `iss`, when present, agree). `active: false` is 401 `invalid_token`, unless
+ * `introspection_check_active = false` (Kong's switch) accepts it.
  *
  * Opaque tokens are always introspected; JWTs only with `introspect_jwt_tokens`, or when `bearer`
  * (which verifies them locally) is off. Results are cached under a keyed hash of the token and
@@ -35,6 +36,10 @@ interface ActiveToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
+/** Kong's `*_names`/`*_values` pairs as one record; undefined when empty. */
+const pairs = (names: readonly string[], values: readonly string[]): Record<string, string> | undefined =>
+  names.length ? Object.fromEntries(names.map((name, i) => [name, values[i] ?? ""])) : undefined;
+
 const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
 
 export const introspectionAuthenticator: AuthenticatorFactory = async ({ config, issuer, ctx }): Promise<Authenticator> => {
@@ -66,7 +71,10 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     resurrect: false,
     onRefreshError: (error) => log.warn("oidc.introspection_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail }),
   });
-  const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint]);
+  const headers = pairs(config.introspection_headers_names, config.introspection_headers_values);
+  const parameters = pairs(config.introspection_post_args_names, config.introspection_post_args_values);
+  // Another answer may come for other headers or parameters: they are part of the cache key.
+  const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint, headers ?? {}, parameters ?? {}, config.introspection_check_active]);
 
   const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
     const result = await timedIdpCall(
@@ -77,10 +85,12 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
           hint: config.introspection_hint,
           allowHttp: issuer.allowHttp,
           timeout: config.timeout,
+          ...(headers ? { headers } : {}),
+          ...(parameters ? { parameters } : {}),
         }),
       (r) => (r.active ? "ok" : "inactive"),
     );
-    if (!result.active) throw inactive("the access token is not active");
+    if (!result.active && config.introspection_check_active) throw inactive("the access token is not active");
     const now = Date.now() / 1000;
     const exp = typeof result.exp === "number" ? result.exp : undefined;
     if (exp !== undefined && exp <= now - config.leeway) throw inactive("the access token has expired");

@@ -1,0 +1,100 @@
+/**
+ * Kong's introspection settings of openid-connect, end to end against the real IdP
+ * (oidc-provider, which records the last introspection request) and the real gateway:
+ * `introspection_headers_*`, `introspection_post_args_*` and `introspection_check_active`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+let idp: IdpProcess;
+let upstream: EchoUpstream;
+const gateways: GatewayProcess[] = [];
+const tokensSeen = new Set<string>();
+
+beforeAll(async () => {
+  upstream = startEchoUpstream();
+  idp = await startIdpProcess();
+});
+
+afterAll(async () => {
+  for (const gw of gateways) {
+    const log = gw.output.join("\n");
+    expect(log).not.toContain(SERVICE_SECRET);
+    expect(log).not.toContain("header-secret-value");
+    for (const token of tokensSeen) expect(log).not.toContain(token);
+    await gw.stop();
+  }
+  await idp?.stop();
+  upstream?.stop();
+});
+
+const INTROSPECTION = `auth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\ncache_introspection = false`;
+
+async function gateway(plugin: string): Promise<GatewayProcess> {
+  const gw = await startGateway({
+    config: simpleConfig(`${upstream.url}/anything`, `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${INTROSPECTION}\n${plugin}`),
+  });
+  gateways.push(gw);
+  return gw;
+}
+
+async function opaqueToken(): Promise<string> {
+  const { access_token } = await idp.token("opaque", "opaque-secret");
+  expect(access_token.split(".")).toHaveLength(1);
+  tokensSeen.add(access_token);
+  return access_token;
+}
+
+const call = (gw: GatewayProcess, token: string) => fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${token}` } });
+
+describe("introspection_headers_* and introspection_post_args_*", () => {
+  it("sends the configured headers and form parameters with each introspection request, and the token still passes", async () => {
+    const gw = await gateway(
+      [
+        `introspection_headers_names = ["X-Tenant", "X-Api-Key"]`,
+        `introspection_headers_values = ["acme", "header-secret-value"]`,
+        `introspection_post_args_names = ["resource", "token"]`,
+        `introspection_post_args_values = ["https://api.example", "overridden"]`,
+      ].join("\n"),
+    );
+    const token = await opaqueToken();
+    const res = await call(gw, token);
+    expect(res.status).toBe(200);
+    await res.text();
+    const seen = (await idp.stats()).lastIntrospection!;
+    expect(seen.headers["x-tenant"]).toBe("acme");
+    expect(seen.headers["x-api-key"]).toBe("header-secret-value");
+    expect(seen.params.resource).toBe("https://api.example");
+    expect(seen.params.token_type_hint).toBe("access_token");
+  });
+
+  it("refuses at start a names list and a values list of different lengths, naming the key", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
+    const text = simpleConfig(
+      "http://127.0.0.1:1/",
+      `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\n${INTROSPECTION}\nintrospection_post_args_names = ["a", "b"]\nintrospection_post_args_values = ["1"]`,
+    );
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/introspection_post_args_values.*expected as many entries as 'introspection_post_args_names' \(2\), got 1/s);
+  });
+});
+
+describe("introspection_check_active", () => {
+  it("refuses by default a token the IdP answers active: false with 401 invalid_token", async () => {
+    const gw = await gateway("");
+    const res = await call(gw, "not-a-token-the-idp-issued");
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
+  });
+
+  it("accepts it with introspection_check_active = false, as Kong does", async () => {
+    const gw = await gateway("introspection_check_active = false");
+    const before = (await idp.stats()).introspection;
+    const res = await call(gw, "not-a-token-the-idp-issued");
+    expect(res.status).toBe(200);
+    await res.text();
+    expect((await idp.stats()).introspection).toBe(before + 1);
+  });
+});
