@@ -1,9 +1,9 @@
 /** The gateway's own request context and plugin chain: Hono's surface and rules, without Hono on the proxy path. */
 import { describe, expect, it } from "bun:test";
-import type { PluginHandler } from "../../src/gateway/context.ts";
-import { compose, NEXT_TWICE } from "../../src/gateway/plugin-chain.ts";
-import { GatewayContext } from "../../src/gateway/request-context.ts";
-import type { ConsumerDirectory } from "../../src/plugins/consumers.ts";
+import type { PluginHandler } from "../../../src/gateway/context.ts";
+import { compose, NEXT_TWICE } from "../../../src/gateway/plugin-chain.ts";
+import { GatewayContext } from "../../../src/gateway/request-context.ts";
+import type { ConsumerDirectory } from "../../../src/plugins/consumers.ts";
 
 const conn = { remoteAddress: "127.0.0.1", localPort: 8000, tls: false };
 const context = () => new GatewayContext(new Request("http://gw.test/a?b=c"), conn, "/a", "?b=c", "id-1", {} as ConsumerDirectory);
