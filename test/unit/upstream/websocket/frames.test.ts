@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { encodeClose, encodeFrame, FrameReader, OP } from "../../src/upstream/websocket/frames.ts";
+import { encodeClose, encodeFrame, FrameReader, OP } from "../../../../src/upstream/websocket/frames.ts";
 
 /** An unmasked frame, as an upstream (a server) sends it. */
 function serverFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
