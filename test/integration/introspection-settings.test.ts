@@ -32,9 +32,9 @@ afterAll(async () => {
 
 const INTROSPECTION = `auth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\ncache_introspection = false`;
 
-async function gateway(plugin: string): Promise<GatewayProcess> {
+async function gateway(plugin: string, client = INTROSPECTION): Promise<GatewayProcess> {
   const gw = await startGateway({
-    config: simpleConfig(`${upstream.url}/anything`, `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${INTROSPECTION}\n${plugin}`),
+    config: simpleConfig(`${upstream.url}/anything`, `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${client}\n${plugin}`),
   });
   gateways.push(gw);
   return gw;
@@ -96,5 +96,35 @@ describe("introspection_check_active", () => {
     expect(res.status).toBe(200);
     await res.text();
     expect((await idp.stats()).introspection).toBe(before + 1);
+  });
+});
+
+describe("introspection_endpoint_auth_method", () => {
+  // The IdP takes the secret in a Basic header or in the form, and refuses a client without it.
+  const client = `auth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nclient_auth = "none"\ncache_introspection = false`;
+
+  it("authenticates introspection with it instead of client_auth: the secret goes in the form and the token passes", async () => {
+    const gw = await gateway(`introspection_endpoint_auth_method = "client_secret_post"`, client);
+    const res = await call(gw, await opaqueToken());
+    expect(res.status).toBe(200);
+    await res.text();
+    expect((await idp.stats()).lastIntrospection!.params.client_id).toBe("service");
+  });
+
+  it("without it, client_auth applies: the IdP refuses the unauthenticated client, the gateway's own misconfiguration (503, never a 401)", async () => {
+    const gw = await gateway("", client);
+    const res = await call(gw, await opaqueToken());
+    expect(res.status).toBe(503);
+    await res.text();
+  });
+
+  it("refuses at start a method whose credentials are missing, naming the key", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
+    const text = simpleConfig(
+      "http://127.0.0.1:1/",
+      `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nintrospection_endpoint_auth_method = "tls_client_auth"`,
+    );
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/'introspection_endpoint_auth_method' "tls_client_auth" needs 'tls_client_auth_cert'/);
   });
 });

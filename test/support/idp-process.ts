@@ -17,7 +17,7 @@ interface IdpStats {
   discovery: number;
   jwks: number;
   introspection: number;
-  /** The last introspection request's `x-*` headers and form parameters (without the token). */
+  /** The last introspection request's `x-*` headers and form parameters (without the token and client secret). */
   lastIntrospection?: { headers: Record<string, string>; params: Record<string, unknown> };
   /** Downloads of a client's `jwks_uri` (private_key_jwt), by client id. */
   clientJwksFetches: Record<string, number>;

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { forwardProxyFields, kongTable, millis, seconds, type SchemaContext } from "../../config/fields.ts";
 import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../lib/jwa.ts";
+import { CLIENT_AUTH_METHODS, KONG_KEY_NAMES } from "../../oidc/client/client-auth.ts";
 import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
 
 /** Every `auth_methods` value Kong knows. */
@@ -241,6 +242,10 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .default([])
       .describe("Form parameters added to introspection requests (names), position by position with `introspection_post_args_values`; `token`, `token_type_hint` and the client authentication's own parameters win."),
     introspection_post_args_values: z.array(z.string()).default([]).describe("Values of `introspection_post_args_names`."),
+    introspection_endpoint_auth_method: z
+      .enum(CLIENT_AUTH_METHODS)
+      .optional()
+      .describe("How the gateway authenticates as `client_id` to the introspection endpoint only (a method of `client_auth`'s list); unset: as `client_auth` says."),
     introspection_check_active: z
       .boolean()
       .default(true)
@@ -358,6 +363,10 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       ctx.addIssue({ code: "custom", path: ["client_id"], message: "missing required key: token exchange needs the gateway's own 'client_id'" });
     }
     if (needsClient || c.client_id !== undefined) checkGatewayClient(c, ctx);
+    if (c.introspection_endpoint_auth_method !== undefined) {
+      const names = { ...KONG_KEY_NAMES, client_auth: "introspection_endpoint_auth_method" };
+      checkGatewayClient({ ...c, client_auth: [c.introspection_endpoint_auth_method] }, ctx, names);
+    }
   });
 
 export type OpenIdConnectConfig = z.output<ReturnType<typeof openIdConnectSchema>>;

@@ -122,7 +122,7 @@ export const CLIENT_TLS_SUBJECT_DN = 'CN=JohnDoe,OU=IT';
  * @property {Record<string, number>} clientJwksFetches   jwks_uri downloads per client id
  * @property {Record<string, number>} jwksUriFetches      jwks_uri downloads per URL
  * @property {{ headers: Record<string, string>, params: Record<string, unknown> } | undefined} lastIntrospection
- *   the last introspection request's `x-*` headers and form parameters (the `token` left out)
+ *   the last introspection request's `x-*` headers and form parameters (`token` and `client_secret` left out)
  */
 
 /**
@@ -877,7 +877,7 @@ export async function startIdp(options = {}) {
         /** @type {Record<string, string>} */
         const headers = {};
         for (const [name, value] of Object.entries(ctx.headers)) if (name.startsWith('x-') && typeof value === 'string') headers[name] = value;
-        const { token: _token, ...params } = /** @type {any} */ (ctx).oidc?.body ?? {};
+        const { token: _token, client_secret: _secret, ...params } = /** @type {any} */ (ctx).oidc?.body ?? {};
         stats.lastIntrospection = { headers, params };
       }
       if (target === 'token') {

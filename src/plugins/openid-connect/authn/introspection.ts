@@ -48,6 +48,8 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
   const client = await createGatewayClient(
     gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, {
       endpoints: { introspection_endpoint: config.introspection_endpoint, mtls_token_endpoint: config.mtls_token_endpoint, mtls_introspection_endpoint: config.mtls_introspection_endpoint },
+      // Kong's `introspection_endpoint_auth_method`: this client only introspects.
+      ...(config.introspection_endpoint_auth_method ? { methods: [config.introspection_endpoint_auth_method] } : {}),
     }),
     { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"', proxy: issuer.settings.proxy },
   );
