@@ -21,6 +21,7 @@ DENO_INTEGRATION += test/integration/token-exchange.test.ts
 # Issue 17's suites (consumers, claims, acl; rate-limiting with Redis).
 DENO_INTEGRATION += test/integration/callers.test.ts test/integration/rate-limiting.test.ts
 DENO_INTEGRATION += test/integration/introspection-settings.test.ts
+DENO_INTEGRATION += test/integration/token-request-settings.test.ts
 
 .PHONY: all deps build build-deno certs run test typecheck lint fmt unit integration e2e bench clean schema docs
 

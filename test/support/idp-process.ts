@@ -19,6 +19,8 @@ interface IdpStats {
   introspection: number;
   /** The last introspection request's `x-*` headers and form parameters (without the token and client secret). */
   lastIntrospection?: { headers: Record<string, string>; params: Record<string, unknown> };
+  /** The last token request's URL (path and query), `x-*` headers and form parameters (without secrets and passwords). */
+  lastToken?: { url: string; headers: Record<string, string>; params: Record<string, unknown> };
   /** Downloads of a client's `jwks_uri` (private_key_jwt), by client id. */
   clientJwksFetches: Record<string, number>;
 }

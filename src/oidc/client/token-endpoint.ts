@@ -30,6 +30,10 @@ export interface TokenRequestOptions {
   readonly scopes?: readonly string[];
   /** Sent as `audience` parameters when not empty. */
   readonly audience?: readonly string[];
+  /** More form parameters (Kong's `token_post_args_*`); never override the grant's own. */
+  readonly parameters?: Readonly<Record<string, string>> | undefined;
+  /** More request headers (Kong's `token_headers_*`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
   readonly fetch: FetchLike;
   /** The IdP is plain http (development only). */
   readonly allowHttp: boolean;
@@ -61,13 +65,16 @@ export async function requestClientCredentialsToken(as: oauth.AuthorizationServe
   const endpoint = endpointName(as.token_endpoint);
   const client: oauth.Client = { client_id: credentials.clientId };
   const auth = options.authMethod === "client_secret_post" ? oauth.ClientSecretPost(credentials.clientSecret) : clientSecretBasic(credentials.clientSecret);
-  const params = new URLSearchParams();
+  const params = new URLSearchParams(options.parameters);
+  // The grant's own parameters win over configured ones.
+  for (const name of ["grant_type", "client_id", "client_secret", "scope", "audience"]) params.delete(name);
   if (options.scopes?.length) params.set("scope", options.scopes.join(" "));
   for (const a of options.audience ?? []) params.append("audience", a);
   const fetch = options.fetch;
   const httpOptions = {
     [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<"POST", URLSearchParams>) => fetch(url, init as RequestInit),
     ...(options.allowHttp ? { [oauth.allowInsecureRequests]: true } : {}),
+    ...(options.headers ? { headers: new Headers(options.headers) } : {}),
   };
   try {
     const response = await oauth.clientCredentialsGrantRequest(as, client, auth, params, httpOptions);

@@ -220,6 +220,19 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe("Scopes requested with the token; none by default, so no `scope` is sent (`openid` makes some IdPs refuse client credentials).")
       .meta({ kong: "same; Kong's default is `[\"openid\"]`" }),
     audience: z.array(z.string().min(1)).default([]).describe("`audience` values sent with the token request; none by default."),
+    token_endpoint: url()
+      .optional()
+      .describe("Token endpoint of `client_credentials` and `password` (and token exchange without `token_exchange_endpoint`); unset: the discovered `token_endpoint`."),
+    token_headers_names: z
+      .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
+      .default([])
+      .describe("Headers sent with the token requests of `client_credentials` and `password` (names), position by position with `token_headers_values`; the client authentication's own `Authorization` wins."),
+    token_headers_values: z.array(z.string()).default([]).describe("Values of `token_headers_names`."),
+    token_post_args_names: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Form parameters added to the token requests of `client_credentials` and `password` (names), position by position with `token_post_args_values`; the grant's own parameters (`grant_type`, `scope`, `audience`, credentials) win."),
+    token_post_args_values: z.array(z.string()).default([]).describe("Values of `token_post_args_names`."),
     // The gateway's own client (`password`, `introspection`; see docs/identity.md).
     ...gatewayClientFields(ctx),
     password_param_type: z
@@ -256,7 +269,7 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe("Introspect JWT access tokens too (sees revocations); off, JWTs are left to `bearer` when it is enabled."),
     token_exchange_endpoint: url()
       .optional()
-      .describe("RFC 8693 token exchange: after authentication, the caller's access token is exchanged at this endpoint for one meant for the upstream (the gateway authenticates with its own `client_id`/`client_auth`). Unset while another `token_exchange_*` key is set: the discovered token endpoint."),
+      .describe("RFC 8693 token exchange: after authentication, the caller's access token is exchanged at this endpoint for one meant for the upstream (the gateway authenticates with its own `client_id`/`client_auth`). Unset while another `token_exchange_*` key is set: `token_endpoint`, else the discovered token endpoint."),
     token_exchange_resource: z.string().min(1).optional().describe("`resource` of the token exchange request (RFC 8707: the upstream's URI)."),
     token_exchange_audience: z.array(z.string().min(1)).default([]).describe("`audience` values of the token exchange request."),
     token_exchange_scopes: z.array(z.string().min(1)).default([]).describe("`scope` of the token exchange request."),
@@ -339,6 +352,8 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
     for (const [names, values] of [
       ["introspection_headers_names", "introspection_headers_values"],
       ["introspection_post_args_names", "introspection_post_args_values"],
+      ["token_headers_names", "token_headers_values"],
+      ["token_post_args_names", "token_post_args_values"],
     ] as const) {
       if (c[names].length !== c[values].length) {
         ctx.addIssue({ code: "custom", path: [values], message: `expected as many entries as '${names}' (${c[names].length}), got ${c[values].length}` });
@@ -370,6 +385,10 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
   });
 
 export type OpenIdConnectConfig = z.output<ReturnType<typeof openIdConnectSchema>>;
+
+/** Kong's `*_names`/`*_values` pairs as one record; undefined when empty. */
+export const namedValues = (names: readonly string[], values: readonly string[]): Record<string, string> | undefined =>
+  names.length ? Object.fromEntries(names.map((name, i) => [name, values[i] ?? ""])) : undefined;
 
 /** The algorithms a token may be signed with under `config`. */
 export function allowedAlgorithms(config: Pick<OpenIdConnectConfig, "enable_hs_signatures">): string[] {

@@ -34,7 +34,7 @@ function expiresAtOf(claims: Readonly<Record<string, unknown>> | undefined): num
 export async function createTokenExchange(config: Readonly<OpenIdConnectConfig>, issuer: Issuer, ctx: PluginContext): Promise<TokenExchange | undefined> {
   if (!tokenExchangeEnabled(config)) return undefined;
   const client = await createGatewayClient(
-    gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, { endpoints: { token_endpoint: config.token_exchange_endpoint } }),
+    gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, { endpoints: { token_endpoint: config.token_exchange_endpoint ?? config.token_endpoint } }),
     { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"', proxy: issuer.settings.proxy },
   );
   const parameters = config.token_exchange_resource ? { resource: config.token_exchange_resource } : undefined;

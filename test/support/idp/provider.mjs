@@ -123,6 +123,8 @@ export const CLIENT_TLS_SUBJECT_DN = 'CN=JohnDoe,OU=IT';
  * @property {Record<string, number>} jwksUriFetches      jwks_uri downloads per URL
  * @property {{ headers: Record<string, string>, params: Record<string, unknown> } | undefined} lastIntrospection
  *   the last introspection request's `x-*` headers and form parameters (`token` and `client_secret` left out)
+ * @property {{ url: string, headers: Record<string, string>, params: Record<string, unknown> } | undefined} lastToken
+ *   the last token request's URL, `x-*` headers and form parameters (`client_secret` and `password` left out)
  */
 
 /**
@@ -176,6 +178,7 @@ function emptyStats() {
     clientJwksFetches: {},
     jwksUriFetches: {},
     lastIntrospection: undefined,
+    lastToken: undefined,
   };
 }
 
@@ -873,12 +876,13 @@ export async function startIdp(options = {}) {
     try {
       await next();
     } finally {
-      if (target === 'introspection') {
+      if (target === 'introspection' || target === 'token') {
         /** @type {Record<string, string>} */
         const headers = {};
         for (const [name, value] of Object.entries(ctx.headers)) if (name.startsWith('x-') && typeof value === 'string') headers[name] = value;
-        const { token: _token, client_secret: _secret, ...params } = /** @type {any} */ (ctx).oidc?.body ?? {};
-        stats.lastIntrospection = { headers, params };
+        const { token: _token, client_secret: _secret, password: _password, ...params } = /** @type {any} */ (ctx).oidc?.body ?? {};
+        if (target === 'token') stats.lastToken = { url: ctx.originalUrl, headers, params };
+        else stats.lastIntrospection = { headers, params };
       }
       if (target === 'token') {
         /** @type {Record<string, any> | undefined} */

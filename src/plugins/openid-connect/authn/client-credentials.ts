@@ -8,19 +8,25 @@ import { requestClientCredentialsToken } from "../../../oidc/client/token-endpoi
 import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { CLIENT_CREDENTIALS } from "./credentials.ts";
 import { grantAuthenticator } from "./token-flow.ts";
+import { namedValues } from "../schema.ts";
 
 export const clientCredentialsAuthenticator: AuthenticatorFactory = async (deps): Promise<Authenticator> => {
   const { config, issuer, ctx } = deps;
   const log = ctx.log;
+  const headers = namedValues(config.token_headers_names, config.token_headers_values);
+  const parameters = namedValues(config.token_post_args_names, config.token_post_args_values);
+  const tokenEndpoint = config.token_endpoint;
   return grantAuthenticator(deps, {
     method: "client_credentials",
     challenges: [{ scheme: config.client_credentials_param_type.includes("header") ? "Basic" : "Bearer", params: { realm: REALM } }],
     paramTypes: config.client_credentials_param_type,
     names: CLIENT_CREDENTIALS,
-    requestParts: JSON.stringify([config.scopes, config.audience, config.token_endpoint_auth_method]),
+    requestParts: JSON.stringify([config.scopes, config.audience, config.token_endpoint_auth_method, tokenEndpoint ?? "", headers ?? {}, parameters ?? {}]),
     request: (credentials, meta) =>
-      requestClientCredentialsToken(meta.discovery, credentials, {
+      requestClientCredentialsToken(tokenEndpoint ? { ...meta.discovery, token_endpoint: tokenEndpoint } : meta.discovery, credentials, {
         authMethod: config.token_endpoint_auth_method,
+        headers,
+        parameters,
         scopes: config.scopes,
         audience: config.audience,
         fetch: issuer.fetch,

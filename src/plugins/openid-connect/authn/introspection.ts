@@ -26,6 +26,7 @@ import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { createFlowCache } from "./token-flow.ts";
 import type { Grant } from "../mutate.ts";
+import { namedValues } from "../schema.ts";
 import { timedIdpCall } from "../../../oidc/client/timed-call.ts";
 
 /**
@@ -35,10 +36,6 @@ import { timedIdpCall } from "../../../oidc/client/timed-call.ts";
 interface ActiveToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
 }
-
-/** Kong's `*_names`/`*_values` pairs as one record; undefined when empty. */
-const pairs = (names: readonly string[], values: readonly string[]): Record<string, string> | undefined =>
-  names.length ? Object.fromEntries(names.map((name, i) => [name, values[i] ?? ""])) : undefined;
 
 const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
 
@@ -73,8 +70,8 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     resurrect: false,
     onRefreshError: (error) => log.warn("oidc.introspection_refresh_failed", { issuer: issuer.issuer, code: error.code, detail: error.detail }),
   });
-  const headers = pairs(config.introspection_headers_names, config.introspection_headers_values);
-  const parameters = pairs(config.introspection_post_args_names, config.introspection_post_args_values);
+  const headers = namedValues(config.introspection_headers_names, config.introspection_headers_values);
+  const parameters = namedValues(config.introspection_post_args_names, config.introspection_post_args_values);
   // Another answer may come for other headers or parameters: they are part of the cache key.
   const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint, headers ?? {}, parameters ?? {}, config.introspection_check_active]);
 

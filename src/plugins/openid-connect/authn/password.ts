@@ -19,7 +19,7 @@ import { gatewayClientSettings } from "../../../oidc/client/client-auth-schema.t
 import { requestGrant } from "../../../oidc/client/client-requests.ts";
 import { REALM, type Authenticator, type AuthenticatorFactory } from "./authenticator.ts";
 import { USER_CREDENTIALS } from "./credentials.ts";
-import type { OpenIdConnectConfig } from "../schema.ts";
+import { namedValues, type OpenIdConnectConfig } from "../schema.ts";
 import { grantAuthenticator } from "./token-flow.ts";
 
 /** Where this method looks for a user's credentials, once `client_credentials` took what is its. */
@@ -31,7 +31,10 @@ export function passwordParamTypes(config: Pick<OpenIdConnectConfig, "auth_metho
 export const passwordAuthenticator: AuthenticatorFactory = async (deps): Promise<Authenticator> => {
   const { config, issuer, ctx } = deps;
   const log = ctx.log;
-  const client = await createGatewayClient(gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout), {
+  const headers = namedValues(config.token_headers_names, config.token_headers_values);
+  const parameters = namedValues(config.token_post_args_names, config.token_post_args_values);
+  const settings = gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout);
+  const client = await createGatewayClient(config.token_endpoint ? { ...settings, endpoints: { ...settings.endpoints, token_endpoint: config.token_endpoint } } : settings, {
     ctx,
     fetch: issuer.fetch,
     where: 'plugin "openid-connect"',
@@ -47,11 +50,13 @@ export const passwordAuthenticator: AuthenticatorFactory = async (deps): Promise
     challenges: [{ scheme: "Basic", params: { realm: REALM } }],
     paramTypes,
     names: USER_CREDENTIALS,
-    requestParts: JSON.stringify([client.clientId, client.methods, config.scopes, config.audience]),
+    requestParts: JSON.stringify([client.clientId, client.methods, config.scopes, config.audience, config.token_endpoint ?? "", headers ?? {}, parameters ?? {}]),
     request: (user, meta) =>
       requestGrant(client.call(meta.discovery, "token_endpoint"), { type: "password", username: user.clientId, password: user.clientSecret }, {
         scopes: config.scopes,
         audience: config.audience,
+        ...(headers ? { headers } : {}),
+        ...(parameters ? { parameters } : {}),
         allowHttp: issuer.allowHttp,
         timeout: config.timeout,
       }),
