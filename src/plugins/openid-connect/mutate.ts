@@ -27,13 +27,27 @@ function headerValue(value: unknown): string | undefined {
   return JSON.stringify(value);
 }
 
+/**
+ * The claim `name` names: a top-level claim of that name, else, for a dotted name, the nested
+ * claim it walks to (`realm_access.roles`, Kong's `["realm_access", "roles"]`).
+ */
+function claimAt(claims: Readonly<Record<string, unknown>>, name: string): unknown {
+  if (name in claims || !name.includes(".")) return claims[name];
+  let value: unknown = claims;
+  for (const part of name.split(".")) {
+    if (typeof value !== "object" || value === null || Array.isArray(value) || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
 /** Header pairs for `claims` under `mapping`; values a header cannot carry are skipped. */
 function claimHeaders(claims: Readonly<Record<string, unknown>> | undefined, mapping: readonly ClaimHeader[]): HeaderPairs {
   if (!claims || mapping.length === 0) return [];
   const out: [string, string][] = [];
   const probe = new Headers();
   for (const { claim, header } of mapping) {
-    const value = headerValue(claims[claim]);
+    const value = headerValue(claimAt(claims, claim));
     if (value === undefined) continue;
     try {
       probe.set(header, value); // throws for CR, LF or NUL: such a claim is not forwarded

@@ -107,7 +107,8 @@ const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
  * keeps all claims for nodes with other settings.
  */
 export function claimsKept(config: ClaimReaders, options: { readonly identity?: boolean } = {}): (grant: Grant) => Grant {
-  const names = new Set(config.upstream_headers_claims);
+  // A dotted claim (`realm_access.roles`) may be nested under its first part.
+  const names = new Set(config.upstream_headers_claims.flatMap((claim) => [claim, claim.split(".")[0]!]));
   // A requirement reads the top-level claim its path starts with.
   const requires = (required: readonly string[], path: readonly string[]) => {
     if (parseRequirement(required).length > 0 && path[0] !== undefined) names.add(path[0]);
