@@ -25,16 +25,6 @@ export async function readUpTo(reader: ReadableStreamDefaultReader<Uint8Array>, 
   }
 }
 
-export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return all;
-}
-
 /**
  * The whole body again after `readUpTo` stopped past its limit: the chunks it read, then the
  * rest from `reader` as the consumer pulls (cancelling the stream cancels the reader).

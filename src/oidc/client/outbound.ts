@@ -5,7 +5,8 @@
  */
 import { IdpError } from "../../errors.ts";
 import type { FetchLike, Runtime } from "../../runtime/types.ts";
-import { concatBytes, readUpTo } from "../../lib/bounded-body.ts";
+import { readUpTo } from "../../lib/bounded-body.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 import { proxyFor, type ForwardProxy } from "./forward-proxy.ts";
 
 export interface OutboundOptions {

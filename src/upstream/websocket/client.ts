@@ -6,6 +6,7 @@
 import { UpstreamTimeoutError, UpstreamUnavailableError } from "../../errors.ts";
 import type { RawSocket, SocketEvents } from "../../runtime/types.ts";
 import { FrameReader, encodeClose, encodeFrame, encodeMessage, OP } from "./frames.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 const MAX_HEAD = 64 * 1024;
 const MAX_REFUSAL_BODY = 64 * 1024;
@@ -81,7 +82,7 @@ export class UpstreamWebSocket implements SocketEvents {
     if (this.#handshake) {
       this.#head.push(chunk);
       this.#headBytes += chunk.byteLength;
-      const all = this.#head.length === 1 ? this.#head[0]! : join(this.#head);
+      const all = this.#head.length === 1 ? this.#head[0]! : concatBytes(this.#head);
       this.#head = [all];
       if (indexOfHeadEnd(all) >= 0 || this.#headBytes > MAX_HEAD) {
         const done = this.#handshake;
@@ -131,18 +132,6 @@ export class UpstreamWebSocket implements SocketEvents {
     this.#ended = true;
     this.socket?.destroy();
   }
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.byteLength;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 function indexOfHeadEnd(bytes: Uint8Array): number {
@@ -237,7 +226,7 @@ export async function openUpstreamWebSocket(connect: Connector, req: WebSocketRe
         resolve();
       };
     });
-    body = join(more);
+    body = concatBytes(more);
   }
   socket.destroy();
   for (const h of ["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length"]) parsed.headers.delete(h);

@@ -2,6 +2,7 @@
  * RFC 6455 framing for the gateway's client side of a WebSocket to the upstream: frames we send
  * are masked (§5.3), frames we read are not; fragmented messages are joined before delivery.
  */
+import { concatBytes } from "../../lib/bytes.ts";
 
 export const OP = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
@@ -89,7 +90,7 @@ export class FrameReader {
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.byteLength;
     if (this.#pendingBytes < this.#needed) return;
-    let b = this.#pending.length === 1 ? this.#pending[0]! : concat(this.#pending);
+    let b = this.#pending.length === 1 ? this.#pending[0]! : concatBytes(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#needed = 0;
@@ -171,21 +172,10 @@ export class FrameReader {
       return;
     }
     if (!fin) return;
-    const whole = this.#fragments.length === 1 ? this.#fragments[0]! : concat(this.#fragments);
+    const whole = this.#fragments.length === 1 ? this.#fragments[0]! : concatBytes(this.#fragments);
     this.#fragments = [];
     this.#fragmentBytes = 0;
     this.events.message(this.#fragmentOp === OP.text ? this.#decoder.decode(whole) : whole);
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.byteLength;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}

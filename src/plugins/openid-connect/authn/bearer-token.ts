@@ -7,7 +7,8 @@
  */
 import { AuthError } from "../../../errors.ts";
 import type { RequestContext } from "../../../gateway/context.ts";
-import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
+import { readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
+import { concatBytes } from "../../../lib/bytes.ts";
 import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
 import { bodyKind } from "../../../lib/body-kind.ts";

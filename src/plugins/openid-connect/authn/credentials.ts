@@ -8,7 +8,8 @@
  */
 import { AuthError, type Challenge } from "../../../errors.ts";
 import type { RequestContext } from "../../../gateway/context.ts";
-import { concatBytes, readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
+import { readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
+import { concatBytes } from "../../../lib/bytes.ts";
 import type { ClientCredentials } from "../../../oidc/client/token-endpoint.ts";
 import type { ParamType } from "../schema.ts";
 import { bodyKind } from "../../../lib/body-kind.ts";
