@@ -106,6 +106,8 @@ export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, b
     if (fields) for (const k in fields) line[k] = serialiseError(fields[k]);
     if (suppressed > 0) line.suppressed = suppressed;
     sink(JSON.stringify(line));
+    // Warnings and errors are written at once (they are rare and sampled): only the one-per-request lines wait for the batch.
+    if (sink === stdout && ORDER[lvl] >= ORDER.warn) flushLog();
   };
   // The base fields as JSON members, made once per logger.
   const baseJson = JSON.stringify(base).slice(1, -1);

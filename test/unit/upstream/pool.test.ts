@@ -407,7 +407,8 @@ describe("large bodies stream both ways with bounded memory", () => {
     while (uploaded < total) await Bun.sleep(10);
     expect(downloaded).toBe(total);
     expect(uploaded).toBe(total);
-    expect(peak - before).toBeLessThan(80 * MB);
+    // Far below the 200 MB of both bodies (the margin is for the GC of a busy test process).
+    expect(peak - before).toBeLessThan(120 * MB);
     pool.close();
   }, 60_000);
 
