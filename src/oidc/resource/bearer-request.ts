@@ -9,11 +9,11 @@
 import { AuthError } from "../../errors.ts";
 
 /** Kong's `bearer_token_param_type` values. */
-export type BearerParamType = "header" | "query" | "body";
+export type BearerParamType = "header" | "query" | "body" | "cookie";
 
 export interface PresentedToken {
   readonly token: string;
-  /** `DPoP` only from the `Authorization` header; query and body tokens are `Bearer`. */
+  /** `DPoP` only from the `Authorization` header; query, body and cookie tokens are `Bearer`. */
   readonly scheme: "Bearer" | "DPoP";
   readonly source: BearerParamType;
 }
@@ -23,6 +23,8 @@ export interface ExtractOptions {
   readonly paramTypes: readonly Exclude<BearerParamType, "body">[];
   /** Accept the `DPoP` scheme (`proof_of_possession_dpop` is not `off`). */
   readonly dpop: boolean;
+  /** The cookie read for `cookie` (Kong's `bearer_token_cookie_name`). */
+  readonly cookieName?: string | undefined;
 }
 
 /** RFC 6750 §2.1 `b64token`. */
@@ -69,6 +71,17 @@ function queryToken(url: string): string | undefined {
   return values[0]!;
 }
 
+/** The value of cookie `name` in a `Cookie` header (pairs split by `;`, RFC 6265 §4.2.1), as sent. */
+export function cookieValues(header: string | null, name: string): string[] {
+  if (header === null) return [];
+  const values: string[] = [];
+  for (const pair of header.split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq >= 0 && pair.slice(0, eq).trim() === name) values.push(pair.slice(eq + 1).trim());
+  }
+  return values;
+}
+
 /**
  * The token the caller presents, or `undefined` when there is none (the plugin answers 401
  * without an error code, RFC 6750 §3.1). More than one method at once is `invalid_request`
@@ -83,6 +96,11 @@ export async function extractBearerToken(request: Request, options: ExtractOptio
   if (options.paramTypes.includes("query")) {
     const token = queryToken(request.url);
     if (token !== undefined) found.push({ token, scheme: "Bearer", source: "query" });
+  }
+  if (options.paramTypes.includes("cookie") && options.cookieName !== undefined) {
+    const values = cookieValues(request.headers.get("cookie"), options.cookieName);
+    if (values.length > 1) throw invalid(`the cookie '${options.cookieName}' appears more than once`);
+    if (values[0] !== undefined) found.push({ token: values[0], scheme: "Bearer", source: "cookie" });
   }
   if (found.length > 1) throw invalid("the access token was sent with more than one method");
   const presented = found[0];

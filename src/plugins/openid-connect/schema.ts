@@ -87,13 +87,18 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe("Where callers' client credentials are looked for, in this order: `header` (Basic), `query`, `body` (form or JSON `client_id`/`client_secret`)."),
     // `bearer` (see docs/proof-of-possession.md).
     bearer_token_param_type: z
-      .array(z.enum(PARAM_TYPES))
+      .array(z.enum([...PARAM_TYPES, "cookie"]))
       .min(1)
       .default(["header"])
       .describe(
-        "Where callers' access tokens are looked for: `header` (`Authorization: Bearer`, or `DPoP` when `proof_of_possession_dpop` is on), `query` and `body` (form or JSON `access_token`); a token sent in two places is 400 `invalid_request`.",
+        "Where callers' access tokens are looked for: `header` (`Authorization: Bearer`, or `DPoP` when `proof_of_possession_dpop` is on), `query`, `body` (form or JSON `access_token`) and `cookie` (`bearer_token_cookie_name`); a token sent in two places is 400 `invalid_request`.",
       )
       .meta({ kong: "same; Kong's default is all three, ours only `header`: tokens in URLs end up in logs (RFC 6750 §2.3, RFC 9700)" }),
+    bearer_token_cookie_name: z
+      .string()
+      .regex(HEADER_NAME, "expected a cookie name")
+      .optional()
+      .describe("The cookie `bearer_token_param_type` \"cookie\" reads the access token from (as a `Bearer` token); `hide_credentials` removes it from the upstream's `Cookie` header."),
     bearer_require_at_jwt: z
       .boolean()
       .default(false)
@@ -359,6 +364,9 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       if (c[names].length !== c[values].length) {
         ctx.addIssue({ code: "custom", path: [values], message: `expected as many entries as '${names}' (${c[names].length}), got ${c[values].length}` });
       }
+    }
+    if (c.bearer_token_param_type.includes("cookie") && c.bearer_token_cookie_name === undefined) {
+      ctx.addIssue({ code: "custom", path: ["bearer_token_cookie_name"], message: "missing required key: 'bearer_token_param_type' \"cookie\" needs 'bearer_token_cookie_name'" });
     }
     if (c.upstream_headers_claims.length !== c.upstream_headers_names.length) {
       ctx.addIssue({

@@ -1,6 +1,6 @@
 /**
  * The access token a caller presents, where `bearer_token_param_type` allows (header, query,
- * body), and `hide_credentials` for it. Header and query are read by `extractBearerToken`
+ * body, cookie `bearer_token_cookie_name`), and `hide_credentials` for it. Header and query are read by `extractBearerToken`
  * (src/oidc/bearer-request.ts). The body is read here, because another authenticator may
  * already have consumed it (client credentials in a form): we read whichever body the upstream
  * will get, and hand it on unchanged, or without `access_token` when hiding.
@@ -78,8 +78,8 @@ async function bodyToken(c: RequestContext): Promise<string | undefined> {
  * than one method"). Where `body` is allowed the body is read even when the header or query
  * holds a token: a second token there is refused, not forwarded to the upstream unhidden.
  */
-export async function presentedToken(c: RequestContext, paramTypes: readonly BearerParamType[], dpop: boolean): Promise<PresentedToken | undefined> {
-  const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop });
+export async function presentedToken(c: RequestContext, paramTypes: readonly BearerParamType[], dpop: boolean, cookieName?: string): Promise<PresentedToken | undefined> {
+  const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop, cookieName });
   if (!paramTypes.includes("body")) return found;
   const token = await bodyToken(c);
   if (token === undefined) return found;
@@ -101,9 +101,25 @@ function withoutToken(search: string): string {
 }
 
 /** `hide_credentials`: the upstream never sees the token where the caller put it. */
-export async function hideBearerToken(c: RequestContext, presented: PresentedToken): Promise<void> {
+export async function hideBearerToken(c: RequestContext, presented: PresentedToken, cookieName?: string): Promise<void> {
   if (presented.source === "header") {
     c.var.upstreamHeaders.delete("authorization");
+    return;
+  }
+  if (presented.source === "cookie") {
+    const cookie = c.var.upstreamHeaders.get("cookie");
+    if (cookie === null) return;
+    const name = cookieName;
+    const rest = cookie
+      .split(";")
+      .filter((pair) => {
+        const eq = pair.indexOf("=");
+        return eq < 0 || pair.slice(0, eq).trim() !== name;
+      })
+      .map((pair) => pair.trim())
+      .join("; ");
+    if (rest === "") c.var.upstreamHeaders.delete("cookie");
+    else c.var.upstreamHeaders.set("cookie", rest);
     return;
   }
   if (presented.source === "query") {

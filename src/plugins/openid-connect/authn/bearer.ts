@@ -94,7 +94,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
     async authenticate(c) {
       let presented;
       try {
-        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off");
+        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off", config.bearer_token_cookie_name);
       } catch (error) {
         if (!(error instanceof AuthError)) throw error;
         // A malformed presentation: the challenge of the scheme the caller tried.
@@ -129,7 +129,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
       await pop.check(c, presented, value.claims, value.ath);
       // As Kong: the upstream gets the token as a plain bearer token, never the caller's proof.
       c.var.upstreamHeaders.delete("dpop");
-      if (config.hide_credentials) await hideBearerToken(c, presented);
+      if (config.hide_credentials) await hideBearerToken(c, presented, config.bearer_token_cookie_name);
       return { method: "bearer", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close: closeCache,

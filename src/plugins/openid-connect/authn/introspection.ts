@@ -109,7 +109,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     async authenticate(c) {
       let presented;
       try {
-        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off");
+        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off", config.bearer_token_cookie_name);
       } catch (error) {
         if (error instanceof AuthError) throw error.withChallenges(pop.challenges);
         throw error;
@@ -135,7 +135,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       }
       await pop.check(c, presented, value.claims, pop.dpop !== "off" ? await athOf(value) : undefined);
       c.var.upstreamHeaders.delete("dpop");
-      if (config.hide_credentials) await hideBearerToken(c, presented);
+      if (config.hide_credentials) await hideBearerToken(c, presented, config.bearer_token_cookie_name);
       return { method: "introspection", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close: tokens.close,
