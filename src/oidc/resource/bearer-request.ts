@@ -72,7 +72,7 @@ function queryToken(url: string): string | undefined {
 }
 
 /** The value of cookie `name` in a `Cookie` header (pairs split by `;`, RFC 6265 §4.2.1), as sent. */
-export function cookieValues(header: string | null, name: string): string[] {
+function cookieValues(header: string | null, name: string): string[] {
   if (header === null) return [];
   const values: string[] = [];
   for (const pair of header.split(";")) {
