@@ -128,3 +128,18 @@ describe("introspection_endpoint_auth_method", () => {
     expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/'introspection_endpoint_auth_method' "tls_client_auth" needs 'tls_client_auth_cert'/);
   });
 });
+
+describe("upstream_introspection_header", () => {
+  it("sends the introspection response to the upstream as base64url JSON, in place of a header the caller forged", async () => {
+    const gw = await gateway(`upstream_introspection_header = "X-Introspection"`);
+    const token = await opaqueToken();
+    const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${token}`, "x-introspection": "forged" } });
+    expect(res.status).toBe(200);
+    const { headers } = (await res.json()) as { headers: Record<string, string> };
+    const value = headers["x-introspection"]!;
+    expect(value).toMatch(/^[A-Za-z0-9_-]+$/);
+    const introspected = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
+    expect(introspected.active).toBe(true);
+    expect(introspected.client_id).toBe("opaque");
+  });
+});

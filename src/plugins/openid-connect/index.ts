@@ -22,6 +22,7 @@ import { createConsumerMapping } from "./consumer-mapping.ts";
 import { createRequirementCheck } from "./authz.ts";
 import { createTokenExchange } from "./token-exchange.ts";
 import { createUpstreamHeaders, upstreamHeaderNames } from "./mutate.ts";
+import { base64url } from "../../lib/base64url.ts";
 import { isLoopbackHost } from "../../lib/loopback.ts";
 
 /** One factory per implemented `auth_methods` value. */
@@ -97,6 +98,9 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     const identify = createCallerIdentity(config);
     const consumers = createConsumerMapping(config);
     const logIdentity = ctx.server.access_log;
+    // Kong's `upstream_introspection_header`: rendered once per cached introspection result.
+    const introspectionHeader = config.upstream_introspection_header?.toLowerCase();
+    const introspectionValues = new WeakMap<object, string>();
 
     const handler: PluginHandler = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
@@ -129,6 +133,14 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       const refusal = requirements?.(claims, principal.challenges) ?? consumers.authenticated(c, claims, principal.challenges);
       if (refusal) throw refusal;
       upstreamHeaders(c, tokenExchange ? await tokenExchange.exchange(principal.grant) : principal.grant);
+      if (introspectionHeader !== undefined && principal.method === "introspection" && claims) {
+        let value = introspectionValues.get(claims);
+        if (value === undefined) {
+          value = base64url(new TextEncoder().encode(JSON.stringify(claims)));
+          introspectionValues.set(claims, value);
+        }
+        c.var.upstreamHeaders.set(introspectionHeader, value);
+      }
       if (identity.groups) {
         c.set("authenticatedGroups", identity.groups);
         c.var.upstreamHeaders.set("x-authenticated-groups", identity.groupsHeader!);
@@ -138,7 +150,7 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
 
     return {
       handler,
-      upstreamHeaderNames: [...upstreamHeaderNames(config), "x-authenticated-groups"],
+      upstreamHeaderNames: [...upstreamHeaderNames(config), "x-authenticated-groups", ...(introspectionHeader ? [introspectionHeader] : [])],
       readiness() {
         if (issuer.peek()) return { ready: true };
         return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet${issuer.view().error ? `: ${issuer.view().error}` : ""}` };

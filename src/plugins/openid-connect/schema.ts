@@ -330,6 +330,11 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .default(true)
       .describe("Remove the caller's credentials (header, query or body parameters) before proxying.")
       .meta({ kong: "same; Kong's default is `false`" }),
+    upstream_introspection_header: z
+      .string()
+      .regex(HEADER_NAME, "expected an HTTP header name")
+      .optional()
+      .describe("Header that carries the introspection response (base64url-encoded JSON) to the upstream when `introspection` authenticated the caller; a caller's own header of that name never reaches the upstream. Unset: none."),
     upstream_headers_claims: z.array(z.string().min(1)).default([]).describe("Claims of the access token to copy into upstream headers: a top-level claim, or a nested one by a dotted path (`realm_access.roles`, when no top-level claim has that name); lists are comma-joined, objects sent as JSON.")
       .meta({ kong: "same; Kong reads top-level claims only" }),
     upstream_headers_names: z
