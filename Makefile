@@ -65,6 +65,7 @@ typecheck: deps
 # Biome's linter, the import graph's rules (no circle, layers point one way: .dependency-cruiser.cjs)
 # and knip (no unused file, export or dependency). The formatter's check joins once the tree is formatted.
 lint: deps
+	$(BIN)/biome format
 	$(BIN)/biome lint --error-on-warnings
 	$(BIN)/depcruise --config .dependency-cruiser.cjs src
 	$(BIN)/knip --no-progress

@@ -88,7 +88,10 @@ function parseOptions(argv: readonly string[]): Options {
     else if (a === "--only") o.only = new Set(value().split(","));
     else if (a === "--skip") o.skip = new Set(value().split(","));
     else if (a === "--gateway") o.gateway = resolve(value());
-    else if (a === "--compare") o.compare = value().split(",").map((p) => resolve(p));
+    else if (a === "--compare")
+      o.compare = value()
+        .split(",")
+        .map((p) => resolve(p));
     else if (a === "--out") o.out = resolve(value());
     else if (a === "--quick") {
       o.duration = 3;
@@ -110,14 +113,27 @@ const round = (n: number, digits = 2) => (Number.isFinite(n) ? Math.round(n * 10
 const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
 
 function render(template: string, values: Readonly<Record<string, string | number>>): string {
-  const text = readFileSync(join(BENCH_DIR, "configs", template), "utf8").replace(/\{\{(\w+)\}\}/g, (m, key: string) => (key in values ? String(values[key]) : m));
+  const text = readFileSync(join(BENCH_DIR, "configs", template), "utf8").replace(/\{\{(\w+)\}\}/g, (m, key: string) =>
+    key in values ? String(values[key]) : m,
+  );
   const left = /\{\{(\w+)\}\}/.exec(text);
   if (left) throw new Error(`bench/configs/${template}: no value for ${left[0]}`);
   return text;
 }
 
 /** Placeholder values for `check`, which never needs the network. */
-const CHECK_VALUES = { proxy: 1, admin: 2, upstream: 3, workers: 2, issuer: "http://127.0.0.1:9/realms/master", static_issuer: "http://127.0.0.1:9", audience: AUDIENCE, token_endpoint: "http://127.0.0.1:9/token", service_secret: "x", redis_url: "redis://127.0.0.1:9/0" };
+const CHECK_VALUES = {
+  proxy: 1,
+  admin: 2,
+  upstream: 3,
+  workers: 2,
+  issuer: "http://127.0.0.1:9/realms/master",
+  static_issuer: "http://127.0.0.1:9",
+  audience: AUDIENCE,
+  token_endpoint: "http://127.0.0.1:9/token",
+  service_secret: "x",
+  redis_url: "redis://127.0.0.1:9/0",
+};
 
 interface Availability {
   readonly ok: boolean;
@@ -150,7 +166,14 @@ interface Gateway {
 /** `binary` may be a compiled gateway, a .ts entry (run by Bun), or "deno" (src/main.ts under Deno). */
 export const DENO = "deno";
 
-async function startGatewayProcess(name: string, binary: string, dir: string, template: string, values: Record<string, string | number>, cpus?: string): Promise<Gateway> {
+async function startGatewayProcess(
+  name: string,
+  binary: string,
+  dir: string,
+  template: string,
+  values: Record<string, string | number>,
+  cpus?: string,
+): Promise<Gateway> {
   const proxy = await freePort();
   const admin = await freePort();
   const file = join(dir, `${name}.toml`);
@@ -204,12 +227,23 @@ interface ScenarioResult {
   errors?: number;
 }
 
-async function measure(tools: Tools, s: Running, settings: WrkSettings, roundNo: number, duration: number): Promise<WrkResult & { cpuPerRequestUs: number }> {
+async function measure(
+  tools: Tools,
+  s: Running,
+  settings: WrkSettings,
+  roundNo: number,
+  duration: number,
+): Promise<WrkResult & { cpuPerRequestUs: number }> {
   const extra: LoadTarget = s.prepared.beforeRun ? await s.prepared.beforeRun(roundNo) : {};
   const cpuBefore = cpuSeconds(s.server.pid);
   const r = await runWrk(
     tools.wrk,
-    { url: `${s.url}/`, headers: { ...s.prepared.headers, ...extra.headers }, ...(extra.script ?? s.prepared.script ? { script: (extra.script ?? s.prepared.script)! } : {}), scriptArgs: extra.scriptArgs ?? s.prepared.scriptArgs ?? [] },
+    {
+      url: `${s.url}/`,
+      headers: { ...s.prepared.headers, ...extra.headers },
+      ...((extra.script ?? s.prepared.script) ? { script: (extra.script ?? s.prepared.script)! } : {}),
+      scriptArgs: extra.scriptArgs ?? s.prepared.scriptArgs ?? [],
+    },
     settings,
     duration,
   );
@@ -221,21 +255,30 @@ async function measure(tools: Tools, s: Running, settings: WrkSettings, roundNo:
 async function interleaved(tools: Tools, list: Running[], settings: WrkSettings, rounds: number, warmupSeconds: number): Promise<void> {
   for (const s of list) {
     const warm = await measure(tools, s, settings, 0, warmupSeconds);
-    if (warm.requests === 0 || warm.errors > warm.requests / 2) throw Object.assign(new Error(`${s.label}: warm-up failed (${warm.errors} errors of ${warm.requests})`), { scenario: s });
+    if (warm.requests === 0 || warm.errors > warm.requests / 2)
+      throw Object.assign(new Error(`${s.label}: warm-up failed (${warm.errors} errors of ${warm.requests})`), { scenario: s });
   }
   for (let r = 1; r <= rounds; r++) {
     const order = r % 2 ? list : [...list].reverse();
     for (const s of order) {
       const result = await measure(tools, s, settings, r, settings.durationSeconds);
       s.runs.push(result);
-      console.log(`  round ${r}/${rounds}  ${s.label.padEnd(4)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server CPU ${result.cpuPerRequestUs.toFixed(1)} µs/req${result.errors ? `  errors ${result.errors}` : ""}`);
+      console.log(
+        `  round ${r}/${rounds}  ${s.label.padEnd(4)} ${Math.round(result.rps).toString().padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server CPU ${result.cpuPerRequestUs.toFixed(1)} µs/req${result.errors ? `  errors ${result.errors}` : ""}`,
+      );
     }
   }
 }
 
 function summarise(s: Running): Pick<ScenarioResult, "rounds" | "rps" | "p50_ms" | "p99_ms" | "server_cpu_us_per_request" | "errors"> {
   return {
-    rounds: s.runs.map((r) => ({ rps: round(r.rps, 0)!, p50_ms: round(r.p50, 3)!, p99_ms: round(r.p99, 3)!, errors: r.errors, server_cpu_us_per_request: round(r.cpuPerRequestUs, 1) })),
+    rounds: s.runs.map((r) => ({
+      rps: round(r.rps, 0)!,
+      p50_ms: round(r.p50, 3)!,
+      p99_ms: round(r.p99, 3)!,
+      errors: r.errors,
+      server_cpu_us_per_request: round(r.cpuPerRequestUs, 1),
+    })),
     rps: round(median(s.runs.map((r) => r.rps)), 0)!,
     p50_ms: round(median(s.runs.map((r) => r.p50)), 3)!,
     p99_ms: round(median(s.runs.map((r) => r.p99)), 3)!,
@@ -251,17 +294,34 @@ async function coldPath(binary: string, dir: string, upstreamPort: number, idp: 
   const k = 200;
   const gw = await startGatewayProcess("gateway-cold", binary, dir, extras.cold.config, { upstream: upstreamPort, issuer: idp.issuer }, cpus);
   try {
-    const clients = Array.from({ length: n }, (_, i) => ({ client_id: `bench-cold-${i}`, client_secret: `bench-cold-secret-${i}`, token_endpoint_auth_method: "client_secret_basic" }));
-    const res = await fetch(`${idp.url}/__control/clients`, { method: "POST", body: JSON.stringify([...clients, { client_id: "bench-cold-single", client_secret: "bench-cold-single-secret" }]), headers: { "content-type": "application/json" } });
+    const clients = Array.from({ length: n }, (_, i) => ({
+      client_id: `bench-cold-${i}`,
+      client_secret: `bench-cold-secret-${i}`,
+      token_endpoint_auth_method: "client_secret_basic",
+    }));
+    const res = await fetch(`${idp.url}/__control/clients`, {
+      method: "POST",
+      body: JSON.stringify([...clients, { client_id: "bench-cold-single", client_secret: "bench-cold-single-secret" }]),
+      headers: { "content-type": "application/json" },
+    });
     if (!res.ok) throw new Error(`registering clients at the IdP: ${res.status} ${await res.text()}`);
     await idp.resetStats();
-    const distinct = await closedLoop(`${gw.proxyUrl}/`, n, 16, (i) => ({ authorization: basic(clients[i]!.client_id, clients[i]!.client_secret) }), 120_000);
+    const distinct = await closedLoop(
+      `${gw.proxyUrl}/`,
+      n,
+      16,
+      (i) => ({ authorization: basic(clients[i]!.client_id, clients[i]!.client_secret) }),
+      120_000,
+    );
     const distinctCalls = (await idp.stats()).token.total;
     await idp.resetStats();
     const started = performance.now();
     const statuses = await Promise.all(
       Array.from({ length: k }, () =>
-        fetch(`${gw.proxyUrl}/`, { headers: { authorization: basic("bench-cold-single", "bench-cold-single-secret") }, signal: AbortSignal.timeout(30_000) })
+        fetch(`${gw.proxyUrl}/`, {
+          headers: { authorization: basic("bench-cold-single", "bench-cold-single-secret") },
+          signal: AbortSignal.timeout(30_000),
+        })
           .then(async (r) => {
             await r.arrayBuffer();
             return r.status;
@@ -273,8 +333,22 @@ async function coldPath(binary: string, dir: string, upstreamPort: number, idp: 
     const calls = (await idp.stats()).token.byClient["bench-cold-single"] ?? 0;
     return {
       status: "ok" as const,
-      distinct_clients: { clients: n, concurrency: 16, rps: round(distinct.rps, 0), p50_ms: round(distinct.p50, 2), p99_ms: round(distinct.p99, 2), statuses: distinct.statuses, idp_token_calls: distinctCalls },
-      one_cold_client: { concurrent_requests: k, ok: statuses.filter((s) => s === 200).length, all_done_ms: round(burstMs, 1), idp_token_calls: calls, single_flight: calls === 1 },
+      distinct_clients: {
+        clients: n,
+        concurrency: 16,
+        rps: round(distinct.rps, 0),
+        p50_ms: round(distinct.p50, 2),
+        p99_ms: round(distinct.p99, 2),
+        statuses: distinct.statuses,
+        idp_token_calls: distinctCalls,
+      },
+      one_cold_client: {
+        concurrent_requests: k,
+        ok: statuses.filter((s) => s === 200).length,
+        all_done_ms: round(burstMs, 1),
+        idp_token_calls: calls,
+        single_flight: calls === 1,
+      },
       rss_after_bytes: rssBytes(gw.proc.pid),
     };
   } finally {
@@ -288,7 +362,10 @@ async function cachedTokens(binary: string, dir: string, upstreamPort: number, c
   try {
     const rssBefore = rssBytes(gw.proc.pid);
     const fill = await closedLoop(`${gw.proxyUrl}/`, count, 64, (i) => ({ authorization: basic(`bench-${i}`, "bench-secret") }), 240_000);
-    const metrics = await fetch(`${gw.adminUrl}/metrics`).then((r) => (r.ok ? r.text() : ""), () => "");
+    const metrics = await fetch(`${gw.adminUrl}/metrics`).then(
+      (r) => (r.ok ? r.text() : ""),
+      () => "",
+    );
     const entries = [...metrics.matchAll(/^gateway_token_cache_entries\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     // RSS a moment after the burst, as a long-running gateway would sit (its GC runs meanwhile).
     await Bun.sleep(2000);
@@ -361,7 +438,14 @@ async function workersComparison(tools: Tools, binary: string, dir: string, upst
     duration_seconds: o.workersDuration,
     results: list.map((s) => {
       const sum = summarise(s);
-      return { name: names[s.label], rps: sum.rps, p50_ms: sum.p50_ms, p99_ms: sum.p99_ms, ratio_to_nginx_1_worker: round(sum.rps! / base, 3), rounds: sum.rounds };
+      return {
+        name: names[s.label],
+        rps: sum.rps,
+        p50_ms: sum.p50_ms,
+        p99_ms: sum.p99_ms,
+        ratio_to_nginx_1_worker: round(sum.rps! / base, 3),
+        rounds: sum.rounds,
+      };
     }),
   };
 }
@@ -379,7 +463,9 @@ function table(results: ScenarioResult[]): string {
       continue;
     }
     const f = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? "–" : v.toFixed(d));
-    rows.push(`| ${r.id} | ${r.title} | ${r.rps} | ${f(r.p50_ms)} | ${f(r.p99_ms)} | ${f(r.ratio_to_nginx)} | ${f(r.p99_ratio_to_nginx)} | ${f(r.server_cpu_us_per_request, 1)} | ${r.rss_after_bytes ? `${mb(r.rss_after_bytes)} MB` : "–"} |`);
+    rows.push(
+      `| ${r.id} | ${r.title} | ${r.rps} | ${f(r.p50_ms)} | ${f(r.p99_ms)} | ${f(r.ratio_to_nginx)} | ${f(r.p99_ratio_to_nginx)} | ${f(r.server_cpu_us_per_request, 1)} | ${r.rss_after_bytes ? `${mb(r.rss_after_bytes)} MB` : "–"} |`,
+    );
   }
   return rows.join("\n");
 }
@@ -401,11 +487,18 @@ async function main(): Promise<number> {
   // default: on 2 cores it forces Bun's fetch thread onto its JS thread's core, and the runs
   // were no steadier (docs/benchmarks.md).
   const cpu = pin ? { wrk: "0", upstream: "0", server: "1" } : { wrk: undefined, upstream: undefined, server: undefined };
-  const settings: WrkSettings = { threads: o.threads, connections: o.connections, durationSeconds: o.duration, ...(cpu.wrk !== undefined ? { cpus: cpu.wrk } : {}) };
+  const settings: WrkSettings = {
+    threads: o.threads,
+    connections: o.connections,
+    durationSeconds: o.duration,
+    ...(cpu.wrk !== undefined ? { cpus: cpu.wrk } : {}),
+  };
   const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-bench-"));
   const versions = { bun: Bun.version, nginx: await nginxVersion(tools.nginx), wrk: await wrkVersion(tools.wrk) };
   console.log(`bench: ${machine.nproc} CPUs (${machine.cpu}), ${mb(machine.memory_bytes)} MB; ${versions.nginx}; ${versions.wrk}`);
-  console.log(`bench: wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency, ${o.rounds} rounds interleaved, ${pin ? "wrk + upstream pinned to CPU 0, server under test to CPU 1" : "no CPU pinning"}; logs in ${dir}`);
+  console.log(
+    `bench: wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency, ${o.rounds} rounds interleaved, ${pin ? "wrk + upstream pinned to CPU 0, server under test to CPU 1" : "no CPU pinning"}; logs in ${dir}`,
+  );
 
   const results: ScenarioResult[] = [];
   const extraResults: Record<string, unknown> = {};
@@ -424,7 +517,10 @@ async function main(): Promise<number> {
     Object.assign(versions, await peerVersions(tools));
     for (const s of wanted) {
       const peer = s.needs && peers.get(s.needs);
-      avail.set(s, s.kind === "gateway" ? await availability(o.gateway, dir, s.config!) : peer ? { ok: false, reason: peer } : { ok: true, reason: "" });
+      avail.set(
+        s,
+        s.kind === "gateway" ? await availability(o.gateway, dir, s.config!) : peer ? { ok: false, reason: peer } : { ok: true, reason: "" },
+      );
     }
     const coldAvail = o.skip.has("cold") || (o.only && !o.only.has("8")) ? undefined : await availability(o.gateway, dir, extras.cold.config);
     const needIdp = wanted.some((s) => s.idp && avail.get(s)!.ok) || coldAvail?.ok;
@@ -442,7 +538,15 @@ async function main(): Promise<number> {
       issuer = await startStaticIssuer(dir);
       console.log(`bench: RS256 issuer at ${issuer.issuer}`);
     }
-    const values = { upstream: upstreamPort, issuer: idp?.issuer ?? "", static_issuer: issuer?.issuer ?? "", audience: AUDIENCE, token_endpoint: idp?.tokenEndpoint ?? "", service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714", redis_url: redis?.url ?? "" };
+    const values = {
+      upstream: upstreamPort,
+      issuer: idp?.issuer ?? "",
+      static_issuer: issuer?.issuer ?? "",
+      audience: AUDIENCE,
+      token_endpoint: idp?.tokenEndpoint ?? "",
+      service_secret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714",
+      redis_url: redis?.url ?? "",
+    };
 
     // Start the servers under test; each is idle while another is measured.
     const list: Running[] = [];
@@ -495,7 +599,14 @@ async function main(): Promise<number> {
         for (const [i, other] of (s.id === "3" ? o.compare : []).entries()) {
           const label = `3${String.fromCharCode(97 + i)}`;
           const gw = await startGatewayProcess(`gateway-${label}`, other, dir, s.config!, values, cpu.server);
-          list.push({ def: { ...s, id: label, title: `${s.title} (${other.replace(`${ROOT}/`, "")})` }, label, server: gw.proc, url: gw.proxyUrl, prepared: {}, runs: [] });
+          list.push({
+            def: { ...s, id: label, title: `${s.title} (${other.replace(`${ROOT}/`, "")})` },
+            label,
+            server: gw.proc,
+            url: gw.proxyUrl,
+            prepared: {},
+            runs: [],
+          });
         }
       } catch (error) {
         results.push({ id: s.id, title: s.title, status: "failed", reason: (error as Error).message.split("\n")[0] });
@@ -504,7 +615,9 @@ async function main(): Promise<number> {
     }
 
     const planned = list.length * (o.rounds * o.duration + 2);
-    console.log(`bench: ${list.length} scenarios × ${o.rounds} rounds × ${o.duration} s ≈ ${Math.round(planned / 60 * 10) / 10} min of load, then the extras`);
+    console.log(
+      `bench: ${list.length} scenarios × ${o.rounds} rounds × ${o.duration} s ≈ ${Math.round((planned / 60) * 10) / 10} min of load, then the extras`,
+    );
     try {
       await interleaved(tools, list, settings, o.rounds, 2);
     } catch (error) {
@@ -532,7 +645,10 @@ async function main(): Promise<number> {
       if (!coldAvail.ok || !idp) extraResults.cold_path = { status: "skipped", reason: coldAvail.reason };
       else {
         console.log(`bench: ${extras.cold.title}`);
-        extraResults.cold_path = await coldPath(o.gateway, dir, upstreamPort, idp, cpu.server).catch((e: Error) => ({ status: "failed", reason: e.message }));
+        extraResults.cold_path = await coldPath(o.gateway, dir, upstreamPort, idp, cpu.server).catch((e: Error) => ({
+          status: "failed",
+          reason: e.message,
+        }));
       }
     }
     if (!o.skip.has("startup")) {
@@ -542,7 +658,15 @@ async function main(): Promise<number> {
     if (!o.skip.has("routes") && !o.only) {
       // bench/routes.ts: 1, 1 100 and 11 000 generated routes (issue 19).
       console.log("bench: routes at scale (1, 1 100 and 11 000 routes, 10 % regex)");
-      const routes = await routesScenario({ binary: o.gateway, dir, wrk: tools.wrk, upstreamPort, durationSeconds: Math.min(o.duration, 4), rounds: Math.min(o.rounds, 3), connections: o.connections }).catch((e: Error) => ({ status: "failed" as const, reason: e.message }));
+      const routes = await routesScenario({
+        binary: o.gateway,
+        dir,
+        wrk: tools.wrk,
+        upstreamPort,
+        durationSeconds: Math.min(o.duration, 4),
+        rounds: Math.min(o.rounds, 3),
+        connections: o.connections,
+      }).catch((e: Error) => ({ status: "failed" as const, reason: e.message }));
       extraResults.routes = routes;
       if (routes.status === "ok") printRoutes(routes);
     }
@@ -552,7 +676,10 @@ async function main(): Promise<number> {
       if (!a.ok) extraResults.cached_tokens = { status: "skipped", reason: a.reason };
       else {
         console.log(`bench: ${extras.tokens.title}`);
-        extraResults.cached_tokens = await cachedTokens(o.gateway, dir, upstreamPort, extras.tokens.count).catch((e: Error) => ({ status: "failed", reason: e.message }));
+        extraResults.cached_tokens = await cachedTokens(o.gateway, dir, upstreamPort, extras.tokens.count).catch((e: Error) => ({
+          status: "failed",
+          reason: e.message,
+        }));
       }
     }
     if (!o.skip.has("workers")) {
@@ -560,7 +687,10 @@ async function main(): Promise<number> {
       if (!a.ok) extraResults.workers = { status: "skipped", reason: a.reason };
       else {
         console.log(`bench: ${extras.workers.title}`);
-        extraResults.workers = await workersComparison(tools, o.gateway, dir, upstreamPort, o).catch((e: Error) => ({ status: "failed", reason: e.message }));
+        extraResults.workers = await workersComparison(tools, o.gateway, dir, upstreamPort, o).catch((e: Error) => ({
+          status: "failed",
+          reason: e.message,
+        }));
       }
     }
   } finally {
@@ -579,24 +709,43 @@ async function main(): Promise<number> {
       const r = byId.get(s.id);
       const ref = byId.get(of);
       const name = of === "2" ? "nginx (2)" : `${of}`;
-      const missing = r?.status !== "ok" ? `scenario ${s.id}: ${r?.reason ?? "not run"}` : ref?.status !== "ok" ? `scenario ${of}: ${ref?.reason ?? "not run"}` : undefined;
+      const missing =
+        r?.status !== "ok"
+          ? `scenario ${s.id}: ${r?.reason ?? "not run"}`
+          : ref?.status !== "ok"
+            ? `scenario ${of}: ${ref?.reason ?? "not run"}`
+            : undefined;
       if (t.minRatio !== undefined) {
         const v = missing ? undefined : r!.rps! / ref!.rps!;
-        targets.push({ target: `${s.id} req/s ≥ ${t.minRatio}× ${name}`, measured: v === undefined ? missing! : `${v.toFixed(2)}×`, met: v === undefined ? null : v >= t.minRatio });
+        targets.push({
+          target: `${s.id} req/s ≥ ${t.minRatio}× ${name}`,
+          measured: v === undefined ? missing! : `${v.toFixed(2)}×`,
+          met: v === undefined ? null : v >= t.minRatio,
+        });
       }
       if (t.maxP99Ratio !== undefined) {
         const v = missing ? undefined : r!.p99_ms! / ref!.p99_ms!;
-        targets.push({ target: `${s.id} p99 ≤ ${t.maxP99Ratio}× ${name}`, measured: v === undefined ? missing! : `${v.toFixed(2)}×`, met: v === undefined ? null : v <= t.maxP99Ratio });
+        targets.push({
+          target: `${s.id} p99 ≤ ${t.maxP99Ratio}× ${name}`,
+          measured: v === undefined ? missing! : `${v.toFixed(2)}×`,
+          met: v === undefined ? null : v <= t.maxP99Ratio,
+        });
       }
     }
   }
-  const tokens = extraResults.cached_tokens as { status: string; rss_before_bytes?: number; rss_after_bytes?: number; rss_settled_bytes?: number; token_bytes?: number; reason?: string } | undefined;
+  const tokens = extraResults.cached_tokens as
+    | { status: string; rss_before_bytes?: number; rss_after_bytes?: number; rss_settled_bytes?: number; token_bytes?: number; reason?: string }
+    | undefined;
   if (tokens) {
     const budget = tokens.rss_before_bytes !== undefined && tokens.token_bytes ? tokens.rss_before_bytes + 1.3 * tokens.token_bytes : undefined;
     const measured = tokens.rss_settled_bytes
       ? `${mb(tokens.rss_settled_bytes)} MB settled (${mb(tokens.rss_after_bytes!)} MB 2 s after the fill); budget ${budget ? mb(budget) : "?"} MB = ${mb(tokens.rss_before_bytes!)} MB idle + 1.3 × ${mb(tokens.token_bytes ?? 0)} MB of tokens`
       : (tokens.reason ?? tokens.status);
-    targets.push({ target: "100 000 cached tokens ≤ idle RSS + 1.3× the tokens' bytes", measured, met: tokens.rss_settled_bytes && budget ? tokens.rss_settled_bytes <= budget : null });
+    targets.push({
+      target: "100 000 cached tokens ≤ idle RSS + 1.3× the tokens' bytes",
+      measured,
+      met: tokens.rss_settled_bytes && budget ? tokens.rss_settled_bytes <= budget : null,
+    });
   }
   const start = extraResults.startup as { median_ms: number } | undefined;
   if (start) targets.push({ target: "startup to ready ≤ 150 ms", measured: `${start.median_ms} ms (median)`, met: start.median_ms <= 150 });
@@ -605,7 +754,14 @@ async function main(): Promise<number> {
     generated_at: new Date().toISOString(),
     machine,
     versions,
-    settings: { wrk: `wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency`, rounds: o.rounds, interleaved: "A B C … then C B A …, median of the rounds", pinned: pin ? "wrk and the upstream on CPU 0, the server under test on CPU 1 (taskset)" : "no", upstream: "nginx, 1 worker, `return 200 \"ok\"`", access_logs: "off for nginx and the gateway" },
+    settings: {
+      wrk: `wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency`,
+      rounds: o.rounds,
+      interleaved: "A B C … then C B A …, median of the rounds",
+      pinned: pin ? "wrk and the upstream on CPU 0, the server under test on CPU 1 (taskset)" : "no",
+      upstream: 'nginx, 1 worker, `return 200 "ok"`',
+      access_logs: "off for nginx and the gateway",
+    },
     scenarios: results,
     ...extraResults,
     targets,
@@ -616,16 +772,32 @@ async function main(): Promise<number> {
   rmSync(dir, { recursive: true, force: true });
 
   console.log(`\n${table(results)}\n`);
-  const cold = extraResults.cold_path as { status: string; reason?: string; distinct_clients?: { clients: number; rps: number; p50_ms: number; p99_ms: number; idp_token_calls: number }; one_cold_client?: { concurrent_requests: number; idp_token_calls: number } } | undefined;
+  const cold = extraResults.cold_path as
+    | {
+        status: string;
+        reason?: string;
+        distinct_clients?: { clients: number; rps: number; p50_ms: number; p99_ms: number; idp_token_calls: number };
+        one_cold_client?: { concurrent_requests: number; idp_token_calls: number };
+      }
+    | undefined;
   if (cold?.distinct_clients && cold.one_cold_client) {
-    console.log(`8  cold path: ${cold.distinct_clients.clients} distinct clients ${cold.distinct_clients.rps} req/s, p50 ${cold.distinct_clients.p50_ms} ms, p99 ${cold.distinct_clients.p99_ms} ms, ${cold.distinct_clients.idp_token_calls} IdP token calls; ${cold.one_cold_client.concurrent_requests} concurrent requests for one cold client: ${cold.one_cold_client.idp_token_calls} IdP token call(s) (must be 1)`);
+    console.log(
+      `8  cold path: ${cold.distinct_clients.clients} distinct clients ${cold.distinct_clients.rps} req/s, p50 ${cold.distinct_clients.p50_ms} ms, p99 ${cold.distinct_clients.p99_ms} ms, ${cold.distinct_clients.idp_token_calls} IdP token calls; ${cold.one_cold_client.concurrent_requests} concurrent requests for one cold client: ${cold.one_cold_client.idp_token_calls} IdP token call(s) (must be 1)`,
+    );
   } else if (cold) console.log(`8  cold path: ${cold.status}${cold.reason ? `: ${cold.reason}` : ""}`);
-  const w = extraResults.workers as { results?: { name: string; rps: number; p99_ms: number; ratio_to_nginx_1_worker: number }[]; reason?: string } | undefined;
-  if (w?.results) for (const x of w.results) console.log(`workers  ${x.name.padEnd(20)} ${x.rps} req/s  p99 ${x.p99_ms} ms  ${x.ratio_to_nginx_1_worker}× nginx 1 worker`);
+  const w = extraResults.workers as
+    | { results?: { name: string; rps: number; p99_ms: number; ratio_to_nginx_1_worker: number }[]; reason?: string }
+    | undefined;
+  if (w?.results)
+    for (const x of w.results)
+      console.log(`workers  ${x.name.padEnd(20)} ${x.rps} req/s  p99 ${x.p99_ms} ms  ${x.ratio_to_nginx_1_worker}× nginx 1 worker`);
   else if (w) console.log(`workers: ${w.reason}`);
   if (start) console.log(`startup  ${start.median_ms} ms to the first 200 from /status (median)`);
   console.log(`binary   ${mb((extraResults.binary as { size_bytes: number }).size_bytes)} MB`);
-  if (tokens) console.log(`tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""} (idle ${mb(tokens.rss_before_bytes ?? 0)} MB, tokens ${mb(tokens.token_bytes ?? 0)} MB)` : tokens.reason ?? tokens.status}`);
+  if (tokens)
+    console.log(
+      `tokens   ${tokens.rss_after_bytes ? `${mb(tokens.rss_after_bytes)} MB RSS with 100 000 cached tokens 2 s after the fill${tokens.rss_settled_bytes ? `, ${mb(tokens.rss_settled_bytes)} MB settled` : ""} (idle ${mb(tokens.rss_before_bytes ?? 0)} MB, tokens ${mb(tokens.token_bytes ?? 0)} MB)` : (tokens.reason ?? tokens.status)}`,
+    );
   console.log("\ntargets:");
   for (const t of targets) console.log(`  ${t.met === null ? "–" : t.met ? "✓" : "✗"} ${t.target}: ${t.measured}`);
   console.log(`\nbench: wrote ${o.out.replace(`${ROOT}/`, "")} in ${Math.round((performance.now() - t0) / 1000)} s`);

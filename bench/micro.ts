@@ -12,7 +12,13 @@ if (!dirs.length) dirs.push(resolve(import.meta.dir, ".."));
 const perRound = 20_000;
 const rounds = 9;
 const TOML = `[server]\naccess_log = false\n[[services]]\nname = "up"\nurl = "http://127.0.0.1:9"\n[[routes]]\nname = "all"\nservice = "up"\npaths = ["/"]\n`;
-const upstreamHeaders = { server: "nginx/1.22.1", date: new Date().toUTCString(), "content-type": "text/plain", "content-length": "2", connection: "keep-alive" };
+const upstreamHeaders = {
+  server: "nginx/1.22.1",
+  date: new Date().toUTCString(),
+  "content-type": "text/plain",
+  "content-length": "2",
+  connection: "keep-alive",
+};
 const upstreamFetch = async () => new Response("ok", { headers: upstreamHeaders });
 const conn = { remoteAddress: "127.0.0.1", localPort: 8000, tls: false };
 const reqHeaders = { host: "127.0.0.1:8000", "user-agent": "wrk", accept: "*/*" };

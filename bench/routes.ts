@@ -58,7 +58,14 @@ export async function routesScenario(o: RoutesOptions) {
       const proc = spawnLogged(`routes-${size}`, [o.binary, "--config", file], { dir: o.dir });
       await waitFor200(`http://127.0.0.1:${adminPort}/status`, proc, 60_000, 5);
       const readyMs = performance.now() - started;
-      const picks = size === 1 ? [["last", 0]] : [["first", 0], ["middle", Math.floor(size / 2)], ["last", size - 1]];
+      const picks =
+        size === 1
+          ? [["last", 0]]
+          : [
+              ["first", 0],
+              ["middle", Math.floor(size / 2)],
+              ["last", size - 1],
+            ];
       const probes = picks.map(([which, i]) => {
         const p = probe(routes, i as number);
         return { which: which as string, path: p.path, host: p.host };
@@ -74,7 +81,11 @@ export async function routesScenario(o: RoutesOptions) {
       const order = r % 2 === 0 ? running : [...running].reverse();
       for (const g of order) {
         for (const p of g.probes) {
-          const result = await runWrk(o.wrk, { url: `${g.proxy}${p.path}`, headers: { Host: p.host } }, { threads: 1, connections: o.connections, durationSeconds: o.durationSeconds });
+          const result = await runWrk(
+            o.wrk,
+            { url: `${g.proxy}${p.path}`, headers: { Host: p.host } },
+            { threads: 1, connections: o.connections, durationSeconds: o.durationSeconds },
+          );
           if (result.errors) throw new Error(`routes-${g.size}: ${result.errors} errors on the ${p.which} route:\n${result.raw}`);
           g.rps.set(p.which, [...(g.rps.get(p.which) ?? []), result.rps]);
         }
@@ -117,7 +128,18 @@ export function printRoutes(r: Awaited<ReturnType<typeof routesScenario>>): void
   for (const x of r.results) {
     const rps = x.rps as Record<string, number>;
     console.log(
-      [String(x.routes).padStart(6), String(x.regex_routes).padStart(6), String(x.ready_ms).padStart(9), String(x.reload_ms).padStart(10), String(x.rss_mb).padStart(7), String(x.rss_over_1_route_mb).padStart(8), String(rps.first ?? "-").padStart(12), String(rps.middle ?? "-").padStart(7), String(rps.last ?? "-").padStart(7), String(x.last_route_ratio_to_1_route).padStart(13)].join(" "),
+      [
+        String(x.routes).padStart(6),
+        String(x.regex_routes).padStart(6),
+        String(x.ready_ms).padStart(9),
+        String(x.reload_ms).padStart(10),
+        String(x.rss_mb).padStart(7),
+        String(x.rss_over_1_route_mb).padStart(8),
+        String(rps.first ?? "-").padStart(12),
+        String(rps.middle ?? "-").padStart(7),
+        String(rps.last ?? "-").padStart(7),
+        String(x.last_route_ratio_to_1_route).padStart(13),
+      ].join(" "),
     );
   }
 }

@@ -120,7 +120,13 @@ const clientCredentials = async (): Promise<Prepared> => ({ headers: { authoriza
 export const scenarios: readonly ScenarioDef[] = [
   { id: "1", title: "direct upstream (the ceiling)", kind: "direct" },
   { id: "2", title: "nginx, 1 worker, reverse proxy with upstream keepalive (the reference)", kind: "nginx" },
-  { id: "2h", title: "HAProxy 2.6, 1 thread, plain reverse proxy", kind: "peer", needs: "haproxy", start: (c) => startHaproxy(c.tools.haproxy!, c.dir, "haproxy-plain", haproxyConfig(c.port, c.upstreamPort), c.cpus) },
+  {
+    id: "2h",
+    title: "HAProxy 2.6, 1 thread, plain reverse proxy",
+    kind: "peer",
+    needs: "haproxy",
+    start: (c) => startHaproxy(c.tools.haproxy!, c.dir, "haproxy-plain", haproxyConfig(c.port, c.upstreamPort), c.cpus),
+  },
   {
     id: "3",
     title: "gateway, plain route, no plugin",
@@ -128,8 +134,20 @@ export const scenarios: readonly ScenarioDef[] = [
     config: "plain.toml",
     targets: [{ minRatio: 0.9, of: "3s" }, { minRatio: 0.6 }, { maxP99Ratio: 2 }],
   },
-  { id: "3f", title: "floor: Bun.serve + fetch() proxy, no logic (bench/lib/bare-proxy.ts)", kind: "gateway", config: "plain.toml", entry: "bench/lib/bare-proxy.ts" },
-  { id: "3s", title: "floor: Bun.serve + pooled Bun.connect HTTP/1.1 proxy, no logic (bench/lib/socket-proxy.ts)", kind: "gateway", config: "plain.toml", entry: "bench/lib/socket-proxy.ts" },
+  {
+    id: "3f",
+    title: "floor: Bun.serve + fetch() proxy, no logic (bench/lib/bare-proxy.ts)",
+    kind: "gateway",
+    config: "plain.toml",
+    entry: "bench/lib/bare-proxy.ts",
+  },
+  {
+    id: "3s",
+    title: "floor: Bun.serve + pooled Bun.connect HTTP/1.1 proxy, no logic (bench/lib/socket-proxy.ts)",
+    kind: "gateway",
+    config: "plain.toml",
+    entry: "bench/lib/socket-proxy.ts",
+  },
   {
     id: "4",
     title: "gateway, openid-connect client credentials, token cached (Basic on every request)",
@@ -141,7 +159,7 @@ export const scenarios: readonly ScenarioDef[] = [
   },
   {
     id: "4r",
-    title: "gateway, scenario 4 with [cluster] strategy = \"redis\" (local token cache in front of Redis)",
+    title: 'gateway, scenario 4 with [cluster] strategy = "redis" (local token cache in front of Redis)',
     kind: "gateway",
     config: "client-credentials-redis.toml",
     idp: true,
@@ -190,7 +208,14 @@ export const scenarios: readonly ScenarioDef[] = [
     kind: "peer",
     needs: "apache",
     staticIssuer: true,
-    start: (c) => startApache(c.tools.apache!, c.dir, "apache-oauth20", apacheConfig(c.dir, "apache-oauth20", c.port, c.upstreamPort, jwtCheck(c.issuer)), c.cpus),
+    start: (c) =>
+      startApache(
+        c.tools.apache!,
+        c.dir,
+        "apache-oauth20",
+        apacheConfig(c.dir, "apache-oauth20", c.port, c.upstreamPort, jwtCheck(c.issuer)),
+        c.cpus,
+      ),
     prepare: oneToken,
   },
   {
@@ -248,7 +273,11 @@ export const scenarios: readonly ScenarioDef[] = [
 
 /** Scenario 8 and the other one-off measurements, each gated by its config like the scenarios. */
 export const extras = {
-  cold: { id: "8", title: "cold path: distinct clients against the local IdP, then concurrent requests for one cold client", config: "client-credentials.toml" },
+  cold: {
+    id: "8",
+    title: "cold path: distinct clients against the local IdP, then concurrent requests for one cold client",
+    config: "client-credentials.toml",
+  },
   tokens: { title: "RSS with 100 000 cached tokens", config: "client-credentials.toml", count: 100_000 },
   workers: { title: "workers: requests/s for 1 and 2 gateway workers against nginx with 1 and 2 workers", config: "workers.toml" },
   startup: { title: "startup of dist/oidc-gateway to the first 200 from /status", config: "plain.toml", runs: 7 },

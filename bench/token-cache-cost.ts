@@ -17,7 +17,8 @@ const keys = arg("--keys", 100_000);
 const rounds = arg("--rounds", 7);
 const b64u = (s: string | Uint8Array) => Buffer.from(s).toString("base64url");
 const header = b64u(JSON.stringify({ alg: "ES256", typ: "JWT", kid: "bench" }));
-const token = (i: number) => `${header}.${b64u(JSON.stringify({ sub: crypto.randomUUID(), client_id: `bench-${i}`, scope: "profile email", pad: "x".repeat(600) }))}.${b64u(crypto.getRandomValues(new Uint8Array(64)))}`;
+const token = (i: number) =>
+  `${header}.${b64u(JSON.stringify({ sub: crypto.randomUUID(), client_id: `bench-${i}`, scope: "profile email", pad: "x".repeat(600) }))}.${b64u(crypto.getRandomValues(new Uint8Array(64)))}`;
 const expiresAt = Date.now() + 3600_000;
 
 async function build(packed: boolean) {
@@ -51,4 +52,5 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [name, xs] of Object.entries(results)) console.log(`${name.padEnd(40)} ${median(xs).toFixed(0).padStart(6)} ns CPU per get (median of ${rounds})`);
+for (const [name, xs] of Object.entries(results))
+  console.log(`${name.padEnd(40)} ${median(xs).toFixed(0).padStart(6)} ns CPU per get (median of ${rounds})`);

@@ -33,11 +33,25 @@ const decoder = new TextDecoder();
 function jwt(clientId: string): string {
   const now = Math.floor(Date.now() / 1000);
   const payload = {
-    typ: "Bearer", azp: clientId, client_id: clientId, scope: "profile email", preferred_username: `service-account-${clientId}`,
-    email_verified: false, realm_access: { roles: ["default-roles-master", "offline_access", "uma_authorization"] },
-    resource_access: { account: { roles: ["manage-account", "manage-account-links", "view-profile"] } }, acr: "1",
-    allowed_origins: ["/*"], sid: crypto.randomUUID(), clientHost: "127.0.0.1", clientAddress: "127.0.0.1",
-    iss: issuer, sub: crypto.randomUUID(), aud: "account", jti: crypto.randomUUID(), iat: now, exp: now + 3600,
+    typ: "Bearer",
+    azp: clientId,
+    client_id: clientId,
+    scope: "profile email",
+    preferred_username: `service-account-${clientId}`,
+    email_verified: false,
+    realm_access: { roles: ["default-roles-master", "offline_access", "uma_authorization"] },
+    resource_access: { account: { roles: ["manage-account", "manage-account-links", "view-profile"] } },
+    acr: "1",
+    allowed_origins: ["/*"],
+    sid: crypto.randomUUID(),
+    clientHost: "127.0.0.1",
+    clientAddress: "127.0.0.1",
+    iss: issuer,
+    sub: crypto.randomUUID(),
+    aud: "account",
+    jti: crypto.randomUUID(),
+    iat: now,
+    exp: now + 3600,
   };
   return `${header}.${b64u(JSON.stringify(payload))}.${signature}`;
 }
@@ -48,16 +62,31 @@ function snapshot(label: string, base?: { rss: number; heap: number }) {
   const rss = process.memoryUsage.rss();
   const h = heapStats();
   const per = base ? ` | Δrss/entry ${((rss - base.rss) / count).toFixed(0)} B, Δheap/entry ${((h.heapSize - base.heap) / count).toFixed(0)} B` : "";
-  console.log(`${label.padEnd(28)} rss ${mib(rss)} MiB  heapSize ${mib(h.heapSize)} MiB  extra ${mib(h.extraMemorySize)} MiB  objects ${h.objectCount}${per}`);
+  console.log(
+    `${label.padEnd(28)} rss ${mib(rss)} MiB  heapSize ${mib(h.heapSize)} MiB  extra ${mib(h.extraMemorySize)} MiB  objects ${h.objectCount}${per}`,
+  );
   return { rss, heap: h.heapSize, h };
 }
 
 const base = snapshot("empty");
 const hash = await createKeyedHash("salt", (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"));
 // The defaults of client-credentials.toml: no claim headers, no audience or scope requirements.
-const keep = claimsKept({ upstream_headers_claims: [], audience_required: [], audience_claim: ["aud"], scopes_required: [], scopes_claim: ["scope"] });
-const cache = new TokenCache<Grant>({ ttl: 300, ttlNeg: 30, ttlResurrect: 0, maxEntries: 200_000 }, allClaims ? {} : { keep, codec: strings ? undefined : grantCodec() });
-const upstream = createUpstreamHeaders({ upstream_access_token_header: { name: "authorization", prefix: "Bearer " }, upstream_headers_claims: [], upstream_headers_names: [] } as never);
+const keep = claimsKept({
+  upstream_headers_claims: [],
+  audience_required: [],
+  audience_claim: ["aud"],
+  scopes_required: [],
+  scopes_claim: ["scope"],
+});
+const cache = new TokenCache<Grant>(
+  { ttl: 300, ttlNeg: 30, ttlResurrect: 0, maxEntries: 200_000 },
+  allClaims ? {} : { keep, codec: strings ? undefined : grantCodec() },
+);
+const upstream = createUpstreamHeaders({
+  upstream_access_token_header: { name: "authorization", prefix: "Bearer " },
+  upstream_headers_claims: [],
+  upstream_headers_names: [],
+} as never);
 const fakeContext = { var: { upstreamHeaders: new Headers() } } as never;
 const expiresAt = Date.now() + 3600_000;
 for (let i = 0; i < count; i++) {
@@ -79,8 +108,12 @@ for (let i = 0; i < settleSeconds; i++) {
   await Bun.sleep(1000);
   settled = Math.min(settled, process.memoryUsage.rss());
 }
-console.log(`${"settled".padEnd(28)} rss ${mib(settled)} MiB | Δrss/entry ${((settled - base.rss) / count).toFixed(0)} B (lowest of ${settleSeconds} 1 s samples)`);
-const top = Object.entries(full.h.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, 12);
+console.log(
+  `${"settled".padEnd(28)} rss ${mib(settled)} MiB | Δrss/entry ${((settled - base.rss) / count).toFixed(0)} B (lowest of ${settleSeconds} 1 s samples)`,
+);
+const top = Object.entries(full.h.objectTypeCounts)
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 12);
 console.log("object types:", top.map(([t, n]) => `${t} ${n}`).join(", "));
 cache.clear();
 snapshot("cleared", base);

@@ -100,7 +100,14 @@ export class UpstreamTimeoutError extends GatewayError {
  * OAuth error codes a resource server answers with (RFC 6750 §3.1, RFC 9449 §7.1, §12.2; RFC 6749
  * §5.2 `invalid_client` for client credentials, `invalid_grant` for a user's wrong password).
  */
-export type OAuthErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope" | "invalid_dpop_proof" | "use_dpop_nonce" | "invalid_client" | "invalid_grant";
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce"
+  | "invalid_client"
+  | "invalid_grant";
 
 /** One `WWW-Authenticate` challenge; the mapper adds `error` and `error_description`. */
 export interface Challenge {
@@ -126,7 +133,14 @@ export interface AuthErrorOptions {
 export class AuthError extends GatewayError {
   /** A copy with the plugin's challenges (realm, DPoP algs), keeping everything else. */
   withChallenges(challenges: readonly Challenge[]): AuthError {
-    return new AuthError({ error: this.error, description: this.description, headers: this.headers, scope: this.scope, challenges, forbiddenMessage: this.forbiddenMessage } as AuthErrorOptions);
+    return new AuthError({
+      error: this.error,
+      description: this.description,
+      headers: this.headers,
+      scope: this.scope,
+      challenges,
+      forbiddenMessage: this.forbiddenMessage,
+    } as AuthErrorOptions);
   }
 
   readonly code: AuthErrorCode;
@@ -218,7 +232,18 @@ export class RedisUnavailableError extends Error {
   }
 }
 
-export type AccessTokenFailure = "malformed" | "algorithm" | "signature" | "unknown_key" | "issuer" | "expired" | "not_yet_valid" | "issued_in_future" | "audience" | "type" | "claims";
+export type AccessTokenFailure =
+  | "malformed"
+  | "algorithm"
+  | "signature"
+  | "unknown_key"
+  | "issuer"
+  | "expired"
+  | "not_yet_valid"
+  | "issued_in_future"
+  | "audience"
+  | "type"
+  | "claims";
 
 /** An access token that does not verify; whose fault that is, the caller of the verifier decides. */
 export class AccessTokenError extends Error {

@@ -46,7 +46,8 @@ function isoNow(): string {
 }
 
 function serialiseError(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, ...("code" in value ? { code: (value as { code: unknown }).code } : {}) };
+  if (value instanceof Error)
+    return { name: value.name, message: value.message, ...("code" in value ? { code: (value as { code: unknown }).code } : {}) };
   return value;
 }
 
@@ -93,7 +94,12 @@ interface LoggerState {
   readonly sampler: LogSampler;
 }
 
-export function createLogger(level: LogLevel = "info", sink: LogSink = stdout, base: LogFields = {}, state: LoggerState = { min: ORDER[level], sampler: createLogSampler() }): Logger {
+export function createLogger(
+  level: LogLevel = "info",
+  sink: LogSink = stdout,
+  base: LogFields = {},
+  state: LoggerState = { min: ORDER[level], sampler: createLogSampler() },
+): Logger {
   const write = (lvl: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[lvl] < state.min) return;
     let suppressed = 0;

@@ -14,14 +14,48 @@ export class Metrics {
   readonly registry = new Registry();
   // The per-request metrics: one series object per route and per service, updated directly.
   readonly #requests = this.#register(new FastCounter("gateway_http_requests_total", "Proxied requests by route, service and status."));
-  readonly #latency = this.#register(new FastHistogram("gateway_http_request_duration_seconds", "Time from request to response headers, by route.", LATENCY_BUCKETS));
-  readonly #upstreamLatency = this.#register(new FastHistogram("gateway_upstream_duration_seconds", "Time from sending to the upstream to its response headers, by service.", LATENCY_BUCKETS));
-  readonly #upstreamErrors = new Counter({ name: "gateway_upstream_errors_total", help: "Upstream failures by service and kind (unavailable, timeout).", labelNames: ["service", "kind"], registers: [this.registry] });
-  readonly #tokenCache = new Counter({ name: "gateway_token_cache_events_total", help: "Token cache events by cache and event (hit, miss, refresh, eviction, negative_hit, resurrected).", labelNames: ["cache", "event"], registers: [this.registry] });
-  readonly #idpRequests = new Counter({ name: "gateway_idp_requests_total", help: "Calls to identity providers by endpoint and outcome.", labelNames: ["endpoint", "outcome"], registers: [this.registry] });
-  readonly #idpLatency = new Histogram({ name: "gateway_idp_request_duration_seconds", help: "Latency of calls to identity providers by endpoint.", labelNames: ["endpoint"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly #dpopReplays = new Counter({ name: "gateway_dpop_replays_rejected_total", help: "DPoP proofs refused because their jti was seen before.", registers: [this.registry] });
-  readonly #reloads = new Counter({ name: "gateway_config_reloads_total", help: "Configuration reloads by outcome (success, failure).", labelNames: ["outcome"], registers: [this.registry] });
+  readonly #latency = this.#register(
+    new FastHistogram("gateway_http_request_duration_seconds", "Time from request to response headers, by route.", LATENCY_BUCKETS),
+  );
+  readonly #upstreamLatency = this.#register(
+    new FastHistogram("gateway_upstream_duration_seconds", "Time from sending to the upstream to its response headers, by service.", LATENCY_BUCKETS),
+  );
+  readonly #upstreamErrors = new Counter({
+    name: "gateway_upstream_errors_total",
+    help: "Upstream failures by service and kind (unavailable, timeout).",
+    labelNames: ["service", "kind"],
+    registers: [this.registry],
+  });
+  readonly #tokenCache = new Counter({
+    name: "gateway_token_cache_events_total",
+    help: "Token cache events by cache and event (hit, miss, refresh, eviction, negative_hit, resurrected).",
+    labelNames: ["cache", "event"],
+    registers: [this.registry],
+  });
+  readonly #idpRequests = new Counter({
+    name: "gateway_idp_requests_total",
+    help: "Calls to identity providers by endpoint and outcome.",
+    labelNames: ["endpoint", "outcome"],
+    registers: [this.registry],
+  });
+  readonly #idpLatency = new Histogram({
+    name: "gateway_idp_request_duration_seconds",
+    help: "Latency of calls to identity providers by endpoint.",
+    labelNames: ["endpoint"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #dpopReplays = new Counter({
+    name: "gateway_dpop_replays_rejected_total",
+    help: "DPoP proofs refused because their jti was seen before.",
+    registers: [this.registry],
+  });
+  readonly #reloads = new Counter({
+    name: "gateway_config_reloads_total",
+    help: "Configuration reloads by outcome (success, failure).",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
   readonly #cacheSizes = new Map<string, () => number>();
   // Sizes are read at scrape time, so the hot path never updates a gauge.
   readonly #tokenCacheSize = new Gauge({
@@ -44,13 +78,19 @@ export class Metrics {
     collect: () => {
       this.#targetHealth.reset();
       for (const t of this.#targets()) {
-        for (const state of ["healthy", "unhealthy", "healthchecks_off"]) this.#targetHealth.set({ upstream: t.upstream, target: t.target, state }, t.state.toLowerCase() === state ? 1 : 0);
+        for (const state of ["healthy", "unhealthy", "healthchecks_off"])
+          this.#targetHealth.set({ upstream: t.upstream, target: t.target, state }, t.state.toLowerCase() === state ? 1 : 0);
       }
     },
   });
 
   constructor(version: string, runtime: string) {
-    new Gauge({ name: "gateway_build_info", help: "Version and runtime of this gateway.", labelNames: ["version", "runtime"], registers: [this.registry] }).set({ version, runtime }, 1);
+    new Gauge({
+      name: "gateway_build_info",
+      help: "Version and runtime of this gateway.",
+      labelNames: ["version", "runtime"],
+      registers: [this.registry],
+    }).set({ version, runtime }, 1);
     collectDefaultMetrics({ register: this.registry });
   }
 

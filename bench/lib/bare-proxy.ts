@@ -18,7 +18,13 @@ Bun.serve({
   port: Number(port),
   fetch(req) {
     const url = req.url;
-    return fetch(origin + url.slice(url.indexOf("/", 8)), { method: req.method, headers: req.headers, body: req.body, redirect: "manual", decompress: false } as RequestInit);
+    return fetch(origin + url.slice(url.indexOf("/", 8)), {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+      decompress: false,
+    } as RequestInit);
   },
 });
 Bun.serve({ hostname: adminHost, port: Number(adminPort), fetch: () => Response.json({ status: "ok" }) });

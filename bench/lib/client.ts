@@ -20,7 +20,13 @@ function percentile(sorted: readonly number[], p: number): number {
  * Sends `total` requests, `concurrency` at a time; request `i` gets `headers(i)`. Stops early
  * after `timeLimitMs` (the result then counts what was sent).
  */
-export async function closedLoop(url: string, total: number, concurrency: number, headers: (i: number) => Record<string, string>, timeLimitMs: number): Promise<ClientRun> {
+export async function closedLoop(
+  url: string,
+  total: number,
+  concurrency: number,
+  headers: (i: number) => Record<string, string>,
+  timeLimitMs: number,
+): Promise<ClientRun> {
   const latencies: number[] = [];
   const statuses: Record<number, number> = {};
   let next = 0;
@@ -45,5 +51,12 @@ export async function closedLoop(url: string, total: number, concurrency: number
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, seconds, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), statuses };
+  return {
+    requests: latencies.length,
+    seconds,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    statuses,
+  };
 }

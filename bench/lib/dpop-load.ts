@@ -14,7 +14,10 @@ export interface DpopClient {
 const b64u = (bytes: ArrayBuffer) => Buffer.from(bytes).toString("base64url");
 
 async function proof(privateKey: CryptoKey, jwk: JWK, claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT({ ...claims, jti: crypto.randomUUID() }).setProtectedHeader({ typ: "dpop+jwt", alg: "ES256", jwk }).setIssuedAt().sign(privateKey);
+  return new SignJWT({ ...claims, jti: crypto.randomUUID() })
+    .setProtectedHeader({ typ: "dpop+jwt", alg: "ES256", jwk })
+    .setIssuedAt()
+    .sign(privateKey);
 }
 
 export async function dpopClient(tokenEndpoint: string, clientId: string, secret: string): Promise<DpopClient> {

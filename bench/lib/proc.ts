@@ -16,11 +16,21 @@ export interface Started {
 
 const running = new Set<Started>();
 
-export function spawnLogged(name: string, cmd: readonly string[], opts: { dir: string; cpus?: string; env?: Record<string, string>; cwd?: string }): Started {
+export function spawnLogged(
+  name: string,
+  cmd: readonly string[],
+  opts: { dir: string; cpus?: string; env?: Record<string, string>; cwd?: string },
+): Started {
   const log = join(opts.dir, `${name}.log`);
   const fd = openSync(log, "a");
   const argv = opts.cpus !== undefined ? ["taskset", "-c", opts.cpus, ...cmd] : [...cmd];
-  const proc = Bun.spawn(argv, { stdout: fd, stderr: fd, stdin: "ignore", env: { ...process.env, ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  const proc = Bun.spawn(argv, {
+    stdout: fd,
+    stderr: fd,
+    stdin: "ignore",
+    env: { ...process.env, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   closeSync(fd);
   const started: Started = {
     name,
@@ -56,7 +66,13 @@ export function waitFor200(url: string, proc: Started | undefined, timeoutMs = 2
 }
 
 /** Polls `url` until it answers with a status `accept`s (default: any HTTP answer, e.g. a 401 of a server that wants a token). */
-export async function waitForAnswer(url: string, proc: Started | undefined, timeoutMs = 20_000, intervalMs = 20, accept: (status: number) => boolean = () => true): Promise<number> {
+export async function waitForAnswer(
+  url: string,
+  proc: Started | undefined,
+  timeoutMs = 20_000,
+  intervalMs = 20,
+  accept: (status: number) => boolean = () => true,
+): Promise<number> {
   const started = performance.now();
   const deadline = started + timeoutMs;
   let exited = false;
@@ -132,7 +148,11 @@ export function rssBytes(pid: number): number {
 }
 
 /** Runs a command to completion with bounded time; resolves with its exit code and output. */
-export async function run(cmd: readonly string[], timeoutMs = 600_000, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function run(
+  cmd: readonly string[],
+  timeoutMs = 600_000,
+  env?: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn([...cmd], { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, ...env } });
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);

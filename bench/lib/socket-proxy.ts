@@ -62,7 +62,12 @@ const connect = (): Promise<Conn> =>
     hostname: origin.hostname,
     port: Number(origin.port || 80),
     data: {},
-    socket: { data: (s, chunk) => onData(s.data, chunk), drain: (s) => s.data.pending && write(s.data, s.data.pending), close: (s) => fail(s.data), error: (s) => fail(s.data) },
+    socket: {
+      data: (s, chunk) => onData(s.data, chunk),
+      drain: (s) => s.data.pending && write(s.data, s.data.pending),
+      close: (s) => fail(s.data),
+      error: (s) => fail(s.data),
+    },
   }).then((socket) => {
     socket.data.socket = socket;
     return socket.data;

@@ -33,7 +33,25 @@ export async function startStaticIssuer(dir: string): Promise<StaticIssuer> {
   const keyFile = join(keys, "key.pem");
   const certFile = join(keys, "cert.pem");
   const publicKeyFile = join(keys, "public.pem");
-  const made = await run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-subj", "/CN=oidc-gateway bench issuer", "-days", "2"], 60_000);
+  const made = await run(
+    [
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-subj",
+      "/CN=oidc-gateway bench issuer",
+      "-days",
+      "2",
+    ],
+    60_000,
+  );
   if (made.code !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
   const pub = await run(["openssl", "x509", "-pubkey", "-noout", "-in", certFile]);
   if (pub.code !== 0) throw new Error(`openssl x509 -pubkey failed: ${pub.stderr}`);
@@ -48,7 +66,14 @@ export async function startStaticIssuer(dir: string): Promise<StaticIssuer> {
     fetch(req) {
       const path = new URL(req.url).pathname;
       if (path === "/.well-known/openid-configuration") {
-        return Response.json({ issuer, jwks_uri: `${issuer}/jwks`, token_endpoint: `${issuer}/token`, response_types_supported: ["code"], subject_types_supported: ["public"], id_token_signing_alg_values_supported: ["RS256"] });
+        return Response.json({
+          issuer,
+          jwks_uri: `${issuer}/jwks`,
+          token_endpoint: `${issuer}/token`,
+          response_types_supported: ["code"],
+          subject_types_supported: ["public"],
+          id_token_signing_alg_values_supported: ["RS256"],
+        });
       }
       if (path === "/jwks") return Response.json({ keys: [jwk] });
       return new Response("not found", { status: 404 });

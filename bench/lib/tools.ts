@@ -71,7 +71,8 @@ export async function ensurePeers(tools: Tools, wanted: ReadonlySet<"haproxy" | 
     tools.apache = await which("apache2", ["/usr/sbin/apache2"]);
   }
   if (wanted.has("haproxy") && !tools.haproxy && !problems.has("haproxy")) problems.set("haproxy", "haproxy not found (apt-get install haproxy)");
-  if (wanted.has("apache") && (!tools.apache || !existsSync(APACHE_MODULE)) && !problems.has("apache")) problems.set("apache", "apache2 or mod_auth_openidc not found (apt-get install apache2 libapache2-mod-auth-openidc)");
+  if (wanted.has("apache") && (!tools.apache || !existsSync(APACHE_MODULE)) && !problems.has("apache"))
+    problems.set("apache", "apache2 or mod_auth_openidc not found (apt-get install apache2 libapache2-mod-auth-openidc)");
   return problems;
 }
 

@@ -55,7 +55,12 @@ export interface WrkTarget {
   readonly scriptArgs?: readonly string[];
 }
 
-export async function runWrk(wrk: string, target: WrkTarget, s: WrkSettings, durationSeconds = s.durationSeconds): Promise<WrkResult & { raw: string }> {
+export async function runWrk(
+  wrk: string,
+  target: WrkTarget,
+  s: WrkSettings,
+  durationSeconds = s.durationSeconds,
+): Promise<WrkResult & { raw: string }> {
   const args = [wrk, `-t${s.threads}`, `-c${s.connections}`, `-d${durationSeconds}s`, "--latency", "--timeout", "5s"];
   for (const [k, v] of Object.entries(target.headers ?? {})) args.push("-H", `${k}: ${v}`);
   if (target.script) args.push("-s", target.script);

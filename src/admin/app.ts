@@ -29,7 +29,10 @@ export interface AdminDeps {
 const list = (data: unknown[]) => ({ data, next: null });
 
 /** An upstream as the admin API shows it: targets as written (`host:port`). */
-const upstreamView = (u: GatewayConfig["upstreams"][number]) => ({ ...u, targets: u.targets.map((t) => ({ target: t.target.name, weight: t.weight })) });
+const upstreamView = (u: GatewayConfig["upstreams"][number]) => ({
+  ...u,
+  targets: u.targets.map((t) => ({ target: t.target.name, weight: t.weight })),
+});
 
 export function createAdminApp(deps: AdminDeps): Hono {
   const { config } = deps;
@@ -77,7 +80,9 @@ export function createAdminApp(deps: AdminDeps): Hono {
   });
   app.get("/upstreams/:name/targets", (c) => {
     const pool = deps.upstreams?.get(c.req.param("name").toLowerCase());
-    return pool ? c.json(list(pool.config.targets.map((t) => ({ target: t.target.name, weight: t.weight, upstream: { name: pool.config.name } })))) : c.json({ message: "Not found" }, 404);
+    return pool
+      ? c.json(list(pool.config.targets.map((t) => ({ target: t.target.name, weight: t.weight, upstream: { name: pool.config.name } }))))
+      : c.json({ message: "Not found" }, 404);
   });
   // Kong's shape: each target with its health as this node sees it.
   app.get("/upstreams/:name/health", (c) => {
@@ -85,7 +90,13 @@ export function createAdminApp(deps: AdminDeps): Hono {
     if (!pool) return c.json({ message: "Not found" }, 404);
     const data = pool.balancer.targets.map((t) => {
       const health = pool.health.state(t);
-      return { target: t.name, weight: t.weight, upstream: { name: pool.config.name }, health, data: { addresses: [{ ip: t.host, port: t.port, health, weight: t.weight }] } };
+      return {
+        target: t.name,
+        weight: t.weight,
+        upstream: { name: pool.config.name },
+        health,
+        data: { addresses: [{ ip: t.host, port: t.port, health, weight: t.weight }] },
+      };
     });
     return c.json({ data, total: data.length, next: null });
   });

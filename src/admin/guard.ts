@@ -72,7 +72,8 @@ export function adminGuard(server: ServerConfig): MiddlewareHandler {
   return async (c, next) => {
     const req = c.req.raw;
     const host = req.headers.get("host");
-    if (!host || !hosts.has(hostWithoutPort(host).toLowerCase())) return refuse(421, "this admin API does not answer to that Host; see [server] admin_hosts");
+    if (!host || !hosts.has(hostWithoutPort(host).toLowerCase()))
+      return refuse(421, "this admin API does not answer to that Host; see [server] admin_hosts");
     if (token !== undefined && !(req.method === "GET" && UNAUTHENTICATED.has(c.req.path))) {
       const auth = req.headers.get("authorization") ?? "";
       const m = /^Bearer +(\S+)$/i.exec(auth);
@@ -80,10 +81,14 @@ export function adminGuard(server: ServerConfig): MiddlewareHandler {
     }
     if (!SAFE_METHODS.has(req.method)) {
       const origin = req.headers.get("origin");
-      if (origin !== null && origin !== "null" && !hosts.has(originHost(origin) ?? "")) return refuse(403, "cross-origin requests to the admin API are refused");
+      if (origin !== null && origin !== "null" && !hosts.has(originHost(origin) ?? ""))
+        return refuse(403, "cross-origin requests to the admin API are refused");
       if (origin === "null") return refuse(403, "cross-origin requests to the admin API are refused");
       if (req.method === "POST" && !hasNonSimpleHeader(req.headers)) {
-        return refuse(403, "a state-changing admin request needs an Authorization header, an X- header or a JSON Content-Type (cross-site request protection)");
+        return refuse(
+          403,
+          "a state-changing admin request needs an Authorization header, an X- header or a JSON Content-Type (cross-site request protection)",
+        );
       }
     }
     await next();

@@ -8,7 +8,8 @@ const REDACTED = "[redacted]";
 export function redact(value: unknown, extra: readonly string[] = []): unknown {
   if (value instanceof URL) return value.href;
   // A URL's user:password (a forward proxy's credentials) is a secret wherever it appears.
-  if (typeof value === "string" && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, `$1${REDACTED}@`);
+  if (typeof value === "string" && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value))
+    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, `$1${REDACTED}@`);
   if (Array.isArray(value)) return value.map((v) => redact(v, extra));
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};

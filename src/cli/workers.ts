@@ -64,13 +64,22 @@ export function superviseWorkers(runtime: Runtime, loaded: LoadedConfig, log: Lo
   const count = server.workers;
   for (const key of ["proxy_listen", "proxy_tls_listen"] as const) {
     if (server[key]?.port === 0) {
-      console.error(`${loaded.file}: invalid configuration\n  server.${key}: expected a fixed port when 'workers' is more than 1 (with port 0 every worker would listen on a port of its own)`);
+      console.error(
+        `${loaded.file}: invalid configuration\n  server.${key}: expected a fixed port when 'workers' is more than 1 (with port 0 every worker would listen on a port of its own)`,
+      );
       return Promise.resolve(1);
     }
   }
   // Each worker re-reads the same file; arguments are passed through as given.
   const args = runtime.args();
-  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, child: undefined, startedAt: 0, launches: 0, backoffMs: BACKOFF_MIN_MS, restartTimer: undefined }));
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({
+    index,
+    child: undefined,
+    startedAt: 0,
+    launches: 0,
+    backoffMs: BACKOFF_MIN_MS,
+    restartTimer: undefined,
+  }));
   let stopping = false;
   let exitCode = 0;
   const done = Promise.withResolvers<number>();

@@ -30,9 +30,18 @@ export function createClusterHealth(log: Logger, metrics: Metrics | undefined, a
   let since: number | undefined = Date.now();
   let announced = false;
   const registers = metrics ? [metrics.registry] : [];
-  const gauge = new Gauge({ name: "gateway_cluster_degraded", help: "1 while the cluster's Redis is unreachable and only local caches are used, else 0.", registers });
+  const gauge = new Gauge({
+    name: "gateway_cluster_degraded",
+    help: "1 while the cluster's Redis is unreachable and only local caches are used, else 0.",
+    registers,
+  });
   gauge.set(1);
-  const events = new Counter({ name: "gateway_cluster_events_total", help: "Shared cache events by item (tokens, dpop_replay, keys) and event.", labelNames: ["item", "event"], registers });
+  const events = new Counter({
+    name: "gateway_cluster_events_total",
+    help: "Shared cache events by item (tokens, dpop_replay, keys) and event.",
+    labelNames: ["item", "event"],
+    registers,
+  });
   const children = new Map<string, { inc(): void }>();
 
   return {

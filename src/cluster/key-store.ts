@@ -20,7 +20,17 @@
 import type { Logger } from "../log.ts";
 import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "../keys/jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "../keys/jwks-file.ts";
-import { addKeyFor, adoptUnknownKeys, endSigningDelay, generateKeySet, previousSigningKey, publishJwks, rotateKeySet, selectSigningKey, type PublishedJwks } from "../keys/key-set.ts";
+import {
+  addKeyFor,
+  adoptUnknownKeys,
+  endSigningDelay,
+  generateKeySet,
+  previousSigningKey,
+  publishJwks,
+  rotateKeySet,
+  selectSigningKey,
+  type PublishedJwks,
+} from "../keys/key-set.ts";
 import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
@@ -105,7 +115,10 @@ export class RedisKeyStore implements KeyStore {
       }
     }
     if (this.local) {
-      this.o.log.warn("keys.local_copy_used", { file: this.o.file, detail: `redis is unreachable (${this.o.health.reason ?? "unknown"}): signing with the last keys seen until it answers` });
+      this.o.log.warn("keys.local_copy_used", {
+        file: this.o.file,
+        detail: `redis is unreachable (${this.o.health.reason ?? "unknown"}): signing with the last keys seen until it answers`,
+      });
     }
     await this.o.link.subscribe(this.channel, () => void this.sync().catch(() => {}));
     const poll = this.o.pollMs ?? POLL_MS;
@@ -119,7 +132,9 @@ export class RedisKeyStore implements KeyStore {
     const key = selectSigningKey(await this.ensure(), select, this.description, this.now());
     if (key) return key;
     // An algorithm no key has yet: added for the whole fleet, from the latest set.
-    const set = await this.change("keys.generated", async (latest) => (latest && selectSigningKey(latest, select, this.description, this.now()) ? undefined : (await addKeyFor(latest, select.alg)).set));
+    const set = await this.change("keys.generated", async (latest) =>
+      latest && selectSigningKey(latest, select, this.description, this.now()) ? undefined : (await addKeyFor(latest, select.alg)).set,
+    );
     return selectSigningKey(set!, select, this.description, this.now())!;
   }
 
@@ -255,7 +270,8 @@ export class RedisKeyStore implements KeyStore {
       if (latest.stored.version <= this.version && this.set) return; // a newer set arrived meanwhile
       const before = this.set?.current.map((k) => k.jwk.kid).join(" ");
       await this.apply(latest.set, latest.stored);
-      if (before !== undefined) this.o.log.info("keys.reloaded", { store: "redis", version: latest.stored.version, kids: this.set!.current.map((k) => k.jwk.kid) });
+      if (before !== undefined)
+        this.o.log.info("keys.reloaded", { store: "redis", version: latest.stored.version, kids: this.set!.current.map((k) => k.jwk.kid) });
     });
   }
 
@@ -269,7 +285,10 @@ export class RedisKeyStore implements KeyStore {
     if (!sealed) return undefined;
     const text = await this.o.sealer.open(sealed, this.setKey);
     if (text === undefined) {
-      throw new KeyStoreError("cluster.keys_secret", "the fleet's signing keys in redis do not open with this gateway's 'keys_secret': it must be equal on every node");
+      throw new KeyStoreError(
+        "cluster.keys_secret",
+        "the fleet's signing keys in redis do not open with this gateway's 'keys_secret': it must be equal on every node",
+      );
     }
     const stored = JSON.parse(text) as Stored;
     return { set: await parseKeyFile(stored.file), stored };

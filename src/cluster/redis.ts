@@ -38,7 +38,11 @@ export interface RedisLink {
    * limit, each is incremented (and given its TTL when new). The counts after, and whether the
    * request was blocked (nothing incremented then).
    */
-  countWindows(keys: readonly string[], limits: readonly number[], ttlsMs: readonly number[]): Promise<{ readonly counts: number[]; readonly blocked: boolean }>;
+  countWindows(
+    keys: readonly string[],
+    limits: readonly number[],
+    ttlsMs: readonly number[],
+  ): Promise<{ readonly counts: number[]; readonly blocked: boolean }>;
   /** Deletes `key` only while it still holds `value` (a lock's owner token). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
   publish(channel: string, message: string): Promise<void>;
@@ -191,7 +195,9 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       return reply === "OK";
     },
     async countWindows(keys, limits, ttlsMs) {
-      const reply = (await run(() => client.eval(COUNT_WINDOWS, keys.length, ...keys, ...limits, ...ttlsMs.map((t) => Math.max(1, Math.ceil(t)))))) as number[];
+      const reply = (await run(() =>
+        client.eval(COUNT_WINDOWS, keys.length, ...keys, ...limits, ...ttlsMs.map((t) => Math.max(1, Math.ceil(t)))),
+      )) as number[];
       return { counts: reply.slice(0, keys.length).map(Number), blocked: reply[keys.length] === 1 };
     },
     deleteIfEquals: (key, value) => run(() => client.eval(DELETE_IF_EQUALS, 1, key, value)).then((n) => n === 1),

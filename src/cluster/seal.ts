@@ -32,7 +32,9 @@ export async function createSealer(secret: string | Uint8Array, purpose: string)
   return {
     async seal(plaintext, redisKey) {
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-      const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(redisKey) }, key, encoder.encode(plaintext)));
+      const ct = new Uint8Array(
+        await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(redisKey) }, key, encoder.encode(plaintext)),
+      );
       const out = new Uint8Array(1 + IV_BYTES + ct.length);
       out[0] = VERSION;
       out.set(iv, 1);

@@ -10,7 +10,10 @@ export const certificateSchema = (ctx: SchemaContext) =>
       .array(
         z
           .string()
-          .regex(/^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/, "expected a host name, optionally with a leading '*.' wildcard")
+          .regex(
+            /^(\*\.)?[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/,
+            "expected a host name, optionally with a leading '*.' wildcard",
+          )
           .transform((s) => s.toLowerCase()),
       )
       .min(1, "expected at least one server name")

@@ -14,24 +14,33 @@ export const clusterSchema = () =>
     strategy: z
       .enum(["off", "redis"])
       .default("off")
-      .describe('"off": every cache lives in this process; "redis": the caches of `items` are shared with the other gateways through Redis or Valkey.')
+      .describe(
+        '"off": every cache lives in this process; "redis": the caches of `items` are shared with the other gateways through Redis or Valkey.',
+      )
       .meta({ kong: "the plugins' `cluster_cache_strategy`" }),
     redis_url: z
       .url({ protocol: /^rediss?$/, error: (issue) => (issue.input === undefined ? undefined : "expected a redis:// or rediss:// URL") })
       .optional()
-      .describe("`redis://host:port/db`, or `rediss://` for TLS (verified against the system roots and `[server] trusted_certificates`); user and password may be in the URL."),
+      .describe(
+        "`redis://host:port/db`, or `rediss://` for TLS (verified against the system roots and `[server] trusted_certificates`); user and password may be in the URL.",
+      ),
     username: z.string().min(1).optional().describe("Redis ACL user (`AUTH username password`); overrides the URL's."),
     password: z.string().min(1).optional().describe("Redis password; overrides the URL's."),
     items: z
       .array(z.enum(CLUSTER_ITEMS))
       .default([...CLUSTER_ITEMS])
-      .describe("What is shared: `tokens` (token cache), `dpop_replay` (DPoP proofs seen), `keys` (the gateway's signing keys), `introspection` (introspection results)."),
+      .describe(
+        "What is shared: `tokens` (token cache), `dpop_replay` (DPoP proofs seen), `keys` (the gateway's signing keys), `introspection` (introspection results).",
+      ),
     key_prefix: z
       .string()
       .regex(/^[\w.:-]{0,64}$/, "expected at most 64 letters, digits and _ . : -")
       .default("oidc-gateway:")
       .describe("Prefix of every Redis key and channel, so several fleets can share one Redis."),
-    connect_timeout: millis().min(1, "expected at least 1 ms").default(2000).describe("Time to connect to Redis (ms); the gateway starts without it and keeps trying."),
+    connect_timeout: millis()
+      .min(1, "expected at least 1 ms")
+      .default(2000)
+      .describe("Time to connect to Redis (ms); the gateway starts without it and keeps trying."),
     command_timeout: millis()
       .min(1, "expected at least 1 ms")
       .default(1000)
@@ -39,7 +48,9 @@ export const clusterSchema = () =>
     lock_timeout: millis(60_000)
       .min(10, "expected at least 10 ms")
       .default(5000)
-      .describe("Fleet single flight: how long one gateway holds the lock for a token fetch, and how long the others wait for its result before fetching themselves (ms)."),
+      .describe(
+        "Fleet single flight: how long one gateway holds the lock for a token fetch, and how long the others wait for its result before fetching themselves (ms).",
+      ),
     keys_secret: z
       .string()
       .min(32, "expected at least 32 characters (e.g. `openssl rand -base64 32`)")
@@ -48,16 +59,23 @@ export const clusterSchema = () =>
     dpop_replay_fallback: z
       .enum(["local", "refuse"])
       .default("local")
-      .describe('While Redis is unreachable, DPoP replays are checked against this gateway\'s own memory ("local"), or DPoP requests are refused with 503 ("refuse"). See docs/cluster.md.'),
+      .describe(
+        'While Redis is unreachable, DPoP replays are checked against this gateway\'s own memory ("local"), or DPoP requests are refused with 503 ("refuse"). See docs/cluster.md.',
+      ),
   }).superRefine((c, ctx) => {
     if (c.strategy === "redis" && c.redis_url === undefined) {
-      ctx.addIssue({ code: "custom", path: ["redis_url"], message: "missing required key: expected a redis:// or rediss:// URL because 'strategy' is \"redis\"" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["redis_url"],
+        message: "missing required key: expected a redis:// or rediss:// URL because 'strategy' is \"redis\"",
+      });
     }
     if (c.strategy === "redis" && c.items.includes("keys") && c.keys_secret === undefined) {
       ctx.addIssue({
         code: "custom",
         path: ["keys_secret"],
-        message: "missing required key: the signing keys are shared through redis ('items' has \"keys\"), encrypted with 'keys_secret', which must be equal on every node; or leave \"keys\" out of 'items'",
+        message:
+          "missing required key: the signing keys are shared through redis ('items' has \"keys\"), encrypted with 'keys_secret', which must be equal on every node; or leave \"keys\" out of 'items'",
       });
     }
   });

@@ -11,7 +11,10 @@ export interface SchemaContext {
 
 /** A file path, relative to the config file's folder. */
 export const filePath = (ctx: SchemaContext) =>
-  z.string().min(1, "expected a file path").transform((p) => ctx.resolvePath(p));
+  z
+    .string()
+    .min(1, "expected a file path")
+    .transform((p) => ctx.resolvePath(p));
 
 /** Milliseconds, as Kong writes timeouts. */
 export const millis = (max = 24 * 3600 * 1000) => z.int("expected a whole number of milliseconds").min(0).max(max);
@@ -55,23 +58,22 @@ export const listenOrOff = () =>
   });
 
 /** A forward proxy (`http_proxy`, `https_proxy`): an http:// URL, credentials allowed (never logged). */
-const proxyUrl = () =>
-  z.url({ protocol: /^http$/, error: "expected an http:// proxy URL, e.g. \"http://proxy.internal:3128\"" });
+const proxyUrl = () => z.url({ protocol: /^http$/, error: 'expected an http:// proxy URL, e.g. "http://proxy.internal:3128"' });
 
 /** Kong's `http_proxy` / `https_proxy` / `no_proxy` keys for calls to the IdP. */
 export const forwardProxyFields = () => ({
-  http_proxy: proxyUrl().optional().describe("Forward proxy for `http://` calls to the IdP; credentials go in the URL (`http://user:pass@host:port`)."),
+  http_proxy: proxyUrl()
+    .optional()
+    .describe("Forward proxy for `http://` calls to the IdP; credentials go in the URL (`http://user:pass@host:port`)."),
   https_proxy: proxyUrl().optional().describe("Forward proxy for `https://` calls to the IdP (CONNECT); credentials go in the URL."),
   no_proxy: z.string().optional().describe("Comma-separated hosts reached directly (`idp.internal,.example.com`, `*` for all)."),
 });
 
 /** Kong's entity names. */
-export const entityName = () =>
-  z.string().regex(/^[a-zA-Z0-9.\-_~]{1,128}$/, "expected a name of letters, digits and . - _ ~ (at most 128)");
+export const entityName = () => z.string().regex(/^[a-zA-Z0-9.\-_~]{1,128}$/, "expected a name of letters, digits and . - _ ~ (at most 128)");
 
 /** A string or an array of strings, normalised to an array (Kong accepts both for some keys). */
-export const oneOrMany = <T extends z.ZodType>(item: T) =>
-  z.union([item.transform((v) => [v] as z.output<T>[]), z.array(item)]);
+export const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item.transform((v) => [v] as z.output<T>[]), z.array(item)]);
 
 /**
  * A TOML table: unknown keys are errors, with a "did you mean" from the table's own keys. A key
@@ -83,7 +85,9 @@ export const table = <S extends z.ZodRawShape>(shape: S, kong?: KongTable) => {
   return z.strictObject(shape, {
     error: (issue) => {
       if (issue.code !== "unrecognized_keys") return undefined;
-      return issue.keys.map((k: string) => (kongKeys.has(k) ? notImplementedMessage(k) : `unknown key "${k}"${didYouMean(k, Object.keys(shape))}`)).join("; ");
+      return issue.keys
+        .map((k: string) => (kongKeys.has(k) ? notImplementedMessage(k) : `unknown key "${k}"${didYouMean(k, Object.keys(shape))}`))
+        .join("; ");
     },
   });
 };

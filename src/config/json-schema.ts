@@ -8,7 +8,11 @@ const identity = { resolvePath: (p: string) => p };
 type JsonSchema = Record<string, any>;
 
 export function jsonSchema(pluginRegistry: PluginSchemas): Record<string, unknown> {
-  const schema = z.toJSONSchema(configSchema(identity, pluginRegistry), { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as JsonSchema;
+  const schema = z.toJSONSchema(configSchema(identity, pluginRegistry), {
+    io: "input",
+    unrepresentable: "any",
+    target: "draft-2020-12",
+  }) as JsonSchema;
   // Plugin configs are validated per plugin name; for editors, describe each plugin's table.
   const variants = [...pluginRegistry.values()].map((p) => {
     const config = z.toJSONSchema(p.schema(identity), { io: "input", unrepresentable: "any", target: "draft-2020-12" }) as JsonSchema;

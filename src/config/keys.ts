@@ -9,7 +9,9 @@ export const keysSchema = (ctx: SchemaContext) =>
       .describe("The gateway's private signing keys (a JWKS, mode 0600). Missing: generated on first need. Invalid: a start error, never replaced."),
     rotation_grace: seconds()
       .default(3600)
-      .describe("After `DELETE /openid-connect/jwks`, how long the previous public keys stay published, so the IdP can verify assertions in flight (s)."),
+      .describe(
+        "After `DELETE /openid-connect/jwks`, how long the previous public keys stay published, so the IdP can verify assertions in flight (s).",
+      ),
     rotation_signing_delay: seconds()
       .default(60)
       .describe(

@@ -65,7 +65,9 @@ function parseTomlText(text: string, file: string): unknown {
     if (!(error instanceof TomlError)) throw error;
     const found = text.split("\n")[error.line - 1]?.[error.column - 1];
     const what = error.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
-    throw new ConfigError(`${file}:${error.line}:${error.column}: TOML syntax error: ${found === undefined ? "unexpected end of input" : `unexpected ${JSON.stringify(found)}`}: ${what}`);
+    throw new ConfigError(
+      `${file}:${error.line}:${error.column}: TOML syntax error: ${found === undefined ? "unexpected end of input" : `unexpected ${JSON.stringify(found)}`}: ${what}`,
+    );
   }
 }
 

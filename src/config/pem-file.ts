@@ -6,7 +6,12 @@ import type { Runtime } from "../runtime/types.ts";
  * The text of `file`, set at config key `key` (e.g. `server.tls.cert`). With `kind`, a file
  * without such a PEM block is a start error too.
  */
-export async function readPemFile(runtime: Pick<Runtime, "readTextFile">, file: string, key: string, kind?: "CERTIFICATE" | "PRIVATE KEY"): Promise<string> {
+export async function readPemFile(
+  runtime: Pick<Runtime, "readTextFile">,
+  file: string,
+  key: string,
+  kind?: "CERTIFICATE" | "PRIVATE KEY",
+): Promise<string> {
   let text: string;
   try {
     text = await runtime.readTextFile(file);

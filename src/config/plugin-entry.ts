@@ -23,32 +23,32 @@ export type PluginSchemas = ReadonlyMap<string, PluginSchemaSource>;
 
 export const pluginEntrySchema = (ctx: SchemaContext, pluginRegistry: PluginSchemas) =>
   table({
-      name: z.string().describe("Plugin name (e.g. `openid-connect`)."),
-      route: entityName().optional().describe("Apply only to this route."),
-      service: entityName().optional().describe("Apply only to routes of this service."),
-      consumer: z
-        .string()
-        .min(1)
-        .optional()
-        .describe("Apply only to requests of this consumer (`username`, else `custom_id`), once authenticated; Kong's precedence picks the most specific entry."),
-      enabled: z.boolean().default(true).describe("A disabled plugin is validated but does not run."),
-      config: z.record(z.string(), z.unknown()).default({}).describe("The plugin's own settings."),
-    })
-    .transform((entry, issues) => {
-      const definition = pluginRegistry.get(entry.name);
-      if (!definition) {
-        issues.addIssue({
-          code: "custom",
-          path: ["name"],
-          message: `unknown plugin "${entry.name}"${didYouMean(entry.name, [...pluginRegistry.keys()])}; expected one of ${[...pluginRegistry.keys()].map((n) => `"${n}"`).join(", ")}`,
-        });
-        return z.NEVER;
-      }
-      const parsed = definition.schema(ctx).safeParse(entry.config, { reportInput: true });
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) issues.addIssue({ ...issue, path: ["config", ...issue.path] } as never);
-        return z.NEVER;
-      }
-      return { ...entry, config: parsed.data as unknown };
-    });
-
+    name: z.string().describe("Plugin name (e.g. `openid-connect`)."),
+    route: entityName().optional().describe("Apply only to this route."),
+    service: entityName().optional().describe("Apply only to routes of this service."),
+    consumer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Apply only to requests of this consumer (`username`, else `custom_id`), once authenticated; Kong's precedence picks the most specific entry.",
+      ),
+    enabled: z.boolean().default(true).describe("A disabled plugin is validated but does not run."),
+    config: z.record(z.string(), z.unknown()).default({}).describe("The plugin's own settings."),
+  }).transform((entry, issues) => {
+    const definition = pluginRegistry.get(entry.name);
+    if (!definition) {
+      issues.addIssue({
+        code: "custom",
+        path: ["name"],
+        message: `unknown plugin "${entry.name}"${didYouMean(entry.name, [...pluginRegistry.keys()])}; expected one of ${[...pluginRegistry.keys()].map((n) => `"${n}"`).join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    const parsed = definition.schema(ctx).safeParse(entry.config, { reportInput: true });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) issues.addIssue({ ...issue, path: ["config", ...issue.path] } as never);
+      return z.NEVER;
+    }
+    return { ...entry, config: parsed.data as unknown };
+  });

@@ -9,14 +9,13 @@ const SNI = /^(\*\.)?[a-zA-Z0-9.-]+(\.\*)?$/;
 /** `{ ip = "10.0.0.0/8", port = 8443 }`: Kong's `sources` / `destinations` entries. */
 const endpoint = () =>
   table({
-      ip: z
-        .string()
-        .refine((v) => parseCidr(v) !== undefined, "expected an IP address or CIDR block (e.g. \"10.0.0.0/8\", \"::1\")")
-        .optional()
-        .describe("IP address or CIDR block."),
-      port: z.int().min(0).max(65535).optional().describe("Port."),
-    })
-    .refine((e) => e.ip !== undefined || e.port !== undefined, "expected 'ip', 'port' or both");
+    ip: z
+      .string()
+      .refine((v) => parseCidr(v) !== undefined, 'expected an IP address or CIDR block (e.g. "10.0.0.0/8", "::1")')
+      .optional()
+      .describe("IP address or CIDR block."),
+    port: z.int().min(0).max(65535).optional().describe("Port."),
+  }).refine((e) => e.ip !== undefined || e.port !== undefined, "expected 'ip', 'port' or both");
 
 // Most routes leave most lists empty: one frozen empty value each, not a fresh copy per route
 // to allocate, validate and freeze (11 000 routes load measurably faster).
@@ -35,59 +34,70 @@ const validRegex = (source: string, flags?: string) => {
 
 export const routeSchema = () =>
   kongTable("routes", {
-      name: entityName().describe("Unique name; plugins refer to it."),
-      service: entityName().describe("Name of the service requests are proxied to."),
-      paths: z
-        .array(z.string().regex(/^(\/|~)/, "expected a path starting with '/' (prefix) or '~' (regex)"))
-        .default(none)
-        .describe("Path prefixes that match (`/api`), or regexes starting with `~`. Regexes are tried before prefixes, the longest prefix wins."),
-      hosts: z
-        .array(z.string().regex(HOST, "expected a host name, optionally with one leading or trailing '*' wildcard"))
-        .default(none)
-        .describe("Host header values that match; one leading or trailing `*` wildcard allowed; with `:port`, the Host header's port (or the listener's)."),
-      methods: z
-        .array(z.string().regex(/^[A-Z]+$/, "expected an upper-case HTTP method"))
-        .default(none)
-        .describe("HTTP methods that match; empty matches all."),
-      headers: z
-        .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected a header name"), z.array(z.string()).min(1, "expected at least one value"))
-        .default(() => EMPTY_RECORD)
-        .describe("Request headers that must be present, name → values (any one matches, case-insensitive); a value starting with `~*` is a case-insensitive regex."),
-      snis: z
-        .array(z.string().regex(SNI, "expected a server name, optionally with one leading or trailing '*' wildcard"))
-        .default(none)
-        .describe("TLS server names that match (HTTPS only; where the runtime does not report the SNI, the Host header's name stands in)."),
-      sources: z.array(endpoint()).default(none).describe("Client addresses that match: `{ ip = \"CIDR\", port = N }`, either or both."),
-      destinations: z.array(endpoint()).default(none).describe("Listener addresses that match: `{ ip = \"CIDR\", port = N }`, either or both."),
-      protocols: z
-        .array(z.enum(["http", "https", "ws", "wss"]))
-        .min(1)
-        .default(["http", "https"])
-        .describe("Protocols the route allows; checked after matching, as Kong does: HTTP on an HTTPS-only route answers 426 (or redirects), a non-WebSocket request on a ws/wss-only route 426."),
-      https_redirect_status_code: z
-        .literal([426, 301, 302, 307, 308], { error: "expected 426, 301, 302, 307 or 308" })
-        .default(426)
-        .describe("Answer to HTTP on an HTTPS-only route: 426 Upgrade Required, or a redirect to https with this status."),
-      strip_path: z.boolean().default(true).describe("Remove the matched path prefix (or regex match) before proxying."),
-      preserve_host: z.boolean().default(false).describe("Send the caller's Host header upstream instead of the service's host."),
-      path_handling: z.enum(["v0", "v1"]).default("v0").describe("Kong's rule for joining the service path and the request path."),
-      regex_priority: z.int().default(0).describe("Order among routes with regex paths and otherwise equal priority: higher is tried first."),
-    })
-    .superRefine((route, ctx) => {
-      const fields = [route.paths, route.hosts, route.methods, Object.keys(route.headers), route.snis, route.sources, route.destinations];
-      if (!fields.some((f) => f.length)) {
-        ctx.addIssue({ code: "custom", message: "expected at least one of 'paths', 'hosts', 'methods', 'headers', 'snis', 'sources' or 'destinations'" });
-      }
-      route.paths.forEach((p, i) => {
-        if (p.startsWith("~") && !validRegex(p.slice(1))) ctx.addIssue({ code: "custom", path: ["paths", i], message: "expected a valid regular expression after '~'" });
+    name: entityName().describe("Unique name; plugins refer to it."),
+    service: entityName().describe("Name of the service requests are proxied to."),
+    paths: z
+      .array(z.string().regex(/^(\/|~)/, "expected a path starting with '/' (prefix) or '~' (regex)"))
+      .default(none)
+      .describe("Path prefixes that match (`/api`), or regexes starting with `~`. Regexes are tried before prefixes, the longest prefix wins."),
+    hosts: z
+      .array(z.string().regex(HOST, "expected a host name, optionally with one leading or trailing '*' wildcard"))
+      .default(none)
+      .describe(
+        "Host header values that match; one leading or trailing `*` wildcard allowed; with `:port`, the Host header's port (or the listener's).",
+      ),
+    methods: z
+      .array(z.string().regex(/^[A-Z]+$/, "expected an upper-case HTTP method"))
+      .default(none)
+      .describe("HTTP methods that match; empty matches all."),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected a header name"), z.array(z.string()).min(1, "expected at least one value"))
+      .default(() => EMPTY_RECORD)
+      .describe(
+        "Request headers that must be present, name → values (any one matches, case-insensitive); a value starting with `~*` is a case-insensitive regex.",
+      ),
+    snis: z
+      .array(z.string().regex(SNI, "expected a server name, optionally with one leading or trailing '*' wildcard"))
+      .default(none)
+      .describe("TLS server names that match (HTTPS only; where the runtime does not report the SNI, the Host header's name stands in)."),
+    sources: z.array(endpoint()).default(none).describe('Client addresses that match: `{ ip = "CIDR", port = N }`, either or both.'),
+    destinations: z.array(endpoint()).default(none).describe('Listener addresses that match: `{ ip = "CIDR", port = N }`, either or both.'),
+    protocols: z
+      .array(z.enum(["http", "https", "ws", "wss"]))
+      .min(1)
+      .default(["http", "https"])
+      .describe(
+        "Protocols the route allows; checked after matching, as Kong does: HTTP on an HTTPS-only route answers 426 (or redirects), a non-WebSocket request on a ws/wss-only route 426.",
+      ),
+    https_redirect_status_code: z
+      .literal([426, 301, 302, 307, 308], { error: "expected 426, 301, 302, 307 or 308" })
+      .default(426)
+      .describe("Answer to HTTP on an HTTPS-only route: 426 Upgrade Required, or a redirect to https with this status."),
+    strip_path: z.boolean().default(true).describe("Remove the matched path prefix (or regex match) before proxying."),
+    preserve_host: z.boolean().default(false).describe("Send the caller's Host header upstream instead of the service's host."),
+    path_handling: z.enum(["v0", "v1"]).default("v0").describe("Kong's rule for joining the service path and the request path."),
+    regex_priority: z.int().default(0).describe("Order among routes with regex paths and otherwise equal priority: higher is tried first."),
+  }).superRefine((route, ctx) => {
+    const fields = [route.paths, route.hosts, route.methods, Object.keys(route.headers), route.snis, route.sources, route.destinations];
+    if (!fields.some((f) => f.length)) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected at least one of 'paths', 'hosts', 'methods', 'headers', 'snis', 'sources' or 'destinations'",
       });
-      for (const [name, values] of Object.entries(route.headers)) {
-        if (name.toLowerCase() === "host") ctx.addIssue({ code: "custom", path: ["headers", name], message: "expected 'hosts' for the Host header, not 'headers'" });
-        values.forEach((v, i) => {
-          if (v.startsWith("~*") && !validRegex(v.slice(2), "i")) ctx.addIssue({ code: "custom", path: ["headers", name, i], message: "expected a valid regular expression after '~*'" });
-        });
-      }
-      if (route.snis.length && !route.protocols.some((p) => p === "https" || p === "wss")) {
-        ctx.addIssue({ code: "custom", path: ["snis"], message: "expected 'protocols' to include \"https\" or \"wss\" when 'snis' is set" });
-      }
+    }
+    route.paths.forEach((p, i) => {
+      if (p.startsWith("~") && !validRegex(p.slice(1)))
+        ctx.addIssue({ code: "custom", path: ["paths", i], message: "expected a valid regular expression after '~'" });
     });
+    for (const [name, values] of Object.entries(route.headers)) {
+      if (name.toLowerCase() === "host")
+        ctx.addIssue({ code: "custom", path: ["headers", name], message: "expected 'hosts' for the Host header, not 'headers'" });
+      values.forEach((v, i) => {
+        if (v.startsWith("~*") && !validRegex(v.slice(2), "i"))
+          ctx.addIssue({ code: "custom", path: ["headers", name, i], message: "expected a valid regular expression after '~*'" });
+      });
+    }
+    if (route.snis.length && !route.protocols.some((p) => p === "https" || p === "wss")) {
+      ctx.addIssue({ code: "custom", path: ["snis"], message: "expected 'protocols' to include \"https\" or \"wss\" when 'snis' is set" });
+    }
+  });

@@ -8,7 +8,9 @@ import { filePath, millis, type SchemaContext } from "./fields.ts";
 export const serverHardening = (ctx: SchemaContext) => ({
   client_header_timeout: millis()
     .default(60_000)
-    .describe("How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. Bun.serve keeps its own fixed ~10 s header limit; Deno.serve its own (docs/security.md).")
+    .describe(
+      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. Bun.serve keeps its own fixed ~10 s header limit; Deno.serve its own (docs/security.md).",
+    )
     .meta({ kong: "nginx `client_header_timeout`" }),
   tls_handshake_timeout: millis()
     .default(10_000)
@@ -16,37 +18,51 @@ export const serverHardening = (ctx: SchemaContext) => ({
     .meta({ kong: "nginx `ssl_handshake_timeout`" }),
   keepalive_timeout: millis()
     .default(75_000)
-    .describe("How long an idle keep-alive connection stays open (ms); 0 closes each connection after its response. Bun.serve rounds it up to whole seconds, at most 255 s; Deno.serve does not apply it (docs/security.md).")
+    .describe(
+      "How long an idle keep-alive connection stays open (ms); 0 closes each connection after its response. Bun.serve rounds it up to whole seconds, at most 255 s; Deno.serve does not apply it (docs/security.md).",
+    )
     .meta({ kong: "nginx `keepalive_timeout`" }),
   max_connections: z
     .int()
     .min(1)
     .max(1_000_000)
     .default(10_000)
-    .describe("Connections open at once on the mTLS listener (`proxy_tls_listen` with `[server.tls] client_ca`); more are closed on accept. Bun.serve and Deno.serve offer no such cap: bound them with the process's file descriptor limit (docs/security.md).")
+    .describe(
+      "Connections open at once on the mTLS listener (`proxy_tls_listen` with `[server.tls] client_ca`); more are closed on accept. Bun.serve and Deno.serve offer no such cap: bound them with the process's file descriptor limit (docs/security.md).",
+    )
     .meta({ kong: "nginx `worker_connections`" }),
   underscores_in_headers: z
     .boolean()
     .default(false)
-    .describe("Forward caller headers whose names contain `_`. Off, as nginx's default: CGI, WSGI and PHP upstreams read `X_User` and `X-User` as one variable, so an underscore name could pass for a header the gateway sets (docs/security.md).")
+    .describe(
+      "Forward caller headers whose names contain `_`. Off, as nginx's default: CGI, WSGI and PHP upstreams read `X_User` and `X-User` as one variable, so an underscore name could pass for a header the gateway sets (docs/security.md).",
+    )
     .meta({ kong: "nginx `underscores_in_headers`" }),
   escaped_slashes: z
     .enum(["reject", "keep", "unescape"])
     .default("reject")
-    .describe("What a `%2F` or `%5C` in the request path does: `reject` answers 400; `keep` routes and forwards it as is; `unescape` turns it into `/` before routing. An upstream that decodes it could otherwise serve another route's path (docs/security.md).")
+    .describe(
+      "What a `%2F` or `%5C` in the request path does: `reject` answers 400; `keep` routes and forwards it as is; `unescape` turns it into `/` before routing. An upstream that decodes it could otherwise serve another route's path (docs/security.md).",
+    )
     .meta({ kong: "Envoy `path_with_escaped_slashes_action`" }),
   admin_hosts: z
     .array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/, "expected a host name or IP address without port (IPv6 in brackets)"))
     .optional()
-    .describe("Host header values the admin API answers to (without port); others get 421. Default: `localhost`, `127.0.0.1`, `[::1]` and the host of `admin_listen`. Stops DNS rebinding (docs/security.md)."),
+    .describe(
+      "Host header values the admin API answers to (without port); others get 421. Default: `localhost`, `127.0.0.1`, `[::1]` and the host of `admin_listen`. Stops DNS rebinding (docs/security.md).",
+    ),
   admin_token: z
     .string()
     .min(16, "expected at least 16 characters")
     .optional()
-    .describe("When set, every admin request but `GET /status` and `GET /status/ready` needs `Authorization: Bearer <admin_token>` (compared in constant time). Use a vault reference, not the token itself."),
+    .describe(
+      "When set, every admin request but `GET /status` and `GET /status/ready` needs `Authorization: Bearer <admin_token>` (compared in constant time). Use a vault reference, not the token itself.",
+    ),
   admin_client_ca: filePath(ctx)
     .optional()
-    .describe("PEM CA bundle: when set, the admin API listens with TLS (`[server.tls]` cert and key) and requires a client certificate issued by these CAs."),
+    .describe(
+      "PEM CA bundle: when set, the admin API listens with TLS (`[server.tls]` cert and key) and requires a client certificate issued by these CAs.",
+    ),
 });
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -57,7 +73,11 @@ export function checkAdminExposure(
   ctx: z.RefinementCtx,
 ): void {
   if (server.admin_client_ca !== undefined && !server.tls) {
-    ctx.addIssue({ code: "custom", path: ["admin_client_ca"], message: "expected a [server.tls] table with 'cert' and 'key' because 'admin_client_ca' is set (the admin API then listens with TLS)" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["admin_client_ca"],
+      message: "expected a [server.tls] table with 'cert' and 'key' because 'admin_client_ca' is set (the admin API then listens with TLS)",
+    });
   }
   const listen = server.admin_listen;
   if (listen !== "off" && !LOOPBACK.test(listen.hostname) && server.admin_token === undefined && server.admin_client_ca === undefined) {

@@ -44,7 +44,8 @@ async function resolveOne(reference: string, path: ConfigPath, sources: VaultSou
     const [name, ...keyParts] = rest!.split("/");
     const variable = envVariableName(name!);
     const value = sources.env(variable);
-    if (value === undefined) throw new VaultError(path, `the vault reference ${reference} does not resolve: the environment variable ${variable} is not set`);
+    if (value === undefined)
+      throw new VaultError(path, `the vault reference ${reference} does not resolve: the environment variable ${variable} is not set`);
     if (!keyParts.length) return value;
     const key = keyParts.join("/");
     let json: unknown;
@@ -54,7 +55,8 @@ async function resolveOne(reference: string, path: ConfigPath, sources: VaultSou
       throw new VaultError(path, `the vault reference ${reference} does not resolve: ${variable} is not a JSON object`);
     }
     const field = json && typeof json === "object" ? (json as Record<string, unknown>)[key] : undefined;
-    if (typeof field !== "string") throw new VaultError(path, `the vault reference ${reference} does not resolve: ${variable} has no string field "${key}"`);
+    if (typeof field !== "string")
+      throw new VaultError(path, `the vault reference ${reference} does not resolve: ${variable} has no string field "${key}"`);
     return field;
   }
   if (vault === "file") {
@@ -63,7 +65,10 @@ async function resolveOne(reference: string, path: ConfigPath, sources: VaultSou
       // A mounted secret often ends with one newline that is not part of the secret.
       return (await sources.readTextFile(file)).replace(/\r?\n$/, "");
     } catch (error) {
-      throw new VaultError(path, `the vault reference ${reference} does not resolve: cannot read "${file}" (${(error as { code?: string }).code ?? "unreadable"})`);
+      throw new VaultError(
+        path,
+        `the vault reference ${reference} does not resolve: cannot read "${file}" (${(error as { code?: string }).code ?? "unreadable"})`,
+      );
     }
   }
   throw new VaultError(path, `the vault reference ${reference} names an unknown vault "${vault}"; expected "env" or "file"`);
@@ -82,7 +87,10 @@ function hasReference(value: unknown): boolean {
  * A copy of the parsed TOML with every reference replaced, and where each one was. Every
  * reference is tried, so one error lists all that do not resolve.
  */
-export async function resolveVaultReferences(raw: unknown, sources: VaultSources): Promise<{ value: unknown; references: VaultReference[]; errors: VaultError[] }> {
+export async function resolveVaultReferences(
+  raw: unknown,
+  sources: VaultSources,
+): Promise<{ value: unknown; references: VaultReference[]; errors: VaultError[] }> {
   const references: VaultReference[] = [];
   const errors: VaultError[] = [];
   const walk = async (value: unknown, path: ConfigPath): Promise<unknown> => {
@@ -118,7 +126,8 @@ export function showReferences(shown: unknown, prefix: ConfigPath, references: r
     if (path.length <= prefix.length || !prefix.every((p, i) => path[i] === p)) continue;
     let node = shown as Record<string | number, unknown> | undefined;
     const rest = path.slice(prefix.length);
-    for (let i = 0; i < rest.length - 1 && node && typeof node === "object"; i++) node = node[rest[i]!] as Record<string | number, unknown> | undefined;
+    for (let i = 0; i < rest.length - 1 && node && typeof node === "object"; i++)
+      node = node[rest[i]!] as Record<string | number, unknown> | undefined;
     if (node && typeof node === "object" && rest[rest.length - 1]! in node) node[rest[rest.length - 1]!] = reference;
   }
   return shown;

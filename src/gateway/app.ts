@@ -83,7 +83,11 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const instance =
       instances.get(key) ??
       deps.reuse?.get(key) ??
-      (await definition.create(entry.config as Record<string, unknown>, { ...deps.pluginContext, log: log.child({ plugin: entry.name }), scope: { route: entry.route, service: entry.service, consumer: entry.consumer } }));
+      (await definition.create(entry.config as Record<string, unknown>, {
+        ...deps.pluginContext,
+        log: log.child({ plugin: entry.name }),
+        scope: { route: entry.route, service: entry.service, consumer: entry.consumer },
+      }));
     instances.set(key, instance);
     active.push({ entry, priority: definition.priority, instance });
   }
@@ -101,7 +105,8 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     for (const s of config.services) {
       const timeouts = { connect: s.connect_timeout, write: s.write_timeout, read: s.read_timeout };
       const upstream = balanced.get(s.name);
-      if (upstream) targetPools.set(s.name, new Map(upstream.balancer.targets.map((t) => [t.name, deps.upstreamPool!(s, { hostname: t.host, port: t.port })])));
+      if (upstream)
+        targetPools.set(s.name, new Map(upstream.balancer.targets.map((t) => [t.name, deps.upstreamPool!(s, { hostname: t.host, port: t.port })])));
       else pools.set(s.name, { pool: deps.upstreamPool(s), timeouts });
     }
   }
@@ -117,7 +122,13 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   // Per route, built at start: its metrics series (a request only increments them) and its
   // access-log members.
   const perRoute = new Map(
-    routes.map((r) => [r, { metrics: deps.metrics.route(r.config.name, r.service.name), log: `"route":${JSON.stringify(r.config.name)},"service":${JSON.stringify(r.service.name)}` }]),
+    routes.map((r) => [
+      r,
+      {
+        metrics: deps.metrics.route(r.config.name, r.service.name),
+        log: `"route":${JSON.stringify(r.config.name)},"service":${JSON.stringify(r.service.name)}`,
+      },
+    ]),
   );
   const noRoute = { metrics: deps.metrics.route("", ""), log: `"route":null,"service":null` };
   const pooledHandler: Handler = async (c) => {
@@ -141,12 +152,16 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     if (upstream) {
       const byTarget = targetPools.get(service.name)!;
       const hostHeader = route.config.preserve_host ? request.host : upstream.config.host_header;
-      result = await proxyBalanced(service, { connect: service.connect_timeout, write: service.write_timeout, read: service.read_timeout }, {
-        ...request,
-        picker: upstream.peers(hashSource(c, search)),
-        poolFor: (t) => byTarget.get(t.name)!,
-        ...(hostHeader !== undefined ? { hostHeader } : {}),
-      });
+      result = await proxyBalanced(
+        service,
+        { connect: service.connect_timeout, write: service.write_timeout, read: service.read_timeout },
+        {
+          ...request,
+          picker: upstream.peers(hashSource(c, search)),
+          poolFor: (t) => byTarget.get(t.name)!,
+          ...(hostHeader !== undefined ? { hostHeader } : {}),
+        },
+      );
     } else {
       const { pool, timeouts } = pools.get(service.name)!;
       result = await proxyPooled(pool, service, timeouts, request);
@@ -176,7 +191,13 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       caller: raw,
       ...(upstream
-        ? { targets: { picker: upstream.peers(hashSource(c, target.search)), scheme: service.url.protocol, pathAndQuery: path + (c.var.upstreamSearch ?? target.search) } }
+        ? {
+            targets: {
+              picker: upstream.peers(hashSource(c, target.search)),
+              scheme: service.url.protocol,
+              pathAndQuery: path + (c.var.upstreamSearch ?? target.search),
+            },
+          }
         : {}),
     });
     c.set("upstreamLatency", result.upstreamLatency);
@@ -221,8 +242,15 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   // Per route, the caller headers it never forwards: those its plugins may set (docs/security.md).
   const policies = new Map<CompiledRoute, HeaderPolicy>();
   for (const route of routes) {
-    const applies = active.filter((p) => (p.entry.route === undefined || p.entry.route === route.config.name) && (p.entry.service === undefined || p.entry.service === route.service.name));
-    policies.set(route, headerPolicy(config.server.underscores_in_headers, [...applies.flatMap((p) => p.instance.upstreamHeaderNames ?? []), ...clientCertHeader]));
+    const applies = active.filter(
+      (p) =>
+        (p.entry.route === undefined || p.entry.route === route.config.name) &&
+        (p.entry.service === undefined || p.entry.service === route.service.name),
+    );
+    policies.set(
+      route,
+      headerPolicy(config.server.underscores_in_headers, [...applies.flatMap((p) => p.instance.upstreamHeaderNames ?? []), ...clientCertHeader]),
+    );
   }
 
   const accessLog = config.server.access_log;
@@ -245,7 +273,18 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const c = new GatewayContext(raw, conn, target.path, target.search, requestId, consumers);
     const host = raw.headers.get("host") ?? "";
     const protocol = conn.tls ? "https" : "http";
-    const match = router.match({ method: raw.method, host, path, protocol, headers: raw.headers, sni: conn.serverName, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, localAddress: conn.localAddress, localPort: conn.localPort });
+    const match = router.match({
+      method: raw.method,
+      host,
+      path,
+      protocol,
+      headers: raw.headers,
+      sni: conn.serverName,
+      remoteAddress: conn.remoteAddress,
+      remotePort: conn.remotePort,
+      localAddress: conn.localAddress,
+      localPort: conn.localPort,
+    });
     // What the mTLS listener saw, for operators and the e2e suite: subject and verdict, never the certificate.
     if (conn.peerCertificate && log.enabled("debug")) {
       log.debug("tls.client_certificate", { request_id: requestId, subject: conn.peerCertificate.subject, verified: conn.peerCertificate.verified });
@@ -256,14 +295,23 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       if (!match) throw new NoRouteError();
       // As Kong: a trusted load balancer's X-Forwarded-Proto/-Host say how the client came in.
       const forwarded = trustedView?.forwarded;
-      const redirect = checkProtocol(match.route.config, { tls: conn.tls || forwarded?.proto === "https", websocket: isWebSocketUpgrade(raw.headers), host: forwarded?.host ?? host, requestUri: target.path + target.search });
+      const redirect = checkProtocol(match.route.config, {
+        tls: conn.tls || forwarded?.proto === "https",
+        websocket: isWebSocketUpgrade(raw.headers),
+        host: forwarded?.host ?? host,
+        requestUri: target.path + target.search,
+      });
       if (redirect) response = redirect;
       else {
         c.set("route", match.route);
         c.set("strippedPath", match.strippedPath);
         c.set(
           "upstreamHeaders",
-          upstreamRequestHeaders(raw.headers, { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId, forwarded: trustedView?.forwarded }, policies.get(match.route)),
+          upstreamRequestHeaders(
+            raw.headers,
+            { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId, forwarded: trustedView?.forwarded },
+            policies.get(match.route),
+          ),
         );
         await chains.get(match.route)!(c);
         if (!c.res) throw new Error("the plugin chain ended without a response");
@@ -271,7 +319,11 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       }
     } catch (error) {
       if (!(error instanceof GatewayError) || error.ours) {
-        log.error(error instanceof GatewayError ? error.code : "request.failed", { request_id: requestId, error, detail: error instanceof GatewayError ? error.detail : undefined });
+        log.error(error instanceof GatewayError ? error.code : "request.failed", {
+          request_id: requestId,
+          error,
+          detail: error instanceof GatewayError ? error.detail : undefined,
+        });
       }
       if (match && (error instanceof UpstreamUnavailableError || error instanceof UpstreamTimeoutError)) {
         deps.metrics.upstreamError(match.route.service.name, error instanceof UpstreamTimeoutError ? "timeout" : "unavailable");

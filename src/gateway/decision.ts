@@ -14,7 +14,17 @@
 import type { ConnInfo } from "../runtime/types.ts";
 
 /** Headers that only describe the original request to us; never passed on to the pipeline. */
-const CONVENTION = ["x-original-uri", "x-original-method", "x-original-host", "x-original-url", "x-forwarded-uri", "x-forwarded-method", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-prefix"];
+const CONVENTION = [
+  "x-original-uri",
+  "x-original-method",
+  "x-original-host",
+  "x-original-url",
+  "x-forwarded-uri",
+  "x-forwarded-method",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-prefix",
+];
 
 const METHOD = /^[A-Z]{1,20}$/;
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?$/;
@@ -56,7 +66,8 @@ export function originalRequest(raw: Request, conn: ConnInfo, pathPrefix: string
     proto = h.get("x-forwarded-proto") ?? proto;
   } else {
     const url = new URL(raw.url);
-    if (!url.pathname.startsWith(pathPrefix)) return `the path is not under decision_path_prefix "${pathPrefix}" and no X-Original-URI or X-Forwarded-Uri says what the original request was`;
+    if (!url.pathname.startsWith(pathPrefix))
+      return `the path is not under decision_path_prefix "${pathPrefix}" and no X-Original-URI or X-Forwarded-Uri says what the original request was`;
     uri = `/${url.pathname.slice(pathPrefix.length).replace(/^\//, "")}${url.search}`;
   }
   method = method.toUpperCase();
@@ -75,7 +86,16 @@ export function originalRequest(raw: Request, conn: ConnInfo, pathPrefix: string
 }
 
 /** Headers the gateway sets on every proxied request; a front proxy has its own. */
-const GATEWAY_OWN = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-path", "x-real-ip", "x-request-id", "host"]);
+const GATEWAY_OWN = new Set([
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-path",
+  "x-real-ip",
+  "x-request-id",
+  "host",
+]);
 
 /**
  * The decision: 200 with every header the plugins added or changed for the upstream

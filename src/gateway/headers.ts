@@ -5,7 +5,17 @@
  */
 import type { ForwardedChain } from "./trusted-proxies.ts";
 
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
 
 /**
  * Caller-supplied headers that upstreams and frameworks commonly trust as set by a proxy in
@@ -101,7 +111,10 @@ const SEPARATOR = /[_.]/;
 function connectionTokens(headers: Headers): string[] {
   const value = headers.get("connection");
   if (!value) return [];
-  return value.split(",").map((t) => t.trim().toLowerCase()).filter(Boolean);
+  return value
+    .split(",")
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 export interface ForwardedFacts {
@@ -125,7 +138,8 @@ export function upstreamRequestHeaders(incoming: Headers, facts: ForwardedFacts,
       if (!policy.underscores && name.includes("_")) return;
       n = normalizeHeaderName(name);
     }
-    if (REQUEST_DROP.has(n) || policy.owned.has(n) || (listed.length && listed.includes(name)) || IDENTITY_PREFIXES.some((p) => n.startsWith(p))) return;
+    if (REQUEST_DROP.has(n) || policy.owned.has(n) || (listed.length && listed.includes(name)) || IDENTITY_PREFIXES.some((p) => n.startsWith(p)))
+      return;
     out.append(name, value);
   });
   // Overwritten, never appended, unless the peer is a trusted load balancer (`trusted_ips`).

@@ -35,7 +35,12 @@ function rank(entry: PluginEntry, route: CompiledRoute, consumer: Consumer | und
 }
 
 /** The plugins for `route` (and `consumer`, once known), by descending priority. */
-export function pluginsForRoute(route: CompiledRoute, active: readonly ActivePlugin[], consumer?: Consumer, consumers?: ConsumerDirectory): ActivePlugin[] {
+export function pluginsForRoute(
+  route: CompiledRoute,
+  active: readonly ActivePlugin[],
+  consumer?: Consumer,
+  consumers?: ConsumerDirectory,
+): ActivePlugin[] {
   const chosen = new Map<string, { plugin: ActivePlugin; rank: number }>();
   for (const plugin of active) {
     const r = rank(plugin.entry, route, consumer, consumers);

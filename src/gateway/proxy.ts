@@ -39,7 +39,9 @@ function isConnectFailure(error: unknown): boolean {
   if (/ConnectionRefused|ECONNREFUSED|ConnectionClosed|ECONNRESET|FailedToOpenSocket|ENOTFOUND|EHOSTUNREACH/i.test(code)) return true;
   // Deno says "fetch failed" and puts the reason ("tcp connect error: Connection refused") in `cause`.
   const cause = (error as { cause?: unknown })?.cause;
-  return /connection refused|unable to connect|tcp connect error/i.test(`${(error as Error)?.message} ${cause instanceof Error ? cause.message : ""}`);
+  return /connection refused|unable to connect|tcp connect error/i.test(
+    `${(error as Error)?.message} ${cause instanceof Error ? cause.message : ""}`,
+  );
 }
 
 /**
@@ -97,7 +99,13 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort
  * upstream connection to take it. A connection that never reads, or a caller that stops
  * sending, ends the exchange instead of holding it forever.
  */
-function uploadWithTimeouts(body: ReadableStream<Uint8Array>, firstMs: number, idleMs: number, abort: () => void, onDone: () => void): ReadableStream<Uint8Array> {
+function uploadWithTimeouts(
+  body: ReadableStream<Uint8Array>,
+  firstMs: number,
+  idleMs: number,
+  abort: () => void,
+  onDone: () => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let timer = setTimeout(abort, firstMs);
   const restart = () => {
@@ -151,7 +159,9 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   const startDeadline = () => {
     headerTimer = setTimeout(onTimeout, deadline);
   };
-  const body = req.body ? uploadWithTimeouts(req.body, service.connect_timeout + service.write_timeout, service.write_timeout, onTimeout, startDeadline) : null;
+  const body = req.body
+    ? uploadWithTimeouts(req.body, service.connect_timeout + service.write_timeout, service.write_timeout, onTimeout, startDeadline)
+    : null;
   if (!body) startDeadline();
 
   const canRetry = req.body === null;
@@ -187,7 +197,10 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
       if (timedOut) {
         clearTimeout(headerTimer);
         stopWatching();
-        throw new UpstreamTimeoutError(`the upstream timed out (connect_timeout + read_timeout = ${deadline} ms, write_timeout = ${service.write_timeout} ms)`, { cause: error });
+        throw new UpstreamTimeoutError(
+          `the upstream timed out (connect_timeout + read_timeout = ${deadline} ms, write_timeout = ${service.write_timeout} ms)`,
+          { cause: error },
+        );
       }
       if (canRetry && attempt < service.retries && isConnectFailure(error) && !req.caller.signal.aborted) continue;
       clearTimeout(headerTimer);
@@ -201,14 +214,16 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
   let responseBody: BodyInit | null = null;
   if (response.body) {
     const length = req.method === "HEAD" ? undefined : declaredLength(response.headers);
-    if (length === undefined || length > BUFFERED_BODY_MAX) responseBody = withIdleTimeout(response.body, service.read_timeout, onTimeout, stopWatching);
+    if (length === undefined || length > BUFFERED_BODY_MAX)
+      responseBody = withIdleTimeout(response.body, service.read_timeout, onTimeout, stopWatching);
     else {
       // The whole (small) body within read_timeout; a failure now is still a clean 502/504.
       const bodyTimer = setTimeout(onTimeout, service.read_timeout);
       try {
         responseBody = await response.bytes();
       } catch (error) {
-        if (timedOut) throw new UpstreamTimeoutError(`the upstream's response body stalled for read_timeout = ${service.read_timeout} ms`, { cause: error });
+        if (timedOut)
+          throw new UpstreamTimeoutError(`the upstream's response body stalled for read_timeout = ${service.read_timeout} ms`, { cause: error });
         throw new UpstreamUnavailableError(`the upstream's response body failed: ${(error as Error)?.message ?? "unknown error"}`, { cause: error });
       } finally {
         clearTimeout(bodyTimer);
@@ -217,7 +232,11 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
     }
   } else stopWatching();
   return {
-    response: new Response(responseBody, { status: response.status, statusText: response.statusText, headers: downstreamResponseHeaders(response.headers) }),
+    response: new Response(responseBody, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: downstreamResponseHeaders(response.headers),
+    }),
     upstreamLatency,
   };
 }
@@ -249,7 +268,12 @@ export interface PooledProxyRequest {
  * (connect_timeout for TCP + TLS, write_timeout between writes, read_timeout between reads
  * including the wait for the response headers) are the connection's; here the caller is watched.
  */
-export async function proxyPooled(pool: ConnectionPool, service: ServiceConfig, timeouts: UpstreamTimeouts, req: PooledProxyRequest): Promise<ProxyResult> {
+export async function proxyPooled(
+  pool: ConnectionPool,
+  service: ServiceConfig,
+  timeouts: UpstreamTimeouts,
+  req: PooledProxyRequest,
+): Promise<ProxyResult> {
   const control: ExchangeControl = {};
   const watchCaller = () => {
     const signal = req.caller.signal;
@@ -259,7 +283,12 @@ export async function proxyPooled(pool: ConnectionPool, service: ServiceConfig, 
   const callerTimer = setTimeout(watchCaller, CALLER_WATCH_AFTER_MS);
   const started = performance.now();
   try {
-    const upstream = await pool.request({ method: req.method, target: req.target, host: req.host, headers: req.headers, body: req.body }, timeouts, service.retries, control);
+    const upstream = await pool.request(
+      { method: req.method, target: req.target, host: req.host, headers: req.headers, body: req.body },
+      timeouts,
+      service.retries,
+      control,
+    );
     const upstreamLatency = performance.now() - started;
     return { response: downstreamResponse(upstream, req.requestId), upstreamLatency };
   } finally {
@@ -303,7 +332,9 @@ export async function proxyBalanced(service: ServiceConfig, timeouts: UpstreamTi
       const host = req.hostHeader ?? (target.port === defaultPort ? target.name.slice(0, target.name.lastIndexOf(":")) : target.name);
       const attemptStarted = performance.now();
       try {
-        const upstream = await req.poolFor(target).request({ method: req.method, target: req.target, host, headers: req.headers, body: req.body }, timeouts, 0, control);
+        const upstream = await req
+          .poolFor(target)
+          .request({ method: req.method, target: req.target, host, headers: req.headers, body: req.body }, timeouts, 0, control);
         req.picker.done({ kind: "http", status: upstream.status }, performance.now() - attemptStarted);
         const upstreamLatency = performance.now() - started;
         return { response: downstreamResponse(upstream, req.requestId), upstreamLatency };

@@ -75,7 +75,10 @@ async function sniCertificates(runtime: Runtime, config: GatewayConfig): Promise
   for (const [i, c] of config.certificates.entries()) {
     const cert = await readPemFile(runtime, c.cert, `certificates[${i}].cert`);
     const key = await readPemFile(runtime, c.key, `certificates[${i}].key`);
-    if (!keyMatchesCertificate(cert, key)) throw new ConfigError(`certificates[${i}].key: expected the private key of certificates[${i}].cert ("${c.cert}"), "${c.key}" does not match it`);
+    if (!keyMatchesCertificate(cert, key))
+      throw new ConfigError(
+        `certificates[${i}].key: expected the private key of certificates[${i}].cert ("${c.cert}"), "${c.key}" does not match it`,
+      );
     out.push({ snis: c.snis, cert, key });
   }
   return out;
@@ -112,7 +115,10 @@ function listenerLimits(server: GatewayConfig["server"]): ListenerLimits {
 }
 
 const sameLimits = (a: ListenerLimits, b: ListenerLimits) =>
-  a.clientHeaderTimeout === b.clientHeaderTimeout && a.tlsHandshakeTimeout === b.tlsHandshakeTimeout && a.keepaliveTimeout === b.keepaliveTimeout && a.maxConnections === b.maxConnections;
+  a.clientHeaderTimeout === b.clientHeaderTimeout &&
+  a.tlsHandshakeTimeout === b.tlsHandshakeTimeout &&
+  a.keepaliveTimeout === b.keepaliveTimeout &&
+  a.maxConnections === b.maxConnections;
 
 /**
  * Outbound TLS of each service: `[server] trusted_certificates` plus its own `ca_certificates`,
@@ -127,16 +133,28 @@ async function serviceTls(runtime: Runtime, config: GatewayConfig, trusted: read
     }
     const own = await Promise.all(s.ca_certificates.map((f, j) => readPemFile(runtime, f, `services[${i}].ca_certificates[${j}]`)));
     const client = s.client_certificate
-      ? { cert: await readPemFile(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`), key: await readPemFile(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`) }
+      ? {
+          cert: await readPemFile(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`),
+          key: await readPemFile(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`),
+        }
       : {};
-    if (client.cert && !keyMatchesCertificate(client.cert, client.key)) throw new ConfigError(`services[${i}].client_certificate.key: expected the private key of client_certificate.cert ("${s.client_certificate!.cert}"), "${s.client_certificate!.key}" does not match it`);
+    if (client.cert && !keyMatchesCertificate(client.cert, client.key))
+      throw new ConfigError(
+        `services[${i}].client_certificate.key: expected the private key of client_certificate.cert ("${s.client_certificate!.cert}"), "${s.client_certificate!.key}" does not match it`,
+      );
     out.set(s.name, { ca: [...trusted, ...own], verify: s.tls_verify, ...client });
   }
   return out;
 }
 
 /** The running `[[upstreams]]`, by lower-case name; a reload keeps what health checks learnt. */
-function buildUpstreams(runtime: Runtime, config: GatewayConfig, trusted: readonly string[], log: Logger, previous?: ReadonlyMap<string, UpstreamPool>): Map<string, UpstreamPool> {
+function buildUpstreams(
+  runtime: Runtime,
+  config: GatewayConfig,
+  trusted: readonly string[],
+  log: Logger,
+  previous?: ReadonlyMap<string, UpstreamPool>,
+): Map<string, UpstreamPool> {
   const pools = new Map<string, UpstreamPool>();
   for (const u of config.upstreams) {
     const type = u.healthchecks.active.type;
@@ -164,7 +182,14 @@ interface Generation {
 }
 
 const sameSpec = (a: ListenerSpec, b: ListenerSpec) =>
-  a.hostname === b.hostname && a.port === b.port && a.tls?.cert === b.tls?.cert && a.tls?.key === b.tls?.key && a.tls?.clientCa === b.tls?.clientCa && a.tls?.requireClientCert === b.tls?.requireClientCert && JSON.stringify(a.tls?.certificates) === JSON.stringify(b.tls?.certificates) && sameLimits(a.limits, b.limits);
+  a.hostname === b.hostname &&
+  a.port === b.port &&
+  a.tls?.cert === b.tls?.cert &&
+  a.tls?.key === b.tls?.key &&
+  a.tls?.clientCa === b.tls?.clientCa &&
+  a.tls?.requireClientCert === b.tls?.requireClientCert &&
+  JSON.stringify(a.tls?.certificates) === JSON.stringify(b.tls?.certificates) &&
+  sameLimits(a.limits, b.limits);
 
 /** How a worker of `[server] workers = N` differs (src/cli/workers.ts). */
 export interface WorkerOptions {
@@ -174,7 +199,12 @@ export interface WorkerOptions {
   readonly admin?: boolean;
 }
 
-export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: Logger = createLogger(loaded.config.server.log_level), worker: WorkerOptions = {}): Promise<RunningGateway> {
+export async function startGateway(
+  runtime: Runtime,
+  loaded: LoadedConfig,
+  log: Logger = createLogger(loaded.config.server.log_level),
+  worker: WorkerOptions = {},
+): Promise<RunningGateway> {
   const startedAt = Date.now();
   const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
   const shared = createShared();
@@ -224,18 +254,38 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         return (events) => runtime.connect({ hostname, port, ...(https ? { tls } : {}), timeoutMs: service.connect_timeout }, events);
       },
       ...(upstreamClient(runtime) === "socket"
-        ? { upstreamPool: (service: ServiceConfig, endpoint?: { hostname: string; port: number }) => servicePool(runtime.connect, config.server, service, outbound.get(service.name) ?? {}, endpoint) }
+        ? {
+            upstreamPool: (service: ServiceConfig, endpoint?: { hostname: string; port: number }) =>
+              servicePool(runtime.connect, config.server, service, outbound.get(service.name) ?? {}, endpoint),
+          }
         : {}),
     });
     const decision = config.server.decision_listen
-      ? await createProxyApp(config, { log, metrics, pluginContext, reuse: app.plugins, decide: true, upstreamFetch: () => runtime.createUpstreamFetch({}) })
+      ? await createProxyApp(config, {
+          log,
+          metrics,
+          pluginContext,
+          reuse: app.plugins,
+          decide: true,
+          upstreamFetch: () => runtime.createUpstreamFetch({}),
+        })
       : undefined;
-    const admin = createAdminApp({ config, references: next.references, upstreams, runtime, startedAt, pluginContext, plugins: app.plugins, reload: () => gateway.reload() });
+    const admin = createAdminApp({
+      config,
+      references: next.references,
+      upstreams,
+      runtime,
+      startedAt,
+      pluginContext,
+      plugins: app.plugins,
+      reload: () => gateway.reload(),
+    });
     const specs = new Map<string, ListenerSpec>();
     const reusePort = worker.reusePort ?? false;
     const limits = listenerLimits(config.server);
     specs.set("proxy", { ...config.server.proxy_listen, reusePort, limits, handler: proxyHandler });
-    if (config.server.proxy_tls_listen && tls) specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
+    if (config.server.proxy_tls_listen && tls)
+      specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
     if (config.server.admin_listen !== "off" && worker.admin !== false) {
       const tls = await adminTls(runtime, config);
       specs.set("admin", { ...config.server.admin_listen, ...(tls ? { tls } : {}), limits, handler: adminHandler });
@@ -275,7 +325,11 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     await cluster?.close();
     throw error;
   }
-  metrics.upstreamTargets(() => [...current.upstreams.values()].flatMap((p) => p.balancer.targets.map((t) => ({ upstream: p.config.name, target: t.name, state: p.health.state(t) }))));
+  metrics.upstreamTargets(() =>
+    [...current.upstreams.values()].flatMap((p) =>
+      p.balancer.targets.map((t) => ({ upstream: p.config.name, target: t.name, state: p.health.state(t) })),
+    ),
+  );
   for (const pool of current.upstreams.values()) pool.health.start();
   try {
     await applyListeners(current.specs);
@@ -286,7 +340,12 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
     throw error;
   }
   warn(loaded.config);
-  log.info("gateway.started", { version: VERSION, runtime: `${runtime.name} ${runtime.version}`, config: loaded.file, startup_ms: Math.round(performance.now()) });
+  log.info("gateway.started", {
+    version: VERSION,
+    runtime: `${runtime.name} ${runtime.version}`,
+    config: loaded.file,
+    startup_ms: Math.round(performance.now()),
+  });
 
   let reloading: Promise<ReloadResult> | undefined;
   let stopping: Promise<void> | undefined;
@@ -311,7 +370,9 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         for (const pool of next.upstreams.values()) pool.health.start();
         log.setLevel(next.loaded.config.server.log_level);
         if (next.loaded.config.keys.jwks_file !== keysConfig.jwks_file || next.loaded.config.keys.rotation_grace !== keysConfig.rotation_grace) {
-          log.warn("keys.restart_required", { detail: "[keys] jwks_file or rotation_grace changed: the running key store is kept until the gateway restarts" });
+          log.warn("keys.restart_required", {
+            detail: "[keys] jwks_file or rotation_grace changed: the running key store is kept until the gateway restarts",
+          });
         }
         if (JSON.stringify(next.loaded.config.cluster) !== JSON.stringify(clusterConfig)) {
           log.warn("cluster.restart_required", { detail: "[cluster] changed: the running link to redis is kept until the gateway restarts" });
@@ -326,7 +387,10 @@ export async function startGateway(runtime: Runtime, loaded: LoadedConfig, log: 
         setTimeout(() => void previous.app.close(kept), previous.loaded.config.server.shutdown_timeout).unref?.();
         metrics.reload("success");
         warn(next.loaded.config);
-        log.info("config.reloaded", { config: next.loaded.file, plugins_reused: [...previous.app.plugins.values()].filter((p) => kept.has(p)).length });
+        log.info("config.reloaded", {
+          config: next.loaded.file,
+          plugins_reused: [...previous.app.plugins.values()].filter((p) => kept.has(p)).length,
+        });
         return { ok: true };
       };
       reloading = (reloading ?? Promise.resolve({ ok: true } as ReloadResult)).then(run, run);

@@ -47,7 +47,11 @@ function pemToDer(pem: string): Uint8Array | undefined {
   }
 }
 
-const hexToBase64url = (hex: string) => btoa(String.fromCharCode(...hex.match(/../g)!.map((h) => parseInt(h, 16)))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const hexToBase64url = (hex: string) =>
+  btoa(String.fromCharCode(...hex.match(/../g)!.map((h) => parseInt(h, 16))))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 
 /** Splits one XFCC element (`Hash=…;Cert="…";Subject="…"`) into its key/value pairs. */
 function xfccFields(element: string): Map<string, string> {
@@ -96,7 +100,10 @@ export function forwardedCertificate(value: string, format: "xfcc" | "pem"): Pee
 
 /** nginx's realip: the last address of the header, or with `recursive` the last one that is not trusted. */
 export function realIp(value: string, ranges: readonly CidrRange[], recursive: boolean): string | undefined {
-  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const list = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!list.length) return undefined;
   let pick = list[list.length - 1]!;
   if (recursive) {

@@ -86,7 +86,8 @@ export async function proxyWebSocket(service: ServiceConfig, req: WebSocketProxy
   const target = req.picker?.pick();
   const connector = req.connector(target ? { hostname: target.host, port: target.port } : undefined);
   const defaultPort = service.url.protocol === "https:" ? 443 : 80;
-  const host = req.host ?? (target ? (target.port === defaultPort ? target.name.slice(0, target.name.lastIndexOf(":")) : target.name) : service.url.host);
+  const host =
+    req.host ?? (target ? (target.port === defaultPort ? target.name.slice(0, target.name.lastIndexOf(":")) : target.name) : service.url.host);
   let result;
   try {
     result = await openUpstreamWebSocket(connector, { target: req.target, host, headers: req.headers }, service.read_timeout, WEBSOCKET_MAX_MESSAGE);

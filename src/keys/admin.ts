@@ -54,7 +54,9 @@ async function unlessUnavailable(refused: string, run: () => Promise<Response>):
 
 /** The admin routes; the store logs what a rotation did. */
 export function keysAdmin(app: Hono, keys: KeyStore): void {
-  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", async () => served(keys, c.req.raw, jwksResponse(c.req.raw, await keys.publicJwks()))));
+  app.get(JWKS_PATH, (c) =>
+    unlessUnavailable("no signing keys are known yet", async () => served(keys, c.req.raw, jwksResponse(c.req.raw, await keys.publicJwks()))),
+  );
   app.delete(JWKS_PATH, (c) =>
     unlessUnavailable("rotation refused", async () => {
       await keys.rotate({ immediate: c.req.query("immediate") === "true" });

@@ -14,7 +14,17 @@ import type { Logger } from "../log.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "./jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "./jwks-file.ts";
-import { addKeyFor, endSigningDelay, generateKeySet, previousSigningKey, publishJwks, rotateKeySet, selectSigningKey, toSigningKey, type PublishedJwks } from "./key-set.ts";
+import {
+  addKeyFor,
+  endSigningDelay,
+  generateKeySet,
+  previousSigningKey,
+  publishJwks,
+  rotateKeySet,
+  selectSigningKey,
+  toSigningKey,
+  type PublishedJwks,
+} from "./key-set.ts";
 import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "./types.ts";
 import { KeyStoreError } from "../errors.ts";
 
@@ -68,7 +78,11 @@ export class FileKeyStore implements KeyStore {
       await this.apply(read.set, read.text);
       const mode = await this.options.runtime.fileMode(this.options.file);
       if (mode !== undefined && (mode & 0o077) !== 0) {
-        this.options.log.warn("keys.file_mode", { file: this.options.file, mode: mode.toString(8), detail: "the signing keys are readable by other users: chmod 600 the file" });
+        this.options.log.warn("keys.file_mode", {
+          file: this.options.file,
+          mode: mode.toString(8),
+          detail: "the signing keys are readable by other users: chmod 600 the file",
+        });
       }
       this.options.log.info("keys.loaded", { file: this.options.file, kids: this.kids(), retired: read.set.retired.length });
     }
@@ -127,7 +141,11 @@ export class FileKeyStore implements KeyStore {
       const next = this.set && endSigningDelay(this.set, this.now());
       if (!next) return;
       await this.write(next);
-      this.options.log.info("keys.signing_switched", { file: this.options.file, kids: this.kids(), reason: "the JWKS was fetched after the rotation" });
+      this.options.log.info("keys.signing_switched", {
+        file: this.options.file,
+        kids: this.kids(),
+        reason: "the JWKS was fetched after the rotation",
+      });
     }).catch((error: unknown) => this.options.log.error("keys.write_failed", { file: this.options.file, detail: (error as Error).message }));
   }
 
@@ -153,7 +171,12 @@ export class FileKeyStore implements KeyStore {
       const algorithms = this.options.algorithms ?? DEFAULT_ALGORITHMS;
       const started = performance.now();
       await this.write(await generateKeySet(algorithms));
-      this.options.log.info("keys.generated", { file: this.options.file, kids: this.kids(), algs: algorithms, generation_ms: Math.round(performance.now() - started) });
+      this.options.log.info("keys.generated", {
+        file: this.options.file,
+        kids: this.kids(),
+        algs: algorithms,
+        generation_ms: Math.round(performance.now() - started),
+      });
       return this.set!;
     });
   }

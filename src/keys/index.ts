@@ -20,7 +20,13 @@ function keyStoreStartError(error: unknown, where?: string): unknown {
 
 /** The file store of `[keys]`, opened: an unusable key file is a start error. */
 export async function openKeyStore(runtime: Runtime, config: KeysConfig, log: Logger): Promise<KeyStore> {
-  const store = new FileKeyStore({ runtime, file: config.jwks_file, rotationGrace: config.rotation_grace, rotationSigningDelay: config.rotation_signing_delay, log: log.child({ component: "keys" }) });
+  const store = new FileKeyStore({
+    runtime,
+    file: config.jwks_file,
+    rotationGrace: config.rotation_grace,
+    rotationSigningDelay: config.rotation_signing_delay,
+    log: log.child({ component: "keys" }),
+  });
   try {
     await store.open();
   } catch (error) {

@@ -28,7 +28,8 @@ function keyTypeOf(alg: SigningAlgorithm): { kty: "RSA" | "EC" | "OKP"; crv?: st
   return { kty: "EC", crv: CURVES[alg]! };
 }
 
-export const isSigningAlgorithm = (value: unknown): value is SigningAlgorithm => typeof value === "string" && (SIGNING_ALGORITHMS as readonly string[]).includes(value);
+export const isSigningAlgorithm = (value: unknown): value is SigningAlgorithm =>
+  typeof value === "string" && (SIGNING_ALGORITHMS as readonly string[]).includes(value);
 
 /** Public members kept per key type; everything else is dropped. */
 const PUBLIC_MEMBERS: Record<string, readonly string[]> = {

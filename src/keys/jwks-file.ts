@@ -92,7 +92,8 @@ export async function parseKeyFile(text: string): Promise<KeySet> {
     }
   }
   const delay = file.signing_delay_until;
-  if (delay !== undefined && (typeof delay !== "number" || !Number.isFinite(delay))) throw new Error('expected "signing_delay_until" to be epoch seconds');
+  if (delay !== undefined && (typeof delay !== "number" || !Number.isFinite(delay)))
+    throw new Error('expected "signing_delay_until" to be epoch seconds');
   return { current, retired, ...(typeof delay === "number" ? { signingDelayUntil: delay * 1000 } : {}) };
 }
 
@@ -114,7 +115,9 @@ export function serializeKeyFile(set: KeySet, now: number): string {
   return `${JSON.stringify(
     {
       keys: set.current.map((k) => k.jwk),
-      retired: set.retired.filter((r) => r.until > now).map((r) => ({ until: Math.ceil(r.until / 1000), jwk: r.jwk, ...(r.signer ? { private: r.signer.jwk } : {}) })),
+      retired: set.retired
+        .filter((r) => r.until > now)
+        .map((r) => ({ until: Math.ceil(r.until / 1000), jwk: r.jwk, ...(r.signer ? { private: r.signer.jwk } : {}) })),
       ...(set.signingDelayUntil !== undefined && set.signingDelayUntil > now ? { signing_delay_until: Math.ceil(set.signingDelayUntil / 1000) } : {}),
     },
     null,

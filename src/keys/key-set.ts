@@ -48,7 +48,10 @@ export function selectSigningKey(set: KeySet, select: KeySelector, description: 
     const key = set.current.find((k) => k.jwk.kid === select.kid);
     if (!key) {
       const retired = set.retired.some((r) => r.jwk.kid === select.kid);
-      throw new KeyStoreError("client_jwk", `no current key with "kid" "${select.kid}" in ${description}${retired ? " (a rotation retired it)" : ""}`);
+      throw new KeyStoreError(
+        "client_jwk",
+        `no current key with "kid" "${select.kid}" in ${description}${retired ? " (a rotation retired it)" : ""}`,
+      );
     }
     if (key.jwk.alg !== select.alg) throw new KeyStoreError("client_alg", `the key "${select.kid}" is a ${key.jwk.alg} key, not ${select.alg}`);
     return toSigningKey(key);
@@ -104,7 +107,11 @@ export async function rotateKeySet(before: KeySet | undefined, o: RotationPolicy
   const algs = before ? [...new Set(before.current.map((k) => k.jwk.alg))] : [...o.algorithms];
   const current = await Promise.all(algs.map(generateKey));
   const retiredUntil = o.now + o.graceMs;
-  const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({ jwk: publicView(k.jwk) as RetiredKey["jwk"], until: retiredUntil, ...(o.immediate ? {} : { signer: k }) }));
+  const retiring: RetiredKey[] = (before?.current ?? []).map((k) => ({
+    jwk: publicView(k.jwk) as RetiredKey["jwk"],
+    until: retiredUntil,
+    ...(o.immediate ? {} : { signer: k }),
+  }));
   // Only the last rotation's keys may sign again.
   const older = (before?.retired ?? []).filter((r) => r.until > o.now).map((r) => ({ jwk: r.jwk, until: r.until }));
   const delayed = !o.immediate && o.signingDelayMs > 0 && retiring.length > 0;

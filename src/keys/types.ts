@@ -72,4 +72,3 @@ export interface KeyStore {
   /** Stops watching for changes. */
   close(): void;
 }
-

@@ -121,7 +121,11 @@ export function connect(options: ConnectOptions, events: SocketEvents): Promise<
       },
       handshake(socket, success, error) {
         if (success && (!error || tls?.verify === false)) return succeed();
-        fail(new ConnectError("tls", `TLS handshake with ${options.hostname}:${options.port} failed: ${error?.message ?? "handshake failed"}`, { cause: error }));
+        fail(
+          new ConnectError("tls", `TLS handshake with ${options.hostname}:${options.port} failed: ${error?.message ?? "handshake failed"}`, {
+            cause: error,
+          }),
+        );
         socket.terminate();
       },
       data(_socket, data) {
@@ -136,7 +140,10 @@ export function connect(options: ConnectOptions, events: SocketEvents): Promise<
         socket.end();
       },
       close(_socket, error) {
-        if (!settled) fail(new ConnectError(tls ? "tls" : "refused", `${options.hostname}:${options.port} closed the connection while connecting`, { cause: error }));
+        if (!settled)
+          fail(
+            new ConnectError(tls ? "tls" : "refused", `${options.hostname}:${options.port} closed the connection while connecting`, { cause: error }),
+          );
         else raw.ended(error);
       },
       error(_socket, error) {

@@ -7,14 +7,26 @@ import { listenNode } from "./node-listener.ts";
 import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import { tcpConnect } from "./tcp-connect.ts";
-import { DEFAULT_LIMITS, type ChildProcess, type FetchLike, type Listener, type ListenOptions, type OutboundTls, type Runtime, type TlsFiles } from "./types.ts";
+import {
+  DEFAULT_LIMITS,
+  type ChildProcess,
+  type FetchLike,
+  type Listener,
+  type ListenOptions,
+  type OutboundTls,
+  type Runtime,
+  type TlsFiles,
+} from "./types.ts";
 import { connect } from "./bun-socket.ts";
 import { BUN_UPGRADED, bunUpgrade, bunWebSocketHandlers, wantsWebSocket } from "./websocket-edge.ts";
 
 /** Bun takes an array for SNI: the first entry is the default, the others carry a serverName. */
 function bunTls(tls: TlsFiles) {
   if (!tls.certificates?.length) return { cert: tls.cert, key: tls.key };
-  return [{ cert: tls.cert, key: tls.key }, ...tls.certificates.flatMap((c) => c.snis.map((serverName) => ({ cert: c.cert, key: c.key, serverName })))];
+  return [
+    { cert: tls.cert, key: tls.key },
+    ...tls.certificates.flatMap((c) => c.snis.map((serverName) => ({ cert: c.cert, key: c.key, serverName }))),
+  ];
 }
 
 async function listen(options: ListenOptions): Promise<Listener> {
@@ -37,7 +49,9 @@ async function listen(options: ListenOptions): Promise<Listener> {
       const conn = { remoteAddress: peer?.address ?? "", remotePort: peer?.port, localAddress: options.hostname, localPort, tls: !!options.tls };
       if (!wantsWebSocket(request.headers)) return handler(request, conn);
       // After an upgrade Bun has answered 101 itself: the callback must return nothing.
-      return Promise.resolve(handler(request, { ...conn, upgrade: bunUpgrade(srv as never, request) })).then((r) => (r === BUN_UPGRADED ? undefined : r)) as Promise<Response>;
+      return Promise.resolve(handler(request, { ...conn, upgrade: bunUpgrade(srv as never, request) })).then((r) =>
+        r === BUN_UPGRADED ? undefined : r,
+      ) as Promise<Response>;
     },
     websocket: bunWebSocketHandlers as never,
     error() {

@@ -22,7 +22,12 @@ declare namespace Deno {
     close(): void;
   }
   function serve(options: ServeOptions, handler: (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>): HttpServer;
-  function createHttpClient(options: { caCerts?: string[]; cert?: string; key?: string; proxy?: { url: string; basicAuth?: { username: string; password: string } } }): HttpClient;
+  function createHttpClient(options: {
+    caCerts?: string[];
+    cert?: string;
+    key?: string;
+    proxy?: { url: string; basicAuth?: { username: string; password: string } };
+  }): HttpClient;
   const version: { deno: string };
   const args: string[];
   function exit(code: number): never;
@@ -50,7 +55,16 @@ declare namespace Deno {
     kill(signal?: string): void;
   }
   class Command {
-    constructor(command: string, options?: { args?: string[]; env?: Record<string, string>; stdin?: "null" | "inherit" | "piped"; stdout?: "null" | "inherit" | "piped"; stderr?: "null" | "inherit" | "piped" });
+    constructor(
+      command: string,
+      options?: {
+        args?: string[];
+        env?: Record<string, string>;
+        stdin?: "null" | "inherit" | "piped";
+        stdout?: "null" | "inherit" | "piped";
+        stderr?: "null" | "inherit" | "piped";
+      },
+    );
     spawn(): ChildProcess;
   }
   function memoryUsage(): { rss: number };

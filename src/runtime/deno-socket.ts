@@ -124,13 +124,23 @@ export function connect(options: ConnectOptions, events: SocketEvents): Promise<
     // Deno.startTls takes no client certificate: mTLS to the upstream connects and handshakes in one call.
     if (tls?.cert) {
       try {
-        const secure = await Deno.connectTls({ hostname, port, ...(tls.ca?.length ? { caCerts: [...tls.ca] } : {}), cert: tls.cert, key: tls.key ?? "" });
+        const secure = await Deno.connectTls({
+          hostname,
+          port,
+          ...(tls.ca?.length ? { caCerts: [...tls.ca] } : {}),
+          cert: tls.cert,
+          key: tls.key ?? "",
+        });
         conn = secure;
         await secure.handshake();
         return secure;
       } catch (error) {
         const refused = /refused|unreachable/i.test((error as Error).message);
-        throw new ConnectError(refused ? "refused" : "tls", `${refused ? "cannot connect to" : "TLS handshake with"} ${hostname}:${port} failed: ${(error as Error).message}`, { cause: error });
+        throw new ConnectError(
+          refused ? "refused" : "tls",
+          `${refused ? "cannot connect to" : "TLS handshake with"} ${hostname}:${port} failed: ${(error as Error).message}`,
+          { cause: error },
+        );
       }
     }
     try {

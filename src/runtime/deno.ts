@@ -42,7 +42,13 @@ async function listen(options: ListenOptions): Promise<Listener> {
           request = new Request(request, { headers });
         }
       }
-      const conn = { remoteAddress: info.remoteAddr.hostname, remotePort: info.remoteAddr.port, localAddress: options.hostname, localPort: port, tls: !!options.tls };
+      const conn = {
+        remoteAddress: info.remoteAddr.hostname,
+        remotePort: info.remoteAddr.port,
+        localAddress: options.hostname,
+        localPort: port,
+        tls: !!options.tls,
+      };
       return handler(request, wantsWebSocket(request.headers) ? { ...conn, upgrade: denoUpgrade(request) } : conn);
     },
   );
@@ -84,7 +90,13 @@ function denoProxy(url: string): { url: string; basicAuth?: { username: string; 
 function createFetch(tls: OutboundTls): FetchLike {
   if (tls.verify === false) {
     // Deno can only disable verification process-wide (--unsafely-ignore-certificate-errors).
-    console.error(JSON.stringify({ level: "warn", event: "runtime.ssl_verify_ignored", message: "'ssl_verify = false' needs --unsafely-ignore-certificate-errors on Deno" }));
+    console.error(
+      JSON.stringify({
+        level: "warn",
+        event: "runtime.ssl_verify_ignored",
+        message: "'ssl_verify = false' needs --unsafely-ignore-certificate-errors on Deno",
+      }),
+    );
   }
   if (!tls.ca?.length && !tls.cert && !tls.proxy) return (input, init) => fetch(input, init);
   const client = Deno.createHttpClient({
@@ -113,7 +125,13 @@ function selfCommand(): { cmd: string; args: string[] } {
 
 function spawnSelf(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
   const self = selfCommand();
-  const child = new Deno.Command(self.cmd, { args: [...self.args, ...args], env: { ...env }, stdin: "null", stdout: "inherit", stderr: "inherit" }).spawn();
+  const child = new Deno.Command(self.cmd, {
+    args: [...self.args, ...args],
+    env: { ...env },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
   return {
     pid: child.pid,
     exited: child.status.then((s) => ({ code: s.signal ? null : s.code, signal: s.signal })),

@@ -9,10 +9,20 @@ import * as tls from "node:tls";
 import { Readable } from "node:stream";
 import type * as net from "node:net";
 import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
-import { DEFAULT_LIMITS, type ConnInfo, type Listener, type ListenerLimits, type ListenOptions, type PeerCertificate, type SniCertificate } from "./types.ts";
+import {
+  DEFAULT_LIMITS,
+  type ConnInfo,
+  type Listener,
+  type ListenerLimits,
+  type ListenOptions,
+  type PeerCertificate,
+  type SniCertificate,
+} from "./types.ts";
 
 /** `[[certificates]]` by server name: an exact name first, then a `*.` wildcard for its first label. */
-function sniCallback(certificates: readonly SniCertificate[]): (servername: string, cb: (error: Error | null, ctx?: tls.SecureContext) => void) => void {
+function sniCallback(
+  certificates: readonly SniCertificate[],
+): (servername: string, cb: (error: Error | null, ctx?: tls.SecureContext) => void) => void {
   const contexts = new Map<string, tls.SecureContext>();
   for (const c of certificates) {
     const context = tls.createSecureContext({ cert: c.cert, key: c.key });
@@ -60,7 +70,8 @@ function peerCertificate(socket: tls.TLSSocket, cas: X509Certificate[]): PeerCer
   const leaf = socket.getPeerX509Certificate?.();
   if (!leaf) return undefined;
   const chain: X509Certificate[] = [leaf];
-  for (let c = leaf.issuerCertificate; c && chain.length < 6 && !chain.some((x) => x.fingerprint256 === c!.fingerprint256); c = c.issuerCertificate) chain.push(c);
+  for (let c = leaf.issuerCertificate; c && chain.length < 6 && !chain.some((x) => x.fingerprint256 === c!.fingerprint256); c = c.issuerCertificate)
+    chain.push(c);
   return { der: new Uint8Array(leaf.raw), subject: subjectDn(leaf), verified: verifyClientChain(chain, cas) };
 }
 
@@ -91,7 +102,10 @@ function requestUrl(target: string, hosts: readonly string[]): { url: string; ho
 function protocolRefusal(req: http.IncomingMessage): Response | undefined {
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
     return req.httpVersionMajor > 1
-      ? new Response('{"message":"HTTP version not supported"}', { status: 505, headers: { "content-type": "application/json; charset=utf-8", connection: "close" } })
+      ? new Response('{"message":"HTTP version not supported"}', {
+          status: 505,
+          headers: { "content-type": "application/json; charset=utf-8", connection: "close" },
+        })
       : badRequest("invalid request line");
   }
   // RFC 9112 §6.1: Transfer-Encoding on HTTP/1.0 is a framing fault (and a smuggling vector).
@@ -187,7 +201,9 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     if (!target) return reply(res, badRequest("invalid request target or Host header"));
     if (hosts[0] !== target.host) headers.set("host", target.host);
     const controller = new AbortController();
-    res.on("close", () => { if (!res.writableFinished) controller.abort(); });
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
     const init: RequestInit & { duplex?: "half" } = { method: req.method, headers, signal: controller.signal };
     if (!BODYLESS.has(req.method ?? "GET")) {
       init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
@@ -208,7 +224,10 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     if (cookies.length) out["set-cookie"] = cookies;
     if (stopping) out.connection = "close";
     res.writeHead(response.status, out);
-    if (!response.body || req.method === "HEAD") { res.end(); return; }
+    if (!response.body || req.method === "HEAD") {
+      res.end();
+      return;
+    }
     try {
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
         if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
@@ -224,11 +243,15 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy();
     const [status, text] = error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"];
     const body = JSON.stringify({ message: status === 431 ? "request headers too large" : "malformed request" });
-    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   // CONNECT never reaches the request handler: answered here as nginx does.
   server.on("connect", (_req: http.IncomingMessage, socket: net.Socket) => {
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: 32\r\nconnection: close\r\n\r\n{"message":"Method not allowed"}');
+    socket.end(
+      'HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: 32\r\nconnection: close\r\n\r\n{"message":"Method not allowed"}',
+    );
   });
   // Our own timers bound every wait (below); node:http's are kept in line with them.
   server.keepAliveTimeout = limits.keepaliveTimeout;
@@ -289,7 +312,9 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
   tlsServer.on("tlsClientError", (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     tlsServer.once("error", reject);
-    tlsServer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort ?? false }, () => resolve());
+    tlsServer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort ?? false }, () =>
+      resolve(),
+    );
   });
   const address = tlsServer.address();
   const port = typeof address === "object" && address ? address.port : options.port;
@@ -312,4 +337,3 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     },
   };
 }
-

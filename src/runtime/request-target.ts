@@ -37,7 +37,10 @@ const REFUSED_METHODS = new Set(["TRACE", "TRACK", "CONNECT"]);
  */
 export function edgeRefusal(method: string, headers: Headers): Response | undefined {
   if (REFUSED_METHODS.has(method)) {
-    return new Response('{"message":"Method not allowed"}', { status: 405, headers: { "content-type": JSON_TYPE, allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", connection: "close" } });
+    return new Response('{"message":"Method not allowed"}', {
+      status: 405,
+      headers: { "content-type": JSON_TYPE, allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", connection: "close" },
+    });
   }
   if (!isValidHost(headers.get("host"))) return badRequest("missing or invalid Host header");
   // Two Content-Length headers arrive as "5, 5": nginx answers 400, and so do we (RFC 9112 §6.3).

@@ -90,7 +90,12 @@ export interface ListenerLimits {
   readonly maxConnections: number;
 }
 
-export const DEFAULT_LIMITS: ListenerLimits = { clientHeaderTimeout: 60_000, tlsHandshakeTimeout: 10_000, keepaliveTimeout: 75_000, maxConnections: 10_000 };
+export const DEFAULT_LIMITS: ListenerLimits = {
+  clientHeaderTimeout: 60_000,
+  tlsHandshakeTimeout: 10_000,
+  keepaliveTimeout: 75_000,
+  maxConnections: 10_000,
+};
 
 export interface ListenOptions {
   readonly hostname: string;

@@ -194,7 +194,12 @@ export class HttpConnection implements SocketEvents, ParserEvents {
       this.timer = setTimeout(this.onTimer, this.paused ? limit : limit - idle);
       return;
     }
-    const what = this.phase === Phase.Writing ? `write_timeout = ${limit} ms between two writes of the request` : this.responded ? `read_timeout = ${limit} ms between two reads of the response body` : `read_timeout = ${limit} ms waiting for the response headers`;
+    const what =
+      this.phase === Phase.Writing
+        ? `write_timeout = ${limit} ms between two writes of the request`
+        : this.responded
+          ? `read_timeout = ${limit} ms between two reads of the response body`
+          : `read_timeout = ${limit} ms waiting for the response headers`;
     this.fail(new UpstreamTimeoutError(`the upstream timed out (${what})`));
   }
 
@@ -218,7 +223,11 @@ export class HttpConnection implements SocketEvents, ParserEvents {
     try {
       this.parser.push(chunk);
     } catch (error) {
-      this.fail(error instanceof ResponseParseError ? new UpstreamUnavailableError(`the upstream's response is invalid: ${error.message}`, { cause: error }) : (error as Error));
+      this.fail(
+        error instanceof ResponseParseError
+          ? new UpstreamUnavailableError(`the upstream's response is invalid: ${error.message}`, { cause: error })
+          : (error as Error),
+      );
     }
   }
 
@@ -316,7 +325,12 @@ export class HttpConnection implements SocketEvents, ParserEvents {
       this.stream = undefined;
     } else if (!this.responded) {
       this.responded = true;
-      this.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, body: head.framing === "none" ? null : (this.buffered ?? new Uint8Array(0)) });
+      this.resolve({
+        status: head.status,
+        statusText: head.statusText,
+        headers: head.headers,
+        body: head.framing === "none" ? null : (this.buffered ?? new Uint8Array(0)),
+      });
     }
     this.buffered = undefined;
     if (this.requestDone) this.finish();

@@ -8,7 +8,14 @@
 import { UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import { ConnectError } from "../runtime/connect-error.ts";
 import type { ConnectOptions, RawSocket, SocketEvents, SocketTls } from "../runtime/types.ts";
-import { HttpConnection, StaleConnectionError, type ConnectionOwner, type ExchangeControl, type UpstreamResponse, type UpstreamTimeouts } from "./connection.ts";
+import {
+  HttpConnection,
+  StaleConnectionError,
+  type ConnectionOwner,
+  type ExchangeControl,
+  type UpstreamResponse,
+  type UpstreamTimeouts,
+} from "./connection.ts";
 import type { UpstreamRequest } from "./request-head.ts";
 
 export type { UpstreamResponse, UpstreamTimeouts, ExchangeControl } from "./connection.ts";
@@ -147,6 +154,7 @@ export class ConnectionPool implements ConnectionOwner {
 }
 
 function connectFailure(error: unknown, timeoutMs: number): Error {
-  if (error instanceof ConnectError && error.reason === "timeout") return new UpstreamTimeoutError(`the upstream timed out (connect_timeout = ${timeoutMs} ms)`, { cause: error });
+  if (error instanceof ConnectError && error.reason === "timeout")
+    return new UpstreamTimeoutError(`the upstream timed out (connect_timeout = ${timeoutMs} ms)`, { cause: error });
   return new UpstreamUnavailableError(`the upstream could not be reached: ${(error as Error)?.message ?? "unknown error"}`, { cause: error });
 }

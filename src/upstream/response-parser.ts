@@ -10,7 +10,17 @@ export class ResponseParseError extends Error {
 }
 
 /** Hop-by-hop response headers (RFC 9110 §7.6.1): they describe the upstream connection, not the response. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 const BAD_BYTES = /[\x00\x7f]|\r(?!\n)|(?<!\r)\n/;
@@ -77,7 +87,10 @@ function parseHead(text: string, requestMethod: string): ResponseHead {
     const line = lines[i]!;
     const colon = line.indexOf(":");
     // A line starting with whitespace is obs-fold; a name with whitespace is invalid: both lack a token before ':'.
-    if (colon <= 0) throw new ResponseParseError(line.length && (line[0] === " " || line[0] === "\t") ? "an obs-folded header line" : "a header line without a name");
+    if (colon <= 0)
+      throw new ResponseParseError(
+        line.length && (line[0] === " " || line[0] === "\t") ? "an obs-folded header line" : "a header line without a name",
+      );
     const rawName = line.slice(0, colon);
     if (!TOKEN.test(rawName)) throw new ResponseParseError("an invalid header name");
     const name = rawName.toLowerCase();
@@ -116,7 +129,14 @@ function parseHead(text: string, requestMethod: string): ResponseHead {
   else if (contentLength >= 0) framing = "length";
   else framing = "close";
   if (framing === "length" && contentLength === 0) framing = "none";
-  return { status: code, statusText: status[3] ?? "", headers: kept, framing, length: framing === "length" ? contentLength : 0, keepAlive: keepAlive && framing !== "close" };
+  return {
+    status: code,
+    statusText: status[3] ?? "",
+    headers: kept,
+    framing,
+    length: framing === "length" ? contentLength : 0,
+    keepAlive: keepAlive && framing !== "close",
+  };
 }
 
 /** A Content-Length value: digits, or a list of identical digits ("5, 5", RFC 9110 §8.6). */
@@ -207,7 +227,10 @@ export class ResponseParser {
       this.events.end(undefined);
       return;
     }
-    if (this.state !== State.Done) throw new ResponseParseError(this.state === State.Head ? "the upstream closed the connection before a response" : "the upstream closed the connection mid-body");
+    if (this.state !== State.Done)
+      throw new ResponseParseError(
+        this.state === State.Head ? "the upstream closed the connection before a response" : "the upstream closed the connection mid-body",
+      );
   }
 
   push(chunk: Uint8Array): void {
@@ -297,7 +320,8 @@ export class ResponseParser {
           // Trailer fields are read and dropped: a streamed web Response cannot carry them.
           const end = lineEnd(bytes, at);
           if (end < 0) {
-            if (this.trailerBytes + bytes.byteLength - at > this.maxHeadBytes) throw new ResponseParseError(`a trailer section over ${this.maxHeadBytes} bytes`);
+            if (this.trailerBytes + bytes.byteLength - at > this.maxHeadBytes)
+              throw new ResponseParseError(`a trailer section over ${this.maxHeadBytes} bytes`);
             this.pending = bytes.subarray(at);
             return;
           }

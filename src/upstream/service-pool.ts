@@ -7,7 +7,13 @@ import type { ServerConfig, ServiceConfig } from "../config/schema.ts";
 import type { SocketTls } from "../runtime/types.ts";
 import { ConnectionPool, type Connect } from "./pool.ts";
 
-export function servicePool(connect: Connect, server: ServerConfig, service: ServiceConfig, tls: SocketTls, endpoint?: { readonly hostname: string; readonly port: number }): ConnectionPool {
+export function servicePool(
+  connect: Connect,
+  server: ServerConfig,
+  service: ServiceConfig,
+  tls: SocketTls,
+  endpoint?: { readonly hostname: string; readonly port: number },
+): ConnectionPool {
   const url = service.url;
   const https = url.protocol === "https:";
   // URL keeps an IPv6 host in brackets; a socket wants the bare address.

@@ -15,7 +15,15 @@ describe.if(!!dir)("the logs of every gateway of the test run", () => {
   const log = read("gateway.log");
   const lines = log.split("\n");
   // The dev IdP's client secrets the suites use, and every secret-looking value of every config.
-  const secrets = new Set([SERVICE_SECRET, "cert-bound-secret", "client-dpop-auth-secret", "opaque-secret", ...read("secrets.txt").split("\n").filter((s) => s.length >= 8)]);
+  const secrets = new Set([
+    SERVICE_SECRET,
+    "cert-bound-secret",
+    "client-dpop-auth-secret",
+    "opaque-secret",
+    ...read("secrets.txt")
+      .split("\n")
+      .filter((s) => s.length >= 8),
+  ]);
 
   it("are there to audit (the suites ran with the audit on)", () => {
     expect(lines.length).toBeGreaterThan(1000);

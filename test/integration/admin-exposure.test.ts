@@ -46,7 +46,10 @@ for (const runtime of RUNTIMES) {
     let gw: GatewayProcess;
     let guarded: GatewayProcess;
     beforeAll(async () => {
-      [gw, guarded] = await Promise.all([startGateway({ runtime, config: base() }), startGateway({ runtime, config: base(`admin_token = "${TOKEN}"`) })]);
+      [gw, guarded] = await Promise.all([
+        startGateway({ runtime, config: base() }),
+        startGateway({ runtime, config: base(`admin_token = "${TOKEN}"`) }),
+      ]);
     }, 60_000);
     afterAll(async () => {
       await Promise.all([gw?.stop(), guarded?.stop()]);
@@ -54,25 +57,40 @@ for (const runtime of RUNTIMES) {
 
     it("refuses a foreign Host (DNS rebinding) with 421, and answers loopback names", async () => {
       expect((await admin(gw, "GET /status HTTP/1.1\r\nHost: evil.rebind.example\r\nConnection: close\r\n\r\n")).status).toBe(421);
-      expect((await admin(gw, `GET /services HTTP/1.1\r\nHost: evil.rebind.example:${gw.ports.admin}\r\nConnection: close\r\n\r\n`)).status).toBe(421);
+      expect((await admin(gw, `GET /services HTTP/1.1\r\nHost: evil.rebind.example:${gw.ports.admin}\r\nConnection: close\r\n\r\n`)).status).toBe(
+        421,
+      );
       for (const host of ["localhost", `localhost:${gw.ports.admin}`, `127.0.0.1:${gw.ports.admin}`]) {
         expect((await admin(gw, `GET /status HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).status).toBe(200);
       }
     });
 
     it("refuses a state-changing request with a foreign Origin", async () => {
-      const r = await admin(gw, "POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\nX-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      const r = await admin(
+        gw,
+        "POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\nX-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      );
       expect(r.status).toBe(403);
     });
 
     it("refuses a simple cross-site-shaped POST (no Authorization, no X- header, a form Content-Type)", async () => {
-      expect((await admin(gw, "POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")).status).toBe(403);
+      expect(
+        (
+          await admin(
+            gw,
+            "POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+          )
+        ).status,
+      ).toBe(403);
       expect((await admin(gw, "POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")).status).toBe(403);
       expect(gw.logs().some((l) => l.event === "config.reloaded")).toBe(false);
     });
 
     it("accepts a same-origin POST with a non-simple header", async () => {
-      const r = await admin(gw, `POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1:${gw.ports.admin}\r\nOrigin: http://127.0.0.1:${gw.ports.admin}\r\nX-Requested-With: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      const r = await admin(
+        gw,
+        `POST /config/reload HTTP/1.1\r\nHost: 127.0.0.1:${gw.ports.admin}\r\nOrigin: http://127.0.0.1:${gw.ports.admin}\r\nX-Requested-With: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      );
       expect(r.status).toBe(200);
     });
 
@@ -106,9 +124,15 @@ for (const runtime of RUNTIMES) {
       try {
         await one.waitForLog((l) => l.event === "gateway.started", 30_000);
         const request = "GET /services HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-        const ok = await rawExchange({ port: one.ports.admin, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } }, request);
+        const ok = await rawExchange(
+          { port: one.ports.admin, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } },
+          request,
+        );
         expect(ok.statuses).toEqual([200]);
-        const other = await rawExchange({ port: one.ports.admin, tls: { ca: cert("ca.crt"), cert: cert("other-client.crt"), key: cert("other-client.key") } }, request);
+        const other = await rawExchange(
+          { port: one.ports.admin, tls: { ca: cert("ca.crt"), cert: cert("other-client.crt"), key: cert("other-client.key") } },
+          request,
+        );
         expect(other.statuses).toEqual([400]);
         const none = await rawExchange({ port: one.ports.admin, tls: { ca: cert("ca.crt") } }, request);
         expect(none.statuses).toEqual([400]);
@@ -124,7 +148,10 @@ describe("oidc-gateway check", () => {
   const file = (server: string) => {
     const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-admin-"));
     const path = join(dir, "gateway.toml");
-    writeFileSync(path, `[server]\n${server}\n[[services]]\nname = "s"\nurl = "http://127.0.0.1:9/"\n[[routes]]\nname = "r"\nservice = "s"\npaths = ["/"]\n`);
+    writeFileSync(
+      path,
+      `[server]\n${server}\n[[services]]\nname = "s"\nurl = "http://127.0.0.1:9/"\n[[routes]]\nname = "r"\nservice = "s"\npaths = ["/"]\n`,
+    );
     return path;
   };
 

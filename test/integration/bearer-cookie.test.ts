@@ -61,7 +61,10 @@ describe("bearer_token_cookie_name", () => {
   it("refuses at start the cookie type without a cookie name, naming the key", async () => {
     const { parseConfig } = await import("../../src/config/load.ts");
     const { pluginRegistry } = await import("../../src/plugins/registry.ts");
-    const text = simpleConfig("http://127.0.0.1:1/", `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["bearer"]\nbearer_token_param_type = ["cookie"]`);
+    const text = simpleConfig(
+      "http://127.0.0.1:1/",
+      `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["bearer"]\nbearer_token_param_type = ["cookie"]`,
+    );
     expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/bearer_token_cookie_name.*needs 'bearer_token_cookie_name'/s);
   });
 });

@@ -159,11 +159,23 @@ describe("a bearer JWT from the issuer", () => {
   });
 
   it("takes the scheme name in any case (RFC 9110 §11.1)", async () => {
-    for (const scheme of ["bearer", "BEARER", "bEaReR"]) expect((await call("/plain", { headers: { authorization: `${scheme} ${api}` } })).status).toBe(200);
+    for (const scheme of ["bearer", "BEARER", "bEaReR"])
+      expect((await call("/plain", { headers: { authorization: `${scheme} ${api}` } })).status).toBe(200);
   });
 
   it("answers a malformed Authorization header with 400 or 401, never 500", async () => {
-    for (const header of ["Bearer", "Bearer ", `Bearer\t${api}`, `Bearer ${api} extra`, `Bearer ${api},x`, "Bearer a\u00e9b", `Bearer ${api}, Bearer ${api}`, "Bearer ===", "Token abc", "\u00ff\u00fe"]) {
+    for (const header of [
+      "Bearer",
+      "Bearer ",
+      `Bearer\t${api}`,
+      `Bearer ${api} extra`,
+      `Bearer ${api},x`,
+      "Bearer a\u00e9b",
+      `Bearer ${api}, Bearer ${api}`,
+      "Bearer ===",
+      "Token abc",
+      "\u00ff\u00fe",
+    ]) {
       let status: number;
       try {
         status = (await call("/plain", { headers: { authorization: header } })).status;
@@ -175,7 +187,12 @@ describe("a bearer JWT from the issuer", () => {
   });
 
   it("answers Bearer and DPoP schemes at once with 400 invalid_request", async () => {
-    const r = await fetch(`${gw.proxyUrl}/dpop-optional`, { headers: [["authorization", `Bearer ${api}`], ["authorization", `DPoP ${api}`]] });
+    const r = await fetch(`${gw.proxyUrl}/dpop-optional`, {
+      headers: [
+        ["authorization", `Bearer ${api}`],
+        ["authorization", `DPoP ${api}`],
+      ],
+    });
     expect(r.status).toBe(400);
     expect(r.headers.get("www-authenticate")).toContain('error="invalid_request"');
   });
@@ -195,10 +212,18 @@ describe("a bearer JWT from the issuer", () => {
     expect(q.status).toBe(200);
     expect(q.upstream!.args).toEqual({ page: "2" });
     expect(q.upstream!.headers.authorization).toBe(`Bearer ${api}`);
-    const b = await call("/anywhere", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `a=1&access_token=${api}` });
+    const b = await call("/anywhere", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `a=1&access_token=${api}`,
+    });
     expect(b.status).toBe(200);
     expect(b.upstream!.data).toBe("a=1");
-    const j = await call("/anywhere", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ a: 1, access_token: api }) });
+    const j = await call("/anywhere", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ a: 1, access_token: api }),
+    });
     expect(j.status).toBe(200);
     expect(JSON.parse(j.upstream!.data)).toEqual({ a: 1 });
   });
@@ -214,7 +239,11 @@ describe("a bearer JWT from the issuer", () => {
 
   it("streams a large body it does not parse to the upstream untouched", async () => {
     const big = "x=" + "y".repeat(200_000);
-    const r = await call("/anywhere", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${api}` }, body: big });
+    const r = await call("/anywhere", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${api}` },
+      body: big,
+    });
     expect(r.status).toBe(200);
     expect(r.upstream!.data.length).toBe(big.length);
     const unauthenticated = await call("/anywhere", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: big });
@@ -225,9 +254,21 @@ describe("a bearer JWT from the issuer", () => {
     const lastProxied = upstream.seen.at(-1);
     const twoWays = [
       await call(`/anywhere?access_token=${api}`, bearer(api)),
-      await call("/anywhere", { method: "POST", headers: { authorization: `Bearer ${api}`, "content-type": "application/x-www-form-urlencoded" }, body: `a=1&access_token=${api}` }),
-      await call("/anywhere", { method: "POST", headers: { authorization: `Bearer ${api}`, "content-type": "application/json" }, body: JSON.stringify({ access_token: api }) }),
-      await call("/keep", { method: "POST", headers: { authorization: `Bearer ${api}`, "content-type": "application/x-www-form-urlencoded" }, body: `access_token=${api}` }),
+      await call("/anywhere", {
+        method: "POST",
+        headers: { authorization: `Bearer ${api}`, "content-type": "application/x-www-form-urlencoded" },
+        body: `a=1&access_token=${api}`,
+      }),
+      await call("/anywhere", {
+        method: "POST",
+        headers: { authorization: `Bearer ${api}`, "content-type": "application/json" },
+        body: JSON.stringify({ access_token: api }),
+      }),
+      await call("/keep", {
+        method: "POST",
+        headers: { authorization: `Bearer ${api}`, "content-type": "application/x-www-form-urlencoded" },
+        body: `access_token=${api}`,
+      }),
     ];
     for (const r of twoWays) {
       expect(r.status).toBe(400);
@@ -390,7 +431,11 @@ describe("latency", () => {
     const key = await proofKey("ES256");
     const res = await fetch(idp.tokenEndpoint, {
       method: "POST",
-      headers: { authorization: `Basic ${btoa("client-dpop-auth:client-dpop-auth-secret")}`, "content-type": "application/x-www-form-urlencoded", dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }) },
+      headers: {
+        authorization: `Basic ${btoa("client-dpop-auth:client-dpop-auth-secret")}`,
+        "content-type": "application/x-www-form-urlencoded",
+        dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }),
+      },
       body: "grant_type=client_credentials",
     });
     const bound = ((await res.json()) as { access_token: string }).access_token;
@@ -402,7 +447,9 @@ describe("latency", () => {
     const withBearer = await measure(`${gw.proxyUrl}/plain`, () => bearer(api));
     const withDpop = await measure(dpopUrl, (i) => ({ headers: { authorization: `DPoP ${bound}`, dpop: proofs[i]! } }));
     const fmt = (r: { p50: number; p99: number }) => `p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms`;
-    console.log(`latency over ${N} sequential requests: plain route ${fmt(base)}; bearer JWT (cached) ${fmt(withBearer)}; bearer + DPoP proof ${fmt(withDpop)}`);
+    console.log(
+      `latency over ${N} sequential requests: plain route ${fmt(base)}; bearer JWT (cached) ${fmt(withBearer)}; bearer + DPoP proof ${fmt(withDpop)}`,
+    );
     expect(withBearer.p50 - base.p50).toBeLessThan(2);
     expect(withDpop.p50 - base.p50).toBeLessThan(5);
   }, 90_000);

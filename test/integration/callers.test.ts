@@ -8,9 +8,18 @@ import { startGateway, type GatewayProcess } from "../support/gateway-process.ts
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
-const SECRETS = { billing: "billing-secret-0123456789", shipping: "shipping-secret-0123456789", odd: "odd-secret-0123456789", plain: "plain-secret-0123456789" };
+const SECRETS = {
+  billing: "billing-secret-0123456789",
+  shipping: "shipping-secret-0123456789",
+  odd: "odd-secret-0123456789",
+  plain: "plain-secret-0123456789",
+};
 const CLIENT_CLAIMS = {
-  billing: { groups: ["finance", "staff"], realm_access: { roles: ["invoice-reader", "offline_access"] }, resource_access: { billing: { roles: ["payer"] } } },
+  billing: {
+    groups: ["finance", "staff"],
+    realm_access: { roles: ["invoice-reader", "offline_access"] },
+    resource_access: { billing: { roles: ["payer"] } },
+  },
   shipping: { groups: ["logistics"], realm_access: { roles: ["offline_access"] }, resource_access: { billing: { roles: ["viewer"] } } },
   // Claims of the wrong type: a number where a list is expected, and a delegation claim.
   odd: { groups: 42, realm_access: { roles: "invoice-reader" }, act: { sub: "someone-else" } },
@@ -147,7 +156,13 @@ async function call(path: string, client: Client | undefined, headers: Record<st
       return undefined;
     }
   })();
-  return { status: res.status, headers: res.headers, body, upstream: res.status === 200 ? (body as { headers: Record<string, string> }) : undefined, requestId: res.headers.get("x-request-id")! };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body,
+    upstream: res.status === 200 ? (body as { headers: Record<string, string> }) : undefined,
+    requestId: res.headers.get("x-request-id")!,
+  };
 }
 
 describe("groups_required", () => {

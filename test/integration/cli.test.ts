@@ -74,7 +74,13 @@ cache_ttl_max = 7200
 `);
     const r = run("check", "-c", file);
     expect(r.code).toBe(0);
-    for (const key of ["server.admin_listen", "services[0].tls_verify", "plugins[0].config.ssl_verify", "plugins[0].config.enable_hs_signatures", "plugins[0].config.cache_ttl_max"]) {
+    for (const key of [
+      "server.admin_listen",
+      "services[0].tls_verify",
+      "plugins[0].config.ssl_verify",
+      "plugins[0].config.enable_hs_signatures",
+      "plugins[0].config.cache_ttl_max",
+    ]) {
       expect(r.err).toContain(`${file}: warning: ${key}:`);
     }
   });

@@ -144,7 +144,16 @@ describe("the client credentials grant at the edge", () => {
 
   it("answers malformed Basic credentials with 401, never 500, without asking the IdP", async () => {
     const before = (await idp.stats()).token.total;
-    for (const header of ["Basic", "Basic !!!", "Basic abcde", basic("service", ""), basic("", "x"), `Basic ${btoa("no-colon")}`, basic("a%zz", "b"), `${basic("a", "b")}, ${basic("c", "d")}`]) {
+    for (const header of [
+      "Basic",
+      "Basic !!!",
+      "Basic abcde",
+      basic("service", ""),
+      basic("", "x"),
+      `Basic ${btoa("no-colon")}`,
+      basic("a%zz", "b"),
+      `${basic("a", "b")}, ${basic("c", "d")}`,
+    ]) {
       const r = await call(gw, { headers: { authorization: header } });
       expect({ header, status: r.status }).toEqual({ header, status: 401 });
     }
@@ -255,7 +264,9 @@ describe("token lifetime", () => {
       const later = await call(gw, auth);
       expect(later.status).toBe(200);
       expect(later.upstream!.headers.authorization).not.toBe(first.upstream!.headers.authorization!);
-      expect(payload(later.upstream!.headers.authorization!.slice(7)).exp).toBeGreaterThan(payload(first.upstream!.headers.authorization!.slice(7)).exp);
+      expect(payload(later.upstream!.headers.authorization!.slice(7)).exp).toBeGreaterThan(
+        payload(first.upstream!.headers.authorization!.slice(7)).exp,
+      );
       expect(await tokenCalls(CLIENTS.ttl.id)).toBe(2);
     } finally {
       await idp.setAccessTokenTtl(300);
@@ -342,7 +353,11 @@ describe("settings a new user reaches for", () => {
     const gw = await gateway('display_errors = true\nunauthorized_error_message = "Who are you?"');
     const r = await call(gw, { headers: { authorization: basic("service", "wrong") } });
     expect(r.status).toBe(401);
-    expect(JSON.parse(r.text)).toEqual({ message: "Who are you?", error: "invalid_client", error_description: "the identity provider refused the client credentials" });
+    expect(JSON.parse(r.text)).toEqual({
+      message: "Who are you?",
+      error: "invalid_client",
+      error_description: "the identity provider refused the client credentials",
+    });
   });
 
   it("copies claims into upstream headers", async () => {
@@ -395,7 +410,9 @@ describe("latency", () => {
     const proxied = await measure(`${plain.proxyUrl}/openid-connect`, {});
     const cached = await measure(`${gw.proxyUrl}/openid-connect`, serviceAuth);
     const fmt = (r: { p50: number; p99: number }) => `p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms`;
-    console.log(`latency over ${N} sequential requests: direct upstream ${fmt(direct)}; gateway without plugin ${fmt(proxied)}; gateway with openid-connect, cached token ${fmt(cached)}`);
+    console.log(
+      `latency over ${N} sequential requests: direct upstream ${fmt(direct)}; gateway without plugin ${fmt(proxied)}; gateway with openid-connect, cached token ${fmt(cached)}`,
+    );
     expect(cached.p50 - direct.p50).toBeLessThan(5);
   }, 60_000);
 });

@@ -41,7 +41,12 @@ const runtime = {
 };
 
 async function node(options: { prefix: string; secret?: string; file?: string }): Promise<{ cluster: Cluster; keys: KeyStore; file: string }> {
-  const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, keys_secret: options.secret ?? SECRET, key_prefix: options.prefix });
+  const config = clusterSchema().parse({
+    strategy: "redis",
+    redis_url: redis.url,
+    keys_secret: options.secret ?? SECRET,
+    key_prefix: options.prefix,
+  });
   const cluster = createCluster(config, { log: createLogger("debug", (l) => lines.push(JSON.parse(l))), metrics: new Metrics("test", "bun") })!;
   clusters.push(cluster);
   await cluster.link.ready(2000);

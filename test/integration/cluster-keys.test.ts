@@ -59,7 +59,8 @@ rotation_grace = 3600
   return gw;
 }
 
-const published = async (gw: GatewayProcess) => ((await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+const published = async (gw: GatewayProcess) =>
+  ((await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
 const rotate = (gw: GatewayProcess) => fetch(`${gw.adminUrl}/openid-connect/jwks`, { method: "DELETE" });
 
 async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {

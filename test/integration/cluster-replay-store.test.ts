@@ -48,7 +48,9 @@ describe("the fleet's DPoP replay store", () => {
   it("lets exactly one of many gateways racing with the same proof accept it", async () => {
     const nodes = await Promise.all([gateway(), gateway(), gateway()]);
     const key = await proof();
-    const verdicts = await Promise.all(nodes.flatMap((n) => [n.store.checkAndRecord(key, Date.now() + 60_000), n.store.checkAndRecord(key, Date.now() + 60_000)]));
+    const verdicts = await Promise.all(
+      nodes.flatMap((n) => [n.store.checkAndRecord(key, Date.now() + 60_000), n.store.checkAndRecord(key, Date.now() + 60_000)]),
+    );
     expect(verdicts.filter(Boolean).length).toBe(1);
   });
 

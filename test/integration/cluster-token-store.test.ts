@@ -84,7 +84,10 @@ describe("the shared token cache", () => {
   it("stores values that cannot be read in Redis: no token, no claim, sealed under the key", async () => {
     const a = await node();
     const k = key();
-    const got = await a.cache.get(k, async () => ({ value: { token: "eyJhbGciOiJSUzI1NiJ9.secret-claims.signature" }, expiresAt: Date.now() + 60_000 }));
+    const got = await a.cache.get(k, async () => ({
+      value: { token: "eyJhbGciOiJSUzI1NiJ9.secret-claims.signature" },
+      expiresAt: Date.now() + 60_000,
+    }));
     expect(got.state).toBe("miss");
     const keys = redis.cli(["--scan", "--pattern", "*"]).split("\n").filter(Boolean);
     const mine = keys.find((x) => x.endsWith(k))!;

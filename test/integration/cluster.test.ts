@@ -116,7 +116,9 @@ beforeAll(async () => {
   redis = await startRedis();
   upstream = startEchoUpstream();
   // clientJwksMaxAge 0: like a real IdP after its refetch interval, an unknown kid makes it download the client's JWKS again.
-  idp = await startIdpProcess({ options: { clientJwksMaxAge: 0, extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) } });
+  idp = await startIdpProcess({
+    options: { clientJwksMaxAge: 0, extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) },
+  });
   [a, b] = await Promise.all([startGateway({ config: config() }), startGateway({ config: config(), runtime: "deno" })]);
   await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.event === "cluster.connected")));
 }, 60_000);
@@ -174,7 +176,8 @@ describe("two gateways sharing one Redis", () => {
     expect(second.status).toBe(200);
     expect(second.auth).toBe(first.auth!);
     expect(await tokenCalls(CLIENTS.shared.id)).toBe(1);
-    const logged = async (gw: GatewayProcess) => (await gw.waitForLog((l) => l.event === "http.request" && l.path === "/cc" && l.token_cache !== undefined)).token_cache;
+    const logged = async (gw: GatewayProcess) =>
+      (await gw.waitForLog((l) => l.event === "http.request" && l.path === "/cc" && l.token_cache !== undefined)).token_cache;
     expect(await logged(a)).toBe("miss"); // A went to the IdP
     expect(await logged(b)).toBe("shared"); // B found it in the fleet's cache
   });
@@ -245,7 +248,10 @@ describe("two gateways sharing one Redis", () => {
     const viaB = await call(b, "/dpop", { authorization: `DPoP ${token}`, dpop: proof });
     expect(viaB.status).toBe(401);
     expect(JSON.parse(viaB.text).error_description).toBe("the proof was already used ('jti' replayed)");
-    const fresh = await call(b, "/dpop", { authorization: `DPoP ${token}`, dpop: await makeProof({ key, url: `${ORIGIN}/dpop`, accessToken: token }) });
+    const fresh = await call(b, "/dpop", {
+      authorization: `DPoP ${token}`,
+      dpop: await makeProof({ key, url: `${ORIGIN}/dpop`, accessToken: token }),
+    });
     expect(fresh.status).toBe(200);
   });
 
@@ -266,13 +272,22 @@ describe("two gateways sharing one Redis", () => {
 
   it("sign private_key_jwt assertions with the fleet's previous key after a rotation on A until B's JWKS is fetched, then with the new key, which the IdP verifies with B's JWKS", async () => {
     // The IdP knows the fleet as one client whose keys are at gateway B's JWKS URL.
-    await idp.addClient({ client_id: "fleet-pkjwt", token_endpoint_auth_method: "private_key_jwt", jwks_uri: `${b.adminUrl}/openid-connect/jwks`, grant_types: ["client_credentials"] });
+    await idp.addClient({
+      client_id: "fleet-pkjwt",
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks_uri: `${b.adminUrl}/openid-connect/jwks`,
+      grant_types: ["client_credentials"],
+    });
     // A third member of the fleet signs here (until a plugin method signs through a gateway
     // process): same Redis, same keys_secret, so the same current key as A and B.
     const config = clusterSchema().parse({ strategy: "redis", redis_url: redis.url, keys_secret: KEYS_SECRET });
     const member: Cluster = createCluster(config, { log: createLogger("error", () => {}) })!;
     await member.link.ready(2000);
-    const keys: KeyStore = (await member.keyStore(bunRuntime, { jwks_file: join(mkdtempSync(join(tmpdir(), "fleet-member-")), "jwks.json"), rotation_grace: 3600, rotation_signing_delay: 60 }))!;
+    const keys: KeyStore = (await member.keyStore(bunRuntime, {
+      jwks_file: join(mkdtempSync(join(tmpdir(), "fleet-member-")), "jwks.json"),
+      rotation_grace: 3600,
+      rotation_signing_delay: 60,
+    }))!;
     try {
       const fetchIdp = createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 5000, sslVerify: true });
       const as = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as AuthorizationServer;

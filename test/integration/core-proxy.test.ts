@@ -44,7 +44,10 @@ afterAll(async () => {
 });
 
 /** A raw HTTP/1.1 request, so we can send headers fetch would refuse (Connection, Host). */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((ok, fail) => {
     const req = httpRequest(url, { headers }, (res) => {
       let body = "";
@@ -78,7 +81,12 @@ describe("proxying", () => {
   });
 
   it("overwrites a spoofed X-Forwarded-For and sets the other X-Forwarded-* headers", async () => {
-    const res = await rawGet(`${gw.proxyUrl}/anything`, { "x-forwarded-for": "6.6.6.6", "x-forwarded-host": "evil.test", "x-real-ip": "6.6.6.6", host: "gw.test" });
+    const res = await rawGet(`${gw.proxyUrl}/anything`, {
+      "x-forwarded-for": "6.6.6.6",
+      "x-forwarded-host": "evil.test",
+      "x-real-ip": "6.6.6.6",
+      host: "gw.test",
+    });
     const echo = JSON.parse(res.body) as { headers: Record<string, string> };
     expect(echo.headers["x-forwarded-for"]).toBe("127.0.0.1");
     expect(echo.headers["x-real-ip"]).toBe("127.0.0.1");
@@ -89,7 +97,12 @@ describe("proxying", () => {
   });
 
   it("drops hop-by-hop headers and headers named in Connection, both ways", async () => {
-    const res = await rawGet(`${gw.proxyUrl}/anything`, { connection: "keep-alive, x-hop", "x-hop": "secret", te: "trailers", "proxy-authorization": "Basic Zm9vOmJhcg==" });
+    const res = await rawGet(`${gw.proxyUrl}/anything`, {
+      connection: "keep-alive, x-hop",
+      "x-hop": "secret",
+      te: "trailers",
+      "proxy-authorization": "Basic Zm9vOmJhcg==",
+    });
     const echo = JSON.parse(res.body) as { headers: Record<string, string> };
     expect(echo.headers["x-hop"]).toBeUndefined();
     expect(echo.headers.te).toBeUndefined();
@@ -165,7 +178,9 @@ describe("upstream failures", () => {
   });
 
   it("answers 504 when the upstream is slower than its timeouts, and does not hang", async () => {
-    const g = await startGateway({ config: simpleConfig(`${upstream.url}/`).replace("connect_timeout = 2000\nread_timeout = 2000", "connect_timeout = 500\nread_timeout = 500") });
+    const g = await startGateway({
+      config: simpleConfig(`${upstream.url}/`).replace("connect_timeout = 2000\nread_timeout = 2000", "connect_timeout = 500\nread_timeout = 500"),
+    });
     try {
       const started = performance.now();
       const res = await fetch(`${g.proxyUrl}/delay/5`);
@@ -177,7 +192,9 @@ describe("upstream failures", () => {
   });
 
   it("gives up on a request body that stalls longer than write_timeout", async () => {
-    const g = await startGateway({ config: simpleConfig(`${upstream.url}/`).replace("read_timeout = 2000", "read_timeout = 2000\nwrite_timeout = 500") });
+    const g = await startGateway({
+      config: simpleConfig(`${upstream.url}/`).replace("read_timeout = 2000", "read_timeout = 2000\nwrite_timeout = 500"),
+    });
     try {
       const body = new ReadableStream<Uint8Array>({
         start(c) {

@@ -97,7 +97,18 @@ describe("a DPoP-bound token from the real IdP (client-dpop-auth)", () => {
 
   const input = async (over: { key?: ProofKey; method?: string; scheme?: "Bearer" | "DPoP" } = {}) => {
     const proof = await makeProof({ key: over.key ?? key, method: over.method ?? "GET", url: URL_, accessToken: token });
-    return { mode: "strict" as const, scheme: over.scheme ?? ("DPoP" as const), method: "GET", url: URL_, headers: new Headers({ dpop: proof }), origins, accessToken: token, claims, config, replay };
+    return {
+      mode: "strict" as const,
+      scheme: over.scheme ?? ("DPoP" as const),
+      method: "GET",
+      url: URL_,
+      headers: new Headers({ dpop: proof }),
+      origins,
+      accessToken: token,
+      claims,
+      config,
+      replay,
+    };
   };
 
   it("is bound to the thumbprint of the client's key", () => {
@@ -125,7 +136,11 @@ describe("a DPoP-bound token from the real IdP (client-dpop-auth)", () => {
 
 describe("a certificate-bound token from the real IdP (cert-bound over mTLS)", () => {
   let claims: JWTPayload;
-  const peer = (name: string): PeerCertificate => ({ der: new Uint8Array(new X509Certificate(cert(name)).raw), subject: "CN=JohnDoe,OU=IT", verified: true });
+  const peer = (name: string): PeerCertificate => ({
+    der: new Uint8Array(new X509Certificate(cert(name)).raw),
+    subject: "CN=JohnDoe,OU=IT",
+    verified: true,
+  });
 
   beforeAll(async () => {
     const tls = { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") };
@@ -143,11 +158,15 @@ describe("a certificate-bound token from the real IdP (cert-bound over mTLS)", (
   });
 
   it("passes with the JohnDoe certificate it was issued over", async () => {
-    expect(await checkCertificateBinding({ mode: "strict", claims, peerCertificate: peer("client.crt") })).toBe((claims.cnf as Record<string, string>)["x5t#S256"]);
+    expect(await checkCertificateBinding({ mode: "strict", claims, peerCertificate: peer("client.crt") })).toBe(
+      (claims.cnf as Record<string, string>)["x5t#S256"],
+    );
   });
 
   it("fails as invalid_token with the other CA's JohnDoe certificate", async () => {
-    expect((await rejection(checkCertificateBinding({ mode: "strict", claims, peerCertificate: peer("other-client.crt") }))).error).toBe("invalid_token");
+    expect((await rejection(checkCertificateBinding({ mode: "strict", claims, peerCertificate: peer("other-client.crt") }))).error).toBe(
+      "invalid_token",
+    );
   });
 
   it("fails as invalid_token without a certificate", async () => {

@@ -20,7 +20,10 @@ beforeAll(async () => {
   ensureCerts();
   [idp, tlsIdp, proxy] = await Promise.all([
     startIdpProcess(),
-    startIdpProcess({ options: { tls: { cert: `${CERTS_DIR}/gateway.crt`, key: `${CERTS_DIR}/gateway.key`, ca: `${CERTS_DIR}/ca.crt` } }, ca: cert("ca.crt") }),
+    startIdpProcess({
+      options: { tls: { cert: `${CERTS_DIR}/gateway.crt`, key: `${CERTS_DIR}/gateway.key`, ca: `${CERTS_DIR}/ca.crt` } },
+      ca: cert("ca.crt"),
+    }),
     startForwardProxy({ user: "gw", password: PROXY_PASSWORD }),
   ]);
   upstream = await startEchoUpstream();
@@ -36,10 +39,10 @@ const basic = `Basic ${Buffer.from(`service:${SERVICE_SECRET}`).toString("base64
 
 async function gateway(issuer: string, pluginExtra: string, serverExtra = ""): Promise<GatewayProcess> {
   const gw = await startGateway({
-    config: simpleConfig(`${upstream.url}/anything`, `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${issuer}"\n${pluginExtra}\n`).replace(
-      "[server]\n",
-      `[server]\ntrusted_certificates = ["${CERTS_DIR}/ca.crt"]\n${serverExtra}`,
-    ),
+    config: simpleConfig(
+      `${upstream.url}/anything`,
+      `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${issuer}"\n${pluginExtra}\n`,
+    ).replace("[server]\n", `[server]\ntrusted_certificates = ["${CERTS_DIR}/ca.crt"]\n${serverExtra}`),
   });
   gateways.push(gw);
   return gw;

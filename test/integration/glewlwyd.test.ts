@@ -101,14 +101,27 @@ async function call(path: string, headers: Record<string, string> = {}) {
 }
 
 /** An https request with the JohnDoe client certificate. */
-function mtlsRequest(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; text: string }> {
+function mtlsRequest(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((ok, fail) => {
-    const req = https.request(url, { method: init.method ?? "GET", headers: init.headers ?? {}, ca: readFileSync(join(certs, "ca.crt")), cert: readFileSync(join(certs, "client.crt")), key: readFileSync(join(certs, "client.key")) }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => ok({ status: res.statusCode!, text }));
-    });
+    const req = https.request(
+      url,
+      {
+        method: init.method ?? "GET",
+        headers: init.headers ?? {},
+        ca: readFileSync(join(certs, "ca.crt")),
+        cert: readFileSync(join(certs, "client.crt")),
+        key: readFileSync(join(certs, "client.key")),
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => ok({ status: res.statusCode!, text }));
+      },
+    );
     req.on("error", fail);
     req.end(init.body);
   });

@@ -30,7 +30,9 @@ const tokensSeen = new Set<string>();
 beforeAll(async () => {
   ensureCerts();
   upstream = startEchoUpstream();
-  idp = await startIdpProcess({ options: { extraClients: [{ client_id: GATEWAY.id, client_secret: GATEWAY.secret, grant_types: ["client_credentials", "password"] }] } });
+  idp = await startIdpProcess({
+    options: { extraClients: [{ client_id: GATEWAY.id, client_secret: GATEWAY.secret, grant_types: ["client_credentials", "password"] }] },
+  });
 });
 
 afterAll(async () => {
@@ -49,7 +51,10 @@ afterAll(async () => {
 
 async function gateway(plugin: string, extra = "", options: { files?: Record<string, string> } = {}): Promise<GatewayProcess> {
   const gw = await startGateway({
-    config: simpleConfig(`${upstream.url}/anything`, `${extra}\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${plugin}`),
+    config: simpleConfig(
+      `${upstream.url}/anything`,
+      `${extra}\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${plugin}`,
+    ),
     ...options,
   });
   gateways.push(gw);
@@ -81,7 +86,12 @@ describe("private_key_jwt: the IdP verifies the gateway with the JWKS it downloa
   beforeAll(async () => {
     // The IdP's `kong` client, registered once the gateway's admin port is known.
     gw = await gateway(`auth_methods = ["password"]\nclient_id = "${client}"\nclient_auth = "private_key_jwt"\ncache_tokens = false`);
-    await idp.addClient({ client_id: client, token_endpoint_auth_method: "private_key_jwt", jwks_uri: `${gw.adminUrl}/openid-connect/jwks`, grant_types: ["password"] });
+    await idp.addClient({
+      client_id: client,
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks_uri: `${gw.adminUrl}/openid-connect/jwks`,
+      grant_types: ["password"],
+    });
   });
 
   it("gets john's token with the password grant: the IdP downloaded the gateway's keys once", async () => {
@@ -189,12 +199,19 @@ describe("the keys file", () => {
 describe("start errors name the key", () => {
   it.each([
     ["private_key_jwt with a client_jwk the key file does not hold", `client_jwk = "no-such-kid"`, "client_jwk"],
-    ["a tls_client_auth_cert that cannot be read", `client_auth = "tls_client_auth"\ntls_client_auth_cert = "missing.crt"\ntls_client_auth_key = "missing.key"`, "tls_client_auth_cert"],
+    [
+      "a tls_client_auth_cert that cannot be read",
+      `client_auth = "tls_client_auth"\ntls_client_auth_cert = "missing.crt"\ntls_client_auth_key = "missing.key"`,
+      "tls_client_auth_cert",
+    ],
     ["a certificate without its key", `tls_client_auth_cert = "client.crt"`, "tls_client_auth_key"],
     ["an unknown client_auth", `client_auth = "client_secret_jwt"`, "client_auth"],
   ])("%s", async (_what, extra, key) => {
     const gw = await startGateway({
-      config: simpleConfig(`${upstream.url}/anything`, `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["password"]\nclient_id = "kong"\n${extra}`),
+      config: simpleConfig(
+        `${upstream.url}/anything`,
+        `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["password"]\nclient_id = "kong"\n${extra}`,
+      ),
       waitForAdmin: false,
     });
     expect(await gw.exited).toBe(1);
@@ -205,7 +222,9 @@ describe("start errors name the key", () => {
 describe("the password grant and client credentials side by side", () => {
   let gw: GatewayProcess;
   beforeAll(async () => {
-    gw = await gateway(`auth_methods = ["client_credentials", "password"]\nclient_id = "${GATEWAY.id}"\nclient_secret = "${GATEWAY.secret}"\nclient_auth = "client_secret_basic"`);
+    gw = await gateway(
+      `auth_methods = ["client_credentials", "password"]\nclient_id = "${GATEWAY.id}"\nclient_secret = "${GATEWAY.secret}"\nclient_auth = "client_secret_basic"`,
+    );
   });
 
   it("gives a Basic header to client credentials, never to the password grant", async () => {
@@ -220,7 +239,11 @@ describe("the password grant and client credentials side by side", () => {
   });
 
   it("takes a user's credentials from the body or query, and hides them from the upstream", async () => {
-    const r = await call(gw, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "username=john&password=doe&keep=1" });
+    const r = await call(gw, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "username=john&password=doe&keep=1",
+    });
     expect(r.status).toBe(200);
     expect(payload(r.upstream!.headers.authorization!.slice(7)).sub).toBe("john");
     expect((r.upstream as unknown as { data: string }).data).toBe("keep=1");
@@ -309,7 +332,9 @@ describe("audience_required and scopes_required apply whatever the method", () =
   };
   const insufficientScope = (r: { status: number; headers: Headers }, scope: string) => {
     expect(r.status).toBe(403);
-    expect(r.headers.get("www-authenticate")).toBe(`Bearer realm="oidc-gateway", error="insufficient_scope", error_description="the token lacks a required scope ('scopes_required')", scope="${scope}"`);
+    expect(r.headers.get("www-authenticate")).toBe(
+      `Bearer realm="oidc-gateway", error="insufficient_scope", error_description="the token lacks a required scope ('scopes_required')", scope="${scope}"`,
+    );
   };
   const invalidAudience = (r: { status: number; headers: Headers }) => {
     expect(r.status).toBe(401);
@@ -349,7 +374,10 @@ describe("audience_required and scopes_required apply whatever the method", () =
 describe("tls_client_auth over mutual TLS (an https IdP)", () => {
   let tlsIdp: IdpProcess;
   beforeAll(async () => {
-    tlsIdp = await startIdpProcess({ options: { tls: { cert: `${CERTS_DIR}/gateway.crt`, key: `${CERTS_DIR}/gateway.key`, ca: `${CERTS_DIR}/ca.crt` } }, ca: cert("ca.crt") });
+    tlsIdp = await startIdpProcess({
+      options: { tls: { cert: `${CERTS_DIR}/gateway.crt`, key: `${CERTS_DIR}/gateway.key`, ca: `${CERTS_DIR}/ca.crt` } },
+      ca: cert("ca.crt"),
+    });
   });
   afterAll(async () => {
     await tlsIdp?.stop();

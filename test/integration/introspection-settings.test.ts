@@ -34,7 +34,10 @@ const INTROSPECTION = `auth_methods = ["introspection"]\nclient_id = "service"\n
 
 async function gateway(plugin: string, client = INTROSPECTION): Promise<GatewayProcess> {
   const gw = await startGateway({
-    config: simpleConfig(`${upstream.url}/anything`, `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${client}\n${plugin}`),
+    config: simpleConfig(
+      `${upstream.url}/anything`,
+      `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\n${client}\n${plugin}`,
+    ),
   });
   gateways.push(gw);
   return gw;
@@ -77,7 +80,9 @@ describe("introspection_headers_* and introspection_post_args_*", () => {
       "http://127.0.0.1:1/",
       `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\n${INTROSPECTION}\nintrospection_post_args_names = ["a", "b"]\nintrospection_post_args_values = ["1"]`,
     );
-    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/introspection_post_args_values.*expected as many entries as 'introspection_post_args_names' \(2\), got 1/s);
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(
+      /introspection_post_args_values.*expected as many entries as 'introspection_post_args_names' \(2\), got 1/s,
+    );
   });
 });
 
@@ -125,7 +130,9 @@ describe("introspection_endpoint_auth_method", () => {
       "http://127.0.0.1:1/",
       `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nintrospection_endpoint_auth_method = "tls_client_auth"`,
     );
-    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/'introspection_endpoint_auth_method' "tls_client_auth" needs 'tls_client_auth_cert'/);
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(
+      /'introspection_endpoint_auth_method' "tls_client_auth" needs 'tls_client_auth_cert'/,
+    );
   });
 });
 

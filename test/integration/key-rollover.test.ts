@@ -19,10 +19,20 @@ beforeAll(async () => {
   upstream = startEchoUpstream();
   idp = await startIdpProcess();
   // One upstream-oauth instance per route: each gets its own token, i.e. makes its own signed token request.
-  const routes = ROUTES.map((r) => `[[routes]]\nname = "${r}"\nservice = "echo"\npaths = ["/${r}"]\n\n[[plugins]]\nname = "upstream-oauth"\nroute = "${r}"\n[plugins.config.oauth]\nissuer = "${idp.issuer}"\nclient_id = "rollover"\n[plugins.config.client]\nauth_method = "private_key_jwt"\nclient_alg = "ES256"\n`);
-  const config = simpleConfig(`${upstream.url}/anything`).replace(/\[\[routes\]\][\s\S]*$/, routes.join("\n")) + `\n[keys]\njwks_file = "{{dir}}/gateway-jwks.json"\nrotation_signing_delay = 2\n`;
+  const routes = ROUTES.map(
+    (r) =>
+      `[[routes]]\nname = "${r}"\nservice = "echo"\npaths = ["/${r}"]\n\n[[plugins]]\nname = "upstream-oauth"\nroute = "${r}"\n[plugins.config.oauth]\nissuer = "${idp.issuer}"\nclient_id = "rollover"\n[plugins.config.client]\nauth_method = "private_key_jwt"\nclient_alg = "ES256"\n`,
+  );
+  const config =
+    simpleConfig(`${upstream.url}/anything`).replace(/\[\[routes\]\][\s\S]*$/, routes.join("\n")) +
+    `\n[keys]\njwks_file = "{{dir}}/gateway-jwks.json"\nrotation_signing_delay = 2\n`;
   gw = await startGateway({ config });
-  await idp.addClient({ client_id: "rollover", token_endpoint_auth_method: "private_key_jwt", jwks_uri: `${gw.adminUrl}/openid-connect/jwks`, grant_types: ["client_credentials"] });
+  await idp.addClient({
+    client_id: "rollover",
+    token_endpoint_auth_method: "private_key_jwt",
+    jwks_uri: `${gw.adminUrl}/openid-connect/jwks`,
+    grant_types: ["client_credentials"],
+  });
 }, 30_000);
 
 afterAll(async () => {
@@ -45,7 +55,7 @@ describe("a rotation the IdP has not seen yet", () => {
   });
 
   it("with ?immediate=true (a compromised key), signs with the new key at once and never with the old one", async () => {
-    const before = await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json() as { keys: { kid: string }[] };
+    const before = (await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] };
     expect((await fetch(`${gw.adminUrl}/openid-connect/jwks?immediate=true`, { method: "DELETE" })).status).toBe(204);
     const rotated = await gw.waitForLog((l) => l.event === "keys.rotated" && l.immediate === true);
     expect(before.keys.map((k) => k.kid)).toEqual(expect.arrayContaining(rotated.retired));

@@ -46,7 +46,10 @@ strip_path = false
 `;
 }
 
-const tlsTarget = (gateway: GatewayProcess): RawTarget => ({ port: gateway.ports.proxyTls, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } });
+const tlsTarget = (gateway: GatewayProcess): RawTarget => ({
+  port: gateway.ports.proxyTls,
+  tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") },
+});
 const GET = "GET /anything HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 interface Open {
@@ -85,7 +88,9 @@ for (const runtime of RUNTIMES) {
     beforeAll(async () => {
       gateway = await startGateway({
         runtime,
-        config: config("client_header_timeout = 1500\ntls_handshake_timeout = 1000\nkeepalive_timeout = 2000\nmax_connections = 50\nshutdown_timeout = 5000"),
+        config: config(
+          "client_header_timeout = 1500\ntls_handshake_timeout = 1000\nkeepalive_timeout = 2000\nmax_connections = 50\nshutdown_timeout = 5000",
+        ),
       });
     }, 60_000);
     afterAll(async () => {
@@ -144,7 +149,9 @@ for (const runtime of RUNTIMES) {
       for (const h of held) expect(await within(h.closedAfter, 10)).toBe("timeout");
       held[0]!.socket.destroy();
       await Bun.sleep(300);
-      expect((await rawExchange(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).statuses).toEqual([200]);
+      expect((await rawExchange(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).statuses).toEqual([
+        200,
+      ]);
       for (const h of held) h.socket.destroy();
     });
   });

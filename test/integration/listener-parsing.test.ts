@@ -69,11 +69,31 @@ const REFUSED: readonly Case[] = [
   { name: "HTTP/1.0 without Host", bytes: "GET /a HTTP/1.0\r\n\r\n", status: [400] },
   { name: "a request line without version", bytes: `GET /a\r\n${H}\r\n`, status: [400, 505] },
   { name: "an HTTP/2.0 request line", bytes: `GET /a HTTP/2.0\r\n${H}\r\n`, status: [400, 505] },
-  { name: "Transfer-Encoding: identity, chunked", bytes: `POST /a HTTP/1.1\r\n${H}Transfer-Encoding: identity, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: [400] },
-  { name: "Transfer-Encoding on HTTP/1.0", bytes: `POST /a HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: [400] },
-  { name: "Content-Length with Transfer-Encoding", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: [400] },
-  { name: "two identical Content-Length headers", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello`, status: [400] },
-  { name: "two different Content-Length headers", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`, status: [400] },
+  {
+    name: "Transfer-Encoding: identity, chunked",
+    bytes: `POST /a HTTP/1.1\r\n${H}Transfer-Encoding: identity, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    status: [400],
+  },
+  {
+    name: "Transfer-Encoding on HTTP/1.0",
+    bytes: `POST /a HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    status: [400],
+  },
+  {
+    name: "Content-Length with Transfer-Encoding",
+    bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    status: [400],
+  },
+  {
+    name: "two identical Content-Length headers",
+    bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello`,
+    status: [400],
+  },
+  {
+    name: "two different Content-Length headers",
+    bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`,
+    status: [400],
+  },
   { name: "a Content-Length list", bytes: `POST /a HTTP/1.1\r\n${H}Content-Length: 5, 5\r\n\r\nhello`, status: [400] },
   { name: "TRACE", bytes: `TRACE /a HTTP/1.1\r\n${H}\r\n`, status: [405] },
   { name: "CONNECT", bytes: `CONNECT localhost:80 HTTP/1.1\r\n${H}\r\n`, status: [400, 405] },
@@ -114,29 +134,38 @@ for (const runtime of RUNTIMES) {
 
       // Bun.serve (uWS) closes a connection with zero bytes when a request is pipelined behind a
       // pending async response (oven-sh/bun#33664, #38128; Bun 1.4.5): docs/security.md.
-      it.skipIf(runtime === "binary" && listener === "plain")(`the ${listener} listener answers two pipelined GETs in order (issue 13 item 6)`, async () => {
-        const id = `${runtime}-${listener}-pipelined-${crypto.randomUUID()}`;
-        const answer = await rawExchange(
-          targets()[listener],
-          `GET /first HTTP/1.1\r\n${H}X-Request-Id: ${id}-1\r\n\r\nGET /second HTTP/1.1\r\n${H}X-Request-Id: ${id}-2\r\nConnection: close\r\n\r\n`,
-          5000,
-        );
-        expect(answer.statuses).toEqual([200, 200]);
-        expect(answer.text.indexOf("/anything/first")).toBeGreaterThan(0);
-        expect(answer.text.indexOf("/anything/second")).toBeGreaterThan(answer.text.indexOf("/anything/first"));
-      });
+      it.skipIf(runtime === "binary" && listener === "plain")(
+        `the ${listener} listener answers two pipelined GETs in order (issue 13 item 6)`,
+        async () => {
+          const id = `${runtime}-${listener}-pipelined-${crypto.randomUUID()}`;
+          const answer = await rawExchange(
+            targets()[listener],
+            `GET /first HTTP/1.1\r\n${H}X-Request-Id: ${id}-1\r\n\r\nGET /second HTTP/1.1\r\n${H}X-Request-Id: ${id}-2\r\nConnection: close\r\n\r\n`,
+            5000,
+          );
+          expect(answer.statuses).toEqual([200, 200]);
+          expect(answer.text.indexOf("/anything/first")).toBeGreaterThan(0);
+          expect(answer.text.indexOf("/anything/second")).toBeGreaterThan(answer.text.indexOf("/anything/first"));
+        },
+      );
 
       it(`the ${listener} listener answers a well-formed HTTP/1.0 request with Host`, async () => {
         const answer = await rawExchange(targets()[listener], `GET /a HTTP/1.0\r\n${H}\r\n`);
         expect(answer.statuses).toEqual([200]);
       });
 
-      it.skipIf(runtime === "binary" && listener === "plain")(`the ${listener} listener routes an absolute-form target by its authority, not by Host`, async () => {
-        const id = `${runtime}-${listener}-${crypto.randomUUID()}`;
-        const answer = await rawExchange(targets()[listener], `GET http://internal.example/x HTTP/1.1\r\n${H}X-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
-        expect(answer.statuses).toEqual([200]);
-        expect(upstream.seen.find((s) => s.headers["x-request-id"] === id)?.path).toBe("/anything/internal");
-      });
+      it.skipIf(runtime === "binary" && listener === "plain")(
+        `the ${listener} listener routes an absolute-form target by its authority, not by Host`,
+        async () => {
+          const id = `${runtime}-${listener}-${crypto.randomUUID()}`;
+          const answer = await rawExchange(
+            targets()[listener],
+            `GET http://internal.example/x HTTP/1.1\r\n${H}X-Request-Id: ${id}\r\nConnection: close\r\n\r\n`,
+          );
+          expect(answer.statuses).toEqual([200]);
+          expect(upstream.seen.find((s) => s.headers["x-request-id"] === id)?.path).toBe("/anything/internal");
+        },
+      );
     }
 
     it("writes no error line for any of them (a refused request is not the gateway's failure)", () => {

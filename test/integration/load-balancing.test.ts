@@ -117,12 +117,25 @@ ${service("rr", "backend")}${service("off", "half-off")}${service("hash", "stick
   });
 
   it("lists the upstreams and their targets' health in the admin API, as Kong shows them", async () => {
-    const list = (await (await fetch(`${gw.adminUrl}/upstreams`)).json()) as { data: { name: string; algorithm: string; targets: { target: string; weight: number }[] }[] };
+    const list = (await (await fetch(`${gw.adminUrl}/upstreams`)).json()) as {
+      data: { name: string; algorithm: string; targets: { target: string; weight: number }[] }[];
+    };
     expect(list.data.map((u) => u.name)).toEqual(["backend", "half-off", "sticky"]);
-    expect(list.data[1]!.targets).toEqual([{ target: a.target, weight: 100 }, { target: b.target, weight: 0 }]);
-    const health = (await (await fetch(`${gw.adminUrl}/upstreams/backend/health`)).json()) as { total: number; data: { target: string; health: string; data: { addresses: { ip: string; port: number; health: string }[] } }[] };
+    expect(list.data[1]!.targets).toEqual([
+      { target: a.target, weight: 100 },
+      { target: b.target, weight: 0 },
+    ]);
+    const health = (await (await fetch(`${gw.adminUrl}/upstreams/backend/health`)).json()) as {
+      total: number;
+      data: { target: string; health: string; data: { addresses: { ip: string; port: number; health: string }[] } }[];
+    };
     expect(health.total).toBe(2);
-    expect(health.data[0]).toMatchObject({ target: a.target, weight: 100, health: "HEALTHCHECKS_OFF", data: { addresses: [{ ip: "127.0.0.1", port: a.port, health: "HEALTHCHECKS_OFF" }] } });
+    expect(health.data[0]).toMatchObject({
+      target: a.target,
+      weight: 100,
+      health: "HEALTHCHECKS_OFF",
+      data: { addresses: [{ ip: "127.0.0.1", port: a.port, health: "HEALTHCHECKS_OFF" }] },
+    });
     expect((await fetch(`${gw.adminUrl}/upstreams/nope/health`)).status).toBe(404);
   });
 });

@@ -11,7 +11,10 @@ for (const runtime of ["binary", "deno"] as const) {
     let gw: GatewayProcess;
     beforeAll(async () => {
       // Nothing listens there: every request is a 502 and an `upstream.unavailable` error line.
-      gw = await startGateway({ runtime, config: simpleConfig(`http://127.0.0.1:${await freePort()}`).replace("read_timeout = 2000", "read_timeout = 2000\nretries = 0") });
+      gw = await startGateway({
+        runtime,
+        config: simpleConfig(`http://127.0.0.1:${await freePort()}`).replace("read_timeout = 2000", "read_timeout = 2000\nretries = 0"),
+      });
     }, 60_000);
     afterAll(async () => {
       await gw?.stop();

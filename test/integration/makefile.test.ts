@@ -31,7 +31,11 @@ describe("the development IdP and the echo upstream on a busy port", () => {
       const r = Bun.spawnSync(command(port), { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
       expect(r.exitCode).toBe(1);
       // On Node 20, oidc-provider adds its one-line "Unsupported runtime" notice (see README).
-      const lines = r.stderr.toString().trim().split("\n").filter((l) => !l.startsWith("oidc-provider WARNING: Unsupported runtime"));
+      const lines = r.stderr
+        .toString()
+        .trim()
+        .split("\n")
+        .filter((l) => !l.startsWith("oidc-provider WARNING: Unsupported runtime"));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(`port ${port} is in use`);
     } finally {

@@ -91,7 +91,9 @@ function call(port: number, options: { cert?: string; key?: string; headers?: Re
 function raw(port: number, secure: boolean, text: string): Promise<{ status: number; body: string }> {
   return new Promise((done, fail) => {
     const socket = secure
-      ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") }, () => socket.write(text))
+      ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") }, () =>
+          socket.write(text),
+        )
       : net.connect({ host: "127.0.0.1", port }, () => socket.write(text));
     let out = "";
     socket.setEncoding("utf8");
@@ -116,7 +118,10 @@ for (const runtime of RUNTIMES) {
     let strict: GatewayProcess;
 
     beforeAll(async () => {
-      [gateway, strict] = await Promise.all([startGateway({ runtime, config: mtlsConfig(false) }), startGateway({ runtime, config: mtlsConfig(true) })]);
+      [gateway, strict] = await Promise.all([
+        startGateway({ runtime, config: mtlsConfig(false) }),
+        startGateway({ runtime, config: mtlsConfig(true) }),
+      ]);
     }, 60_000);
 
     afterAll(async () => {
@@ -154,7 +159,7 @@ for (const runtime of RUNTIMES) {
       const id = `${runtime}-spoof-${crypto.randomUUID()}`;
       const spoofed = {
         "x-request-id": id,
-        "x-forwarded-client-cert": "Hash=abc;Subject=\"CN=admin\"",
+        "x-forwarded-client-cert": 'Hash=abc;Subject="CN=admin"',
         "client-cert": ":MIIBspoofed:",
         "client-cert-chain": ":MIIBspoofed:",
         "x-ssl-client-cert": "spoofed",
@@ -174,7 +179,10 @@ for (const runtime of RUNTIMES) {
     it("with require_client_cert, refuses a certificate from another CA and no certificate", async () => {
       for (const cert of ["other-client", "self-signed-client", undefined]) {
         const id = `${runtime}-strict-${cert}-${crypto.randomUUID()}`;
-        const answer = await call(strict.ports.proxyTls, { ...(cert ? { cert: `${cert}.crt`, key: `${cert}.key` } : {}), headers: { "x-request-id": id } });
+        const answer = await call(strict.ports.proxyTls, {
+          ...(cert ? { cert: `${cert}.crt`, key: `${cert}.key` } : {}),
+          headers: { "x-request-id": id },
+        });
         expect(answer.status).toBe(400);
         expect(answer.body).toContain("client certificate");
         expect(upstreamSaw(id)).toBeUndefined();
@@ -186,7 +194,11 @@ for (const runtime of RUNTIMES) {
         const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
         for (const host of ["evil.example/admin?", "user@evil.example", "evil.example#x", "a b"]) {
           const id = `${runtime}-${listener}-host-${crypto.randomUUID()}`;
-          const answer = await raw(port, listener === "proxy_tls", `GET /mtls HTTP/1.1\r\nHost: ${host}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+          const answer = await raw(
+            port,
+            listener === "proxy_tls",
+            `GET /mtls HTTP/1.1\r\nHost: ${host}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`,
+          );
           expect(answer.status).toBe(400);
           expect(upstreamSaw(id)).toBeUndefined();
         }
@@ -194,14 +206,22 @@ for (const runtime of RUNTIMES) {
 
       it(`refuses on ${listener} two Host headers (RFC 9112 §3.2)`, async () => {
         const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
-        const answer = await raw(port, listener === "proxy_tls", "GET /mtls HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n");
+        const answer = await raw(
+          port,
+          listener === "proxy_tls",
+          "GET /mtls HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+        );
         expect(answer.status).toBe(400);
       });
 
       it(`routes an absolute-form target on ${listener} by its own path`, async () => {
         const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
         const id = `${runtime}-${listener}-absolute-${crypto.randomUUID()}`;
-        const answer = await raw(port, listener === "proxy_tls", `GET http://localhost/abs/path?q=1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+        const answer = await raw(
+          port,
+          listener === "proxy_tls",
+          `GET http://localhost/abs/path?q=1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`,
+        );
         expect(answer.status).toBe(200);
         expect(upstreamSaw(id)?.path).toBe("/anything/abs/path?q=1");
       });

@@ -14,7 +14,9 @@ let gw: GatewayProcess;
 
 beforeAll(async () => {
   upstream = startEchoUpstream();
-  idp = await startIdpProcess({ options: { extraClaims: { realm_access: { roles: ["admin", "user"], level: { tier: "gold" } }, "org.id": "top-level-wins" } } });
+  idp = await startIdpProcess({
+    options: { extraClaims: { realm_access: { roles: ["admin", "user"], level: { tier: "gold" } }, "org.id": "top-level-wins" } },
+  });
   gw = await startGateway({
     config: simpleConfig(
       `${upstream.url}/anything`,
@@ -35,7 +37,9 @@ afterAll(async () => {
 
 describe("upstream_headers_claims with nested claims", () => {
   it("copies a nested claim by its dotted path, a top-level claim of the dotted name first, and no header for a missing one (the caller's own removed)", async () => {
-    const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}`, "x-missing": "forged" } });
+    const res = await fetch(`${gw.proxyUrl}/anything`, {
+      headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}`, "x-missing": "forged" },
+    });
     expect(res.status).toBe(200);
     const { headers } = (await res.json()) as { headers: Record<string, string> };
     expect(headers["x-roles"]).toBe("admin,user");

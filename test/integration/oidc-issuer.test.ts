@@ -14,7 +14,13 @@ import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp
 const lines: Record<string, any>[] = [];
 const log = createLogger("debug", (line) => lines.push(JSON.parse(line)));
 const registry = () => new IssuerRegistry({ runtime: bunRuntime, trustedCertificates: [], log });
-const settings = (issuer: string, extra: Partial<IssuerSettings> = {}): IssuerSettings => ({ issuer, timeout: 2000, sslVerify: true, rediscoveryLifetime: 30, ...extra });
+const settings = (issuer: string, extra: Partial<IssuerSettings> = {}): IssuerSettings => ({
+  issuer,
+  timeout: 2000,
+  sslVerify: true,
+  rediscoveryLifetime: 30,
+  ...extra,
+});
 const policy = { algorithms: ["RS256", "ES256", "PS256"], leeway: 0 };
 
 let idp: IdpProcess;
@@ -48,7 +54,10 @@ describe("issuer discovery", () => {
   });
 
   it("accepts the discovery document's URL as the issuer, as Kong does", async () => {
-    expect(splitIssuer(`${idp.issuer}/.well-known/openid-configuration`)).toEqual({ issuer: idp.issuer, discoveryUrl: `${idp.issuer}/.well-known/openid-configuration` });
+    expect(splitIssuer(`${idp.issuer}/.well-known/openid-configuration`)).toEqual({
+      issuer: idp.issuer,
+      discoveryUrl: `${idp.issuer}/.well-known/openid-configuration`,
+    });
     const issuer = await registry().acquire(settings(`${idp.issuer}/.well-known/openid-configuration`));
     expect(issuer.issuer).toBe(idp.issuer);
     expect(issuer.peek()).toBeDefined();
@@ -172,7 +181,11 @@ describe("issuer keys", () => {
     const { privateKey } = await generateKeyPair("RS256");
     const forged = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        new SignJWT({ sub: "attacker" }).setProtectedHeader({ alg: "RS256", kid: `random-${i}-${crypto.randomUUID()}` }).setIssuer(idp.issuer).setExpirationTime("5m").sign(privateKey),
+        new SignJWT({ sub: "attacker" })
+          .setProtectedHeader({ alg: "RS256", kid: `random-${i}-${crypto.randomUUID()}` })
+          .setIssuer(idp.issuer)
+          .setExpirationTime("5m")
+          .sign(privateKey),
       ),
     );
     for (const token of forged) {

@@ -55,7 +55,10 @@ describe("token endpoint errors", () => {
   });
 
   it("calls a token endpoint that cannot be reached 503, and one that hangs 504", async () => {
-    const unreachable = await failure({ ...answering(() => json(200, {})), fetch: createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 1000, sslVerify: true }) });
+    const unreachable = await failure({
+      ...answering(() => json(200, {})),
+      fetch: createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 1000, sslVerify: true }),
+    });
     expect(unreachable).toBeInstanceOf(IdpError);
     expect(unreachable.status).toBe(503);
   });
@@ -68,7 +71,12 @@ describe("token endpoint errors", () => {
     };
     const base = { fetch, allowHttp: false, timeout: 1000 };
     await requestClientCredentialsToken(as, credentials, { ...base, authMethod: "client_secret_basic" });
-    await requestClientCredentialsToken(as, credentials, { ...base, authMethod: "client_secret_post", scopes: ["api", "read"], audience: ["a1", "a2"] });
+    await requestClientCredentialsToken(as, credentials, {
+      ...base,
+      authMethod: "client_secret_post",
+      scopes: ["api", "read"],
+      audience: ["a1", "a2"],
+    });
     const first = new URLSearchParams(seen[0]!.body);
     expect(first.get("grant_type")).toBe("client_credentials");
     expect(first.has("scope")).toBe(false);
@@ -82,15 +90,19 @@ describe("token endpoint errors", () => {
 
   it("form-encodes id and secret in the Basic header (RFC 6749 Appendix B)", async () => {
     let header = "";
-    await requestClientCredentialsToken(as, { clientId: "my client", clientSecret: "p+w:d" }, {
-      authMethod: "client_secret_basic",
-      allowHttp: false,
-      timeout: 1000,
-      fetch: async (_u, init) => {
-        header = new Headers(init?.headers).get("authorization") ?? "";
-        return json(200, { access_token: "x", token_type: "bearer" });
+    await requestClientCredentialsToken(
+      as,
+      { clientId: "my client", clientSecret: "p+w:d" },
+      {
+        authMethod: "client_secret_basic",
+        allowHttp: false,
+        timeout: 1000,
+        fetch: async (_u, init) => {
+          header = new Headers(init?.headers).get("authorization") ?? "";
+          return json(200, { access_token: "x", token_type: "bearer" });
+        },
       },
-    });
+    );
     expect(atob(header.slice(6))).toBe("my+client:p%2Bw%3Ad");
   });
 });
@@ -102,7 +114,12 @@ describe("token endpoint against the real IdP", () => {
   beforeAll(async () => {
     idp = await startIdpProcess();
     meta = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as AuthorizationServer;
-    options = { authMethod: "client_secret_basic", allowHttp: true, timeout: 500, fetch: createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 500, sslVerify: true }) };
+    options = {
+      authMethod: "client_secret_basic",
+      allowHttp: true,
+      timeout: 500,
+      fetch: createIdpFetch({ runtime: bunRuntime, trustedCertificates: [] }, { timeout: 500, sslVerify: true }),
+    };
   });
   afterAll(() => idp?.stop());
 
@@ -114,7 +131,10 @@ describe("token endpoint against the real IdP", () => {
   });
 
   it("calls a wrong secret and an unknown client refusals", async () => {
-    for (const creds of [{ clientId: "service", clientSecret: "wrong" }, { clientId: "nobody", clientSecret: "x" }]) {
+    for (const creds of [
+      { clientId: "service", clientSecret: "wrong" },
+      { clientId: "nobody", clientSecret: "x" },
+    ]) {
       const error = await requestClientCredentialsToken(meta, creds, options).catch((e) => e);
       expect(error).toBeInstanceOf(AuthError);
       expect(error.status).toBe(401);

@@ -110,7 +110,9 @@ describe("hot reload", () => {
   });
 
   it("reloads by itself when the file changes and watch = true", async () => {
-    const gw = await startGateway({ config: simpleConfig(`${upstream.url}/`).replace("[server]\n", "[server]\nwatch = true\n").replace('paths = ["/"]', 'paths = ["/a"]') });
+    const gw = await startGateway({
+      config: simpleConfig(`${upstream.url}/`).replace("[server]\n", "[server]\nwatch = true\n").replace('paths = ["/"]', 'paths = ["/a"]'),
+    });
     try {
       writeFileSync(gw.configPath, readFileSync(gw.configPath, "utf8").replace('paths = ["/a"]', 'paths = ["/c"]'));
       await gw.waitForLog((l) => l.event === "config.reloaded");
@@ -140,7 +142,9 @@ describe("metrics and health", () => {
   it("exports Prometheus text that a real parser reads", async () => {
     const dead = await freePort();
     const gw = await startGateway({
-      config: simpleConfig(`${upstream.url}/`) + `\n[[services]]\nname = "dead"\nurl = "http://127.0.0.1:${dead}/"\nretries = 0\n[[routes]]\nname = "dead"\nservice = "dead"\npaths = ["/dead"]\n`,
+      config:
+        simpleConfig(`${upstream.url}/`) +
+        `\n[[services]]\nname = "dead"\nurl = "http://127.0.0.1:${dead}/"\nretries = 0\n[[routes]]\nname = "dead"\nservice = "dead"\npaths = ["/dead"]\n`,
     });
     try {
       for (let i = 0; i < 3; i++) await (await fetch(`${gw.proxyUrl}/anything`)).arrayBuffer();
@@ -148,7 +152,11 @@ describe("metrics and health", () => {
       await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-admin": "test" } });
       const res = await fetch(`${gw.adminUrl}/metrics`);
       expect(res.headers.get("content-type")).toContain("text/plain");
-      const families = parsePrometheusTextFormat(await res.text()) as { name: string; type: string; metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }[] }[];
+      const families = parsePrometheusTextFormat(await res.text()) as {
+        name: string;
+        type: string;
+        metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }[];
+      }[];
       const family = (name: string) => families.find((f) => f.name === name)!;
       const requests = family("gateway_http_requests_total");
       expect(requests.type).toBe("COUNTER");

@@ -88,7 +88,12 @@ for (const runtime of RUNTIMES) {
             const r = await get(targets()[listener]!, path, `${runtime}-${mode}-${listener}-${crypto.randomUUID()}`);
             if (mode === "reject") expect({ path, ...r }).toEqual({ path, status: 400, forwarded: undefined });
             else if (mode === "keep" && path === "/%2fadmin") expect({ path, ...r }).toEqual({ path, status: 404, forwarded: undefined });
-            else if (mode === "keep") expect({ path, ...r, forwarded: r.forwarded?.toLowerCase() }).toEqual({ path, status: 200, forwarded: path.replace(/%2e/g, ".").toLowerCase() });
+            else if (mode === "keep")
+              expect({ path, ...r, forwarded: r.forwarded?.toLowerCase() }).toEqual({
+                path,
+                status: 200,
+                forwarded: path.replace(/%2e/g, ".").toLowerCase(),
+              });
             else expect({ path, ...r }).toEqual({ path, status: 403, forwarded: undefined });
           }
         });

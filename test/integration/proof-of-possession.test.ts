@@ -13,7 +13,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exportJWK } from "jose";
 import { ensureCerts } from "../support/certs.ts";
-import { handKey, handMadeProof, handThumbprint, hmacProof, makeProof, proofKey, sha256b64u, unsignedProof, type ProofClaims, type ProofKey } from "../support/dpop-proof.ts";
+import {
+  handKey,
+  handMadeProof,
+  handThumbprint,
+  hmacProof,
+  makeProof,
+  proofKey,
+  sha256b64u,
+  unsignedProof,
+  type ProofClaims,
+  type ProofKey,
+} from "../support/dpop-proof.ts";
 import { defaultRuntime, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
@@ -45,7 +56,10 @@ function gatewayConfig(): string {
     .map((name) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`)
     .join("\n");
   const plugins = Object.entries(ROUTES)
-    .map(([name, extra]) => `[[plugins]]\nname = "openid-connect"\nroute = "${name}"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]\n${extra}\n`)
+    .map(
+      ([name, extra]) =>
+        `[[plugins]]\nname = "openid-connect"\nroute = "${name}"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]\n${extra}\n`,
+    )
     .join("\n");
   return `[server]
 proxy_listen = "127.0.0.1:{{proxy}}"
@@ -75,10 +89,33 @@ function makeSiblingCertificate(): { cert: string; key: string } {
     const r = Bun.spawnSync(["openssl", ...args], { stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`);
   };
-  writeFileSync(join(dir, "ext.cnf"), "[v3_client]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n");
+  writeFileSync(
+    join(dir, "ext.cnf"),
+    "[v3_client]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n",
+  );
   run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", join(dir, "sibling.key")]);
   run(["req", "-new", "-key", join(dir, "sibling.key"), "-subj", "/OU=IT/CN=JohnDoe", "-out", join(dir, "sibling.csr")]);
-  run(["x509", "-req", "-in", join(dir, "sibling.csr"), "-CA", join(certs, "ca.crt"), "-CAkey", join(certs, "ca.key"), "-extfile", join(dir, "ext.cnf"), "-extensions", "v3_client", "-days", "2", "-sha256", "-set_serial", `0x7${crypto.randomUUID().replace(/-/g, "").slice(0, 15)}`, "-out", join(dir, "sibling.crt")]);
+  run([
+    "x509",
+    "-req",
+    "-in",
+    join(dir, "sibling.csr"),
+    "-CA",
+    join(certs, "ca.crt"),
+    "-CAkey",
+    join(certs, "ca.key"),
+    "-extfile",
+    join(dir, "ext.cnf"),
+    "-extensions",
+    "v3_client",
+    "-days",
+    "2",
+    "-sha256",
+    "-set_serial",
+    `0x7${crypto.randomUUID().replace(/-/g, "").slice(0, 15)}`,
+    "-out",
+    join(dir, "sibling.crt"),
+  ]);
   return { cert: readFileSync(join(dir, "sibling.crt"), "utf8"), key: readFileSync(join(dir, "sibling.key"), "utf8") };
 }
 
@@ -99,10 +136,18 @@ afterAll(async () => {
 
 const basic = (id: string, secret: string) => `Basic ${btoa(`${id}:${secret}`)}`;
 
-async function tokenRequest(clientId: string, secret: string, extra: { dpop?: string; tls?: { cert: string; key: string } } = {}): Promise<{ access_token: string; token_type: string }> {
+async function tokenRequest(
+  clientId: string,
+  secret: string,
+  extra: { dpop?: string; tls?: { cert: string; key: string } } = {},
+): Promise<{ access_token: string; token_type: string }> {
   const res = await fetch(idp.tokenEndpoint, {
     method: "POST",
-    headers: { authorization: basic(clientId, secret), "content-type": "application/x-www-form-urlencoded", ...(extra.dpop ? { dpop: extra.dpop } : {}) },
+    headers: {
+      authorization: basic(clientId, secret),
+      "content-type": "application/x-www-form-urlencoded",
+      ...(extra.dpop ? { dpop: extra.dpop } : {}),
+    },
     body: "grant_type=client_credentials",
     tls: { ca: pem("ca.crt"), ...(extra.tls ?? {}) },
   } as RequestInit);
@@ -114,7 +159,9 @@ async function tokenRequest(clientId: string, secret: string, extra: { dpop?: st
 
 /** A DPoP-bound token for `key` (RFC 9449 §5): a proof for POST <token endpoint> with the request. */
 async function dpopBoundToken(key: ProofKey): Promise<string> {
-  const body = await tokenRequest("client-dpop-auth", "client-dpop-auth-secret", { dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }) });
+  const body = await tokenRequest("client-dpop-auth", "client-dpop-auth-secret", {
+    dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }),
+  });
   expect(body.token_type).toBe("DPoP");
   return body.access_token;
 }
@@ -212,16 +259,45 @@ for (const runtime of RUNTIMES) {
     });
 
     /** A request with `Authorization: DPoP <token>` and a proof made from `o` (or the given proof headers). */
-    async function dpopCall(path: string, o: { token?: string; key?: ProofKey; htm?: string; htu?: string; claims?: ProofClaims; header?: Record<string, unknown>; proofs?: string[]; headers?: Record<string, string>; scheme?: string } = {}) {
+    async function dpopCall(
+      path: string,
+      o: {
+        token?: string;
+        key?: ProofKey;
+        htm?: string;
+        htu?: string;
+        claims?: ProofClaims;
+        header?: Record<string, unknown>;
+        proofs?: string[];
+        headers?: Record<string, string>;
+        scheme?: string;
+      } = {},
+    ) {
       const token = o.token ?? bound;
-      const proofs = o.proofs ?? [await makeProof({ key: o.key ?? key, method: o.htm ?? "GET", url: o.htu ?? url(path), accessToken: token, ...(o.claims ? { claims: o.claims } : {}), ...(o.header ? { header: o.header } : {}) })];
+      const proofs = o.proofs ?? [
+        await makeProof({
+          key: o.key ?? key,
+          method: o.htm ?? "GET",
+          url: o.htu ?? url(path),
+          accessToken: token,
+          ...(o.claims ? { claims: o.claims } : {}),
+          ...(o.header ? { header: o.header } : {}),
+        }),
+      ];
       for (const p of proofs) secretsSent.add(p);
-      const headers: [string, string][] = [["authorization", `${o.scheme ?? "DPoP"} ${token}`], ...proofs.map((p) => ["dpop", p] as [string, string]), ...Object.entries(o.headers ?? {})];
+      const headers: [string, string][] = [
+        ["authorization", `${o.scheme ?? "DPoP"} ${token}`],
+        ...proofs.map((p) => ["dpop", p] as [string, string]),
+        ...Object.entries(o.headers ?? {}),
+      ];
       return plainCall(url(path), { headers });
     }
 
     const refusedProof = (a: Answer, code = "invalid_dpop_proof") => {
-      expect({ status: a.status, challenge: challenge(a).slice(0, 40) }).toEqual({ status: 401, challenge: 'DPoP realm="oidc-gateway", algs="ES256 E' });
+      expect({ status: a.status, challenge: challenge(a).slice(0, 40) }).toEqual({
+        status: 401,
+        challenge: 'DPoP realm="oidc-gateway", algs="ES256 E',
+      });
       expect(challenge(a)).toContain(`error="${code}"`);
     };
 
@@ -258,7 +334,13 @@ for (const runtime of RUNTIMES) {
         });
         const claims = JSON.parse(Buffer.from(res.access_token.split(".")[1]!, "base64url").toString());
         expect(claims.cnf.jkt).toBe(await handThumbprint(hk.publicJwk));
-        const proof = await handMadeProof(hk, { htm: "GET", htu: url("/dpop"), iat: iat(), jti: crypto.randomUUID(), ath: await sha256b64u(res.access_token) });
+        const proof = await handMadeProof(hk, {
+          htm: "GET",
+          htu: url("/dpop"),
+          iat: iat(),
+          jti: crypto.randomUUID(),
+          ath: await sha256b64u(res.access_token),
+        });
         expect((await dpopCall("/dpop", { token: res.access_token, proofs: [proof] })).status).toBe(200);
       });
 
@@ -283,7 +365,9 @@ for (const runtime of RUNTIMES) {
         it("a proof for another host, even with that host in Host or X-Forwarded-Host", async () => {
           const htu = `http://evil.example:${gw.ports.proxy}/dpop`;
           refusedProof(await dpopCall("/dpop", { htu }));
-          refusedProof(await dpopCall("/dpop", { htu, headers: { "x-forwarded-host": `evil.example:${gw.ports.proxy}`, "x-forwarded-proto": "http" } }));
+          refusedProof(
+            await dpopCall("/dpop", { htu, headers: { "x-forwarded-host": `evil.example:${gw.ports.proxy}`, "x-forwarded-proto": "http" } }),
+          );
           refusedProof(await dpopCall("/dpop", { htu: "https://evil.example/dpop", headers: { host: "evil.example" } }));
         });
 
@@ -312,12 +396,24 @@ for (const runtime of RUNTIMES) {
         });
 
         it("a proof with alg none", async () => {
-          const claims = { htm: "GET", htu: url("/dpop"), iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ath: await sha256b64u(bound) };
+          const claims = {
+            htm: "GET",
+            htu: url("/dpop"),
+            iat: Math.floor(Date.now() / 1000),
+            jti: crypto.randomUUID(),
+            ath: await sha256b64u(bound),
+          };
           refusedProof(await dpopCall("/dpop", { proofs: [unsignedProof(key.publicJwk, claims)] }));
         });
 
         it("a proof signed with HS256 (a symmetric key)", async () => {
-          const claims = { htm: "GET", htu: url("/dpop"), iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ath: await sha256b64u(bound) };
+          const claims = {
+            htm: "GET",
+            htu: url("/dpop"),
+            iat: Math.floor(Date.now() / 1000),
+            jti: crypto.randomUUID(),
+            ath: await sha256b64u(bound),
+          };
           refusedProof(await dpopCall("/dpop", { proofs: [await hmacProof(claims)] }));
         });
 
@@ -350,7 +446,11 @@ for (const runtime of RUNTIMES) {
         const proof = await makeProof({ key, method: "GET", url: `https://localhost:${gw.ports.proxyTls}/dpop`, accessToken: bound });
         const a = await tlsCall(gw.ports.proxyTls, "/dpop", { headers: { authorization: `DPoP ${bound}`, dpop: proof } });
         expect(a.status).toBe(200);
-        refusedProof(await tlsCall(gw.ports.proxyTls, "/dpop", { headers: { authorization: `DPoP ${bound}`, dpop: await makeProof({ key, method: "GET", url: url("/dpop"), accessToken: bound }) } }));
+        refusedProof(
+          await tlsCall(gw.ports.proxyTls, "/dpop", {
+            headers: { authorization: `DPoP ${bound}`, dpop: await makeProof({ key, method: "GET", url: url("/dpop"), accessToken: bound }) },
+          }),
+        );
       });
     });
 
@@ -364,7 +464,9 @@ for (const runtime of RUNTIMES) {
       it("optional: answers no credentials with a Bearer and a DPoP challenge", async () => {
         const a = await plainCall(url("/dpop-optional"));
         expect(a.status).toBe(401);
-        expect(challenge(a)).toBe('Bearer realm="oidc-gateway", DPoP realm="oidc-gateway", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"');
+        expect(challenge(a)).toBe(
+          'Bearer realm="oidc-gateway", DPoP realm="oidc-gateway", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"',
+        );
       });
 
       it("strict: refuses an unbound token (invalid_token)", async () => {
@@ -400,7 +502,8 @@ for (const runtime of RUNTIMES) {
     describe("a certificate-bound token (cert-bound, issued over mTLS)", () => {
       let certBound: string;
       beforeAll(async () => {
-        certBound = (await tokenRequest("cert-bound", "cert-bound-secret", { tls: { cert: pem("client.crt"), key: pem("client.key") } })).access_token;
+        certBound = (await tokenRequest("cert-bound", "cert-bound-secret", { tls: { cert: pem("client.crt"), key: pem("client.key") } }))
+          .access_token;
         const claims = JSON.parse(Buffer.from(certBound.split(".")[1]!, "base64url").toString());
         expect(claims.cnf["x5t#S256"]).toBeString();
       });
@@ -433,7 +536,11 @@ for (const runtime of RUNTIMES) {
           "client-cert": `:${Buffer.from(pem("client.crt")).toString("base64")}:`,
         };
         refused(await tlsCall(gw.ports.proxyTls, "/mtls", { headers: { ...auth(certBound), ...spoofed } }));
-        const a = await tlsCall(gw.ports.proxyTls, "/mtls", { cert: pem("client.crt"), key: pem("client.key"), headers: { ...auth(certBound), ...spoofed } });
+        const a = await tlsCall(gw.ports.proxyTls, "/mtls", {
+          cert: pem("client.crt"),
+          key: pem("client.key"),
+          headers: { ...auth(certBound), ...spoofed },
+        });
         expect(a.status).toBe(200);
         expect(a.body.headers["x-forwarded-client-cert"]).toBeUndefined();
         expect(a.body.headers["client-cert"]).toBeUndefined();
@@ -445,7 +552,9 @@ for (const runtime of RUNTIMES) {
 
       it("optional: lets an unbound token in without a certificate, and checks a bound one", async () => {
         expect((await tlsCall(gw.ports.proxyTls, "/mtls-optional", { headers: auth(unbound) })).status).toBe(200);
-        expect((await tlsCall(gw.ports.proxyTls, "/mtls-optional", { cert: pem("client.crt"), key: pem("client.key"), headers: auth(certBound) })).status).toBe(200);
+        expect(
+          (await tlsCall(gw.ports.proxyTls, "/mtls-optional", { cert: pem("client.crt"), key: pem("client.key"), headers: auth(certBound) })).status,
+        ).toBe(200);
         refused(await tlsCall(gw.ports.proxyTls, "/mtls-optional", { headers: auth(certBound) }));
       });
     });

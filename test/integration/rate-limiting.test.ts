@@ -20,7 +20,8 @@ let b: GatewayProcess;
 
 const route = (name: string) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`;
 const limit = (routeName: string, settings: string) => `[[plugins]]\nname = "rate-limiting"\nroute = "${routeName}"\n[plugins.config]\n${settings}\n`;
-const oidc = (routeName: string) => `[[plugins]]\nname = "openid-connect"\nroute = "${routeName}"\n[plugins.config]\nissuer = "${idp.issuer}"\nconsumer_claim = ["client_id"]\n`;
+const oidc = (routeName: string) =>
+  `[[plugins]]\nname = "openid-connect"\nroute = "${routeName}"\n[plugins.config]\nissuer = "${idp.issuer}"\nconsumer_claim = ["client_id"]\n`;
 const ownRedis = () => `[plugins.config.redis]\nhost = "127.0.0.1"\nport = ${redis.port}\ntimeout = 500\n`;
 
 function config(): string {
@@ -63,7 +64,9 @@ ${limit("by-header", 'minute = 2\nlimit_by = "header"\nheader_name = "x-tenant"'
 beforeAll(async () => {
   upstream = startEchoUpstream();
   redis = await startRedis();
-  idp = await startIdpProcess({ options: { extraClients: Object.entries(SECRETS).map(([client_id, client_secret]) => ({ client_id, client_secret })) } });
+  idp = await startIdpProcess({
+    options: { extraClients: Object.entries(SECRETS).map(([client_id, client_secret]) => ({ client_id, client_secret })) },
+  });
   [a, b] = await Promise.all([startGateway({ config: config() }), startGateway({ config: config() })]);
 }, 60_000);
 
@@ -85,7 +88,9 @@ async function withinOneMinute(margin = 8000): Promise<void> {
 }
 
 async function call(gw: GatewayProcess, path: string, client?: Client, headers: Record<string, string> = {}) {
-  const res = await fetch(`${gw.proxyUrl}${path}`, { headers: { ...(client ? { authorization: `Basic ${btoa(`${client}:${SECRETS[client]}`)}` } : {}), ...headers } });
+  const res = await fetch(`${gw.proxyUrl}${path}`, {
+    headers: { ...(client ? { authorization: `Basic ${btoa(`${client}:${SECRETS[client]}`)}` } : {}), ...headers },
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text };
 }

@@ -226,7 +226,10 @@ https_redirect_status_code = 308
   });
 
   it("redirects to the host the client used (X-Forwarded-Host) when it used http", async () => {
-    const res = await fetch(`${gw.proxyUrl}/secure?a=1`, { redirect: "manual", headers: { "x-forwarded-proto": "http", "x-forwarded-host": "shop.example" } });
+    const res = await fetch(`${gw.proxyUrl}/secure?a=1`, {
+      redirect: "manual",
+      headers: { "x-forwarded-proto": "http", "x-forwarded-host": "shop.example" },
+    });
     expect(res.status).toBe(308);
     expect(res.headers.get("location")).toBe("https://shop.example/secure?a=1");
   });
@@ -239,7 +242,10 @@ describe("11 000 generated routes (1 000 regex)", () => {
     gw = await startGateway({ config: routesToml(routes, upstream.url, server) });
     // The admin API can answer a moment before the proxy listener is bound on a busy machine.
     for (let i = 0; i < 100; i++) {
-      const ok = await fetch(`${gw.proxyUrl}/nowhere`).then((r) => r.arrayBuffer().then(() => true), () => false);
+      const ok = await fetch(`${gw.proxyUrl}/nowhere`).then(
+        (r) => r.arrayBuffer().then(() => true),
+        () => false,
+      );
       if (ok) break;
       await Bun.sleep(50);
     }

@@ -25,7 +25,8 @@ beforeAll(async () => {
   const jwk = { ...(await exportJWK(publicKey)), kid: "extra-key", alg: "ES256", use: "sig" };
   jwksServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => Response.json({ keys: [jwk] }) });
   jwksUrl = `http://127.0.0.1:${jwksServer.port}/jwks`;
-  sign = (claims) => new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "extra-key", typ: "at+jwt" }).setIssuedAt().setExpirationTime("5m").sign(privateKey);
+  sign = (claims) =>
+    new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "extra-key", typ: "at+jwt" }).setIssuedAt().setExpirationTime("5m").sign(privateKey);
 });
 afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
@@ -34,7 +35,12 @@ afterAll(async () => {
 });
 
 async function gateway(plugin: string): Promise<GatewayProcess> {
-  const gw = await startGateway({ config: simpleConfig(`${upstream.url}/anything`, `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nauth_methods = ["bearer"]\n${plugin}\n`) });
+  const gw = await startGateway({
+    config: simpleConfig(
+      `${upstream.url}/anything`,
+      `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nauth_methods = ["bearer"]\n${plugin}\n`,
+    ),
+  });
   gateways.push(gw);
   return gw;
 }

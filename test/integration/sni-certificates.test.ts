@@ -18,7 +18,24 @@ let gw: GatewayProcess;
 
 /** A throwaway self-signed certificate for `cn` (and its SAN). */
 function selfSigned(name: string, cn: string): void {
-  const r = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${cn}`, "-addext", `subjectAltName=DNS:${cn}`, "-keyout", join(dir, `${name}.key`), "-out", join(dir, `${name}.crt`)]);
+  const r = Bun.spawnSync([
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${cn}`,
+    "-addext",
+    `subjectAltName=DNS:${cn}`,
+    "-keyout",
+    join(dir, `${name}.key`),
+    "-out",
+    join(dir, `${name}.crt`),
+  ]);
   if (r.exitCode !== 0) throw new Error(r.stderr.toString());
 }
 
@@ -105,7 +122,10 @@ describe("certificates by SNI", () => {
   });
 
   it("refuses, in check, a server name listed twice", () => {
-    const file = checkFile("twice.toml", `[[certificates]]\ncert = "${dir}/api.crt"\nkey = "${dir}/api.key"\nsnis = ["api.example.test"]\n[[certificates]]\ncert = "${dir}/wild.crt"\nkey = "${dir}/wild.key"\nsnis = ["API.example.test"]\n`);
+    const file = checkFile(
+      "twice.toml",
+      `[[certificates]]\ncert = "${dir}/api.crt"\nkey = "${dir}/api.key"\nsnis = ["api.example.test"]\n[[certificates]]\ncert = "${dir}/wild.crt"\nkey = "${dir}/wild.key"\nsnis = ["API.example.test"]\n`,
+    );
     const r = Bun.spawnSync([resolve(import.meta.dir, "../../dist/oidc-gateway"), "check", "-c", file]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr.toString()).toContain('certificates[1].snis[0]: expected each server name once, "api.example.test" is also in certificates[0]');

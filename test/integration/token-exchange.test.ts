@@ -15,7 +15,9 @@ let gw: GatewayProcess;
 const payload = (jwt: string) => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString());
 
 beforeAll(async () => {
-  idp = await startIdpProcess({ options: { extraClients: [{ client_id: EXCHANGER.id, client_secret: EXCHANGER.secret, grant_types: [EXCHANGE_GRANT, "client_credentials"] }] } });
+  idp = await startIdpProcess({
+    options: { extraClients: [{ client_id: EXCHANGER.id, client_secret: EXCHANGER.secret, grant_types: [EXCHANGE_GRANT, "client_credentials"] }] },
+  });
   upstream = startEchoUpstream();
   gw = await startGateway({
     config: simpleConfig(

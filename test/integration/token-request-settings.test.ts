@@ -16,7 +16,9 @@ const gateways: GatewayProcess[] = [];
 
 beforeAll(async () => {
   upstream = startEchoUpstream();
-  idp = await startIdpProcess({ options: { extraClients: [{ client_id: GATEWAY.id, client_secret: GATEWAY.secret, grant_types: ["client_credentials", "password"] }] } });
+  idp = await startIdpProcess({
+    options: { extraClients: [{ client_id: GATEWAY.id, client_secret: GATEWAY.secret, grant_types: ["client_credentials", "password"] }] },
+  });
 });
 
 afterAll(async () => {
@@ -31,7 +33,10 @@ afterAll(async () => {
 
 async function gateway(plugin: string): Promise<GatewayProcess> {
   const gw = await startGateway({
-    config: simpleConfig(`${upstream.url}/anything`, `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\ncache_tokens = false\n${plugin}`),
+    config: simpleConfig(
+      `${upstream.url}/anything`,
+      `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\ncache_tokens = false\n${plugin}`,
+    ),
   });
   gateways.push(gw);
   return gw;
@@ -73,7 +78,9 @@ describe("token_headers_* and token_post_args_*", () => {
 
 describe("token_endpoint", () => {
   it("replaces the discovered token endpoint for client_credentials", async () => {
-    const gw = await gateway(`auth_methods = ["client_credentials"]\ntoken_endpoint = "${idp.issuer}/protocol/openid-connect/token?via=token_endpoint"`);
+    const gw = await gateway(
+      `auth_methods = ["client_credentials"]\ntoken_endpoint = "${idp.issuer}/protocol/openid-connect/token?via=token_endpoint"`,
+    );
     const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic("service", SERVICE_SECRET) } });
     expect(res.status).toBe(200);
     await res.text();
@@ -81,7 +88,9 @@ describe("token_endpoint", () => {
   });
 
   it("replaces it for the password grant: an endpoint nobody answers is the gateway's 5xx, not the caller's 401", async () => {
-    const gw = await gateway(`auth_methods = ["password"]\nclient_id = "${GATEWAY.id}"\nclient_secret = "${GATEWAY.secret}"\ntoken_endpoint = "http://127.0.0.1:9/token"\ntimeout = 2000`);
+    const gw = await gateway(
+      `auth_methods = ["password"]\nclient_id = "${GATEWAY.id}"\nclient_secret = "${GATEWAY.secret}"\ntoken_endpoint = "http://127.0.0.1:9/token"\ntimeout = 2000`,
+    );
     const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic("john", "doe") } });
     expect(res.status).toBeGreaterThanOrEqual(500);
     await res.text();

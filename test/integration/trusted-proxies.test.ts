@@ -31,14 +31,32 @@ function startBalancer(target: () => string, xfcc: (cert: X509Certificate | unde
   // node:tls handing sockets to node:http, as the gateway's own mTLS listener: Bun's node:https does not show the peer certificate.
   const http = createHttpServer(async (req, res) => {
     const peer = (req.socket as TLSSocket).getPeerX509Certificate?.();
-    const headers: Record<string, string> = { authorization: String(req.headers.authorization ?? ""), "x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https", "x-forwarded-host": "api.example" };
+    const headers: Record<string, string> = {
+      authorization: String(req.headers.authorization ?? ""),
+      "x-forwarded-for": "203.0.113.9",
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "api.example",
+    };
     const value = xfcc(peer);
     if (value !== undefined) headers["x-forwarded-client-cert"] = value;
     const r = await fetch(`${target()}${req.url}`, { headers });
-    res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "text/plain", ...(r.headers.get("www-authenticate") ? { "www-authenticate": r.headers.get("www-authenticate")! } : {}) });
+    res.writeHead(r.status, {
+      "content-type": r.headers.get("content-type") ?? "text/plain",
+      ...(r.headers.get("www-authenticate") ? { "www-authenticate": r.headers.get("www-authenticate")! } : {}),
+    });
     res.end(Buffer.from(await r.arrayBuffer()));
   });
-  const server = createTlsServer({ cert: pem("gateway.crt"), key: pem("gateway.key"), ca: pem("ca.crt"), requestCert: true, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] }, (socket) => http.emit("connection", socket));
+  const server = createTlsServer(
+    {
+      cert: pem("gateway.crt"),
+      key: pem("gateway.key"),
+      ca: pem("ca.crt"),
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["http/1.1"],
+    },
+    (socket) => http.emit("connection", socket),
+  );
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
@@ -93,7 +111,14 @@ beforeAll(async () => {
   noTrust = await startGateway({ config: gatewayConfig('"10.0.0.0/8"') });
   lb = await startBalancer(
     () => behindLb.proxyUrl,
-    (c) => (!c ? undefined : xfccMode === "cert" ? `Hash=${sha256Hex(c)};Cert="${urlEncodedPem(c)}";Subject="CN=JohnDoe"` : xfccMode === "hash" ? `Hash=${sha256Hex(c)}` : "Cert=\"not%20a%20certificate\""),
+    (c) =>
+      !c
+        ? undefined
+        : xfccMode === "cert"
+          ? `Hash=${sha256Hex(c)};Cert="${urlEncodedPem(c)}";Subject="CN=JohnDoe"`
+          : xfccMode === "hash"
+            ? `Hash=${sha256Hex(c)}`
+            : 'Cert="not%20a%20certificate"',
   );
   lbUrl = `https://127.0.0.1:${(lb.address() as { port: number }).port}`;
 }, 30_000);
@@ -105,7 +130,10 @@ afterAll(async () => {
 });
 
 const viaLb = (path: string, client: "client" | "other-client") =>
-  fetch(`${lbUrl}${path}`, { headers: { authorization: `Bearer ${boundToken}` }, tls: { ca: pem("ca.crt"), cert: pem(`${client}.crt`), key: pem(`${client}.key`) } } as RequestInit);
+  fetch(`${lbUrl}${path}`, {
+    headers: { authorization: `Bearer ${boundToken}` },
+    tls: { ca: pem("ca.crt"), cert: pem(`${client}.crt`), key: pem(`${client}.key`) },
+  } as RequestInit);
 
 describe("behind a trusted TLS-terminating load balancer", () => {
   it("accepts a certificate-bound token with the certificate the balancer forwarded (Cert=)", async () => {
@@ -146,7 +174,11 @@ describe("behind a trusted TLS-terminating load balancer", () => {
 describe("the same headers from a peer that is not trusted", () => {
   const forged = () => {
     const c = new X509Certificate(pem("client.crt"));
-    return { authorization: `Bearer ${boundToken}`, "x-forwarded-client-cert": `Hash=${sha256Hex(c)};Cert="${urlEncodedPem(c)}"`, "x-forwarded-for": "203.0.113.9" };
+    return {
+      authorization: `Bearer ${boundToken}`,
+      "x-forwarded-client-cert": `Hash=${sha256Hex(c)};Cert="${urlEncodedPem(c)}"`,
+      "x-forwarded-for": "203.0.113.9",
+    };
   };
 
   it("are never trusted: the bound token is refused without a real certificate", async () => {

@@ -72,7 +72,9 @@ async function call(gw: GatewayProcess, init: RequestInit & { path?: string } = 
 
 describe("the gateway's token, with each client authentication method", () => {
   it("client_secret_basic: the upstream gets Bearer <the gateway's token>; the repeat comes from the cache", async () => {
-    const gw = await gateway(upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "${CLIENTS.basic.secret}"`, `auth_method = "client_secret_basic"`));
+    const gw = await gateway(
+      upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "${CLIENTS.basic.secret}"`, `auth_method = "client_secret_basic"`),
+    );
     const before = await tokenCalls(CLIENTS.basic.id);
     const first = await call(gw);
     expect(first.status).toBe(200);
@@ -101,7 +103,9 @@ describe("the gateway's token, with each client authentication method", () => {
   });
 
   it("none, with a configured user's password grant", async () => {
-    const gw = await gateway(upstreamOauth(`grant_type = "password"\nclient_id = "uo-public"\nusername = "john"\npassword = "doe"`, `auth_method = "none"`));
+    const gw = await gateway(
+      upstreamOauth(`grant_type = "password"\nclient_id = "uo-public"\nusername = "john"\npassword = "doe"`, `auth_method = "none"`),
+    );
     const r = await call(gw);
     expect(r.status).toBe(200);
     const claims = payload(r.authorization!.slice(7));
@@ -112,7 +116,10 @@ describe("the gateway's token, with each client authentication method", () => {
   describe("over mutual TLS (an https IdP)", () => {
     let tlsIdp: IdpProcess;
     beforeAll(async () => {
-      tlsIdp = await startIdpProcess({ options: { tls: { cert: `${CERTS_DIR}/gateway.crt`, key: `${CERTS_DIR}/gateway.key`, ca: `${CERTS_DIR}/ca.crt` } }, ca: cert("ca.crt") });
+      tlsIdp = await startIdpProcess({
+        options: { tls: { cert: `${CERTS_DIR}/gateway.crt`, key: `${CERTS_DIR}/gateway.key`, ca: `${CERTS_DIR}/ca.crt` } },
+        ca: cert("ca.crt"),
+      });
     });
     afterAll(async () => {
       await tlsIdp?.stop();
@@ -121,21 +128,30 @@ describe("the gateway's token, with each client authentication method", () => {
     const files = (name: string) => `tls_client_auth_cert = "${CERTS_DIR}/${name}.crt"\ntls_client_auth_key = "${CERTS_DIR}/${name}.key"`;
 
     it("tls_client_auth with the JohnDoe certificate", async () => {
-      const gw = await gateway(upstreamOauth(`client_id = "client-tls-auth"`, `auth_method = "tls_client_auth"\n${files("client")}`), { server: trust, idp: tlsIdp });
+      const gw = await gateway(upstreamOauth(`client_id = "client-tls-auth"`, `auth_method = "tls_client_auth"\n${files("client")}`), {
+        server: trust,
+        idp: tlsIdp,
+      });
       const r = await call(gw);
       expect(r.status).toBe(200);
       expect(payload(r.authorization!.slice(7)).client_id).toBe("client-tls-auth");
     });
 
     it("self_signed_tls_client_auth with the self-signed certificate", async () => {
-      const gw = await gateway(upstreamOauth(`client_id = "client-self-signed"`, `auth_method = "self_signed_tls_client_auth"\n${files("self-signed-client")}`), { server: trust, idp: tlsIdp });
+      const gw = await gateway(
+        upstreamOauth(`client_id = "client-self-signed"`, `auth_method = "self_signed_tls_client_auth"\n${files("self-signed-client")}`),
+        { server: trust, idp: tlsIdp },
+      );
       const r = await call(gw);
       expect(r.status).toBe(200);
       expect(payload(r.authorization!.slice(7)).client_id).toBe("client-self-signed");
     });
 
     it("tls_client_auth with another CA's certificate: refused by the IdP, a 503 of the gateway", async () => {
-      const gw = await gateway(upstreamOauth(`client_id = "client-tls-auth"`, `auth_method = "tls_client_auth"\n${files("other-client")}`), { server: trust, idp: tlsIdp });
+      const gw = await gateway(upstreamOauth(`client_id = "client-tls-auth"`, `auth_method = "tls_client_auth"\n${files("other-client")}`), {
+        server: trust,
+        idp: tlsIdp,
+      });
       expect((await call(gw)).status).toBe(503);
     });
   });
@@ -146,7 +162,11 @@ describe("the token's lifetime", () => {
     await idp.setAccessTokenTtl(6);
     try {
       const gw = await gateway(
-        upstreamOauth(`client_id = "${CLIENTS.refresh.id}"\nclient_secret = "${CLIENTS.refresh.secret}"`, "", `[plugins.config.cache]\neagerly_expire = 1`),
+        upstreamOauth(
+          `client_id = "${CLIENTS.refresh.id}"\nclient_secret = "${CLIENTS.refresh.secret}"`,
+          "",
+          `[plugins.config.cache]\neagerly_expire = 1`,
+        ),
       );
       const first = await call(gw);
       expect(first.status).toBe(200);
@@ -178,7 +198,9 @@ describe("the token's lifetime", () => {
 
 describe("failures are the gateway's, never the caller's", () => {
   it("a wrong client secret is a 503, and the IdP is not asked again for a few seconds", async () => {
-    const gw = await gateway(upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "not-the-secret-0123"`, `auth_method = "client_secret_basic"`));
+    const gw = await gateway(
+      upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "not-the-secret-0123"`, `auth_method = "client_secret_basic"`),
+    );
     const before = await tokenCalls(CLIENTS.basic.id);
     expect((await call(gw)).status).toBe(503);
     expect((await call(gw)).status).toBe(503);
@@ -187,7 +209,9 @@ describe("failures are the gateway's, never the caller's", () => {
   });
 
   it("an IdP that is down is a 503", async () => {
-    const gw = await gateway(`[[plugins]]\nname = "upstream-oauth"\n[plugins.config.oauth]\ntoken_endpoint = "http://127.0.0.1:1/token"\nclient_id = "x"\nclient_secret = "y"`);
+    const gw = await gateway(
+      `[[plugins]]\nname = "upstream-oauth"\n[plugins.config.oauth]\ntoken_endpoint = "http://127.0.0.1:1/token"\nclient_id = "x"\nclient_secret = "y"`,
+    );
     expect((await call(gw)).status).toBe(503);
   });
 });
@@ -214,8 +238,15 @@ describe("combined with openid-connect", () => {
   });
 
   it("never lets a caller's own upstream_access_token_header_name through, alone or repeated", async () => {
-    const standalone = await gateway(upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "${CLIENTS.basic.secret}"`, `auth_method = "client_secret_basic"`));
-    const r = await call(standalone, { headers: [["authorization", "Bearer forged"], ["authorization", "Bearer forged-too"]] });
+    const standalone = await gateway(
+      upstreamOauth(`client_id = "${CLIENTS.basic.id}"\nclient_secret = "${CLIENTS.basic.secret}"`, `auth_method = "client_secret_basic"`),
+    );
+    const r = await call(standalone, {
+      headers: [
+        ["authorization", "Bearer forged"],
+        ["authorization", "Bearer forged-too"],
+      ],
+    });
     expect(r.status).toBe(200);
     expect(r.authorization).not.toContain("forged");
     expect(payload(r.authorization!.slice(7)).client_id).toBe(CLIENTS.basic.id);

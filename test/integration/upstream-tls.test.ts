@@ -14,10 +14,13 @@ let gw: GatewayProcess;
 beforeAll(async () => {
   const dir = ensureCerts();
   // rejectUnauthorized: a request reaches the handler only over a handshake with a valid client certificate.
-  upstream = createServer({ cert: cert("gateway.crt"), key: cert("gateway.key"), ca: cert("ca.crt"), requestCert: true, rejectUnauthorized: true }, (_req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ client_certificate: "verified" }));
-  });
+  upstream = createServer(
+    { cert: cert("gateway.crt"), key: cert("gateway.key"), ca: cert("ca.crt"), requestCert: true, rejectUnauthorized: true },
+    (_req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ client_certificate: "verified" }));
+    },
+  );
   await new Promise<void>((ok) => upstream.listen(0, "127.0.0.1", () => ok()));
   port = (upstream.address() as { port: number }).port;
   const svc = (name: string, extra: string) => `

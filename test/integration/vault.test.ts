@@ -64,16 +64,27 @@ describe("vault references", () => {
   });
 
   it("refuse to start when a reference does not resolve, naming the key and the reference", async () => {
-    const bad = await startGateway({ config: simpleConfig(`${upstream.url}/anything`, introspection("{vault://env/no-such-secret}").replace("{{issuer}}", idp.issuer)), env: { OIDC_SALT: SALT }, waitForAdmin: false });
+    const bad = await startGateway({
+      config: simpleConfig(`${upstream.url}/anything`, introspection("{vault://env/no-such-secret}").replace("{{issuer}}", idp.issuer)),
+      env: { OIDC_SALT: SALT },
+      waitForAdmin: false,
+    });
     expect(await bad.exited).toBe(1);
     const out = bad.output.join("\n");
-    expect(out).toContain("plugins[0].config.client_secret: the vault reference {vault://env/no-such-secret} does not resolve: the environment variable NO_SUCH_SECRET is not set");
+    expect(out).toContain(
+      "plugins[0].config.client_secret: the vault reference {vault://env/no-such-secret} does not resolve: the environment variable NO_SUCH_SECRET is not set",
+    );
     expect(out).not.toContain(SALT);
   });
 
   it.skipIf(defaultRuntime !== "binary")("are resolved by check too", () => {
     const file = join(gw.dir, "check.toml");
-    writeFileSync(file, simpleConfig("http://127.0.0.1:1/", introspection("{vault://env/missing-one}").replace("{{issuer}}", idp.issuer)).replaceAll("{{proxy}}", "1").replaceAll("{{admin}}", "2"));
+    writeFileSync(
+      file,
+      simpleConfig("http://127.0.0.1:1/", introspection("{vault://env/missing-one}").replace("{{issuer}}", idp.issuer))
+        .replaceAll("{{proxy}}", "1")
+        .replaceAll("{{admin}}", "2"),
+    );
     const r = spawnSync(join(ROOT, "dist/oidc-gateway"), ["check", "-c", file], { env: { ...process.env, OIDC_SALT: SALT }, encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("{vault://env/missing-one}");

@@ -80,8 +80,12 @@ async function token(): Promise<string> {
 function handshakeStatus(path: string, headers: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
-      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
+      const extra = Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join("");
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`,
+      );
     });
     let text = "";
     socket.on("data", (d) => {
@@ -98,7 +102,10 @@ function handshakeStatus(path: string, headers: Record<string, string> = {}): Pr
 /** Opens a WebSocket through the gateway; resolves once open. */
 function open(path: string, bearer?: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.ports.proxy}${path}`, bearer ? ({ headers: { authorization: `Bearer ${bearer}` } } as never) : undefined);
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${gw.ports.proxy}${path}`,
+      bearer ? ({ headers: { authorization: `Bearer ${bearer}` } } as never) : undefined,
+    );
     ws.binaryType = "arraybuffer";
     ws.onopen = () => resolve(ws);
     ws.onerror = () => reject(new Error("the WebSocket did not open"));

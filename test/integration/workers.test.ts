@@ -14,7 +14,8 @@ beforeAll(() => {
 });
 afterAll(() => upstream?.stop());
 
-const withWorkers = (n: number, config = simpleConfig(`${upstream.url}/`)) => config.replace("shutdown_timeout = 5000", `shutdown_timeout = 5000\nworkers = ${n}`);
+const withWorkers = (n: number, config = simpleConfig(`${upstream.url}/`)) =>
+  config.replace("shutdown_timeout = 5000", `shutdown_timeout = 5000\nworkers = ${n}`);
 
 /** GET on a fresh connection each time, so the kernel picks a worker per request. */
 function freshGet(url: string): Promise<number> {
@@ -51,7 +52,12 @@ describe("workers = 2", () => {
       const pids = await workerPids(gw, 2);
       expect(new Set(pids).size).toBe(2);
       for (let i = 0; i < 60; i++) expect(await freshGet(`${gw.proxyUrl}/anything`)).toBe(200);
-      const served = new Set(gw.logs().filter((l) => l.event === "http.request").map((l) => l.worker));
+      const served = new Set(
+        gw
+          .logs()
+          .filter((l) => l.event === "http.request")
+          .map((l) => l.worker),
+      );
       expect(served).toEqual(new Set([0, 1]));
       const admins = gw.logs().filter((l) => l.event === "listener.started" && l.listener === "admin");
       expect(admins.map((l) => l.worker)).toEqual([0]);

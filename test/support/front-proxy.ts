@@ -118,5 +118,9 @@ http://127.0.0.1:${port} {
 }
 `,
   );
-  return run("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], port, { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir });
+  return run("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], port, {
+    HOME: dir,
+    XDG_DATA_HOME: dir,
+    XDG_CONFIG_HOME: dir,
+  });
 }

@@ -64,7 +64,16 @@ function command(runtime: GatewayRuntime, configPath: string): string[] {
     case "bun":
       return [join(ROOT, "node_modules/.bin/bun"), join(ROOT, "src/main.ts"), "--config", configPath];
     case "deno":
-      return [join(ROOT, "node_modules/.bin/deno"), "run", "-A", "--quiet", "--unstable-no-legacy-abort", join(ROOT, "src/main.ts"), "--config", configPath];
+      return [
+        join(ROOT, "node_modules/.bin/deno"),
+        "run",
+        "-A",
+        "--quiet",
+        "--unstable-no-legacy-abort",
+        join(ROOT, "src/main.ts"),
+        "--config",
+        configPath,
+      ];
   }
 }
 

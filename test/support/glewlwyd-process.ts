@@ -208,7 +208,13 @@ export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<Glew
   const kid = "glewlwyd-test";
   const jwk = { ...(await exportJWK(privateKey)), kid, alg: "ES256", use: "sig" };
   await admin("POST", "/mod/plugin/", oidcPlugin(issuer, JSON.stringify({ keys: [jwk] }), kid, options.tls !== undefined));
-  await admin("POST", "/scope/", { name: GLEWLWYD_SCOPE, display_name: GLEWLWYD_SCOPE, description: "the test API", password_required: false, scheme: {} });
+  await admin("POST", "/scope/", {
+    name: GLEWLWYD_SCOPE,
+    display_name: GLEWLWYD_SCOPE,
+    description: "the test API",
+    password_required: false,
+    scheme: {},
+  });
 
   const addClient = async (c: GlewlwydClient) => {
     const { client_id, scope, authorization_type, token_endpoint_auth_method, ...rest } = c;
@@ -221,7 +227,8 @@ export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<Glew
       scope: scope ?? [GLEWLWYD_SCOPE],
       authorization_type: authorization_type ?? ["client_credentials"],
       // Glewlwyd refuses every method not listed here (a 403 with an empty body).
-      token_endpoint_auth_method: token_endpoint_auth_method ?? (c.client_secret !== undefined ? ["client_secret_basic", "client_secret_post"] : ["private_key_jwt"]),
+      token_endpoint_auth_method:
+        token_endpoint_auth_method ?? (c.client_secret !== undefined ? ["client_secret_basic", "client_secret_post"] : ["private_key_jwt"]),
       ...rest,
     });
   };

@@ -86,7 +86,13 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
     buffered += new TextDecoder().decode(value);
   }
   reader.releaseLock();
-  const ready = JSON.parse(buffered.slice(0, buffered.indexOf("\n"))) as { issuer: string; url: string; port: number; tokenEndpoint: string; jwksUri: string };
+  const ready = JSON.parse(buffered.slice(0, buffered.indexOf("\n"))) as {
+    issuer: string;
+    url: string;
+    port: number;
+    tokenEndpoint: string;
+    jwksUri: string;
+  };
 
   const trust = (opts.ca ? { tls: { ca: [opts.ca] } } : {}) as RequestInit;
   const control = async (path: string, init?: RequestInit) => {
@@ -95,7 +101,8 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
     if (!res.ok) throw new Error(`IdP control ${path}: ${res.status} ${JSON.stringify(body)}`);
     return body;
   };
-  const scope = (o?: { count?: number; targets?: IdpTarget[] }) => `${o?.count ? `&count=${o.count}` : ""}&target=${(o?.targets ?? ["token"]).join(",")}`;
+  const scope = (o?: { count?: number; targets?: IdpTarget[] }) =>
+    `${o?.count ? `&count=${o.count}` : ""}&target=${(o?.targets ?? ["token"]).join(",")}`;
 
   return {
     issuer: ready.issuer,
@@ -111,8 +118,10 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
     delay: async (ms, o) => void (await control(`/delay?ms=${ms}${scope(o)}`)),
     normal: async () => void (await control("/normal")),
     setAccessTokenTtl: async (seconds) => void (await control(`/access-token-ttl?seconds=${seconds}`)),
-    addClient: async (metadata) => void (await control("/clients", { body: JSON.stringify(metadata), headers: { "content-type": "application/json" } })),
-    refreshClientJwks: async (clientId) => void (await control(`/refresh-client-jwks${clientId ? `?client_id=${encodeURIComponent(clientId)}` : ""}`)),
+    addClient: async (metadata) =>
+      void (await control("/clients", { body: JSON.stringify(metadata), headers: { "content-type": "application/json" } })),
+    refreshClientJwks: async (clientId) =>
+      void (await control(`/refresh-client-jwks${clientId ? `?client_id=${encodeURIComponent(clientId)}` : ""}`)),
     async token(clientId, secret) {
       const res = await fetch(ready.tokenEndpoint, {
         ...trust,

@@ -22,7 +22,13 @@ export interface RawResult {
 export function connect(target: RawTarget, onReady: (socket: net.Socket) => void): net.Socket {
   if (target.tls) {
     const socket: tls.TLSSocket = tls.connect(
-      { host: "127.0.0.1", port: target.port, servername: "localhost", ca: target.tls.ca, ...(target.tls.cert ? { cert: target.tls.cert, key: target.tls.key } : {}) },
+      {
+        host: "127.0.0.1",
+        port: target.port,
+        servername: "localhost",
+        ca: target.tls.ca,
+        ...(target.tls.cert ? { cert: target.tls.cert, key: target.tls.key } : {}),
+      },
       () => onReady(socket),
     );
     return socket;

@@ -17,7 +17,11 @@ export interface UpstreamProcess {
 }
 
 async function spawnOn(port: number) {
-  const proc = Bun.spawn([join(ROOT, "node_modules/.bin/bun"), join(ROOT, "test/support/upstream.ts"), String(port)], { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn([join(ROOT, "node_modules/.bin/bun"), join(ROOT, "test/support/upstream.ts"), String(port)], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = proc.stdout.getReader();
   let text = "";
   const deadline = Date.now() + 15_000;

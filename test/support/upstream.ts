@@ -62,10 +62,18 @@ export function startEchoUpstream(port = 0, hostname = "127.0.0.1"): EchoUpstrea
         );
       }
       if (url.pathname === "/stall-body") {
-        return new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("partial")); } }));
+        return new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(new TextEncoder().encode("partial"));
+            },
+          }),
+        );
       }
       if (url.pathname === "/hop-by-hop") {
-        return new Response("ok", { headers: { connection: "x-upstream-private", "x-upstream-private": "secret-ish", "keep-alive": "timeout=5", "x-kept": "yes" } });
+        return new Response("ok", {
+          headers: { connection: "x-upstream-private", "x-upstream-private": "secret-ish", "keep-alive": "timeout=5", "x-kept": "yes" },
+        });
       }
       // Which process answered: the load-balancing suites count targets by it.
       if (url.pathname.endsWith("/whoami")) return new Response(String(srv.port));

@@ -72,7 +72,6 @@ export function splitHost(host: string, localPort: number | undefined): [string,
 
 const NONE: readonly never[] = Object.freeze([]);
 
-
 export class Conditions {
   readonly methods: ReadonlySet<string> | undefined;
   readonly hosts: readonly HostPattern[];

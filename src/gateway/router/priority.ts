@@ -47,7 +47,14 @@ export function priorityKey(rules: RouteRules, group: PathGroup | undefined): nu
     (rules.destinations?.length ? 1 : 0);
   const plainHosts = rules.hosts.length > 0 && rules.hosts.every((h) => !h.includes("*"));
   const regex = group?.regex ?? false;
-  return [weight, plainHosts ? 1 : 0, Math.min(headers, 255), regex ? 1 : 0, regex ? rules.regex_priority : 0, group && !regex ? group.paths[0]!.length : 0];
+  return [
+    weight,
+    plainHosts ? 1 : 0,
+    Math.min(headers, 255),
+    regex ? 1 : 0,
+    regex ? rules.regex_priority : 0,
+    group && !regex ? group.paths[0]!.length : 0,
+  ];
 }
 
 export function compareKeys(a: readonly number[], b: readonly number[]): number {

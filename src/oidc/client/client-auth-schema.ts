@@ -6,7 +6,15 @@
 import { z } from "zod";
 import { filePath, oneOrMany, type SchemaContext } from "../../config/fields.ts";
 import { SIGNING_ALGORITHMS } from "../../keys/jwk.ts";
-import { CLIENT_AUTH_METHODS, clientAuthIssues, defaultClientAuth, KONG_KEY_NAMES, type ClientAuthKeyNames, type ClientAuthMethod, type ClientAuthSettings } from "./client-auth.ts";
+import {
+  CLIENT_AUTH_METHODS,
+  clientAuthIssues,
+  defaultClientAuth,
+  KONG_KEY_NAMES,
+  type ClientAuthKeyNames,
+  type ClientAuthMethod,
+  type ClientAuthSettings,
+} from "./client-auth.ts";
 
 /** Kong takes a list (one entry per client); the gateway is one client per plugin, so one entry. */
 const single = <T extends z.ZodType<string>>(item: T, what: string) =>
@@ -20,7 +28,9 @@ const single = <T extends z.ZodType<string>>(item: T, what: string) =>
   });
 
 const httpUrl = () =>
-  z.url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") }).refine((u) => !u.includes("#"), "expected a URL without a fragment");
+  z
+    .url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") })
+    .refine((u) => !u.includes("#"), "expected a URL without a fragment");
 
 /** `client_id` … `mtls_introspection_endpoint`, as flat keys (openid-connect's table). */
 export const gatewayClientFields = (ctx: SchemaContext) => ({
@@ -46,12 +56,16 @@ export const gatewayClientFields = (ctx: SchemaContext) => ({
     .string()
     .min(1)
     .optional()
-    .describe("The `kid` of the key in `[keys] jwks_file` to sign `private_key_jwt` assertions with (it must have `client_alg`); unset: the current key for `client_alg`.")
+    .describe(
+      "The `kid` of the key in `[keys] jwks_file` to sign `private_key_jwt` assertions with (it must have `client_alg`); unset: the current key for `client_alg`.",
+    )
     .meta({ kong: "Kong takes the private JWK itself; here the `kid` of a key the gateway holds" }),
   client_assertion_audience: z
     .enum(["issuer", "token_endpoint"])
     .default("issuer")
-    .describe("`aud` of `private_key_jwt` assertions: the issuer identifier (as current specifications say), or the token endpoint URL for IdPs that want that.")
+    .describe(
+      "`aud` of `private_key_jwt` assertions: the issuer identifier (as current specifications say), or the token endpoint URL for IdPs that want that.",
+    )
     .meta({ kong: "" }),
   tls_client_auth_cert: filePath(ctx)
     .optional()
@@ -59,7 +73,9 @@ export const gatewayClientFields = (ctx: SchemaContext) => ({
     .meta({ kong: "Kong's `tls_client_auth_cert_id` (a Certificate entity)" }),
   tls_client_auth_key: filePath(ctx).optional().describe("PEM private key of `tls_client_auth_cert`.").meta({ kong: "" }),
   tls_client_auth_ssl_verify: z.boolean().default(true).describe("Verify the IdP's certificate on the mutual TLS connection."),
-  mtls_token_endpoint: httpUrl().optional().describe("Token endpoint for the mutual TLS methods; unset: the discovered `mtls_endpoint_aliases`, else `token_endpoint`."),
+  mtls_token_endpoint: httpUrl()
+    .optional()
+    .describe("Token endpoint for the mutual TLS methods; unset: the discovered `mtls_endpoint_aliases`, else `token_endpoint`."),
   mtls_introspection_endpoint: httpUrl()
     .optional()
     .describe("Introspection endpoint for the mutual TLS methods; unset: the discovered `mtls_endpoint_aliases`, else `introspection_endpoint`."),
@@ -86,13 +102,20 @@ export function checkGatewayClient(
   names: ClientAuthKeyNames = KONG_KEY_NAMES,
   path: (key: keyof ClientAuthKeyNames) => PropertyKey[] = (key) => [key],
 ): void {
-  for (const issue of clientAuthIssues({ methods: clientAuthMethods(c), clientSecret: c.client_secret, tlsCertFile: c.tls_client_auth_cert, tlsKeyFile: c.tls_client_auth_key }, names)) {
+  for (const issue of clientAuthIssues(
+    { methods: clientAuthMethods(c), clientSecret: c.client_secret, tlsCertFile: c.tls_client_auth_cert, tlsKeyFile: c.tls_client_auth_key },
+    names,
+  )) {
     ctx.addIssue({ code: "custom", path: path(issue.key), message: issue.message });
   }
 }
 
 /** `createGatewayClient`'s settings from the flat keys. */
-export function gatewayClientSettings(c: Fields & { readonly client_id: string }, timeout: number, extra: Partial<ClientAuthSettings> = {}): ClientAuthSettings {
+export function gatewayClientSettings(
+  c: Fields & { readonly client_id: string },
+  timeout: number,
+  extra: Partial<ClientAuthSettings> = {},
+): ClientAuthSettings {
   return {
     clientId: c.client_id,
     clientSecret: c.client_secret,

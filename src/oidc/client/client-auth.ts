@@ -27,7 +27,14 @@ import { createIdpFetch, type OutboundContext } from "./outbound.ts";
 import { readPemFile } from "../../config/pem-file.ts";
 
 /** Kong's `client_auth` values this gateway implements. */
-export const CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth", "none"] as const;
+export const CLIENT_AUTH_METHODS = [
+  "client_secret_basic",
+  "client_secret_post",
+  "private_key_jwt",
+  "tls_client_auth",
+  "self_signed_tls_client_auth",
+  "none",
+] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 const MTLS_METHODS: ReadonlySet<ClientAuthMethod> = new Set(["tls_client_auth", "self_signed_tls_client_auth"]);
@@ -107,7 +114,10 @@ export interface GatewayClient {
 }
 
 /** Kong picks a method from what is configured when `client_auth` is not set; so do we. */
-export function defaultClientAuth(config: { readonly clientSecret?: string | undefined; readonly tlsCertFile?: string | undefined }): ClientAuthMethod {
+export function defaultClientAuth(config: {
+  readonly clientSecret?: string | undefined;
+  readonly tlsCertFile?: string | undefined;
+}): ClientAuthMethod {
   if (config.clientSecret !== undefined) return "client_secret_basic";
   if (config.tlsCertFile !== undefined) return "tls_client_auth";
   return "private_key_jwt";
@@ -120,13 +130,16 @@ export interface ClientAuthIssue {
 }
 
 /** What the schema refuses (no files or keys are read here: `check` stays offline). */
-export function clientAuthIssues(c: {
-  readonly methods: readonly ClientAuthMethod[];
-  readonly clientSecret?: string | undefined;
-  readonly tlsCertFile?: string | undefined;
-  readonly tlsKeyFile?: string | undefined;
-  readonly alg?: string | undefined;
-}, names: ClientAuthKeyNames = KONG_KEY_NAMES): ClientAuthIssue[] {
+export function clientAuthIssues(
+  c: {
+    readonly methods: readonly ClientAuthMethod[];
+    readonly clientSecret?: string | undefined;
+    readonly tlsCertFile?: string | undefined;
+    readonly tlsKeyFile?: string | undefined;
+    readonly alg?: string | undefined;
+  },
+  names: ClientAuthKeyNames = KONG_KEY_NAMES,
+): ClientAuthIssue[] {
   const issues: ClientAuthIssue[] = [];
   const secret = c.methods.find((m) => SECRET_METHODS.has(m));
   if (secret && c.clientSecret === undefined) {
@@ -134,13 +147,22 @@ export function clientAuthIssues(c: {
   }
   const mtls = c.methods.find((m) => MTLS_METHODS.has(m));
   if (mtls && c.tlsCertFile === undefined) {
-    issues.push({ key: "tls_client_auth_cert", message: `missing required key: '${names.client_auth}' "${mtls}" needs '${names.tls_client_auth_cert}' and '${names.tls_client_auth_key}'` });
+    issues.push({
+      key: "tls_client_auth_cert",
+      message: `missing required key: '${names.client_auth}' "${mtls}" needs '${names.tls_client_auth_cert}' and '${names.tls_client_auth_key}'`,
+    });
   }
   if (c.tlsCertFile !== undefined && c.tlsKeyFile === undefined) {
-    issues.push({ key: "tls_client_auth_key", message: `missing required key: '${names.tls_client_auth_cert}' needs '${names.tls_client_auth_key}'` });
+    issues.push({
+      key: "tls_client_auth_key",
+      message: `missing required key: '${names.tls_client_auth_cert}' needs '${names.tls_client_auth_key}'`,
+    });
   }
   if (c.tlsKeyFile !== undefined && c.tlsCertFile === undefined) {
-    issues.push({ key: "tls_client_auth_cert", message: `missing required key: '${names.tls_client_auth_key}' needs '${names.tls_client_auth_cert}'` });
+    issues.push({
+      key: "tls_client_auth_cert",
+      message: `missing required key: '${names.tls_client_auth_key}' needs '${names.tls_client_auth_cert}'`,
+    });
   }
   if (c.alg !== undefined && !isSigningAlgorithm(c.alg)) issues.push({ key: "client_alg", message: `expected a signing algorithm, got "${c.alg}"` });
   return issues;
@@ -174,7 +196,12 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
   if (methods.some(usesMtls)) {
     const cert = await readPemFile(deps.ctx.runtime, settings.tlsCertFile!, `${where}: ${names.tls_client_auth_cert}`, "CERTIFICATE");
     const key = await readPemFile(deps.ctx.runtime, settings.tlsKeyFile!, `${where}: ${names.tls_client_auth_key}`, "PRIVATE KEY");
-    mtlsFetch = createIdpFetch(deps.ctx, { timeout: settings.timeout, sslVerify: settings.tlsVerify, clientCertificate: { cert, key }, proxy: deps.proxy });
+    mtlsFetch = createIdpFetch(deps.ctx, {
+      timeout: settings.timeout,
+      sslVerify: settings.tlsVerify,
+      clientCertificate: { cert, key },
+      proxy: deps.proxy,
+    });
   }
   const keys = deps.ctx.keys;
   const selector = { alg: settings.alg, kid: settings.kid };
@@ -205,19 +232,21 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
     }
   };
 
-  const assertion = (key: () => Promise<SigningKey>, tokenEndpoint: string): oauth.ClientAuth => async (as, client, body, headers) => {
-    const signing = await key();
-    const sign = oauth.PrivateKeyJwt(
-      { key: signing.privateKey, kid: signing.kid },
-      {
-        [oauth.modifyAssertion]: (header, payload) => {
-          header.alg = signing.alg; // the JWK's own name (EdDSA, not oauth4webapi's Ed25519)
-          if (settings.assertionAudience === "token_endpoint") payload.aud = tokenEndpoint;
+  const assertion =
+    (key: () => Promise<SigningKey>, tokenEndpoint: string): oauth.ClientAuth =>
+    async (as, client, body, headers) => {
+      const signing = await key();
+      const sign = oauth.PrivateKeyJwt(
+        { key: signing.privateKey, kid: signing.kid },
+        {
+          [oauth.modifyAssertion]: (header, payload) => {
+            header.alg = signing.alg; // the JWK's own name (EdDSA, not oauth4webapi's Ed25519)
+            if (settings.assertionAudience === "token_endpoint") payload.aud = tokenEndpoint;
+          },
         },
-      },
-    );
-    await sign(as, client, body, headers);
-  };
+      );
+      await sign(as, client, body, headers);
+    };
 
   /** The retry of `call` with the previous key, when there is one that did not sign it already. */
   const withPreviousKey = (call: Omit<ClientCall, "withPreviousKey">, tokenEndpoint: string) => async (): Promise<ClientCall | undefined> => {
@@ -254,7 +283,10 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
       const mtls = usesMtls(method);
       const url = urlFor(as, endpoint, mtls);
       if (!url) {
-        throw new IdpError("misconfigured", `the discovery document of ${as.issuer} has no ${endpoint}${endpoint === "introspection_endpoint" ? "; set 'introspection_endpoint'" : ""}`);
+        throw new IdpError(
+          "misconfigured",
+          `the discovery document of ${as.issuer} has no ${endpoint}${endpoint === "introspection_endpoint" ? "; set 'introspection_endpoint'" : ""}`,
+        );
       }
       const tokenEndpoint = urlFor(as, "token_endpoint", mtls) ?? url;
       const plain = {
@@ -266,7 +298,8 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
         url,
       };
       // A pinned `client_jwk` has no previous key to fall back to.
-      const call: ClientCall = method === "private_key_jwt" && settings.kid === undefined ? { ...plain, withPreviousKey: withPreviousKey(plain, tokenEndpoint) } : plain;
+      const call: ClientCall =
+        method === "private_key_jwt" && settings.kid === undefined ? { ...plain, withPreviousKey: withPreviousKey(plain, tokenEndpoint) } : plain;
       if (!calls) memo.set(as, (calls = new Map()));
       calls.set(endpoint, call);
       return call;

@@ -62,11 +62,20 @@ function httpOptions(call: ClientCall, options: ClientRequestOptions) {
 function refused(status: number, call: ClientCall, what: string, oauthError?: string): IdpError {
   if (status >= 500 || status < 400) return new IdpError("bad_response", `${what} ${endpointName(call.url)} answered HTTP ${status}`);
   const code = oauthError ? `, ${oauthError.slice(0, 64)}` : "";
-  return new IdpError("misconfigured", `${what} ${endpointName(call.url)} refused the gateway's client "${call.client.client_id}" (${call.method}: HTTP ${status}${code})`);
+  return new IdpError(
+    "misconfigured",
+    `${what} ${endpointName(call.url)} refused the gateway's client "${call.client.client_id}" (${call.method}: HTTP ${status}${code})`,
+  );
 }
 
 /** Maps whatever oauth4webapi or the network threw to `IdpError`, or `AuthError` for a user's wrong password. */
-function classifyClientError(error: unknown, call: ClientCall, what: string, timeout: number, callerGrant?: GatewayGrant["type"]): AuthError | IdpError {
+function classifyClientError(
+  error: unknown,
+  call: ClientCall,
+  what: string,
+  timeout: number,
+  callerGrant?: GatewayGrant["type"],
+): AuthError | IdpError {
   return classifyIdpError(error, what, endpointName(call.url), timeout, (status, oauthError) =>
     callerGrant === "password" && oauthError === "invalid_grant"
       ? new AuthError({ error: "invalid_grant", description: "the identity provider refused the username or password" })

@@ -57,7 +57,10 @@ export function forwardProxy(plugin: ForwardProxyKeys, server: ForwardProxyKeys)
 
 /** `no_proxy` as Kong writes it: one comma-separated string. */
 function parseNoProxy(value: string | undefined): string[] {
-  return (value ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+  return (value ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean);
 }
 
 /** A key part that tells proxies apart without holding their credentials. */

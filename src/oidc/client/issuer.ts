@@ -175,7 +175,11 @@ export class Issuer {
         await this.inflight.catch(() => {});
       } else if (this.now() - this.lastKidRefetchAt >= this.lifetimeMs) {
         this.lastKidRefetchAt = this.now();
-        this.log.info("oidc.jwks_refetch", { issuer: this.issuer, reason: "unknown kid", kid: typeof header.kid === "string" ? header.kid.slice(0, 64) : null });
+        this.log.info("oidc.jwks_refetch", {
+          issuer: this.issuer,
+          reason: "unknown kid",
+          kid: typeof header.kid === "string" ? header.kid.slice(0, 64) : null,
+        });
         await this.load();
       } else {
         throw error;
@@ -256,7 +260,11 @@ export class Issuer {
         this.lastLogged = undefined;
         this.backoff = BACKOFF_MIN_MS;
         if (first || keysChanged) {
-          this.log.info("oidc.issuer_loaded", { issuer: this.issuer, keys: loaded.meta.jwks.keys.length, kids: loaded.meta.jwks.keys.map((k) => k.kid ?? null) });
+          this.log.info("oidc.issuer_loaded", {
+            issuer: this.issuer,
+            keys: loaded.meta.jwks.keys.length,
+            kids: loaded.meta.jwks.keys.map((k) => k.kid ?? null),
+          });
         }
         return loaded;
       },
@@ -286,7 +294,9 @@ export class Issuer {
   private async fetchMetadata(): Promise<Loaded> {
     const { timeout } = this.settings;
     const extra = this.settings.discoveryHeaders;
-    const discoveryFetch: FetchLike = extra ? (input, init) => this.fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...extra } }) : this.fetch;
+    const discoveryFetch: FetchLike = extra
+      ? (input, init) => this.fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...extra } })
+      : this.fetch;
     const { json } = await timedIdpCall(this.metrics, "discovery", () => getJson(discoveryFetch, this.discoveryUrl, "discovery document", timeout));
     const discovery = this.checkDiscovery(json);
     let jwks: JSONWebKeySet = { keys: [] };

@@ -88,12 +88,20 @@ export function createIdpFetch(ctx: OutboundContext, options: OutboundOptions): 
  * GET a JSON object from the IdP (discovery, JWKS): 200 only, redirects refused, size bounded.
  * `what` names the document in errors, e.g. "discovery document".
  */
-export async function getJson(fetch: FetchLike, url: string, what: string, timeout: number): Promise<{ json: Record<string, unknown>; text: string }> {
+export async function getJson(
+  fetch: FetchLike,
+  url: string,
+  what: string,
+  timeout: number,
+): Promise<{ json: Record<string, unknown>; text: string }> {
   const response = await fetch(url, { headers: { accept: "application/json" }, redirect: "manual" });
   const endpoint = endpointName(url);
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => {});
-    throw new IdpError(response.status >= 500 || response.status < 400 ? "bad_response" : "misconfigured", `${what} at ${endpoint} answered HTTP ${response.status}`);
+    throw new IdpError(
+      response.status >= 500 || response.status < 400 ? "bad_response" : "misconfigured",
+      `${what} at ${endpoint} answered HTTP ${response.status}`,
+    );
   }
   let text: string;
   try {

@@ -29,7 +29,11 @@ export interface SizedCache {
  * the whole gateway, summing every cache registered under it. Returns the cache's `close`: it
  * leaves the sum and is emptied.
  */
-export function meterCacheSize(ctx: { readonly shared: Shared; readonly metrics?: Pick<Metrics, "tokenCacheSize"> }, label: string, cache: SizedCache): () => void {
+export function meterCacheSize(
+  ctx: { readonly shared: Shared; readonly metrics?: Pick<Metrics, "tokenCacheSize"> },
+  label: string,
+  cache: SizedCache,
+): () => void {
   const caches = ctx.shared.once(`token-cache.${label}.caches`, () => {
     const set = new Set<SizedCache>();
     ctx.metrics?.tokenCacheSize(label, () => [...set].reduce((n, c) => n + c.size, 0));

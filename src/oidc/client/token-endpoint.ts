@@ -60,11 +60,16 @@ function refusedOrFailed(status: number, endpoint: string, oauthError?: string):
  * Asks `as.token_endpoint` for a token with the caller's client credentials. Resolves with the
  * parsed response (tokens not yet verified); rejects with `AuthError` or `IdpError` only.
  */
-export async function requestClientCredentialsToken(as: oauth.AuthorizationServer, credentials: ClientCredentials, options: TokenRequestOptions): Promise<TokenResponse> {
+export async function requestClientCredentialsToken(
+  as: oauth.AuthorizationServer,
+  credentials: ClientCredentials,
+  options: TokenRequestOptions,
+): Promise<TokenResponse> {
   if (typeof as.token_endpoint !== "string") throw new IdpError("misconfigured", `the discovery document of ${as.issuer} has no token_endpoint`);
   const endpoint = endpointName(as.token_endpoint);
   const client: oauth.Client = { client_id: credentials.clientId };
-  const auth = options.authMethod === "client_secret_post" ? oauth.ClientSecretPost(credentials.clientSecret) : clientSecretBasic(credentials.clientSecret);
+  const auth =
+    options.authMethod === "client_secret_post" ? oauth.ClientSecretPost(credentials.clientSecret) : clientSecretBasic(credentials.clientSecret);
   const params = new URLSearchParams(options.parameters);
   // The grant's own parameters win over configured ones.
   for (const name of ["grant_type", "client_id", "client_secret", "scope", "audience"]) params.delete(name);

@@ -38,7 +38,10 @@ const invalid = (description: string) => new AuthError({ error: "invalid_request
  * Parses one `Authorization` field value. Returns `undefined` for other schemes (Basic, ...),
  * which are another auth method's business. Scheme names are case-insensitive (RFC 9110 §11.1).
  */
-export function parseAuthorization(value: string | null, options: { readonly dpop: boolean }): { token: string; scheme: "Bearer" | "DPoP" } | undefined {
+export function parseAuthorization(
+  value: string | null,
+  options: { readonly dpop: boolean },
+): { token: string; scheme: "Bearer" | "DPoP" } | undefined {
   if (value === null) return undefined;
   if (value.trim() === "") throw invalid("the 'Authorization' header is empty");
   const lower = value.toLowerCase();

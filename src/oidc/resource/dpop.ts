@@ -53,7 +53,8 @@ export function dpopConfig(input: DpopConfigInput = {}): DpopConfig {
   const algorithms = input.algorithms ?? DPOP_ALGORITHMS;
   if (!algorithms.length) throw new RangeError("expected at least one dpop signing algorithm");
   for (const alg of algorithms) {
-    if (!DPOP_ALGORITHMS.includes(alg)) throw new RangeError(`dpop proofs need an asymmetric algorithm, "${alg}" is not one of ${DPOP_ALGORITHMS.join(", ")}`);
+    if (!DPOP_ALGORITHMS.includes(alg))
+      throw new RangeError(`dpop proofs need an asymmetric algorithm, "${alg}" is not one of ${DPOP_ALGORITHMS.join(", ")}`);
   }
   const proofLifetime = input.proofLifetime ?? 300;
   const leeway = input.leeway ?? 0;
@@ -224,12 +225,14 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
   } catch {
     throw fail(config, "invalid_dpop_proof", "'DPoP' proof header is not valid JSON");
   }
-  if (typeof header.typ !== "string" || header.typ.toLowerCase() !== "dpop+jwt") throw fail(config, "invalid_dpop_proof", "'typ' of the proof must be \"dpop+jwt\"");
+  if (typeof header.typ !== "string" || header.typ.toLowerCase() !== "dpop+jwt")
+    throw fail(config, "invalid_dpop_proof", "'typ' of the proof must be \"dpop+jwt\"");
   if (typeof header.alg !== "string" || !config.algorithms.includes(header.alg)) {
     throw fail(config, "invalid_dpop_proof", `'alg' of the proof must be one of ${config.algorithms.join(", ")}`);
   }
   const jwk = header.jwk as Record<string, unknown> | undefined;
-  if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) throw fail(config, "invalid_dpop_proof", "'jwk' header of the proof must be a public JWK");
+  if (!jwk || typeof jwk !== "object" || Array.isArray(jwk))
+    throw fail(config, "invalid_dpop_proof", "'jwk' header of the proof must be a public JWK");
   if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw fail(config, "invalid_dpop_proof", "'jwk' header of the proof must not contain a private key");
 
   // 3. Signature by the embedded key (jose refuses symmetric and private keys here too).
@@ -247,13 +250,16 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
 
   // 4. Claims: jti, htm, htu, iat.
   const { jti, htm, htu, iat } = payload;
-  if (typeof jti !== "string" || !jti || jti.length > MAX_JTI_LENGTH) throw fail(config, "invalid_dpop_proof", "'jti' of the proof is missing or invalid");
+  if (typeof jti !== "string" || !jti || jti.length > MAX_JTI_LENGTH)
+    throw fail(config, "invalid_dpop_proof", "'jti' of the proof is missing or invalid");
   if (htm !== input.method) throw fail(config, "invalid_dpop_proof", "'htm' of the proof does not match the request method");
-  if (typeof htu !== "string" || !htuMatches(htu, input.url, input.origins)) throw fail(config, "invalid_dpop_proof", "'htu' of the proof does not match the request URI");
+  if (typeof htu !== "string" || !htuMatches(htu, input.url, input.origins))
+    throw fail(config, "invalid_dpop_proof", "'htu' of the proof does not match the request URI");
   if (typeof iat !== "number" || !Number.isFinite(iat)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is missing");
   // RFC 9449 §11.1: a client's clock a few seconds ahead is tolerated whatever `leeway` says.
   if (iat > now + Math.max(config.leeway, config.clockSkew)) throw fail(config, "invalid_dpop_proof", "'iat' of the proof is in the future");
-  if (iat < now - config.proofLifetime - config.leeway) throw fail(config, "invalid_dpop_proof", "the proof is too old ('iat' outside 'dpop_proof_lifetime')");
+  if (iat < now - config.proofLifetime - config.leeway)
+    throw fail(config, "invalid_dpop_proof", "the proof is too old ('iat' outside 'dpop_proof_lifetime')");
 
   // 5. Server nonce (RFC 9449 §9): missing or stale → use_dpop_nonce with a fresh one.
   if (config.nonces) {
@@ -266,7 +272,8 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
 
   // 6. ath binds the proof to this access token.
   const ath = input.accessTokenHash ?? (await accessTokenHash(input.accessToken));
-  if (typeof payload.ath !== "string" || !timingSafeEqual(payload.ath, ath)) throw fail(config, "invalid_dpop_proof", "'ath' of the proof does not match the access token");
+  if (typeof payload.ath !== "string" || !timingSafeEqual(payload.ath, ath))
+    throw fail(config, "invalid_dpop_proof", "'ath' of the proof does not match the access token");
 
   // 7. The token must be bound to the proof key (RFC 9449 §7.1: a binding mismatch is invalid_token).
   const expected = boundJkt(input.claims);

@@ -21,7 +21,11 @@ function unverifiedIssuer(token: FlattenedJWSInput): string | undefined {
 export function multiIssuerKeySource(issuers: readonly KeySource[], extraKeys: readonly JWTVerifyGetKey[]): KeySource {
   const byIssuer = new Map<string, KeySource>();
   for (const source of issuers) for (const iss of typeof source.issuer === "string" ? [source.issuer] : source.issuer) byIssuer.set(iss, source);
-  const tryExtras = async (header: Parameters<JWTVerifyGetKey>[0], token: FlattenedJWSInput, first: unknown): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {
+  const tryExtras = async (
+    header: Parameters<JWTVerifyGetKey>[0],
+    token: FlattenedJWSInput,
+    first: unknown,
+  ): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> => {
     for (const getKey of extraKeys) {
       try {
         return await getKey(header, token);

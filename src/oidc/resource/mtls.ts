@@ -52,7 +52,8 @@ export interface CertificateBindingInput {
  */
 export async function checkCertificateBinding(input: CertificateBindingInput): Promise<string | undefined> {
   if (input.mode === "off") return undefined;
-  const fail = (description: string) => new AuthError({ error: "invalid_token", description, ...(input.challenges ? { challenges: input.challenges } : {}) });
+  const fail = (description: string) =>
+    new AuthError({ error: "invalid_token", description, ...(input.challenges ? { challenges: input.challenges } : {}) });
   const expected = boundCertificateThumbprint(input.claims);
   if (!expected) {
     if (input.mode === "strict") throw fail("the access token is not bound to a client certificate");

@@ -27,7 +27,6 @@ const IAT_FUTURE_SKEW = 5;
 /** Longer tokens are refused before any parsing: bounded work per request. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 
-
 /** Where the keys come from: an `Issuer` fits (its `issuer` and `getKey`). */
 export interface KeySource {
   /** The expected `iss`, compared exactly. */
@@ -65,7 +64,12 @@ export function looksLikeJwt(token: string): boolean {
  * Verifies `token` with the keys of `source` under `policy`. `hmacSecret` is used only for an
  * `HS*` token whose algorithm the policy allows.
  */
-export async function verifyAccessToken(token: string, source: KeySource, policy: AccessTokenPolicy, hmacSecret?: string): Promise<VerifiedAccessToken> {
+export async function verifyAccessToken(
+  token: string,
+  source: KeySource,
+  policy: AccessTokenPolicy,
+  hmacSecret?: string,
+): Promise<VerifiedAccessToken> {
   if (token.length > MAX_TOKEN_LENGTH) throw new AccessTokenError("malformed", "the token is too long");
   if (!looksLikeJwt(token)) throw new AccessTokenError("malformed", "the token is not a compact JWS");
   let header: JWSHeaderParameters;
@@ -124,13 +128,26 @@ function toAccessTokenError(error: unknown): unknown {
   if (error instanceof errors.JWTExpired) return new AccessTokenError("expired", "the token has expired", { cause: error });
   if (error instanceof errors.JWTClaimValidationFailed) {
     const reason: AccessTokenFailure =
-      error.claim === "iss" ? "issuer" : error.claim === "nbf" ? "not_yet_valid" : error.claim === "iat" ? "issued_in_future" : error.claim === "aud" ? "audience" : error.claim === "typ" ? "type" : "claims";
+      error.claim === "iss"
+        ? "issuer"
+        : error.claim === "nbf"
+          ? "not_yet_valid"
+          : error.claim === "iat"
+            ? "issued_in_future"
+            : error.claim === "aud"
+              ? "audience"
+              : error.claim === "typ"
+                ? "type"
+                : "claims";
     if (error.reason === "missing") return new AccessTokenError(reason, `the token has no "${error.claim}" claim`, { cause: error });
     return new AccessTokenError(reason, `the token "${error.claim}" claim is not valid (${error.reason})`, { cause: error });
   }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return new AccessTokenError("signature", "the token signature does not verify", { cause: error });
-  if (error instanceof errors.JWKSNoMatchingKey) return new AccessTokenError("unknown_key", "no key of the issuer matches the token", { cause: error });
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return new AccessTokenError("algorithm", "the token algorithm is not allowed", { cause: error });
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return new AccessTokenError("signature", "the token signature does not verify", { cause: error });
+  if (error instanceof errors.JWKSNoMatchingKey)
+    return new AccessTokenError("unknown_key", "no key of the issuer matches the token", { cause: error });
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported)
+    return new AccessTokenError("algorithm", "the token algorithm is not allowed", { cause: error });
   if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid || error instanceof errors.JWKSMultipleMatchingKeys) {
     return new AccessTokenError("malformed", "the token is not a valid JWT", { cause: error });
   }

@@ -10,11 +10,19 @@ import { AccessDeniedError, NotAuthenticatedError } from "../../errors.ts";
 import type { PluginHandler } from "../../gateway/context.ts";
 import { definePlugin } from "../types.ts";
 
-const group = () => z.string().min(1).regex(/^[^,\r\n\0]+$/, "expected a group name without a comma, CR, LF or NUL");
+const group = () =>
+  z
+    .string()
+    .min(1)
+    .regex(/^[^,\r\n\0]+$/, "expected a group name without a comma, CR, LF or NUL");
 
 const schema = () =>
   table({
-    allow: z.array(group()).min(1).optional().describe("Groups allowed to call: a caller with none of them gets 403. One of `allow` and `deny` is needed."),
+    allow: z
+      .array(group())
+      .min(1)
+      .optional()
+      .describe("Groups allowed to call: a caller with none of them gets 403. One of `allow` and `deny` is needed."),
     deny: z.array(group()).min(1).optional().describe("Groups refused: a caller with any of them gets 403."),
     hide_groups_header: z
       .boolean()
@@ -23,10 +31,14 @@ const schema = () =>
     always_use_authenticated_groups: z
       .boolean()
       .default(false)
-      .describe("Match the token's groups (`authenticated_groups_claim`) even when the caller has a consumer; the consumer's groups when the token has none."),
+      .describe(
+        "Match the token's groups (`authenticated_groups_claim`) even when the caller has a consumer; the consumer's groups when the token has none.",
+      ),
   }).superRefine((c, ctx) => {
-    if (c.allow !== undefined && c.deny !== undefined) ctx.addIssue({ code: "custom", path: ["deny"], message: "expected either 'allow' or 'deny', not both" });
-    if (c.allow === undefined && c.deny === undefined) ctx.addIssue({ code: "custom", path: ["allow"], message: "missing required key: one of 'allow' or 'deny'" });
+    if (c.allow !== undefined && c.deny !== undefined)
+      ctx.addIssue({ code: "custom", path: ["deny"], message: "expected either 'allow' or 'deny', not both" });
+    if (c.allow === undefined && c.deny === undefined)
+      ctx.addIssue({ code: "custom", path: ["allow"], message: "missing required key: one of 'allow' or 'deny'" });
   });
 
 type AclConfig = z.output<ReturnType<typeof schema>>;

@@ -88,7 +88,9 @@ function listSatisfies(claims: Readonly<Record<string, unknown>>, path: readonly
  * remembered per claims object (the one the token cache holds), so a cached token costs one
  * WeakMap lookup, not a claim walk.
  */
-export function createRequirementCheck(config: RequirementsConfig): ((claims: Readonly<Record<string, unknown>> | undefined, challenges: readonly Challenge[]) => AuthError | undefined) | undefined {
+export function createRequirementCheck(
+  config: RequirementsConfig,
+): ((claims: Readonly<Record<string, unknown>> | undefined, challenges: readonly Challenge[]) => AuthError | undefined) | undefined {
   const audience = parseRequirement(config.audience_required);
   const scopes = parseRequirement(config.scopes_required);
   const groups = parseRequirement(config.groups_required);
@@ -125,14 +127,35 @@ export function createRequirementCheck(config: RequirementsConfig): ((claims: Re
       case "audience":
         return new AuthError({ error: "invalid_token", description: "the token is not meant for this audience ('audience_required')", challenges });
       case "scope":
-        return new AuthError({ error: "insufficient_scope", description: "the token lacks a required scope ('scopes_required')", challenges, forbiddenMessage, ...(scope ? { scope } : {}) });
+        return new AuthError({
+          error: "insufficient_scope",
+          description: "the token lacks a required scope ('scopes_required')",
+          challenges,
+          forbiddenMessage,
+          ...(scope ? { scope } : {}),
+        });
       // RFC 6750 §3.1 `insufficient_scope`: the token is valid, but does not grant this resource.
       case "groups":
-        return new AuthError({ error: "insufficient_scope", description: "the token lacks a required group ('groups_required')", challenges, forbiddenMessage });
+        return new AuthError({
+          error: "insufficient_scope",
+          description: "the token lacks a required group ('groups_required')",
+          challenges,
+          forbiddenMessage,
+        });
       case "roles":
-        return new AuthError({ error: "insufficient_scope", description: "the token lacks a required role ('roles_required')", challenges, forbiddenMessage });
+        return new AuthError({
+          error: "insufficient_scope",
+          description: "the token lacks a required role ('roles_required')",
+          challenges,
+          forbiddenMessage,
+        });
       case "forbidden":
-        return new AuthError({ error: "insufficient_scope", description: "the token carries a forbidden claim ('claims_forbidden')", challenges, forbiddenMessage });
+        return new AuthError({
+          error: "insufficient_scope",
+          description: "the token carries a forbidden claim ('claims_forbidden')",
+          challenges,
+          forbiddenMessage,
+        });
     }
   };
 }

@@ -18,7 +18,8 @@ export interface ConsumerSettings {
 }
 
 /** A claim usable as an identifier: a non-empty string a header can carry. */
-const identifier = (value: unknown) => (typeof value === "string" && value.length > 0 && value.length <= 1024 && !/[\r\n\0]/.test(value) ? value : undefined);
+const identifier = (value: unknown) =>
+  typeof value === "string" && value.length > 0 && value.length <= 1024 && !/[\r\n\0]/.test(value) ? value : undefined;
 
 export interface ConsumerMapping {
   /** Maps an authenticated caller; the refusal of one that maps to no consumer, or undefined. */
@@ -33,7 +34,10 @@ export function createConsumerMapping(settings: ConsumerSettings): ConsumerMappi
   const read = (claims: Readonly<Record<string, unknown>>) => {
     let found = ids.get(claims);
     if (!found) {
-      found = { credential: identifier(claimAt(claims, settings.credential_claim)), consumer: claim ? identifier(claimAt(claims, claim)) : undefined };
+      found = {
+        credential: identifier(claimAt(claims, settings.credential_claim)),
+        consumer: claim ? identifier(claimAt(claims, claim)) : undefined,
+      };
       ids.set(claims, found);
     }
     return found;
@@ -49,7 +53,12 @@ export function createConsumerMapping(settings: ConsumerSettings): ConsumerMappi
       const consumer = found?.consumer !== undefined ? c.var.consumers.find(found.consumer, settings.consumer_by) : undefined;
       if (!consumer) {
         if (settings.consumer_optional) return undefined;
-        return new AuthError({ error: "insufficient_scope", description: "the token maps to no consumer ('consumer_claim')", challenges, forbiddenMessage: settings.forbidden_error_message });
+        return new AuthError({
+          error: "insufficient_scope",
+          description: "the token maps to no consumer ('consumer_claim')",
+          challenges,
+          forbiddenMessage: settings.forbidden_error_message,
+        });
       }
       c.set("consumer", consumer);
       c.var.logFields.consumer = consumer.name;

@@ -67,7 +67,9 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
       warnings.push(`issuer: "${config.issuer}" is plain http; client secrets and tokens cross the network unencrypted`);
     }
     if ((config.auth_methods.includes("bearer") || config.auth_methods.includes("introspection")) && config.audience_required.length === 0) {
-      warnings.push("audience_required: bearer tokens are accepted whatever their audience; any token the issuer made for another API works here too");
+      warnings.push(
+        "audience_required: bearer tokens are accepted whatever their audience; any token the issuer made for another API works here too",
+      );
     }
     if (config.enable_hs_signatures) {
       warnings.push("enable_hs_signatures: HMAC-signed (HS256/384/512) tokens are accepted; anyone who knows the client secret can mint them");
@@ -82,14 +84,27 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
 
   async create(config, ctx) {
     const registry = issuerRegistry(ctx);
-    const settings = { timeout: config.timeout, sslVerify: config.ssl_verify, rediscoveryLifetime: config.rediscovery_lifetime, proxy: forwardProxy(config, ctx.server) };
-    const discoveryHeaders = config.discovery_headers_names.length ? Object.fromEntries(config.discovery_headers_names.map((n, i) => [n, config.discovery_headers_values[i]!])) : undefined;
+    const settings = {
+      timeout: config.timeout,
+      sslVerify: config.ssl_verify,
+      rediscoveryLifetime: config.rediscovery_lifetime,
+      proxy: forwardProxy(config, ctx.server),
+    };
+    const discoveryHeaders = config.discovery_headers_names.length
+      ? Object.fromEntries(config.discovery_headers_names.map((n, i) => [n, config.discovery_headers_values[i]!]))
+      : undefined;
     const issuer = await registry.acquire({ ...settings, issuer: config.issuer, jwksEndpoint: config.jwks_endpoint, discoveryHeaders });
     // Several issuers (Kong's issuers_allowed, extra_jwks_uris): each discovered and cached on its own.
-    const allowed = await Promise.all(config.issuers_allowed.filter((i) => i !== config.issuer).map((i) => registry.acquire({ ...settings, issuer: i, discoveryHeaders })));
-    const extraKeys = config.extra_jwks_uris.map((uri) => remoteJwks(uri, issuer.fetch, { timeout: config.timeout, cooldownSeconds: config.rediscovery_lifetime }));
+    const allowed = await Promise.all(
+      config.issuers_allowed.filter((i) => i !== config.issuer).map((i) => registry.acquire({ ...settings, issuer: i, discoveryHeaders })),
+    );
+    const extraKeys = config.extra_jwks_uris.map((uri) =>
+      remoteJwks(uri, issuer.fetch, { timeout: config.timeout, cooldownSeconds: config.rediscovery_lifetime }),
+    );
     const keys = allowed.length || extraKeys.length ? multiIssuerKeySource([issuer, ...allowed], extraKeys) : issuer;
-    const authenticators = await Promise.all(config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, keys, ctx })));
+    const authenticators = await Promise.all(
+      config.auth_methods.map((method) => AUTHENTICATORS[method as AuthMethod]({ config, issuer, keys, ctx })),
+    );
     const tokenExchange = await createTokenExchange(config, issuer, ctx);
     const challenges = uniqueChallenges(authenticators);
     const upstreamHeaders = createUpstreamHeaders(config);

@@ -24,21 +24,41 @@ export interface TokenExchange {
 
 /** On when any token exchange key is set. */
 function tokenExchangeEnabled(config: Readonly<OpenIdConnectConfig>): boolean {
-  return config.token_exchange_endpoint !== undefined || config.token_exchange_resource !== undefined || config.token_exchange_audience.length > 0 || config.token_exchange_scopes.length > 0;
+  return (
+    config.token_exchange_endpoint !== undefined ||
+    config.token_exchange_resource !== undefined ||
+    config.token_exchange_audience.length > 0 ||
+    config.token_exchange_scopes.length > 0
+  );
 }
 
 function expiresAtOf(claims: Readonly<Record<string, unknown>> | undefined): number | undefined {
   return typeof claims?.exp === "number" ? claims.exp * 1000 : undefined;
 }
 
-export async function createTokenExchange(config: Readonly<OpenIdConnectConfig>, issuer: Issuer, ctx: PluginContext): Promise<TokenExchange | undefined> {
+export async function createTokenExchange(
+  config: Readonly<OpenIdConnectConfig>,
+  issuer: Issuer,
+  ctx: PluginContext,
+): Promise<TokenExchange | undefined> {
   if (!tokenExchangeEnabled(config)) return undefined;
   const client = await createGatewayClient(
-    gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, { endpoints: { token_endpoint: config.token_exchange_endpoint ?? config.token_endpoint } }),
+    gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, {
+      endpoints: { token_endpoint: config.token_exchange_endpoint ?? config.token_endpoint },
+    }),
     { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"', proxy: issuer.settings.proxy },
   );
   const parameters = config.token_exchange_resource ? { resource: config.token_exchange_resource } : undefined;
-  const cache = new TokenCache<Grant>({ ttl: config.cache_ttl, ttlMin: config.cache_ttl_min, ttlMax: config.cache_ttl_max, ttlNeg: config.cache_ttl_neg, maxEntries: config.cache_tokens_max }, { onEvict: () => ctx.metrics?.tokenCache("token_exchange", "eviction") });
+  const cache = new TokenCache<Grant>(
+    {
+      ttl: config.cache_ttl,
+      ttlMin: config.cache_ttl_min,
+      ttlMax: config.cache_ttl_max,
+      ttlNeg: config.cache_ttl_neg,
+      maxEntries: config.cache_tokens_max,
+    },
+    { onEvict: () => ctx.metrics?.tokenCache("token_exchange", "eviction") },
+  );
   const closeCache = meterCacheSize(ctx, "token_exchange", cache);
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
 
@@ -46,13 +66,17 @@ export async function createTokenExchange(config: Readonly<OpenIdConnectConfig>,
     const meta = await issuer.metadata();
     const started = performance.now();
     try {
-      const response = await requestGrant(client.call(meta.discovery, "token_endpoint"), { type: TOKEN_EXCHANGE_GRANT, subjectToken: grant.token }, {
-        scopes: config.token_exchange_scopes,
-        audience: config.token_exchange_audience,
-        ...(parameters ? { parameters } : {}),
-        allowHttp: issuer.allowHttp,
-        timeout: config.timeout,
-      });
+      const response = await requestGrant(
+        client.call(meta.discovery, "token_endpoint"),
+        { type: TOKEN_EXCHANGE_GRANT, subjectToken: grant.token },
+        {
+          scopes: config.token_exchange_scopes,
+          audience: config.token_exchange_audience,
+          ...(parameters ? { parameters } : {}),
+          allowHttp: issuer.allowHttp,
+          timeout: config.timeout,
+        },
+      );
       ctx.metrics?.idp("token", "ok", (performance.now() - started) / 1000);
       const subjectExpiry = expiresAtOf(grant.claims);
       const ownExpiry = typeof response.expires_in === "number" ? Date.now() + response.expires_in * 1000 : undefined;

@@ -57,14 +57,21 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
 
   gatewayIssues(config, gateway) {
     if (config.policy === "redis" && config.redis.host === undefined && gateway.cluster.strategy !== "redis") {
-      return [{ key: "redis.host", message: "missing required key: 'policy' \"redis\" needs 'redis.host', or [cluster] strategy = \"redis\" to count in the fleet's Redis" }];
+      return [
+        {
+          key: "redis.host",
+          message: "missing required key: 'policy' \"redis\" needs 'redis.host', or [cluster] strategy = \"redis\" to count in the fleet's Redis",
+        },
+      ];
     }
     return [];
   },
 
   warnings(config, gateway) {
     if (config.policy === "local" && gateway.server.workers > 1) {
-      return [`policy: with [server] workers = ${gateway.server.workers}, each worker counts on its own ("local"), so a caller gets up to ${gateway.server.workers} times the limit; count in Redis with policy = "redis"`];
+      return [
+        `policy: with [server] workers = ${gateway.server.workers}, each worker counts on its own ("local"), so a caller gets up to ${gateway.server.workers} times the limit; count in Redis with policy = "redis"`,
+      ];
     }
     return [];
   },
@@ -138,7 +145,11 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
     const shared = async (identifier: string, now: number): Promise<CountResult> => {
       const keys = limits.map((l, i) => `${namespace}${identifier}:${starts[i]}:${l.window}`);
       // The TTL outlives the window a little: a clock a bit behind on another gateway still finds it.
-      return link!.countWindows(keys, limitValues, ends.map((end) => end - now + 1000));
+      return link!.countWindows(
+        keys,
+        limitValues,
+        ends.map((end) => end - now + 1000),
+      );
     };
 
     /** Kong's headers: per window, and `RateLimit-*` for the window with the fewest left (on a tie the longer one). */
@@ -160,7 +171,8 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
         }
         if (!config.hide_client_headers) headers.push([l.limitHeader, String(l.limit)], [l.remainingHeader, String(left)]);
       }
-      if (!config.hide_client_headers) headers.push(["RateLimit-Limit", String(limit)], ["RateLimit-Remaining", String(remaining)], ["RateLimit-Reset", String(reset)]);
+      if (!config.hide_client_headers)
+        headers.push(["RateLimit-Limit", String(limit)], ["RateLimit-Remaining", String(remaining)], ["RateLimit-Reset", String(reset)]);
       else headers.push(["Retry-After", String(reset)]); // kept only on a refusal
       return headers;
     };

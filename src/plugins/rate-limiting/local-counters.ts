@@ -19,9 +19,7 @@ export class LocalCounters {
   private readonly entries = new Map<string, Entry>();
   private nextSweep = 0;
 
-  constructor(
-    private readonly maxEntries = 1_000_000,
-  ) {}
+  constructor(private readonly maxEntries = 1_000_000) {}
 
   get size(): number {
     return this.entries.size;

@@ -13,8 +13,10 @@ const schema = () =>
     body: z.string().optional().describe("Raw response body; needs `content_type`."),
     content_type: z.string().optional().describe("Content type of `body`."),
   }).superRefine((c, ctx) => {
-    if (c.body !== undefined && c.message !== undefined) ctx.addIssue({ code: "custom", path: ["body"], message: "expected either 'message' or 'body', not both" });
-    if (c.body !== undefined && c.content_type === undefined) ctx.addIssue({ code: "custom", path: ["content_type"], message: "expected 'content_type' because 'body' is set" });
+    if (c.body !== undefined && c.message !== undefined)
+      ctx.addIssue({ code: "custom", path: ["body"], message: "expected either 'message' or 'body', not both" });
+    if (c.body !== undefined && c.content_type === undefined)
+      ctx.addIssue({ code: "custom", path: ["content_type"], message: "expected 'content_type' because 'body' is set" });
   });
 
 export const requestTermination = definePlugin<z.output<ReturnType<typeof schema>>>({

@@ -54,7 +54,13 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
     const registry = oauth.issuer ? issuerRegistry(ctx) : undefined;
     const proxy = forwardProxy(clientConfig, ctx.server);
     const issuer: Issuer | undefined = registry
-      ? await registry.acquire({ issuer: oauth.issuer!, timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify, rediscoveryLifetime: REDISCOVERY_LIFETIME, proxy })
+      ? await registry.acquire({
+          issuer: oauth.issuer!,
+          timeout: clientConfig.timeout,
+          sslVerify: clientConfig.ssl_verify,
+          rediscoveryLifetime: REDISCOVERY_LIFETIME,
+          proxy,
+        })
       : undefined;
     try {
       const fetch = issuer?.fetch ?? createIdpFetch(ctx, { timeout: clientConfig.timeout, sslVerify: clientConfig.ssl_verify, proxy });
@@ -79,7 +85,8 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
       // Without `issuer`, the token endpoint stands in for the metadata oauth4webapi wants.
       const fixed: AuthorizationServer | undefined = issuer ? undefined : { issuer: oauth.token_endpoint!, token_endpoint: oauth.token_endpoint! };
       const allowHttp = issuer ? issuer.allowHttp : oauth.token_endpoint!.startsWith("http:");
-      const grant: GatewayGrant = oauth.grant_type === "password" ? { type: "password", username: oauth.username!, password: oauth.password! } : { type: "client_credentials" };
+      const grant: GatewayGrant =
+        oauth.grant_type === "password" ? { type: "password", username: oauth.username!, password: oauth.password! } : { type: "client_credentials" };
       const headerName = behavior.upstream_access_token_header_name.toLowerCase();
       const purgeOn = new Set(behavior.purge_token_on_upstream_status_codes);
 
@@ -89,7 +96,8 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
           // The IdP refusing the gateway's own client: remembered briefly, so a bad secret does not flood it.
           isRejection: (error) => error instanceof IdpError && error.failure === "misconfigured",
           onRefreshError: (error) => {
-            if (error instanceof IdpError) log.warn("upstream_oauth.token_refresh_failed", { client_id: oauth.client_id, code: error.code, detail: error.detail });
+            if (error instanceof IdpError)
+              log.warn("upstream_oauth.token_refresh_failed", { client_id: oauth.client_id, code: error.code, detail: error.detail });
           },
         },
       );
@@ -108,7 +116,11 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
             });
           } catch (error) {
             // A refused `oauth.password` is the configuration's fault, not the caller's.
-            if (error instanceof AuthError) throw new IdpError("misconfigured", `the token endpoint refused 'oauth.username'/'oauth.password' of the gateway's client "${oauth.client_id}"`);
+            if (error instanceof AuthError)
+              throw new IdpError(
+                "misconfigured",
+                `the token endpoint refused 'oauth.username'/'oauth.password' of the gateway's client "${oauth.client_id}"`,
+              );
             throw error;
           }
         });

@@ -12,7 +12,9 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 const httpUrl = () =>
-  z.url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") }).refine((u) => !u.includes("#"), "expected a URL without a fragment");
+  z
+    .url({ protocol: /^https?$/, error: (issue) => (issue.input === undefined ? undefined : "expected an http:// or https:// URL") })
+    .refine((u) => !u.includes("#"), "expected a URL without a fragment");
 
 /** Where each client key lives in this plugin's config, for messages and issue paths. */
 export const KEY_NAMES: ClientAuthKeyNames = {
@@ -29,9 +31,13 @@ const oauthTable = () =>
   table({
     issuer: httpUrl()
       .optional()
-      .describe("The issuer identifier (or its discovery URL): the token endpoint, its mTLS alias and the `aud` of assertions come from discovery. One of `issuer` and `token_endpoint` is needed.")
+      .describe(
+        "The issuer identifier (or its discovery URL): the token endpoint, its mTLS alias and the `aud` of assertions come from discovery. One of `issuer` and `token_endpoint` is needed.",
+      )
       .meta({ kong: "" }),
-    token_endpoint: httpUrl().optional().describe("The token endpoint URL; overrides the discovered one. Without `issuer`, `private_key_jwt` assertions are addressed to it."),
+    token_endpoint: httpUrl()
+      .optional()
+      .describe("The token endpoint URL; overrides the discovered one. Without `issuer`, `private_key_jwt` assertions are addressed to it."),
     grant_type: z.enum(["client_credentials", "password"]).default("client_credentials").describe("The grant the gateway uses to get its token."),
     client_id: z.string().min(1).describe("The gateway's client id at the IdP."),
     client_secret: z.string().min(1).optional().describe("The secret of `client_id`, for `client_secret_basic` and `client_secret_post`."),
@@ -41,10 +47,16 @@ const oauthTable = () =>
       .array(z.string().regex(SCOPE, "expected a scope token (RFC 6749 §3.3)"))
       .default([])
       .describe("Scopes requested; none by default, so no `scope` is sent.")
-      .meta({ kong: "same; Kong's default is `[\"openid\"]`" }),
+      .meta({ kong: 'same; Kong\'s default is `["openid"]`' }),
     audience: z.array(z.string().min(1)).default([]).describe("`audience` values sent with the token request."),
-    token_headers: z.record(z.string().regex(HEADER_NAME, "expected an HTTP header name"), z.string()).default({}).describe("Extra headers of the token request."),
-    token_post_args: z.record(z.string().min(1), z.string()).default({}).describe("Extra form parameters of the token request (they never replace the grant's own)."),
+    token_headers: z
+      .record(z.string().regex(HEADER_NAME, "expected an HTTP header name"), z.string())
+      .default({})
+      .describe("Extra headers of the token request."),
+    token_post_args: z
+      .record(z.string().min(1), z.string())
+      .default({})
+      .describe("Extra form parameters of the token request (they never replace the grant's own)."),
   });
 
 const clientTable = (ctx: SchemaContext) =>
@@ -56,17 +68,35 @@ const clientTable = (ctx: SchemaContext) =>
         "How the gateway authenticates to the token endpoint: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth` or `none`. Unset: `client_secret_post` with a secret, else `tls_client_auth` with a certificate, else `private_key_jwt`.",
       )
       .meta({ kong: "same, with the gateway's methods; `client_secret_jwt` is not implemented" }),
-    client_alg: z.enum(SIGNING_ALGORITHMS).default("RS256").describe("Algorithm of `private_key_jwt` assertions (a key of `[keys] jwks_file`).").meta({ kong: "" }),
-    client_jwk: z.string().min(1).optional().describe("The `kid` of the `[keys] jwks_file` key that signs assertions; unset: the current key for `client_alg`.").meta({ kong: "" }),
+    client_alg: z
+      .enum(SIGNING_ALGORITHMS)
+      .default("RS256")
+      .describe("Algorithm of `private_key_jwt` assertions (a key of `[keys] jwks_file`).")
+      .meta({ kong: "" }),
+    client_jwk: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The `kid` of the `[keys] jwks_file` key that signs assertions; unset: the current key for `client_alg`.")
+      .meta({ kong: "" }),
     client_assertion_audience: z
       .enum(["issuer", "token_endpoint"])
       .default("issuer")
       .describe("`aud` of `private_key_jwt` assertions: the issuer identifier, or the token endpoint URL.")
       .meta({ kong: "" }),
-    tls_client_auth_cert: filePath(ctx).optional().describe("PEM client certificate for `tls_client_auth` / `self_signed_tls_client_auth`.").meta({ kong: "" }),
+    tls_client_auth_cert: filePath(ctx)
+      .optional()
+      .describe("PEM client certificate for `tls_client_auth` / `self_signed_tls_client_auth`.")
+      .meta({ kong: "" }),
     tls_client_auth_key: filePath(ctx).optional().describe("PEM private key of `tls_client_auth_cert`.").meta({ kong: "" }),
-    mtls_token_endpoint: httpUrl().optional().describe("Token endpoint for the mutual TLS methods; unset: the discovered `mtls_endpoint_aliases`, else the token endpoint.").meta({ kong: "" }),
-    ssl_verify: z.boolean().default(true).describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
+    mtls_token_endpoint: httpUrl()
+      .optional()
+      .describe("Token endpoint for the mutual TLS methods; unset: the discovered `mtls_endpoint_aliases`, else the token endpoint.")
+      .meta({ kong: "" }),
+    ssl_verify: z
+      .boolean()
+      .default(true)
+      .describe("Verify the IdP's TLS certificate (against the system roots and `[server] trusted_certificates`)."),
     timeout: millis().min(1, "expected at least 1 ms").default(10_000).describe("Timeout of each call to the IdP (ms)."),
     ...forwardProxyFields(),
   });
@@ -74,7 +104,9 @@ const clientTable = (ctx: SchemaContext) =>
 const cacheTable = () =>
   table({
     default_ttl: seconds().min(1).default(3600).describe("Lifetime of a token whose response has no `expires_in` (s)."),
-    eagerly_expire: seconds().default(5).describe("The token is taken as expired this long before `expires_in` says (s); it is refreshed in the background before that."),
+    eagerly_expire: seconds()
+      .default(5)
+      .describe("The token is taken as expired this long before `expires_in` says (s); it is refreshed in the background before that."),
   });
 
 const behaviorTable = () =>
@@ -96,23 +128,40 @@ export const upstreamOauthSchema = (ctx: SchemaContext) =>
     client: clientTable(ctx).prefault({}).describe("How the gateway calls the IdP."),
     cache: cacheTable().prefault({}).describe("The token cache (one token per plugin instance)."),
     behavior: behaviorTable().prefault({}).describe("What the upstream receives."),
-  }).superRefine((c, issues) => {
-    if (c.oauth.issuer === undefined && c.oauth.token_endpoint === undefined) {
-      issues.addIssue({ code: "custom", path: ["oauth", "token_endpoint"], message: "missing required key: expected 'oauth.token_endpoint' or 'oauth.issuer'" });
-    }
-    if (c.oauth.grant_type === "password") {
-      for (const key of ["username", "password"] as const) {
-        if (c.oauth[key] === undefined) issues.addIssue({ code: "custom", path: ["oauth", key], message: `missing required key: 'oauth.grant_type' "password" needs 'oauth.${key}'` });
-      }
-    }
-    for (const issue of clientAuthIssues(
-      { methods: [authMethod(c)], clientSecret: c.oauth.client_secret, tlsCertFile: c.client.tls_client_auth_cert, tlsKeyFile: c.client.tls_client_auth_key },
-      KEY_NAMES,
-    )) {
-      issues.addIssue({ code: "custom", path: KEY_NAMES[issue.key].split("."), message: issue.message });
-    }
   })
-  .describe("The gateway gets a token for itself and sends it to the upstream. It authenticates no caller: combine it with an authentication plugin, or keep the route on a private listener (docs/identity.md).");
+    .superRefine((c, issues) => {
+      if (c.oauth.issuer === undefined && c.oauth.token_endpoint === undefined) {
+        issues.addIssue({
+          code: "custom",
+          path: ["oauth", "token_endpoint"],
+          message: "missing required key: expected 'oauth.token_endpoint' or 'oauth.issuer'",
+        });
+      }
+      if (c.oauth.grant_type === "password") {
+        for (const key of ["username", "password"] as const) {
+          if (c.oauth[key] === undefined)
+            issues.addIssue({
+              code: "custom",
+              path: ["oauth", key],
+              message: `missing required key: 'oauth.grant_type' "password" needs 'oauth.${key}'`,
+            });
+        }
+      }
+      for (const issue of clientAuthIssues(
+        {
+          methods: [authMethod(c)],
+          clientSecret: c.oauth.client_secret,
+          tlsCertFile: c.client.tls_client_auth_cert,
+          tlsKeyFile: c.client.tls_client_auth_key,
+        },
+        KEY_NAMES,
+      )) {
+        issues.addIssue({ code: "custom", path: KEY_NAMES[issue.key].split("."), message: issue.message });
+      }
+    })
+    .describe(
+      "The gateway gets a token for itself and sends it to the upstream. It authenticates no caller: combine it with an authentication plugin, or keep the route on a private listener (docs/identity.md).",
+    );
 
 export type UpstreamOauthConfig = z.output<ReturnType<typeof upstreamOauthSchema>>;
 

@@ -25,7 +25,14 @@ interface Counters {
   timeouts: number;
 }
 
-type Thresholds = { successes: number; http_failures: number; tcp_failures: number; timeouts: number; okStatuses: ReadonlySet<number>; badStatuses: ReadonlySet<number> };
+type Thresholds = {
+  successes: number;
+  http_failures: number;
+  tcp_failures: number;
+  timeouts: number;
+  okStatuses: ReadonlySet<number>;
+  badStatuses: ReadonlySet<number>;
+};
 
 export class HealthChecker {
   readonly #targets: readonly Target[];

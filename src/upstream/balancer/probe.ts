@@ -36,7 +36,11 @@ export function createProber(upstream: UpstreamConfig, deps: ProbeDeps): Prober 
       controller.abort(new ProbeTimeout());
     }, timeoutMs);
     try {
-      const response = await deps.fetch(`${active.type}://${target.authority}${active.http_path}`, { headers, signal: controller.signal, redirect: "manual" });
+      const response = await deps.fetch(`${active.type}://${target.authority}${active.http_path}`, {
+        headers,
+        signal: controller.signal,
+        redirect: "manual",
+      });
       await response.body?.cancel().catch(() => {});
       return { kind: "http", status: response.status };
     } catch {

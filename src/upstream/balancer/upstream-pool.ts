@@ -59,7 +59,10 @@ export class UpstreamPool {
   hashValue(source: HashSource): string | undefined {
     if (this.config.algorithm !== "consistent-hashing") return undefined;
     const c = this.config;
-    return this.#input(c.hash_on, source, c.hash_on_header, c.hash_on_query_arg) ?? this.#input(c.hash_fallback, source, c.hash_fallback_header, c.hash_fallback_query_arg);
+    return (
+      this.#input(c.hash_on, source, c.hash_on_header, c.hash_on_query_arg) ??
+      this.#input(c.hash_fallback, source, c.hash_fallback_header, c.hash_fallback_query_arg)
+    );
   }
 
   #input(kind: UpstreamConfig["hash_on"], s: HashSource, header: string | undefined, arg: string | undefined): string | undefined {

@@ -15,7 +15,20 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Headers of the caller's handshake that describe its own connection or an extension we do not relay. */
-const NOT_FORWARDED = new Set(["host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "content-length", "transfer-encoding", "keep-alive", "te", "trailer", "proxy-connection"]);
+const NOT_FORWARDED = new Set([
+  "host",
+  "connection",
+  "upgrade",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "content-length",
+  "transfer-encoding",
+  "keep-alive",
+  "te",
+  "trailer",
+  "proxy-connection",
+]);
 
 export interface WebSocketRequest {
   /** Path and query. */
@@ -26,7 +39,9 @@ export interface WebSocketRequest {
 
 export type Connector = (events: SocketEvents) => Promise<RawSocket>;
 
-export type HandshakeResult = { readonly kind: "open"; readonly socket: UpstreamWebSocket; readonly protocol: string | undefined } | { readonly kind: "refused"; readonly response: Response };
+export type HandshakeResult =
+  | { readonly kind: "open"; readonly socket: UpstreamWebSocket; readonly protocol: string | undefined }
+  | { readonly kind: "refused"; readonly response: Response };
 
 /** The upstream end of a relayed WebSocket. Handlers are set by the relay once the caller is upgraded. */
 export class UpstreamWebSocket implements SocketEvents {
@@ -165,7 +180,12 @@ async function acceptFor(key: string): Promise<string> {
  * Connects and sends the opening handshake; the upstream's 101 gives an open socket, any other
  * answer the refusal as an HTTP response (its body up to 64 KiB). `readTimeoutMs` bounds the wait.
  */
-export async function openUpstreamWebSocket(connect: Connector, req: WebSocketRequest, readTimeoutMs: number, maxMessage: number): Promise<HandshakeResult> {
+export async function openUpstreamWebSocket(
+  connect: Connector,
+  req: WebSocketRequest,
+  readTimeoutMs: number,
+  maxMessage: number,
+): Promise<HandshakeResult> {
   const ws = new UpstreamWebSocket(maxMessage);
   const head = ws.waitHead();
   const socket = await connect(ws);
@@ -178,7 +198,10 @@ export async function openUpstreamWebSocket(connect: Connector, req: WebSocketRe
   socket.write(`${text}\r\n`);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new UpstreamTimeoutError(`the upstream timed out (read_timeout = ${readTimeoutMs} ms waiting for the WebSocket handshake)`)), readTimeoutMs);
+    timer = setTimeout(
+      () => reject(new UpstreamTimeoutError(`the upstream timed out (read_timeout = ${readTimeoutMs} ms waiting for the WebSocket handshake)`)),
+      readTimeoutMs,
+    );
   });
   let bytes: Uint8Array;
   try {
@@ -231,5 +254,12 @@ export async function openUpstreamWebSocket(connect: Connector, req: WebSocketRe
   socket.destroy();
   for (const h of ["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length"]) parsed.headers.delete(h);
   const payload = body.subarray(0, Number.isFinite(length) ? Math.min(length, MAX_REFUSAL_BODY) : 0);
-  return { kind: "refused", response: new Response(parsed.status === 204 || parsed.status === 304 ? null : payload.slice(), { status: parsed.status, statusText: parsed.statusText, headers: parsed.headers }) };
+  return {
+    kind: "refused",
+    response: new Response(parsed.status === 204 || parsed.status === 304 ? null : payload.slice(), {
+      status: parsed.status,
+      statusText: parsed.statusText,
+      headers: parsed.headers,
+    }),
+  };
 }

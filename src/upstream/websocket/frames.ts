@@ -152,8 +152,8 @@ export class FrameReader {
     if (opcode === OP.pong) return;
     if (opcode === OP.close) {
       const code = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : undefined;
-        this.events.close(code, payload.byteLength > 2 ? this.#decoder.decode(payload.subarray(2)) : "");
-        return;
+      this.events.close(code, payload.byteLength > 2 ? this.#decoder.decode(payload.subarray(2)) : "");
+      return;
     }
     if (opcode !== OP.continuation) {
       if (this.#fragments.length) {
@@ -178,4 +178,3 @@ export class FrameReader {
     this.events.message(this.#fragmentOp === OP.text ? this.#decoder.decode(whole) : whole);
   }
 }
-

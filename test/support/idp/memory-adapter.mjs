@@ -65,9 +65,9 @@ class MapAdapter {
    */
   async upsert(id, payload, expiresIn) {
     const key = this.key(id);
-    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Infinity;
+    const expiresAt = typeof expiresIn === "number" ? Date.now() + expiresIn * 1000 : Infinity;
     this.shared.store.set(key, { payload, expiresAt });
-    if (this.model === 'Session' && payload.uid) {
+    if (this.model === "Session" && payload.uid) {
       this.shared.store.set(`sessionUid:${payload.uid}`, { payload: { id }, expiresAt });
     }
     if (payload.userCode) {

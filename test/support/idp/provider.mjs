@@ -13,49 +13,49 @@
  * NOT FOR PRODUCTION: everything is in memory, secrets are hard-coded dev values.
  */
 
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as path from 'node:path';
-import * as tls from 'node:tls';
-import * as querystring from 'node:querystring';
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as path from "node:path";
+import * as tls from "node:tls";
+import * as querystring from "node:querystring";
 
-import { Provider, errors } from 'oidc-provider';
-import * as jose from 'jose';
+import { Provider, errors } from "oidc-provider";
+import * as jose from "jose";
 // oidc-provider has no "exports" map, its internals are importable. They are used for:
 // - the grant helpers (DPoP / mTLS binding, resource resolution) in the password grant,
 // - reaching the provider's keystore for runtime key rotation.
-import * as grantHelpers from 'oidc-provider/lib/helpers/grants.js';
-import { applyDpopBinding } from 'oidc-provider/lib/helpers/grant_common.js';
-import instance from 'oidc-provider/lib/helpers/weak_cache.js';
+import * as grantHelpers from "oidc-provider/lib/helpers/grants.js";
+import { applyDpopBinding } from "oidc-provider/lib/helpers/grant_common.js";
+import instance from "oidc-provider/lib/helpers/weak_cache.js";
 
-import { createMapAdapterFactory } from './memory-adapter.mjs';
+import { createMapAdapterFactory } from "./memory-adapter.mjs";
 
 /** Keycloak-like endpoint paths (relative to the issuer). */
 export const ROUTES = Object.freeze({
-  authorization: '/protocol/openid-connect/auth',
-  token: '/protocol/openid-connect/token',
-  jwks: '/protocol/openid-connect/certs',
-  introspection: '/protocol/openid-connect/token/introspect',
-  revocation: '/protocol/openid-connect/revoke',
-  userinfo: '/protocol/openid-connect/userinfo',
-  end_session: '/protocol/openid-connect/logout',
-  pushed_authorization_request: '/protocol/openid-connect/ext/par/request',
+  authorization: "/protocol/openid-connect/auth",
+  token: "/protocol/openid-connect/token",
+  jwks: "/protocol/openid-connect/certs",
+  introspection: "/protocol/openid-connect/token/introspect",
+  revocation: "/protocol/openid-connect/revoke",
+  userinfo: "/protocol/openid-connect/userinfo",
+  end_session: "/protocol/openid-connect/logout",
+  pushed_authorization_request: "/protocol/openid-connect/ext/par/request",
 });
 
 /** Fixed development client secrets (override with options.secrets). */
 export const DEFAULT_SECRETS = Object.freeze({
-  service: 'cf4c655a-0622-4ce6-a0de-d3353ef0b714',
-  'cert-bound': 'cert-bound-secret',
-  'client-dpop-auth': 'client-dpop-auth-secret',
-  opaque: 'opaque-secret',
+  service: "cf4c655a-0622-4ce6-a0de-d3353ef0b714",
+  "cert-bound": "cert-bound-secret",
+  "client-dpop-auth": "client-dpop-auth-secret",
+  opaque: "opaque-secret",
 });
 
-export const DEFAULT_KONG_JWKS_URI = 'http://127.0.0.1:8001/openid-connect/jwks';
-export const DEFAULT_AUDIENCE = 'http://localhost:8000';
-export const DEFAULT_SCOPES = 'openid profile email api';
-export const CLIENT_TLS_SUBJECT_DN = 'CN=JohnDoe,OU=IT';
+export const DEFAULT_KONG_JWKS_URI = "http://127.0.0.1:8001/openid-connect/jwks";
+export const DEFAULT_AUDIENCE = "http://localhost:8000";
+export const DEFAULT_SCOPES = "openid profile email api";
+export const CLIENT_TLS_SUBJECT_DN = "CN=JohnDoe,OU=IT";
 
 /**
  * @typedef {object} IdpUser
@@ -164,7 +164,7 @@ export const CLIENT_TLS_SUBJECT_DN = 'CN=JohnDoe,OU=IT';
  * @property {() => Promise<void>} close
  */
 
-const TARGETS = /** @type {const} */ (['token', 'discovery', 'jwks', 'introspection', 'revocation', 'userinfo']);
+const TARGETS = /** @type {const} */ (["token", "discovery", "jwks", "introspection", "revocation", "userinfo"]);
 
 /** @returns {IdpStats} */
 function emptyStats() {
@@ -191,7 +191,10 @@ function inc(map, key) {
 }
 
 /** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+const sleep = (ms) =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
 
 /**
  * Generates a private signing JWK usable in oidc-provider's `jwks`.
@@ -203,25 +206,36 @@ function generateSigningJwk(alg) {
   // on Node 20, exporting a JWK from a KeyObject returned by generateKeyPairSync can
   // deadlock when a GC runs mid-export (the KeyGenJob destructor takes the same key
   // mutex ExportJWK holds). A re-imported key has its own mutex.
-  const privateKeyEncoding = /** @type {const} */ ({ type: 'pkcs8', format: 'pem' });
-  const publicKeyEncoding = /** @type {const} */ ({ type: 'spki', format: 'pem' });
-  const { privateKey: pem } = alg.startsWith('ES')
-    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding, publicKeyEncoding })
-    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding, publicKeyEncoding });
-  const jwk = crypto.createPrivateKey(pem).export({ format: 'jwk' });
+  const privateKeyEncoding = /** @type {const} */ ({ type: "pkcs8", format: "pem" });
+  const publicKeyEncoding = /** @type {const} */ ({ type: "spki", format: "pem" });
+  const { privateKey: pem } = alg.startsWith("ES")
+    ? crypto.generateKeyPairSync("ec", { namedCurve: "P-256", privateKeyEncoding, publicKeyEncoding })
+    : crypto.generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding, publicKeyEncoding });
+  const jwk = crypto.createPrivateKey(pem).export({ format: "jwk" });
   return {
-    ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`,
+    ...jwk,
+    alg,
+    use: "sig",
+    kid: `${alg.toLowerCase()}-${crypto.randomBytes(6).toString("hex")}`,
   };
 }
 
 /** @param {Record<string, any>} jwk */
 function publicJwk(jwk) {
-  const {
-    kty, use, kid, alg, n, e, crv, x, y,
-  } = jwk;
-  return Object.fromEntries(Object.entries({
-    kty, use, kid, alg, n, e, crv, x, y,
-  }).filter(([, v]) => v !== undefined));
+  const { kty, use, kid, alg, n, e, crv, x, y } = jwk;
+  return Object.fromEntries(
+    Object.entries({
+      kty,
+      use,
+      kid,
+      alg,
+      n,
+      e,
+      crv,
+      x,
+      y,
+    }).filter(([, v]) => v !== undefined),
+  );
 }
 
 /**
@@ -231,7 +245,7 @@ function publicJwk(jwk) {
  * @param {crypto.X509Certificate} cert
  */
 export function subjectDnRfc4514(cert) {
-  return cert.subject.split('\n').filter(Boolean).reverse().join(',');
+  return cert.subject.split("\n").filter(Boolean).reverse().join(",");
 }
 
 /**
@@ -242,12 +256,17 @@ export function subjectDnRfc4514(cert) {
 function normalizeDn(dn) {
   return dn
     .split(/(?<!\\),/)
-    .map((rdn) => rdn.split(/(?<!\\)\+/).map((ava) => {
-      const i = ava.indexOf('=');
-      if (i === -1) return ava.trim();
-      return `${ava.slice(0, i).trim().toUpperCase()}=${ava.slice(i + 1).trim()}`;
-    }).join('+'))
-    .join(',');
+    .map((rdn) =>
+      rdn
+        .split(/(?<!\\)\+/)
+        .map((ava) => {
+          const i = ava.indexOf("=");
+          if (i === -1) return ava.trim();
+          return `${ava.slice(0, i).trim().toUpperCase()}=${ava.slice(i + 1).trim()}`;
+        })
+        .join("+"),
+    )
+    .join(",");
 }
 
 /**
@@ -255,7 +274,7 @@ function normalizeDn(dn) {
  * @param {string} type DNS | IP Address | URI | email
  */
 function subjectAltNames(cert, type) {
-  return (cert.subjectAltName ?? '')
+  return (cert.subjectAltName ?? "")
     .split(/,\s*/)
     .filter((entry) => entry.startsWith(`${type}:`))
     .map((entry) => entry.slice(type.length + 1));
@@ -269,7 +288,7 @@ function subjectAltNames(cert, type) {
  */
 function getCertificate(ctx) {
   const socket = ctx.socket ?? ctx.req?.socket;
-  if (!socket || typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  if (!socket || typeof socket.getPeerX509Certificate !== "function") return undefined;
   return socket.getPeerX509Certificate() ?? undefined;
 }
 
@@ -286,34 +305,38 @@ function getCertificate(ctx) {
 function nodeFetch(url, options, ca) {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
-    const mod = target.protocol === 'https:' ? https : http;
+    const mod = target.protocol === "https:" ? https : http;
     /** @type {Record<string, string>} */
     const headers = {};
     new Headers(options.headers).forEach((value, name) => {
-      if (value !== '') headers[name] = value;
+      if (value !== "") headers[name] = value;
     });
-    const req = mod.request(target, {
-      method: options.method ?? 'GET',
-      headers,
-      signal: options.signal,
-      ...(ca && target.protocol === 'https:' ? { ca } : {}),
-    }, (res) => {
-      /** @type {Buffer[]} */
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const responseHeaders = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) {
-          if (value === undefined) continue;
-          for (const v of Array.isArray(value) ? value : [value]) responseHeaders.append(name, v);
-        }
-        const status = res.statusCode ?? 500;
-        const nullBody = [101, 204, 205, 304].includes(status);
-        resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: responseHeaders }));
-      });
-    });
-    req.on('error', reject);
+    const req = mod.request(
+      target,
+      {
+        method: options.method ?? "GET",
+        headers,
+        signal: options.signal,
+        ...(ca && target.protocol === "https:" ? { ca } : {}),
+      },
+      (res) => {
+        /** @type {Buffer[]} */
+        const chunks = [];
+        res.on("data", (chunk) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (value === undefined) continue;
+            for (const v of Array.isArray(value) ? value : [value]) responseHeaders.append(name, v);
+          }
+          const status = res.statusCode ?? 500;
+          const nullBody = [101, 204, 205, 304].includes(status);
+          resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: responseHeaders }));
+        });
+      },
+    );
+    req.on("error", reject);
     if (options.body) req.write(options.body);
     req.end();
   });
@@ -330,7 +353,7 @@ async function readForm(req) {
   /** @type {Buffer[]} */
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
-  return querystring.parse(Buffer.concat(chunks).toString('utf8'));
+  return querystring.parse(Buffer.concat(chunks).toString("utf8"));
 }
 
 /**
@@ -343,29 +366,33 @@ function identifyClient(ctx, params) {
   try {
     const id = ctx.oidc?.client?.clientId;
     if (id) return id;
-  } catch { /* ignore */ }
-  const authorization = ctx.get?.('authorization') ?? ctx.headers?.authorization ?? '';
+  } catch {
+    /* ignore */
+  }
+  const authorization = ctx.get?.("authorization") ?? ctx.headers?.authorization ?? "";
   const basic = /^basic\s+(\S+)$/i.exec(authorization);
   if (basic?.[1]) {
-    const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
+    const decoded = Buffer.from(basic[1], "base64").toString("utf8");
+    const i = decoded.indexOf(":");
     if (i > 0) {
       try {
-        return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, '%20'));
+        return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, "%20"));
       } catch {
         return decoded.slice(0, i);
       }
     }
   }
-  if (typeof params?.client_id === 'string' && params.client_id) return params.client_id;
-  if (typeof params?.client_assertion === 'string') {
+  if (typeof params?.client_id === "string" && params.client_id) return params.client_id;
+  if (typeof params?.client_assertion === "string") {
     try {
-      const payload = JSON.parse(Buffer.from(params.client_assertion.split('.')[1] ?? '', 'base64url').toString('utf8'));
-      if (typeof payload.sub === 'string') return payload.sub;
-      if (typeof payload.iss === 'string') return payload.iss;
-    } catch { /* ignore */ }
+      const payload = JSON.parse(Buffer.from(params.client_assertion.split(".")[1] ?? "", "base64url").toString("utf8"));
+      if (typeof payload.sub === "string") return payload.sub;
+      if (typeof payload.iss === "string") return payload.iss;
+    } catch {
+      /* ignore */
+    }
   }
-  return 'unknown';
+  return "unknown";
 }
 
 /**
@@ -376,9 +403,9 @@ function identifyClient(ctx, params) {
 function sendJson(res, status, body) {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(payload),
-    'cache-control': 'no-store',
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(payload),
+    "cache-control": "no-store",
   });
   res.end(payload);
 }
@@ -388,7 +415,7 @@ async function readJson(req) {
   /** @type {Buffer[]} */
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  const text = Buffer.concat(chunks).toString("utf8").trim();
   return text ? JSON.parse(text) : undefined;
 }
 
@@ -401,7 +428,7 @@ function findSelfSignedCert(tlsOptions) {
   if (tlsOptions.selfSignedClientCert) return tlsOptions.selfSignedClientCert;
   for (const base of [tlsOptions.ca, tlsOptions.cert]) {
     if (!base) continue;
-    const candidate = path.join(path.dirname(base), 'self-signed-client.crt');
+    const candidate = path.join(path.dirname(base), "self-signed-client.crt");
     if (fs.existsSync(candidate)) return candidate;
   }
   return undefined;
@@ -413,8 +440,8 @@ function findSelfSignedCert(tlsOptions) {
  */
 function jwksForCertificate(pem) {
   const cert = new crypto.X509Certificate(pem);
-  const jwk = cert.publicKey.export({ format: 'jwk' });
-  return { keys: [{ ...jwk, x5c: [cert.raw.toString('base64')] }] };
+  const jwk = cert.publicKey.export({ format: "jwk" });
+  return { keys: [{ ...jwk, x5c: [cert.raw.toString("base64")] }] };
 }
 
 /**
@@ -423,24 +450,34 @@ function jwksForCertificate(pem) {
  * @returns {Promise<Idp>}
  */
 export async function startIdp(options = {}) {
-  const host = options.host ?? '127.0.0.1';
-  const issuerHost = options.issuerHost ?? 'localhost';
-  const realm = options.realm ?? 'master';
+  const host = options.host ?? "127.0.0.1";
+  const issuerHost = options.issuerHost ?? "localhost";
+  const realm = options.realm ?? "master";
   const issuerPath = `/realms/${realm}`;
   const audience = options.audience ?? DEFAULT_AUDIENCE;
   const scopes = options.scopes ?? DEFAULT_SCOPES;
-  const accessTokenAlg = options.accessTokenAlg ?? 'RS256';
+  const accessTokenAlg = options.accessTokenAlg ?? "RS256";
   const kongJwksUri = options.kongJwksUri ?? DEFAULT_KONG_JWKS_URI;
-  const opaqueClients = new Set(options.opaqueClients ?? ['opaque']);
+  const opaqueClients = new Set(options.opaqueClients ?? ["opaque"]);
   const secrets = { ...DEFAULT_SECRETS, ...options.secrets };
-  const debug = options.debug ?? (process.env.IDP_DEBUG === '1');
-  const users = new Map((options.users ?? [{
-    username: 'john',
-    password: 'doe',
-    claims: {
-      name: 'John Doe', given_name: 'John', family_name: 'Doe', email: 'john@example.com', email_verified: true,
-    },
-  }]).map((u) => [u.username, u]));
+  const debug = options.debug ?? process.env.IDP_DEBUG === "1";
+  const users = new Map(
+    (
+      options.users ?? [
+        {
+          username: "john",
+          password: "doe",
+          claims: {
+            name: "John Doe",
+            given_name: "John",
+            family_name: "Doe",
+            email: "john@example.com",
+            email_verified: true,
+          },
+        },
+      ]
+    ).map((u) => [u.username, u]),
+  );
 
   let accessTokenTtl = options.accessTokenTtl ?? 300;
   let stats = emptyStats();
@@ -461,44 +498,47 @@ export async function startIdp(options = {}) {
   let handler;
   const onRequest = (/** @type {http.IncomingMessage} */ req, /** @type {http.ServerResponse} */ res) => {
     if (!handler) {
-      sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'IdP starting' });
+      sendJson(res, 503, { error: "temporarily_unavailable", error_description: "IdP starting" });
       return;
     }
     handler(req, res);
   };
   if (tlsOptions) {
-    const caPem = tlsOptions.ca ? fs.readFileSync(tlsOptions.ca, 'utf8') : undefined;
+    const caPem = tlsOptions.ca ? fs.readFileSync(tlsOptions.ca, "utf8") : undefined;
     fetchCa = caPem ? [...tls.rootCertificates, caPem] : undefined;
-    server = https.createServer({
-      cert: fs.readFileSync(tlsOptions.cert),
-      key: fs.readFileSync(tlsOptions.key),
-      ...(caPem ? { ca: caPem } : {}),
-      requestCert: true,
-      rejectUnauthorized: false,
-    }, onRequest);
+    server = https.createServer(
+      {
+        cert: fs.readFileSync(tlsOptions.cert),
+        key: fs.readFileSync(tlsOptions.key),
+        ...(caPem ? { ca: caPem } : {}),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      onRequest,
+    );
   } else {
     server = http.createServer(onRequest);
   }
   server.keepAliveTimeout = 5_000;
 
   await new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once("error", reject);
     server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
+      server.off("error", reject);
       resolve(undefined);
     });
   });
   const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('unexpected server address');
+  if (!address || typeof address === "string") throw new Error("unexpected server address");
   const { port } = address;
-  const protocol = tlsOptions ? 'https' : 'http';
-  const origin = `${protocol}://${issuerHost.includes(':') ? `[${issuerHost}]` : issuerHost}:${port}`;
+  const protocol = tlsOptions ? "https" : "http";
+  const origin = `${protocol}://${issuerHost.includes(":") ? `[${issuerHost}]` : issuerHost}:${port}`;
   const issuer = `${origin}${issuerPath}`;
 
   // ---------------------------------------------------------------- keys
   /** @type {Record<string, any>[]} private JWKs, in publication order */
-  let signingKeys = [generateSigningJwk('RS256'), generateSigningJwk('ES256')];
-  if (!['RS256', 'ES256'].includes(accessTokenAlg)) signingKeys.push(generateSigningJwk(accessTokenAlg));
+  let signingKeys = [generateSigningJwk("RS256"), generateSigningJwk("ES256")];
+  if (!["RS256", "ES256"].includes(accessTokenAlg)) signingKeys.push(generateSigningJwk(accessTokenAlg));
   /** alg -> kid used to sign access tokens */
   const currentKid = new Map(signingKeys.map((k) => [k.alg, k.kid]));
 
@@ -506,54 +546,54 @@ export async function startIdp(options = {}) {
   /** @type {Record<string, any>[]} */
   const clients = [
     {
-      client_id: 'service',
+      client_id: "service",
       client_secret: secrets.service,
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: "client_secret_basic",
     },
     {
-      client_id: 'kong',
-      token_endpoint_auth_method: 'private_key_jwt',
+      client_id: "kong",
+      token_endpoint_auth_method: "private_key_jwt",
       jwks_uri: kongJwksUri,
-      grant_types: ['client_credentials', 'password'],
+      grant_types: ["client_credentials", "password"],
     },
     {
-      client_id: 'cert-bound',
-      client_secret: secrets['cert-bound'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      client_id: "cert-bound",
+      client_secret: secrets["cert-bound"],
+      token_endpoint_auth_method: "client_secret_basic",
       tls_client_certificate_bound_access_tokens: true,
-      grant_types: ['client_credentials', 'password'],
+      grant_types: ["client_credentials", "password"],
     },
     {
-      client_id: 'client-tls-auth',
-      token_endpoint_auth_method: 'tls_client_auth',
+      client_id: "client-tls-auth",
+      token_endpoint_auth_method: "tls_client_auth",
       tls_client_auth_subject_dn: CLIENT_TLS_SUBJECT_DN,
-      grant_types: ['client_credentials', 'password'],
+      grant_types: ["client_credentials", "password"],
     },
     {
-      client_id: 'client-dpop-auth',
-      client_secret: secrets['client-dpop-auth'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      client_id: "client-dpop-auth",
+      client_secret: secrets["client-dpop-auth"],
+      token_endpoint_auth_method: "client_secret_basic",
       dpop_bound_access_tokens: true,
-      grant_types: ['client_credentials', 'password'],
+      grant_types: ["client_credentials", "password"],
     },
     {
-      client_id: 'opaque',
+      client_id: "opaque",
       client_secret: secrets.opaque,
-      token_endpoint_auth_method: 'client_secret_basic',
-      grant_types: ['client_credentials', 'password'],
+      token_endpoint_auth_method: "client_secret_basic",
+      grant_types: ["client_credentials", "password"],
     },
   ];
   const selfSignedCertPath = findSelfSignedCert(tlsOptions);
   if (selfSignedCertPath) {
     clients.push({
-      client_id: 'client-self-signed',
-      token_endpoint_auth_method: 'self_signed_tls_client_auth',
-      jwks: jwksForCertificate(fs.readFileSync(selfSignedCertPath, 'utf8')),
+      client_id: "client-self-signed",
+      token_endpoint_auth_method: "self_signed_tls_client_auth",
+      jwks: jwksForCertificate(fs.readFileSync(selfSignedCertPath, "utf8")),
     });
   }
   for (const extra of options.extraClients ?? []) clients.push(structuredClone(extra));
   for (const c of clients) {
-    c.grant_types ??= ['client_credentials'];
+    c.grant_types ??= ["client_credentials"];
     c.response_types ??= [];
     c.redirect_uris ??= [];
     if (c.jwks_uri) jwksUriClients.set(c.client_id, c.jwks_uri);
@@ -573,28 +613,28 @@ export async function startIdp(options = {}) {
     clients,
     jwks: { keys: signingKeys.map((k) => ({ ...k })) },
     routes: { ...ROUTES },
-    scopes: ['openid', 'offline_access', ...scopes.split(' ').filter((s) => !['openid', 'offline_access'].includes(s))],
+    scopes: ["openid", "offline_access", ...scopes.split(" ").filter((s) => !["openid", "offline_access"].includes(s))],
     claims: {
-      openid: ['sub'],
-      profile: ['name', 'given_name', 'family_name', 'preferred_username'],
-      email: ['email', 'email_verified'],
+      openid: ["sub"],
+      profile: ["name", "given_name", "family_name", "preferred_username"],
+      email: ["email", "email_verified"],
     },
     clientAuthMethods: [
-      'client_secret_basic',
-      'client_secret_post',
-      'client_secret_jwt',
-      'private_key_jwt',
-      'tls_client_auth',
-      'self_signed_tls_client_auth',
-      'none',
+      "client_secret_basic",
+      "client_secret_post",
+      "client_secret_jwt",
+      "private_key_jwt",
+      "tls_client_auth",
+      "self_signed_tls_client_auth",
+      "none",
     ],
     clientDefaults: {
-      grant_types: ['client_credentials'],
+      grant_types: ["client_credentials"],
       response_types: [],
-      token_endpoint_auth_method: 'client_secret_basic',
-      id_token_signed_response_alg: 'RS256',
+      token_endpoint_auth_method: "client_secret_basic",
+      id_token_signed_response_alg: "RS256",
     },
-    cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+    cookies: { keys: [crypto.randomBytes(32).toString("base64url")] },
     discovery: tlsOptions ? { mtls_endpoint_aliases: mtlsEndpointAliases } : {},
     ttl: {
       AccessToken: (/** @type {any} */ _ctx, /** @type {any} */ token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
@@ -668,16 +708,16 @@ export async function startIdp(options = {}) {
           const cert = getCertificate(ctx);
           if (!cert) return false;
           switch (property) {
-            case 'tls_client_auth_subject_dn':
+            case "tls_client_auth_subject_dn":
               return normalizeDn(subjectDnRfc4514(cert)) === normalizeDn(expected);
-            case 'tls_client_auth_san_dns':
-              return subjectAltNames(cert, 'DNS').includes(expected);
-            case 'tls_client_auth_san_uri':
-              return subjectAltNames(cert, 'URI').includes(expected);
-            case 'tls_client_auth_san_ip':
-              return subjectAltNames(cert, 'IP Address').includes(expected);
-            case 'tls_client_auth_san_email':
-              return subjectAltNames(cert, 'email').includes(expected);
+            case "tls_client_auth_san_dns":
+              return subjectAltNames(cert, "DNS").includes(expected);
+            case "tls_client_auth_san_uri":
+              return subjectAltNames(cert, "URI").includes(expected);
+            case "tls_client_auth_san_ip":
+              return subjectAltNames(cert, "IP Address").includes(expected);
+            case "tls_client_auth_san_email":
+              return subjectAltNames(cert, "email").includes(expected);
             default:
               return false;
           }
@@ -691,23 +731,23 @@ export async function startIdp(options = {}) {
           audience: resourceIndicator,
           scope: scopes,
           accessTokenTTL: accessTokenTtl,
-          accessTokenFormat: opaqueClients.has(client.clientId) ? 'opaque' : 'jwt',
+          accessTokenFormat: opaqueClients.has(client.clientId) ? "opaque" : "jwt",
           jwt: { sign: { alg: accessTokenAlg, kid: currentKid.get(accessTokenAlg) } },
         }),
       },
     },
   });
 
-  provider.on('server_error', (_ctx, err) => {
+  provider.on("server_error", (_ctx, err) => {
     process.stderr.write(`idp: server_error: ${err?.stack ?? err}\n`);
   });
-  provider.on('error', (err) => {
+  provider.on("error", (err) => {
     if (debug) process.stderr.write(`idp: error: ${err?.stack ?? err}\n`);
   });
   if (debug) {
-    for (const event of ['grant.error', 'introspection.error', 'revocation.error']) {
+    for (const event of ["grant.error", "introspection.error", "revocation.error"]) {
       provider.on(event, (_ctx, err) => {
-        process.stderr.write(`idp: ${event}: ${err?.message} ${err?.error_description ?? ''}\n`);
+        process.stderr.write(`idp: ${event}: ${err?.message} ${err?.error_description ?? ""}\n`);
       });
     }
   }
@@ -715,96 +755,115 @@ export async function startIdp(options = {}) {
   // ------------------------------------------------------ password grant
   // oidc-provider has no ROPC grant; register one before any client is looked up
   // (static clients are validated lazily against the registered grant types).
-  provider.registerGrantType('password', async (ctx) => {
-    const { client, params } = ctx.oidc;
-    if (!params.username) throw new errors.InvalidRequest("missing required parameter 'username'");
-    if (!params.password) throw new errors.InvalidRequest("missing required parameter 'password'");
+  provider.registerGrantType(
+    "password",
+    async (ctx) => {
+      const { client, params } = ctx.oidc;
+      if (!params.username) throw new errors.InvalidRequest("missing required parameter 'username'");
+      if (!params.password) throw new errors.InvalidRequest("missing required parameter 'password'");
 
-    const dPoP = await grantHelpers.validateDpop(provider, ctx);
+      const dPoP = await grantHelpers.validateDpop(provider, ctx);
 
-    const user = users.get(params.username);
-    if (!user || user.password !== params.password) {
-      throw new errors.InvalidGrant('invalid resource owner credentials');
-    }
-
-    const resourceServers = await grantHelpers.resolveRequestedResources(provider, ctx);
-    const requested = [...grantHelpers.validateClientScope(provider, ctx)];
-
-    const at = new provider.AccessToken({
-      accountId: user.username,
-      client,
-      gty: 'password',
-      scope: requested.join(' ') || undefined,
-    });
-
-    const { 0: resourceServer, length } = resourceServers;
-    if (resourceServer) {
-      if (length !== 1) {
-        throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
+      const user = users.get(params.username);
+      if (!user || user.password !== params.password) {
+        throw new errors.InvalidGrant("invalid resource owner credentials");
       }
-      at.resourceServer = resourceServer;
-      at.scope = requested.filter((s) => resourceServer.scopes.has(s)).join(' ') || undefined;
-    }
 
-    const cert = grantHelpers.checkMtlsCert(provider, ctx);
-    if (cert) at.setThumbprint('x5t', cert);
-    await applyDpopBinding(provider, ctx, dPoP, at);
-    grantHelpers.checkDpopRequired(provider, ctx, dPoP);
+      const resourceServers = await grantHelpers.resolveRequestedResources(provider, ctx);
+      const requested = [...grantHelpers.validateClientScope(provider, ctx)];
 
-    ctx.oidc.entity('AccessToken', at);
-    const value = await at.save();
+      const at = new provider.AccessToken({
+        accountId: user.username,
+        client,
+        gty: "password",
+        scope: requested.join(" ") || undefined,
+      });
 
-    ctx.body = grantHelpers.buildTokenResponse(provider, {
-      accessToken: value,
-      expiresIn: at.expiration,
-      scope: at.scope || undefined,
-      tokenType: at.tokenType,
-    });
-  }, ['username', 'password', 'scope', 'resource'], ['resource']);
+      const { 0: resourceServer, length } = resourceServers;
+      if (resourceServer) {
+        if (length !== 1) {
+          throw new errors.InvalidTarget("only a single resource indicator value is supported for this grant type");
+        }
+        at.resourceServer = resourceServer;
+        at.scope = requested.filter((s) => resourceServer.scopes.has(s)).join(" ") || undefined;
+      }
+
+      const cert = grantHelpers.checkMtlsCert(provider, ctx);
+      if (cert) at.setThumbprint("x5t", cert);
+      await applyDpopBinding(provider, ctx, dPoP, at);
+      grantHelpers.checkDpopRequired(provider, ctx, dPoP);
+
+      ctx.oidc.entity("AccessToken", at);
+      const value = await at.save();
+
+      ctx.body = grantHelpers.buildTokenResponse(provider, {
+        accessToken: value,
+        expiresIn: at.expiration,
+        scope: at.scope || undefined,
+        tokenType: at.tokenType,
+      });
+    },
+    ["username", "password", "scope", "resource"],
+    ["resource"],
+  );
 
   // ------------------------------------------------ token exchange (RFC 8693)
   // oidc-provider has no token exchange grant: this one accepts an access token of this IdP as the
   // subject token and issues a client credentials token (with the subject's `sub`) for the
   // requested resource and scopes.
-  provider.registerGrantType('urn:ietf:params:oauth:grant-type:token-exchange', async (ctx) => {
-    const { client, params } = ctx.oidc;
-    if (!params.subject_token) throw new errors.InvalidRequest("missing required parameter 'subject_token'");
-    if (params.subject_token_type !== 'urn:ietf:params:oauth:token-type:access_token') {
-      throw new errors.InvalidRequest('only access tokens can be exchanged');
-    }
-    /** @type {Record<string, any>} */
-    let subject;
-    try {
-      ({ payload: subject } = await jose.jwtVerify(params.subject_token, jose.createLocalJWKSet({ keys: signingKeys.map(publicJwk) }), { issuer }));
-    } catch {
-      throw new errors.InvalidGrant('the subject token is not an active access token of this issuer');
-    }
-    const resourceServers = await grantHelpers.resolveRequestedResources(provider, ctx);
-    const requested = [...grantHelpers.validateClientScope(provider, ctx)];
-    const at = new provider.ClientCredentials({ client, scope: requested.join(' ') || undefined, extra: { sub: subject.sub, act: { sub: client.clientId } } });
-    const { 0: resourceServer, length } = resourceServers;
-    if (resourceServer) {
-      if (length !== 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-      at.resourceServer = resourceServer;
-      at.scope = requested.filter((s) => resourceServer.scopes.has(s)).join(' ') || undefined;
-    }
-    ctx.oidc.entity('ClientCredentials', at);
-    const value = await at.save();
-    ctx.body = {
-      ...grantHelpers.buildTokenResponse(provider, { accessToken: value, expiresIn: at.expiration, scope: at.scope || undefined, tokenType: at.tokenType }),
-      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-    };
-  }, ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope', 'resource'], ['resource', 'audience']);
+  provider.registerGrantType(
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    async (ctx) => {
+      const { client, params } = ctx.oidc;
+      if (!params.subject_token) throw new errors.InvalidRequest("missing required parameter 'subject_token'");
+      if (params.subject_token_type !== "urn:ietf:params:oauth:token-type:access_token") {
+        throw new errors.InvalidRequest("only access tokens can be exchanged");
+      }
+      /** @type {Record<string, any>} */
+      let subject;
+      try {
+        ({ payload: subject } = await jose.jwtVerify(params.subject_token, jose.createLocalJWKSet({ keys: signingKeys.map(publicJwk) }), { issuer }));
+      } catch {
+        throw new errors.InvalidGrant("the subject token is not an active access token of this issuer");
+      }
+      const resourceServers = await grantHelpers.resolveRequestedResources(provider, ctx);
+      const requested = [...grantHelpers.validateClientScope(provider, ctx)];
+      const at = new provider.ClientCredentials({
+        client,
+        scope: requested.join(" ") || undefined,
+        extra: { sub: subject.sub, act: { sub: client.clientId } },
+      });
+      const { 0: resourceServer, length } = resourceServers;
+      if (resourceServer) {
+        if (length !== 1) throw new errors.InvalidTarget("only a single resource indicator value is supported for this grant type");
+        at.resourceServer = resourceServer;
+        at.scope = requested.filter((s) => resourceServer.scopes.has(s)).join(" ") || undefined;
+      }
+      ctx.oidc.entity("ClientCredentials", at);
+      const value = await at.save();
+      ctx.body = {
+        ...grantHelpers.buildTokenResponse(provider, {
+          accessToken: value,
+          expiresIn: at.expiration,
+          scope: at.scope || undefined,
+          tokenType: at.tokenType,
+        }),
+        issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      };
+    },
+    ["subject_token", "subject_token_type", "requested_token_type", "audience", "scope", "resource"],
+    ["resource", "audience"],
+  );
 
   // ------------------------------------------- stats & fault injection
   /** @param {string} p koa path (issuer prefix stripped) @returns {Target | undefined} */
   const targetOf = (p) => {
-    if (p === '/.well-known/openid-configuration') return 'discovery';
-    if (p === ROUTES.token) return 'token';
-    if (p === ROUTES.jwks) return 'jwks';
-    if (p === ROUTES.introspection) return 'introspection';
-    if (p === ROUTES.revocation) return 'revocation';
-    if (p === ROUTES.userinfo) return 'userinfo';
+    if (p === "/.well-known/openid-configuration") return "discovery";
+    if (p === ROUTES.token) return "token";
+    if (p === ROUTES.jwks) return "jwks";
+    if (p === ROUTES.introspection) return "introspection";
+    if (p === ROUTES.revocation) return "revocation";
+    if (p === ROUTES.userinfo) return "userinfo";
     return undefined;
   };
 
@@ -815,7 +874,7 @@ export async function startIdp(options = {}) {
   const takeFault = (kind, target) => {
     const fault = faults[kind];
     if (!fault || fault.remaining <= 0) return undefined;
-    if (!fault.targets.has(target) && !fault.targets.has('all')) return undefined;
+    if (!fault.targets.has(target) && !fault.targets.has("all")) return undefined;
     fault.remaining -= 1;
     if (fault.remaining <= 0) delete faults[kind];
     return fault;
@@ -827,7 +886,7 @@ export async function startIdp(options = {}) {
    */
   const countToken = (ctx, params) => {
     inc(stats.token.byClient, identifyClient(ctx, params));
-    inc(stats.token.byGrant, typeof params?.grant_type === 'string' ? params.grant_type : 'unknown');
+    inc(stats.token.byGrant, typeof params?.grant_type === "string" ? params.grant_type : "unknown");
     inc(stats.token.byStatus, String(ctx.status));
   };
 
@@ -846,50 +905,52 @@ export async function startIdp(options = {}) {
     const target = targetOf(ctx.path);
     if (!target) return next();
 
-    if (target === 'token') stats.token.total += 1;
+    if (target === "token") stats.token.total += 1;
     else stats[target] += 1;
 
-    const delay = takeFault('delay', target);
+    const delay = takeFault("delay", target);
     if (delay) await sleep(delay.value);
 
-    const fail = takeFault('fail', target);
+    const fail = takeFault("fail", target);
     if (fail) {
-      const params = target === 'token' ? await readForm(ctx.req) : undefined;
+      const params = target === "token" ? await readForm(ctx.req) : undefined;
       if (fail.value === 0) {
         ctx.status = 599;
-        if (target === 'token') countToken(ctx, params);
+        if (target === "token") countToken(ctx, params);
         ctx.respond = false;
         ctx.req.socket.destroy();
         return undefined;
       }
       ctx.status = fail.value;
-      ctx.set('cache-control', 'no-store');
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'failure injected via /__control/fail' };
-      if (target === 'token') countToken(ctx, params);
+      ctx.set("cache-control", "no-store");
+      ctx.body = { error: "temporarily_unavailable", error_description: "failure injected via /__control/fail" };
+      if (target === "token") countToken(ctx, params);
       return undefined;
     }
 
-    if (target === 'token' || target === 'introspection' || target === 'revocation') {
+    if (target === "token" || target === "introspection" || target === "revocation") {
       await markStaleClientJwks();
     }
 
     try {
       await next();
     } finally {
-      if (target === 'introspection' || target === 'token') {
+      if (target === "introspection" || target === "token") {
         /** @type {Record<string, string>} */
         const headers = {};
-        for (const [name, value] of Object.entries(ctx.headers)) if (name.startsWith('x-') && typeof value === 'string') headers[name] = value;
+        for (const [name, value] of Object.entries(ctx.headers)) if (name.startsWith("x-") && typeof value === "string") headers[name] = value;
         const { token: _token, client_secret: _secret, password: _password, ...params } = /** @type {any} */ (ctx).oidc?.body ?? {};
-        if (target === 'token') stats.lastToken = { url: ctx.originalUrl, headers, params };
+        if (target === "token") stats.lastToken = { url: ctx.originalUrl, headers, params };
         else stats.lastIntrospection = { headers, params };
       }
-      if (target === 'token') {
+      if (target === "token") {
         /** @type {Record<string, any> | undefined} */
         let params;
         try {
           params = /** @type {any} */ (ctx).oidc?.params;
-        } catch { /* ignore */ }
+        } catch {
+          /* ignore */
+        }
         countToken(ctx, params);
       }
     }
@@ -906,7 +967,7 @@ export async function startIdp(options = {}) {
 
   /** @type {Idp['rotateKeys']} */
   const rotateKeys = ({ alg = accessTokenAlg, dropOld = false } = {}) => {
-    if (!['RS256', 'PS256', 'ES256'].includes(alg)) throw new Error(`unsupported alg ${alg}`);
+    if (!["RS256", "PS256", "ES256"].includes(alg)) throw new Error(`unsupported alg ${alg}`);
     const jwk = generateSigningJwk(alg);
     if (dropOld) signingKeys = signingKeys.filter((k) => k.alg !== alg);
     signingKeys.push(jwk);
@@ -934,9 +995,12 @@ export async function startIdp(options = {}) {
   const addClient = async (metadata) => {
     /** @type {Record<string, any>} */
     const md = {
-      grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...metadata,
+      grant_types: ["client_credentials"],
+      response_types: [],
+      redirect_uris: [],
+      ...metadata,
     };
-    if (!md.client_id) throw new Error('client_id is required');
+    if (!md.client_id) throw new Error("client_id is required");
     if (jwksUriClients.has(md.client_id) || clients.some((c) => c.client_id === md.client_id)) {
       throw new Error(`client ${md.client_id} already exists`);
     }
@@ -951,21 +1015,26 @@ export async function startIdp(options = {}) {
    * @returns {{ count: number, targets: Set<string> }}
    */
   const faultScope = (q) => {
-    const count = q.has('count') ? Number(q.get('count')) : Infinity;
-    const targets = new Set((q.get('target') ?? 'token').split(',').map((s) => s.trim()).filter(Boolean));
+    const count = q.has("count") ? Number(q.get("count")) : Infinity;
+    const targets = new Set(
+      (q.get("target") ?? "token")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
     for (const t of targets) {
-      if (t !== 'all' && !TARGETS.includes(/** @type {any} */ (t))) throw new Error(`unknown target ${t}`);
+      if (t !== "all" && !TARGETS.includes(/** @type {any} */ (t))) throw new Error(`unknown target ${t}`);
     }
-    if (!(count > 0)) throw new Error('count must be > 0');
+    if (!(count > 0)) throw new Error("count must be > 0");
     return { count, targets };
   };
 
   /** @type {Idp['delay']} */
-  const setDelay = (ms, { count = Infinity, targets = ['token'] } = {}) => {
+  const setDelay = (ms, { count = Infinity, targets = ["token"] } = {}) => {
     faults.delay = { value: ms, remaining: count, targets: new Set(targets) };
   };
   /** @type {Idp['fail']} */
-  const setFail = (status, { count = Infinity, targets = ['token'] } = {}) => {
+  const setFail = (status, { count = Infinity, targets = ["token"] } = {}) => {
     faults.fail = { value: status, remaining: count, targets: new Set(targets) };
   };
   const normal = () => {
@@ -983,12 +1052,12 @@ export async function startIdp(options = {}) {
    */
   const control = async (req, res, url) => {
     const q = url.searchParams;
-    const route = url.pathname.replace(/^\/__control/, '').replace(/\/$/, '');
-    const post = req.method === 'POST';
+    const route = url.pathname.replace(/^\/__control/, "").replace(/\/$/, "");
+    const post = req.method === "POST";
     try {
-      if (route === '/health' || route === '') return sendJson(res, 200, { ok: true, issuer });
-      if (route === '/stats' && req.method === 'GET') return sendJson(res, 200, stats);
-      if (route === '/info' && req.method === 'GET') {
+      if (route === "/health" || route === "") return sendJson(res, 200, { ok: true, issuer });
+      if (route === "/stats" && req.method === "GET") return sendJson(res, 200, stats);
+      if (route === "/info" && req.method === "GET") {
         return sendJson(res, 200, {
           issuer,
           url: origin,
@@ -1001,7 +1070,7 @@ export async function startIdp(options = {}) {
           currentKid: currentKid.get(accessTokenAlg),
           clients: clients.map((c) => ({
             client_id: c.client_id,
-            token_endpoint_auth_method: c.token_endpoint_auth_method ?? 'client_secret_basic',
+            token_endpoint_auth_method: c.token_endpoint_auth_method ?? "client_secret_basic",
             grant_types: c.grant_types,
             client_secret: c.client_secret,
             jwks_uri: c.jwks_uri,
@@ -1013,67 +1082,71 @@ export async function startIdp(options = {}) {
           },
         });
       }
-      if (!post) return sendJson(res, 405, { error: 'method_not_allowed', error_description: 'use POST' });
+      if (!post) return sendJson(res, 405, { error: "method_not_allowed", error_description: "use POST" });
       switch (route) {
-        case '/reset-stats':
+        case "/reset-stats":
           stats = emptyStats();
           return sendJson(res, 200, { ok: true });
-        case '/rotate-keys':
-          return sendJson(res, 200, rotateKeys({
-            alg: q.get('alg') ?? accessTokenAlg,
-            dropOld: ['1', 'true'].includes(q.get('drop_old') ?? ''),
-          }));
-        case '/refresh-client-jwks': {
-          const ids = await refreshClientJwks(q.get('client_id') ?? undefined, {
-            keepKeys: ['1', 'true'].includes(q.get('keep_keys') ?? ''),
+        case "/rotate-keys":
+          return sendJson(
+            res,
+            200,
+            rotateKeys({
+              alg: q.get("alg") ?? accessTokenAlg,
+              dropOld: ["1", "true"].includes(q.get("drop_old") ?? ""),
+            }),
+          );
+        case "/refresh-client-jwks": {
+          const ids = await refreshClientJwks(q.get("client_id") ?? undefined, {
+            keepKeys: ["1", "true"].includes(q.get("keep_keys") ?? ""),
           });
-          if (q.get('client_id') && !ids.length) return sendJson(res, 404, { error: 'unknown client' });
+          if (q.get("client_id") && !ids.length) return sendJson(res, 404, { error: "unknown client" });
           return sendJson(res, 200, { ok: true, clients: ids });
         }
-        case '/delay': {
-          const ms = Number(q.get('ms'));
-          if (!Number.isFinite(ms) || ms < 0) return sendJson(res, 400, { error: 'ms must be a number >= 0' });
+        case "/delay": {
+          const ms = Number(q.get("ms"));
+          if (!Number.isFinite(ms) || ms < 0) return sendJson(res, 400, { error: "ms must be a number >= 0" });
           const { count, targets } = faultScope(q);
           setDelay(ms, { count, targets: [...targets] });
           return sendJson(res, 200, { ok: true, delay: { ms, count, targets: [...targets] } });
         }
-        case '/fail': {
-          const status = Number(q.get('status') ?? 503);
+        case "/fail": {
+          const status = Number(q.get("status") ?? 503);
           if (!Number.isInteger(status) || (status !== 0 && (status < 400 || status > 599))) {
-            return sendJson(res, 400, { error: 'status must be 0 (drop connection) or 400..599' });
+            return sendJson(res, 400, { error: "status must be 0 (drop connection) or 400..599" });
           }
           const { count, targets } = faultScope(q);
           setFail(status, { count, targets: [...targets] });
           return sendJson(res, 200, { ok: true, fail: { status, count, targets: [...targets] } });
         }
-        case '/normal':
+        case "/normal":
           normal();
           return sendJson(res, 200, { ok: true });
-        case '/access-token-ttl': {
-          const seconds = Number(q.get('seconds'));
-          if (!Number.isInteger(seconds) || seconds <= 0) return sendJson(res, 400, { error: 'seconds must be a positive integer' });
+        case "/access-token-ttl": {
+          const seconds = Number(q.get("seconds"));
+          if (!Number.isInteger(seconds) || seconds <= 0) return sendJson(res, 400, { error: "seconds must be a positive integer" });
           accessTokenTtl = seconds;
           return sendJson(res, 200, { ok: true, accessTokenTtl });
         }
-        case '/clients': {
+        case "/clients": {
           const body = await readJson(req);
           const list = Array.isArray(body) ? body : [body];
           for (const md of list) await addClient(md);
           return sendJson(res, 201, { ok: true, clients: list.map((md) => md.client_id) });
         }
         default:
-          return sendJson(res, 404, { error: 'not_found' });
+          return sendJson(res, 404, { error: "not_found" });
       }
     } catch (err) {
-      return sendJson(res, 400, { error: 'bad_request', error_description: /** @type {Error} */ (err).message });
+      return sendJson(res, 400, { error: "bad_request", error_description: /** @type {Error} */ (err).message });
     }
   };
 
   handler = (req, res) => {
-    const rawUrl = req.url ?? '/';
-    const url = new URL(rawUrl, 'http://idp.invalid');
-    if (url.pathname === '/__control' || url.pathname.startsWith('/__control/')) {
-      control(req, res, url).catch((err) => sendJson(res, 500, { error: 'server_error', error_description: String(err) }));
+    const rawUrl = req.url ?? "/";
+    const url = new URL(rawUrl, "http://idp.invalid");
+    if (url.pathname === "/__control" || url.pathname.startsWith("/__control/")) {
+      control(req, res, url).catch((err) => sendJson(res, 500, { error: "server_error", error_description: String(err) }));
       return;
     }
     if (url.pathname === issuerPath || url.pathname.startsWith(`${issuerPath}/`)) {
@@ -1081,12 +1154,12 @@ export async function startIdp(options = {}) {
       // req.originalUrl so oidc-provider builds endpoint URLs with the prefix.
       /** @type {any} */ (req).originalUrl = rawUrl;
       let rest = rawUrl.slice(issuerPath.length);
-      if (!rest.startsWith('/')) rest = `/${rest}`;
+      if (!rest.startsWith("/")) rest = `/${rest}`;
       req.url = rest;
       koa(req, res);
       return;
     }
-    sendJson(res, 404, { error: 'not_found', error_description: `the issuer is ${issuer}` });
+    sendJson(res, 404, { error: "not_found", error_description: `the issuer is ${issuer}` });
   };
 
   let closed = false;
@@ -1110,18 +1183,20 @@ export async function startIdp(options = {}) {
     jwksUri: `${issuer}${ROUTES.jwks}`,
     introspectionEndpoint: `${issuer}${ROUTES.introspection}`,
     revocationEndpoint: `${issuer}${ROUTES.revocation}`,
-    secrets: Object.fromEntries(
-      clients.filter((c) => typeof c.client_secret === 'string').map((c) => [c.client_id, c.client_secret]),
-    ),
+    secrets: Object.fromEntries(clients.filter((c) => typeof c.client_secret === "string").map((c) => [c.client_id, c.client_secret])),
     provider,
     stats: () => structuredClone(stats),
-    resetStats: () => { stats = emptyStats(); },
+    resetStats: () => {
+      stats = emptyStats();
+    },
     rotateKeys,
     refreshClientJwks,
     delay: setDelay,
     fail: setFail,
     normal,
-    setAccessTokenTtl: (seconds) => { accessTokenTtl = seconds; },
+    setAccessTokenTtl: (seconds) => {
+      accessTokenTtl = seconds;
+    },
     addClient,
     close,
   };

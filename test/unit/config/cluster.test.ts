@@ -42,7 +42,9 @@ describe("[cluster]", () => {
 
   it('needs a redis:// or rediss:// URL when strategy = "redis"', () => {
     expect(errorOf(`[cluster]\nstrategy = "redis"\n${BASE}`)).toContain("cluster.redis_url: missing required key");
-    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "http://127.0.0.1:6379"\n${BASE}`)).toContain("cluster.redis_url: expected a redis:// or rediss:// URL");
+    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "http://127.0.0.1:6379"\n${BASE}`)).toContain(
+      "cluster.redis_url: expected a redis:// or rediss:// URL",
+    );
     expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "rediss://user:pw@redis.internal:6380/2"\nitems = ["tokens"]\n${BASE}`)).toBe("");
   });
 
@@ -50,12 +52,16 @@ describe("[cluster]", () => {
     const message = errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\n${BASE}`);
     expect(message).toContain("cluster.keys_secret: missing required key");
     expect(message).toContain("equal on every node");
-    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\nkeys_secret = "short"\n${BASE}`)).toContain("cluster.keys_secret: expected at least 32 characters");
+    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\nkeys_secret = "short"\n${BASE}`)).toContain(
+      "cluster.keys_secret: expected at least 32 characters",
+    );
     expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_url = "redis://127.0.0.1:6379"\nitems = ["tokens", "dpop_replay"]\n${BASE}`)).toBe("");
   });
 
   it("rejects unknown keys and items", () => {
-    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_uri = "redis://x"\n${BASE}`)).toContain('cluster.redis_uri: unknown key (did you mean "redis_url"?)');
+    expect(errorOf(`[cluster]\nstrategy = "redis"\nredis_uri = "redis://x"\n${BASE}`)).toContain(
+      'cluster.redis_uri: unknown key (did you mean "redis_url"?)',
+    );
     expect(errorOf(`[cluster]\nitems = ["sessions"]\n${BASE}`)).toContain("cluster.items[0]");
   });
 

@@ -71,7 +71,9 @@ describe("gateway.toml validation", () => {
   });
 
   it("rejects a route naming a service that does not exist", () => {
-    expect(errorOf(base.replace('service = "svc"', 'service = "scv"'))).toContain('routes[0].service: expected the name of a service, no service is named "scv" (did you mean "svc"?)');
+    expect(errorOf(base.replace('service = "svc"', 'service = "scv"'))).toContain(
+      'routes[0].service: expected the name of a service, no service is named "scv" (did you mean "svc"?)',
+    );
   });
 
   it("rejects duplicate names", () => {
@@ -80,7 +82,10 @@ describe("gateway.toml validation", () => {
 
   it("rejects a listen address that is not host:port", () => {
     expect(errorOf(`[server]\nproxy_listen = "8000"\n${base}`)).toContain('server.proxy_listen: expected "host:port"');
-    expect(parseConfig(`[server]\nproxy_listen = "[::1]:8080"\n${base}`, FILE, pluginRegistry).server.proxy_listen).toEqual({ hostname: "::1", port: 8080 });
+    expect(parseConfig(`[server]\nproxy_listen = "[::1]:8080"\n${base}`, FILE, pluginRegistry).server.proxy_listen).toEqual({
+      hostname: "::1",
+      port: 8080,
+    });
   });
 
   it("lets the admin API be turned off", () => {
@@ -96,11 +101,15 @@ describe("gateway.toml validation", () => {
   });
 
   it("rejects a service URL with a user and password in it", () => {
-    expect(errorOf(base.replace("http://127.0.0.1:9000/anything", "http://user:secret@127.0.0.1:9000/anything"))).toContain("services[0].url: expected a URL without user:password");
+    expect(errorOf(base.replace("http://127.0.0.1:9000/anything", "http://user:secret@127.0.0.1:9000/anything"))).toContain(
+      "services[0].url: expected a URL without user:password",
+    );
   });
 
   it("rejects a route with nothing to match on", () => {
-    expect(errorOf(base.replace('paths = ["/"]', ""))).toContain("routes[0]: expected at least one of 'paths', 'hosts', 'methods', 'headers', 'snis', 'sources' or 'destinations'");
+    expect(errorOf(base.replace('paths = ["/"]', ""))).toContain(
+      "routes[0]: expected at least one of 'paths', 'hosts', 'methods', 'headers', 'snis', 'sources' or 'destinations'",
+    );
   });
 
   it("rejects an invalid regex path", () => {

@@ -57,7 +57,7 @@ x-version = ["v1", "~*^v2"]`);
     [`headers = { host = ["a.example"] }`, "routes[0].headers.host: expected 'hosts' for the Host header"],
     [`headers = { x-v = ["~*("] }`, "routes[0].headers.x-v[0]: expected a valid regular expression after '~*'"],
     [`headers = { x-v = [] }`, "routes[0].headers.x-v: expected at least one value"],
-    [`snis = ["api.example.com"]\nprotocols = ["http"]`, "routes[0].snis: expected 'protocols' to include \"https\" or \"wss\""],
+    [`snis = ["api.example.com"]\nprotocols = ["http"]`, 'routes[0].snis: expected \'protocols\' to include "https" or "wss"'],
     [`snis = ["bad name"]`, "routes[0].snis[0]"],
     [`strip_path = true`, "routes[0]: expected at least one of 'paths', 'hosts', 'methods', 'headers', 'snis', 'sources' or 'destinations'"],
   ])("rejects %p naming the key", (route, message) => {

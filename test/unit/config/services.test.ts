@@ -31,12 +31,18 @@ describe("a service in Kong's split form", () => {
   });
 
   it("refuses url together with the split form, and a service with neither", () => {
-    expect(errorOf(`[[services]]\nname = "svc"\nurl = "http://a"\nhost = "b"\n${route}`)).toContain("services[0].host: expected either 'url' or the split form");
+    expect(errorOf(`[[services]]\nname = "svc"\nurl = "http://a"\nhost = "b"\n${route}`)).toContain(
+      "services[0].host: expected either 'url' or the split form",
+    );
     expect(errorOf(`[[services]]\nname = "svc"\n${route}`)).toContain("services[0].url: missing required key, expected 'url' or 'host'");
   });
 
   it("resolves client_certificate and ca_certificates against the config file's folder", () => {
-    const c = parseConfig(`[[services]]\nname = "svc"\nurl = "https://a"\nca_certificates = ["ca.crt"]\nclient_certificate = { cert = "c.crt", key = "c.key" }\n${route}`, FILE, pluginRegistry);
+    const c = parseConfig(
+      `[[services]]\nname = "svc"\nurl = "https://a"\nca_certificates = ["ca.crt"]\nclient_certificate = { cert = "c.crt", key = "c.key" }\n${route}`,
+      FILE,
+      pluginRegistry,
+    );
     expect(c.services[0]!.ca_certificates).toEqual(["/etc/gw/ca.crt"]);
     expect(c.services[0]!.client_certificate).toEqual({ cert: "/etc/gw/c.crt", key: "/etc/gw/c.key" });
   });
@@ -44,11 +50,13 @@ describe("a service in Kong's split form", () => {
 
 describe("[[upstreams]] in gateway.toml", () => {
   it("names the key of a bad target", () => {
-    expect(errorOf(`[[upstreams]]\nname = "backend"\n[[upstreams.targets]]\ntarget = "10.0.0.1"\n`)).toContain('upstreams[0].targets[0].target: expected "host:port"');
+    expect(errorOf(`[[upstreams]]\nname = "backend"\n[[upstreams.targets]]\ntarget = "10.0.0.1"\n`)).toContain(
+      'upstreams[0].targets[0].target: expected "host:port"',
+    );
   });
 
   it("refuses an upstream name used twice", () => {
-    expect(errorOf(`[[upstreams]]\nname = "backend"\n[[upstreams]]\nname = "Backend"\n`)).toContain('upstreams[1].name: expected a unique name');
+    expect(errorOf(`[[upstreams]]\nname = "backend"\n[[upstreams]]\nname = "Backend"\n`)).toContain("upstreams[1].name: expected a unique name");
   });
 
   it("warns about an upstream no service uses", () => {

@@ -16,7 +16,10 @@ describe("vault references in gateway.toml", () => {
   });
 
   it("replace whole string values, anywhere, and remember where each came from", async () => {
-    const raw = { server: { x: "{vault://env/salt}" }, plugins: [{ config: { client_secret: "{vault://file/secrets/client}", scopes: ["{vault://env/scope}", "b"] } }] };
+    const raw = {
+      server: { x: "{vault://env/salt}" },
+      plugins: [{ config: { client_secret: "{vault://file/secrets/client}", scopes: ["{vault://env/scope}", "b"] } }],
+    };
     const r = await resolveVaultReferences(raw, sources({ SALT: "s-a-l-t", SCOPE: "read" }, { "/etc/gw/secrets/client": "c-l-i\n" }));
     expect(r.errors).toEqual([]);
     expect(r.value).toEqual({ server: { x: "s-a-l-t" }, plugins: [{ config: { client_secret: "c-l-i", scopes: ["read", "b"] } }] });
@@ -49,10 +52,14 @@ describe("vault references in gateway.toml", () => {
   });
 
   it("are shown by the admin API as the reference, not the value", () => {
-    const shown = showReferences({ name: "p", config: { client_secret: "[redacted]", issuer: "http://idp" } }, ["plugins", 1], [
-      { path: ["plugins", 1, "config", "issuer"], reference: "{vault://env/issuer}" },
-      { path: ["plugins", 0, "config", "issuer"], reference: "{vault://env/other}" },
-    ]);
+    const shown = showReferences(
+      { name: "p", config: { client_secret: "[redacted]", issuer: "http://idp" } },
+      ["plugins", 1],
+      [
+        { path: ["plugins", 1, "config", "issuer"], reference: "{vault://env/issuer}" },
+        { path: ["plugins", 0, "config", "issuer"], reference: "{vault://env/other}" },
+      ],
+    );
     expect(shown).toEqual({ name: "p", config: { client_secret: "[redacted]", issuer: "{vault://env/issuer}" } });
   });
 });

@@ -39,7 +39,9 @@ route = "r1"
 [plugins.config]
 message = "route"
 `,
-  "/t/gateway.toml", pluginRegistry);
+  "/t/gateway.toml",
+  pluginRegistry,
+);
 
 const route = (name: string): CompiledRoute => {
   const r = config.routes.find((x) => x.name === name)!;

@@ -6,7 +6,10 @@ const facts = { remoteAddress: "10.0.0.7", protocol: "https" as const, host: "gw
 
 describe("headers sent upstream", () => {
   it("overwrites X-Forwarded-* with what the gateway saw", () => {
-    const h = upstreamRequestHeaders(new Headers({ "x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "http", "x-forwarded-host": "evil", "x-forwarded-anything": "x" }), facts);
+    const h = upstreamRequestHeaders(
+      new Headers({ "x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "http", "x-forwarded-host": "evil", "x-forwarded-anything": "x" }),
+      facts,
+    );
     expect(h.get("x-forwarded-for")).toBe("10.0.0.7");
     expect(h.get("x-forwarded-proto")).toBe("https");
     expect(h.get("x-forwarded-host")).toBe("gw.test");
@@ -17,7 +20,15 @@ describe("headers sent upstream", () => {
 
   it("drops hop-by-hop headers and every header named in Connection", () => {
     const h = upstreamRequestHeaders(
-      new Headers({ connection: "close, X-Secret-Hop", "x-secret-hop": "1", "keep-alive": "timeout=5", te: "trailers", upgrade: "h2c", "proxy-authorization": "Basic x", accept: "*/*" }),
+      new Headers({
+        connection: "close, X-Secret-Hop",
+        "x-secret-hop": "1",
+        "keep-alive": "timeout=5",
+        te: "trailers",
+        upgrade: "h2c",
+        "proxy-authorization": "Basic x",
+        accept: "*/*",
+      }),
       facts,
     );
     for (const n of ["connection", "x-secret-hop", "keep-alive", "te", "upgrade", "proxy-authorization"]) expect(h.get(n)).toBeNull();
@@ -32,7 +43,18 @@ describe("headers sent upstream", () => {
   });
 
   it("never passes headers upstreams trust as set by a proxy: client addresses, certificate verdicts, URL and method rewrites", () => {
-    const spoofed = ["true-client-ip", "x-client-ip", "cf-connecting-ip", "x-cluster-client-ip", "x-original-forwarded-for", "x-ssl-client-verify", "x-ssl-client-s-dn", "x-original-url", "x-rewrite-url", "x-http-method-override"];
+    const spoofed = [
+      "true-client-ip",
+      "x-client-ip",
+      "cf-connecting-ip",
+      "x-cluster-client-ip",
+      "x-original-forwarded-for",
+      "x-ssl-client-verify",
+      "x-ssl-client-s-dn",
+      "x-original-url",
+      "x-rewrite-url",
+      "x-http-method-override",
+    ];
     const h = upstreamRequestHeaders(new Headers(spoofed.map((n) => [n, "spoofed"])), facts);
     for (const n of spoofed) expect(h.get(n)).toBeNull();
   });
@@ -48,7 +70,15 @@ describe("headers sent upstream", () => {
   });
 
   it("drops every spelling of a header the route's plugins own, and of the identity headers, even with underscores allowed", () => {
-    const incoming = new Headers({ "x.user.email": "a", x_user_email: "b", "X-User-Email": "c", x_real_ip: "d", "ssl.client.cert": "e", remote_user: "f", "x-other": "g" });
+    const incoming = new Headers({
+      "x.user.email": "a",
+      x_user_email: "b",
+      "X-User-Email": "c",
+      x_real_ip: "d",
+      "ssl.client.cert": "e",
+      remote_user: "f",
+      "x-other": "g",
+    });
     const h = upstreamRequestHeaders(incoming, facts, headerPolicy(true, ["X-User-Email"]));
     expect([...h.keys()].filter((k) => !k.startsWith("x-forwarded-") && k !== "x-real-ip" && k !== "x-request-id")).toEqual(["x-other"]);
     expect(h.get("x-real-ip")).toBe("10.0.0.7");

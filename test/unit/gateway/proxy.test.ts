@@ -8,7 +8,9 @@ import { pluginRegistry } from "../../../src/plugins/registry.ts";
 
 const service = parseConfig(
   `[[services]]\nname = "s"\nurl = "http://10.255.255.1/"\nconnect_timeout = 100\nwrite_timeout = 100\nread_timeout = 100\n[[routes]]\nname = "r"\nservice = "s"\npaths = ["/"]\n`,
-  "/t/gateway.toml", pluginRegistry).services[0]!;
+  "/t/gateway.toml",
+  pluginRegistry,
+).services[0]!;
 
 /** A fetch whose connection never comes up: it never reads the body and waits for the abort. */
 const neverConnects: FetchLike = (_input, init) =>
@@ -32,19 +34,25 @@ const endless = () =>
 describe("proxy timeouts", () => {
   it("gives up on a connection that never comes up, with a request body, after connect_timeout + write_timeout", async () => {
     const started = performance.now();
-    await expect(proxy(neverConnects, service, { method: "POST", url: "http://10.255.255.1/", headers: new Headers(), body: endless(), caller })).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await expect(
+      proxy(neverConnects, service, { method: "POST", url: "http://10.255.255.1/", headers: new Headers(), body: endless(), caller }),
+    ).rejects.toBeInstanceOf(UpstreamTimeoutError);
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it("gives up on an upstream that stops reading the request body, after write_timeout", async () => {
     const started = performance.now();
-    await expect(proxy(stopsReading, service, { method: "POST", url: "http://10.255.255.1/", headers: new Headers(), body: endless(), caller })).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await expect(
+      proxy(stopsReading, service, { method: "POST", url: "http://10.255.255.1/", headers: new Headers(), body: endless(), caller }),
+    ).rejects.toBeInstanceOf(UpstreamTimeoutError);
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it("gives up on a connection that never comes up, without a body, after connect_timeout + read_timeout", async () => {
     const started = performance.now();
-    await expect(proxy(neverConnects, service, { method: "GET", url: "http://10.255.255.1/", headers: new Headers(), body: null, caller })).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await expect(
+      proxy(neverConnects, service, { method: "GET", url: "http://10.255.255.1/", headers: new Headers(), body: null, caller }),
+    ).rejects.toBeInstanceOf(UpstreamTimeoutError);
     expect(performance.now() - started).toBeLessThan(1000);
   });
 });

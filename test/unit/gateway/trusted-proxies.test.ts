@@ -25,7 +25,10 @@ describe("the client's address from a trusted peer (nginx realip)", () => {
   });
 
   it("is taken only from a trusted peer", () => {
-    const trust = createTrustedProxies({ trusted_ips: ["10.0.0.0/8"], real_ip_header: "X-Real-IP", real_ip_recursive: false, client_cert_header_format: "xfcc" }, createLogger("error", () => {}))!;
+    const trust = createTrustedProxies(
+      { trusted_ips: ["10.0.0.0/8"], real_ip_header: "X-Real-IP", real_ip_recursive: false, client_cert_header_format: "xfcc" },
+      createLogger("error", () => {}),
+    )!;
     const headers = new Headers({ "x-real-ip": "203.0.113.9", "x-forwarded-for": "198.51.100.1" });
     expect(trust.resolve({ remoteAddress: "192.0.2.1", localPort: 8000, tls: false }, headers)).toBeUndefined();
     const view = trust.resolve({ remoteAddress: "10.0.0.5", localPort: 8000, tls: false }, headers)!;

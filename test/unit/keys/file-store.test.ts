@@ -154,9 +154,17 @@ describe("an existing key file", () => {
     ["an empty key list", '{"keys":[]}', /non-empty "keys" array/],
     ["a public key", JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", alg: "ES256" }] }), /keys\[0\]: expected a private key/],
     ["a key without alg", JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c" }] }), /keys\[0\]: expected "alg"/],
-    ["a key of the wrong type for its alg", JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c", alg: "RS256" }] }), /expected "kty" "RSA"/],
+    [
+      "a key of the wrong type for its alg",
+      JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c", alg: "RS256" }] }),
+      /expected "kty" "RSA"/,
+    ],
     ["an HMAC key", JSON.stringify({ keys: [{ kty: "oct", k: "c2VjcmV0", alg: "HS256" }] }), /keys\[0\]: expected "alg"/],
-    ["a key that does not import", JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c", alg: "ES256" }] }), /not a usable ES256 private key/],
+    [
+      "a key that does not import",
+      JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b", d: "c", alg: "ES256" }] }),
+      /not a usable ES256 private key/,
+    ],
   ])("is a start error naming keys.jwks_file when it holds %s, and is never replaced", async (_what, text, message) => {
     const file = join(folder(), "jwks.json");
     writeFileSync(file, text, { mode: 0o600 });
@@ -176,7 +184,13 @@ describe("an existing key file", () => {
     const { keys } = keysIn(seedFile);
     const file = join(folder(), "jwks.json");
     writeFileSync(file, JSON.stringify({ keys: [keys[0], { ...keys[1], kid: keys[0]!.kid }] }));
-    expect((await store(file).open().catch((e) => e)).message).toMatch(/is used twice/);
+    expect(
+      (
+        await store(file)
+          .open()
+          .catch((e) => e)
+      ).message,
+    ).toMatch(/is used twice/);
   });
 
   it("readable by others is used, with a warning", async () => {
@@ -282,7 +296,16 @@ describe("rotation", () => {
 
 describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
   const delayed = (file: string, now: () => number) =>
-    new FileKeyStore({ runtime: bunRuntime, file, rotationGrace: 3600, rotationSigningDelay: 60, log: createLogger("error", () => {}), watch: false, algorithms: ["ES256"], now });
+    new FileKeyStore({
+      runtime: bunRuntime,
+      file,
+      rotationGrace: 3600,
+      rotationSigningDelay: 60,
+      log: createLogger("error", () => {}),
+      watch: false,
+      algorithms: ["ES256"],
+      now,
+    });
 
   it("publishes the new keys at once, signs with the previous key until the delay passes", async () => {
     let t = Date.now();

@@ -3,7 +3,8 @@ import { StringSlab } from "../../../src/lib/string-slab.ts";
 
 const b64u = (s: string | Uint8Array) => Buffer.from(s).toString("base64url");
 const header = b64u(JSON.stringify({ alg: "RS256", typ: "JWT", kid: "k1" }));
-const jwt = (sub: string, signatureBytes = 256) => `${header}.${b64u(JSON.stringify({ sub, iss: "https://idp.example", exp: 2_000_000_000 }))}.${b64u(crypto.getRandomValues(new Uint8Array(signatureBytes)))}`;
+const jwt = (sub: string, signatureBytes = 256) =>
+  `${header}.${b64u(JSON.stringify({ sub, iss: "https://idp.example", exp: 2_000_000_000 }))}.${b64u(crypto.getRandomValues(new Uint8Array(signatureBytes)))}`;
 
 describe("a string slab", () => {
   it("gives back a JWT exactly, holding its payload and signature as decoded bytes", () => {
@@ -25,7 +26,8 @@ describe("a string slab", () => {
 
   it("keeps opaque ASCII tokens and refuses what is not ASCII", () => {
     const slab = new StringSlab();
-    for (const opaque of ["", "opaque-token", "2YotnFZFEjr1zCsicMWpAA", "a b~c!", "x".repeat(70_000)]) expect(slab.get(slab.put(opaque))).toBe(opaque);
+    for (const opaque of ["", "opaque-token", "2YotnFZFEjr1zCsicMWpAA", "a b~c!", "x".repeat(70_000)])
+      expect(slab.get(slab.put(opaque))).toBe(opaque);
     expect(slab.put("caf\u00e9")).toBe(-1);
     expect(slab.put("\u{1f600}")).toBe(-1);
   });

@@ -48,7 +48,9 @@ describe("[[consumers]] in gateway.toml", () => {
 
   it("refuses a consumer without username and custom_id, and a name used twice", () => {
     expect(errorOf(`${base}\n[[consumers]]\ntags = ["x"]\n`)).toContain("consumers[2]: expected 'username' or 'custom_id'");
-    expect(errorOf(`${base}\n[[consumers]]\nusername = "billing"\n`)).toContain('consumers[2].username: expected a unique username, "billing" is used twice');
+    expect(errorOf(`${base}\n[[consumers]]\nusername = "billing"\n`)).toContain(
+      'consumers[2].username: expected a unique username, "billing" is used twice',
+    );
     expect(errorOf(`${base}\n[[consumers]]\nusername = "x"\ncustom_id = "shipping"\n`)).toContain("consumers[2].custom_id");
   });
 
@@ -59,24 +61,40 @@ describe("[[consumers]] in gateway.toml", () => {
   });
 
   it("refuses openid-connect and acl scoped to a consumer, as Kong does", () => {
-    expect(errorOf(`${base}\n${OIDC.replace('name = "openid-connect"', 'name = "openid-connect"\nconsumer = "billing"')}`)).toContain("plugins[0].consumer: plugin \"openid-connect\" cannot be scoped to a consumer");
-    expect(errorOf(`${base}\n[[plugins]]\nname = "acl"\nconsumer = "billing"\n[plugins.config]\nallow = ["a"]\n`)).toContain('plugin "acl" cannot be scoped to a consumer');
+    expect(errorOf(`${base}\n${OIDC.replace('name = "openid-connect"', 'name = "openid-connect"\nconsumer = "billing"')}`)).toContain(
+      'plugins[0].consumer: plugin "openid-connect" cannot be scoped to a consumer',
+    );
+    expect(errorOf(`${base}\n[[plugins]]\nname = "acl"\nconsumer = "billing"\n[plugins.config]\nallow = ["a"]\n`)).toContain(
+      'plugin "acl" cannot be scoped to a consumer',
+    );
   });
 
   it("refuses an anonymous consumer that does not exist", () => {
-    expect(errorOf(`${base}\n${OIDC}anonymous = "nobody"\n`)).toContain('plugins[0].config.anonymous: expected the name of a consumer, no consumer has the username or custom_id "nobody"');
+    expect(errorOf(`${base}\n${OIDC}anonymous = "nobody"\n`)).toContain(
+      'plugins[0].config.anonymous: expected the name of a consumer, no consumer has the username or custom_id "nobody"',
+    );
     expect(parseConfig(`${base}\n${OIDC}anonymous = "shipping"\n`, FILE, pluginRegistry).plugins[0]!.consumer).toBeUndefined();
   });
 
   it("refuses an acl with both allow and deny, or neither", () => {
-    expect(errorOf(`${base}\n[[plugins]]\nname = "acl"\n[plugins.config]\nallow = ["a"]\ndeny = ["b"]\n`)).toContain("plugins[0].config.deny: expected either 'allow' or 'deny', not both");
-    expect(errorOf(`${base}\n[[plugins]]\nname = "acl"\n[plugins.config]\nhide_groups_header = true\n`)).toContain("plugins[0].config.allow: missing required key: one of 'allow' or 'deny'");
+    expect(errorOf(`${base}\n[[plugins]]\nname = "acl"\n[plugins.config]\nallow = ["a"]\ndeny = ["b"]\n`)).toContain(
+      "plugins[0].config.deny: expected either 'allow' or 'deny', not both",
+    );
+    expect(errorOf(`${base}\n[[plugins]]\nname = "acl"\n[plugins.config]\nhide_groups_header = true\n`)).toContain(
+      "plugins[0].config.allow: missing required key: one of 'allow' or 'deny'",
+    );
   });
 
   it("allows one plugin per route and consumer, not twice", () => {
     const twice = `${base}\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n`;
-    expect(errorOf(twice)).toContain("plugins[1]: plugin \"request-termination\" is configured twice");
-    expect(parseConfig(`${base}\n[[plugins]]\nname = "request-termination"\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n`, FILE, pluginRegistry).plugins).toHaveLength(2);
+    expect(errorOf(twice)).toContain('plugins[1]: plugin "request-termination" is configured twice');
+    expect(
+      parseConfig(
+        `${base}\n[[plugins]]\nname = "request-termination"\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n`,
+        FILE,
+        pluginRegistry,
+      ).plugins,
+    ).toHaveLength(2);
   });
 });
 
@@ -116,7 +134,9 @@ ${["", 'consumer = "billing"', 'route = "r"', 'route = "r"\nconsumer = "billing"
   const active = config.plugins.map((entry) => ({ entry, priority: 2, instance: { handler: async () => {} } }));
   const chosen = async (name: string, consumer?: string) => {
     const consumers = await createConsumerDirectory(config.consumers);
-    return pluginsForRoute(route(name), active, consumer ? consumers.named(consumer) : undefined, consumers).map((p) => (p.entry.config as { message: string }).message);
+    return pluginsForRoute(route(name), active, consumer ? consumers.named(consumer) : undefined, consumers).map(
+      (p) => (p.entry.config as { message: string }).message,
+    );
   };
 
   it("consumer + route beats route, and route beats consumer + service", async () => {

@@ -31,11 +31,21 @@ function errorOf(toml: string): string {
 describe("rate-limiting settings", () => {
   it("take Kong's defaults", () => {
     const config = parseConfig(`${base}minute = 5\n`, "/gw/gateway.toml", pluginRegistry).plugins[0]!.config;
-    expect(config).toMatchObject({ minute: 5, limit_by: "consumer", policy: "local", fault_tolerant: true, hide_client_headers: false, error_code: 429, error_message: "API rate limit exceeded" });
+    expect(config).toMatchObject({
+      minute: 5,
+      limit_by: "consumer",
+      policy: "local",
+      fault_tolerant: true,
+      hide_client_headers: false,
+      error_code: 429,
+      error_message: "API rate limit exceeded",
+    });
   });
 
   it("refuse a limit without any window, naming the key", () => {
-    expect(errorOf(`${base}limit_by = "ip"\n`)).toContain("plugins[0].config.minute: missing required key: at least one of 'second', 'minute', 'hour', 'day', 'month', 'year'");
+    expect(errorOf(`${base}limit_by = "ip"\n`)).toContain(
+      "plugins[0].config.minute: missing required key: at least one of 'second', 'minute', 'hour', 'day', 'month', 'year'",
+    );
   });
 
   it("refuse a longer window allowing fewer requests than a shorter one, as Kong does", () => {
@@ -49,8 +59,12 @@ describe("rate-limiting settings", () => {
 
   it("refuse Kong's database policy and a redis policy with no Redis to use", () => {
     expect(errorOf(`${base}minute = 5\npolicy = "cluster"\n`)).toContain("plugins[0].config.policy");
-    expect(errorOf(`${base}minute = 5\npolicy = "redis"\n`)).toContain("plugins[0].config.redis.host: missing required key: 'policy' \"redis\" needs 'redis.host'");
-    expect(parseConfig(`${base}minute = 5\npolicy = "redis"\n[plugins.config.redis]\nhost = "127.0.0.1"\n`, "/gw/gateway.toml", pluginRegistry).plugins).toHaveLength(1);
+    expect(errorOf(`${base}minute = 5\npolicy = "redis"\n`)).toContain(
+      "plugins[0].config.redis.host: missing required key: 'policy' \"redis\" needs 'redis.host'",
+    );
+    expect(
+      parseConfig(`${base}minute = 5\npolicy = "redis"\n[plugins.config.redis]\nhost = "127.0.0.1"\n`, "/gw/gateway.toml", pluginRegistry).plugins,
+    ).toHaveLength(1);
   });
 });
 

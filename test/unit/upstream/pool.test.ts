@@ -51,7 +51,13 @@ function rawServer(answer: (head: string, socket: Socket<Conn>, index: number) =
   return { port: listener.port, stats };
 }
 
-const get = (target = "/"): UpstreamRequest => ({ method: "GET", target, host: "upstream.test", headers: new Headers({ accept: "*/*" }), body: null });
+const get = (target = "/"): UpstreamRequest => ({
+  method: "GET",
+  target,
+  host: "upstream.test",
+  headers: new Headers({ accept: "*/*" }),
+  body: null,
+});
 
 async function text(response: UpstreamResponse): Promise<string> {
   return new Response(response.body as BodyInit | null).text();
@@ -64,9 +70,19 @@ function poolFor(port: number, options: Partial<KeepaliveOptions> = {}, tls?: En
 describe("the upstream HTTP/1.1 client reads each framing", () => {
   const answers: [string, string, number, string][] = [
     ["a Content-Length body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-a: 1\r\n\r\nhello", 200, "hello"],
-    ["a chunked body with extensions and trailers", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n6 ; x\r\n world\r\n0\r\nx-trailer: t\r\n\r\n", 200, "hello world"],
+    [
+      "a chunked body with extensions and trailers",
+      "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n6 ; x\r\n world\r\n0\r\nx-trailer: t\r\n\r\n",
+      200,
+      "hello world",
+    ],
     ["a chunked body in upper-case hex", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n", 200, "0123456789"],
-    ["a 1xx before the final response", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok", 201, "ok"],
+    [
+      "a 1xx before the final response",
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok",
+      201,
+      "ok",
+    ],
     ["a 204 without a body", "HTTP/1.1 204 No Content\r\n\r\n", 204, ""],
     ["a 304 with a Content-Length but no body", "HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n", 304, ""],
     ["identical repeated Content-Lengths", "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nok", 200, "ok"],
@@ -127,7 +143,11 @@ describe("the upstream HTTP/1.1 client reads each framing", () => {
   });
 
   it("drops hop-by-hop headers and those named in Connection", async () => {
-    const { port } = rawServer((_h, s) => s.write("HTTP/1.1 200 OK\r\nconnection: x-secret, keep-alive\r\nkeep-alive: timeout=5\r\nx-secret: s\r\nx-kept: k\r\nset-cookie: a=1\r\nset-cookie: b=2\r\ncontent-length: 0\r\n\r\n"));
+    const { port } = rawServer((_h, s) =>
+      s.write(
+        "HTTP/1.1 200 OK\r\nconnection: x-secret, keep-alive\r\nkeep-alive: timeout=5\r\nx-secret: s\r\nx-kept: k\r\nset-cookie: a=1\r\nset-cookie: b=2\r\ncontent-length: 0\r\n\r\n",
+      ),
+    );
     const pool = poolFor(port);
     const response = await pool.request(get(), timeouts);
     expect(response.headers).toEqual([
@@ -142,7 +162,10 @@ describe("the upstream HTTP/1.1 client reads each framing", () => {
 
 describe("the upstream HTTP/1.1 client refuses ambiguous answers with 502 and discards the connection", () => {
   const bad: [string, string][] = [
-    ["Content-Length together with Transfer-Encoding", "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"],
+    [
+      "Content-Length together with Transfer-Encoding",
+      "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ],
     ["a Content-Length that is not a number", "HTTP/1.1 200 OK\r\ncontent-length: 3x\r\n\r\nabc"],
     ["conflicting Content-Lengths", "HTTP/1.1 200 OK\r\ncontent-length: 3, 4\r\n\r\nabcd"],
     ["a negative Content-Length", "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\nabc"],
@@ -256,7 +279,9 @@ describe("the keep-alive pool", () => {
   });
 
   it("does not reuse a connection after an HTTP/1.0 answer or Connection: close", async () => {
-    const { port, stats } = rawServer((_h, s, i) => s.write(i % 2 ? "HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok" : "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"));
+    const { port, stats } = rawServer((_h, s, i) =>
+      s.write(i % 2 ? "HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok" : "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"),
+    );
     const pool = poolFor(port);
     for (let i = 0; i < 2; i++) await text(await pool.request(get(), timeouts));
     expect(stats.connections).toBe(2);

@@ -78,7 +78,12 @@ async function bodyToken(c: RequestContext): Promise<string | undefined> {
  * than one method"). Where `body` is allowed the body is read even when the header or query
  * holds a token: a second token there is refused, not forwarded to the upstream unhidden.
  */
-export async function presentedToken(c: RequestContext, paramTypes: readonly BearerParamType[], dpop: boolean, cookieName?: string): Promise<PresentedToken | undefined> {
+export async function presentedToken(
+  c: RequestContext,
+  paramTypes: readonly BearerParamType[],
+  dpop: boolean,
+  cookieName?: string,
+): Promise<PresentedToken | undefined> {
   const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop, cookieName });
   if (!paramTypes.includes("body")) return found;
   const token = await bodyToken(c);
@@ -96,7 +101,13 @@ function isTokenPair(pair: string): boolean {
 
 /** The query string without `access_token` (the rest as sent). */
 function withoutToken(search: string): string {
-  const kept = search.length > 1 ? search.slice(1).split("&").filter((pair) => !isTokenPair(pair)) : [];
+  const kept =
+    search.length > 1
+      ? search
+          .slice(1)
+          .split("&")
+          .filter((pair) => !isTokenPair(pair))
+      : [];
   return kept.length ? `?${kept.join("&")}` : "";
 }
 

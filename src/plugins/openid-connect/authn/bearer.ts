@@ -19,7 +19,13 @@ import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import { accessTokenHash } from "../../../oidc/resource/dpop.ts";
 import { TokenCache, type Fresh } from "../../../oidc/client/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
-import { looksLikeJwt, MAX_TOKEN_LENGTH, verifyAccessToken, type AccessTokenPolicy, type VerifiedAccessToken } from "../../../oidc/resource/verify-access-token.ts";
+import {
+  looksLikeJwt,
+  MAX_TOKEN_LENGTH,
+  verifyAccessToken,
+  type AccessTokenPolicy,
+  type VerifiedAccessToken,
+} from "../../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
@@ -102,7 +108,8 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
       }
       if (!presented) return undefined;
       // Refused before it is hashed for the cache: bounded work for any header size.
-      if (presented.token.length > MAX_TOKEN_LENGTH) throw invalidToken("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
+      if (presented.token.length > MAX_TOKEN_LENGTH)
+        throw invalidToken("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
       if (!looksLikeJwt(presented.token)) {
         if (introspects) return undefined; // an opaque token: introspection's to judge
         throw invalidToken("the access token is not a JWT issued by the configured issuer").withChallenges(pop.challengesFor(presented.scheme));

@@ -21,7 +21,14 @@ export const clientCredentialsAuthenticator: AuthenticatorFactory = async (deps)
     challenges: [{ scheme: config.client_credentials_param_type.includes("header") ? "Basic" : "Bearer", params: { realm: REALM } }],
     paramTypes: config.client_credentials_param_type,
     names: CLIENT_CREDENTIALS,
-    requestParts: JSON.stringify([config.scopes, config.audience, config.token_endpoint_auth_method, tokenEndpoint ?? "", headers ?? {}, parameters ?? {}]),
+    requestParts: JSON.stringify([
+      config.scopes,
+      config.audience,
+      config.token_endpoint_auth_method,
+      tokenEndpoint ?? "",
+      headers ?? {},
+      parameters ?? {},
+    ]),
     request: (credentials, meta) =>
       requestClientCredentialsToken(tokenEndpoint ? { ...meta.discovery, token_endpoint: tokenEndpoint } : meta.discovery, credentials, {
         authMethod: config.token_endpoint_auth_method,

@@ -153,7 +153,11 @@ async function fromBody(c: RequestContext, hide: boolean, names: CredentialNames
   if (kind === "form") {
     const params = new URLSearchParams(text);
     found = fromParams((n) => params.get(n) ?? undefined, "body", names);
-    if (found && hide) rest = text.split("&").filter((p) => ![names.id, names.secret].includes(pairName(p) ?? "")).join("&");
+    if (found && hide)
+      rest = text
+        .split("&")
+        .filter((p) => ![names.id, names.secret].includes(pairName(p) ?? ""))
+        .join("&");
   } else {
     let json: unknown;
     try {
@@ -196,7 +200,8 @@ export async function readClientCredentials(
     const header = raw.headers.get("authorization");
     if (header) {
       const basic = parseBasic(header);
-      if (basic === "malformed") throw new AuthError({ error: "invalid_client", description: "the basic credentials are malformed", challenges: options.challenges });
+      if (basic === "malformed")
+        throw new AuthError({ error: "invalid_client", description: "the basic credentials are malformed", challenges: options.challenges });
       if (basic) return { ...basic, source: "header" };
     }
   }

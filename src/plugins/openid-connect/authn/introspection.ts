@@ -44,7 +44,11 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
   const metrics = ctx.metrics;
   const client = await createGatewayClient(
     gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout, {
-      endpoints: { introspection_endpoint: config.introspection_endpoint, mtls_token_endpoint: config.mtls_token_endpoint, mtls_introspection_endpoint: config.mtls_introspection_endpoint },
+      endpoints: {
+        introspection_endpoint: config.introspection_endpoint,
+        mtls_token_endpoint: config.mtls_token_endpoint,
+        mtls_introspection_endpoint: config.mtls_introspection_endpoint,
+      },
       // Kong's `introspection_endpoint_auth_method`: this client only introspects.
       ...(config.introspection_endpoint_auth_method ? { methods: [config.introspection_endpoint_auth_method] } : {}),
     }),
@@ -73,7 +77,14 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
   const headers = namedValues(config.introspection_headers_names, config.introspection_headers_values);
   const parameters = namedValues(config.introspection_post_args_names, config.introspection_post_args_values);
   // Another answer may come for other headers or parameters: they are part of the cache key.
-  const requestParts = JSON.stringify([client.clientId, config.introspection_endpoint ?? "", config.introspection_hint, headers ?? {}, parameters ?? {}, config.introspection_check_active]);
+  const requestParts = JSON.stringify([
+    client.clientId,
+    config.introspection_endpoint ?? "",
+    config.introspection_hint,
+    headers ?? {},
+    parameters ?? {},
+    config.introspection_check_active,
+  ]);
 
   const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
     const result = await timedIdpCall(
@@ -117,7 +128,8 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       if (!presented) return undefined;
       if (leaveJwtsToBearer && looksLikeJwt(presented.token)) return undefined;
       // Refused before it is hashed or sent anywhere: bounded work for any header size.
-      if (presented.token.length > MAX_TOKEN_LENGTH) throw inactive("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
+      if (presented.token.length > MAX_TOKEN_LENGTH)
+        throw inactive("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
       const meta = issuer.peek() ?? (await issuer.metadata());
       let value: ActiveToken;
       try {

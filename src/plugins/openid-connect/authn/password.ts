@@ -23,7 +23,9 @@ import { namedValues, type OpenIdConnectConfig } from "../schema.ts";
 import { grantAuthenticator } from "./token-flow.ts";
 
 /** Where this method looks for a user's credentials, once `client_credentials` took what is its. */
-export function passwordParamTypes(config: Pick<OpenIdConnectConfig, "auth_methods" | "client_credentials_param_type" | "password_param_type">): OpenIdConnectConfig["password_param_type"] {
+export function passwordParamTypes(
+  config: Pick<OpenIdConnectConfig, "auth_methods" | "client_credentials_param_type" | "password_param_type">,
+): OpenIdConnectConfig["password_param_type"] {
   const basicIsClients = config.auth_methods.includes("client_credentials") && config.client_credentials_param_type.includes("header");
   return config.password_param_type.filter((t) => t !== "header" || !basicIsClients);
 }
@@ -34,15 +36,20 @@ export const passwordAuthenticator: AuthenticatorFactory = async (deps): Promise
   const headers = namedValues(config.token_headers_names, config.token_headers_values);
   const parameters = namedValues(config.token_post_args_names, config.token_post_args_values);
   const settings = gatewayClientSettings({ ...config, client_id: config.client_id! }, config.timeout);
-  const client = await createGatewayClient(config.token_endpoint ? { ...settings, endpoints: { ...settings.endpoints, token_endpoint: config.token_endpoint } } : settings, {
-    ctx,
-    fetch: issuer.fetch,
-    where: 'plugin "openid-connect"',
-    proxy: issuer.settings.proxy,
-  });
+  const client = await createGatewayClient(
+    config.token_endpoint ? { ...settings, endpoints: { ...settings.endpoints, token_endpoint: config.token_endpoint } } : settings,
+    {
+      ctx,
+      fetch: issuer.fetch,
+      where: 'plugin "openid-connect"',
+      proxy: issuer.settings.proxy,
+    },
+  );
   const paramTypes = passwordParamTypes(config);
   if (paramTypes.length === 0) {
-    log.warn("oidc.password_unreachable", { detail: "'password_param_type' has only \"header\", and a Basic header goes to client_credentials: no request reaches the password method" });
+    log.warn("oidc.password_unreachable", {
+      detail: "'password_param_type' has only \"header\", and a Basic header goes to client_credentials: no request reaches the password method",
+    });
   }
   const hsSecret = config.enable_hs_signatures ? config.client_secret : undefined;
   return grantAuthenticator(deps, {
@@ -50,18 +57,31 @@ export const passwordAuthenticator: AuthenticatorFactory = async (deps): Promise
     challenges: [{ scheme: "Basic", params: { realm: REALM } }],
     paramTypes,
     names: USER_CREDENTIALS,
-    requestParts: JSON.stringify([client.clientId, client.methods, config.scopes, config.audience, config.token_endpoint ?? "", headers ?? {}, parameters ?? {}]),
+    requestParts: JSON.stringify([
+      client.clientId,
+      client.methods,
+      config.scopes,
+      config.audience,
+      config.token_endpoint ?? "",
+      headers ?? {},
+      parameters ?? {},
+    ]),
     request: (user, meta) =>
-      requestGrant(client.call(meta.discovery, "token_endpoint"), { type: "password", username: user.clientId, password: user.clientSecret }, {
-        scopes: config.scopes,
-        audience: config.audience,
-        ...(headers ? { headers } : {}),
-        ...(parameters ? { parameters } : {}),
-        allowHttp: issuer.allowHttp,
-        timeout: config.timeout,
-      }),
+      requestGrant(
+        client.call(meta.discovery, "token_endpoint"),
+        { type: "password", username: user.clientId, password: user.clientSecret },
+        {
+          scopes: config.scopes,
+          audience: config.audience,
+          ...(headers ? { headers } : {}),
+          ...(parameters ? { parameters } : {}),
+          allowHttp: issuer.allowHttp,
+          timeout: config.timeout,
+        },
+      ),
     hsSecret: () => hsSecret,
     onRefused: () => log.info("oidc.password_refused", { issuer: issuer.issuer }),
-    onRefreshError: (error) => log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, grant: "password", code: error.code, detail: error.detail }),
+    onRefreshError: (error) =>
+      log.warn("oidc.token_refresh_failed", { issuer: issuer.issuer, grant: "password", code: error.code, detail: error.detail }),
   });
 };

@@ -37,13 +37,24 @@ export interface ProofOfPossession {
 
 export type ProofOfPossessionConfig = Pick<
   OpenIdConnectConfig,
-  "proof_of_possession_dpop" | "proof_of_possession_mtls" | "dpop_proof_lifetime" | "dpop_proof_clock_skew" | "dpop_use_nonce" | "dpop_nonce_secret" | "dpop_public_origins" | "dpop_replay_cache_max" | "leeway"
+  | "proof_of_possession_dpop"
+  | "proof_of_possession_mtls"
+  | "dpop_proof_lifetime"
+  | "dpop_proof_clock_skew"
+  | "dpop_use_nonce"
+  | "dpop_nonce_secret"
+  | "dpop_public_origins"
+  | "dpop_replay_cache_max"
+  | "leeway"
 >;
 
 /** DPoP codes always go with the DPoP challenge. */
 const DPOP_ERRORS = new Set(["invalid_dpop_proof", "use_dpop_nonce"]);
 
-export async function createProofOfPossession(config: ProofOfPossessionConfig, ctx: Pick<PluginContext, "shared" | "metrics" | "log" | "server" | "cluster">): Promise<ProofOfPossession> {
+export async function createProofOfPossession(
+  config: ProofOfPossessionConfig,
+  ctx: Pick<PluginContext, "shared" | "metrics" | "log" | "server" | "cluster">,
+): Promise<ProofOfPossession> {
   const dpopMode = config.proof_of_possession_dpop;
   const mtlsMode = config.proof_of_possession_mtls;
   const bearer: Challenge = { scheme: "Bearer", params: { realm: REALM } };
@@ -52,7 +63,8 @@ export async function createProofOfPossession(config: ProofOfPossessionConfig, c
 
   if (mtlsMode !== "off" && !ctx.server.tls?.client_ca) {
     ctx.log.warn("oidc.mtls_without_client_ca", {
-      detail: "'proof_of_possession_mtls' is on but [server.tls] 'client_ca' is not set: no request carries a verified client certificate, certificate-bound tokens are refused",
+      detail:
+        "'proof_of_possession_mtls' is on but [server.tls] 'client_ca' is not set: no request carries a verified client certificate, certificate-bound tokens are refused",
     });
   }
 
@@ -63,9 +75,17 @@ export async function createProofOfPossession(config: ProofOfPossessionConfig, c
     // One nonce secret per process unless configured: every instance issues and accepts the same nonces.
     const secret = config.dpop_nonce_secret ?? ctx.shared.once("openid-connect.dpop.nonce_secret", () => crypto.getRandomValues(new Uint8Array(32)));
     const nonces = config.dpop_use_nonce ? await createDpopNonces({ secret }) : undefined;
-    dpop = dpopConfig({ algorithms: DPOP_ALGORITHMS, proofLifetime: config.dpop_proof_lifetime, leeway: config.leeway, clockSkew: config.dpop_proof_clock_skew, ...(nonces ? { nonces } : {}) });
+    dpop = dpopConfig({
+      algorithms: DPOP_ALGORITHMS,
+      proofLifetime: config.dpop_proof_lifetime,
+      leeway: config.leeway,
+      clockSkew: config.dpop_proof_clock_skew,
+      ...(nonces ? { nonces } : {}),
+    });
     // One store per process (and bound), kept across reloads: a proof used before a reload stays used.
-    const local = ctx.shared.once(`openid-connect.dpop.replay.${config.dpop_replay_cache_max}`, () => createMemoryReplayStore({ maxEntries: config.dpop_replay_cache_max }));
+    const local = ctx.shared.once(`openid-connect.dpop.replay.${config.dpop_replay_cache_max}`, () =>
+      createMemoryReplayStore({ maxEntries: config.dpop_replay_cache_max }),
+    );
     // With [cluster] sharing dpop_replay, a proof accepted by any gateway of the fleet is refused by all.
     const store = ctx.cluster?.replayStore(local) ?? local;
     const metrics = ctx.metrics;

@@ -57,7 +57,11 @@ export interface FlowCache<T> {
 }
 
 /** The token cache of one authenticator: what is cached is the token and its claims, never what a plugin instance renders from them. */
-export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdConnectConfig>, ctx: PluginContext, options: FlowCacheOptions<T>): Promise<FlowCache<T>> {
+export async function createFlowCache<T extends Grant>(
+  config: Readonly<OpenIdConnectConfig>,
+  ctx: PluginContext,
+  options: FlowCacheOptions<T>,
+): Promise<FlowCache<T>> {
   const metrics = ctx.metrics;
   const label = options.label;
   const cache = new TokenCache<T>(
@@ -92,8 +96,23 @@ export async function createFlowCache<T extends Grant>(config: Readonly<OpenIdCo
 }
 
 /** The keys of the plugin's config that decide which claims something reads. */
-export type ClaimReaders = Pick<OpenIdConnectConfig, "upstream_headers_claims" | "audience_required" | "audience_claim" | "scopes_required" | "scopes_claim"> &
-  Partial<Pick<OpenIdConnectConfig, "groups_required" | "groups_claim" | "roles_required" | "roles_claim" | "claims_forbidden" | "authenticated_groups_claim" | "consumer_claim" | "credential_claim">>;
+export type ClaimReaders = Pick<
+  OpenIdConnectConfig,
+  "upstream_headers_claims" | "audience_required" | "audience_claim" | "scopes_required" | "scopes_claim"
+> &
+  Partial<
+    Pick<
+      OpenIdConnectConfig,
+      | "groups_required"
+      | "groups_claim"
+      | "roles_required"
+      | "roles_claim"
+      | "claims_forbidden"
+      | "authenticated_groups_claim"
+      | "consumer_claim"
+      | "credential_claim"
+    >
+  >;
 
 /** Claims the access log names the caller by (`client_id`, `sub`), kept when the access log is on. */
 const IDENTITY_CLAIMS = ["client_id", "azp", "sub"] as const;
@@ -118,7 +137,8 @@ export function claimsKept(config: ClaimReaders, options: { readonly identity?: 
   requires(config.groups_required ?? [], config.groups_claim ?? []);
   requires(config.roles_required ?? [], config.roles_claim ?? []);
   for (const name of config.claims_forbidden ?? []) names.add(name);
-  for (const path of [config.authenticated_groups_claim, config.consumer_claim, config.credential_claim]) if (path?.[0] !== undefined) names.add(path[0]);
+  for (const path of [config.authenticated_groups_claim, config.consumer_claim, config.credential_claim])
+    if (path?.[0] !== undefined) names.add(path[0]);
   if (options.identity) for (const name of IDENTITY_CLAIMS) names.add(name);
   const kept = [...names];
   return (grant) => {
@@ -189,7 +209,14 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
   const metrics = ctx.metrics;
   const policy: AccessTokenPolicy = { algorithms: allowedAlgorithms(config), leeway: config.leeway };
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  const tokens = await createFlowCache<Grant>(config, ctx, { label: method, item: "tokens", resurrect: true, onRefreshError: grant.onRefreshError, keep: claimsKept(config, { identity: ctx.server.access_log }), codec: grantCodec() });
+  const tokens = await createFlowCache<Grant>(config, ctx, {
+    label: method,
+    item: "tokens",
+    resurrect: true,
+    onRefreshError: grant.onRefreshError,
+    keep: claimsKept(config, { identity: ctx.server.access_log }),
+    codec: grantCodec(),
+  });
   const readOptions = { hide: config.hide_credentials, challenges, names };
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */

@@ -253,7 +253,9 @@ describe("Kong: strip_path", () => {
 
   it("removes the whole regex match", () => {
     const router = routerOf([{ paths: ["~/version/\\d+/service"] }]);
-    expect(router.match({ method: "GET", host: "h", path: "/version/1/service/path/to/resource", protocol: "http" })?.strippedPath).toBe("/path/to/resource");
+    expect(router.match({ method: "GET", host: "h", path: "/version/1/service/path/to/resource", protocol: "http" })?.strippedPath).toBe(
+      "/path/to/resource",
+    );
   });
 });
 

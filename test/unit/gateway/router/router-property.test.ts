@@ -23,14 +23,18 @@ function reference(routes: readonly RouteSpec[], path: string, r: RequestSpec): 
   const headerOk = (name: string, values: string[]) => {
     const v = headers.get(name);
     if (v === null) return false;
-    return [v, ...v.split(",").map((p) => p.trim())].some((x) => values.some((want) => (want.startsWith("~*") ? new RegExp(want.slice(2), "i").test(x) : want.toLowerCase() === x.toLowerCase())));
+    return [v, ...v.split(",").map((p) => p.trim())].some((x) =>
+      values.some((want) => (want.startsWith("~*") ? new RegExp(want.slice(2), "i").test(x) : want.toLowerCase() === x.toLowerCase())),
+    );
   };
   let best: { key: number[]; name: string; stripped: string } | undefined;
   routes.forEach((route, index) => {
     if (route.methods?.length && !route.methods.includes(r.method ?? "GET")) return;
     if (route.hosts?.length && !route.hosts.some(hostOk)) return;
     if (!Object.entries(route.headers ?? {}).every(([n, vs]) => headerOk(n, vs))) return;
-    const base = [route.methods, route.hosts, route.snis, route.sources, route.destinations].filter((f) => f?.length).length + (Object.keys(route.headers ?? {}).length ? 1 : 0);
+    const base =
+      [route.methods, route.hosts, route.snis, route.sources, route.destinations].filter((f) => f?.length).length +
+      (Object.keys(route.headers ?? {}).length ? 1 : 0);
     const plainHosts = route.hosts?.length && route.hosts.every((h) => !h.includes("*")) ? 1 : 0;
     const headerCount = Object.keys(route.headers ?? {}).length;
     const candidates: { key: number[]; matched: number }[] = [];
@@ -38,7 +42,10 @@ function reference(routes: readonly RouteSpec[], path: string, r: RequestSpec): 
     for (const p of route.paths ?? []) {
       if (p.startsWith("~")) {
         // The first of the route's regexes that matches gives the stripped part.
-        const first = route.paths!.filter((q) => q.startsWith("~")).map((q) => new RegExp(`^(?:${q.slice(1)})`).exec(path)).find((m) => m);
+        const first = route
+          .paths!.filter((q) => q.startsWith("~"))
+          .map((q) => new RegExp(`^(?:${q.slice(1)})`).exec(path))
+          .find((m) => m);
         if (first) candidates.push({ key: [base + 1, plainHosts, headerCount, 1, route.regex_priority ?? 0, 0], matched: first[0].length });
       } else if (path.startsWith(p)) candidates.push({ key: [base + 1, plainHosts, headerCount, 0, 0, p.length], matched: p.length });
     }

@@ -56,7 +56,9 @@ describe("[keys]", () => {
 
 describe("openid-connect's own client", () => {
   it("is needed by password and introspection: client_id is then required", () => {
-    expect(errorOf(oidc(`auth_methods = ["password"]`))).toContain(`plugins[0].config.client_id: missing required key: 'auth_methods' "password" needs the gateway's own 'client_id'`);
+    expect(errorOf(oidc(`auth_methods = ["password"]`))).toContain(
+      `plugins[0].config.client_id: missing required key: 'auth_methods' "password" needs the gateway's own 'client_id'`,
+    );
     expect(errorOf(oidc(`auth_methods = ["bearer", "introspection"]`))).toContain("plugins[0].config.client_id");
     // Only the workflow users come for is on by default; bearer is a decision (it accepts any token of the issuer).
     expect(oidcConfig("").auth_methods).toEqual(["client_credentials"]);
@@ -92,14 +94,20 @@ describe("openid-connect's own client", () => {
   });
 
   it("resolves the certificate paths against gateway.toml's folder", () => {
-    const c = oidcConfig(`auth_methods = ["password"]\nclient_id = "kong"\ntls_client_auth_cert = "certs/client.crt"\ntls_client_auth_key = "/abs/client.key"`);
+    const c = oidcConfig(
+      `auth_methods = ["password"]\nclient_id = "kong"\ntls_client_auth_cert = "certs/client.crt"\ntls_client_auth_key = "/abs/client.key"`,
+    );
     expect(c.tls_client_auth_cert).toBe("/etc/gw/certs/client.crt");
     expect(c.tls_client_auth_key).toBe("/abs/client.key");
   });
 
   it("leaves a Basic header to client_credentials when that method reads headers", () => {
     expect(passwordParamTypes(oidcConfig(`auth_methods = ["client_credentials", "password"]\nclient_id = "kong"`))).toEqual(["query", "body"]);
-    expect(passwordParamTypes(oidcConfig(`auth_methods = ["password", "client_credentials"]\nclient_id = "kong"\nclient_credentials_param_type = ["body"]`))).toEqual(["header", "query", "body"]);
+    expect(
+      passwordParamTypes(
+        oidcConfig(`auth_methods = ["password", "client_credentials"]\nclient_id = "kong"\nclient_credentials_param_type = ["body"]`),
+      ),
+    ).toEqual(["header", "query", "body"]);
     expect(passwordParamTypes(oidcConfig(`auth_methods = ["password"]\nclient_id = "kong"`))).toEqual(["header", "query", "body"]);
   });
 });
@@ -117,19 +125,39 @@ describe("upstream-oauth", () => {
 
   it("picks private_key_jwt without a secret, tls_client_auth with a certificate", () => {
     expect(authMethod(uoConfig(`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"`))).toBe("private_key_jwt");
-    const tls = uoConfig(`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\ntls_client_auth_cert = "c.crt"\ntls_client_auth_key = "c.key"`);
+    const tls = uoConfig(
+      `[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\ntls_client_auth_cert = "c.crt"\ntls_client_auth_key = "c.key"`,
+    );
     expect(authMethod(tls)).toBe("tls_client_auth");
     expect(tls.client.tls_client_auth_cert).toBe("/etc/gw/c.crt");
   });
 
   it.each([
-    [`[plugins.config.oauth]\nclient_id = "gw"`, "plugins[0].config.oauth.token_endpoint: missing required key: expected 'oauth.token_endpoint' or 'oauth.issuer'"],
+    [
+      `[plugins.config.oauth]\nclient_id = "gw"`,
+      "plugins[0].config.oauth.token_endpoint: missing required key: expected 'oauth.token_endpoint' or 'oauth.issuer'",
+    ],
     [`[plugins.config.oauth]\nissuer = "https://idp.example"`, "plugins[0].config.oauth.client_id: missing required key"],
-    [`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\ngrant_type = "password"`, "plugins[0].config.oauth.username: missing required key"],
-    [`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\nauth_method = "client_secret_basic"`, "plugins[0].config.oauth.client_secret: missing required key: 'client.auth_method' \"client_secret_basic\" needs 'oauth.client_secret'"],
-    [`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\nauth_method = "self_signed_tls_client_auth"`, "plugins[0].config.client.tls_client_auth_cert: missing required key"],
-    [`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.behavior]\nupstream_access_token_header_name = "bad header"`, "plugins[0].config.behavior.upstream_access_token_header_name"],
-    [`[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\nauth_metod = "none"`, 'plugins[0].config.client.auth_metod: unknown key (did you mean "auth_method"?)'],
+    [
+      `[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\ngrant_type = "password"`,
+      "plugins[0].config.oauth.username: missing required key",
+    ],
+    [
+      `[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\nauth_method = "client_secret_basic"`,
+      "plugins[0].config.oauth.client_secret: missing required key: 'client.auth_method' \"client_secret_basic\" needs 'oauth.client_secret'",
+    ],
+    [
+      `[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\nauth_method = "self_signed_tls_client_auth"`,
+      "plugins[0].config.client.tls_client_auth_cert: missing required key",
+    ],
+    [
+      `[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.behavior]\nupstream_access_token_header_name = "bad header"`,
+      "plugins[0].config.behavior.upstream_access_token_header_name",
+    ],
+    [
+      `[plugins.config.oauth]\nissuer = "https://idp.example"\nclient_id = "gw"\n[plugins.config.client]\nauth_metod = "none"`,
+      'plugins[0].config.client.auth_metod: unknown key (did you mean "auth_method"?)',
+    ],
   ])("refuses a bad config, naming the key (%#)", (tables, message) => {
     expect(errorOf(upstreamOauth(tables))).toContain(message);
   });

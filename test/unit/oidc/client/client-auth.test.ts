@@ -32,7 +32,14 @@ afterEach(() => {
 });
 
 function keyStore(): FileKeyStore {
-  const s = new FileKeyStore({ runtime: bunRuntime, file: join(mkdtempSync(join(tmpdir(), "ca-")), "jwks.json"), rotationGrace: 60, log: createLogger("error", () => {}), algorithms: ["ES256", "EdDSA"], watch: false });
+  const s = new FileKeyStore({
+    runtime: bunRuntime,
+    file: join(mkdtempSync(join(tmpdir(), "ca-")), "jwks.json"),
+    rotationGrace: 60,
+    log: createLogger("error", () => {}),
+    algorithms: ["ES256", "EdDSA"],
+    watch: false,
+  });
   stores.push(s);
   return s;
 }
@@ -86,14 +93,18 @@ describe("the schema's checks", () => {
 
 describe("start errors", () => {
   it("name tls_client_auth_cert when the certificate file cannot be read", async () => {
-    const error = await client({ methods: ["tls_client_auth"], tlsCertFile: "/nonexistent/client.crt", tlsKeyFile: "/nonexistent/client.key" }).catch((e) => e);
+    const error = await client({ methods: ["tls_client_auth"], tlsCertFile: "/nonexistent/client.crt", tlsKeyFile: "/nonexistent/client.key" }).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toMatch(/^plugin "test": tls_client_auth_cert: cannot read "\/nonexistent\/client.crt"/);
   });
 
   it("name tls_client_auth_key when the key file holds no private key", async () => {
     ensureCerts();
-    const error = await client({ methods: ["tls_client_auth"], tlsCertFile: `${CERTS_DIR}/client.crt`, tlsKeyFile: `${CERTS_DIR}/client.crt` }).catch((e) => e);
+    const error = await client({ methods: ["tls_client_auth"], tlsCertFile: `${CERTS_DIR}/client.crt`, tlsKeyFile: `${CERTS_DIR}/client.crt` }).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toContain("tls_client_auth_key");
   });
@@ -107,7 +118,15 @@ describe("start errors", () => {
   it("use the caller's key names (upstream-oauth's client.client_alg)", async () => {
     const keys = keyStore();
     const es = await keys.signingKey({ alg: "ES256" });
-    const names = { client_id: "oauth.client_id", client_secret: "oauth.client_secret", client_auth: "client.auth_method", client_alg: "client.client_alg", client_jwk: "client.client_jwk", tls_client_auth_cert: "client.tls_client_auth_cert", tls_client_auth_key: "client.tls_client_auth_key" };
+    const names = {
+      client_id: "oauth.client_id",
+      client_secret: "oauth.client_secret",
+      client_auth: "client.auth_method",
+      client_alg: "client.client_alg",
+      client_jwk: "client.client_jwk",
+      tls_client_auth_cert: "client.tls_client_auth_cert",
+      tls_client_auth_key: "client.tls_client_auth_key",
+    };
     const error = await client({ methods: ["private_key_jwt"], kid: es.kid, alg: "EdDSA", keyNames: names }, undefined, keys).catch((e) => e);
     expect(error.message).toContain("client.client_alg: ");
   });
@@ -127,9 +146,20 @@ describe("on the wire", () => {
   it("client_secret_post sends them in the body", async () => {
     const { seen, fetch } = recorder();
     const c = await client({ clientSecret: "s3cret", methods: ["client_secret_post"] }, fetch);
-    await requestGrant(c.call(as, "token_endpoint"), { type: "password", username: "john", password: "doe" }, { allowHttp: false, timeout: 1000, scopes: ["openid", "profile"] });
+    await requestGrant(
+      c.call(as, "token_endpoint"),
+      { type: "password", username: "john", password: "doe" },
+      { allowHttp: false, timeout: 1000, scopes: ["openid", "profile"] },
+    );
     const body = seen[0]!.body;
-    expect(Object.fromEntries(body)).toEqual({ client_id: "kong", client_secret: "s3cret", grant_type: "password", username: "john", password: "doe", scope: "openid profile" });
+    expect(Object.fromEntries(body)).toEqual({
+      client_id: "kong",
+      client_secret: "s3cret",
+      grant_type: "password",
+      username: "john",
+      password: "doe",
+      scope: "openid profile",
+    });
     expect(seen[0]!.headers.has("authorization")).toBe(false);
   });
 
@@ -147,7 +177,11 @@ describe("on the wire", () => {
     const header = decodeProtectedHeader(assertion);
     const key = await keys.signingKey({ alg: "EdDSA" });
     expect(header).toMatchObject({ alg: "EdDSA", kid: key.kid });
-    const { payload } = await jwtVerify(assertion, createLocalJWKSet(JSON.parse((await keys.publicJwks()).body)), { audience: as.issuer, issuer: "kong", subject: "kong" });
+    const { payload } = await jwtVerify(assertion, createLocalJWKSet(JSON.parse((await keys.publicJwks()).body)), {
+      audience: as.issuer,
+      issuer: "kong",
+      subject: "kong",
+    });
     expect(payload.exp! - payload.iat!).toBe(60);
     expect(typeof payload.jti).toBe("string");
     expect(payload.jti).not.toBe(JSON.parse(atob(second!.get("client_assertion")!.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))).jti);
@@ -188,7 +222,11 @@ describe("on the wire", () => {
   it("mtls_token_endpoint overrides the alias; without an alias the plain endpoint is used", async () => {
     ensureCerts();
     const files = { tlsCertFile: `${CERTS_DIR}/client.crt`, tlsKeyFile: `${CERTS_DIR}/client.key` };
-    const c = await client({ methods: ["self_signed_tls_client_auth"], ...files, endpoints: { mtls_token_endpoint: "https://override.example/token" } });
+    const c = await client({
+      methods: ["self_signed_tls_client_auth"],
+      ...files,
+      endpoints: { mtls_token_endpoint: "https://override.example/token" },
+    });
     expect(c.call(as, "token_endpoint").url).toBe("https://override.example/token");
     const plain = await client({ methods: ["tls_client_auth"], ...files });
     expect(plain.call({ issuer: as.issuer, token_endpoint: as.token_endpoint }, "token_endpoint").url).toBe(as.token_endpoint!);
@@ -203,7 +241,9 @@ describe("on the wire", () => {
 
   it("takes the first of several methods that the IdP lists as supported", async () => {
     const c = await client({ clientSecret: "s", methods: ["private_key_jwt", "client_secret_post"] });
-    expect(c.call({ ...as, token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"] }, "token_endpoint").method).toBe("client_secret_post");
+    expect(c.call({ ...as, token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"] }, "token_endpoint").method).toBe(
+      "client_secret_post",
+    );
     expect(c.call({ ...as, token_endpoint_auth_methods_supported: ["private_key_jwt"] }, "token_endpoint").method).toBe("private_key_jwt");
     expect(c.call(as, "token_endpoint").method).toBe("private_key_jwt");
   });
@@ -223,12 +263,20 @@ describe("on the wire", () => {
 });
 
 describe("whose fault a refusal is", () => {
-  const json = (status: number, body: unknown) => () => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+  const json = (status: number, body: unknown) => () =>
+    new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
   it("a user's wrong password (invalid_grant, 400 or Keycloak's 401) is the caller's: 401", async () => {
     for (const status of [400, 401]) {
-      const c = await client({ clientSecret: "s" }, recorder(json(status, { error: "invalid_grant", error_description: "Invalid user credentials" })).fetch);
-      const error = await requestGrant(c.call(as, "token_endpoint"), { type: "password", username: "john", password: "wrong-password" }, { allowHttp: false, timeout: 1000 }).catch((e) => e);
+      const c = await client(
+        { clientSecret: "s" },
+        recorder(json(status, { error: "invalid_grant", error_description: "Invalid user credentials" })).fetch,
+      );
+      const error = await requestGrant(
+        c.call(as, "token_endpoint"),
+        { type: "password", username: "john", password: "wrong-password" },
+        { allowHttp: false, timeout: 1000 },
+      ).catch((e) => e);
       expect(error).toBeInstanceOf(AuthError);
       expect(error.status).toBe(401);
       expect(error.error).toBe("invalid_grant");
@@ -242,7 +290,11 @@ describe("whose fault a refusal is", () => {
     ["invalid_scope", 400],
   ])("the IdP refusing the gateway's own client (%s) is ours: 503, never 401", async (code, status) => {
     const c = await client({ clientSecret: "s" }, recorder(json(status, { error: code })).fetch);
-    const error = await requestGrant(c.call(as, "token_endpoint"), { type: "password", username: "john", password: "doe" }, { allowHttp: false, timeout: 1000 }).catch((e) => e);
+    const error = await requestGrant(
+      c.call(as, "token_endpoint"),
+      { type: "password", username: "john", password: "doe" },
+      { allowHttp: false, timeout: 1000 },
+    ).catch((e) => e);
     expect(error).toBeInstanceOf(IdpError);
     expect(error.status).toBe(503);
     expect(error.detail).toContain(`"kong"`);
@@ -251,17 +303,27 @@ describe("whose fault a refusal is", () => {
 
   it("an introspection endpoint that refuses the gateway is ours (503), one that fails is the IdP's (502)", async () => {
     const refusing = await client({ clientSecret: "s" }, recorder(json(401, { error: "invalid_client" })).fetch);
-    expect((await introspectToken(refusing.call(as, "introspection_endpoint"), "opaque", { allowHttp: false, timeout: 1000 }).catch((e) => e)).status).toBe(503);
+    expect(
+      (await introspectToken(refusing.call(as, "introspection_endpoint"), "opaque", { allowHttp: false, timeout: 1000 }).catch((e) => e)).status,
+    ).toBe(503);
     const failing = await client({ clientSecret: "s" }, recorder(() => new Response("boom", { status: 500 })).fetch);
-    expect((await introspectToken(failing.call(as, "introspection_endpoint"), "opaque", { allowHttp: false, timeout: 1000 }).catch((e) => e)).status).toBe(502);
+    expect(
+      (await introspectToken(failing.call(as, "introspection_endpoint"), "opaque", { allowHttp: false, timeout: 1000 }).catch((e) => e)).status,
+    ).toBe(502);
     const noActive = await client({ clientSecret: "s" }, recorder(json(200, { sub: "x" })).fetch);
-    expect((await introspectToken(noActive.call(as, "introspection_endpoint"), "opaque", { allowHttp: false, timeout: 1000 }).catch((e) => e)).status).toBe(502);
+    expect(
+      (await introspectToken(noActive.call(as, "introspection_endpoint"), "opaque", { allowHttp: false, timeout: 1000 }).catch((e) => e)).status,
+    ).toBe(502);
   });
 
   it("introspection sends the token and Kong's token_type_hint", async () => {
     const { seen, fetch } = recorder(json(200, { active: false }));
     const c = await client({ clientSecret: "s" }, fetch);
-    const result = await introspectToken(c.call(as, "introspection_endpoint"), "opaque-token", { allowHttp: false, timeout: 1000, hint: "access_token" });
+    const result = await introspectToken(c.call(as, "introspection_endpoint"), "opaque-token", {
+      allowHttp: false,
+      timeout: 1000,
+      hint: "access_token",
+    });
     expect(result.active).toBe(false);
     expect(seen[0]!.url).toBe(as.introspection_endpoint!);
     expect(Object.fromEntries(seen[0]!.body)).toEqual({ token: "opaque-token", token_type_hint: "access_token" });

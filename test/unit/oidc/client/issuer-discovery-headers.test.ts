@@ -11,7 +11,8 @@ const server: ReturnType<typeof Bun.serve> = Bun.serve({
     const url = new URL(req.url);
     seen.push({ path: url.pathname, tenant: req.headers.get("x-tenant") });
     const origin: string = `http://127.0.0.1:${server.port}`;
-    if (url.pathname === "/.well-known/openid-configuration") return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks`, token_endpoint: `${origin}/token` });
+    if (url.pathname === "/.well-known/openid-configuration")
+      return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks`, token_endpoint: `${origin}/token` });
     return Response.json({ keys: [] });
   },
 });
@@ -20,7 +21,13 @@ afterAll(() => server.stop(true));
 describe("discovery_headers_names/_values", () => {
   it("are sent with the discovery request, and not to other endpoints", async () => {
     const registry = new IssuerRegistry({ runtime: bunRuntime, trustedCertificates: [], log: createLogger("error", () => {}) });
-    const issuer = await registry.acquire({ issuer: `http://127.0.0.1:${server.port}`, timeout: 2000, sslVerify: true, rediscoveryLifetime: 30, discoveryHeaders: { "x-tenant": "blue" } });
+    const issuer = await registry.acquire({
+      issuer: `http://127.0.0.1:${server.port}`,
+      timeout: 2000,
+      sslVerify: true,
+      rediscoveryLifetime: 30,
+      discoveryHeaders: { "x-tenant": "blue" },
+    });
     await issuer.metadata();
     expect(seen.find((s) => s.path === "/.well-known/openid-configuration")?.tenant).toBe("blue");
     expect(seen.find((s) => s.path === "/jwks")?.tenant).toBeNull();

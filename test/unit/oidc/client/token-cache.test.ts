@@ -1,6 +1,15 @@
 import { describe, expect, it } from "bun:test";
 import { AuthError, IdpError } from "../../../../src/errors.ts";
-import { cacheTtl, HOT_VALUES, RETRY_AFTER_FAILURE_MS, safetyMargin, TokenCache, type Fresh, type TokenCachePolicy, type ValueCodec } from "../../../../src/oidc/client/token-cache.ts";
+import {
+  cacheTtl,
+  HOT_VALUES,
+  RETRY_AFTER_FAILURE_MS,
+  safetyMargin,
+  TokenCache,
+  type Fresh,
+  type TokenCachePolicy,
+  type ValueCodec,
+} from "../../../../src/oidc/client/token-cache.ts";
 
 const policy: TokenCachePolicy = { ttl: 3600, ttlNeg: 10, maxEntries: 100 };
 

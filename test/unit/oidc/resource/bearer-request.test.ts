@@ -1,7 +1,12 @@
 import { describe, expect, it } from "bun:test";
 import { AuthError } from "../../../../src/errors.ts";
 import { errorResponse } from "../../../../src/gateway/error-response.ts";
-import { assertSchemeFitsBinding, extractBearerToken, parseAuthorization, type ExtractOptions } from "../../../../src/oidc/resource/bearer-request.ts";
+import {
+  assertSchemeFitsBinding,
+  extractBearerToken,
+  parseAuthorization,
+  type ExtractOptions,
+} from "../../../../src/oidc/resource/bearer-request.ts";
 
 const JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 const ALL: ExtractOptions = { paramTypes: ["header", "query"], dpop: true };
@@ -10,7 +15,11 @@ function req(init: { auth?: string | string[]; url?: string; method?: string; bo
   const headers = new Headers();
   for (const a of init.auth === undefined ? [] : Array.isArray(init.auth) ? init.auth : [init.auth]) headers.append("authorization", a);
   if (init.type) headers.set("content-type", init.type);
-  return new Request(init.url ?? "http://localhost:8000/r", { method: init.method ?? (init.body ? "POST" : "GET"), headers, ...(init.body ? { body: init.body } : {}) });
+  return new Request(init.url ?? "http://localhost:8000/r", {
+    method: init.method ?? (init.body ? "POST" : "GET"),
+    headers,
+    ...(init.body ? { body: init.body } : {}),
+  });
 }
 
 async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<AuthError> {
@@ -83,7 +92,11 @@ describe("the Authorization header (RFC 6750 §2.1, RFC 9449 §7.1)", () => {
 // The body parameter (§2.2) is read by openid-connect's presentedToken: openid-connect-bearer-token.test.ts.
 describe("the access_token query parameter (RFC 6750 §2.3) per bearer_token_param_type", () => {
   it("is read from the query when allowed", async () => {
-    expect(await extractBearerToken(req({ url: `http://h/r?x=1&access_token=${JWT}` }), ALL)).toEqual({ token: JWT, scheme: "Bearer", source: "query" });
+    expect(await extractBearerToken(req({ url: `http://h/r?x=1&access_token=${JWT}` }), ALL)).toEqual({
+      token: JWT,
+      scheme: "Bearer",
+      source: "query",
+    });
   });
 
   it("is not read from the query when only the header is allowed", async () => {

@@ -2,9 +2,27 @@ import { describe, expect, it } from "bun:test";
 import { AuthError } from "../../../../src/errors.ts";
 import { errorResponse } from "../../../../src/gateway/error-response.ts";
 import { createDpopNonces } from "../../../../src/oidc/resource/dpop-nonce.ts";
-import { checkDpop, createDpopOrigins, dpopConfig, verifyDpopProof, type DpopConfig, type DpopProofInput } from "../../../../src/oidc/resource/dpop.ts";
+import {
+  checkDpop,
+  createDpopOrigins,
+  dpopConfig,
+  verifyDpopProof,
+  type DpopConfig,
+  type DpopProofInput,
+} from "../../../../src/oidc/resource/dpop.ts";
 import { createMemoryReplayStore } from "../../../../src/oidc/resource/replay-store.ts";
-import { b64u, handKey, handMadeProof, handThumbprint, hmacProof, makeProof, proofKey, sha256b64u, unsignedProof, type ProofKey } from "../../../support/dpop-proof.ts";
+import {
+  b64u,
+  handKey,
+  handMadeProof,
+  handThumbprint,
+  hmacProof,
+  makeProof,
+  proofKey,
+  sha256b64u,
+  unsignedProof,
+  type ProofKey,
+} from "../../../support/dpop-proof.ts";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjbGllbnQtZHBvcC1hdXRoIn0.c2lnbmF0dXJl";
 const URL_ = "http://localhost:8000/resource";
@@ -48,7 +66,13 @@ describe("a valid DPoP proof (RFC 9449 §4.3)", () => {
   it("is accepted when built by hand with WebCrypto, not jose, and the binding is computed by hand too", async () => {
     const key = await handKey();
     const jkt = await handThumbprint(key.publicJwk);
-    const proof = await handMadeProof(key, { htm: "GET", htu: URL_, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ath: await sha256b64u(TOKEN) });
+    const proof = await handMadeProof(key, {
+      htm: "GET",
+      htu: URL_,
+      iat: Math.floor(Date.now() / 1000),
+      jti: crypto.randomUUID(),
+      ath: await sha256b64u(TOKEN),
+    });
     const result = await verifyDpopProof(request(proof, { claims: { cnf: { jkt } } }));
     expect(result.jkt).toBe(jkt);
   });
@@ -70,7 +94,13 @@ describe("a valid DPoP proof (RFC 9449 §4.3)", () => {
     const key = await proofKey();
     const now = Math.floor(Date.now() / 1000);
     const ahead = async (seconds: number, clockSkew?: number) =>
-      verifyDpopProof(request(await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + seconds }), { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0, ...(clockSkew !== undefined ? { clockSkew } : {}) }) }));
+      verifyDpopProof(
+        request(await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + seconds }), {
+          key,
+          now,
+          config: dpopConfig({ proofLifetime: 300, leeway: 0, ...(clockSkew !== undefined ? { clockSkew } : {}) }),
+        }),
+      );
     expect((await ahead(8)).jkt).toBe(key.jkt);
     await expect(ahead(12)).rejects.toThrow();
     await expect(ahead(8, 5)).rejects.toThrow();
@@ -152,7 +182,9 @@ describe("a DPoP proof is refused with invalid_dpop_proof when", () => {
     const key = await proofKey();
     const now = Math.floor(Date.now() / 1000);
     const proof = await makeProof({ key, url: URL_, accessToken: TOKEN, now: now + 60 });
-    expect((await rejection(verifyDpopProof(request(proof, { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0 }) })))).description).toContain("future");
+    expect(
+      (await rejection(verifyDpopProof(request(proof, { key, now, config: dpopConfig({ proofLifetime: 300, leeway: 0 }) })))).description,
+    ).toContain("future");
   });
 
   it("iat is in the future beyond the leeway and dpop_proof_clock_skew", async () => {
@@ -305,7 +337,9 @@ describe("server nonces (RFC 9449 §9)", () => {
     expect(response.status).toBe(401);
     expect(response.headers.get("dpop-nonce")).toBe(await config.nonces!.current());
     expect(response.headers.get("cache-control")).toBe("no-store");
-    expect(response.headers.get("www-authenticate")).toBe(`DPoP algs="${config.algorithms.join(" ")}", error="use_dpop_nonce", error_description="resource server requires nonce in dpop proof"`);
+    expect(response.headers.get("www-authenticate")).toBe(
+      `DPoP algs="${config.algorithms.join(" ")}", error="use_dpop_nonce", error_description="resource server requires nonce in dpop proof"`,
+    );
   });
 
   it("a proof with the nonce handed out is accepted", async () => {

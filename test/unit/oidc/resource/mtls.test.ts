@@ -84,9 +84,14 @@ describe("proof_of_possession_mtls", () => {
     expect(await outcome("strict", { cnf: null }, client)).toBe("invalid_token");
   });
 
-  it("answers 401 with error=\"invalid_token\" in the challenge", async () => {
+  it('answers 401 with error="invalid_token" in the challenge', async () => {
     try {
-      await checkCertificateBinding({ mode: "strict", claims: bound(), peerCertificate: other, challenges: [{ scheme: "Bearer", params: { realm: "api" } }] });
+      await checkCertificateBinding({
+        mode: "strict",
+        claims: bound(),
+        peerCertificate: other,
+        challenges: [{ scheme: "Bearer", params: { realm: "api" } }],
+      });
       throw new Error("expected a rejection");
     } catch (error) {
       const response = errorResponse(error);

@@ -20,7 +20,9 @@ beforeAll(async () => {
 
 const now = () => Math.floor(Date.now() / 1000);
 function sign(claims: JWTPayload = {}, header: Record<string, unknown> = {}, key: CryptoKey = privateKey) {
-  return new SignJWT({ iss: ISSUER, exp: now() + 300, iat: now(), ...claims }).setProtectedHeader({ alg: "RS256", kid: "k1", typ: "at+jwt", ...header }).sign(key);
+  return new SignJWT({ iss: ISSUER, exp: now() + 300, iat: now(), ...claims })
+    .setProtectedHeader({ alg: "RS256", kid: "k1", typ: "at+jwt", ...header })
+    .sign(key);
 }
 async function reason(token: string, p: AccessTokenPolicy = policy, secret?: string) {
   const error = await verifyAccessToken(token, source, p, secret).catch((e) => e);
@@ -84,7 +86,10 @@ describe("access token verification", () => {
 
   it("checks aud and typ when the policy asks", async () => {
     expect(await reason(await sign({ aud: "other" }), { ...policy, audience: ["http://localhost:8000"] })).toBe("audience");
-    expect((await verifyAccessToken(await sign({ aud: ["x", "http://localhost:8000"] }), source, { ...policy, audience: ["http://localhost:8000"] })).claims.aud).toBeDefined();
+    expect(
+      (await verifyAccessToken(await sign({ aud: ["x", "http://localhost:8000"] }), source, { ...policy, audience: ["http://localhost:8000"] }))
+        .claims.aud,
+    ).toBeDefined();
     expect(await reason(await sign({}, { typ: "JWT" }), { ...policy, typ: "at+jwt" })).toBe("type");
   });
 
@@ -116,7 +121,11 @@ describe("access token verification", () => {
     });
 
     it("a published RSA key shorter than 2048 bits", async () => {
-      const short = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+      const short = (await crypto.subtle.generateKey(
+        { name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+        true,
+        ["sign", "verify"],
+      )) as CryptoKeyPair;
       const b64 = (data: string | ArrayBuffer) => Buffer.from(typeof data === "string" ? data : new Uint8Array(data)).toString("base64url");
       const input = `${b64(JSON.stringify({ alg: "RS256", kid: "k1", typ: "at+jwt" }))}.${b64(JSON.stringify({ iss: ISSUER, exp: now() + 60, iat: now() }))}`;
       const token = `${input}.${b64(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", short.privateKey, new TextEncoder().encode(input)))}`;

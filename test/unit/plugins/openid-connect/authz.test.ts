@@ -3,7 +3,15 @@ import "../../../../src/plugins/registry.ts"; // the plugins' import cycle, ente
 import { AuthError, type Challenge } from "../../../../src/errors.ts";
 import { errorResponse } from "../../../../src/gateway/error-response.ts";
 import { createCallerIdentity } from "../../../../src/plugins/openid-connect/caller-identity.ts";
-import { claimAt, claimValues, createRequirementCheck, listClaimValues, parseRequirement, satisfies, type RequirementsConfig } from "../../../../src/plugins/openid-connect/authz.ts";
+import {
+  claimAt,
+  claimValues,
+  createRequirementCheck,
+  listClaimValues,
+  parseRequirement,
+  satisfies,
+  type RequirementsConfig,
+} from "../../../../src/plugins/openid-connect/authz.ts";
 import { claimsKept } from "../../../../src/plugins/openid-connect/authn/token-flow.ts";
 
 const none: RequirementsConfig = {
@@ -81,7 +89,9 @@ describe("the requirement check of openid-connect", () => {
     expect(refusal.error).toBe("insufficient_scope");
     const res = errorResponse(refusal);
     expect(res.status).toBe(403);
-    expect(res.headers.get("www-authenticate")).toBe(`Bearer realm="oidc-gateway", error="insufficient_scope", error_description="the token lacks a required group ('groups_required')"`);
+    expect(res.headers.get("www-authenticate")).toBe(
+      `Bearer realm="oidc-gateway", error="insufficient_scope", error_description="the token lacks a required group ('groups_required')"`,
+    );
     expect(res.headers.get("content-type")).toContain("application/json");
     return res.json().then((body) => expect(body).toEqual({ message: "Go away" }));
   });
@@ -158,7 +168,15 @@ describe("what a cached grant keeps for groups, roles and the access log", () =>
   const base = { upstream_headers_claims: [], audience_required: [], audience_claim: ["aud"], scopes_required: [], scopes_claim: ["scope"] };
 
   it("keeps the top-level claims the groups, roles, forbidden-claims and authenticated-groups settings read", () => {
-    const kept = claimsKept({ ...base, groups_required: ["ops"], groups_claim: ["groups"], roles_required: ["payer"], roles_claim: ["resource_access", "billing", "roles"], claims_forbidden: ["act"], authenticated_groups_claim: ["realm_access", "roles"] })(grant);
+    const kept = claimsKept({
+      ...base,
+      groups_required: ["ops"],
+      groups_claim: ["groups"],
+      roles_required: ["payer"],
+      roles_claim: ["resource_access", "billing", "roles"],
+      claims_forbidden: ["act"],
+      authenticated_groups_claim: ["realm_access", "roles"],
+    })(grant);
     expect(Object.keys(kept.claims!).sort()).toEqual(["groups", "realm_access", "resource_access"]);
   });
 

@@ -68,8 +68,13 @@ describe("openid-connect config", () => {
   });
 
   it("parses upstream_access_token_header with or without a scheme", () => {
-    expect(pluginConfig(`${ISSUER}\nupstream_access_token_header = "X-Access-Token"`).upstream_access_token_header).toEqual({ name: "x-access-token", prefix: "" });
-    expect(errorOf(`${ISSUER}\nupstream_access_token_header = "bad header:bearer"`)).toContain("plugins[0].config.upstream_access_token_header: expected");
+    expect(pluginConfig(`${ISSUER}\nupstream_access_token_header = "X-Access-Token"`).upstream_access_token_header).toEqual({
+      name: "x-access-token",
+      prefix: "",
+    });
+    expect(errorOf(`${ISSUER}\nupstream_access_token_header = "bad header:bearer"`)).toContain(
+      "plugins[0].config.upstream_access_token_header: expected",
+    );
   });
 
   it("names the missing issuer by its full path", () => {
@@ -102,7 +107,9 @@ describe("openid-connect config", () => {
   });
 
   it("checks the TTL bounds and the salt", () => {
-    expect(errorOf(`${ISSUER}\ncache_ttl_min = 100\ncache_ttl_max = 10`)).toContain("plugins[0].config.cache_ttl_min: expected 'cache_ttl_min' not above 'cache_ttl_max'");
+    expect(errorOf(`${ISSUER}\ncache_ttl_min = 100\ncache_ttl_max = 10`)).toContain(
+      "plugins[0].config.cache_ttl_min: expected 'cache_ttl_min' not above 'cache_ttl_max'",
+    );
     expect(errorOf(`${ISSUER}\ncache_tokens_salt = "short"`)).toContain("plugins[0].config.cache_tokens_salt: expected at least 16 characters");
     expect(errorOf(`${ISSUER}\ntimeout = 0`)).toContain("plugins[0].config.timeout: expected at least 1 ms");
     expect(errorOf(`${ISSUER}\nrediscovery_lifetime = 0`)).toContain("plugins[0].config.rediscovery_lifetime: expected at least 1 second");

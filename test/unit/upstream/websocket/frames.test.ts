@@ -4,7 +4,12 @@ import { encodeClose, encodeFrame, FrameReader, OP } from "../../../../src/upstr
 /** An unmasked frame, as an upstream (a server) sends it. */
 function serverFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
   const length = payload.byteLength;
-  const head = length < 126 ? [0, length] : length < 65536 ? [0, 126, length >> 8, length & 255] : [0, 127, 0, 0, 0, 0, (length >>> 24) & 255, (length >>> 16) & 255, (length >>> 8) & 255, length & 255];
+  const head =
+    length < 126
+      ? [0, length]
+      : length < 65536
+        ? [0, 126, length >> 8, length & 255]
+        : [0, 127, 0, 0, 0, 0, (length >>> 24) & 255, (length >>> 16) & 255, (length >>> 8) & 255, length & 255];
   head[0] = (fin ? 0x80 : 0) | opcode;
   const out = new Uint8Array(head.length + length);
   out.set(head);
@@ -44,7 +49,11 @@ describe("WebSocket frames towards the upstream", () => {
 
   it("reads frames whatever the chunk boundaries, and joins fragments", () => {
     const { r, got } = reader();
-    const bytes = new Uint8Array([...serverFrame(OP.text, text("hel"), false), ...serverFrame(OP.continuation, text("lo")), ...serverFrame(OP.binary, new Uint8Array(70_000).fill(1))]);
+    const bytes = new Uint8Array([
+      ...serverFrame(OP.text, text("hel"), false),
+      ...serverFrame(OP.continuation, text("lo")),
+      ...serverFrame(OP.binary, new Uint8Array(70_000).fill(1)),
+    ]);
     for (let i = 0; i < bytes.length; i += 1000) r.push(bytes.subarray(i, i + 1000));
     expect(got.messages[0]).toBe("hello");
     expect((got.messages[1] as Uint8Array).length).toBe(70_000);

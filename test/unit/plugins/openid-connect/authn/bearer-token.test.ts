@@ -19,7 +19,11 @@ function req(init: { auth?: string; url?: string; method?: string; body?: string
   const headers = new Headers();
   if (init.auth !== undefined) headers.set("authorization", init.auth);
   if (init.type) headers.set("content-type", init.type);
-  return new Request(init.url ?? "http://localhost:8000/r", { method: init.method ?? (init.body ? "POST" : "GET"), headers, ...(init.body ? { body: init.body } : {}) });
+  return new Request(init.url ?? "http://localhost:8000/r", {
+    method: init.method ?? (init.body ? "POST" : "GET"),
+    headers,
+    ...(init.body ? { body: init.body } : {}),
+  });
 }
 
 /** `presentedToken` for `request` inside a Hono handler: what it found, or what it threw. */

@@ -108,13 +108,21 @@ describe("an issuer key that cannot be used", () => {
 });
 
 describe("the bearer claims cache in the metrics", () => {
-  it("counts each lookup as a miss or hit under cache \"bearer\" and reports its entries", async () => {
+  it('counts each lookup as a miss or hit under cache "bearer" and reports its entries', async () => {
     const events: string[] = [];
     const sizes = new Map<string, () => number>();
-    const metrics = { tokenCache: (cache: string, event: string) => events.push(`${cache}:${event}`), tokenCacheSize: (cache: string, size: () => number) => sizes.set(cache, size) };
+    const metrics = {
+      tokenCache: (cache: string, event: string) => events.push(`${cache}:${event}`),
+      tokenCacheSize: (cache: string, size: () => number) => sizes.set(cache, size),
+    };
     const parsed = openIdConnectSchema().parse({ issuer: ISSUER, auth_methods: ["bearer"] });
     const local = localIssuer({ keys: [PUBLIC_JWK] }) as unknown as Issuer;
-    const authenticator = await bearerAuthenticator({ config: parsed, issuer: local, keys: local, ctx: { ...ctx, metrics } as unknown as PluginContext });
+    const authenticator = await bearerAuthenticator({
+      config: parsed,
+      issuer: local,
+      keys: local,
+      ctx: { ...ctx, metrics } as unknown as PluginContext,
+    });
     const token = await sign({ exp: now() + 300, iat: now(), client_id: "c", jti: "j" });
     const app = new Hono<GatewayEnv>();
     app.all("*", async (c) => {
@@ -123,7 +131,8 @@ describe("the bearer claims cache in the metrics", () => {
       await authenticator.authenticate(c);
       return c.text("ok");
     });
-    for (let i = 0; i < 2; i++) await app.fetch(new Request("http://gw/x", { headers: { authorization: `Bearer ${token}` } }), { tls: false, localPort: 80 });
+    for (let i = 0; i < 2; i++)
+      await app.fetch(new Request("http://gw/x", { headers: { authorization: `Bearer ${token}` } }), { tls: false, localPort: 80 });
     expect(events).toEqual(["bearer:miss", "bearer:hit"]);
     expect(sizes.get("bearer")?.()).toBe(1);
     authenticator.close?.();

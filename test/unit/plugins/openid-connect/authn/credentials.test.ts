@@ -2,14 +2,24 @@ import { describe, expect, it } from "bun:test";
 import { Hono } from "hono";
 import { AuthError } from "../../../../../src/errors.ts";
 import type { GatewayEnv } from "../../../../../src/gateway/context.ts";
-import { formDecode, hideCredentials, parseBasic, readClientCredentials, withoutCredentials, type FoundCredentials } from "../../../../../src/plugins/openid-connect/authn/credentials.ts";
+import {
+  formDecode,
+  hideCredentials,
+  parseBasic,
+  readClientCredentials,
+  withoutCredentials,
+  type FoundCredentials,
+} from "../../../../../src/plugins/openid-connect/authn/credentials.ts";
 import type { ParamType } from "../../../../../src/plugins/openid-connect/schema.ts";
 
 const basic = (text: string) => `Basic ${btoa(text)}`;
 
 describe("Basic client credentials (RFC 7617, RFC 6749 Appendix B)", () => {
   it("reads client_id:client_secret", () => {
-    expect(parseBasic(basic("service:cf4c655a-0622-4ce6-a0de-d3353ef0b714"))).toEqual({ clientId: "service", clientSecret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714" });
+    expect(parseBasic(basic("service:cf4c655a-0622-4ce6-a0de-d3353ef0b714"))).toEqual({
+      clientId: "service",
+      clientSecret: "cf4c655a-0622-4ce6-a0de-d3353ef0b714",
+    });
   });
 
   it("takes the scheme case-insensitively and splits at the first colon", () => {
@@ -107,7 +117,11 @@ describe("reading client credentials from a request", () => {
 
   it("reads a form body, and forwards it without the credentials", async () => {
     const r = await read(
-      new Request("http://gw/x", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "a=1&client_id=b&client_secret=bs&z=%20" }),
+      new Request("http://gw/x", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "a=1&client_id=b&client_secret=bs&z=%20",
+      }),
     );
     expect(r.found).toEqual({ clientId: "b", clientSecret: "bs", source: "body" });
     expect(r.upstream.body).toBe("a=1&z=%20");
@@ -115,7 +129,13 @@ describe("reading client credentials from a request", () => {
   });
 
   it("reads a JSON body", async () => {
-    const r = await read(new Request("http://gw/x", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ client_id: "j", client_secret: "js", keep: true }) }));
+    const r = await read(
+      new Request("http://gw/x", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ client_id: "j", client_secret: "js", keep: true }),
+      }),
+    );
     expect(r.found).toEqual({ clientId: "j", clientSecret: "js", source: "body" });
     expect(JSON.parse(r.upstream.body!)).toEqual({ keep: true });
   });
@@ -127,7 +147,15 @@ describe("reading client credentials from a request", () => {
   });
 
   it("keeps the credentials upstream when hide_credentials is off", async () => {
-    const r = await read(new Request("http://gw/x", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "client_id=b&client_secret=bs" }), ["body"], false);
+    const r = await read(
+      new Request("http://gw/x", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "client_id=b&client_secret=bs",
+      }),
+      ["body"],
+      false,
+    );
     expect(r.found?.clientId).toBe("b");
     expect(r.upstream.body).toBe("client_id=b&client_secret=bs");
   });
@@ -142,7 +170,14 @@ describe("reading client credentials from a request", () => {
         c.close();
       },
     });
-    const r = await read(new Request("http://gw/x", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: stream, duplex: "half" } as RequestInit));
+    const r = await read(
+      new Request("http://gw/x", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: stream,
+        duplex: "half",
+      } as RequestInit),
+    );
     expect(r.found).toBeUndefined();
     expect(r.upstream.body?.length).toBe(big.length);
   });

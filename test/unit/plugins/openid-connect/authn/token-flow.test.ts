@@ -18,7 +18,9 @@ describe("what a cached grant keeps of the token's claims", () => {
 
   it("keeps the top-level claim of 'audience_claim' and 'scopes_claim' when their requirement is set", () => {
     expect(claimsKept({ ...none, audience_required: ["api"] })(grant).claims).toEqual({ aud: "api" });
-    expect(claimsKept({ ...none, scopes_required: ["admin"], scopes_claim: ["realm_access", "roles"] })(grant).claims).toEqual({ realm_access: { roles: ["admin"] } });
+    expect(claimsKept({ ...none, scopes_required: ["admin"], scopes_claim: ["realm_access", "roles"] })(grant).claims).toEqual({
+      realm_access: { roles: ["admin"] },
+    });
     expect(claimsKept({ ...none, audience_claim: ["sub"], scopes_claim: ["jti"] })(grant).claims).toBeUndefined();
   });
 
@@ -35,7 +37,11 @@ describe("upstream headers of a grant", () => {
   };
 
   it("send the token with its prefix and the claim headers, in place of the caller's headers of those names", () => {
-    const apply = createUpstreamHeaders({ upstream_access_token_header: { name: "authorization", prefix: "Bearer " }, upstream_headers_claims: ["email"], upstream_headers_names: ["X-Email"] } as never);
+    const apply = createUpstreamHeaders({
+      upstream_access_token_header: { name: "authorization", prefix: "Bearer " },
+      upstream_headers_claims: ["email"],
+      upstream_headers_names: ["X-Email"],
+    } as never);
     for (let i = 0; i < 2; i++) {
       const { c, upstreamHeaders } = context();
       apply(c, grant);
@@ -45,7 +51,11 @@ describe("upstream headers of a grant", () => {
   });
 
   it("remove a caller's claim header when the grant has no such claim", () => {
-    const apply = createUpstreamHeaders({ upstream_access_token_header: { name: "authorization", prefix: "Bearer " }, upstream_headers_claims: ["email"], upstream_headers_names: ["X-Email"] } as never);
+    const apply = createUpstreamHeaders({
+      upstream_access_token_header: { name: "authorization", prefix: "Bearer " },
+      upstream_headers_claims: ["email"],
+      upstream_headers_names: ["X-Email"],
+    } as never);
     const { c, upstreamHeaders } = context();
     apply(c, { token: "opaque", claims: undefined });
     expect(upstreamHeaders.get("authorization")).toBe("Bearer opaque");
