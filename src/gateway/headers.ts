@@ -3,19 +3,8 @@
  * and identity headers are ours to set: a caller must not be able to claim an address, a
  * protocol or a client certificate it does not have.
  */
+import { HOP_BY_HOP } from "../lib/hop-by-hop.ts";
 import type { ForwardedChain } from "./trusted-proxies.ts";
-
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-];
 
 /**
  * Caller-supplied headers that upstreams and frameworks commonly trust as set by a proxy in

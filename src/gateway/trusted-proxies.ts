@@ -64,35 +64,29 @@ function xfccFields(element: string): Map<string, string> {
   return out;
 }
 
+/** A URL-encoded PEM certificate (XFCC's `Cert=`, nginx's `$ssl_client_escaped_cert`), verified by the peer. */
+function encodedPemCertificate(value: string, subject: string): PeerCertificate | "invalid" {
+  let pem: string;
+  try {
+    pem = decodeURIComponent(value);
+  } catch {
+    return "invalid";
+  }
+  const der = pemToDer(pem);
+  return der ? { der, subject, verified: true } : "invalid";
+}
+
 /**
  * The client certificate a trusted peer forwarded, or "invalid" when the header does not parse.
  * XFCC may hold several elements (one per proxy hop): the last one is the hop in front of us.
  */
 export function forwardedCertificate(value: string, format: "xfcc" | "pem"): PeerCertificate | "invalid" {
-  if (format === "pem") {
-    let pem: string;
-    try {
-      pem = decodeURIComponent(value);
-    } catch {
-      return "invalid";
-    }
-    const der = pemToDer(pem);
-    return der ? { der, subject: "", verified: true } : "invalid";
-  }
+  if (format === "pem") return encodedPemCertificate(value, "");
   const elements = value.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
   const fields = xfccFields(elements[elements.length - 1]!);
   const subject = fields.get("subject") ?? "";
   const cert = fields.get("cert");
-  if (cert !== undefined) {
-    let pem: string;
-    try {
-      pem = decodeURIComponent(cert);
-    } catch {
-      return "invalid";
-    }
-    const der = pemToDer(pem);
-    return der ? { der, subject, verified: true } : "invalid";
-  }
+  if (cert !== undefined) return encodedPemCertificate(cert, subject);
   const hash = fields.get("hash");
   if (hash && /^[0-9a-fA-F]{64}$/.test(hash)) return { der: new Uint8Array(0), sha256: hexToBase64url(hash), subject, verified: true };
   return "invalid";

@@ -4,23 +4,14 @@
  * Content-Length, obs-fold, bare CR/LF, an oversized header section) is a `ResponseParseError`:
  * the proxy answers 502 and discards the connection, never guessing at framing.
  */
+import { HOP_BY_HOP as HOP_BY_HOP_HEADERS } from "../lib/hop-by-hop.ts";
 
 export class ResponseParseError extends Error {
   override readonly name = "ResponseParseError";
 }
 
-/** Hop-by-hop response headers (RFC 9110 §7.6.1): they describe the upstream connection, not the response. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+/** Hop-by-hop response headers describe the upstream connection, not the response. */
+const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 const BAD_BYTES = /[\x00\x7f]|\r(?!\n)|(?<!\r)\n/;
