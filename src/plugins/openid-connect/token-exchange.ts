@@ -11,6 +11,7 @@ import { requestGrant, TOKEN_EXCHANGE_GRANT } from "../../oidc/client/client-req
 import { createKeyedHash } from "../../oidc/client/cache-key.ts";
 import type { Issuer } from "../../oidc/client/issuer.ts";
 import { TokenCache } from "../../oidc/client/token-cache.ts";
+import { cachePolicy } from "./authn/token-flow.ts";
 import { meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
 import type { PluginContext } from "../types.ts";
 import type { Grant } from "./mutate.ts";
@@ -49,16 +50,7 @@ export async function createTokenExchange(
     { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"', proxy: issuer.settings.proxy },
   );
   const parameters = config.token_exchange_resource ? { resource: config.token_exchange_resource } : undefined;
-  const cache = new TokenCache<Grant>(
-    {
-      ttl: config.cache_ttl,
-      ttlMin: config.cache_ttl_min,
-      ttlMax: config.cache_ttl_max,
-      ttlNeg: config.cache_ttl_neg,
-      maxEntries: config.cache_tokens_max,
-    },
-    { onEvict: () => ctx.metrics?.tokenCache("token_exchange", "eviction") },
-  );
+  const cache = new TokenCache<Grant>(cachePolicy(config), { onEvict: () => ctx.metrics?.tokenCache("token_exchange", "eviction") });
   const closeCache = meterCacheSize(ctx, "token_exchange", cache);
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
 

@@ -31,6 +31,7 @@ import { hideBearerToken, presentedToken } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { allowedAlgorithms } from "../schema.ts";
 import type { Grant } from "../mutate.ts";
+import { cachePolicy } from "./token-flow.ts";
 
 /** What is cached per token: its claims, ready for the hot path (headers are the plugin's to render). */
 interface VerifiedToken extends Grant {
@@ -59,16 +60,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   const metrics = ctx.metrics;
-  const cache = new TokenCache<VerifiedToken>(
-    {
-      ttl: config.cache_ttl,
-      ttlMin: config.cache_ttl_min,
-      ttlMax: config.cache_ttl_max,
-      ttlNeg: config.cache_ttl_neg,
-      maxEntries: config.cache_tokens_max,
-    },
-    { onEvict: () => metrics?.tokenCache("bearer", "eviction") },
-  );
+  const cache = new TokenCache<VerifiedToken>(cachePolicy(config), { onEvict: () => metrics?.tokenCache("bearer", "eviction") });
   // `gateway_token_cache_entries{cache="bearer"}` and `gateway_token_cache_events_total{cache="bearer"}`, as the other token caches.
   const closeCache = meterCacheSize(ctx, "bearer", cache);
 

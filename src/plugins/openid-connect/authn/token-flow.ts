@@ -10,7 +10,7 @@ import { AuthError, IdpError, type Challenge, AccessTokenError } from "../../../
 import type { RequestContext } from "../../../gateway/context.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
-import { TokenCache, type CacheResult, type Fresh, type ValueCodec } from "../../../oidc/client/token-cache.ts";
+import { TokenCache, type CacheResult, type Fresh, type TokenCachePolicy, type ValueCodec } from "../../../oidc/client/token-cache.ts";
 import { StringSlab } from "../../../lib/string-slab.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
 import type { TokenResponse } from "../../../oidc/client/token-endpoint.ts";
@@ -56,6 +56,18 @@ export interface FlowCache<T> {
   close(): void;
 }
 
+/** Kong's `cache_ttl*` and `cache_tokens_max` as a token cache policy (resurrection only where a method allows it). */
+export function cachePolicy(config: Readonly<OpenIdConnectConfig>, resurrect = false): TokenCachePolicy {
+  return {
+    ttl: config.cache_ttl,
+    ttlMin: config.cache_ttl_min,
+    ttlMax: config.cache_ttl_max,
+    ttlNeg: config.cache_ttl_neg,
+    ...(resurrect ? { ttlResurrect: config.cache_ttl_resurrect } : {}),
+    maxEntries: config.cache_tokens_max,
+  };
+}
+
 /** The token cache of one authenticator: what is cached is the token and its claims, never what a plugin instance renders from them. */
 export async function createFlowCache<T extends Grant>(
   config: Readonly<OpenIdConnectConfig>,
@@ -64,25 +76,15 @@ export async function createFlowCache<T extends Grant>(
 ): Promise<FlowCache<T>> {
   const metrics = ctx.metrics;
   const label = options.label;
-  const cache = new TokenCache<T>(
-    {
-      ttl: config.cache_ttl,
-      ttlMin: config.cache_ttl_min,
-      ttlMax: config.cache_ttl_max,
-      ttlNeg: config.cache_ttl_neg,
-      ...(options.resurrect ? { ttlResurrect: config.cache_ttl_resurrect } : {}),
-      maxEntries: config.cache_tokens_max,
+  const cache = new TokenCache<T>(cachePolicy(config, options.resurrect), {
+    onRefreshError: (error) => {
+      if (error instanceof IdpError) options.onRefreshError(error);
     },
-    {
-      onRefreshError: (error) => {
-        if (error instanceof IdpError) options.onRefreshError(error);
-      },
-      onEvict: () => metrics?.tokenCache(label, "eviction"),
-      shared: await ctx.cluster?.tokenLayer<T>(options.item, `${label}:${SHARED_FORMAT}`, config.cache_tokens_salt),
-      keep: options.keep,
-      codec: options.codec,
-    },
-  );
+    onEvict: () => metrics?.tokenCache(label, "eviction"),
+    shared: await ctx.cluster?.tokenLayer<T>(options.item, `${label}:${SHARED_FORMAT}`, config.cache_tokens_salt),
+    keep: options.keep,
+    codec: options.codec,
+  });
   return {
     cache,
     settle(c, result) {
