@@ -17,6 +17,7 @@ import { TokenCache } from "../src/oidc/client/token-cache.ts";
 import "../src/plugins/registry.ts"; // first: token-flow.ts alone enters the plugins' import cycle midway
 import { claimsKept, grantCodec } from "../src/plugins/openid-connect/authn/token-flow.ts";
 import { createUpstreamHeaders, type Grant } from "../src/plugins/openid-connect/mutate.ts";
+import { keycloakServiceClaims } from "./lib/fake-idp.ts";
 
 const argv = process.argv.slice(2);
 const count = Number(argv[argv.indexOf("--count") + 1] || 0) || 100_000;
@@ -33,19 +34,7 @@ const decoder = new TextDecoder();
 function jwt(clientId: string): string {
   const now = Math.floor(Date.now() / 1000);
   const payload = {
-    typ: "Bearer",
-    azp: clientId,
-    client_id: clientId,
-    scope: "profile email",
-    preferred_username: `service-account-${clientId}`,
-    email_verified: false,
-    realm_access: { roles: ["default-roles-master", "offline_access", "uma_authorization"] },
-    resource_access: { account: { roles: ["manage-account", "manage-account-links", "view-profile"] } },
-    acr: "1",
-    allowed_origins: ["/*"],
-    sid: crypto.randomUUID(),
-    clientHost: "127.0.0.1",
-    clientAddress: "127.0.0.1",
+    ...keycloakServiceClaims(clientId),
     iss: issuer,
     sub: crypto.randomUUID(),
     aud: "account",

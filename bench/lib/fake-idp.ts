@@ -7,6 +7,25 @@
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 
+/** The claims Keycloak puts in a client credentials token (besides iss, sub, aud, jti, iat, exp): the bench's token size. */
+export function keycloakServiceClaims(clientId: string): Record<string, unknown> {
+  return {
+    typ: "Bearer",
+    azp: clientId,
+    client_id: clientId,
+    scope: "profile email",
+    preferred_username: `service-account-${clientId}`,
+    email_verified: false,
+    realm_access: { roles: ["default-roles-master", "offline_access", "uma_authorization"] },
+    resource_access: { account: { roles: ["manage-account", "manage-account-links", "view-profile"] } },
+    acr: "1",
+    allowed_origins: ["/*"],
+    sid: crypto.randomUUID(),
+    clientHost: "127.0.0.1",
+    clientAddress: "127.0.0.1",
+  };
+}
+
 export interface FakeIdp {
   readonly issuer: string;
   readonly tokenCalls: () => number;
@@ -45,21 +64,7 @@ export async function startFakeIdp(): Promise<FakeIdp> {
         const clientId = decodeURIComponent(atob(auth.slice(6)).split(":")[0] ?? "");
         if (!clientId) return Response.json({ error: "invalid_client" }, { status: 401 });
         await req.arrayBuffer();
-        const accessToken = await new SignJWT({
-          typ: "Bearer",
-          azp: clientId,
-          client_id: clientId,
-          scope: "profile email",
-          preferred_username: `service-account-${clientId}`,
-          email_verified: false,
-          realm_access: { roles: ["default-roles-master", "offline_access", "uma_authorization"] },
-          resource_access: { account: { roles: ["manage-account", "manage-account-links", "view-profile"] } },
-          acr: "1",
-          allowed_origins: ["/*"],
-          sid: crypto.randomUUID(),
-          clientHost: "127.0.0.1",
-          clientAddress: "127.0.0.1",
-        })
+        const accessToken = await new SignJWT(keycloakServiceClaims(clientId))
           .setProtectedHeader({ alg: "ES256", kid: "bench", typ: "JWT" })
           .setIssuer(issuer)
           .setSubject(crypto.randomUUID())
