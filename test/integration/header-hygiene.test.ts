@@ -5,50 +5,28 @@
  * On both listeners, with the compiled binary and under Deno.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { rawExchange, type RawTarget } from "../support/raw-http.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { rawExchange } from "../support/raw-http.ts";
+import { echoUpstreamForFile, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const RUNTIMES = ["binary", "deno"] as const;
 
+const upstream = echoUpstreamForFile();
 let idp: IdpProcess;
-let upstream: EchoUpstream;
 let accessToken: string;
 
 beforeAll(async () => {
-  ensureCerts();
-  upstream = startEchoUpstream();
   idp = await startIdpProcess();
-  const res = await fetch(idp.tokenEndpoint, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}`, "content-type": "application/x-www-form-urlencoded" },
-    body: "grant_type=client_credentials",
-  });
-  accessToken = ((await res.json()) as { access_token: string }).access_token;
+  accessToken = (await idp.token("service", SERVICE_SECRET)).access_token;
 }, 30_000);
 
 afterAll(async () => {
   await idp?.stop();
-  await upstream?.stop();
 });
 
 function config(underscores: boolean): string {
-  const certs = ensureCerts();
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-underscores_in_headers = ${underscores}
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-
+  return `${tlsServerConfig({ server: `shutdown_timeout = 2000\nunderscores_in_headers = ${underscores}` })}
 [[services]]
 name = "echo"
 url = "${upstream.url}/anything"
@@ -111,10 +89,7 @@ for (const runtime of RUNTIMES) {
   for (const underscores of [false, true]) {
     describe(`header hygiene on ${runtime} with underscores_in_headers = ${underscores}`, () => {
       let gateway: GatewayProcess;
-      const targets = (): Record<string, RawTarget> => ({
-        plain: { port: gateway.ports.proxy },
-        mtls: { port: gateway.ports.proxyTls, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } },
-      });
+      const targets = () => listenerTargets(gateway);
 
       beforeAll(async () => {
         gateway = await startGateway({ runtime, config: config(underscores) });
@@ -123,7 +98,7 @@ for (const runtime of RUNTIMES) {
         await gateway?.stop();
       });
 
-      for (const listener of ["plain", "mtls"]) {
+      for (const listener of ["plain", "mtls"] as const) {
         it(`on the ${listener} listener, the upstream sees only the gateway's X-Authenticated-User and none of the spoofed identity headers`, async () => {
           const id = `${runtime}-${listener}-${underscores}-${crypto.randomUUID()}`;
           const answer = await rawExchange(targets()[listener]!, request("/protected", id));

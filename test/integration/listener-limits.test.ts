@@ -6,34 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import * as net from "node:net";
-import { join } from "node:path";
-import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { connect, rawExchange, type RawTarget } from "../support/raw-http.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { echoUpstreamForFile, mtlsTarget, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const RUNTIMES = ["binary", "deno"] as const;
 
-let upstream: EchoUpstream;
-beforeAll(() => {
-  ensureCerts();
-  upstream = startEchoUpstream();
-});
-afterAll(() => upstream.stop());
+const upstream = echoUpstreamForFile();
 
 function config(server: string): string {
-  const certs = ensureCerts();
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-${server}
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-
+  return `${tlsServerConfig({ server })}
 [[services]]
 name = "echo"
 url = "${upstream.url}"
@@ -46,10 +28,6 @@ strip_path = false
 `;
 }
 
-const tlsTarget = (gateway: GatewayProcess): RawTarget => ({
-  port: gateway.ports.proxyTls,
-  tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") },
-});
 const GET = "GET /anything HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 interface Open {
@@ -98,18 +76,18 @@ for (const runtime of RUNTIMES) {
     });
 
     it("closes a TCP connection that never starts TLS within tls_handshake_timeout", async () => {
-      const c = await open(tlsTarget(gateway), "", true);
+      const c = await open(mtlsTarget(gateway), "", true);
       const ms = await within(c.closedAfter, 6000);
       expect(ms).not.toBe("timeout");
       expect(ms as number).toBeGreaterThan(700);
     });
 
     it("closes a slowloris connection (a header line every 300 ms) within client_header_timeout, while a normal client gets 200", async () => {
-      const c = await open(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\n");
+      const c = await open(mtlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\n");
       let n = 0;
       const drip = setInterval(() => c.socket.writable && c.socket.write(`X-Drip-${n++}: x\r\n`), 300);
       try {
-        const normal = await rawExchange(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        const normal = await rawExchange(mtlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         expect(normal.statuses).toEqual([200]);
         const ms = await within(c.closedAfter, 7000);
         expect(ms).not.toBe("timeout");
@@ -121,7 +99,7 @@ for (const runtime of RUNTIMES) {
     });
 
     it("closes an idle keep-alive connection after keepalive_timeout", async () => {
-      const c = await open(tlsTarget(gateway), GET);
+      const c = await open(mtlsTarget(gateway), GET);
       const ms = await within(c.closedAfter, 7000);
       expect(c.received()).toStartWith("HTTP/1.1 200");
       expect(ms).not.toBe("timeout");
@@ -142,14 +120,14 @@ for (const runtime of RUNTIMES) {
 
     it("closes a connection over the cap at once, and accepts again once one has gone", async () => {
       // Connections that have not said hello yet count: they hold a descriptor too.
-      const held = await Promise.all([1, 2, 3, 4, 5].map(() => open(tlsTarget(gateway), "", true)));
+      const held = await Promise.all([1, 2, 3, 4, 5].map(() => open(mtlsTarget(gateway), "", true)));
       await Bun.sleep(300);
-      const over = await open(tlsTarget(gateway), "", true);
+      const over = await open(mtlsTarget(gateway), "", true);
       expect(await within(over.closedAfter, 2000)).not.toBe("timeout");
       for (const h of held) expect(await within(h.closedAfter, 10)).toBe("timeout");
       held[0]!.socket.destroy();
       await Bun.sleep(300);
-      expect((await rawExchange(tlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).statuses).toEqual([
+      expect((await rawExchange(mtlsTarget(gateway), "GET /anything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).statuses).toEqual([
         200,
       ]);
       for (const h of held) h.socket.destroy();
@@ -160,7 +138,7 @@ for (const runtime of RUNTIMES) {
     it("exits at once with idle keep-alive connections on both listeners, though shutdown_timeout is 10 s", async () => {
       const gateway = await startGateway({ runtime, config: config("shutdown_timeout = 10000") });
       const idle = [
-        ...(await Promise.all([1, 2, 3].map(() => open(tlsTarget(gateway), GET)))),
+        ...(await Promise.all([1, 2, 3].map(() => open(mtlsTarget(gateway), GET)))),
         ...(await Promise.all([1, 2].map(() => open({ port: gateway.ports.proxy }, GET)))),
       ];
       while (!idle.every((c) => c.received().startsWith("HTTP/1.1 200"))) await Bun.sleep(20);
@@ -174,7 +152,7 @@ for (const runtime of RUNTIMES) {
     it("lets a request in flight finish, then exits", async () => {
       const gateway = await startGateway({ runtime, config: config("shutdown_timeout = 10000") });
       const id = `${runtime}-in-flight-${crypto.randomUUID()}`;
-      const inFlight = rawExchange(tlsTarget(gateway), `GET /delay/1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\n\r\n`, 8000);
+      const inFlight = rawExchange(mtlsTarget(gateway), `GET /delay/1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\n\r\n`, 8000);
       // SIGTERM once the request has reached the upstream, however slow the machine is.
       while (!upstream.seen.some((s) => s.headers["x-request-id"] === id)) await Bun.sleep(20);
       const started = performance.now();

@@ -4,35 +4,16 @@
  * (node:tls + node:http), with the same expected answer on both, on Bun and on Deno.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { rawExchange, type RawTarget } from "../support/raw-http.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { rawExchange } from "../support/raw-http.ts";
+import { echoUpstreamForFile, listenerTargets, tlsServerConfig, type ListenerName } from "../support/tls-gateway.ts";
 
 const RUNTIMES = ["binary", "deno"] as const;
-type ListenerName = "plain" | "mtls";
 
-let upstream: EchoUpstream;
-beforeAll(() => {
-  ensureCerts();
-  upstream = startEchoUpstream();
-});
-afterAll(() => upstream.stop());
+const upstream = echoUpstreamForFile();
 
 function config(): string {
-  const certs = ensureCerts();
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-
+  return `${tlsServerConfig({ server: "shutdown_timeout = 2000" })}
 [[services]]
 name = "echo"
 url = "${upstream.url}/anything"
@@ -108,10 +89,7 @@ const REFUSED: readonly Case[] = [
 for (const runtime of RUNTIMES) {
   describe(`both listeners on ${runtime}`, () => {
     let gateway: GatewayProcess;
-    const targets = (): Record<ListenerName, RawTarget> => ({
-      plain: { port: gateway.ports.proxy },
-      mtls: { port: gateway.ports.proxyTls, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } },
-    });
+    const targets = () => listenerTargets(gateway);
 
     beforeAll(async () => {
       gateway = await startGateway({ runtime, config: config() });

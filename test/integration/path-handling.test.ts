@@ -7,37 +7,18 @@
  * On both listeners, with the compiled binary and under Deno.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { rawExchange, type RawTarget } from "../support/raw-http.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { echoUpstreamForFile, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const RUNTIMES = ["binary", "deno"] as const;
 const ENCODED = ["/public/..%2fadmin", "/public%2f..%2fadmin", "/public/..%5cadmin", "/%2fadmin", "/public/%2e%2e%2fadmin", "/public/..%2Fadmin/x"];
 const PARAMETERS = ["/public/..;/admin", "/public/.;/admin", "/public/..;jsessionid=x/admin"];
 
-let upstream: EchoUpstream;
-beforeAll(() => {
-  ensureCerts();
-  upstream = startEchoUpstream();
-});
-afterAll(() => upstream.stop());
+const upstream = echoUpstreamForFile();
 
 function config(mode: string): string {
-  const certs = ensureCerts();
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-escaped_slashes = "${mode}"
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-
+  return `${tlsServerConfig({ server: `shutdown_timeout = 2000\nescaped_slashes = "${mode}"` })}
 [[services]]
 name = "echo"
 url = "${upstream.url}"
@@ -71,10 +52,7 @@ for (const runtime of RUNTIMES) {
   for (const mode of ["reject", "keep", "unescape"] as const) {
     describe(`path handling on ${runtime} with escaped_slashes = "${mode}"`, () => {
       let gateway: GatewayProcess;
-      const targets = (): Record<string, RawTarget> => ({
-        plain: { port: gateway.ports.proxy },
-        mtls: { port: gateway.ports.proxyTls, tls: { ca: cert("ca.crt"), cert: cert("client.crt"), key: cert("client.key") } },
-      });
+      const targets = () => listenerTargets(gateway);
       beforeAll(async () => {
         gateway = await startGateway({ runtime, config: config(mode) });
       }, 60_000);
@@ -82,7 +60,7 @@ for (const runtime of RUNTIMES) {
         await gateway?.stop();
       });
 
-      for (const listener of ["plain", "mtls"]) {
+      for (const listener of ["plain", "mtls"] as const) {
         it(`on the ${listener} listener, ${mode === "reject" ? "refuses" : mode === "keep" ? "forwards untouched (or finds no route for)" : "routes as /admin"} an escaped slash`, async () => {
           for (const path of ENCODED) {
             const r = await get(targets()[listener]!, path, `${runtime}-${mode}-${listener}-${crypto.randomUUID()}`);
