@@ -8,6 +8,7 @@ import * as http from "node:http";
 import * as tls from "node:tls";
 import { Readable } from "node:stream";
 import type * as net from "node:net";
+import { handshakeKey, NODE_UPGRADED, nodeUpgrade } from "./node-websocket.ts";
 import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
 import {
   DEFAULT_LIMITS,
@@ -18,6 +19,7 @@ import {
   type PeerCertificate,
   type SniCertificate,
 } from "./types.ts";
+import { wantsWebSocket } from "./websocket-edge.ts";
 
 /** `[[certificates]]` by server name: an exact name first, then a `*.` wildcard for its first label. */
 function sniCallback(
@@ -113,6 +115,20 @@ function protocolRefusal(req: http.IncomingMessage): Response | undefined {
   return undefined;
 }
 
+/** An answer written straight on a socket node:http gave up (after an `upgrade` event); the connection closes after it. */
+async function writeRaw(socket: net.Socket, response: Response, head: boolean): Promise<void> {
+  const body = head || !response.body ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
+  let text = `HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}\r\n`;
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie" && name !== "content-length" && name !== "connection" && name !== "transfer-encoding") text += `${name}: ${value}\r\n`;
+  });
+  for (const cookie of response.headers.getSetCookie()) text += `set-cookie: ${cookie}\r\n`;
+  text += `content-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`;
+  if (socket.destroyed) return;
+  socket.write(text, "latin1");
+  socket.end(body);
+}
+
 function reply(res: http.ServerResponse, response: Response): void {
   res.writeHead(response.status, Object.fromEntries(response.headers));
   void response.text().then((body) => res.end(body));
@@ -158,17 +174,12 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     arm(c, limits.keepaliveTimeout);
   };
 
-  const server = http.createServer(async (req, res) => {
+  /**
+   * What both the request and the upgrade paths start with: the edge's refusals, the client
+   * certificate, the connection's facts and the URL from the request line. A Response is a refusal.
+   */
+  const prepare = (req: http.IncomingMessage): Response | { conn: ConnInfo; headers: Headers; url: string } => {
     const socket = req.socket as tls.TLSSocket;
-    const state = connections.get(socket);
-    if (state) {
-      state.inFlight++;
-      clearTimeout(state.timer);
-      res.once("close", () => {
-        if (--state.inFlight === 0) idle(state);
-      });
-    }
-    if (stopping || limits.keepaliveTimeout === 0) res.setHeader("connection", "close");
     const headers = new Headers();
     const hosts: string[] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -177,14 +188,15 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       headers.append(name, req.rawHeaders[i + 1]!);
     }
     const refused = protocolRefusal(req) ?? edgeRefusal(req.method ?? "", headers);
-    if (refused) return reply(res, refused);
+    if (refused) return refused;
     // One certificate per connection: check the chain once, not on every keep-alive request.
     let cert = peers.get(socket);
     if (cert === undefined && cas.length) peers.set(socket, (cert = peerCertificate(socket, cas) ?? null));
     if (tlsFiles.requireClientCert && !cert?.verified) {
-      res.writeHead(400, { "content-type": "application/json", connection: "close" });
-      res.end('{"message":"a valid client certificate is required"}');
-      return;
+      return new Response('{"message":"a valid client certificate is required"}', {
+        status: 400,
+        headers: { "content-type": "application/json", connection: "close" },
+      });
     }
     const servername = (socket as { servername?: string | false }).servername;
     const conn: ConnInfo = {
@@ -198,8 +210,25 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     };
     // The URL is built from the request line, never from what a Host header could smuggle in.
     const target = requestUrl(req.url ?? "", hosts);
-    if (!target) return reply(res, badRequest("invalid request target or Host header"));
+    if (!target) return badRequest("invalid request target or Host header");
     if (hosts[0] !== target.host) headers.set("host", target.host);
+    return { conn, headers, url: target.url };
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const socket = req.socket as tls.TLSSocket;
+    const state = connections.get(socket);
+    if (state) {
+      state.inFlight++;
+      clearTimeout(state.timer);
+      res.once("close", () => {
+        if (--state.inFlight === 0) idle(state);
+      });
+    }
+    if (stopping || limits.keepaliveTimeout === 0) res.setHeader("connection", "close");
+    const prepared = prepare(req);
+    if (prepared instanceof Response) return reply(res, prepared);
+    const { conn, headers } = prepared;
     const controller = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) controller.abort();
@@ -211,7 +240,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     }
     let response: Response;
     try {
-      response = await options.handler(new Request(target.url, init), conn);
+      response = await options.handler(new Request(prepared.url, init), conn);
     } catch {
       response = new Response('{"message":"An unexpected error occurred"}', { status: 500 });
     }
@@ -246,6 +275,42 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     socket.end(
       `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
     );
+  });
+  // An `Upgrade` request comes here with the raw socket instead of to the request handler: a
+  // WebSocket handshake runs the same pipeline with `conn.upgrade`; any other answer is written
+  // on the socket, which then closes (the connection cannot carry another request).
+  server.on("upgrade", async (req: http.IncomingMessage, socket: net.Socket, head: Uint8Array) => {
+    const state = connections.get(socket as tls.TLSSocket);
+    if (state) {
+      state.inFlight++;
+      clearTimeout(state.timer);
+    }
+    let upgraded = false;
+    const done = () => {
+      if (state && --state.inFlight === 0) idle(state);
+    };
+    const answer = (response: Response) => void writeRaw(socket, response, req.method === "HEAD").finally(done);
+    const prepared = prepare(req);
+    if (prepared instanceof Response) return answer(prepared);
+    const key = wantsWebSocket(prepared.headers) ? handshakeKey(req.method, prepared.headers) : undefined;
+    if (wantsWebSocket(prepared.headers) && !key) return answer(badRequest("invalid WebSocket handshake"));
+    const conn: ConnInfo = key
+      ? {
+          ...prepared.conn,
+          upgrade: (session, opts) => {
+            upgraded = true;
+            return nodeUpgrade(socket, key, head, done)(session, opts);
+          },
+        }
+      : prepared.conn;
+    let response: Response;
+    try {
+      response = await options.handler(new Request(prepared.url, { method: req.method, headers: prepared.headers }), conn);
+    } catch {
+      response = new Response('{"message":"An unexpected error occurred"}', { status: 500 });
+    }
+    if (upgraded && response === NODE_UPGRADED) return;
+    answer(response);
   });
   // CONNECT never reaches the request handler: answered here as nginx does.
   server.on("connect", (_req: http.IncomingMessage, socket: net.Socket) => {

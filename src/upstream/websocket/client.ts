@@ -1,11 +1,11 @@
 /**
  * The gateway's WebSocket client towards the upstream, over a raw connection: the opening
  * handshake is ours (so the caller's headers, as the plugins left them, go upstream, and a
- * refusal comes back as the upstream's HTTP answer), then frames (frames.ts).
+ * refusal comes back as the upstream's HTTP answer), then frames (lib/websocket-frames.ts).
  */
 import { UpstreamTimeoutError, UpstreamUnavailableError } from "../../errors.ts";
 import type { RawSocket, SocketEvents } from "../../runtime/types.ts";
-import { FrameReader, encodeClose, encodeFrame, encodeMessage, OP } from "./frames.ts";
+import { FrameReader, encodeClose, encodeFrame, encodeMessage, OP } from "../../lib/websocket-frames.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 
 const MAX_HEAD = 64 * 1024;

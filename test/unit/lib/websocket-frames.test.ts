@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { encodeClose, encodeFrame, FrameReader, OP } from "../../../../src/upstream/websocket/frames.ts";
+import { encodeClose, encodeFrame, FrameReader, OP } from "../../../src/lib/websocket-frames.ts";
 
 /** An unmasked frame, as an upstream (a server) sends it. */
 function serverFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
@@ -80,5 +80,28 @@ describe("WebSocket frames towards the upstream", () => {
     expect(encodeClose(1005).length).toBe(2 + 4);
     const close = encodeClose(4000, "bye");
     expect(close.length).toBe(2 + 4 + 2 + 3);
+  });
+});
+
+describe("WebSocket frames from and to a caller (the gateway as the server)", () => {
+  it("unmasks the caller's masked frames, fragments joined", () => {
+    const got: (string | Uint8Array)[] = [];
+    const r = new FrameReader({ message: (m) => got.push(m), ping: () => {}, close: () => {}, error: () => {} }, 1024 * 1024, "caller");
+    const bytes = new Uint8Array([...encodeFrame(OP.text, text("hello")), ...encodeFrame(OP.binary, new Uint8Array(70_000).fill(3))]);
+    for (let i = 0; i < bytes.length; i += 777) r.push(bytes.subarray(i, i + 777));
+    expect(got[0]).toBe("hello");
+    expect(got[1]).toEqual(new Uint8Array(70_000).fill(3));
+  });
+
+  it("refuses an unmasked frame from a caller", () => {
+    let error = "";
+    const r = new FrameReader({ message: () => {}, ping: () => {}, close: () => {}, error: (e) => (error = e) }, 1024, "caller");
+    r.push(serverFrame(OP.text, text("hi")));
+    expect(error).toBe("the caller sent an unmasked frame");
+  });
+
+  it("sends unmasked frames to a caller", () => {
+    const frame = encodeFrame(OP.text, text("hi"), false);
+    expect([...frame]).toEqual([0x81, 2, ...text("hi")]);
   });
 });

@@ -1,32 +1,38 @@
 /**
- * RFC 6455 framing for the gateway's client side of a WebSocket to the upstream: frames we send
- * are masked (§5.3), frames we read are not; fragmented messages are joined before delivery.
+ * RFC 6455 framing for both ends the gateway plays: towards the upstream it is the client (frames
+ * it sends are masked, §5.3, frames it reads are not); on the mTLS listener it is the server
+ * (the reverse). Fragmented messages are joined before delivery.
  */
-import { concatBytes } from "../../lib/bytes.ts";
+import { concatBytes } from "./bytes.ts";
 
 export const OP = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
 const encoder = new TextEncoder();
 
-/** One masked frame with FIN set. */
-export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
+/** One frame with FIN set: masked as a client sends it, or (`masked` false) as a server does. */
+export function encodeFrame(opcode: number, payload: Uint8Array, masked = true): Uint8Array {
   const length = payload.byteLength;
-  const headerLength = 2 + (length < 126 ? 0 : length < 65536 ? 2 : 8) + 4;
+  const maskBit = masked ? 0x80 : 0;
+  const headerLength = 2 + (length < 126 ? 0 : length < 65536 ? 2 : 8) + (masked ? 4 : 0);
   const frame = new Uint8Array(headerLength + length);
   frame[0] = 0x80 | opcode;
   let at = 2;
-  if (length < 126) frame[1] = 0x80 | length;
+  if (length < 126) frame[1] = maskBit | length;
   else if (length < 65536) {
-    frame[1] = 0x80 | 126;
+    frame[1] = maskBit | 126;
     frame[2] = length >>> 8;
     frame[3] = length & 0xff;
     at = 4;
   } else {
-    frame[1] = 0x80 | 127;
+    frame[1] = maskBit | 127;
     const view = new DataView(frame.buffer);
     view.setUint32(2, Math.floor(length / 2 ** 32));
     view.setUint32(6, length >>> 0);
     at = 10;
+  }
+  if (!masked) {
+    frame.set(payload, at);
+    return frame;
   }
   const mask = crypto.getRandomValues(new Uint8Array(4));
   frame.set(mask, at);
@@ -46,27 +52,27 @@ export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
   return frame;
 }
 
-export function encodeMessage(data: string | Uint8Array): Uint8Array {
-  return typeof data === "string" ? encodeFrame(OP.text, encoder.encode(data)) : encodeFrame(OP.binary, data);
+export function encodeMessage(data: string | Uint8Array, masked = true): Uint8Array {
+  return typeof data === "string" ? encodeFrame(OP.text, encoder.encode(data), masked) : encodeFrame(OP.binary, data, masked);
 }
 
 /** A close frame; codes a peer may not send (1005, 1006, 1015, out of range) become an empty close. */
-export function encodeClose(code?: number, reason = ""): Uint8Array {
+export function encodeClose(code?: number, reason = "", masked = true): Uint8Array {
   if (code === undefined || code === 1005 || code === 1006 || code === 1015 || code < 1000 || code > 4999)
-    return encodeFrame(OP.close, new Uint8Array(0));
+    return encodeFrame(OP.close, new Uint8Array(0), masked);
   const text = encoder.encode(reason).subarray(0, 123);
   const payload = new Uint8Array(2 + text.byteLength);
   payload[0] = code >>> 8;
   payload[1] = code & 0xff;
   payload.set(text, 2);
-  return encodeFrame(OP.close, payload);
+  return encodeFrame(OP.close, payload, masked);
 }
 
 export interface FrameEvents {
   message(data: string | Uint8Array): void;
   ping(payload: Uint8Array): void;
   close(code: number | undefined, reason: string): void;
-  /** The peer broke the protocol (a masked or oversized frame, a bad fragment). */
+  /** The peer broke the protocol (a wrongly masked or oversized frame, a bad fragment). */
   error(message: string): void;
 }
 
@@ -81,9 +87,11 @@ export class FrameReader {
   #fragmentBytes = 0;
   readonly #decoder = new TextDecoder();
 
+  /** `peer` names who sends the frames read: a client masks every frame, a server none. */
   constructor(
     private readonly events: FrameEvents,
     private readonly maxMessage: number,
+    private readonly peer: "upstream" | "caller" = "upstream",
   ) {}
 
   push(chunk: Uint8Array): void {
@@ -108,8 +116,9 @@ export class FrameReader {
       }
       const fin = (b[0]! & 0x80) !== 0;
       const opcode = b[0]! & 0x0f;
-      if (b[1]! & 0x80) {
-        this.events.error("the upstream sent a masked frame");
+      const masked = (b[1]! & 0x80) !== 0;
+      if (masked !== (this.peer === "caller")) {
+        this.events.error(`the ${this.peer} sent ${masked ? "a masked" : "an unmasked"} frame`);
         return;
       }
       let length = b[1]! & 0x7f;
@@ -131,14 +140,17 @@ export class FrameReader {
         at = 10;
       }
       if (length > this.maxMessage) {
-        this.events.error(`the upstream sent a frame of ${length} bytes`);
+        this.events.error(`the ${this.peer} sent a frame of ${length} bytes`);
         return;
       }
+      const maskAt = at;
+      if (masked) at += 4;
       if (b.byteLength < at + length) {
         keep(b, at + length);
         return;
       }
       const payload = b.slice(at, at + length);
+      if (masked) unmask(payload, b.subarray(maskAt, maskAt + 4));
       b = b.subarray(at + length);
       this.#frame(fin, opcode, payload);
     }
@@ -157,18 +169,18 @@ export class FrameReader {
     }
     if (opcode !== OP.continuation) {
       if (this.#fragments.length) {
-        this.events.error("the upstream started a message inside another");
+        this.events.error(`the ${this.peer} started a message inside another`);
         return;
       }
       this.#fragmentOp = opcode;
     } else if (!this.#fragments.length) {
-      this.events.error("the upstream sent a continuation without a message");
+      this.events.error(`the ${this.peer} sent a continuation without a message`);
       return;
     }
     this.#fragments.push(payload);
     this.#fragmentBytes += payload.byteLength;
     if (this.#fragmentBytes > this.maxMessage) {
-      this.events.error(`the upstream sent a message over ${this.maxMessage} bytes`);
+      this.events.error(`the ${this.peer} sent a message over ${this.maxMessage} bytes`);
       return;
     }
     if (!fin) return;
@@ -177,4 +189,8 @@ export class FrameReader {
     this.#fragmentBytes = 0;
     this.events.message(this.#fragmentOp === OP.text ? this.#decoder.decode(whole) : whole);
   }
+}
+
+function unmask(payload: Uint8Array, mask: Uint8Array): void {
+  for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
 }
