@@ -1,21 +1,9 @@
 import { describe, expect, it } from "bun:test";
 import { configurationMarkdown } from "../../../src/config/docs.ts";
-import { parseConfig } from "../../../src/config/load.ts";
-import { ConfigError } from "../../../src/errors.ts";
 import { pluginRegistry } from "../../../src/plugins/registry.ts";
+import { errorOf } from "../../support/config.ts";
 
-const FILE = "/etc/gw/gateway.toml";
 const SEE = "is a Kong setting this gateway does not implement (see docs/configuration.md#kong-settings-not-implemented)";
-
-function errorOf(toml: string): string {
-  try {
-    parseConfig(toml, FILE, pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
 
 const service = `[[services]]\nname = "s"\nurl = "http://127.0.0.1:9000"\n`;
 const route = `[[routes]]\nname = "r"\nservice = "s"\npaths = ["/"]\n`;

@@ -1,33 +1,12 @@
 import { describe, expect, it } from "bun:test";
-import { formatPath, parseConfig } from "../../../src/config/load.ts";
-import { ConfigError } from "../../../src/errors.ts";
-import { pluginRegistry } from "../../../src/plugins/registry.ts";
+import { formatPath } from "../../../src/config/load.ts";
+import { CONFIG_FILE, errorOf, MINIMAL_CONFIG, parseToml } from "../../support/config.ts";
 
-const FILE = "/etc/gw/gateway.toml";
-const base = `
-[[services]]
-name = "svc"
-url = "http://127.0.0.1:9000/anything"
-
-[[routes]]
-name = "r"
-service = "svc"
-paths = ["/"]
-`;
-
-function errorOf(toml: string): string {
-  try {
-    parseConfig(toml, FILE, pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
+const base = MINIMAL_CONFIG;
 
 describe("gateway.toml validation", () => {
   it("accepts the minimal example and fills Kong's defaults", () => {
-    const c = parseConfig(base, FILE, pluginRegistry);
+    const c = parseToml(base);
     expect(c.server.proxy_listen).toEqual({ hostname: "0.0.0.0", port: 8000 });
     expect(c.server.admin_listen).toEqual({ hostname: "127.0.0.1", port: 8001 });
     expect(c.services[0]!.connect_timeout).toBe(60000);
@@ -37,13 +16,13 @@ describe("gateway.toml validation", () => {
   });
 
   it("freezes the result so nothing changes it after start", () => {
-    const c = parseConfig(base, FILE, pluginRegistry);
+    const c = parseToml(base);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.routes[0]!.paths)).toBe(true);
   });
 
   it("resolves relative file paths against the config file's folder", () => {
-    const c = parseConfig(`[server]\ntrusted_certificates = ["certs/ca.crt", "/abs/ca.crt"]\n${base}`, FILE, pluginRegistry);
+    const c = parseToml(`[server]\ntrusted_certificates = ["certs/ca.crt", "/abs/ca.crt"]\n${base}`);
     expect(c.server.trusted_certificates).toEqual(["/etc/gw/certs/ca.crt", "/abs/ca.crt"]);
   });
 
@@ -53,7 +32,7 @@ describe("gateway.toml validation", () => {
 
   it("names the dotted key path and what was expected", () => {
     const msg = errorOf(base.replace('paths = ["/"]', 'paths = ["/", "api"]'));
-    expect(msg).toContain(FILE);
+    expect(msg).toContain(CONFIG_FILE);
     expect(msg).toContain("routes[0].paths[1]: expected a path starting with '/'");
   });
 
@@ -82,14 +61,14 @@ describe("gateway.toml validation", () => {
 
   it("rejects a listen address that is not host:port", () => {
     expect(errorOf(`[server]\nproxy_listen = "8000"\n${base}`)).toContain('server.proxy_listen: expected "host:port"');
-    expect(parseConfig(`[server]\nproxy_listen = "[::1]:8080"\n${base}`, FILE, pluginRegistry).server.proxy_listen).toEqual({
+    expect(parseToml(`[server]\nproxy_listen = "[::1]:8080"\n${base}`).server.proxy_listen).toEqual({
       hostname: "::1",
       port: 8080,
     });
   });
 
   it("lets the admin API be turned off", () => {
-    expect(parseConfig(`[server]\nadmin_listen = "off"\n${base}`, FILE, pluginRegistry).server.admin_listen).toBe("off");
+    expect(parseToml(`[server]\nadmin_listen = "off"\n${base}`).server.admin_listen).toBe("off");
   });
 
   it("needs [server.tls] when proxy_tls_listen is set", () => {

@@ -1,22 +1,10 @@
 /** The routes table of gateway.toml: Kong's route attributes, and errors that name the key. */
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../src/config/load.ts";
-import { ConfigError } from "../../../src/errors.ts";
-import { pluginRegistry } from "../../../src/plugins/registry.ts";
+import { errorOf as tomlErrorOf, parseToml } from "../../support/config.ts";
 
-const FILE = "/etc/gw/gateway.toml";
 const withRoute = (route: string) => `[[services]]\nname = "svc"\nurl = "http://127.0.0.1:9000"\n[[routes]]\nname = "r"\nservice = "svc"\n${route}\n`;
-const parse = (route: string) => parseConfig(withRoute(route), FILE, pluginRegistry).routes[0]!;
-
-function errorOf(route: string): string {
-  try {
-    parseConfig(withRoute(route), FILE, pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
+const parse = (route: string) => parseToml(withRoute(route)).routes[0]!;
+const errorOf = (route: string) => tomlErrorOf(withRoute(route));
 
 describe("[[routes]] attributes", () => {
   it("fills Kong's defaults", () => {

@@ -1,10 +1,8 @@
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../src/config/load.ts";
-import { ConfigError } from "../../../src/errors.ts";
 import { pluginRegistry } from "../../../src/plugins/registry.ts";
 import { configWarnings } from "../../../src/config/warnings.ts";
+import { errorOf, parseToml } from "../../support/config.ts";
 
-const FILE = "/etc/gw/gateway.toml";
 const route = `
 [[routes]]
 name = "r"
@@ -12,21 +10,11 @@ service = "svc"
 paths = ["/"]
 `;
 
-function errorOf(toml: string): string {
-  try {
-    parseConfig(toml, FILE, pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
-
 describe("a service in Kong's split form", () => {
   it("builds the URL from protocol, host, port and path, with the protocol's port by default", () => {
-    const c = parseConfig(`[[services]]\nname = "svc"\nprotocol = "https"\nhost = "api.internal"\npath = "/v1"\n${route}`, FILE, pluginRegistry);
+    const c = parseToml(`[[services]]\nname = "svc"\nprotocol = "https"\nhost = "api.internal"\npath = "/v1"\n${route}`);
     expect(c.services[0]!.url.href).toBe("https://api.internal/v1");
-    const plain = parseConfig(`[[services]]\nname = "svc"\nhost = "10.0.0.7"\nport = 8080\n${route}`, FILE, pluginRegistry);
+    const plain = parseToml(`[[services]]\nname = "svc"\nhost = "10.0.0.7"\nport = 8080\n${route}`);
     expect(plain.services[0]!.url.href).toBe("http://10.0.0.7:8080/");
   });
 
@@ -38,10 +26,8 @@ describe("a service in Kong's split form", () => {
   });
 
   it("resolves client_certificate and ca_certificates against the config file's folder", () => {
-    const c = parseConfig(
+    const c = parseToml(
       `[[services]]\nname = "svc"\nurl = "https://a"\nca_certificates = ["ca.crt"]\nclient_certificate = { cert = "c.crt", key = "c.key" }\n${route}`,
-      FILE,
-      pluginRegistry,
     );
     expect(c.services[0]!.ca_certificates).toEqual(["/etc/gw/ca.crt"]);
     expect(c.services[0]!.client_certificate).toEqual({ cert: "/etc/gw/c.crt", key: "/etc/gw/c.key" });
@@ -60,7 +46,7 @@ describe("[[upstreams]] in gateway.toml", () => {
   });
 
   it("warns about an upstream no service uses", () => {
-    const c = parseConfig(`[[upstreams]]\nname = "spare"\n[[services]]\nname = "svc"\nurl = "http://backend"\n${route}`, FILE, pluginRegistry);
+    const c = parseToml(`[[upstreams]]\nname = "spare"\n[[services]]\nname = "svc"\nurl = "http://backend"\n${route}`);
     expect(configWarnings(c, pluginRegistry)).toContain('upstreams[0].name: no service names upstream "spare" as its host, so it is not used');
   });
 });

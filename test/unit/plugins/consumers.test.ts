@@ -1,22 +1,10 @@
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../src/config/load.ts";
-import { ConfigError } from "../../../src/errors.ts";
 import { pluginsForRoute } from "../../../src/gateway/plugin-chain.ts";
 import type { CompiledRoute } from "../../../src/gateway/router/router.ts";
 import { createConsumerDirectory } from "../../../src/plugins/consumers.ts";
-import { pluginRegistry } from "../../../src/plugins/registry.ts";
+import { errorOf, MINIMAL_CONFIG, parseToml } from "../../support/config.ts";
 
-const FILE = "/etc/gw/gateway.toml";
-const base = `
-[[services]]
-name = "svc"
-url = "http://127.0.0.1:9000/anything"
-
-[[routes]]
-name = "r"
-service = "svc"
-paths = ["/"]
-
+const base = `${MINIMAL_CONFIG}
 [[consumers]]
 username = "billing"
 custom_id = "client-billing"
@@ -27,19 +15,9 @@ custom_id = "shipping"
 `;
 const OIDC = `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "http://localhost:8080/realms/master"\n`;
 
-function errorOf(toml: string): string {
-  try {
-    parseConfig(toml, FILE, pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
-
 describe("[[consumers]] in gateway.toml", () => {
   it("accepts consumers named by username or custom_id, with tags and groups", () => {
-    const config = parseConfig(base, FILE, pluginRegistry);
+    const config = parseToml(base);
     expect(config.consumers).toEqual([
       { username: "billing", custom_id: "client-billing", tags: [], groups: ["payers"] },
       { custom_id: "shipping", tags: [], groups: [] },
@@ -73,7 +51,7 @@ describe("[[consumers]] in gateway.toml", () => {
     expect(errorOf(`${base}\n${OIDC}anonymous = "nobody"\n`)).toContain(
       'plugins[0].config.anonymous: expected the name of a consumer, no consumer has the username or custom_id "nobody"',
     );
-    expect(parseConfig(`${base}\n${OIDC}anonymous = "shipping"\n`, FILE, pluginRegistry).plugins[0]!.consumer).toBeUndefined();
+    expect(parseToml(`${base}\n${OIDC}anonymous = "shipping"\n`).plugins[0]!.consumer).toBeUndefined();
   });
 
   it("refuses an acl with both allow and deny, or neither", () => {
@@ -89,18 +67,14 @@ describe("[[consumers]] in gateway.toml", () => {
     const twice = `${base}\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n`;
     expect(errorOf(twice)).toContain('plugins[1]: plugin "request-termination" is configured twice');
     expect(
-      parseConfig(
-        `${base}\n[[plugins]]\nname = "request-termination"\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n`,
-        FILE,
-        pluginRegistry,
-      ).plugins,
+      parseToml(`${base}\n[[plugins]]\nname = "request-termination"\n[[plugins]]\nname = "request-termination"\nconsumer = "billing"\n`).plugins,
     ).toHaveLength(2);
   });
 });
 
 describe("the consumer directory", () => {
   it("finds consumers by the consumer_by fields in order and gives each a stable UUID", async () => {
-    const config = parseConfig(base, FILE, pluginRegistry);
+    const config = parseToml(base);
     const a = await createConsumerDirectory(config.consumers);
     const b = await createConsumerDirectory(config.consumers);
     const billing = a.find("client-billing", ["username", "custom_id"])!;
@@ -115,18 +89,14 @@ describe("the consumer directory", () => {
 });
 
 describe("Kong's precedence with consumers", () => {
-  const config = parseConfig(
-    `${base}
+  const config = parseToml(`${base}
 [[routes]]
 name = "other"
 service = "svc"
 paths = ["/other"]
 ${["", 'consumer = "billing"', 'route = "r"', 'route = "r"\nconsumer = "billing"', 'service = "svc"\nconsumer = "billing"', 'service = "svc"']
   .map((scope, i) => `[[plugins]]\nname = "request-termination"\n${scope}\n[plugins.config]\nmessage = "${i}"\n`)
-  .join("\n")}`,
-    FILE,
-    pluginRegistry,
-  );
+  .join("\n")}`);
   const route = (name: string): CompiledRoute => {
     const r = config.routes.find((x) => x.name === name)!;
     return { config: r, service: config.services[0]!, index: 0 };
@@ -157,7 +127,7 @@ describe("the README's billing example", () => {
     const readme = await Bun.file(new URL("../../../README.md", import.meta.url)).text();
     const block = [...readme.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((t) => t.includes('paths = ["/invoices"]'));
     expect(block).toBeDefined();
-    const config = parseConfig(block!, FILE, pluginRegistry);
+    const config = parseToml(block!);
     expect(config.consumers[0]).toMatchObject({ custom_id: "billing", groups: ["invoices"] });
     expect(config.plugins.map((p) => p.name)).toEqual(["openid-connect", "acl", "rate-limiting"]);
     expect(config.plugins[2]!.config).toMatchObject({ minute: 100, limit_by: "consumer" });

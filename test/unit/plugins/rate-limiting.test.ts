@@ -1,36 +1,18 @@
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../src/config/load.ts";
-import { ConfigError } from "../../../src/errors.ts";
 import { pluginRegistry } from "../../../src/plugins/registry.ts";
 import { LocalCounters } from "../../../src/plugins/rate-limiting/local-counters.ts";
 import { period } from "../../../src/plugins/rate-limiting/windows.ts";
+import { errorOf, MINIMAL_CONFIG, parseToml } from "../../support/config.ts";
 
-const base = `
-[[services]]
-name = "svc"
-url = "http://127.0.0.1:9000/anything"
-[[routes]]
-name = "r"
-service = "svc"
-paths = ["/"]
+const base = `${MINIMAL_CONFIG}
 [[plugins]]
 name = "rate-limiting"
 [plugins.config]
 `;
 
-function errorOf(toml: string): string {
-  try {
-    parseConfig(toml, "/gw/gateway.toml", pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
-
 describe("rate-limiting settings", () => {
   it("take Kong's defaults", () => {
-    const config = parseConfig(`${base}minute = 5\n`, "/gw/gateway.toml", pluginRegistry).plugins[0]!.config;
+    const config = parseToml(`${base}minute = 5\n`).plugins[0]!.config;
     expect(config).toMatchObject({
       minute: 5,
       limit_by: "consumer",
@@ -62,9 +44,7 @@ describe("rate-limiting settings", () => {
     expect(errorOf(`${base}minute = 5\npolicy = "redis"\n`)).toContain(
       "plugins[0].config.redis.host: missing required key: 'policy' \"redis\" needs 'redis.host'",
     );
-    expect(
-      parseConfig(`${base}minute = 5\npolicy = "redis"\n[plugins.config.redis]\nhost = "127.0.0.1"\n`, "/gw/gateway.toml", pluginRegistry).plugins,
-    ).toHaveLength(1);
+    expect(parseToml(`${base}minute = 5\npolicy = "redis"\n[plugins.config.redis]\nhost = "127.0.0.1"\n`).plugins).toHaveLength(1);
   });
 });
 
@@ -122,7 +102,7 @@ describe("the local policy's counters", () => {
 describe("rate-limiting warnings", () => {
   it("say that the local policy counts per worker", async () => {
     const { configWarnings } = await import("../../../src/config/warnings.ts");
-    const config = parseConfig(`[server]\nworkers = 4\n${base}minute = 5\n`, "/gw/gateway.toml", pluginRegistry);
+    const config = parseToml(`[server]\nworkers = 4\n${base}minute = 5\n`);
     expect(configWarnings(config, pluginRegistry).join("\n")).toContain("each worker counts on its own");
   });
 });
