@@ -2,7 +2,7 @@
  * A second, independent IdP: Glewlwyd 2.7 (Debian's package, an OpenID Provider in C) in front of
  * the real gateway, the compiled binary or GATEWAY_RUNTIME's. The README's client credentials curl
  * with the seed secret, a wrong secret, JWT and DPoP-bound tokens verified against Glewlwyd's keys,
- * introspection, and the gateway's own token with private_key_jwt. Its quirks are in docs/interop.md.
+ * introspection, and the gateway's own token with private_key_jwt and client_secret_jwt. Its quirks are in docs/interop.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -24,6 +24,8 @@ let upstream: EchoUpstream;
 let gw: GatewayProcess;
 const tokensSeen = new Set<string>();
 
+const HS_SECRET = "hs-secret-for-glewlwyd-0123456789-0123456789";
+
 /** Route name → its plugin entry ({{issuer}} replaced). */
 const ROUTES: Record<string, string> = {
   // The README's workflow; Glewlwyd refuses a token request without `scope`.
@@ -33,6 +35,7 @@ const ROUTES: Record<string, string> = {
   introspection: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nclient_auth = "client_secret_basic"`,
   // The gateway's own token: Glewlwyd wants the assertion's `aud` to be its token endpoint.
   "private-key-jwt": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{issuer}}"\nclient_id = "gateway-pkjwt"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "private_key_jwt"\nclient_alg = "ES256"\nclient_assertion_audience = "token_endpoint"`,
+  "client-secret-jwt": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{issuer}}"\nclient_id = "gateway-hsjwt"\nclient_secret = "${HS_SECRET}"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "client_secret_jwt"\nclient_secret_jwt_alg = "HS256"\nclient_assertion_audience = "token_endpoint"`,
   mtls: `name = "openid-connect"\n[plugins.config]\nissuer = "{{tls_issuer}}"\nauth_methods = ["bearer"]\nproof_of_possession_mtls = "strict"`,
   "tls-client-auth": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{tls_issuer}}"\nclient_id = "gateway-tls"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "tls_client_auth"\ntls_client_auth_cert = "{{certs}}/client.crt"\ntls_client_auth_key = "{{certs}}/client.key"`,
 };
@@ -70,6 +73,7 @@ beforeAll(async () => {
   for (const client_id of ["cert-bound", "gateway-tls"]) {
     await tlsGl.addClient({ client_id, token_endpoint_auth_method: ["tls_client_auth"], tls_client_auth_subject_dn: JOHN_DOE_DN });
   }
+  await gl.addClient({ client_id: "gateway-hsjwt", client_secret: HS_SECRET, token_endpoint_auth_method: ["client_secret_jwt"] });
   gw = await startGateway({ config: config() });
   // Glewlwyd downloads no http jwks_uri: the gateway's public keys are registered with the client.
   const jwks = await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json();
@@ -228,6 +232,12 @@ describe("the gateway's own token", () => {
     const r = await call("/private-key-jwt");
     expect(r.status).toBe(200);
     expect(payload(r.authorization!.slice(7)).client_id).toBe("gateway-pkjwt");
+  });
+
+  it("client_secret_jwt with aud = the token endpoint: the upstream gets a token issued to the gateway", async () => {
+    const r = await call("/client-secret-jwt");
+    expect(r.status).toBe(200);
+    expect(payload(r.authorization!.slice(7)).client_id).toBe("gateway-hsjwt");
   });
 
   it("tls_client_auth with the JohnDoe certificate: the token is bound to it", async () => {

@@ -205,7 +205,9 @@ describe("start errors name the key", () => {
       "tls_client_auth_cert",
     ],
     ["a certificate without its key", `tls_client_auth_cert = "client.crt"`, "tls_client_auth_key"],
-    ["an unknown client_auth", `client_auth = "client_secret_jwt"`, "client_auth"],
+    ["an unknown client_auth", `client_auth = "client_secret_magic"`, "client_auth"],
+    ["client_secret_jwt without a client_secret", `client_auth = "client_secret_jwt"`, "client_secret"],
+    ["an HS client_alg for private_key_jwt", `client_alg = "HS256"`, "client_alg"],
   ])("%s", async (_what, extra, key) => {
     const gw = await startGateway({
       config: simpleConfig(

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { filePath, oneOrMany, type SchemaContext } from "../../config/fields.ts";
 import { SIGNING_ALGORITHMS } from "../../keys/jwk.ts";
+import { HMAC_ALGORITHMS } from "./secret-jwt.ts";
 import {
   CLIENT_AUTH_METHODS,
   clientAuthIssues,
@@ -40,18 +41,20 @@ export const gatewayClientFields = (ctx: SchemaContext) => ({
     .meta({ kong: "same; Kong takes a list of clients" }),
   client_secret: single(z.string().min(1), "client secret")
     .optional()
-    .describe("The secret of `client_id`, for `client_secret_basic` and `client_secret_post`.")
+    .describe("The secret of `client_id`, for `client_secret_basic`, `client_secret_post` and `client_secret_jwt`.")
     .meta({ kong: "same; Kong takes a list of clients" }),
   client_auth: oneOrMany(z.enum(CLIENT_AUTH_METHODS))
     .optional()
     .describe(
-      "How the gateway authenticates as `client_id`: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth` or `none`; with several, the first the IdP says it supports. Unset: `client_secret_basic` with a secret, else `tls_client_auth` with a certificate, else `private_key_jwt`.",
+      "How the gateway authenticates as `client_id`: `client_secret_basic`, `client_secret_post`, `client_secret_jwt`, `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth` or `none`; with several, the first the IdP says it supports. Unset: `client_secret_basic` with a secret, else `tls_client_auth` with a certificate, else `private_key_jwt`.",
     )
-    .meta({ kong: "same; `client_secret_jwt` is not implemented" }),
-  client_alg: single(z.enum(SIGNING_ALGORITHMS), "algorithm")
+    .meta({ kong: "same" }),
+  client_alg: single(z.enum([...SIGNING_ALGORITHMS, ...HMAC_ALGORITHMS]), "algorithm")
     .default("RS256")
-    .describe("Algorithm of `private_key_jwt` assertions; a key for it is taken from (or added to) `[keys] jwks_file`.")
-    .meta({ kong: "same; Kong also allows `HS*` for `client_secret_jwt`" }),
+    .describe(
+      "Algorithm of client assertions: an asymmetric one for `private_key_jwt` (a key for it is taken from, or added to, `[keys] jwks_file`), `HS256`/`HS384`/`HS512` for `client_secret_jwt` (which uses HS256 when `client_alg` is not an `HS*` one).",
+    )
+    .meta({ kong: "same" }),
   client_jwk: z
     .string()
     .min(1)
@@ -64,7 +67,7 @@ export const gatewayClientFields = (ctx: SchemaContext) => ({
     .enum(["issuer", "token_endpoint"])
     .default("issuer")
     .describe(
-      "`aud` of `private_key_jwt` assertions: the issuer identifier (as current specifications say), or the token endpoint URL for IdPs that want that.",
+      "`aud` of `private_key_jwt` and `client_secret_jwt` assertions: the issuer identifier (as current specifications say), or the token endpoint URL for IdPs that want that.",
     )
     .meta({ kong: "" }),
   tls_client_auth_cert: filePath(ctx)
@@ -97,13 +100,19 @@ interface IssueSink {
  * config (flat in openid-connect, nested in upstream-oauth).
  */
 export function checkGatewayClient(
-  c: Pick<Fields, "client_auth" | "client_secret" | "tls_client_auth_cert" | "tls_client_auth_key">,
+  c: Pick<Fields, "client_auth" | "client_secret" | "tls_client_auth_cert" | "tls_client_auth_key"> & { readonly client_alg?: string },
   ctx: IssueSink,
   names: ClientAuthKeyNames = KONG_KEY_NAMES,
   path: (key: keyof ClientAuthKeyNames) => PropertyKey[] = (key) => [key],
 ): void {
   for (const issue of clientAuthIssues(
-    { methods: clientAuthMethods(c), clientSecret: c.client_secret, tlsCertFile: c.tls_client_auth_cert, tlsKeyFile: c.tls_client_auth_key },
+    {
+      methods: clientAuthMethods(c),
+      clientSecret: c.client_secret,
+      tlsCertFile: c.tls_client_auth_cert,
+      tlsKeyFile: c.tls_client_auth_key,
+      alg: c.client_alg,
+    },
     names,
   )) {
     ctx.addIssue({ code: "custom", path: path(issue.key), message: issue.message });

@@ -3,6 +3,8 @@
  * at the token and introspection endpoints, with Kong's method names:
  *
  * - `client_secret_basic` / `client_secret_post`: the secret in a Basic header / in the body;
+ * - `client_secret_jwt` (RFC 7523): an assertion MACed with the secret, `client_alg` when it is
+ *   `HS256`/`HS384`/`HS512` (else HS256), with the claims and `aud` of `private_key_jwt`;
  * - `private_key_jwt` (RFC 7523, OIDC Core §9): an assertion signed with a key of the gateway's
  *   key store (`client_alg`, or the key `client_jwk`), `iss` = `sub` = `client_id`, `aud` = the
  *   issuer identifier (or the token endpoint, for IdPs that want it), fresh `jti`, `exp` 60 s;
@@ -22,6 +24,7 @@ import { isSigningAlgorithm, type SigningAlgorithm } from "../../keys/jwk.ts";
 import type { KeyStore, SigningKey } from "../../keys/types.ts";
 import type { FetchLike } from "../../runtime/types.ts";
 import { clientSecretBasic } from "./basic-credentials.ts";
+import { clientSecretJwt, isHmacAlgorithm, type HmacAlgorithm } from "./secret-jwt.ts";
 import type { ForwardProxy } from "./forward-proxy.ts";
 import { createIdpFetch, type OutboundContext } from "./outbound.ts";
 import { readPemFile } from "../../config/pem-file.ts";
@@ -30,6 +33,7 @@ import { readPemFile } from "../../config/pem-file.ts";
 export const CLIENT_AUTH_METHODS = [
   "client_secret_basic",
   "client_secret_post",
+  "client_secret_jwt",
   "private_key_jwt",
   "tls_client_auth",
   "self_signed_tls_client_auth",
@@ -38,7 +42,7 @@ export const CLIENT_AUTH_METHODS = [
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 const MTLS_METHODS: ReadonlySet<ClientAuthMethod> = new Set(["tls_client_auth", "self_signed_tls_client_auth"]);
-const SECRET_METHODS: ReadonlySet<ClientAuthMethod> = new Set(["client_secret_basic", "client_secret_post"]);
+const SECRET_METHODS: ReadonlySet<ClientAuthMethod> = new Set(["client_secret_basic", "client_secret_post", "client_secret_jwt"]);
 
 const usesMtls = (method: ClientAuthMethod) => MTLS_METHODS.has(method);
 
@@ -71,8 +75,8 @@ export interface ClientAuthSettings {
   readonly clientSecret?: string | undefined;
   /** In order of preference: the first one the IdP lists as supported is used. */
   readonly methods: readonly ClientAuthMethod[];
-  /** `client_alg`. */
-  readonly alg: SigningAlgorithm;
+  /** `client_alg`: an asymmetric one signs `private_key_jwt`, an `HS*` one `client_secret_jwt`. */
+  readonly alg: SigningAlgorithm | HmacAlgorithm;
   /** `client_jwk`: the `kid` of the key to sign with. */
   readonly kid?: string | undefined;
   /** PEM files (`tls_client_auth_cert`, `tls_client_auth_key`). */
@@ -80,7 +84,7 @@ export interface ClientAuthSettings {
   readonly tlsKeyFile?: string | undefined;
   /** Verify the IdP's certificate on the mutual TLS connection (`tls_client_auth_ssl_verify`). */
   readonly tlsVerify: boolean;
-  /** `aud` of `private_key_jwt` assertions. */
+  /** `aud` of `private_key_jwt` and `client_secret_jwt` assertions. */
   readonly assertionAudience: "issuer" | "token_endpoint";
   /** Endpoint URLs that replace the discovered ones. */
   readonly endpoints?: Partial<Record<ClientEndpoint | `mtls_${ClientEndpoint}`, string | undefined>>;
@@ -164,7 +168,14 @@ export function clientAuthIssues(
       message: `missing required key: '${names.tls_client_auth_key}' needs '${names.tls_client_auth_cert}'`,
     });
   }
-  if (c.alg !== undefined && !isSigningAlgorithm(c.alg)) issues.push({ key: "client_alg", message: `expected a signing algorithm, got "${c.alg}"` });
+  if (c.alg !== undefined && !isSigningAlgorithm(c.alg) && !isHmacAlgorithm(c.alg)) {
+    issues.push({ key: "client_alg", message: `expected a signing algorithm, got "${c.alg}"` });
+  } else if (isHmacAlgorithm(c.alg) && c.methods.includes("private_key_jwt")) {
+    issues.push({
+      key: "client_alg",
+      message: `"${c.alg}" is for "client_secret_jwt": '${names.client_auth}' "private_key_jwt" needs an asymmetric algorithm (RS256, PS256, ES256, EdDSA, ...)`,
+    });
+  }
   return issues;
 }
 
@@ -204,8 +215,12 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
     });
   }
   const keys = deps.ctx.keys;
-  const selector = { alg: settings.alg, kid: settings.kid };
+  // An HS `client_alg` is client_secret_jwt's: refused below for private_key_jwt, which alone uses the selector.
+  const selector = { alg: isHmacAlgorithm(settings.alg) ? "RS256" : settings.alg, kid: settings.kid } as const;
+  const secretAlg: HmacAlgorithm = isHmacAlgorithm(settings.alg) ? settings.alg : "HS256";
   if (methods.includes("private_key_jwt")) {
+    if (isHmacAlgorithm(settings.alg))
+      throw new ConfigError(`${where}: ${names.client_alg}: "${settings.alg}" is for client_secret_jwt, not private_key_jwt`);
     try {
       await keys.signingKey(selector); // generates the keys if this is their first use
     } catch (error) {
@@ -221,6 +236,8 @@ export async function createGatewayClient(settings: ClientAuthSettings, deps: Ga
         return clientSecretBasic(settings.clientSecret!);
       case "client_secret_post":
         return oauth.ClientSecretPost(settings.clientSecret!);
+      case "client_secret_jwt":
+        return clientSecretJwt(settings.clientSecret!, secretAlg, settings.assertionAudience === "token_endpoint" ? tokenEndpoint : undefined);
       case "tls_client_auth":
       case "self_signed_tls_client_auth":
         return oauth.TlsClientAuth();

@@ -69,7 +69,7 @@ export const upstreamOauth = definePlugin<UpstreamOauthConfig>({
           clientId: oauth.client_id,
           clientSecret: oauth.client_secret,
           methods: [authMethod(config)],
-          alg: clientConfig.client_alg,
+          alg: authMethod(config) === "client_secret_jwt" ? clientConfig.client_secret_jwt_alg : clientConfig.client_alg,
           kid: clientConfig.client_jwk,
           tlsCertFile: clientConfig.tls_client_auth_cert,
           tlsKeyFile: clientConfig.tls_client_auth_key,

@@ -40,7 +40,11 @@ const oauthTable = () =>
       .describe("The token endpoint URL; overrides the discovered one. Without `issuer`, `private_key_jwt` assertions are addressed to it."),
     grant_type: z.enum(["client_credentials", "password"]).default("client_credentials").describe("The grant the gateway uses to get its token."),
     client_id: z.string().min(1).describe("The gateway's client id at the IdP."),
-    client_secret: z.string().min(1).optional().describe("The secret of `client_id`, for `client_secret_basic` and `client_secret_post`."),
+    client_secret: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The secret of `client_id`, for `client_secret_basic`, `client_secret_post` and `client_secret_jwt`."),
     username: z.string().min(1).optional().describe("The user of the `password` grant."),
     password: z.string().min(1).optional().describe("The password of `username`."),
     scopes: z
@@ -65,9 +69,13 @@ const clientTable = (ctx: SchemaContext) =>
       .enum(CLIENT_AUTH_METHODS)
       .optional()
       .describe(
-        "How the gateway authenticates to the token endpoint: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth` or `none`. Unset: `client_secret_post` with a secret, else `tls_client_auth` with a certificate, else `private_key_jwt`.",
+        "How the gateway authenticates to the token endpoint: `client_secret_basic`, `client_secret_post`, `client_secret_jwt`, `private_key_jwt`, `tls_client_auth`, `self_signed_tls_client_auth` or `none`. Unset: `client_secret_post` with a secret, else `tls_client_auth` with a certificate, else `private_key_jwt`.",
       )
-      .meta({ kong: "same, with the gateway's methods; `client_secret_jwt` is not implemented" }),
+      .meta({ kong: "same, with the gateway's methods added (`private_key_jwt`, the mutual TLS ones)" }),
+    client_secret_jwt_alg: z
+      .enum(["HS256", "HS512"])
+      .default("HS512")
+      .describe("Algorithm of `client_secret_jwt` assertions (MACed with `oauth.client_secret`)."),
     client_alg: z
       .enum(SIGNING_ALGORITHMS)
       .default("RS256")

@@ -628,6 +628,8 @@ export async function startIdp(options = {}) {
       "self_signed_tls_client_auth",
       "none",
     ],
+    // oidc-provider's defaults plus HS384/HS512, the other client_secret_jwt algorithms Kong allows.
+    enabledJWA: { clientAuthSigningAlgValues: ["HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "Ed25519", "EdDSA"] },
     clientDefaults: {
       grant_types: ["client_credentials"],
       response_types: [],

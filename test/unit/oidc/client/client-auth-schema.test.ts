@@ -86,8 +86,9 @@ describe("openid-connect's own client", () => {
     [`client_auth = ["private_key_jwt", "client_secret_basic"]`, "client_secret: missing required key"],
     [`client_auth = "tls_client_auth"`, "tls_client_auth_cert: missing required key"],
     [`tls_client_auth_cert = "client.crt"`, "tls_client_auth_key: missing required key: 'tls_client_auth_cert' needs 'tls_client_auth_key'"],
-    [`client_auth = "client_secret_jwt"`, "client_auth"],
-    [`client_alg = "HS256"`, "client_alg"],
+    [`client_auth = "client_secret_jwt"`, "client_secret: missing required key: 'client_auth' \"client_secret_jwt\" needs 'client_secret'"],
+    [`client_auth = "client_secret_magic"`, "client_auth"],
+    [`client_alg = "HS256"`, `client_alg: "HS256" is for "client_secret_jwt"`],
     [`mtls_token_endpoint = "ftp://x"`, "mtls_token_endpoint"],
   ])("refuses %s, naming the key", (keys, message) => {
     expect(errorOf(oidc(`auth_methods = ["introspection"]\nclient_id = "kong"\n${keys}`))).toContain(`plugins[0].config.${message}`);
