@@ -28,18 +28,22 @@ export type ErrorCode =
   | "keys.invalid"
   | "keys.unavailable";
 
-/** A config that cannot be used (start, reload, `check`). `message` is what `check` prints. */
-export class ConfigError extends Error {
-  readonly code: ErrorCode = "config.invalid";
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+/** An error with a code; its `name` is its class's. */
+abstract class CodedError extends Error {
+  /** A stable code for logs and metrics, e.g. `upstream.timeout`. */
+  abstract readonly code: ErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
   }
 }
 
-export abstract class GatewayError extends Error {
-  /** A stable code for logs and metrics, e.g. `upstream.timeout`. */
-  abstract readonly code: ErrorCode;
+/** A config that cannot be used (start, reload, `check`). `message` is what `check` prints. */
+export class ConfigError extends CodedError {
+  readonly code = "config.invalid";
+}
+
+export abstract class GatewayError extends CodedError {
   abstract readonly status: number;
   /** The Kong-style `message` callers see. */
   abstract readonly publicMessage: string;
@@ -52,15 +56,23 @@ export abstract class GatewayError extends Error {
   constructor(detail?: string, options?: { cause?: unknown }) {
     super(detail ?? new.target.name, options);
     this.detail = detail;
-    this.name = new.target.name;
   }
 }
 
-export class NoRouteError extends GatewayError {
-  readonly code = "route.not_found";
-  readonly status = 404;
-  readonly publicMessage = "no Route matched with those values";
+/** A GatewayError class whose code, status and caller-facing message never vary (most of them). */
+function fixedError<C extends ErrorCode>(name: string, code: C, status: number, publicMessage: string) {
+  const fixed = class extends GatewayError {
+    readonly code = code;
+    readonly status = status;
+    readonly publicMessage = publicMessage;
+  };
+  // The class's name is the error's `name` in logs, as for the classes written out.
+  Object.defineProperty(fixed, "name", { value: name });
+  return fixed;
 }
+
+export const NoRouteError = fixedError("NoRouteError", "route.not_found", 404, "no Route matched with those values");
+export type NoRouteError = InstanceType<typeof NoRouteError>;
 
 /**
  * The matched route does not allow the request's protocol (Kong: HTTPS-only route over HTTP,
@@ -78,23 +90,19 @@ export class UpgradeRequiredError extends GatewayError {
   }
 }
 
-export class UpstreamUnavailableError extends GatewayError {
-  readonly code = "upstream.unavailable";
-  readonly status = 502;
-  readonly publicMessage = "An invalid response was received from the upstream server";
-}
+export const UpstreamUnavailableError = fixedError(
+  "UpstreamUnavailableError",
+  "upstream.unavailable",
+  502,
+  "An invalid response was received from the upstream server",
+);
+export type UpstreamUnavailableError = InstanceType<typeof UpstreamUnavailableError>;
 
-export class BadRequestError extends GatewayError {
-  readonly code = "request.invalid";
-  readonly status = 400;
-  readonly publicMessage = "Bad request";
-}
+export const BadRequestError = fixedError("BadRequestError", "request.invalid", 400, "Bad request");
+export type BadRequestError = InstanceType<typeof BadRequestError>;
 
-export class UpstreamTimeoutError extends GatewayError {
-  readonly code = "upstream.timeout";
-  readonly status = 504;
-  readonly publicMessage = "The upstream server is timing out";
-}
+export const UpstreamTimeoutError = fixedError("UpstreamTimeoutError", "upstream.timeout", 504, "The upstream server is timing out");
+export type UpstreamTimeoutError = InstanceType<typeof UpstreamTimeoutError>;
 
 /**
  * OAuth error codes a resource server answers with (RFC 6750 §3.1, RFC 9449 §7.1, §12.2; RFC 6749
@@ -167,25 +175,16 @@ export class AuthError extends GatewayError {
 }
 
 /** The `acl` plugin refused the caller's groups (Kong's body). */
-export class AccessDeniedError extends GatewayError {
-  readonly code = "acl.denied";
-  readonly status = 403;
-  readonly publicMessage = "You cannot consume this service";
-}
+export const AccessDeniedError = fixedError("AccessDeniedError", "acl.denied", 403, "You cannot consume this service");
+export type AccessDeniedError = InstanceType<typeof AccessDeniedError>;
 
 /** A plugin that needs an authenticated caller found none (Kong's bare 401, no challenge: no authentication plugin asked). */
-export class NotAuthenticatedError extends GatewayError {
-  readonly code = "acl.unauthenticated";
-  readonly status = 401;
-  readonly publicMessage = "Unauthorized";
-}
+export const NotAuthenticatedError = fixedError("NotAuthenticatedError", "acl.unauthenticated", 401, "Unauthorized");
+export type NotAuthenticatedError = InstanceType<typeof NotAuthenticatedError>;
 
 /** The rate-limiting store (Redis) failed and `fault_tolerant` is off: our failure, Kong's 500. */
-export class RateLimitStoreError extends GatewayError {
-  readonly code = "rate_limiting.store_unavailable";
-  readonly status = 500;
-  readonly publicMessage = "An unexpected error occurred";
-}
+export const RateLimitStoreError = fixedError("RateLimitStoreError", "rate_limiting.store_unavailable", 500, "An unexpected error occurred");
+export type RateLimitStoreError = InstanceType<typeof RateLimitStoreError>;
 
 export type IdpFailure = "unreachable" | "timeout" | "bad_response" | "misconfigured";
 
@@ -210,25 +209,23 @@ export class IdpError extends GatewayError {
 }
 
 /** Every target of the service's upstream has weight 0 or is unhealthy (Kong's words and status). */
-export class NoHealthyPeerError extends GatewayError {
-  readonly code = "upstream.no_healthy_target";
-  readonly status = 503;
-  readonly publicMessage = "failure to get a peer from the ring-balancer";
-}
+export const NoHealthyPeerError = fixedError("NoHealthyPeerError", "upstream.no_healthy_target", 503, "failure to get a peer from the ring-balancer");
+export type NoHealthyPeerError = InstanceType<typeof NoHealthyPeerError>;
 
 /** DPoP requests refused because replays cannot be checked fleet-wide (`dpop_replay_fallback = "refuse"`). */
-export class ReplayStoreUnavailableError extends GatewayError {
-  readonly code = "cluster.replay_store_unavailable";
-  readonly status = 503;
-  readonly publicMessage = "The service is temporarily unavailable";
-}
+export const ReplayStoreUnavailableError = fixedError(
+  "ReplayStoreUnavailableError",
+  "cluster.replay_store_unavailable",
+  503,
+  "The service is temporarily unavailable",
+);
+export type ReplayStoreUnavailableError = InstanceType<typeof ReplayStoreUnavailableError>;
 
 /** Thrown without a network call while Redis is known to be unreachable. */
-export class RedisUnavailableError extends Error {
-  readonly code: ErrorCode = "cluster.redis_unavailable";
+export class RedisUnavailableError extends CodedError {
+  readonly code = "cluster.redis_unavailable";
   constructor(reason: string | undefined) {
     super(`redis is unreachable${reason ? `: ${reason}` : ""}`);
-    this.name = "RedisUnavailableError";
   }
 }
 
@@ -246,25 +243,23 @@ export type AccessTokenFailure =
   | "claims";
 
 /** An access token that does not verify; whose fault that is, the caller of the verifier decides. */
-export class AccessTokenError extends Error {
+export class AccessTokenError extends CodedError {
   readonly code: `token.${AccessTokenFailure}`;
   readonly reason: AccessTokenFailure;
   constructor(reason: AccessTokenFailure, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "AccessTokenError";
     this.code = `token.${reason}`;
     this.reason = reason;
   }
 }
 
 /** The key store cannot be used (bad file, no key for a selector): a start error at start. */
-export class KeyStoreError extends Error {
+export class KeyStoreError extends CodedError {
   readonly code: "keys.invalid" | "keys.unavailable";
   /** The config key the problem is about, e.g. `keys.jwks_file` or `client_jwk`. */
   readonly setting: string;
   constructor(setting: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "KeyStoreError";
     this.code = new.target === KeyStoreUnavailableError ? "keys.unavailable" : "keys.invalid";
     this.setting = setting;
   }
@@ -274,6 +269,5 @@ export class KeyStoreError extends Error {
 export class KeyStoreUnavailableError extends KeyStoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("cluster.redis_url", message, options);
-    this.name = "KeyStoreUnavailableError";
   }
 }
