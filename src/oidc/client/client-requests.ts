@@ -13,6 +13,7 @@ import * as oauth from "oauth4webapi";
 import { AuthError, IdpError } from "../../errors.ts";
 import type { ClientCall } from "./client-auth.ts";
 import { classifyIdpError } from "./idp-errors.ts";
+import { INTROSPECTION_JWT, verifyIntrospectionJwt, type IntrospectionJwtPolicy } from "./introspection-jwt.ts";
 import { endpointName } from "./outbound.ts";
 
 /** RFC 8693's grant and token type for an access token. */
@@ -134,16 +135,52 @@ export async function requestGrant(call: ClientCall, grant: GatewayGrant, option
   }
 }
 
+function sendIntrospection(c: ClientCall, token: string, options: IntrospectionOptions, jwt: boolean): Promise<Response> {
+  return oauth.introspectionRequest(c.as, c.client, c.auth, token, {
+    ...httpOptions(c, options),
+    additionalParameters: { ...options.parameters, ...(options.hint ? { token_type_hint: options.hint } : {}) },
+    ...(options.headers ? { headers: new Headers(options.headers) } : {}),
+    ...(jwt ? { requestJwtResponse: true } : {}),
+  });
+}
+
 /** RFC 7662 introspection of `token`; `active: false` is a result, not an error. */
 export async function introspectToken(call: ClientCall, token: string, options: IntrospectionOptions): Promise<oauth.IntrospectionResponse> {
   try {
+    return await withRetry(call, async (c) => oauth.processIntrospectionResponse(c.as, c.client, await sendIntrospection(c, token, options, false)));
+  } catch (error) {
+    throw classifyClientError(error, call, "introspection endpoint", options.timeout);
+  }
+}
+
+/**
+ * RFC 9701 introspection of `token`: asked for a signed JWT answer (`Accept:
+ * application/token-introspection+jwt`), verified under `policy`; also returns the JWT. A plain
+ * JSON answer is refused (`bad_response`): it would be an unsigned downgrade of what is configured.
+ */
+export async function introspectTokenAsJwt(
+  call: ClientCall,
+  token: string,
+  options: IntrospectionOptions,
+  policy: IntrospectionJwtPolicy,
+): Promise<{ readonly result: oauth.IntrospectionResponse; readonly jwt: string }> {
+  const endpoint = endpointName(call.url);
+  try {
     return await withRetry(call, async (c) => {
-      const response = await oauth.introspectionRequest(c.as, c.client, c.auth, token, {
-        ...httpOptions(c, options),
-        additionalParameters: { ...options.parameters, ...(options.hint ? { token_type_hint: options.hint } : {}) },
-        ...(options.headers ? { headers: new Headers(options.headers) } : {}),
-      });
-      return await oauth.processIntrospectionResponse(c.as, c.client, response);
+      const response = await sendIntrospection(c, token, options, true);
+      // Refusals and failures: oauth4webapi reads the IdP's error as for JSON answers, and throws.
+      if (response.status !== 200) await oauth.processIntrospectionResponse(c.as, c.client, response);
+      const type = (response.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== INTROSPECTION_JWT) {
+        await response.body?.cancel();
+        throw new IdpError(
+          "bad_response",
+          `introspection endpoint ${endpoint} answered ${type || "no content type"}, not the signed JWT 'introspection_accept' asks for`,
+        );
+      }
+      const jwt = await response.text();
+      const result = (await verifyIntrospectionJwt(jwt, policy, endpoint)) as oauth.IntrospectionResponse;
+      return { result, jwt };
     });
   } catch (error) {
     throw classifyClientError(error, call, "introspection endpoint", options.timeout);

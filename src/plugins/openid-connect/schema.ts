@@ -347,6 +347,17 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe(
         "Refuse a token whose introspection answers `active: false` (401 `invalid_token`); false: accept it as Kong does (the IdP's answer is then only claims, so only for IdPs that answer `active: false` for tokens they still want accepted).",
       ),
+    introspection_accept: z
+      .enum(["application/json", "application/token-introspection+jwt", "application/jwt"])
+      .default("application/json")
+      .refine((v) => v !== "application/jwt", {
+        message:
+          'the obsolete draft\'s "application/jwt" answer (claims mixed with the JWT\'s own) is not implemented: use "application/token-introspection+jwt" (RFC 9701)',
+      })
+      .describe(
+        "`Accept` of introspection requests: `application/json`, or `application/token-introspection+jwt` (RFC 9701): the IdP signs its answer, which is used only once its signature (the issuer's keys), `typ`, `iss`, `aud` (= `client_id`) and `iat` are verified; an answer that is not such a JWT or does not verify is the IdP's failure (502, logged), never the caller's 401.",
+      )
+      .meta({ kong: "same; `application/jwt` (an obsolete draft) is refused with its reason" }),
     introspect_jwt_tokens: z
       .boolean()
       .default(false)

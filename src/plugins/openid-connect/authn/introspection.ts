@@ -10,13 +10,14 @@
  * never past its `exp`, so a revoked token is accepted at most until its entry expires
  * (`cache_ttl_max` bounds that); an inactive one is remembered for `cache_ttl_neg`. The proof of
  * possession a bound token asks for (`cnf`: DPoP key or client certificate) is checked on every
- * request, as for `bearer`.
+ * request, as for `bearer`. With `introspection_accept = "application/token-introspection+jwt"`
+ * the IdP's answer is a signed JWT (RFC 9701), verified before use (introspection-jwt.ts).
  */
 import { AuthError } from "../../../errors.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import { createGatewayClient } from "../../../oidc/client/client-auth.ts";
 import { gatewayClientSettings } from "../../../oidc/client/client-auth-schema.ts";
-import { introspectToken } from "../../../oidc/client/client-requests.ts";
+import { introspectToken, introspectTokenAsJwt } from "../../../oidc/client/client-requests.ts";
 import { accessTokenHash } from "../../../oidc/resource/dpop.ts";
 import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
 import type { Fresh } from "../../../oidc/client/token-cache.ts";
@@ -35,6 +36,8 @@ import { timedIdpCall } from "../../../oidc/client/timed-call.ts";
  */
 interface ActiveToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
+  /** The IdP's signed answer, with `introspection_accept = "application/token-introspection+jwt"`. */
+  readonly jwt?: string;
 }
 
 const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
@@ -84,21 +87,31 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     headers ?? {},
     parameters ?? {},
     config.introspection_check_active,
+    config.introspection_accept,
   ]);
 
+  const jwtPolicy =
+    config.introspection_accept === "application/token-introspection+jwt"
+      ? { issuer: issuer.issuer, getKey: issuer.getKey, clientId: client.clientId, leeway: config.leeway }
+      : undefined;
   const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
-    const result = await timedIdpCall(
+    const options = {
+      hint: config.introspection_hint,
+      allowHttp: issuer.allowHttp,
+      timeout: config.timeout,
+      ...(headers ? { headers } : {}),
+      ...(parameters ? { parameters } : {}),
+    };
+    const { result, jwt } = await timedIdpCall(
       metrics,
       "introspection",
-      () =>
-        introspectToken(client.call(meta.discovery, "introspection_endpoint"), token, {
-          hint: config.introspection_hint,
-          allowHttp: issuer.allowHttp,
-          timeout: config.timeout,
-          ...(headers ? { headers } : {}),
-          ...(parameters ? { parameters } : {}),
-        }),
-      (r) => (r.active ? "ok" : "inactive"),
+      async () => {
+        const call = client.call(meta.discovery, "introspection_endpoint");
+        return jwtPolicy
+          ? introspectTokenAsJwt(call, token, options, jwtPolicy)
+          : { result: await introspectToken(call, token, options), jwt: undefined };
+      },
+      (r) => (r.result.active ? "ok" : "inactive"),
     );
     if (!result.active && config.introspection_check_active) throw inactive("the access token is not active");
     const now = Date.now() / 1000;
@@ -108,7 +121,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     if (typeof result.iss === "string" && result.iss !== issuer.issuer) throw inactive("the access token was issued by another issuer");
     const claims = result as Readonly<Record<string, unknown>>;
     return {
-      value: { token, claims },
+      value: jwt === undefined ? { token, claims } : { token, claims, jwt },
       // Never cached past the token's own expiry.
       expiresAt: exp !== undefined ? exp * 1000 : undefined,
     };

@@ -1,0 +1,129 @@
+/**
+ * `introspection_accept = "application/token-introspection+jwt"` (RFC 9701) against the real IdP
+ * (oidc-provider with its `jwtIntrospection` feature) and the real gateway: the signed answer is
+ * verified with the issuer's keys before it lets a token through; an answer that does not verify
+ * (a relay in the test flips a bit of the IdP's signature) or an unsigned JSON answer is the
+ * IdP's failure, a logged 502, never a 401.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+
+/** The gateway's client: its introspection answers are signed (RS256) when asked for a JWT. */
+const SIGNED = { id: "gateway-jwt", secret: "gateway-jwt-secret-0123456789" };
+let idp: IdpProcess;
+/** An IdP without RFC 9701 (oidc-provider without `jwtIntrospection`): it answers plain JSON whatever is asked. */
+let plainIdp: IdpProcess;
+let upstream: EchoUpstream;
+let relay: ReturnType<typeof Bun.serve>;
+const gateways: GatewayProcess[] = [];
+const tokensSeen = new Set<string>();
+
+beforeAll(async () => {
+  upstream = startEchoUpstream();
+  idp = await startIdpProcess({
+    options: {
+      jwtIntrospection: true,
+      extraClients: [{ client_id: SIGNED.id, client_secret: SIGNED.secret, introspection_signed_response_alg: "RS256" }],
+    },
+  });
+  plainIdp = await startIdpProcess({ options: { extraClients: [{ client_id: SIGNED.id, client_secret: SIGNED.secret }] } });
+  // Relays introspection requests to the IdP and flips one bit of the answer's signature.
+  relay = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const answer = await fetch(`${idp.issuer}/protocol/openid-connect/token/introspect`, {
+        method: "POST",
+        headers: req.headers,
+        body: await req.text(),
+      });
+      const jwt = await answer.text();
+      const last = jwt.at(-1) === "A" ? "B" : "A";
+      return new Response(jwt.slice(0, -1) + last, { status: answer.status, headers: { "content-type": answer.headers.get("content-type")! } });
+    },
+  });
+});
+
+afterAll(async () => {
+  for (const gw of gateways) {
+    const log = gw.output.join("\n");
+    expect(log).not.toContain(SIGNED.secret);
+    for (const token of tokensSeen) expect(log).not.toContain(token);
+    await gw.stop();
+  }
+  await idp?.stop();
+  await plainIdp?.stop();
+  upstream?.stop();
+  relay?.stop(true);
+});
+
+async function gateway(extra = "", issuer = idp.issuer): Promise<GatewayProcess> {
+  const gw = await startGateway({
+    config: simpleConfig(
+      `${upstream.url}/anything`,
+      `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${issuer}"\nauth_methods = ["introspection"]\nclient_id = "${SIGNED.id}"\nclient_secret = "${SIGNED.secret}"\nintrospection_accept = "application/token-introspection+jwt"\n${extra}`,
+    ),
+  });
+  gateways.push(gw);
+  return gw;
+}
+
+async function opaqueToken(from = idp): Promise<string> {
+  const { access_token } = await from.token("opaque", "opaque-secret");
+  tokensSeen.add(access_token);
+  return access_token;
+}
+
+const call = (gw: GatewayProcess, token: string) => fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${token}` } });
+
+describe("introspection_accept = application/token-introspection+jwt", () => {
+  let gw: GatewayProcess;
+  beforeAll(async () => {
+    gw = await gateway("cache_introspection = false");
+  });
+
+  it("lets an active token through on the IdP's signed answer", async () => {
+    const before = (await idp.stats()).introspection;
+    const res = await call(gw, await opaqueToken());
+    expect(res.status).toBe(200);
+    await res.text();
+    expect((await idp.stats()).introspection).toBe(before + 1);
+  });
+
+  it("refuses a token the signed answer says is not active with 401 invalid_token", async () => {
+    const res = await call(gw, "not-a-token-the-idp-issued");
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
+  });
+
+  it("answers 502, logged, never 401, when the answer's signature does not verify", async () => {
+    const tampered = await gateway(`cache_introspection = false\nintrospection_endpoint = "http://127.0.0.1:${relay.port}/introspect"`);
+    const res = await call(tampered, await opaqueToken());
+    expect(res.status).toBe(502);
+    expect(res.headers.get("www-authenticate")).toBeNull();
+    await res.text();
+    await Bun.sleep(100);
+    expect(tampered.output.join("\n")).toContain("signature does not verify");
+  });
+
+  it("answers 502, never 401, when the IdP answers unsigned JSON instead (no downgrade)", async () => {
+    const plain = await gateway("cache_introspection = false", plainIdp.issuer);
+    const res = await call(plain, await opaqueToken(plainIdp));
+    expect(res.status).toBe(502);
+    await res.text();
+    await Bun.sleep(100);
+    expect(plain.output.join("\n")).toContain("not the signed JWT");
+  });
+
+  it("refuses at start Kong's obsolete application/jwt, saying what to use", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
+    const text = simpleConfig(
+      "http://127.0.0.1:1/",
+      `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nintrospection_accept = "application/jwt"`,
+    );
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/introspection_accept.*application\/token-introspection\+jwt/s);
+  });
+});
