@@ -18,20 +18,10 @@
  *   key an IdP may have cached disappears without its grace period.
  */
 import type { Logger } from "../log.ts";
-import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "../keys/jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "../keys/jwks-file.ts";
-import {
-  addKeyFor,
-  adoptUnknownKeys,
-  endSigningDelay,
-  generateKeySet,
-  previousSigningKey,
-  publishJwks,
-  rotateKeySet,
-  selectSigningKey,
-  type PublishedJwks,
-} from "../keys/key-set.ts";
-import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "../keys/types.ts";
+import { addKeyFor, adoptUnknownKeys, endSigningDelay, generateKeySet, publishJwks, selectSigningKey } from "../keys/key-set.ts";
+import { KeySetStore, type KeySettings } from "../keys/set-store.ts";
+import type { KeySelector, KeyStore, RotateOptions, Rotation, SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
 import type { RedisLink } from "./redis.ts";
@@ -39,22 +29,16 @@ import type { Sealer } from "./seal.ts";
 import { base64url } from "../lib/base64url.ts";
 import { KeyStoreError, KeyStoreUnavailableError, RedisUnavailableError } from "../errors.ts";
 
-export interface RedisKeyStoreOptions {
+export interface RedisKeyStoreOptions extends KeySettings {
   readonly link: RedisLink;
   readonly sealer: Sealer;
   readonly health: ClusterHealth;
   readonly log: Logger;
   /** `key_prefix`. */
   readonly prefix: string;
-  /** `[keys] rotation_grace` (s). */
-  readonly rotationGrace: number;
-  /** `[keys] rotation_signing_delay` (s; default 0: the new keys sign at once). */
-  readonly rotationSigningDelay?: number;
   /** `[keys] jwks_file`: the local copy. */
   readonly file: string;
   readonly runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic">;
-  readonly algorithms?: readonly SigningAlgorithm[];
-  readonly now?: () => number;
   /** How often the version is polled (ms). */
   readonly pollMs?: number;
 }
@@ -72,26 +56,22 @@ interface Stored {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class RedisKeyStore implements KeyStore {
+export class RedisKeyStore extends KeySetStore implements KeyStore {
   readonly description: string;
   private readonly o: RedisKeyStoreOptions;
-  private readonly now: () => number;
   private readonly setKey: string;
   private readonly versionKey: string;
   private readonly lockKey: string;
   private readonly channel: string;
-  private set: KeySet | undefined;
   private version = 0;
   /** The keys in memory came from the local copy and are not (yet) the fleet's. */
   private local = false;
-  private published: PublishedJwks | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
   private timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
   constructor(options: RedisKeyStoreOptions) {
+    super(options);
     this.o = options;
-    this.now = options.now ?? Date.now;
     this.setKey = `${options.prefix}keys:set`;
     this.versionKey = `${options.prefix}keys:version`;
     this.lockKey = `${options.prefix}keys:lock`;
@@ -138,30 +118,14 @@ export class RedisKeyStore implements KeyStore {
     return selectSigningKey(set!, select, this.description, this.now())!;
   }
 
-  async publicJwks(): Promise<PublicJwks> {
-    await this.ensure();
-    if (!this.published || this.now() >= this.published.until) await this.publish();
-    return this.published!.jwks;
-  }
-
   async rotate(options: RotateOptions = {}): Promise<Rotation> {
     let rotation: Rotation | undefined;
     await this.change("keys.rotated", async (before) => {
-      const rotated = await rotateKeySet(before, {
-        algorithms: this.o.algorithms ?? DEFAULT_ALGORITHMS,
-        graceMs: this.o.rotationGrace * 1000,
-        signingDelayMs: (this.o.rotationSigningDelay ?? 0) * 1000,
-        now: this.now(),
-        immediate: options.immediate,
-      });
+      const rotated = await this.rotated(before, options);
       rotation = rotated.rotation;
       return rotated.set;
     });
     return rotation!;
-  }
-
-  async previousSigningKey(select: KeySelector): Promise<SigningKey | undefined> {
-    return previousSigningKey(await this.ensure(), select.alg, this.now());
   }
 
   /** Served by any node: the whole fleet switches to the new keys (a changed set, announced as usual). */
@@ -178,12 +142,12 @@ export class RedisKeyStore implements KeyStore {
   }
 
   /** The keys in memory; else the fleet's; else generated for the fleet (once, by whoever locks first). */
-  private async ensure(): Promise<KeySet> {
+  protected async ensure(): Promise<KeySet> {
     if (this.set) return this.set;
     if (!this.o.link.available) throw this.unreachable("no signing keys are known yet");
     await this.sync();
     if (this.set) return this.set;
-    const set = await this.change("keys.generated", async (latest) => (latest ? undefined : generateKeySet(this.o.algorithms ?? DEFAULT_ALGORITHMS)));
+    const set = await this.change("keys.generated", async (latest) => (latest ? undefined : generateKeySet(this.algorithms)));
     return set!;
   }
 
@@ -325,19 +289,7 @@ export class RedisKeyStore implements KeyStore {
     }
   }
 
-  private async publish(): Promise<void> {
-    const set = this.set;
-    if (!set) return;
-    this.published = await publishJwks(set, this.now());
-  }
-
   private unreachable(what: string, cause?: unknown): KeyStoreUnavailableError {
     return new KeyStoreUnavailableError(`${what}: the fleet's redis is unreachable (${this.o.health.reason ?? "unknown"})`, { cause });
-  }
-
-  private exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => {});
-    return next;
   }
 }

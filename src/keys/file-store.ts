@@ -12,34 +12,17 @@
  */
 import type { Logger } from "../log.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { DEFAULT_ALGORITHMS, type SigningAlgorithm } from "./jwk.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "./jwks-file.ts";
-import {
-  addKeyFor,
-  endSigningDelay,
-  generateKeySet,
-  previousSigningKey,
-  publishJwks,
-  rotateKeySet,
-  selectSigningKey,
-  toSigningKey,
-  type PublishedJwks,
-} from "./key-set.ts";
-import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "./types.ts";
+import { addKeyFor, endSigningDelay, generateKeySet, publishJwks, selectSigningKey, toSigningKey } from "./key-set.ts";
+import { KeySetStore, type KeySettings } from "./set-store.ts";
+import type { KeySelector, KeyStore, RotateOptions, Rotation, SigningKey } from "./types.ts";
 import { KeyStoreError } from "../errors.ts";
 
-export interface FileKeyStoreOptions {
+export interface FileKeyStoreOptions extends KeySettings {
   readonly runtime: Pick<Runtime, "readTextFile" | "writeFileAtomic" | "fileMode" | "watchFile">;
   /** `[keys] jwks_file`, resolved. */
   readonly file: string;
-  /** `[keys] rotation_grace` (s). */
-  readonly rotationGrace: number;
-  /** `[keys] rotation_signing_delay` (s; default 0: the new keys sign at once). */
-  readonly rotationSigningDelay?: number;
   readonly log: Logger;
-  readonly now?: () => number;
-  /** Algorithms of a generated key set (default `DEFAULT_ALGORITHMS`). */
-  readonly algorithms?: readonly SigningAlgorithm[];
   /** Follow changes other processes make to the file (default true). */
   readonly watch?: boolean;
 }
@@ -50,24 +33,20 @@ const WATCH_DEBOUNCE_MS = 100;
 
 const isNotFound = (error: unknown) => (error as { code?: unknown })?.code === "ENOENT" || (error as { name?: unknown })?.name === "NotFound";
 
-export class FileKeyStore implements KeyStore {
+export class FileKeyStore extends KeySetStore implements KeyStore {
   readonly description: string;
   private readonly options: FileKeyStoreOptions;
-  private readonly now: () => number;
-  private set: KeySet | undefined;
   /** The file text the keys in memory came from (or were written as). */
   private text: string | undefined;
-  private published: PublishedJwks | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
   private opened = false;
   private unwatch: (() => void) | undefined;
   private watchTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
   constructor(options: FileKeyStoreOptions) {
+    super(options);
     this.options = options;
     this.description = `file "${options.file}"`;
-    this.now = options.now ?? Date.now;
   }
 
   async open(): Promise<void> {
@@ -103,22 +82,10 @@ export class FileKeyStore implements KeyStore {
     });
   }
 
-  async publicJwks(): Promise<PublicJwks> {
-    await this.ensure();
-    if (!this.published || this.now() >= this.published.until) await this.publish();
-    return this.published!.jwks;
-  }
-
   rotate(options: RotateOptions = {}): Promise<Rotation> {
     return this.exclusive(async () => {
       const before = this.set ?? (await this.readOrNothing());
-      const { set, rotation } = await rotateKeySet(before, {
-        algorithms: this.options.algorithms ?? DEFAULT_ALGORITHMS,
-        graceMs: this.options.rotationGrace * 1000,
-        signingDelayMs: (this.options.rotationSigningDelay ?? 0) * 1000,
-        now: this.now(),
-        immediate: options.immediate,
-      });
+      const { set, rotation } = await this.rotated(before, options);
       await this.write(set);
       this.options.log.info("keys.rotated", {
         file: this.options.file,
@@ -129,10 +96,6 @@ export class FileKeyStore implements KeyStore {
       });
       return rotation;
     });
-  }
-
-  async previousSigningKey(select: KeySelector): Promise<SigningKey | undefined> {
-    return previousSigningKey(await this.ensure(), select.alg, this.now());
   }
 
   jwksServed(): void {
@@ -161,14 +124,14 @@ export class FileKeyStore implements KeyStore {
   }
 
   /** The keys, generated and written when there are none yet (once, whoever asks first). */
-  private async ensure(): Promise<KeySet> {
+  protected async ensure(): Promise<KeySet> {
     if (this.set) return this.set;
     return this.exclusive(async () => {
       if (this.set) return this.set;
       // Another process sharing the file may have written it since we looked.
       const existing = await this.readOrNothing();
       if (existing) return this.set!;
-      const algorithms = this.options.algorithms ?? DEFAULT_ALGORITHMS;
+      const algorithms = this.algorithms;
       const started = performance.now();
       await this.write(await generateKeySet(algorithms));
       this.options.log.info("keys.generated", {
@@ -225,19 +188,6 @@ export class FileKeyStore implements KeyStore {
     this.set = set;
     this.text = text;
     this.published = published;
-  }
-
-  /** Serialises the public JWKS once per change (and when a retired key's time is up). */
-  private async publish(): Promise<void> {
-    const set = this.set;
-    if (!set) return;
-    this.published = await publishJwks(set, this.now());
-  }
-
-  private exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => {});
-    return next;
   }
 
   private startWatching(): void {
