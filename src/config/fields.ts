@@ -70,7 +70,8 @@ export const forwardProxyFields = () => ({
 });
 
 /** Kong's entity names. */
-export const entityName = () => z.string().regex(/^[a-zA-Z0-9.\-_~]{1,128}$/, "expected a name of letters, digits and . - _ ~ (at most 128)");
+export const ENTITY_NAME = /^[a-zA-Z0-9.\-_~]{1,128}$/;
+export const entityName = () => z.string().regex(ENTITY_NAME, "expected a name of letters, digits and . - _ ~ (at most 128)");
 
 /** A string or an array of strings, normalised to an array (Kong accepts both for some keys). */
 export const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item.transform((v) => [v] as z.output<T>[]), z.array(item)]);

@@ -71,9 +71,20 @@ function parseTomlText(text: string, file: string): unknown {
   }
 }
 
+// Building the schema costs more than validating a small file with it: one per folder and
+// plugin set, kept for reloads.
+const schemas = new WeakMap<PluginSchemas, Map<string, ReturnType<typeof configSchema>>>();
+
+function schemaFor(base: string, plugins: PluginSchemas): ReturnType<typeof configSchema> {
+  let byBase = schemas.get(plugins);
+  if (!byBase) schemas.set(plugins, (byBase = new Map()));
+  let schema = byBase.get(base);
+  if (!schema) byBase.set(base, (schema = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }, plugins, true)));
+  return schema;
+}
+
 function validate(raw: unknown, file: string, plugins: PluginSchemas): GatewayConfig {
-  const base = dirname(file);
-  const result = configSchema({ resolvePath: (p) => resolveAgainst(base, p) }, plugins).safeParse(raw, { reportInput: true });
+  const result = schemaFor(dirname(file), plugins).safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(file, result.error.issues));
   return deepFreeze(result.data);
 }
@@ -102,7 +113,10 @@ export async function loadConfig(runtime: Runtime, file: string, plugins: Plugin
   return { file, config: validate(resolved.value, file, plugins), references: resolved.references };
 }
 
-/** Config is frozen at start: nothing may change it behind the validator's back. */
+/**
+ * Config is frozen at start: nothing may change it behind the validator's back. What is frozen
+ * already (the routes of routes-fast.ts) is not walked again.
+ */
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === "object" && !(value instanceof URL) && !Object.isFrozen(value)) {
     for (const v of Object.values(value)) deepFreeze(v);

@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { parseCidr } from "../lib/ip.ts";
 import { entityName, kongTable, table } from "./fields.ts";
+import { EMPTY_LIST, EMPTY_RECORD, fastRoute, HOST, METHOD, PATH, PROTOCOLS, REDIRECT_CODES, validRegex } from "./routes-fast.ts";
 
-const HOST = /^(\*\.)?[a-zA-Z0-9.-]+(\.\*)?(:\d+)?$/;
 const SNI = /^(\*\.)?[a-zA-Z0-9.-]+(\.\*)?$/;
 
 /** `{ ip = "10.0.0.0/8", port = 8443 }`: Kong's `sources` / `destinations` entries. */
@@ -17,27 +17,14 @@ const endpoint = () =>
     port: z.int().min(0).max(65535).optional().describe("Port."),
   }).refine((e) => e.ip !== undefined || e.port !== undefined, "expected 'ip', 'port' or both");
 
-// Most routes leave most lists empty: one frozen empty value each, not a fresh copy per route
-// to allocate, validate and freeze (11 000 routes load measurably faster).
-const EMPTY_LIST: never[] = Object.freeze([]) as never[];
-const EMPTY_RECORD: Record<string, never> = Object.freeze({});
 const none = () => EMPTY_LIST;
-
-const validRegex = (source: string, flags?: string) => {
-  try {
-    new RegExp(source, flags);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 export const routeSchema = () =>
   kongTable("routes", {
     name: entityName().describe("Unique name; plugins refer to it."),
     service: entityName().describe("Name of the service requests are proxied to."),
     paths: z
-      .array(z.string().regex(/^(\/|~)/, "expected a path starting with '/' (prefix) or '~' (regex)"))
+      .array(z.string().regex(PATH, "expected a path starting with '/' (prefix) or '~' (regex)"))
       .default(none)
       .describe("Path prefixes that match (`/api`), or regexes starting with `~`. Regexes are tried before prefixes, the longest prefix wins."),
     hosts: z
@@ -47,7 +34,7 @@ export const routeSchema = () =>
         "Host header values that match; one leading or trailing `*` wildcard allowed; with `:port`, the Host header's port (or the listener's).",
       ),
     methods: z
-      .array(z.string().regex(/^[A-Z]+$/, "expected an upper-case HTTP method"))
+      .array(z.string().regex(METHOD, "expected an upper-case HTTP method"))
       .default(none)
       .describe("HTTP methods that match; empty matches all."),
     headers: z
@@ -63,14 +50,14 @@ export const routeSchema = () =>
     sources: z.array(endpoint()).default(none).describe('Client addresses that match: `{ ip = "CIDR", port = N }`, either or both.'),
     destinations: z.array(endpoint()).default(none).describe('Listener addresses that match: `{ ip = "CIDR", port = N }`, either or both.'),
     protocols: z
-      .array(z.enum(["http", "https", "ws", "wss"]))
+      .array(z.enum(PROTOCOLS))
       .min(1)
       .default(["http", "https"])
       .describe(
         "Protocols the route allows; checked after matching, as Kong does: HTTP on an HTTPS-only route answers 426 (or redirects), a non-WebSocket request on a ws/wss-only route 426.",
       ),
     https_redirect_status_code: z
-      .literal([426, 301, 302, 307, 308], { error: "expected 426, 301, 302, 307 or 308" })
+      .literal(REDIRECT_CODES, { error: "expected 426, 301, 302, 307 or 308" })
       .default(426)
       .describe("Answer to HTTP on an HTTPS-only route: 426 Upgrade Required, or a redirect to https with this status."),
     strip_path: z.boolean().default(true).describe("Remove the matched path prefix (or regex match) before proxying."),
@@ -101,3 +88,20 @@ export const routeSchema = () =>
       ctx.addIssue({ code: "custom", path: ["snis"], message: "expected 'protocols' to include \"https\" or \"wss\" when 'snis' is set" });
     }
   });
+
+/**
+ * The routes as loading validates them: the common shapes by routes-fast.ts, anything else by
+ * the schema above, whose issues stand as they are. Typed as the schema: docs and the JSON
+ * Schema are generated from `routeSchema` itself.
+ */
+export const loadedRouteSchema = () => {
+  const full = routeSchema();
+  return z.unknown().transform((value, ctx) => {
+    const fast = fastRoute(value);
+    if (fast) return fast;
+    const parsed = full.safeParse(value, { reportInput: true });
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
+    return z.NEVER;
+  }) as unknown as ReturnType<typeof routeSchema>;
+};

@@ -9,7 +9,7 @@ import { didYouMean } from "./did-you-mean.ts";
 import { table, type SchemaContext } from "./fields.ts";
 import { keysSchema } from "./keys.ts";
 import { pluginEntrySchema, type PluginSchemas } from "./plugin-entry.ts";
-import { routeSchema } from "./routes.ts";
+import { loadedRouteSchema, routeSchema } from "./routes.ts";
 import { serverSchema } from "./server.ts";
 import { serviceSchema } from "./services.ts";
 import { upstreamSchema } from "./upstreams.ts";
@@ -17,7 +17,8 @@ import { certificateSchema } from "./certificates.ts";
 
 export type { PluginSchemas } from "./plugin-entry.ts";
 
-export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
+/** `loading`: the variant load.ts validates with (routes by their fast path); docs use the plain one. */
+export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading = false) =>
   table({
     server: serverSchema(ctx).prefault({}).describe("Listeners, TLS, outbound trust and logging."),
     services: z.array(serviceSchema(ctx)).default([]).describe("Upstream services."),
@@ -29,7 +30,10 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
       .array(upstreamSchema())
       .default([])
       .describe("Load-balanced groups of targets that services name as their host (Kong's upstreams and targets)."),
-    routes: z.array(routeSchema()).default([]).describe("Rules that map requests to services."),
+    routes: z
+      .array(loading ? loadedRouteSchema() : routeSchema())
+      .default([])
+      .describe("Rules that map requests to services."),
     consumers: z
       .array(consumerSchema())
       .default([])
@@ -76,9 +80,10 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
       upstreamNames.add(name);
     });
     const services = config.services.map((s) => s.name);
-    const routes = config.routes.map((r) => r.name);
+    const serviceNames = new Set(services);
+    const routeNames = new Set(config.routes.map((r) => r.name));
     config.routes.forEach((r, i) => {
-      if (!services.includes(r.service))
+      if (!serviceNames.has(r.service))
         ctx.addIssue({
           code: "custom",
           path: ["routes", i, "service"],
@@ -126,13 +131,13 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas) =>
             message: `expected the name of a consumer, ${noConsumer(ref.consumer)}`,
           });
       }
-      if (p.route !== undefined && !routes.includes(p.route))
+      if (p.route !== undefined && !routeNames.has(p.route))
         ctx.addIssue({
           code: "custom",
           path: ["plugins", i, "route"],
-          message: `expected the name of a route, no route is named "${p.route}"${didYouMean(p.route, routes)}`,
+          message: `expected the name of a route, no route is named "${p.route}"${didYouMean(p.route, [...routeNames])}`,
         });
-      if (p.service !== undefined && !services.includes(p.service))
+      if (p.service !== undefined && !serviceNames.has(p.service))
         ctx.addIssue({
           code: "custom",
           path: ["plugins", i, "service"],

@@ -119,17 +119,14 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     ...(c.var.consumer ? { consumer: c.var.consumer.id } : {}),
   });
   const upstreamLatency = new Map(config.services.map((s) => [s.name, deps.metrics.upstreamSeries(s.name)]));
-  // Per route, built at start: its metrics series (a request only increments them) and its
-  // access-log members.
-  const perRoute = new Map(
-    routes.map((r) => [
-      r,
-      {
-        metrics: deps.metrics.route(r.config.name, r.service.name),
-        log: `"route":${JSON.stringify(r.config.name)},"service":${JSON.stringify(r.service.name)}`,
-      },
-    ]),
-  );
+  // Per route, made on its first request: its metrics series (later requests only increment them)
+  // and its access-log members. At start they would cost every route of a 10 000-route file.
+  const perRoute: ({ metrics: ReturnType<Metrics["route"]>; log: string } | undefined)[] = [];
+  const routeStats = (r: CompiledRoute) =>
+    (perRoute[r.index] = {
+      metrics: deps.metrics.route(r.config.name, r.service.name),
+      log: `"route":${JSON.stringify(r.config.name)},"service":${JSON.stringify(r.service.name)}`,
+    });
   const noRoute = { metrics: deps.metrics.route("", ""), log: `"route":null,"service":null` };
   const pooledHandler: Handler = async (c) => {
     const route = c.var.route;
@@ -234,23 +231,36 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   const proxyHandler: Handler = (c, next) => (c.env.upgrade && deps.upstreamConnect && !deps.decide ? websocketHandler(c) : httpHandler(c, next));
 
   const consumers = await createConsumerDirectory(config.consumers);
-  const chains = new Map<CompiledRoute, Chain>();
-  for (const route of routes) chains.set(route, routeChain(route, active, consumers, proxyHandler));
   const trusted = createTrustedProxies(config.server, log);
   // A client certificate header is the trusted load balancer's to set, never a caller's.
   const clientCertHeader = config.server.client_cert_header ? [config.server.client_cert_header.toLowerCase()] : [];
-  // Per route, the caller headers it never forwards: those its plugins may set (docs/security.md).
-  const policies = new Map<CompiledRoute, HeaderPolicy>();
+  // Per route, its chain and the caller headers it never forwards: those its plugins may set
+  // (docs/security.md). Both depend on the route only through its name and its service's, so
+  // routes that no plugin entry names share their service's (10 000 routes, a handful of chains).
+  const named = new Set(active.map((p) => p.entry.route));
+  const shared = new Map<string, { chain: Chain; policy: HeaderPolicy }>();
+  const chains: Chain[] = [];
+  const policies: HeaderPolicy[] = [];
   for (const route of routes) {
-    const applies = active.filter(
-      (p) =>
-        (p.entry.route === undefined || p.entry.route === route.config.name) &&
-        (p.entry.service === undefined || p.entry.service === route.service.name),
-    );
-    policies.set(
-      route,
-      headerPolicy(config.server.underscores_in_headers, [...applies.flatMap((p) => p.instance.upstreamHeaderNames ?? []), ...clientCertHeader]),
-    );
+    const key = named.has(route.config.name) ? `route:${route.config.name}` : `service:${route.service.name}`;
+    let built = shared.get(key);
+    if (!built) {
+      const applies = active.filter(
+        (p) =>
+          (p.entry.route === undefined || p.entry.route === route.config.name) &&
+          (p.entry.service === undefined || p.entry.service === route.service.name),
+      );
+      built = {
+        chain: routeChain(route, active, consumers, proxyHandler),
+        policy: headerPolicy(config.server.underscores_in_headers, [
+          ...applies.flatMap((p) => p.instance.upstreamHeaderNames ?? []),
+          ...clientCertHeader,
+        ]),
+      };
+      shared.set(key, built);
+    }
+    chains[route.index] = built.chain;
+    policies[route.index] = built.policy;
   }
 
   const accessLog = config.server.access_log;
@@ -310,10 +320,10 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
           upstreamRequestHeaders(
             raw.headers,
             { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId, forwarded: trustedView?.forwarded },
-            policies.get(match.route),
+            policies[match.route.index],
           ),
         );
-        await chains.get(match.route)!(c);
+        await chains[match.route.index]!(c);
         if (!c.res) throw new Error("the plugin chain ended without a response");
         response = c.res;
       }
@@ -331,7 +341,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       response = errorResponse(error, { displayErrors: c.var.displayErrors, unauthorizedMessage: c.var.unauthorizedMessage, requestId });
     }
     const elapsed = performance.now() - started;
-    const routed = match ? perRoute.get(match.route)! : noRoute;
+    const routed = match ? (perRoute[match.route.index] ?? routeStats(match.route)) : noRoute;
     routed.metrics.request(response.status, elapsed / 1000);
     if (response !== c.proxied) {
       try {
