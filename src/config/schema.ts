@@ -27,7 +27,7 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading
       .default([])
       .describe("Certificates the TLS proxy listener serves by SNI; `[server.tls]` is served to every other name."),
     upstreams: z
-      .array(upstreamSchema())
+      .array(upstreamSchema(ctx))
       .default([])
       .describe("Load-balanced groups of targets that services name as their host (Kong's upstreams and targets)."),
     routes: z

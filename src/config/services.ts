@@ -49,6 +49,14 @@ export const serviceSchema = (ctx: SchemaContext) =>
       .default(5)
       .describe("Retries after a failed connection, for requests without a body; with an `[[upstreams]]`, each retry goes to another target."),
     tls_verify: z.boolean().default(true).describe("Verify the upstream's certificate for https:// services."),
+    tls_verify_depth: z
+      .int()
+      .min(0, "expected a depth 0-64")
+      .max(64, "expected a depth 0-64")
+      .optional()
+      .describe(
+        "Most CA certificates allowed between the upstream's certificate and the trusted root (OpenSSL's verify depth, as Kong); a longer chain fails the handshake (502). Unset: no limit of the gateway's own.",
+      ),
     ca_certificates: z
       .array(filePath(ctx))
       .default([])
@@ -58,7 +66,9 @@ export const serviceSchema = (ctx: SchemaContext) =>
       key: filePath(ctx).describe("PEM private key of `cert`."),
     })
       .optional()
-      .describe("Client certificate for mutual TLS to the upstream (Kong's `client_certificate`, as files)."),
+      .describe(
+        "Client certificate for mutual TLS to the upstream (Kong's `client_certificate`, as files); for a balanced service it wins over the `[[upstreams]]` one.",
+      ),
   }).transform((service, issues) => {
     const split = SPLIT_KEYS.filter((k) => service[k] !== undefined);
     const { protocol, host, port, path, url, ...rest } = service;

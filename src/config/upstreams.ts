@@ -3,7 +3,7 @@
  * its `[[upstreams.targets]]`, with active and passive health checks.
  */
 import { z } from "zod";
-import { kongTable, seconds, table } from "./fields.ts";
+import { filePath, kongTable, seconds, table, type SchemaContext } from "./fields.ts";
 
 /** Kong's upstream names are host names: a service's `host` refers to one. */
 const upstreamName = () =>
@@ -106,7 +106,7 @@ const targetSchema = () =>
       .describe("Share of traffic relative to the other targets; 0 takes the target out of the balancer."),
   });
 
-export const upstreamSchema = () =>
+export const upstreamSchema = (ctx: SchemaContext) =>
   kongTable("upstreams", {
     name: upstreamName().describe("Host name services use in `url` (or `host`) to be balanced over this upstream's targets."),
     algorithm: z
@@ -123,6 +123,14 @@ export const upstreamSchema = () =>
     hash_on_cookie: z.string().optional().describe('Cookie whose value is hashed, for `hash_on` or `hash_fallback` `"cookie"`.'),
     hash_on_query_arg: z.string().optional().describe('Query argument whose value is hashed, for `hash_on = "query_arg"`.'),
     hash_fallback_query_arg: z.string().optional().describe('Query argument whose value is hashed, for `hash_fallback = "query_arg"`.'),
+    client_certificate: table({
+      cert: filePath(ctx).describe("PEM certificate (chain) presented to the targets."),
+      key: filePath(ctx).describe("PEM private key of `cert`."),
+    })
+      .optional()
+      .describe(
+        "Client certificate for mutual TLS to this upstream's targets (Kong's `client_certificate`, as files), for https services and `https` probes; a service's own `client_certificate` wins.",
+      ),
     slots: z.int().min(10).max(65536).default(10000).describe("Points on the consistent-hashing ring, shared among targets by weight."),
     host_header: z
       .string()

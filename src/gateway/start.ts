@@ -66,7 +66,7 @@ async function serverTls(runtime: Runtime, config: GatewayConfig): Promise<TlsFi
 /** What `check` verifies beyond the schema: certificate files readable and each key matching its certificate. */
 export async function checkCertificateFiles(runtime: Runtime, config: GatewayConfig): Promise<void> {
   await sniCertificates(runtime, config);
-  await serviceTls(runtime, config, []);
+  await serviceTls(runtime, config, [], await upstreamCertificates(runtime, config));
 }
 
 /** `[[certificates]]` read and checked: a key that does not belong to its certificate stops the start. */
@@ -120,11 +120,38 @@ const sameLimits = (a: ListenerLimits, b: ListenerLimits) =>
   a.keepaliveTimeout === b.keepaliveTimeout &&
   a.maxConnections === b.maxConnections;
 
+type ClientCertificate = { readonly cert: string; readonly key: string };
+
+/** A `client_certificate = { cert, key }` read and checked (the key must be the certificate's). */
+async function readClientCertificate(runtime: Runtime, files: { cert: string; key: string }, at: string): Promise<ClientCertificate> {
+  const cert = await readPemFile(runtime, files.cert, `${at}.cert`);
+  const key = await readPemFile(runtime, files.key, `${at}.key`);
+  if (!keyMatchesCertificate(cert, key))
+    throw new ConfigError(
+      `${at}.key: expected the private key of ${at.slice(at.lastIndexOf(".") + 1)}.cert ("${files.cert}"), "${files.key}" does not match it`,
+    );
+  return { cert, key };
+}
+
+/** Each `[[upstreams]]`' own `client_certificate`, by lower-case name. */
+async function upstreamCertificates(runtime: Runtime, config: GatewayConfig): Promise<Map<string, ClientCertificate>> {
+  const out = new Map<string, ClientCertificate>();
+  for (const [i, u] of config.upstreams.entries())
+    if (u.client_certificate)
+      out.set(u.name.toLowerCase(), await readClientCertificate(runtime, u.client_certificate, `upstreams[${i}].client_certificate`));
+  return out;
+}
+
 /**
  * Outbound TLS of each service: `[server] trusted_certificates` plus its own `ca_certificates`,
- * its `client_certificate` (mTLS to the upstream) and `tls_verify`.
+ * its `client_certificate` (else its `[[upstreams]]`' one, as Kong), `tls_verify` and `tls_verify_depth`.
  */
-async function serviceTls(runtime: Runtime, config: GatewayConfig, trusted: readonly string[]): Promise<Map<string, OutboundTls>> {
+async function serviceTls(
+  runtime: Runtime,
+  config: GatewayConfig,
+  trusted: readonly string[],
+  upstreamCerts: ReadonlyMap<string, ClientCertificate>,
+): Promise<Map<string, OutboundTls>> {
   const out = new Map<string, OutboundTls>();
   for (const [i, s] of config.services.entries()) {
     if (s.url.protocol !== "https:") {
@@ -133,16 +160,14 @@ async function serviceTls(runtime: Runtime, config: GatewayConfig, trusted: read
     }
     const own = await Promise.all(s.ca_certificates.map((f, j) => readPemFile(runtime, f, `services[${i}].ca_certificates[${j}]`)));
     const client = s.client_certificate
-      ? {
-          cert: await readPemFile(runtime, s.client_certificate.cert, `services[${i}].client_certificate.cert`),
-          key: await readPemFile(runtime, s.client_certificate.key, `services[${i}].client_certificate.key`),
-        }
-      : {};
-    if (client.cert && !keyMatchesCertificate(client.cert, client.key))
-      throw new ConfigError(
-        `services[${i}].client_certificate.key: expected the private key of client_certificate.cert ("${s.client_certificate!.cert}"), "${s.client_certificate!.key}" does not match it`,
-      );
-    out.set(s.name, { ca: [...trusted, ...own], verify: s.tls_verify, ...client });
+      ? await readClientCertificate(runtime, s.client_certificate, `services[${i}].client_certificate`)
+      : (upstreamCerts.get(s.url.hostname.toLowerCase()) ?? {});
+    out.set(s.name, {
+      ca: [...trusted, ...own],
+      verify: s.tls_verify,
+      ...(s.tls_verify_depth !== undefined ? { verifyDepth: s.tls_verify_depth } : {}),
+      ...client,
+    });
   }
   return out;
 }
@@ -152,13 +177,16 @@ function buildUpstreams(
   runtime: Runtime,
   config: GatewayConfig,
   trusted: readonly string[],
+  certificates: ReadonlyMap<string, ClientCertificate>,
   log: Logger,
   previous?: ReadonlyMap<string, UpstreamPool>,
 ): Map<string, UpstreamPool> {
   const pools = new Map<string, UpstreamPool>();
   for (const u of config.upstreams) {
     const type = u.healthchecks.active.type;
-    const fetch = runtime.createUpstreamFetch(type === "https" ? { ca: [...trusted], verify: u.healthchecks.active.https_verify_certificate } : {});
+    const fetch = runtime.createUpstreamFetch(
+      type === "https" ? { ca: [...trusted], verify: u.healthchecks.active.https_verify_certificate, ...certificates.get(u.name.toLowerCase()) } : {},
+    );
     const prober = createProber(u, { fetch, connect: runtime.tcpConnect });
     const pool = new UpstreamPool(u, prober, (target, healthy) =>
       log[healthy ? "info" : "warn"]("upstream.target_health", { upstream: u.name, target: target.name, health: healthy ? "HEALTHY" : "UNHEALTHY" }),
@@ -236,8 +264,12 @@ export async function startGateway(
     const trustedCertificates = await readTrustedCertificates(runtime, config);
     const tls = await serverTls(runtime, config);
     const pluginContext: PluginContext = { runtime, log, server: config.server, trustedCertificates, shared, metrics, keys, cluster };
-    const outbound = await serviceTls(runtime, config, trustedCertificates);
-    const upstreams = buildUpstreams(runtime, config, trustedCertificates, log, previous?.upstreams);
+    // The fetch client (a benchmark comparison) cannot see the chain: refuse rather than ignore the limit.
+    const deep = upstreamClient(runtime) === "fetch" ? config.services.findIndex((s) => s.tls_verify_depth !== undefined) : -1;
+    if (deep >= 0) throw new ConfigError(`services[${deep}].tls_verify_depth: not enforced with GATEWAY_UPSTREAM_CLIENT=fetch; unset one of them`);
+    const upstreamCerts = await upstreamCertificates(runtime, config);
+    const outbound = await serviceTls(runtime, config, trustedCertificates, upstreamCerts);
+    const upstreams = buildUpstreams(runtime, config, trustedCertificates, upstreamCerts, log, previous?.upstreams);
     const app = await createProxyApp(config, {
       upstreams,
       log,

@@ -17,7 +17,8 @@ import {
   type Runtime,
   type TlsFiles,
 } from "./types.ts";
-import { connect } from "./bun-socket.ts";
+import { connect as runtimeConnect } from "./bun-socket.ts";
+import { connectNode } from "./node-socket.ts";
 import { BUN_UPGRADED, bunUpgrade, bunWebSocketHandlers, wantsWebSocket } from "./websocket-edge.ts";
 
 /** Bun takes an array for SNI: the first entry is the default, the others carry a serverName. */
@@ -113,7 +114,8 @@ export const bunRuntime: Runtime = {
   version: Bun.version,
   listen,
   createUpstreamFetch,
-  connect,
+  // A chain depth limit needs the verified chain, which only node:tls reports.
+  connect: (options, events) => (options.tls?.verifyDepth !== undefined ? connectNode(options, events) : runtimeConnect(options, events)),
   createFetch,
   tcpConnect,
   readTextFile: (path) => Bun.file(path).text(),

@@ -3,7 +3,8 @@ import { createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
 import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
-import { connect } from "./deno-socket.ts";
+import { connect as runtimeConnect } from "./deno-socket.ts";
+import { connectNode } from "./node-socket.ts";
 import { tcpConnect } from "./tcp-connect.ts";
 import { denoUpgrade, wantsWebSocket } from "./websocket-edge.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
@@ -150,7 +151,8 @@ export const denoRuntime: Runtime = {
   version: Deno.version.deno,
   listen,
   createUpstreamFetch,
-  connect,
+  // A chain depth limit needs the verified chain, which only node:tls reports.
+  connect: (options, events) => (options.tls?.verifyDepth !== undefined ? connectNode(options, events) : runtimeConnect(options, events)),
   createFetch,
   tcpConnect,
   readTextFile: (path) => Deno.readTextFile(path),

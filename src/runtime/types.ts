@@ -126,6 +126,8 @@ export interface OutboundTls {
   readonly key?: string;
   /** `false` disables server certificate verification (never by default). */
   readonly verify?: boolean;
+  /** Most CA certificates allowed between the upstream's certificate and the trust anchor (`tls_verify_depth`). */
+  readonly verifyDepth?: number;
   /** A forward proxy (`http://[user:pass@]host:port`): CONNECT for https URLs, absolute-form for http. */
   readonly proxy?: string;
 }
@@ -142,6 +144,8 @@ export interface SocketTls {
   readonly cert?: string;
   readonly key?: string;
   readonly verify?: boolean;
+  /** Most CA certificates allowed between the peer's certificate and the trust anchor; set, the connection goes through node:tls. */
+  readonly verifyDepth?: number;
 }
 
 export interface ConnectOptions {

@@ -68,6 +68,8 @@ export class HttpConnection implements SocketEvents, ParserEvents {
   /** `performance.now()` when the connection last became idle. */
   idleSince = 0;
   private phase = Phase.Idle;
+  /** Why the socket closed while no exchange was on it. */
+  private closedBy: Error | undefined;
   private readonly parser: ResponseParser;
   // The current exchange; reset by `send`.
   private timeouts: UpstreamTimeouts = { connect: 0, write: 0, read: 0 };
@@ -102,8 +104,15 @@ export class HttpConnection implements SocketEvents, ParserEvents {
   }
 
   send(req: UpstreamRequest, timeouts: UpstreamTimeouts, control?: ExchangeControl): Promise<UpstreamResponse> {
-    const { head, framing } = requestHead(req);
     this.requests++;
+    // Closed before the request went out, e.g. by a TLS 1.3 alert after the handshake (an upstream
+    // refusing the client certificate, or its absence): an upstream failure now, not a read_timeout later.
+    if (this.closed) {
+      this.phase = Phase.Closed;
+      const why = `the upstream closed the connection before the request was sent${this.closedBy ? ` (${this.closedBy.message})` : ""}`;
+      return Promise.reject(this.requests > 1 ? new StaleConnectionError(why) : new UpstreamUnavailableError(why, { cause: this.closedBy }));
+    }
+    const { head, framing } = requestHead(req);
     this.timeouts = timeouts;
     this.responded = false;
     this.received = false;
@@ -244,6 +253,7 @@ export class HttpConnection implements SocketEvents, ParserEvents {
   }
 
   close(error?: Error): void {
+    this.closedBy = error;
     if (this.phase === Phase.Idle) {
       this.phase = Phase.Closed;
       this.owner.discard(this);

@@ -298,6 +298,24 @@ describe("the keep-alive pool", () => {
 });
 
 describe("Kong's timeouts on the upstream connection", () => {
+  it("fails at once, not after read_timeout, when a new connection closes before the request went out (a TLS 1.3 alert)", async () => {
+    const { port } = rawServer(() => {});
+    // What Deno's TLS client reports when the upstream refuses the client certificate after the handshake.
+    const alerted: typeof connect = async (options, events) => {
+      const socket = await connect(options, events);
+      socket.destroy();
+      events.close(new Error("received fatal alert: CertificateRequired"));
+      return socket;
+    };
+    const pool = new ConnectionPool({ hostname: "127.0.0.1", port }, alerted, keepalive);
+    const started = performance.now();
+    const error = (await pool.request(get(), { ...timeouts, read: 5000 }).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(UpstreamUnavailableError);
+    expect(error.message).toContain("CertificateRequired");
+    expect(performance.now() - started).toBeLessThan(2000);
+    pool.close();
+  });
+
   it("read_timeout bounds the wait for the response headers after the request was sent", async () => {
     const { port } = rawServer(() => {});
     const pool = poolFor(port);

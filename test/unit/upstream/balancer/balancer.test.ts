@@ -5,6 +5,8 @@ import { Balancer } from "../../../../src/upstream/balancer/balancer.ts";
 import { HealthChecker, type Outcome } from "../../../../src/upstream/balancer/health.ts";
 import { UpstreamPool } from "../../../../src/upstream/balancer/upstream-pool.ts";
 
+const CTX = { resolvePath: (p: string) => p };
+
 const two = (wa = 100, wb = 100) => [
   { host: "10.0.0.1", port: 80, weight: wa },
   { host: "10.0.0.2", port: 80, weight: wb },
@@ -20,7 +22,7 @@ function shares(pick: () => string | undefined, n: number): Record<string, numbe
 }
 
 const upstream = (extra: Record<string, unknown> = {}) =>
-  upstreamSchema().parse({ name: "backend", targets: [{ target: "10.0.0.1:80" }, { target: "10.0.0.2:80" }], ...extra });
+  upstreamSchema(CTX).parse({ name: "backend", targets: [{ target: "10.0.0.1:80" }, { target: "10.0.0.2:80" }], ...extra });
 
 describe("the balancer", () => {
   it("splits round-robin traffic by weight, exactly", () => {
@@ -141,7 +143,7 @@ describe("an upstream pool", () => {
   const source = (headers: Record<string, string> = {}) => ({ ip: "192.0.2.1", headers: new Headers(headers), path: "/a", query: "user=7" });
 
   it("answers Kong's 503 when no target is usable", () => {
-    const pool = new UpstreamPool(upstreamSchema().parse({ name: "b", targets: [{ target: "10.0.0.1:80", weight: 0 }] }));
+    const pool = new UpstreamPool(upstreamSchema(CTX).parse({ name: "b", targets: [{ target: "10.0.0.1:80", weight: 0 }] }));
     expect(() => pool.peers(source()).pick()).toThrow(NoHealthyPeerError);
   });
 
@@ -171,7 +173,7 @@ describe("an upstream pool", () => {
 
 describe("[[upstreams]] validation", () => {
   const issues = (input: Record<string, unknown>) => {
-    const r = upstreamSchema().safeParse({ name: "b", ...input });
+    const r = upstreamSchema(CTX).safeParse({ name: "b", ...input });
     return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   };
   it("refuses a target that is not host:port, a duplicate target and a weight out of range", () => {
