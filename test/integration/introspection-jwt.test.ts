@@ -3,9 +3,11 @@
  * (oidc-provider with its `jwtIntrospection` feature) and the real gateway: the signed answer is
  * verified with the issuer's keys before it lets a token through; an answer that does not verify
  * (a relay in the test flips a bit of the IdP's signature) or an unsigned JSON answer is the
- * IdP's failure, a logged 502, never a 401.
+ * IdP's failure, a logged 502, never a 401. `upstream_introspection_jwt_header` hands the signed
+ * answer to the upstream, which can verify it itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
@@ -125,5 +127,42 @@ describe("introspection_accept = application/token-introspection+jwt", () => {
       `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nintrospection_accept = "application/jwt"`,
     );
     expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/introspection_accept.*application\/token-introspection\+jwt/s);
+  });
+});
+
+describe("upstream_introspection_jwt_header", () => {
+  it("gives the upstream the IdP's signed answer, which verifies with the IdP's keys, in place of a header the caller forged", async () => {
+    const gw = await gateway(`upstream_introspection_jwt_header = "X-Introspection-Jwt"`);
+    const token = await opaqueToken();
+    const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${token}`, "x-introspection-jwt": "forged" } });
+    expect(res.status).toBe(200);
+    const jwt = ((await res.json()) as { headers: Record<string, string> }).headers["x-introspection-jwt"]!;
+    expect(decodeProtectedHeader(jwt).typ).toBe("token-introspection+jwt");
+    const { payload } = await jwtVerify(jwt, createRemoteJWKSet(new URL(idp.jwksUri)), { issuer: idp.issuer, audience: SIGNED.id });
+    const introspected = payload.token_introspection as Record<string, unknown>;
+    expect(introspected.active).toBe(true);
+    expect(introspected.client_id).toBe("opaque");
+  });
+
+  it("serves the header from the cache too: the repeat makes no IdP call and carries the same JWT", async () => {
+    const gw = await gateway(`upstream_introspection_jwt_header = "X-Introspection-Jwt"`);
+    const token = await opaqueToken();
+    const first = (await (await call(gw, token)).json()) as { headers: Record<string, string> };
+    const before = (await idp.stats()).introspection;
+    const second = (await (await call(gw, token)).json()) as { headers: Record<string, string> };
+    expect((await idp.stats()).introspection).toBe(before);
+    expect(second.headers["x-introspection-jwt"]).toBe(first.headers["x-introspection-jwt"]!);
+  });
+
+  it("is refused at start without introspection_accept asking for a JWT (there would be nothing to send)", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
+    const text = simpleConfig(
+      "http://127.0.0.1:1/",
+      `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nupstream_introspection_jwt_header = "X-Jwt"`,
+    );
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(
+      /upstream_introspection_jwt_header.*application\/token-introspection\+jwt/s,
+    );
   });
 });

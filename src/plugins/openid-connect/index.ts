@@ -116,6 +116,8 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
     // Kong's `upstream_introspection_header`: rendered once per cached introspection result.
     const introspectionHeader = config.upstream_introspection_header?.toLowerCase();
     const introspectionValues = new WeakMap<object, string>();
+    // Kong's `upstream_introspection_jwt_header`: the IdP's signed answer as it came (RFC 9701).
+    const introspectionJwtHeader = config.upstream_introspection_jwt_header?.toLowerCase();
 
     const handler: PluginHandler = async (c, next) => {
       if (config.display_errors) c.set("displayErrors", true);
@@ -156,6 +158,9 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
         }
         c.var.upstreamHeaders.set(introspectionHeader, value);
       }
+      if (introspectionJwtHeader !== undefined && principal.method === "introspection" && principal.grant.jwt !== undefined) {
+        c.var.upstreamHeaders.set(introspectionJwtHeader, principal.grant.jwt);
+      }
       if (identity.groups) {
         c.set("authenticatedGroups", identity.groups);
         c.var.upstreamHeaders.set("x-authenticated-groups", identity.groupsHeader!);
@@ -165,7 +170,12 @@ export const openIdConnect = definePlugin<OpenIdConnectConfig>({
 
     return {
       handler,
-      upstreamHeaderNames: [...upstreamHeaderNames(config), "x-authenticated-groups", ...(introspectionHeader ? [introspectionHeader] : [])],
+      upstreamHeaderNames: [
+        ...upstreamHeaderNames(config),
+        "x-authenticated-groups",
+        ...(introspectionHeader ? [introspectionHeader] : []),
+        ...(introspectionJwtHeader ? [introspectionJwtHeader] : []),
+      ],
       readiness() {
         if (issuer.peek()) return { ready: true };
         return { ready: false, reason: `issuer "${issuer.issuer}" is not discovered yet${issuer.view().error ? `: ${issuer.view().error}` : ""}` };

@@ -64,6 +64,8 @@ export interface Grant {
   readonly token: string;
   /** Verified claims of the token (a JWT's, or an introspection response); absent for an opaque token. */
   readonly claims: Readonly<Record<string, unknown>> | undefined;
+  /** The IdP's signed introspection answer (RFC 9701), when `introspection_accept` asked for one. */
+  readonly jwt?: string;
 }
 
 export interface UpstreamHeaderSettings {

@@ -443,6 +443,14 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe(
         "Header that carries the introspection response (base64url-encoded JSON) to the upstream when `introspection` authenticated the caller; a caller's own header of that name never reaches the upstream. Unset: none.",
       ),
+    upstream_introspection_jwt_header: z
+      .string()
+      .regex(HEADER_NAME, "expected an HTTP header name")
+      .optional()
+      .describe(
+        "Header that carries the IdP's signed introspection answer (the JWT as it came, `introspection_accept = \"application/token-introspection+jwt\"`) to the upstream when `introspection` authenticated the caller, so the upstream can verify it itself; a caller's own header of that name never reaches the upstream. Unset: none.",
+      )
+      .meta({ kong: "same; refused without `introspection_accept` asking for a JWT (Kong then silently sends nothing)" }),
     upstream_headers_claims: z
       .array(z.string().min(1))
       .default([])
@@ -526,6 +534,13 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       ctx.addIssue({ code: "custom", path: ["client_id"], message: "missing required key: token exchange needs the gateway's own 'client_id'" });
     }
     if (needsClient || c.client_id !== undefined) checkGatewayClient(c, ctx);
+    if (c.upstream_introspection_jwt_header !== undefined && c.introspection_accept !== "application/token-introspection+jwt") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstream_introspection_jwt_header"],
+        message: `needs introspection_accept = "application/token-introspection+jwt": with JSON answers there is no JWT to send`,
+      });
+    }
     if (c.introspection_endpoint_auth_method !== undefined) {
       const names = { ...KONG_KEY_NAMES, client_auth: "introspection_endpoint_auth_method" };
       checkGatewayClient({ ...c, client_auth: [c.introspection_endpoint_auth_method] }, ctx, names);

@@ -36,8 +36,6 @@ import { timedIdpCall } from "../../../oidc/client/timed-call.ts";
  */
 interface ActiveToken extends Grant {
   readonly claims: Readonly<Record<string, unknown>>;
-  /** The IdP's signed answer, with `introspection_accept = "application/token-introspection+jwt"`. */
-  readonly jwt?: string;
 }
 
 const inactive = (description: string) => new AuthError({ error: "invalid_token", description });
