@@ -5,44 +5,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
 import * as https from "node:https";
-import * as net from "node:net";
-import * as tls from "node:tls";
-import { join } from "node:path";
-import { ensureCerts } from "../support/certs.ts";
+import { cert as pem } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { rawExchange } from "../support/raw-http.ts";
+import { echoUpstreamForFile, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const RUNTIMES = ["bun", "deno"] as const;
 
-let certs: string;
-let upstream: EchoUpstream;
-const pem = (name: string) => readFileSync(join(certs, name), "utf8");
-
-beforeAll(() => {
-  certs = ensureCerts();
-  upstream = startEchoUpstream();
-});
-
-afterAll(async () => {
-  await upstream.stop();
-});
+const upstream = echoUpstreamForFile();
 
 function mtlsConfig(requireClientCert: boolean): string {
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-log_level = "debug"
-shutdown_timeout = 2000
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-require_client_cert = ${requireClientCert}
-
+  return `${tlsServerConfig({ server: 'log_level = "debug"\nshutdown_timeout = 2000', tls: `require_client_cert = ${requireClientCert}` })}
 [[services]]
 name = "echo"
 url = "${upstream.url}/anything"
@@ -87,20 +61,10 @@ function call(port: number, options: { cert?: string; key?: string; headers?: Re
   });
 }
 
-/** Sends raw HTTP/1.1 bytes (plain, or TLS with the JohnDoe certificate) and returns status line and body. */
-function raw(port: number, secure: boolean, text: string): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const socket = secure
-      ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") }, () =>
-          socket.write(text),
-        )
-      : net.connect({ host: "127.0.0.1", port }, () => socket.write(text));
-    let out = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (d) => (out += d));
-    socket.on("error", fail);
-    socket.on("end", () => done({ status: Number(out.split(" ")[1]), body: out.slice(out.indexOf("\r\n\r\n") + 4) }));
-  });
+/** Sends raw HTTP/1.1 bytes to the plain listener, or to the TLS one with the JohnDoe certificate; the first answer's status. */
+async function raw(gateway: GatewayProcess, listener: "proxy" | "proxy_tls", text: string): Promise<{ status: number | undefined }> {
+  const answer = await rawExchange(listenerTargets(gateway)[listener === "proxy" ? "plain" : "mtls"], text);
+  return { status: answer.statuses[0] };
 }
 
 /** The `tls.client_certificate` debug line of one request, if the listener logged one. */
@@ -191,35 +155,24 @@ for (const runtime of RUNTIMES) {
 
     for (const listener of ["proxy", "proxy_tls"] as const) {
       it(`refuses on ${listener} a Host header that would move the routed path, with 400`, async () => {
-        const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
         for (const host of ["evil.example/admin?", "user@evil.example", "evil.example#x", "a b"]) {
           const id = `${runtime}-${listener}-host-${crypto.randomUUID()}`;
-          const answer = await raw(
-            port,
-            listener === "proxy_tls",
-            `GET /mtls HTTP/1.1\r\nHost: ${host}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`,
-          );
+          const answer = await raw(gateway, listener, `GET /mtls HTTP/1.1\r\nHost: ${host}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
           expect(answer.status).toBe(400);
           expect(upstreamSaw(id)).toBeUndefined();
         }
       });
 
       it(`refuses on ${listener} two Host headers (RFC 9112 §3.2)`, async () => {
-        const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
-        const answer = await raw(
-          port,
-          listener === "proxy_tls",
-          "GET /mtls HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
-        );
+        const answer = await raw(gateway, listener, "GET /mtls HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n");
         expect(answer.status).toBe(400);
       });
 
       it(`routes an absolute-form target on ${listener} by its own path`, async () => {
-        const port = listener === "proxy" ? gateway.ports.proxy : gateway.ports.proxyTls;
         const id = `${runtime}-${listener}-absolute-${crypto.randomUUID()}`;
         const answer = await raw(
-          port,
-          listener === "proxy_tls",
+          gateway,
+          listener,
           `GET http://localhost/abs/path?q=1 HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`,
         );
         expect(answer.status).toBe(200);
