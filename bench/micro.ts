@@ -2,12 +2,15 @@
  * In-process cost of the gateway's own request path, without sockets: the proxy app built from a
  * config, and an upstream fetch that answers at once. Compares source trees side by side
  * (interleaved rounds, medians), so a change can be judged on a noisy machine.
- * Run: bun bench/micro.ts [dir ...]   (default: this checkout)
+ * With --pool, the upstream is the gateway's own HTTP/1.1 client (src/upstream/pool.ts) over an
+ * in-memory socket that answers nginx's bytes, as the binary proxies (no syscalls measured).
+ * Run: bun bench/micro.ts [--pool] [dir ...]   (default: this checkout)
  */
 import { resolve } from "node:path";
 import { pluginRegistry } from "../src/plugins/registry.ts";
 
-const dirs = Bun.argv.slice(2).filter((a) => !/^\d+$/.test(a));
+const pooled = Bun.argv.includes("--pool");
+const dirs = Bun.argv.slice(2).filter((a) => !/^\d+$/.test(a) && !a.startsWith("--"));
 if (!dirs.length) dirs.push(resolve(import.meta.dir, ".."));
 const perRound = 20_000;
 const rounds = 9;
@@ -20,6 +23,23 @@ const upstreamHeaders = {
   connection: "keep-alive",
 };
 const upstreamFetch = async () => new Response("ok", { headers: upstreamHeaders });
+const upstreamBytes = new TextEncoder().encode(
+  `HTTP/1.1 200 OK\r\n${Object.entries(upstreamHeaders)
+    .map(([k, v]) => `${k[0]!.toUpperCase()}${k.slice(1)}: ${v}`)
+    .join("\r\n")}\r\n\r\nok`,
+);
+/** A connection that answers every request head with the upstream's bytes, on the next microtask. */
+const memoryConnect = async (_options: unknown, events: { data(chunk: Uint8Array): void }) => ({
+  events,
+  closed: false,
+  write(data: Uint8Array | string) {
+    if (typeof data !== "string" || data.endsWith("\r\n\r\n")) queueMicrotask(() => events.data(upstreamBytes.slice()));
+    return true;
+  },
+  pause() {},
+  resume() {},
+  destroy() {},
+});
 const conn = { remoteAddress: "127.0.0.1", localPort: 8000, tls: false };
 const reqHeaders = { host: "127.0.0.1:8000", "user-agent": "wrk", accept: "*/*" };
 
@@ -30,6 +50,11 @@ async function load(dir: string): Promise<Handler> {
   const { createLogger } = await import(`${dir}/src/log.ts`);
   const log = createLogger("error");
   const deps: Record<string, unknown> = { log, pluginContext: { log }, upstreamFetch: () => upstreamFetch };
+  if (pooled) {
+    const { ConnectionPool } = await import(`${dir}/src/upstream/pool.ts`);
+    deps.upstreamPool = () =>
+      new ConnectionPool({ hostname: "127.0.0.1", port: 9 }, memoryConnect, { poolSize: 256, maxRequests: 0, idleTimeoutMs: 60_000 });
+  }
   try {
     const { Metrics } = await import(`${dir}/src/metrics.ts`);
     deps.metrics = new Metrics("micro", "bun");

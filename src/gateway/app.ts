@@ -15,12 +15,12 @@ import type { PluginHandler, RequestContext } from "./context.ts";
 import { allowResponse } from "./decision.ts";
 import { errorResponse } from "./error-response.ts";
 import { createTrustedProxies } from "./trusted-proxies.ts";
-import { headerPolicy, requestIdFrom, upstreamRequestHeaders, type HeaderPolicy } from "./headers.ts";
+import { headerPolicy, requestIdFrom, upstreamHeadLines, upstreamRequestHeaders, type ForwardedFacts, type HeaderPolicy } from "./headers.ts";
 import { normalizePath, splitTarget } from "./path.ts";
 import { proxy, proxyBalanced, proxyPooled } from "./proxy.ts";
 import { proxyWebSocket } from "./websocket.ts";
 import type { Connector } from "../upstream/websocket/client.ts";
-import { routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
+import { hasPlugins, routeChain, type ActivePlugin, type Chain } from "./plugin-chain.ts";
 import type { ConnectionPool, UpstreamTimeouts } from "../upstream/pool.ts";
 import { GatewayContext } from "./request-context.ts";
 import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
@@ -139,7 +139,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       method: raw.method,
       target,
       host: route.config.preserve_host ? (raw.headers.get("host") ?? service.url.host) : service.url.host,
-      headers: c.var.upstreamHeaders,
+      headers: (c as GatewayContext).headLines ?? c.var.upstreamHeaders,
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       caller: raw,
       requestId: c.var.requestId,
@@ -237,10 +237,13 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   // Per route, its chain and the caller headers it never forwards: those its plugins may set
   // (docs/security.md). Both depend on the route only through its name and its service's, so
   // routes that no plugin entry names share their service's (10 000 routes, a handful of chains).
+  // A route no plugin applies to, on the gateway's own client, is `direct`: its upstream headers
+  // are written straight into the request head (nothing edits them in between).
   const named = new Set(active.map((p) => p.entry.route));
-  const shared = new Map<string, { chain: Chain; policy: HeaderPolicy }>();
+  const shared = new Map<string, { chain: Chain; policy: HeaderPolicy; direct: boolean }>();
   const chains: Chain[] = [];
   const policies: HeaderPolicy[] = [];
+  const direct: boolean[] = [];
   for (const route of routes) {
     const key = named.has(route.config.name) ? `route:${route.config.name}` : `service:${route.service.name}`;
     let built = shared.get(key);
@@ -256,11 +259,13 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
           ...applies.flatMap((p) => p.instance.upstreamHeaderNames ?? []),
           ...clientCertHeader,
         ]),
+        direct: deps.upstreamPool !== undefined && !deps.decide && !hasPlugins(route, active),
       };
       shared.set(key, built);
     }
     chains[route.index] = built.chain;
     policies[route.index] = built.policy;
+    direct[route.index] = built.direct;
   }
 
   const accessLog = config.server.access_log;
@@ -315,14 +320,19 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       else {
         c.set("route", match.route);
         c.set("strippedPath", match.strippedPath);
-        c.set(
-          "upstreamHeaders",
-          upstreamRequestHeaders(
-            raw.headers,
-            { remoteAddress: conn.remoteAddress, protocol, host, port: conn.localPort, path, requestId, forwarded: trustedView?.forwarded },
-            policies[match.route.index],
-          ),
-        );
+        const facts: ForwardedFacts = {
+          remoteAddress: conn.remoteAddress,
+          protocol,
+          host,
+          port: conn.localPort,
+          path,
+          requestId,
+          forwarded: trustedView?.forwarded,
+        };
+        // A WebSocket relay takes Headers.
+        const policy = policies[match.route.index];
+        if (direct[match.route.index] && !conn.upgrade) c.headLines = upstreamHeadLines(raw.headers, facts, policy);
+        else c.set("upstreamHeaders", upstreamRequestHeaders(raw.headers, facts, policy));
         await chains[match.route.index]!(c);
         if (!c.res) throw new Error("the plugin chain ended without a response");
         response = c.res;

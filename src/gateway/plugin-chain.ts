@@ -81,6 +81,11 @@ interface Slot {
   readonly byConsumer: ReadonlyMap<Consumer, Handler | undefined>;
 }
 
+/** Whether any plugin entry may run on `route` (for some consumer or none). */
+export function hasPlugins(route: CompiledRoute, active: readonly ActivePlugin[]): boolean {
+  return active.some((p) => rank({ ...p.entry, consumer: undefined }, route, undefined, undefined) >= 0);
+}
+
 /** The chain of `route`: plugins then `proxy`. */
 export function routeChain(route: CompiledRoute, active: readonly ActivePlugin[], consumers: ConsumerDirectory, proxy: Handler): Chain {
   const scoped = active.filter((p) => p.entry.consumer !== undefined && rank({ ...p.entry, consumer: undefined }, route, undefined, undefined) >= 0);

@@ -7,6 +7,7 @@ import { NoHealthyPeerError, UpstreamTimeoutError, UpstreamUnavailableError } fr
 import type { ServiceConfig } from "../config/schema.ts";
 import type { FetchLike } from "../runtime/types.ts";
 import type { ConnectionPool, ExchangeControl, UpstreamResponse, UpstreamTimeouts } from "../upstream/pool.ts";
+import type { HeadLines } from "../upstream/request-head.ts";
 import type { TargetPicker } from "../upstream/balancer/upstream-pool.ts";
 import type { Target } from "../upstream/balancer/target.ts";
 import { ConnectError } from "../runtime/connect-error.ts";
@@ -255,7 +256,7 @@ export interface PooledProxyRequest {
   readonly target: string;
   /** The Host header the upstream receives. */
   readonly host: string;
-  readonly headers: Headers;
+  readonly headers: Headers | HeadLines;
   readonly body: ReadableStream<Uint8Array> | null;
   /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
   readonly caller: { readonly signal: AbortSignal };

@@ -5,6 +5,7 @@
  */
 import type { ConsumerDirectory } from "../plugins/consumers.ts";
 import type { ConnInfo } from "../runtime/types.ts";
+import type { HeadLines } from "../upstream/request-head.ts";
 import type { GatewayVariables, RequestContext } from "./context.ts";
 
 export class GatewayContext implements RequestContext {
@@ -16,6 +17,8 @@ export class GatewayContext implements RequestContext {
   res!: Response;
   /** The proxy step's response, which already carries `X-Request-Id`. */
   proxied: Response | undefined = undefined;
+  /** On a route without plugins: the upstream headers as head lines, in place of `var.upstreamHeaders`. */
+  headLines: HeadLines | undefined = undefined;
   /** The request path as sent (before normalisation) and its query with the `?` (or ""), parsed once. */
   readonly path: string;
   readonly search: string;

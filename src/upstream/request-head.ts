@@ -7,10 +7,16 @@ export interface UpstreamRequest {
   readonly target: string;
   /** The Host header the upstream receives. */
   readonly host: string;
-  /** End-to-end headers, already cleaned (no Host, no hop-by-hop). */
-  readonly headers: Headers;
+  /** End-to-end headers, already cleaned (no Host, no hop-by-hop), or already written as head lines. */
+  readonly headers: Headers | HeadLines;
   /** A stream is sent as it arrives; bytes (or no body) can be sent again on a fresh connection. */
   readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+}
+
+/** Header lines written by the caller ("name: value\r\n" each, no Host), and the caller's Content-Length apart. */
+export interface HeadLines {
+  readonly lines: string;
+  readonly contentLength: string | null;
 }
 
 /** How the request body is framed on the wire. */
@@ -29,10 +35,16 @@ export function requestHead(req: UpstreamRequest): { head: string; framing: Requ
   if (!TARGET.test(req.target)) throw new BadRequestError("the request target has characters that cannot be sent upstream");
   let head = `${req.method} ${req.target} HTTP/1.1\r\nhost: ${req.host}\r\n`;
   let declared: string | null = null;
-  req.headers.forEach((value, name) => {
-    if (name === "content-length") declared = value;
-    else head += `${name}: ${value}\r\n`;
-  });
+  const headers = req.headers;
+  if (headers instanceof Headers)
+    headers.forEach((value, name) => {
+      if (name === "content-length") declared = value;
+      else head += `${name}: ${value}\r\n`;
+    });
+  else {
+    head += headers.lines;
+    declared = headers.contentLength;
+  }
   const body = req.body;
   let length: number;
   if (body === null) {
