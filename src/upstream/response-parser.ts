@@ -64,28 +64,42 @@ export interface ResponseHead {
   readonly keepAlive: boolean;
 }
 
+/** Lower-cased header names by their spelling on the wire, once checked as tokens (bounded: names come from upstreams). */
+const names = new Map<string, string>();
+const NAMES_MAX = 512;
+
+/** A field name as a lower-case token; one Map lookup for a name seen before. */
+function fieldName(raw: string): string {
+  let name = names.get(raw);
+  if (name !== undefined) return name;
+  if (!TOKEN.test(raw)) throw new ResponseParseError("an invalid header name");
+  name = raw.toLowerCase();
+  if (names.size < NAMES_MAX) names.set(raw, name);
+  return name;
+}
+
 /** Parses one response head (status line and fields, without the final empty line). */
 function parseHead(text: string, requestMethod: string): ResponseHead {
-  const lines = text.split("\r\n");
-  const status = STATUS_LINE.exec(lines[0]!);
+  let eol = text.indexOf("\r\n");
+  const status = STATUS_LINE.exec(eol < 0 ? text : text.slice(0, eol));
   if (!status) throw new ResponseParseError("a malformed status line");
   const code = Number(status[2]);
   const headers: [string, string][] = [];
   let contentLength = -1;
   let chunked = false;
   let connection: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(":");
+  while (eol >= 0) {
+    const from = eol + 2;
+    eol = text.indexOf("\r\n", from);
+    const to = eol < 0 ? text.length : eol;
+    const colon = text.indexOf(":", from);
     // A line starting with whitespace is obs-fold; a name with whitespace is invalid: both lack a token before ':'.
-    if (colon <= 0)
-      throw new ResponseParseError(
-        line.length && (line[0] === " " || line[0] === "\t") ? "an obs-folded header line" : "a header line without a name",
-      );
-    const rawName = line.slice(0, colon);
-    if (!TOKEN.test(rawName)) throw new ResponseParseError("an invalid header name");
-    const name = rawName.toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    if (colon <= from || colon >= to) {
+      const first = text.charCodeAt(from);
+      throw new ResponseParseError(from < to && (first === 32 || first === 9) ? "an obs-folded header line" : "a header line without a name");
+    }
+    const name = fieldName(text.slice(from, colon));
+    const value = text.slice(colon + 1, to).trim();
     if (name === "content-length") {
       const length = contentLengthOf(value);
       if (contentLength >= 0 && contentLength !== length) throw new ResponseParseError("conflicting Content-Length headers");
