@@ -6,11 +6,12 @@
 import { NoHealthyPeerError, UpstreamTimeoutError, UpstreamUnavailableError } from "../errors.ts";
 import type { ServiceConfig } from "../config/schema.ts";
 import type { FetchLike } from "../runtime/types.ts";
-import type { ConnectionPool, ExchangeControl, UpstreamResponse, UpstreamTimeouts } from "../upstream/pool.ts";
+import type { ConnectionPool, UpstreamResponse, UpstreamTimeouts } from "../upstream/pool.ts";
 import type { HeadLines } from "../upstream/request-head.ts";
 import type { TargetPicker } from "../upstream/balancer/upstream-pool.ts";
 import type { Target } from "../upstream/balancer/target.ts";
 import { ConnectError } from "../runtime/connect-error.ts";
+import { CallerWatch } from "./caller-watch.ts";
 import { downstreamResponseHeaders } from "./headers.ts";
 
 export interface ProxyRequest {
@@ -19,7 +20,7 @@ export interface ProxyRequest {
   readonly url: string;
   readonly headers: Headers;
   readonly body: ReadableStream<Uint8Array> | null;
-  /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
+  /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see caller-watch.ts). */
   readonly caller: { readonly signal: AbortSignal };
   /**
    * For a service balanced over an `[[upstreams]]`: picks the target (host, port) of each attempt,
@@ -44,14 +45,6 @@ function isConnectFailure(error: unknown): boolean {
     `${(error as Error)?.message} ${cause instanceof Error ? cause.message : ""}`,
   );
 }
-
-/**
- * How long an upstream exchange may last before we start watching the caller's connection.
- * Creating a server request's AbortSignal and listening to it costs about 10 µs per request on
- * Bun, more than the rest of the gateway's own work; most exchanges are over sooner. A caller
- * that left earlier is noticed at this point and the upstream request is aborted then.
- */
-const CALLER_WATCH_AFTER_MS = 200;
 
 /**
  * A response body up to this size, with a declared length, is read whole and sent in one piece
@@ -145,14 +138,9 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
     timedOut = true;
     controller.abort();
   };
-  const onCallerGone = () => controller.abort();
-  const watchCaller = () => {
-    const signal = req.caller.signal;
-    if (signal.aborted) controller.abort();
-    else signal.addEventListener("abort", onCallerGone, { once: true });
-  };
-  const callerTimer = setTimeout(watchCaller, CALLER_WATCH_AFTER_MS);
-  const stopWatching = () => clearTimeout(callerTimer);
+  const watch = new CallerWatch(req.caller);
+  watch.abort = () => controller.abort();
+  const stopWatching = () => watch.end();
   // The wait for response headers is connect_timeout + read_timeout, counted from the end of
   // the request body: an upload is bounded by write_timeout between two chunks instead.
   const deadline = service.connect_timeout + service.read_timeout;
@@ -206,7 +194,6 @@ export async function proxy(fetchUpstream: FetchLike, service: ServiceConfig, re
       if (canRetry && attempt < service.retries && isConnectFailure(error) && !req.caller.signal.aborted) continue;
       clearTimeout(headerTimer);
       stopWatching();
-      req.caller.signal.removeEventListener("abort", onCallerGone);
       throw new UpstreamUnavailableError(`the upstream could not be reached: ${(error as Error)?.message ?? "unknown error"}`, { cause: error });
     }
   }
@@ -258,7 +245,7 @@ export interface PooledProxyRequest {
   readonly host: string;
   readonly headers: Headers | HeadLines;
   readonly body: ReadableStream<Uint8Array> | null;
-  /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see `CALLER_WATCH_AFTER_MS`). */
+  /** The caller's request; its `signal` aborts when the caller goes away (read lazily, see caller-watch.ts). */
   readonly caller: { readonly signal: AbortSignal };
   /** Sent back as `X-Request-Id`, in place of the upstream's own. */
   readonly requestId: string;
@@ -275,25 +262,19 @@ export async function proxyPooled(
   timeouts: UpstreamTimeouts,
   req: PooledProxyRequest,
 ): Promise<ProxyResult> {
-  const control: ExchangeControl = {};
-  const watchCaller = () => {
-    const signal = req.caller.signal;
-    if (signal.aborted) control.abort?.();
-    else signal.addEventListener("abort", () => control.abort?.(), { once: true });
-  };
-  const callerTimer = setTimeout(watchCaller, CALLER_WATCH_AFTER_MS);
+  const watch = new CallerWatch(req.caller);
   const started = performance.now();
   try {
     const upstream = await pool.request(
       { method: req.method, target: req.target, host: req.host, headers: req.headers, body: req.body },
       timeouts,
       service.retries,
-      control,
+      watch,
     );
     const upstreamLatency = performance.now() - started;
     return { response: downstreamResponse(upstream, req.requestId), upstreamLatency };
   } finally {
-    clearTimeout(callerTimer);
+    watch.end();
   }
 }
 
@@ -312,18 +293,7 @@ export interface BalancedProxyRequest extends PooledProxyRequest {
  * can be sent again), and every outcome is counted for passive health checks.
  */
 export async function proxyBalanced(service: ServiceConfig, timeouts: UpstreamTimeouts, req: BalancedProxyRequest): Promise<ProxyResult> {
-  const control: ExchangeControl = {};
-  let callerGone = false;
-  const onCallerGone = () => {
-    callerGone = true;
-    control.abort?.();
-  };
-  const watchCaller = () => {
-    const signal = req.caller.signal;
-    if (signal.aborted) onCallerGone();
-    else signal.addEventListener("abort", onCallerGone, { once: true });
-  };
-  const callerTimer = setTimeout(watchCaller, CALLER_WATCH_AFTER_MS);
+  const watch = new CallerWatch(req.caller);
   const started = performance.now();
   const resendable = !(req.body instanceof ReadableStream);
   const defaultPort = service.url.protocol === "https:" ? 443 : 80;
@@ -335,7 +305,7 @@ export async function proxyBalanced(service: ServiceConfig, timeouts: UpstreamTi
       try {
         const upstream = await req
           .poolFor(target)
-          .request({ method: req.method, target: req.target, host, headers: req.headers, body: req.body }, timeouts, 0, control);
+          .request({ method: req.method, target: req.target, host, headers: req.headers, body: req.body }, timeouts, 0, watch);
         req.picker.done({ kind: "http", status: upstream.status }, performance.now() - attemptStarted);
         const upstreamLatency = performance.now() - started;
         return { response: downstreamResponse(upstream, req.requestId), upstreamLatency };
@@ -343,12 +313,12 @@ export async function proxyBalanced(service: ServiceConfig, timeouts: UpstreamTi
         const cause = (error as { cause?: unknown }).cause;
         const refused = cause instanceof ConnectError && cause.reason === "refused";
         // Any failure of the exchange (refused, reset, closed early, TLS) counts against the target, as in Kong.
-        req.picker.done(error instanceof UpstreamTimeoutError ? { kind: "timeout" } : callerGone ? undefined : { kind: "tcp_failure" }, 0);
+        req.picker.done(error instanceof UpstreamTimeoutError ? { kind: "timeout" } : watch.left ? undefined : { kind: "tcp_failure" }, 0);
         if (refused && resendable && attempt < service.retries) continue;
         throw error;
       }
     }
   } finally {
-    clearTimeout(callerTimer);
+    watch.end();
   }
 }

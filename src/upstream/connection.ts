@@ -87,7 +87,9 @@ export class HttpConnection implements SocketEvents, ParserEvents {
   private drained: (() => void) | undefined;
   private paused = false;
   private retryable = false;
-  // One timer per exchange, pushed forward lazily: `lastActivity` moves, the timer re-arms when it fires.
+  // One timer, pushed forward lazily: `lastActivity` moves, the timer re-arms when it fires. It is
+  // left running when an exchange ends (it stops itself on an idle connection), so a kept-alive
+  // connection does not set and clear a timer per request.
   private timer: ReturnType<typeof setTimeout> | undefined;
   private lastActivity = 0;
   private readonly onTimer = () => this.checkTimer();
@@ -186,7 +188,13 @@ export class HttpConnection implements SocketEvents, ParserEvents {
 
   private arm(ms: number): void {
     this.lastActivity = performance.now();
-    if (this.timer === undefined) this.timer = setTimeout(this.onTimer, ms);
+    if (this.timer === undefined) this.startTimer(ms);
+  }
+
+  private startTimer(ms: number): void {
+    this.timer = setTimeout(this.onTimer, ms);
+    // The socket keeps the process alive during an exchange; a timer left on an idle one must not.
+    (this.timer as { unref?: () => void }).unref?.();
   }
 
   private touch(): void {
@@ -200,7 +208,7 @@ export class HttpConnection implements SocketEvents, ParserEvents {
     const idle = performance.now() - this.lastActivity;
     if (this.paused || idle < limit - 1) {
       // The caller is slow to take the response (not the upstream's fault), or there was activity since.
-      this.timer = setTimeout(this.onTimer, this.paused ? limit : limit - idle);
+      this.startTimer(this.paused ? limit : limit - idle);
       return;
     }
     const what =
@@ -354,7 +362,6 @@ export class HttpConnection implements SocketEvents, ParserEvents {
 
   /** The exchange is complete: back to the pool or closed. */
   private finish(): void {
-    this.stopTimer();
     const reader = this.reader;
     this.reader = undefined;
     if (reader) void reader.cancel().catch(noop);
