@@ -83,7 +83,7 @@ const passiveSchema = () =>
       .describe("When proxied traffic counts a target as unhealthy."),
   });
 
-const HASH_INPUTS = ["none", "consumer", "ip", "header", "cookie", "path", "query_arg"] as const;
+const HASH_INPUTS = ["none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"] as const;
 
 const targetSchema = () =>
   kongTable("targets", {
@@ -121,8 +121,25 @@ export const upstreamSchema = (ctx: SchemaContext) =>
     hash_on_header: z.string().optional().describe('Header whose value is hashed, for `hash_on = "header"`.'),
     hash_fallback_header: z.string().optional().describe('Header whose value is hashed, for `hash_fallback = "header"`.'),
     hash_on_cookie: z.string().optional().describe('Cookie whose value is hashed, for `hash_on` or `hash_fallback` `"cookie"`.'),
+    hash_on_cookie_path: z
+      .string()
+      .regex(/^\/[^;,\s]*$/, "expected an absolute path without ';', ',' or spaces")
+      .default("/")
+      .describe(
+        "`Path` of the cookie the gateway sets when a request lacks `hash_on_cookie` (it then picks a target and names it in the cookie, as Kong).",
+      ),
     hash_on_query_arg: z.string().optional().describe('Query argument whose value is hashed, for `hash_on = "query_arg"`.'),
     hash_fallback_query_arg: z.string().optional().describe('Query argument whose value is hashed, for `hash_fallback = "query_arg"`.'),
+    hash_on_uri_capture: z
+      .string()
+      .regex(/^[A-Za-z_$][\w$]*$|^\d+$/, "expected a capture group's name or number")
+      .optional()
+      .describe('Capture group (name or number) of the matched route\'s regex path whose value is hashed, for `hash_on = "uri_capture"`.'),
+    hash_fallback_uri_capture: z
+      .string()
+      .regex(/^[A-Za-z_$][\w$]*$|^\d+$/, "expected a capture group's name or number")
+      .optional()
+      .describe('Capture group (name or number) of the matched route\'s regex path whose value is hashed, for `hash_fallback = "uri_capture"`.'),
     client_certificate: table({
       cert: filePath(ctx).describe("PEM certificate (chain) presented to the targets."),
       key: filePath(ctx).describe("PEM private key of `cert`."),
@@ -155,7 +172,14 @@ export const upstreamSchema = (ctx: SchemaContext) =>
     });
     const needs = (
       input: string,
-      key: "hash_on_header" | "hash_fallback_header" | "hash_on_cookie" | "hash_on_query_arg" | "hash_fallback_query_arg",
+      key:
+        | "hash_on_header"
+        | "hash_fallback_header"
+        | "hash_on_cookie"
+        | "hash_on_query_arg"
+        | "hash_fallback_query_arg"
+        | "hash_on_uri_capture"
+        | "hash_fallback_uri_capture",
       which: "hash_on" | "hash_fallback",
     ) => {
       if (u[which] === input && !u[key]) ctx.addIssue({ code: "custom", path: [key], message: `expected '${key}' because '${which}' is "${input}"` });
@@ -166,9 +190,24 @@ export const upstreamSchema = (ctx: SchemaContext) =>
     needs("cookie", "hash_on_cookie", "hash_fallback");
     needs("query_arg", "hash_on_query_arg", "hash_on");
     needs("query_arg", "hash_fallback_query_arg", "hash_fallback");
+    needs("uri_capture", "hash_on_uri_capture", "hash_on");
+    needs("uri_capture", "hash_fallback_uri_capture", "hash_fallback");
+    // Kong: a missing cookie is generated, so a cookie always gives a value and a fallback is never used.
+    if (u.hash_on === "cookie" && u.hash_fallback !== "none")
+      ctx.addIssue({
+        code: "custom",
+        path: ["hash_fallback"],
+        message: 'expected "none" because \'hash_on\' is "cookie" (a missing cookie is generated)',
+      });
     if (u.hash_on === "none" && u.hash_fallback !== "none")
       ctx.addIssue({ code: "custom", path: ["hash_fallback"], message: 'expected "none" because \'hash_on\' is "none"' });
-    if (u.hash_fallback !== "none" && u.hash_fallback === u.hash_on && u.hash_on !== "header" && u.hash_on !== "query_arg")
+    if (
+      u.hash_fallback !== "none" &&
+      u.hash_fallback === u.hash_on &&
+      u.hash_on !== "header" &&
+      u.hash_on !== "query_arg" &&
+      u.hash_on !== "uri_capture"
+    )
       ctx.addIssue({ code: "custom", path: ["hash_fallback"], message: "expected a different input than 'hash_on'" });
     if (u.hash_on !== "none" && u.algorithm !== "consistent-hashing")
       ctx.addIssue({ code: "custom", path: ["hash_on"], message: `expected "none" unless 'algorithm' is "consistent-hashing"` });

@@ -24,8 +24,9 @@ import { hasPlugins, routeChain, type ActivePlugin, type Chain } from "./plugin-
 import type { ConnectionPool, UpstreamTimeouts } from "../upstream/pool.ts";
 import { GatewayContext } from "./request-context.ts";
 import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
+import { uriCapture } from "./router/captures.ts";
 import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
-import type { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
+import type { TargetPicker, UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 
 type Handler = PluginHandler;
 
@@ -117,7 +118,22 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     path: c.req.path,
     query: search.slice(1),
     ...(c.var.consumer ? { consumer: c.var.consumer.id } : {}),
+    // The route's regex matched the normalised path; its captures are taken from the same.
+    capture: (name: string) => uriCapture(c.var.route.config.paths, normalizePath(c.req.path, escapedSlashes) ?? c.req.path, name),
   });
+  /** Kong's cookie for `hash_on = "cookie"` when the request had none: the next request hashes the same. */
+  const withHashCookie = (response: Response, picker: TargetPicker | undefined): Response => {
+    if (!picker?.setCookie) return response;
+    try {
+      response.headers.append("set-cookie", picker.setCookie);
+      return response;
+    } catch {
+      // A fetch response's headers are immutable.
+      const copy = new Response(response.body, response);
+      copy.headers.append("set-cookie", picker.setCookie);
+      return copy;
+    }
+  };
   const upstreamLatency = new Map(config.services.map((s) => [s.name, deps.metrics.upstreamSeries(s.name)]));
   // Per route, made on its first request: its metrics series (later requests only increment them)
   // and its access-log members. At start they would cost every route of a 10 000-route file.
@@ -146,15 +162,17 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     };
     const upstream = balanced.get(service.name);
     let result;
+    let picker: TargetPicker | undefined;
     if (upstream) {
       const byTarget = targetPools.get(service.name)!;
       const hostHeader = route.config.preserve_host ? request.host : upstream.config.host_header;
+      picker = upstream.peers(hashSource(c, search));
       result = await proxyBalanced(
         service,
         { connect: service.connect_timeout, write: service.write_timeout, read: service.read_timeout },
         {
           ...request,
-          picker: upstream.peers(hashSource(c, search)),
+          picker,
           poolFor: (t) => byTarget.get(t.name)!,
           ...(hostHeader !== undefined ? { hostHeader } : {}),
         },
@@ -163,10 +181,11 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
       const { pool, timeouts } = pools.get(service.name)!;
       result = await proxyPooled(pool, service, timeouts, request);
     }
-    (c as GatewayContext).proxied = result.response;
+    const response = withHashCookie(result.response, picker);
+    (c as GatewayContext).proxied = response;
     c.set("upstreamLatency", result.upstreamLatency);
     upstreamLatency.get(service.name)!.observe(result.upstreamLatency / 1000);
-    c.res = result.response;
+    c.res = response;
   };
   const fetchHandler: Handler = async (c) => {
     const route = c.var.route;
@@ -181,16 +200,17 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     const upstream = balanced.get(service.name);
     // Kong sends the target's host:port as Host, or the upstream's host_header when it has one.
     if (upstream?.config.host_header && !route.config.preserve_host) headers.set("host", upstream.config.host_header);
+    const picker = upstream?.peers(hashSource(c, target.search));
     const result = await proxy(fetchers.get(service.name)!, service, {
       method: raw.method,
       url,
       headers,
       body: c.var.upstreamBody !== undefined ? c.var.upstreamBody : raw.body,
       caller: raw,
-      ...(upstream
+      ...(picker
         ? {
             targets: {
-              picker: upstream.peers(hashSource(c, target.search)),
+              picker,
               scheme: service.url.protocol,
               pathAndQuery: path + (c.var.upstreamSearch ?? target.search),
             },
@@ -199,7 +219,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
     });
     c.set("upstreamLatency", result.upstreamLatency);
     deps.metrics.upstream(service.name, result.upstreamLatency / 1000);
-    c.res = result.response;
+    c.res = withHashCookie(result.response, picker);
   };
   const decideHandler: Handler = async (c) => {
     c.res = allowResponse(c.req.raw.headers, c.var.upstreamHeaders);

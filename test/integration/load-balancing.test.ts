@@ -86,7 +86,38 @@ hash_on_header = "x-user"
 target = "${a.target}"
 [[upstreams.targets]]
 target = "${b.target}"
-${service("rr", "backend")}${service("off", "half-off")}${service("hash", "sticky")}`,
+
+[[upstreams]]
+name = "cookie-sticky"
+algorithm = "consistent-hashing"
+hash_on = "cookie"
+hash_on_cookie = "lb"
+hash_on_cookie_path = "/cookie"
+[[upstreams.targets]]
+target = "${a.target}"
+[[upstreams.targets]]
+target = "${b.target}"
+
+[[upstreams]]
+name = "capture-sticky"
+algorithm = "consistent-hashing"
+hash_on = "uri_capture"
+hash_on_uri_capture = "user"
+hash_fallback = "header"
+hash_fallback_header = "x-user"
+[[upstreams.targets]]
+target = "${a.target}"
+[[upstreams.targets]]
+target = "${b.target}"
+${service("rr", "backend")}${service("off", "half-off")}${service("hash", "sticky")}${service("cookie", "cookie-sticky")}
+[[services]]
+name = "capture"
+url = "http://capture-sticky"
+
+[[routes]]
+name = "capture"
+service = "capture"
+paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
     });
   });
 
@@ -116,11 +147,41 @@ ${service("rr", "backend")}${service("off", "half-off")}${service("hash", "stick
     expect(seen.size).toBe(2);
   });
 
+  it("hashing on a cookie: without one the gateway picks a target and sets the cookie (Kong's Set-Cookie); with it a caller stays on one target", async () => {
+    const seen = new Set<string>();
+    for (let caller = 0; caller < 16; caller++) {
+      const first = await fetch(`${gw.proxyUrl}/cookie/whoami`);
+      const setCookie = first.headers.get("set-cookie") ?? "";
+      expect(setCookie).toMatch(/^lb=[0-9a-f-]{36}; Path=\/cookie$/);
+      const target = await first.text();
+      const cookie = setCookie.slice(0, setCookie.indexOf(";"));
+      for (let i = 0; i < 4; i++) {
+        const again = await fetch(`${gw.proxyUrl}/cookie/whoami`, { headers: { cookie: `other=1; ${cookie}` } });
+        expect(again.headers.get("set-cookie")).toBeNull();
+        expect(await again.text()).toBe(target);
+      }
+      seen.add(target);
+    }
+    expect(seen.size).toBe(2);
+  });
+
+  it("hashing on a route's regex capture (uri_capture) keeps a user on one target and spreads users over both", async () => {
+    const seen = new Set<string>();
+    for (let user = 0; user < 16; user++) {
+      const bodies = new Set<string>();
+      // The header is the fallback: a different one each time must not move the user.
+      for (let i = 0; i < 4; i++) bodies.add((await whoami(gw, `/users/user-${user}/whoami`, { "x-user": `other-${i}` })).body);
+      expect(bodies.size).toBe(1);
+      seen.add([...bodies][0]!);
+    }
+    expect(seen.size).toBe(2);
+  });
+
   it("lists the upstreams and their targets' health in the admin API, as Kong shows them", async () => {
     const list = (await (await fetch(`${gw.adminUrl}/upstreams`)).json()) as {
       data: { name: string; algorithm: string; targets: { target: string; weight: number }[] }[];
     };
-    expect(list.data.map((u) => u.name)).toEqual(["backend", "half-off", "sticky"]);
+    expect(list.data.map((u) => u.name)).toEqual(["backend", "half-off", "sticky", "cookie-sticky", "capture-sticky"]);
     expect(list.data[1]!.targets).toEqual([
       { target: a.target, weight: 100 },
       { target: b.target, weight: 0 },

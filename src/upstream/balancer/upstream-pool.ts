@@ -17,6 +17,8 @@ export interface HashSource {
   /** The raw query string without `?`. */
   readonly query: string;
   readonly consumer?: string;
+  /** A capture group (name or number) of the matched route's regex path (`uri_capture`). */
+  capture?(name: string): string | undefined;
 }
 
 /** The targets one request's attempts go to: a retry prefers another target. */
@@ -25,6 +27,13 @@ export interface TargetPicker {
   pick(): Target;
   /** How the attempt on the last picked target ended (undefined: the caller left, nothing to count). */
   done(outcome: Outcome | undefined, ms: number): void;
+  /** `Set-Cookie` for the response: the request had no `hash_on_cookie`, so one was made up (Kong). */
+  readonly setCookie?: string;
+}
+
+/** A value made up for a request without the hashing cookie, and the cookie that carries it. */
+interface Generated {
+  cookie?: string;
 }
 
 function cookieValue(header: string | null, name: string): string | undefined {
@@ -55,17 +64,27 @@ export class UpstreamPool {
     this.health = new HealthChecker(this.balancer.targets, config.healthchecks, prober, onChange);
   }
 
-  /** The consistent-hashing input of a request: `hash_on`, else `hash_fallback`, else none. */
-  hashValue(source: HashSource): string | undefined {
+  /**
+   * The consistent-hashing input of a request: `hash_on`, else `hash_fallback`, else none. With
+   * `generated`, a missing hashing cookie is made up (a random id) and its `Set-Cookie` put there.
+   */
+  hashValue(source: HashSource, generated?: Generated): string | undefined {
     if (this.config.algorithm !== "consistent-hashing") return undefined;
     const c = this.config;
     return (
-      this.#input(c.hash_on, source, c.hash_on_header, c.hash_on_query_arg) ??
-      this.#input(c.hash_fallback, source, c.hash_fallback_header, c.hash_fallback_query_arg)
+      this.#input(c.hash_on, source, c.hash_on_header, c.hash_on_query_arg, c.hash_on_uri_capture, generated) ??
+      this.#input(c.hash_fallback, source, c.hash_fallback_header, c.hash_fallback_query_arg, c.hash_fallback_uri_capture, generated)
     );
   }
 
-  #input(kind: UpstreamConfig["hash_on"], s: HashSource, header: string | undefined, arg: string | undefined): string | undefined {
+  #input(
+    kind: UpstreamConfig["hash_on"],
+    s: HashSource,
+    header: string | undefined,
+    arg: string | undefined,
+    capture: string | undefined,
+    generated: Generated | undefined,
+  ): string | undefined {
     switch (kind) {
       case "none":
         return undefined;
@@ -75,22 +94,32 @@ export class UpstreamPool {
         return s.ip || undefined;
       case "header":
         return s.headers.get(header!) ?? undefined;
-      case "cookie":
-        return cookieValue(s.headers.get("cookie"), this.config.hash_on_cookie!);
+      case "cookie": {
+        const name = this.config.hash_on_cookie!;
+        const value = cookieValue(s.headers.get("cookie"), name);
+        if (value !== undefined || !generated) return value;
+        const made = crypto.randomUUID();
+        generated.cookie = `${name}=${made}; Path=${this.config.hash_on_cookie_path}`;
+        return made;
+      }
       case "path":
         return s.path;
       case "query_arg":
         return queryValue(s.query, arg!);
+      case "uri_capture":
+        return s.capture?.(capture!) || undefined;
     }
   }
 
   peers(source: HashSource): TargetPicker {
-    const hashValue = this.hashValue(source);
+    const generated: Generated = {};
+    const hashValue = this.hashValue(source, generated);
     const tried = new Set<Target>();
     let last: Target | undefined;
     const { balancer, health } = this;
     const name = this.config.name;
     return {
+      ...(generated.cookie ? { setCookie: generated.cookie } : {}),
       pick() {
         const target = balancer.pick(hashValue, tried);
         if (!target) throw new NoHealthyPeerError(`no usable target in upstream "${name}" (weight 0 or unhealthy)`);

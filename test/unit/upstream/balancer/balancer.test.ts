@@ -188,3 +188,40 @@ describe("[[upstreams]] validation", () => {
     expect(issues({ algorithm: "consistent-hashing", hash_on: "header" })[0]).toContain("hash_on_header: expected 'hash_on_header'");
   });
 });
+
+describe("Kong's cookie and uri_capture hashing", () => {
+  const source = (headers: Record<string, string> = {}, captures: Record<string, string> = {}) => ({
+    ip: "192.0.2.1",
+    headers: new Headers(headers),
+    path: "/a",
+    query: "",
+    capture: (name: string) => captures[name],
+  });
+
+  it("makes up the cookie a request lacks and says what to set, with hash_on_cookie_path", () => {
+    const pool = new UpstreamPool(
+      upstream({ algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "lb", hash_on_cookie_path: "/app" }),
+    );
+    const picker = pool.peers(source());
+    expect(picker.setCookie).toMatch(/^lb=[0-9a-f-]{36}; Path=\/app$/);
+    const value = picker.setCookie!.slice(3, picker.setCookie!.indexOf(";"));
+    const first = picker.pick();
+    const again = pool.peers(source({ cookie: `lb=${value}` }));
+    expect(again.setCookie).toBeUndefined();
+    expect(again.pick()).toBe(first);
+  });
+
+  it("hashes on a named capture of the route's regex, falling back when it did not capture", () => {
+    const pool = new UpstreamPool(
+      upstream({ algorithm: "consistent-hashing", hash_on: "uri_capture", hash_on_uri_capture: "user", hash_fallback: "ip" }),
+    );
+    expect(pool.hashValue(source({}, { user: "alice" }))).toBe("alice");
+    expect(pool.hashValue(source())).toBe("192.0.2.1");
+  });
+
+  it("refuses hash_on = cookie with a fallback, and uri_capture without the capture's name", () => {
+    const r = (input: Record<string, unknown>) => upstreamSchema(CTX).safeParse({ name: "b", algorithm: "consistent-hashing", ...input });
+    expect(r({ hash_on: "cookie", hash_on_cookie: "lb", hash_fallback: "ip" }).error?.issues[0]?.message).toContain('expected "none"');
+    expect(r({ hash_on: "uri_capture" }).error?.issues[0]?.path).toEqual(["hash_on_uri_capture"]);
+  });
+});
