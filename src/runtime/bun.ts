@@ -1,5 +1,5 @@
 /** The Bun edge: `Bun.serve` for plain and TLS listeners, the node path for mTLS, Bun's fetch. */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { rootCertificates } from "node:tls";
 import { chmod, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -143,4 +143,5 @@ export const bunRuntime: Runtime = {
   pid: () => process.pid,
   parentPid: () => process.ppid,
   hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
+  sha256: (data) => createHash("sha256").update(data).digest(),
 };

@@ -1,5 +1,5 @@
 /** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
 import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
@@ -182,4 +182,5 @@ export const denoRuntime: Runtime = {
   pid: () => Deno.pid,
   parentPid: () => Deno.ppid,
   hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
+  sha256: (data) => createHash("sha256").update(data).digest(),
 };

@@ -230,4 +230,6 @@ export interface Runtime {
    * (WebCrypto's async `sign` costs ~30 µs a call on Bun). Absent: callers use WebCrypto.
    */
   hmacSha256?(key: Uint8Array): (data: string) => string;
+  /** A synchronous SHA-256 of a string's UTF-8 bytes (DPoP replay keys). Absent: callers use WebCrypto. */
+  sha256?(data: string): Uint8Array;
 }

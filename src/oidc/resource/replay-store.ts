@@ -38,6 +38,14 @@ export async function replayKey(jkt: string, jti: string): Promise<string> {
   return base64url(digest.subarray(0, 16));
 }
 
+/** A synchronous SHA-256 of a string's UTF-8 bytes (the runtime's `sha256`). */
+export type Sha256 = (data: string) => Uint8Array;
+
+/** `replayKey` with a synchronous SHA-256: the same key, without a WebCrypto round trip per proof. */
+export function replayKeySync(jkt: string, jti: string, sha256: Sha256): string {
+  return base64url(sha256(`${jkt.length}:${jkt}:${jti}`).subarray(0, 16));
+}
+
 /**
  * A bounded, expiring set in one insertion-ordered Map. Expired entries are swept from the
  * front as new ones come in (amortised O(1)). When the store is full of live entries the

@@ -53,7 +53,7 @@ const DPOP_ERRORS = new Set(["invalid_dpop_proof", "use_dpop_nonce"]);
 
 export async function createProofOfPossession(
   config: ProofOfPossessionConfig,
-  ctx: Pick<PluginContext, "shared" | "metrics" | "log" | "server" | "cluster">,
+  ctx: Pick<PluginContext, "shared" | "metrics" | "log" | "server" | "cluster"> & Partial<Pick<PluginContext, "runtime">>,
 ): Promise<ProofOfPossession> {
   const dpopMode = config.proof_of_possession_dpop;
   const mtlsMode = config.proof_of_possession_mtls;
@@ -81,6 +81,7 @@ export async function createProofOfPossession(
       leeway: config.leeway,
       clockSkew: config.dpop_proof_clock_skew,
       ...(nonces ? { nonces } : {}),
+      ...(ctx.runtime?.sha256 ? { sha256: ctx.runtime.sha256 } : {}),
     });
     // One store per process (and bound), kept across reloads: a proof used before a reload stays used.
     const local = ctx.shared.once(`openid-connect.dpop.replay.${config.dpop_replay_cache_max}`, () =>
@@ -89,11 +90,15 @@ export async function createProofOfPossession(
     // With [cluster] sharing dpop_replay, a proof accepted by any gateway of the fleet is refused by all.
     const store = ctx.cluster?.replayStore(local) ?? local;
     const metrics = ctx.metrics;
+    const counted = (fresh: boolean) => {
+      if (!fresh) metrics?.dpopReplay();
+      return fresh;
+    };
+    // The in-memory store answers at once: no promise per proof unless the fleet's store is asked.
     replay = {
-      async checkAndRecord(key, expiresAt, now) {
-        const fresh = await store.checkAndRecord(key, expiresAt, now);
-        if (!fresh) metrics?.dpopReplay();
-        return fresh;
+      checkAndRecord(key, expiresAt, now) {
+        const fresh = store.checkAndRecord(key, expiresAt, now);
+        return typeof fresh === "boolean" ? counted(fresh) : fresh.then(counted);
       },
     };
     originsFor = createDpopOrigins(config.dpop_public_origins);
