@@ -5,7 +5,10 @@
  */
 import { base64url } from "../../lib/base64url.ts";
 
-export type KeyedHash = (parts: readonly string[]) => Promise<string>;
+export type KeyedHash = ((parts: readonly string[]) => Promise<string>) & {
+  /** The same digests synchronously, when the runtime has a synchronous HMAC. */
+  readonly sync?: (parts: readonly string[]) => string;
+};
 
 /**
  * Joins parts so that no two different lists give the same string: each part is prefixed by its
@@ -31,8 +34,49 @@ export async function createKeyedHash(salt?: string, sync?: SyncHmac): Promise<K
   const secret = salt !== undefined && salt !== "" ? encoder.encode(salt) : crypto.getRandomValues(new Uint8Array(32));
   if (sync) {
     const hmac = sync(secret);
-    return (parts) => Promise.resolve(hmac(encodeParts(parts)));
+    const now = (parts: readonly string[]) => hmac(encodeParts(parts));
+    return Object.assign((parts: readonly string[]) => Promise.resolve(now(parts)), { sync: now });
   }
   const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return async (parts) => base64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(encodeParts(parts)))));
+}
+
+/**
+ * What a credentials header parses to (its token or credentials, and the cache key computed from
+ * them), remembered under a keyed hash of the header's exact value: a caller sends the same
+ * `Authorization` value on every request, so its parsing, checks and the cache key's HMAC over
+ * the credentials run once per distinct value, and a request costs one HMAC of the header and a
+ * map lookup. The map key is a keyed hash, never the header (a Basic header carries a secret), so
+ * lookups compare digests only. Values must not hold secrets. Bounded, oldest first out.
+ */
+export class HeaderMemo<T> {
+  readonly #values = new Map<string, T>();
+  readonly #hash: (parts: readonly string[]) => string;
+  readonly #domain: string;
+  readonly #max: number;
+
+  /** `domain` keeps its keys apart from any other use of `hash` (other part lists). */
+  constructor(hash: (parts: readonly string[]) => string, domain: string, max: number) {
+    this.#hash = hash;
+    this.#domain = domain;
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#values.size;
+  }
+
+  /** The memo's key of a header value. */
+  key(header: string): string {
+    return this.#hash([this.#domain, "header", header]);
+  }
+
+  get(key: string): T | undefined {
+    return this.#values.get(key);
+  }
+
+  set(key: string, value: T): void {
+    if (this.#values.size >= this.#max && !this.#values.has(key)) this.#values.delete(this.#values.keys().next().value!);
+    this.#values.set(key, value);
+  }
 }

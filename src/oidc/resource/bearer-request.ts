@@ -19,12 +19,20 @@ export interface PresentedToken {
 }
 
 export interface ExtractOptions {
-  /** Where to look (`bearer_token_param_type`, but for the body). */
-  readonly paramTypes: readonly Exclude<BearerParamType, "body">[];
+  /** Where to look (`bearer_token_param_type`; the body is the plugin's to read, ignored here). */
+  readonly paramTypes: readonly BearerParamType[];
   /** Accept the `DPoP` scheme (`proof_of_possession_dpop` is not `off`). */
   readonly dpop: boolean;
   /** The cookie read for `cookie` (Kong's `bearer_token_cookie_name`). */
   readonly cookieName?: string | undefined;
+  /** The `Authorization` header already parsed (a remembered `parseAuthorization` of this very value). */
+  readonly header?: HeaderToken | undefined;
+}
+
+/** What `parseAuthorization` finds in a header: a well-formed token and its scheme. */
+export interface HeaderToken {
+  readonly token: string;
+  readonly scheme: "Bearer" | "DPoP";
 }
 
 /** RFC 6750 §2.1 `b64token`. */
@@ -38,10 +46,7 @@ const invalid = (description: string) => new AuthError({ error: "invalid_request
  * Parses one `Authorization` field value. Returns `undefined` for other schemes (Basic, ...),
  * which are another auth method's business. Scheme names are case-insensitive (RFC 9110 §11.1).
  */
-export function parseAuthorization(
-  value: string | null,
-  options: { readonly dpop: boolean },
-): { token: string; scheme: "Bearer" | "DPoP" } | undefined {
+export function parseAuthorization(value: string | null, options: { readonly dpop: boolean }): HeaderToken | undefined {
   if (value === null) return undefined;
   if (value.trim() === "") throw invalid("the 'Authorization' header is empty");
   const lower = value.toLowerCase();
@@ -91,10 +96,15 @@ function cookieValues(header: string | null, name: string): string[] {
  * (RFC 6750 §2).
  */
 export async function extractBearerToken(request: Request, options: ExtractOptions): Promise<PresentedToken | undefined> {
+  return findBearerToken(request, options);
+}
+
+/** `extractBearerToken` without a promise: it throws where that one rejects. */
+export function findBearerToken(request: Request, options: ExtractOptions): PresentedToken | undefined {
   const found: PresentedToken[] = [];
   if (options.paramTypes.includes("header")) {
-    const parsed = parseAuthorization(request.headers.get("authorization"), options);
-    if (parsed) found.push({ ...parsed, source: "header" });
+    const parsed = options.header ?? parseAuthorization(request.headers.get("authorization"), options);
+    if (parsed) found.push({ token: parsed.token, scheme: parsed.scheme, source: "header" });
   }
   if (options.paramTypes.includes("query")) {
     const token = queryToken(request.url);
@@ -107,7 +117,9 @@ export async function extractBearerToken(request: Request, options: ExtractOptio
   }
   if (found.length > 1) throw invalid("the access token was sent with more than one method");
   const presented = found[0];
-  if (presented && (presented.token === "" || !B64TOKEN.test(presented.token))) throw invalid(`malformed access token in the ${presented.source}`);
+  // A header's token passed the same test in parseAuthorization.
+  if (presented && presented.source !== "header" && (presented.token === "" || !B64TOKEN.test(presented.token)))
+    throw invalid(`malformed access token in the ${presented.source}`);
   return presented;
 }
 

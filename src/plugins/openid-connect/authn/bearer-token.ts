@@ -1,6 +1,6 @@
 /**
  * The access token a caller presents, where `bearer_token_param_type` allows (header, query,
- * body, cookie `bearer_token_cookie_name`), and `hide_credentials` for it. Header and query are read by `extractBearerToken`
+ * body, cookie `bearer_token_cookie_name`), and `hide_credentials` for it. Header and query are read by `findBearerToken`
  * (src/oidc/bearer-request.ts). The body is read here, because another authenticator may
  * already have consumed it (client credentials in a form): we read whichever body the upstream
  * will get, and hand it on unchanged, or without `access_token` when hiding.
@@ -9,7 +9,7 @@ import { AuthError } from "../../../errors.ts";
 import type { RequestContext } from "../../../gateway/context.ts";
 import { readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
 import { concatBytes } from "../../../lib/bytes.ts";
-import { extractBearerToken, type BearerParamType, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
+import { findBearerToken, type BearerParamType, type HeaderToken, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
 import { bodyKind } from "../../../lib/body-kind.ts";
 
@@ -83,8 +83,9 @@ export async function presentedToken(
   paramTypes: readonly BearerParamType[],
   dpop: boolean,
   cookieName?: string,
+  header?: HeaderToken,
 ): Promise<PresentedToken | undefined> {
-  const found = await extractBearerToken(c.req.raw, { paramTypes: paramTypes.filter((t) => t !== "body"), dpop, cookieName });
+  const found = findBearerToken(c.req.raw, { paramTypes, dpop, cookieName, header });
   if (!paramTypes.includes("body")) return found;
   const token = await bodyToken(c);
   if (token === undefined) return found;

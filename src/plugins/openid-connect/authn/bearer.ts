@@ -15,7 +15,7 @@
  * that method is enabled too.
  */
 import { AuthError, AccessTokenError } from "../../../errors.ts";
-import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
+import { createKeyedHash, HeaderMemo } from "../../../oidc/client/cache-key.ts";
 import { accessTokenHash } from "../../../oidc/resource/dpop.ts";
 import { TokenCache, type Fresh } from "../../../oidc/client/token-cache.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
@@ -28,6 +28,7 @@ import {
 } from "../../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
 import { hideBearerToken, presentedToken } from "./bearer-token.ts";
+import type { HeaderToken } from "../../../oidc/resource/bearer-request.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { allowedAlgorithms } from "../schema.ts";
 import type { Grant } from "../mutate.ts";
@@ -41,6 +42,14 @@ interface VerifiedToken extends Grant {
 }
 
 const DPOP_SCHEME = /^\s*dpop(\s|$)/i;
+
+/** A well-formed `Authorization` header seen before: its token, and the token's cache key once computed. */
+interface SeenHeader extends HeaderToken {
+  cacheKey: string | undefined;
+}
+
+/** Distinct `Authorization` values remembered (a value holds a token the cache holds too). */
+const MAX_SEEN_HEADERS = 2048;
 
 /** RFC 9068 §2.2: claims every JWT access token of the profile carries (besides `iss`, `aud`). */
 const PROFILE_CLAIMS = ["exp", "iat", "sub", "client_id", "jti"] as const;
@@ -59,6 +68,12 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
   };
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
+  // A caller sends the same header on every request: its parse and its token's HMAC are
+  // remembered under one HMAC of the header (with a synchronous HMAC only; see HeaderMemo).
+  const seen =
+    config.bearer_token_param_type.includes("header") && hash.sync
+      ? new HeaderMemo<SeenHeader>(hash.sync, `bearer:${pop.dpop !== "off"}`, MAX_SEEN_HEADERS)
+      : undefined;
   const metrics = ctx.metrics;
   const cache = new TokenCache<VerifiedToken>(cachePolicy(config), { onEvict: () => metrics?.tokenCache("bearer", "eviction") });
   // `gateway_token_cache_entries{cache="bearer"}` and `gateway_token_cache_events_total{cache="bearer"}`, as the other token caches.
@@ -90,9 +105,12 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
     method: "bearer",
     challenges: pop.challenges,
     async authenticate(c) {
+      const authorization = seen ? c.req.raw.headers.get("authorization") : null;
+      const seenKey = authorization !== null ? seen!.key(authorization) : undefined;
+      const header = seenKey !== undefined ? seen!.get(seenKey) : undefined;
       let presented;
       try {
-        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off", config.bearer_token_cookie_name);
+        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off", config.bearer_token_cookie_name, header);
       } catch (error) {
         if (!(error instanceof AuthError)) throw error;
         // A malformed presentation: the challenge of the scheme the caller tried.
@@ -108,11 +126,21 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
       }
       // `introspect_jwt_tokens`: JWTs too are the introspection endpoint's to judge (it sees revocations).
       if (introspects && config.introspect_jwt_tokens) return undefined;
+      let remembered = header;
+      if (!remembered && seenKey !== undefined && presented.source === "header") {
+        remembered = { token: presented.token, scheme: presented.scheme, cacheKey: undefined };
+        seen!.set(seenKey, remembered);
+      }
       let value: VerifiedToken;
       try {
         if (config.cache_tokens) {
           const token = presented.token;
-          const result = await cache.get(await hash([token]), () => verify(token));
+          let key = remembered?.cacheKey;
+          if (key === undefined) {
+            key = await hash([token]);
+            if (remembered) remembered.cacheKey = key;
+          }
+          const result = await cache.get(key, () => verify(token));
           c.var.logFields.token_cache = result.state;
           metrics?.tokenCache("bearer", CACHE_EVENT[result.state]);
           if (result.state === "negative") throw result.error;

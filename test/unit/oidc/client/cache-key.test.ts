@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { createKeyedHash, encodeParts } from "../../../../src/oidc/client/cache-key.ts";
+import { createKeyedHash, encodeParts, HeaderMemo } from "../../../../src/oidc/client/cache-key.ts";
 import { bunRuntime } from "../../../../src/runtime/bun.ts";
 
 describe("cache keys", () => {
@@ -35,5 +35,37 @@ describe("cache keys", () => {
     const web = await createKeyedHash("a salt of sixteen or more");
     const sync = await createKeyedHash("a salt of sixteen or more", bunRuntime.hmacSha256);
     for (const parts of [["a"], ["issuer", "service", "sécret"], ["", "", ""]]) expect(await sync(parts)).toBe(await web(parts));
+  });
+});
+
+describe("the memo of credentials headers", () => {
+  const header = `Basic ${btoa("client:cf4c655a-0622-4ce6-a0de-d3353ef0b714")}`;
+
+  it("is keyed by a keyed hash of the exact header, which never contains it", async () => {
+    const hash = (await createKeyedHash(undefined, bunRuntime.hmacSha256)).sync!;
+    const memo = new HeaderMemo<string>(hash, "client_credentials", 8);
+    const key = memo.key(header);
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(key).not.toContain(header.slice(6, 20));
+    expect(memo.key(header)).toBe(key);
+    expect(memo.key(`basic ${header.slice(6)}`)).not.toBe(key);
+    expect(memo.key(`${header} `)).not.toBe(key);
+  });
+
+  it("keeps its keys apart from other uses of the same hash (another domain, plain part lists)", async () => {
+    const hash = (await createKeyedHash("a salt of sixteen or more", bunRuntime.hmacSha256)).sync!;
+    const a = new HeaderMemo<string>(hash, "client_credentials", 8);
+    const b = new HeaderMemo<string>(hash, "password", 8);
+    expect(a.key(header)).not.toBe(b.key(header));
+    expect(a.key(header)).not.toBe(hash([header]));
+  });
+
+  it("is bounded: past its size the oldest value goes first", async () => {
+    const memo = new HeaderMemo<number>((await createKeyedHash(undefined, bunRuntime.hmacSha256)).sync!, "bearer", 3);
+    for (let i = 0; i < 5; i++) memo.set(memo.key(`Bearer t${i}`), i);
+    expect(memo.size).toBe(3);
+    expect(memo.get(memo.key("Bearer t0"))).toBeUndefined();
+    expect(memo.get(memo.key("Bearer t1"))).toBeUndefined();
+    expect(memo.get(memo.key("Bearer t4"))).toBe(4);
   });
 });
