@@ -8,16 +8,16 @@
  */
 import { AuthError, IdpError, type Challenge, AccessTokenError } from "../../../errors.ts";
 import type { RequestContext } from "../../../gateway/context.ts";
-import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
+import { createKeyedHash, HeaderMemo } from "../../../oidc/client/cache-key.ts";
 import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
 import { TokenCache, type CacheResult, type Fresh, type TokenCachePolicy, type ValueCodec } from "../../../oidc/client/token-cache.ts";
 import { StringSlab } from "../../../lib/string-slab.ts";
 import { CACHE_EVENT, meterCacheSize } from "../../../oidc/client/token-cache-metrics.ts";
-import type { TokenResponse } from "../../../oidc/client/token-endpoint.ts";
+import type { ClientCredentials, TokenResponse } from "../../../oidc/client/token-endpoint.ts";
 import { looksLikeJwt, verifyAccessToken, type AccessTokenPolicy } from "../../../oidc/resource/verify-access-token.ts";
 import type { PluginContext } from "../../types.ts";
 import { TOKEN_CHALLENGES, type Authenticator, type AuthenticatorDeps } from "./authenticator.ts";
-import { hideCredentials, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";
+import { hideCredentials, parseBasic, readClientCredentials, type CredentialNames, type FoundCredentials } from "./credentials.ts";
 import { parseRequirement } from "../authz.ts";
 import { allowedAlgorithms, type OpenIdConnectConfig, type ParamType } from "../schema.ts";
 import type { Grant } from "../mutate.ts";
@@ -180,6 +180,15 @@ export function grantCodec(): ValueCodec<Grant> {
   };
 }
 
+/** A Basic header seen before: the cache key of its credentials, and the token endpoint it was computed for. */
+interface SeenBasic {
+  readonly key: string;
+  readonly tokenEndpoint: string;
+}
+
+/** Distinct Basic headers remembered (a cache key each, never the credentials). */
+const MAX_SEEN_HEADERS = 4096;
+
 /** What sets a method that gets a token for the caller's credentials apart from the other. */
 export interface GrantMethod {
   readonly method: "client_credentials" | "password";
@@ -220,6 +229,10 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
     codec: grantCodec(),
   });
   const readOptions = { hide: config.hide_credentials, challenges, names };
+  // A caller sends the same Basic header on every request: the cache key of its credentials is
+  // remembered under one HMAC of the header, so a hit skips decoding and the HMAC over all parts.
+  const seen =
+    config.cache_tokens && paramTypes.includes("header") && hash.sync ? new HeaderMemo<SeenBasic>(hash.sync, method, MAX_SEEN_HEADERS) : undefined;
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */
   const fetchToken = async (found: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<Grant>> => {
@@ -255,12 +268,31 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
     challenges,
     async authenticate(c) {
       if (paramTypes.length === 0) return undefined;
+      const authorization = seen ? c.req.raw.headers.get("authorization") : null;
+      const seenKey = authorization !== null ? seen!.key(authorization) : undefined;
+      if (seenKey !== undefined) {
+        const known = seen!.get(seenKey);
+        const meta = issuer.peek();
+        // The header is read first whatever else the request carries (readClientCredentials), so
+        // its credentials are the caller's; a rediscovered token endpoint makes another key.
+        if (known && meta && known.tokenEndpoint === (meta.discovery.token_endpoint ?? "")) {
+          c.var.logFields.token_cache = "miss";
+          const value = tokens.settle(
+            c,
+            await tokens.cache.get(known.key, () => fetchToken({ ...(parseBasic(authorization!) as ClientCredentials), source: "header" }, meta)),
+          );
+          if (config.hide_credentials) c.var.upstreamHeaders.delete("authorization");
+          return { method, grant: value, challenges: TOKEN_CHALLENGES };
+        }
+      }
       const found = await readClientCredentials(c, paramTypes, readOptions);
       if (!found) return undefined;
       const meta = issuer.peek() ?? (await issuer.metadata());
       let value: Grant;
       if (config.cache_tokens) {
-        const key = await hash([issuer.issuer, meta.discovery.token_endpoint ?? "", found.clientId, found.clientSecret, requestParts]);
+        const tokenEndpoint = meta.discovery.token_endpoint ?? "";
+        const key = await hash([issuer.issuer, tokenEndpoint, found.clientId, found.clientSecret, requestParts]);
+        if (seenKey !== undefined && found.source === "header") seen!.set(seenKey, { key, tokenEndpoint });
         c.var.logFields.token_cache = "miss"; // replaced by settle unless the miss ends in a rejection
         value = tokens.settle(c, await tokens.cache.get(key, () => fetchToken(found, meta)));
       } else {
