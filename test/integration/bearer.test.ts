@@ -77,13 +77,7 @@ afterAll(async () => {
 
 /** An access token of the `service` client from the IdP's token endpoint, with `scope` when given. */
 async function token(scope?: string): Promise<string> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}`, "content-type": "application/x-www-form-urlencoded" },
-    body: `grant_type=client_credentials${scope ? `&scope=${encodeURIComponent(scope)}` : ""}`,
-  });
-  if (!res.ok) throw new Error(`token request: ${res.status} ${await res.text()}`);
-  const value = ((await res.json()) as { access_token: string }).access_token;
+  const value = (await idp.token("service", SERVICE_SECRET, { scope })).access_token;
   tokensSent.add(value);
   return value;
 }
@@ -429,16 +423,9 @@ describe("latency", () => {
     const api = await token("api");
     // A DPoP-bound token, and one proof per request made before the clock starts.
     const key = await proofKey("ES256");
-    const res = await fetch(idp.tokenEndpoint, {
-      method: "POST",
-      headers: {
-        authorization: `Basic ${btoa("client-dpop-auth:client-dpop-auth-secret")}`,
-        "content-type": "application/x-www-form-urlencoded",
-        dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }),
-      },
-      body: "grant_type=client_credentials",
-    });
-    const bound = ((await res.json()) as { access_token: string }).access_token;
+    const bound = (
+      await idp.token("client-dpop-auth", "client-dpop-auth-secret", { dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }) })
+    ).access_token;
     tokensSent.add(bound);
     const dpopUrl = `${gw.proxyUrl}/dpop-optional`;
     const proofs = await Promise.all(Array.from({ length: WARM + N }, () => makeProof({ key, method: "GET", url: dpopUrl, accessToken: bound })));

@@ -230,16 +230,9 @@ describe("two gateways sharing one Redis", () => {
 
   it("refuse on B a DPoP proof that A accepted (and accept a fresh one on B)", async () => {
     const key: ProofKey = await proofKey();
-    const res = await fetch(idp.tokenEndpoint, {
-      method: "POST",
-      headers: {
-        authorization: `Basic ${btoa("client-dpop-auth:client-dpop-auth-secret")}`,
-        "content-type": "application/x-www-form-urlencoded",
-        dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }),
-      },
-      body: "grant_type=client_credentials",
+    const { access_token: token, token_type } = await idp.token("client-dpop-auth", "client-dpop-auth-secret", {
+      dpop: await makeProof({ key, method: "POST", url: idp.tokenEndpoint }),
     });
-    const { access_token: token, token_type } = (await res.json()) as { access_token: string; token_type: string };
     expect(token_type).toBe("DPoP");
     tokensSeen.add(token);
     const proof = await makeProof({ key, url: `${ORIGIN}/dpop`, accessToken: token });

@@ -323,12 +323,7 @@ describe("audience_required and scopes_required apply whatever the method", () =
   const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
   /** An opaque token of the `opaque` client, with `scope` when given. */
   const opaque = async (scope?: string) => {
-    const res = await fetch(idp.tokenEndpoint, {
-      method: "POST",
-      headers: { authorization: basic("opaque", "opaque-secret"), "content-type": "application/x-www-form-urlencoded" },
-      body: `grant_type=client_credentials${scope ? `&scope=${encodeURIComponent(scope)}` : ""}`,
-    });
-    const token = ((await res.json()) as { access_token: string }).access_token;
+    const token = (await idp.token("opaque", "opaque-secret", { scope })).access_token;
     tokensSeen.add(token);
     return token;
   };

@@ -26,7 +26,7 @@ import {
   type ProofKey,
 } from "../support/dpop-proof.ts";
 import { defaultRuntime, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { SERVICE_SECRET, startIdpProcess, type IdpProcess, type TokenRequestOptions, type TokenResponse } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 // One runtime per run: `make test` runs the e2e suites once on the binary and once on Deno (GATEWAY_RUNTIME=deno).
@@ -122,7 +122,7 @@ function makeSiblingCertificate(): { cert: string; key: string } {
 beforeAll(async () => {
   certs = ensureCerts();
   upstream = startEchoUpstream();
-  idp = await startIdpProcess({ options: { tls: { cert: join(certs, "gateway.crt"), key: join(certs, "gateway.key"), ca: join(certs, "ca.crt") } } });
+  idp = await startIdpProcess({ devTls: true });
   sibling = makeSiblingCertificate();
 }, 30_000);
 
@@ -134,25 +134,8 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 // The test client: tokens from the IdP, requests to the gateway.
 
-const basic = (id: string, secret: string) => `Basic ${btoa(`${id}:${secret}`)}`;
-
-async function tokenRequest(
-  clientId: string,
-  secret: string,
-  extra: { dpop?: string; tls?: { cert: string; key: string } } = {},
-): Promise<{ access_token: string; token_type: string }> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: "POST",
-    headers: {
-      authorization: basic(clientId, secret),
-      "content-type": "application/x-www-form-urlencoded",
-      ...(extra.dpop ? { dpop: extra.dpop } : {}),
-    },
-    body: "grant_type=client_credentials",
-    tls: { ca: pem("ca.crt"), ...(extra.tls ?? {}) },
-  } as RequestInit);
-  const body = (await res.json()) as { access_token: string; token_type: string };
-  if (res.status !== 200) throw new Error(`token request for ${clientId}: ${res.status} ${JSON.stringify(body)}`);
+async function tokenRequest(clientId: string, secret: string, options: TokenRequestOptions = {}): Promise<TokenResponse> {
+  const body = await idp.token(clientId, secret, options);
   secretsSent.add(body.access_token);
   return body;
 }
@@ -502,7 +485,7 @@ for (const runtime of RUNTIMES) {
     describe("a certificate-bound token (cert-bound, issued over mTLS)", () => {
       let certBound: string;
       beforeAll(async () => {
-        certBound = (await tokenRequest("cert-bound", "cert-bound-secret", { tls: { cert: pem("client.crt"), key: pem("client.key") } }))
+        certBound = (await tokenRequest("cert-bound", "cert-bound-secret", { clientCert: { cert: pem("client.crt"), key: pem("client.key") } }))
           .access_token;
         const claims = JSON.parse(Buffer.from(certBound.split(".")[1]!, "base64url").toString());
         expect(claims.cnf["x5t#S256"]).toBeString();

@@ -99,14 +99,8 @@ proof_of_possession_mtls = "strict"
 beforeAll(async () => {
   certs = ensureCerts();
   upstream = startEchoUpstream();
-  idp = await startIdpProcess({ options: { tls: { cert: join(certs, "gateway.crt"), key: join(certs, "gateway.key"), ca: join(certs, "ca.crt") } } });
-  const res = await fetch(idp.tokenEndpoint, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa("cert-bound:cert-bound-secret")}`, "content-type": "application/x-www-form-urlencoded" },
-    body: "grant_type=client_credentials",
-    tls: { ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") },
-  } as RequestInit);
-  boundToken = ((await res.json()) as { access_token: string }).access_token;
+  idp = await startIdpProcess({ devTls: true });
+  boundToken = (await idp.token("cert-bound", "cert-bound-secret", { clientCert: { cert: pem("client.crt"), key: pem("client.key") } })).access_token;
   behindLb = await startGateway({ config: gatewayConfig('"127.0.0.1/32", "::1"') });
   noTrust = await startGateway({ config: gatewayConfig('"10.0.0.0/8"') });
   lb = await startBalancer(

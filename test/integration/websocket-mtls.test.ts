@@ -39,7 +39,7 @@ beforeAll(async () => {
       },
     },
   });
-  idp = await startIdpProcess({ options: { tls: { cert: join(certs, "gateway.crt"), key: join(certs, "gateway.key"), ca: join(certs, "ca.crt") } } });
+  idp = await startIdpProcess({ devTls: true });
   const plugin = (route: string, extra = "") =>
     `[[plugins]]\nname = "openid-connect"\nroute = "${route}"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]\n${extra}\n`;
   gw = await startGateway({
@@ -84,15 +84,7 @@ afterAll(async () => {
 });
 
 async function token(clientId: string, secret: string, clientCert?: { cert: string; key: string }): Promise<string> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`${clientId}:${secret}`)}`, "content-type": "application/x-www-form-urlencoded" },
-    body: "grant_type=client_credentials",
-    tls: { ca: pem("ca.crt"), ...(clientCert ?? {}) },
-  } as RequestInit);
-  const body = (await res.json()) as { access_token: string };
-  if (res.status !== 200) throw new Error(`token for ${clientId}: ${res.status} ${JSON.stringify(body)}`);
-  return body.access_token;
+  return (await idp.token(clientId, secret, { clientCert })).access_token;
 }
 
 /** The status line of the gateway's answer to an opening handshake over TLS (optionally with a client certificate). */

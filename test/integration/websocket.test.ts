@@ -68,12 +68,7 @@ afterAll(async () => {
 });
 
 async function token(): Promise<string> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`service:${SERVICE_SECRET}`)}`, "content-type": "application/x-www-form-urlencoded" },
-    body: "grant_type=client_credentials",
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
+  return (await idp.token("service", SERVICE_SECRET)).access_token;
 }
 
 /** The status line of the gateway's answer to a raw opening handshake. */

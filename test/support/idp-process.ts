@@ -6,7 +6,8 @@
  *   ... idp.issuer, (await idp.stats()).token.total, await idp.rotateKeys() ...
  *   await idp.stop();
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { cert, ensureCerts } from "./certs.ts";
 
 const MAIN = resolve(import.meta.dir, "idp/main.mjs");
 
@@ -48,9 +49,23 @@ export interface IdpProcess {
   addClient(metadata: Record<string, unknown>): Promise<void>;
   /** Forget a client's downloaded JWKS: the next private_key_jwt assertion re-downloads its `jwks_uri`. */
   refreshClientJwks(clientId?: string): Promise<void>;
-  /** A token straight from the token endpoint (client_secret_basic). */
-  token(clientId: string, secret: string): Promise<{ access_token: string; expires_in?: number }>;
+  /** A token straight from the token endpoint (client credentials, client_secret_basic). */
+  token(clientId: string, secret: string, options?: TokenRequestOptions): Promise<TokenResponse>;
   stop(): Promise<void>;
+}
+
+export interface TokenRequestOptions {
+  readonly scope?: string;
+  /** A DPoP proof of the token request (RFC 9449 §5): the token comes back DPoP-bound. */
+  readonly dpop?: string;
+  /** The client certificate to present to an IdP over mTLS (RFC 8705: the token is bound to it). */
+  readonly clientCert?: { readonly cert: string; readonly key: string };
+}
+
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly token_type: string;
+  readonly expires_in?: number;
 }
 
 export interface IdpProcessOptions {
@@ -60,11 +75,20 @@ export interface IdpProcessOptions {
   readonly options?: Record<string, unknown>;
   /** PEM CA the control and token calls trust, for an IdP started with `options.tls`. */
   readonly ca?: string;
+  /** HTTPS with client certificates, from the dev certificates (`make certs`), trusted by the control and token calls. */
+  readonly devTls?: boolean;
+}
+
+/** The dev certificates as the IdP's `tls` option. */
+function devTlsOptions(): Record<string, string> {
+  const certs = ensureCerts();
+  return { cert: join(certs, "gateway.crt"), key: join(certs, "gateway.key"), ca: join(certs, "ca.crt") };
 }
 
 export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<IdpProcess> {
   const args = ["node", MAIN, "--port", String(opts.port ?? 0)];
-  if (opts.options) args.push("--options-json", JSON.stringify(opts.options));
+  const idpOptions = opts.devTls ? { ...opts.options, tls: devTlsOptions() } : opts.options;
+  if (idpOptions) args.push("--options-json", JSON.stringify(idpOptions));
   const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
   const errors: string[] = [];
   void (async () => {
@@ -94,7 +118,8 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
     jwksUri: string;
   };
 
-  const trust = (opts.ca ? { tls: { ca: [opts.ca] } } : {}) as RequestInit;
+  const ca = opts.ca ?? (opts.devTls ? cert("ca.crt") : undefined);
+  const trust = (ca ? { tls: { ca: [ca] } } : {}) as RequestInit;
   const control = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${ready.url}/__control${path}`, { method: "POST", ...init, ...trust });
     const body = await res.json();
@@ -122,14 +147,18 @@ export async function startIdpProcess(opts: IdpProcessOptions = {}): Promise<Idp
       void (await control("/clients", { body: JSON.stringify(metadata), headers: { "content-type": "application/json" } })),
     refreshClientJwks: async (clientId) =>
       void (await control(`/refresh-client-jwks${clientId ? `?client_id=${encodeURIComponent(clientId)}` : ""}`)),
-    async token(clientId, secret) {
+    async token(clientId, secret, options = {}) {
       const res = await fetch(ready.tokenEndpoint, {
-        ...trust,
+        ...(ca || options.clientCert ? { tls: { ...(ca ? { ca: [ca] } : {}), ...options.clientCert } } : {}),
         method: "POST",
-        headers: { authorization: `Basic ${btoa(`${clientId}:${secret}`)}`, "content-type": "application/x-www-form-urlencoded" },
-        body: "grant_type=client_credentials",
-      });
-      if (!res.ok) throw new Error(`token request for ${clientId}: ${res.status}`);
+        headers: {
+          authorization: `Basic ${btoa(`${clientId}:${secret}`)}`,
+          "content-type": "application/x-www-form-urlencoded",
+          ...(options.dpop ? { dpop: options.dpop } : {}),
+        },
+        body: `grant_type=client_credentials${options.scope ? `&scope=${encodeURIComponent(options.scope)}` : ""}`,
+      } as RequestInit);
+      if (!res.ok) throw new Error(`token request for ${clientId}: ${res.status} ${await res.text()}`);
       return res.json();
     },
     async stop() {
