@@ -1,5 +1,5 @@
 /** The admin API: status and read-only views of the running config, plus plugins' own endpoints. */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { GatewayConfig } from "../config/schema.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 import type { PluginContext, PluginInstance } from "../plugins/types.ts";
@@ -100,6 +100,32 @@ export function createAdminApp(deps: AdminDeps): Hono {
     });
     return c.json({ data, total: data.length, next: null });
   });
+  // Kong's manual health marks: the target, or its one address (`ip:port`; a target here is one address).
+  const setHealth = (healthy: boolean) => (c: Context) => {
+    const pool = deps.upstreams?.get(c.req.param("name")!.toLowerCase());
+    const name = c.req.param("target")!.toLowerCase();
+    const target = pool?.balancer.targets.find((t) => t.name.toLowerCase() === name);
+    const address = c.req.param("address");
+    if (!pool || !target || (address !== undefined && address.toLowerCase() !== target.authority.toLowerCase()))
+      return c.json({ message: "Not found" }, 404);
+    // Health is per process: a mark made in the worker that serves the admin API would reach no other worker.
+    if (config.server.workers > 1)
+      return c.json({ message: "with [server] workers > 1 each worker keeps its own health state: a mark here would reach worker 0 only" }, 409);
+    pool.health.mark(target, healthy);
+    deps.pluginContext.log.info("admin.target_health_set", {
+      upstream: pool.config.name,
+      target: target.name,
+      health: healthy ? "HEALTHY" : "UNHEALTHY",
+    });
+    return c.body(null, 204);
+  };
+  for (const [suffix, healthy] of [
+    ["healthy", true],
+    ["unhealthy", false],
+  ] as const) {
+    app.put(`/upstreams/:name/targets/:target/${suffix}`, setHealth(healthy));
+    app.put(`/upstreams/:name/targets/:target/:address/${suffix}`, setHealth(healthy));
+  }
   keysAdmin(app, deps.pluginContext.keys);
   const used = new Set(config.plugins.filter((p) => p.enabled).map((p) => p.name));
   for (const name of used) pluginRegistry.get(name)?.admin?.(app, deps.pluginContext);

@@ -199,6 +199,44 @@ paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
     });
     expect((await fetch(`${gw.adminUrl}/upstreams/nope/health`)).status).toBe(404);
   });
+
+  it("lets the admin API mark a target unhealthy and healthy again (Kong's PUT .../targets/{target}/unhealthy|healthy), seen in /health and /metrics and kept over a reload", async () => {
+    const put = (path: string, headers: Record<string, string> = {}) => fetch(`${gw.adminUrl}${path}`, { method: "PUT", headers });
+    const state = async () => {
+      const body = (await (await fetch(`${gw.adminUrl}/upstreams/backend/health`)).json()) as { data: { target: string; health: string }[] };
+      return Object.fromEntries(body.data.map((t) => [t.target, t.health]));
+    };
+    const metric = async (health: string) =>
+      (await (await fetch(`${gw.adminUrl}/metrics`)).text()).includes(
+        `gateway_upstream_target_health{upstream="backend",target="${a.target}",state="${health}"} 1`,
+      );
+
+    expect((await put(`/upstreams/backend/targets/${a.target}/unhealthy`)).status).toBe(204);
+    expect(await state()).toEqual({ [a.target]: "UNHEALTHY", [b.target]: "HEALTHCHECKS_OFF" });
+    expect(await metric("unhealthy")).toBe(true);
+    expect(await tally(gw, "/rr/whoami", 20)).toEqual({ [String(b.port)]: 20 });
+
+    expect((await fetch(`${gw.adminUrl}/config/reload`, { method: "POST", headers: { "x-requested-by": "test" } })).status).toBe(200);
+    expect((await state())[a.target]).toBe("UNHEALTHY");
+    expect(await tally(gw, "/rr/whoami", 10)).toEqual({ [String(b.port)]: 10 });
+
+    // Kong's per-address form: a target here is one address.
+    expect((await put(`/upstreams/backend/targets/${a.target}/${a.target}/healthy`)).status).toBe(204);
+    expect(await state()).toEqual({ [a.target]: "HEALTHCHECKS_OFF", [b.target]: "HEALTHCHECKS_OFF" });
+    expect(await metric("healthchecks_off")).toBe(true);
+    expect(Object.keys(await tally(gw, "/rr/whoami", 20)).sort()).toEqual([String(a.port), String(b.port)].sort());
+  });
+
+  it("answers 404 for an unknown upstream, target or address, and keeps the admin API's Host and Origin checks on these endpoints", async () => {
+    const put = (path: string, headers: Record<string, string> = {}) => fetch(`${gw.adminUrl}${path}`, { method: "PUT", headers });
+    expect((await put(`/upstreams/nope/targets/${a.target}/unhealthy`)).status).toBe(404);
+    expect((await put("/upstreams/backend/targets/10.9.9.9:1/unhealthy")).status).toBe(404);
+    expect((await put(`/upstreams/backend/targets/${a.target}/10.9.9.9:1/unhealthy`)).status).toBe(404);
+    expect((await put(`/upstreams/backend/targets/${a.target}/unhealthy`, { host: "evil.example" })).status).toBe(421);
+    expect((await put(`/upstreams/backend/targets/${a.target}/unhealthy`, { origin: "http://evil.example" })).status).toBe(403);
+    const body = (await (await fetch(`${gw.adminUrl}/upstreams/backend/health`)).json()) as { data: { health: string }[] };
+    expect(body.data.map((t) => t.health)).toEqual(["HEALTHCHECKS_OFF", "HEALTHCHECKS_OFF"]);
+  });
 });
 
 describe("health checks", () => {

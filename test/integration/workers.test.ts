@@ -47,7 +47,8 @@ async function workerPids(gw: GatewayProcess, n: number): Promise<number[]> {
 
 describe("workers = 2", () => {
   it("serves requests from both worker processes, and the admin API from worker 0", async () => {
-    const gw = await startGateway({ config: withWorkers(2) });
+    const pool = `[[upstreams]]\nname = "pool"\n[[upstreams.targets]]\ntarget = "${new URL(upstream.url).host}"\n`;
+    const gw = await startGateway({ config: withWorkers(2, simpleConfig(`${upstream.url}/`, pool)) });
     try {
       const pids = await workerPids(gw, 2);
       expect(new Set(pids).size).toBe(2);
@@ -62,6 +63,9 @@ describe("workers = 2", () => {
       const admins = gw.logs().filter((l) => l.event === "listener.started" && l.listener === "admin");
       expect(admins.map((l) => l.worker)).toEqual([0]);
       expect((await fetch(`${gw.adminUrl}/status`)).status).toBe(200);
+      // Health is per worker: a manual mark would reach worker 0 only, so it is refused.
+      const mark = await fetch(`${gw.adminUrl}/upstreams/pool/targets/${new URL(upstream.url).host}/unhealthy`, { method: "PUT" });
+      expect(mark.status).toBe(409);
     } finally {
       expect(await gw.stop()).toBe(0);
     }

@@ -82,9 +82,24 @@ export class HealthChecker {
     for (const t of targets) this.#counters.set(t, { successes: 0, http: 0, tcp: 0, timeouts: 0 });
   }
 
+  /** Without health checks a target shows HEALTHCHECKS_OFF, unless the admin API marked it unhealthy (it gets no traffic). */
   state(target: Target): HealthState {
-    if (!this.enabled) return "HEALTHCHECKS_OFF";
+    if (!this.enabled) return target.healthy ? "HEALTHCHECKS_OFF" : "UNHEALTHY";
     return target.healthy ? "HEALTHY" : "UNHEALTHY";
+  }
+
+  /**
+   * Kong's `PUT /upstreams/{u}/targets/{t}/healthy|unhealthy`: sets the target's state and resets
+   * its counters; active checks may change it again later, as in Kong.
+   */
+  mark(target: Target, healthy: boolean): void {
+    if (!this.#counters.has(target)) return;
+    if (target.healthy === healthy) {
+      const c = this.#counters.get(target)!;
+      c.successes = c.http = c.tcp = c.timeouts = 0;
+      return;
+    }
+    this.#set(target, healthy);
   }
 
   /** Counts a proxied attempt's outcome (passive health checks). */

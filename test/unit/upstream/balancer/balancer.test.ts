@@ -225,3 +225,27 @@ describe("Kong's cookie and uri_capture hashing", () => {
     expect(r({ hash_on: "uri_capture" }).error?.issues[0]?.path).toEqual(["hash_on_uri_capture"]);
   });
 });
+
+describe("marking a target by hand (the admin API)", () => {
+  it("takes an unhealthy target out of the balancer and shows it UNHEALTHY even with health checks off", () => {
+    const pool = new UpstreamPool(upstream());
+    const [a, b] = pool.balancer.targets;
+    pool.health.mark(a!, false);
+    expect(pool.health.state(a!)).toBe("UNHEALTHY");
+    expect(pool.health.state(b!)).toBe("HEALTHCHECKS_OFF");
+    expect(shares(() => pool.balancer.pick()?.name, 4)).toEqual({ "10.0.0.2:80": 4 });
+    pool.health.mark(a!, true);
+    expect(pool.health.state(a!)).toBe("HEALTHCHECKS_OFF");
+  });
+
+  it("resets the counters, so passive failures count from zero again", () => {
+    const pool = new UpstreamPool(upstream({ healthchecks: { passive: { unhealthy: { tcp_failures: 2 } } } }));
+    const a = pool.balancer.targets[0]!;
+    pool.health.passive(a, { kind: "tcp_failure" });
+    pool.health.mark(a, true);
+    pool.health.passive(a, { kind: "tcp_failure" });
+    expect(a.healthy).toBe(true);
+    pool.health.passive(a, { kind: "tcp_failure" });
+    expect(a.healthy).toBe(false);
+  });
+});
