@@ -33,6 +33,8 @@ function bunTls(tls: TlsFiles) {
 async function listen(options: ListenOptions): Promise<Listener> {
   if (options.tls?.clientCa) return listenNode(options);
   const { handler } = options;
+  // Known once listening (port 0 picks one); `server.port` asks the kernel (getsockname) on every read.
+  let localPort = options.port;
   const server = Bun.serve({
     hostname: options.hostname,
     port: options.port,
@@ -45,7 +47,6 @@ async function listen(options: ListenOptions): Promise<Listener> {
     fetch(request, srv) {
       const refused = edgeRefusal(request.method, request.headers);
       if (refused) return refused;
-      const localPort = srv.port ?? options.port;
       const peer = srv.requestIP(request);
       const conn = { remoteAddress: peer?.address ?? "", remotePort: peer?.port, localAddress: options.hostname, localPort, tls: !!options.tls };
       if (!wantsWebSocket(request.headers)) return handler(request, conn);
@@ -59,9 +60,10 @@ async function listen(options: ListenOptions): Promise<Listener> {
       return new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } });
     },
   });
+  localPort = server.port ?? options.port;
   return {
     hostname: options.hostname,
-    port: server.port ?? options.port,
+    port: localPort,
     async stop(graceMs: number) {
       const graceful = server.stop(false);
       const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs))]);
