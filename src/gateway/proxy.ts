@@ -234,7 +234,10 @@ function downstreamResponse(upstream: UpstreamResponse, requestId: string): Resp
   const headers = upstream.headers;
   for (let i = headers.length - 1; i >= 0; i--) if (headers[i]![0] === "x-request-id") headers.splice(i, 1);
   headers.push(["x-request-id", requestId]);
-  return new Response(upstream.body as BodyInit | null, { status: upstream.status, statusText: upstream.statusText, headers });
+  const body = upstream.body as BodyInit | null;
+  // "200 OK" is what the listener writes anyway; checking a statusText costs ~0.2 µs a response.
+  if (upstream.status === 200 && upstream.statusText === "OK") return new Response(body, { status: 200, headers });
+  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 
 export interface PooledProxyRequest {
