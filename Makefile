@@ -27,6 +27,7 @@ DENO_INTEGRATION += test/integration/bearer-cookie.test.ts
 DENO_INTEGRATION += test/integration/websocket-mtls.test.ts
 DENO_INTEGRATION += test/integration/client-secret-jwt.test.ts
 DENO_INTEGRATION += test/integration/introspection-jwt.test.ts
+DENO_INTEGRATION += test/integration/bearer-header-name.test.ts
 
 .PHONY: all deps build build-deno certs run test typecheck lint fmt unit integration e2e bench clean schema docs
 

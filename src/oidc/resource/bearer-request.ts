@@ -1,6 +1,7 @@
 /**
  * Finds the access token a caller presents in the request line and headers: the `Authorization`
- * header with the `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme, or the
+ * header with the `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1) scheme (or the header
+ * `bearer_token_header_name` names, which may also carry the bare token), or the
  * `access_token` query parameter (§2.3), as Kong's `bearer_token_param_type` allows. The body
  * parameter (§2.2) is openid-connect's to read (src/plugins/openid-connect/authn/bearer-token.ts): it
  * reads whichever body the upstream will get, which another authenticator may have replaced.
@@ -25,6 +26,8 @@ export interface ExtractOptions {
   readonly dpop: boolean;
   /** The cookie read for `cookie` (Kong's `bearer_token_cookie_name`). */
   readonly cookieName?: string | undefined;
+  /** The header read for `header` (lower case; `bearer_token_header_name`); unset: `authorization`. */
+  readonly headerName?: string | undefined;
   /** The `Authorization` header already parsed (a remembered `parseAuthorization` of this very value). */
   readonly header?: HeaderToken | undefined;
 }
@@ -68,6 +71,25 @@ export function parseAuthorization(value: string | null, options: { readonly dpo
   return { token: credentials, scheme: scheme === "dpop" ? "DPoP" : "Bearer" };
 }
 
+/**
+ * Parses the value of a header other than `Authorization` that carries the token: with a scheme
+ * as `Authorization` does, or the bare token (as proxies that forward a token in their own header
+ * send it). Another scheme there is malformed: the header is the token's alone.
+ */
+function parseTokenHeader(
+  value: string | null,
+  name: string,
+  options: { readonly dpop: boolean },
+): { token: string; scheme: "Bearer" | "DPoP" } | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === "") throw invalid(`the '${name}' header is empty`);
+  if (B64TOKEN.test(trimmed)) return { token: trimmed, scheme: "Bearer" };
+  const parsed = parseAuthorization(trimmed, options);
+  if (!parsed) throw invalid(`malformed '${name}' header: expected an access token, with or without the 'Bearer' scheme`);
+  return parsed;
+}
+
 function queryToken(url: string): string | undefined {
   const q = url.indexOf("?");
   if (q < 0) return undefined;
@@ -103,7 +125,12 @@ export async function extractBearerToken(request: Request, options: ExtractOptio
 export function findBearerToken(request: Request, options: ExtractOptions): PresentedToken | undefined {
   const found: PresentedToken[] = [];
   if (options.paramTypes.includes("header")) {
-    const parsed = options.header ?? parseAuthorization(request.headers.get("authorization"), options);
+    const name = options.headerName;
+    const parsed =
+      options.header ??
+      (name === undefined || name === "authorization"
+        ? parseAuthorization(request.headers.get("authorization"), options)
+        : parseTokenHeader(request.headers.get(name), name, options));
     if (parsed) found.push({ token: parsed.token, scheme: parsed.scheme, source: "header" });
   }
   if (options.paramTypes.includes("query")) {

@@ -121,6 +121,14 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .describe(
         'The cookie `bearer_token_param_type` "cookie" reads the access token from (as a `Bearer` token); `hide_credentials` removes it from the upstream\'s `Cookie` header.',
       ),
+    bearer_token_header_name: z
+      .string()
+      .regex(HEADER_NAME, "expected an HTTP header name")
+      .optional()
+      .describe(
+        'The header `bearer_token_param_type` "header" reads the access token from instead of `Authorization` (which is then left alone, e.g. for another layer\'s credentials): `Bearer <token>`, `DPoP <token>` or the bare token; `hide_credentials` removes it from the upstream request. Unset: `Authorization`.',
+      )
+      .meta({ kong: "none: Kong's `header` reads `Authorization`" }),
     bearer_require_at_jwt: z
       .boolean()
       .default(false)
@@ -505,6 +513,13 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
         code: "custom",
         path: ["bearer_token_cookie_name"],
         message: "missing required key: 'bearer_token_param_type' \"cookie\" needs 'bearer_token_cookie_name'",
+      });
+    }
+    if (c.bearer_token_header_name !== undefined && !c.bearer_token_param_type.includes("header")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["bearer_token_header_name"],
+        message: "is read only when 'bearer_token_param_type' includes \"header\"",
       });
     }
     if (c.upstream_headers_claims.length !== c.upstream_headers_names.length) {

@@ -1,6 +1,8 @@
 /**
  * The access token a caller presents, where `bearer_token_param_type` allows (header, query,
- * body, cookie `bearer_token_cookie_name`), and `hide_credentials` for it. Header and query are read by `findBearerToken`
+ * body, cookie `bearer_token_cookie_name`; the header is `Authorization` or
+ * `bearer_token_header_name`), and `hide_credentials` for it, for `bearer` and `introspection`
+ * alike. Header, query and cookie are read by `findBearerToken`
  * (src/oidc/bearer-request.ts). The body is read here, because another authenticator may
  * already have consumed it (client credentials in a form): we read whichever body the upstream
  * will get, and hand it on unchanged, or without `access_token` when hiding.
@@ -12,6 +14,16 @@ import { concatBytes } from "../../../lib/bytes.ts";
 import { findBearerToken, type BearerParamType, type HeaderToken, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
 import { bodyKind } from "../../../lib/body-kind.ts";
+import type { ProofOfPossession } from "./proof-of-possession.ts";
+
+/** Where a caller's token may be (Kong's names, and `bearer_token_header_name`). */
+export interface PresentationConfig {
+  readonly bearer_token_param_type: readonly BearerParamType[];
+  readonly bearer_token_cookie_name?: string | undefined;
+  readonly bearer_token_header_name?: string | undefined;
+}
+
+const DPOP_SCHEME = /^\s*dpop(\s|$)/i;
 
 /** RFC 6750 §2.1 `b64token`. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -82,16 +94,43 @@ export async function presentedToken(
   c: RequestContext,
   paramTypes: readonly BearerParamType[],
   dpop: boolean,
-  cookieName?: string,
+  where: { readonly cookieName?: string | undefined; readonly headerName?: string | undefined } = {},
   header?: HeaderToken,
 ): Promise<PresentedToken | undefined> {
-  const found = findBearerToken(c.req.raw, { paramTypes, dpop, cookieName, header });
+  const found = findBearerToken(c.req.raw, { paramTypes, dpop, ...where, header });
   if (!paramTypes.includes("body")) return found;
   const token = await bodyToken(c);
   if (token === undefined) return found;
   if (found) throw invalid("the access token was sent with more than one method");
   if (token === "" || !B64TOKEN.test(token)) throw invalid("malformed access token in the body");
   return { token, scheme: "Bearer", source: "body" };
+}
+
+/**
+ * The token a caller presents under `config`, as `bearer` and `introspection` both read it; a
+ * malformed presentation is refused with the challenge of the scheme the caller tried. `header`:
+ * the token header already parsed (bearer remembers the parse of a header it has seen).
+ */
+export async function presentedTokenOf(
+  c: RequestContext,
+  config: PresentationConfig,
+  pop: ProofOfPossession,
+  header?: HeaderToken,
+): Promise<PresentedToken | undefined> {
+  const headerName = config.bearer_token_header_name?.toLowerCase();
+  try {
+    return await presentedToken(
+      c,
+      config.bearer_token_param_type,
+      pop.dpop !== "off",
+      { cookieName: config.bearer_token_cookie_name, headerName },
+      header,
+    );
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    const tried = c.req.raw.headers.get(headerName ?? "authorization") ?? "";
+    throw error.withChallenges(pop.challengesFor(DPOP_SCHEME.test(tried) ? "DPoP" : "Bearer"));
+  }
 }
 
 /** Whether a raw `name=value` pair is `access_token` (names compared form-decoded, as they were read). */
@@ -113,20 +152,20 @@ function withoutToken(search: string): string {
 }
 
 /** `hide_credentials`: the upstream never sees the token where the caller put it. */
-export async function hideBearerToken(c: RequestContext, presented: PresentedToken, cookieName?: string): Promise<void> {
+export async function hideBearerToken(c: RequestContext, presented: PresentedToken, config: PresentationConfig): Promise<void> {
   if (presented.source === "header") {
-    c.var.upstreamHeaders.delete("authorization");
+    c.var.upstreamHeaders.delete(config.bearer_token_header_name?.toLowerCase() ?? "authorization");
     return;
   }
+  const cookieName = config.bearer_token_cookie_name;
   if (presented.source === "cookie") {
     const cookie = c.var.upstreamHeaders.get("cookie");
     if (cookie === null) return;
-    const name = cookieName;
     const rest = cookie
       .split(";")
       .filter((pair) => {
         const eq = pair.indexOf("=");
-        return eq < 0 || pair.slice(0, eq).trim() !== name;
+        return eq < 0 || pair.slice(0, eq).trim() !== cookieName;
       })
       .map((pair) => pair.trim())
       .join("; ");

@@ -27,7 +27,7 @@ import {
   type VerifiedAccessToken,
 } from "../../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
-import { hideBearerToken, presentedToken } from "./bearer-token.ts";
+import { hideBearerToken, presentedTokenOf } from "./bearer-token.ts";
 import type { HeaderToken } from "../../../oidc/resource/bearer-request.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { allowedAlgorithms } from "../schema.ts";
@@ -41,14 +41,12 @@ interface VerifiedToken extends Grant {
   readonly ath: string;
 }
 
-const DPOP_SCHEME = /^\s*dpop(\s|$)/i;
-
-/** A well-formed `Authorization` header seen before: its token, and the token's cache key once computed. */
+/** A well-formed token header (`Authorization`, or `bearer_token_header_name`) seen before: its token, and the token's cache key once computed. */
 interface SeenHeader extends HeaderToken {
   cacheKey: string | undefined;
 }
 
-/** Distinct `Authorization` values remembered (a value holds a token the cache holds too). */
+/** Distinct token header values remembered (a value holds a token the cache holds too). */
 const MAX_SEEN_HEADERS = 2048;
 
 /** RFC 9068 §2.2: claims every JWT access token of the profile carries (besides `iss`, `aud`). */
@@ -70,6 +68,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
   // A caller sends the same header on every request: its parse and its token's HMAC are
   // remembered under one HMAC of the header (with a synchronous HMAC only; see HeaderMemo).
+  const tokenHeader = config.bearer_token_header_name?.toLowerCase() ?? "authorization";
   const seen =
     config.bearer_token_param_type.includes("header") && hash.sync
       ? new HeaderMemo<SeenHeader>(hash.sync, `bearer:${pop.dpop !== "off"}`, MAX_SEEN_HEADERS)
@@ -105,17 +104,10 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
     method: "bearer",
     challenges: pop.challenges,
     async authenticate(c) {
-      const authorization = seen ? c.req.raw.headers.get("authorization") : null;
+      const authorization = seen ? c.req.raw.headers.get(tokenHeader) : null;
       const seenKey = authorization !== null ? seen!.key(authorization) : undefined;
       const header = seenKey !== undefined ? seen!.get(seenKey) : undefined;
-      let presented;
-      try {
-        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off", config.bearer_token_cookie_name, header);
-      } catch (error) {
-        if (!(error instanceof AuthError)) throw error;
-        // A malformed presentation: the challenge of the scheme the caller tried.
-        throw error.withChallenges(pop.challengesFor(DPOP_SCHEME.test(c.req.raw.headers.get("authorization") ?? "") ? "DPoP" : "Bearer"));
-      }
+      const presented = await presentedTokenOf(c, config, pop, header);
       if (!presented) return undefined;
       // Refused before it is hashed for the cache: bounded work for any header size.
       if (presented.token.length > MAX_TOKEN_LENGTH)
@@ -156,7 +148,7 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
       await pop.check(c, presented, value.claims, value.ath);
       // As Kong: the upstream gets the token as a plain bearer token, never the caller's proof.
       c.var.upstreamHeaders.delete("dpop");
-      if (config.hide_credentials) await hideBearerToken(c, presented, config.bearer_token_cookie_name);
+      if (config.hide_credentials) await hideBearerToken(c, presented, config);
       return { method: "bearer", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close: closeCache,

@@ -23,7 +23,7 @@ import type { IssuerMetadata } from "../../../oidc/client/issuer.ts";
 import type { Fresh } from "../../../oidc/client/token-cache.ts";
 import { looksLikeJwt, MAX_TOKEN_LENGTH } from "../../../oidc/resource/verify-access-token.ts";
 import type { Authenticator, AuthenticatorFactory } from "./authenticator.ts";
-import { hideBearerToken, presentedToken } from "./bearer-token.ts";
+import { hideBearerToken, presentedTokenOf } from "./bearer-token.ts";
 import { createProofOfPossession } from "./proof-of-possession.ts";
 import { createFlowCache } from "./token-flow.ts";
 import type { Grant } from "../mutate.ts";
@@ -129,13 +129,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     method: "introspection",
     challenges: pop.challenges,
     async authenticate(c) {
-      let presented;
-      try {
-        presented = await presentedToken(c, config.bearer_token_param_type, pop.dpop !== "off", config.bearer_token_cookie_name);
-      } catch (error) {
-        if (error instanceof AuthError) throw error.withChallenges(pop.challenges);
-        throw error;
-      }
+      const presented = await presentedTokenOf(c, config, pop);
       if (!presented) return undefined;
       if (leaveJwtsToBearer && looksLikeJwt(presented.token)) return undefined;
       // Refused before it is hashed or sent anywhere: bounded work for any header size.
@@ -158,7 +152,7 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       }
       await pop.check(c, presented, value.claims, pop.dpop !== "off" ? await athOf(value) : undefined);
       c.var.upstreamHeaders.delete("dpop");
-      if (config.hide_credentials) await hideBearerToken(c, presented, config.bearer_token_cookie_name);
+      if (config.hide_credentials) await hideBearerToken(c, presented, config);
       return { method: "introspection", grant: value, challenges: pop.challengesFor(presented.scheme, value.claims) };
     },
     close: tokens.close,

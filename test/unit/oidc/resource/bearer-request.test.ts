@@ -128,3 +128,34 @@ describe("a DPoP-bound token under the Bearer scheme (RFC 9449 §7.2)", () => {
     assertSchemeFitsBinding({ token: JWT, scheme: "DPoP", source: "header" }, { cnf: { jkt: "abc" } });
   });
 });
+
+describe("another header than Authorization (bearer_token_header_name)", () => {
+  const named: ExtractOptions = { ...ALL, headerName: "x-access-token" };
+  const withHeader = (value: string, auth?: string) => {
+    const r = req(auth === undefined ? {} : { auth });
+    r.headers.set("x-access-token", value);
+    return r;
+  };
+
+  it.each([
+    ["the bare token", JWT, "Bearer"],
+    ["the token with the Bearer scheme", `Bearer ${JWT}`, "Bearer"],
+    ["the token with the DPoP scheme", `DPoP ${JWT}`, "DPoP"],
+  ])("takes %s", async (_what, value, scheme) => {
+    expect(await extractBearerToken(withHeader(value), named)).toEqual({ token: JWT, scheme, source: "header" } as never);
+  });
+
+  it("does not read Authorization then", async () => {
+    expect(await extractBearerToken(req({ auth: `Bearer ${JWT}` }), named)).toBeUndefined();
+  });
+
+  it.each([
+    ["empty", " "],
+    ["another scheme", "Basic c2VydmljZTpzZWNyZXQ="],
+    ["two values", `${JWT}, ${JWT}`],
+  ])("refuses a value that is %s with 400 invalid_request naming the header", async (_what, value) => {
+    const error = await refusal(extractBearerToken(withHeader(value), named));
+    expect(error.error).toBe("invalid_request");
+    expect(error.description).toContain("'x-access-token'");
+  });
+});
