@@ -9,7 +9,7 @@ export const serverHardening = (ctx: SchemaContext) => ({
   client_header_timeout: millis()
     .default(60_000)
     .describe(
-      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. Bun.serve keeps its own fixed ~10 s header limit; Deno.serve its own (docs/security.md).",
+      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. The compiled binary's plain listener (Bun.serve) keeps its own fixed ~10 s header limit instead (docs/security.md).",
     )
     .meta({ kong: "nginx `client_header_timeout`" }),
   tls_handshake_timeout: millis()
@@ -19,7 +19,7 @@ export const serverHardening = (ctx: SchemaContext) => ({
   keepalive_timeout: millis()
     .default(75_000)
     .describe(
-      "How long an idle keep-alive connection stays open (ms); 0 closes each connection after its response. Bun.serve rounds it up to whole seconds, at most 255 s; Deno.serve does not apply it (docs/security.md).",
+      "How long an idle keep-alive connection stays open (ms); 0 closes each connection after its response. The compiled binary's plain listener (Bun.serve) rounds it up to whole seconds, at most 255 s (docs/security.md).",
     )
     .meta({ kong: "nginx `keepalive_timeout`" }),
   max_connections: z
@@ -28,7 +28,7 @@ export const serverHardening = (ctx: SchemaContext) => ({
     .max(1_000_000)
     .default(10_000)
     .describe(
-      "Connections open at once on the mTLS listener (`proxy_tls_listen` with `[server.tls] client_ca`); more are closed on accept. Bun.serve and Deno.serve offer no such cap: bound them with the process's file descriptor limit (docs/security.md).",
+      "Connections open at once per listener; more are closed on accept. Not on the compiled binary's plain listener (Bun.serve offers no connection hook): bound it with the process's file descriptor limit (docs/security.md).",
     )
     .meta({ kong: "nginx `worker_connections`" }),
   underscores_in_headers: z

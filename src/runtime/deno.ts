@@ -1,68 +1,18 @@
-/** The Deno edge: `Deno.serve` for plain and TLS listeners, the node path for mTLS, `Deno.createHttpClient`. */
+/** The Deno edge: node:http listeners (node-listener.ts), `Deno.createHttpClient`. */
 import { createHash, createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
-import { absoluteAuthority, badRequest, edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import { connect as runtimeConnect } from "./deno-socket.ts";
 import { connectNode } from "./node-socket.ts";
 import { tcpConnect } from "./tcp-connect.ts";
-import { denoUpgrade, wantsWebSocket } from "./websocket-edge.ts";
 import type { ChildProcess, FetchLike, Listener, ListenOptions, OutboundTls, Runtime } from "./types.ts";
 
-async function listen(options: ListenOptions): Promise<Listener> {
-  // Deno.serve has one certificate: SNI certificates need the node:tls listener's SNICallback.
-  if (options.tls?.clientCa || options.tls?.certificates?.length) return listenNode(options);
-  const { handler } = options;
-  let port = options.port;
-  const scheme = options.tls ? "https://" : "http://";
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve(
-    {
-      hostname: options.hostname,
-      port: options.port,
-      reusePort: options.reusePort ?? false,
-      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-      onListen: (addr) => {
-        port = addr.port;
-        listening.resolve();
-      },
-      onError: () => new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } }),
-    },
-    (incoming, info) => {
-      let request = incoming;
-      const refused = edgeRefusal(request.method, request.headers);
-      if (refused) return refused;
-      const host = request.headers.get("host")!;
-      // Deno keeps an absolute-form target as the URL: its authority is the request's host (RFC 9112 §3.2.2).
-      if (!request.url.startsWith(`${scheme}${host}/`)) {
-        const authority = absoluteAuthority(request.url);
-        if (!authority) return badRequest("invalid request target");
-        if (authority !== host) {
-          const headers = new Headers(request.headers);
-          headers.set("host", authority);
-          request = new Request(request, { headers });
-        }
-      }
-      const conn = {
-        remoteAddress: info.remoteAddr.hostname,
-        remotePort: info.remoteAddr.port,
-        localAddress: options.hostname,
-        localPort: port,
-        tls: !!options.tls,
-      };
-      return handler(request, wantsWebSocket(request.headers) ? { ...conn, upgrade: denoUpgrade(request) } : conn);
-    },
-  );
-  await listening.promise;
-  return {
-    hostname: options.hostname,
-    get port() {
-      return port;
-    },
-    async stop(graceMs: number) {
-      await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, graceMs))]);
-    },
-  };
+/**
+ * Every Deno listener is node:http (src/runtime/node-listener.ts): Deno.serve bounds no header
+ * or idle wait and caps no connections, so a slowloris held its connection for good there.
+ */
+function listen(options: ListenOptions): Promise<Listener> {
+  return listenNode(options, true);
 }
 
 /**

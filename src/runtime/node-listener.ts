@@ -1,10 +1,12 @@
 /**
- * A listener built from `node:tls` + `node:http`, used where the peer certificate is needed
- * (mTLS). `Bun.serve` and `Deno.serve` do not expose it; a `node:tls` server that hands each
- * socket to a `node:http` server does, on Bun and on Deno alike.
+ * A listener built from `node:http`: behind `node:tls` where the peer certificate is needed
+ * (mTLS; `Bun.serve` and `Deno.serve` do not expose it), and for every listener on Deno, because
+ * `Deno.serve` bounds no wait and caps no connections (docs/security.md). Every connection is
+ * tracked here: header and keep-alive timers, `max_connections`, shutdown.
  */
 import { X509Certificate } from "node:crypto";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as tls from "node:tls";
 import { Readable } from "node:stream";
 import type * as net from "node:net";
@@ -84,7 +86,7 @@ const BODYLESS = new Set(["GET", "HEAD"]);
  * (`/path?query`) with a valid single Host, or absolute-form, whose authority replaces Host.
  * Anything else (`*`, authority-form, userinfo, a bad, missing or repeated Host) is `undefined`: a 400.
  */
-function requestUrl(target: string, hosts: readonly string[]): { url: string; host: string } | undefined {
+function requestUrl(target: string, hosts: readonly string[], scheme: string): { url: string; host: string } | undefined {
   if (hosts.length > 1) return undefined;
   const authority = absoluteAuthority(target);
   if (authority === undefined) return undefined;
@@ -93,7 +95,7 @@ function requestUrl(target: string, hosts: readonly string[]): { url: string; ho
   const path = authority === null ? target : target.slice(target.indexOf(authority) + authority.length) || "/";
   if (!path.startsWith("/") && !path.startsWith("?")) return undefined;
   try {
-    const u = new URL(`https://${host}${path.startsWith("?") ? "/" + path : path}`);
+    const u = new URL(`${scheme}${host}${path.startsWith("?") ? "/" + path : path}`);
     return { url: u.href, host };
   } catch {
     return undefined;
@@ -136,24 +138,29 @@ function reply(res: http.ServerResponse, response: Response): void {
 
 /** One TLS connection's request state, for the header and keep-alive timers and shutdown. */
 interface Connection {
-  readonly socket: tls.TLSSocket;
+  readonly socket: net.Socket;
   inFlight: number;
   /** Waiting for the rest of a request's headers (true) or idle between requests (false). */
   reading: boolean;
   timer?: ReturnType<typeof setTimeout>;
 }
 
-export async function listenNode(options: ListenOptions): Promise<Listener> {
+/**
+ * `nativeHttps`: TLS connections are parsed by an `https.Server` itself rather than handed from
+ * a `tls.Server` to an `http.Server`: Deno's node:http serves only one request on a handed-over
+ * socket, and Bun's https.Server does not expose the peer certificate.
+ */
+export async function listenNode(options: ListenOptions, nativeHttps = false): Promise<Listener> {
   const tlsFiles = options.tls;
-  if (!tlsFiles) throw new Error("node listener is for TLS only");
+  const scheme = tlsFiles ? "https://" : "http://";
   const limits: ListenerLimits = options.limits ?? DEFAULT_LIMITS;
-  const cas = tlsFiles.clientCa ? splitPem(tlsFiles.clientCa).map((p) => new X509Certificate(p)) : [];
+  const cas = tlsFiles?.clientCa ? splitPem(tlsFiles.clientCa).map((p) => new X509Certificate(p)) : [];
   const peers = new WeakMap<object, PeerCertificate | null>();
   /** Accepted TCP sockets (TLS or not yet), for `max_connections` and shutdown. */
   const sockets = new Set<net.Socket>();
   /** Sockets still in their TLS handshake, by peer address, with their deadline. */
   const handshaking = new Map<string, { raw: net.Socket; timer?: ReturnType<typeof setTimeout> }>();
-  const connections = new Map<tls.TLSSocket, Connection>();
+  const connections = new Map<net.Socket, Connection>();
   let stopping = false;
   let allClosed: (() => void) | undefined;
 
@@ -179,7 +186,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
    * certificate, the connection's facts and the URL from the request line. A Response is a refusal.
    */
   const prepare = (req: http.IncomingMessage): Response | { conn: ConnInfo; headers: Headers; url: string } => {
-    const socket = req.socket as tls.TLSSocket;
+    const socket = req.socket;
     const headers = new Headers();
     const hosts: string[] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -191,8 +198,8 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     if (refused) return refused;
     // One certificate per connection: check the chain once, not on every keep-alive request.
     let cert = peers.get(socket);
-    if (cert === undefined && cas.length) peers.set(socket, (cert = peerCertificate(socket, cas) ?? null));
-    if (tlsFiles.requireClientCert && !cert?.verified) {
+    if (cert === undefined && cas.length) peers.set(socket, (cert = peerCertificate(socket as tls.TLSSocket, cas) ?? null));
+    if (tlsFiles?.requireClientCert && !cert?.verified) {
       return new Response('{"message":"a valid client certificate is required"}', {
         status: 400,
         headers: { "content-type": "application/json", connection: "close" },
@@ -205,18 +212,18 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       localAddress: socket.localAddress,
       ...(servername ? { serverName: servername } : {}),
       localPort: port,
-      tls: true,
+      tls: !!tlsFiles,
       ...(cert ? { peerCertificate: cert } : {}),
     };
     // The URL is built from the request line, never from what a Host header could smuggle in.
-    const target = requestUrl(req.url ?? "", hosts);
+    const target = requestUrl(req.url ?? "", hosts, scheme);
     if (!target) return badRequest("invalid request target or Host header");
     if (hosts[0] !== target.host) headers.set("host", target.host);
     return { conn, headers, url: target.url };
   };
 
-  const server = http.createServer(async (req, res) => {
-    const socket = req.socket as tls.TLSSocket;
+  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
     const state = connections.get(socket);
     if (state) {
       state.inFlight++;
@@ -265,7 +272,20 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
     } catch {
       res.destroy();
     }
-  });
+  };
+  const secureOptions: tls.TlsOptions | undefined = tlsFiles && {
+    cert: tlsFiles.cert,
+    key: tlsFiles.key,
+    requestCert: cas.length > 0,
+    // The chain is checked by verifyClientChain, uniformly on Bun and Deno.
+    rejectUnauthorized: false,
+    ...(tlsFiles.clientCa ? { ca: tlsFiles.clientCa } : {}),
+    ALPNProtocols: ["http/1.1"],
+    ...(limits.tlsHandshakeTimeout > 0 ? { handshakeTimeout: limits.tlsHandshakeTimeout } : {}),
+    ...(tlsFiles.certificates?.length ? { SNICallback: sniCallback(tlsFiles.certificates) } : {}),
+  };
+  const direct = secureOptions !== undefined && nativeHttps;
+  const server: http.Server = direct ? https.createServer(secureOptions, onRequest) : http.createServer(onRequest);
   // What node:http's own parser refuses (two Content-Length headers, bad framing) gets the same
   // JSON 400 as the edge checks, written by us: Deno's node:http sometimes closed with no answer.
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
@@ -280,7 +300,7 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
   // WebSocket handshake runs the same pipeline with `conn.upgrade`; any other answer is written
   // on the socket, which then closes (the connection cannot carry another request).
   server.on("upgrade", async (req: http.IncomingMessage, socket: net.Socket, head: Uint8Array) => {
-    const state = connections.get(socket as tls.TLSSocket);
+    const state = connections.get(socket);
     if (state) {
       state.inFlight++;
       clearTimeout(state.timer);
@@ -318,77 +338,102 @@ export async function listenNode(options: ListenOptions): Promise<Listener> {
       'HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: 32\r\nconnection: close\r\n\r\n{"message":"Method not allowed"}',
     );
   });
-  // Our own timers bound every wait (below); node:http's are kept in line with them.
-  server.keepAliveTimeout = limits.keepaliveTimeout;
+  // Our own timers bound every wait (below); node:http's are kept in line with them. Its
+  // keep-alive timer stays off: ours closes idle connections, and node:http would add a
+  // `Keep-Alive: timeout=…` header to every response, which Bun.serve does not send.
+  server.keepAliveTimeout = 0;
   server.headersTimeout = limits.clientHeaderTimeout;
   server.requestTimeout = 0;
 
-  const tlsServer = tls.createServer(
-    {
-      cert: tlsFiles.cert,
-      key: tlsFiles.key,
-      requestCert: cas.length > 0,
-      // The chain is checked by verifyClientChain, uniformly on Bun and Deno.
-      rejectUnauthorized: false,
-      ...(tlsFiles.clientCa ? { ca: tlsFiles.clientCa } : {}),
-      ALPNProtocols: ["http/1.1"],
-      ...(limits.tlsHandshakeTimeout > 0 ? { handshakeTimeout: limits.tlsHandshakeTimeout } : {}),
-      ...(tlsFiles.certificates?.length ? { SNICallback: sniCallback(tlsFiles.certificates) } : {}),
-    },
-    (socket) => {
-      const key = `${socket.remoteAddress}:${socket.remotePort}`;
-      clearTimeout(handshaking.get(key)?.timer);
-      handshaking.delete(key);
-      if (stopping) return void socket.destroy();
-      const c: Connection = { socket, inFlight: 0, reading: true };
-      connections.set(socket, c);
-      arm(c, limits.clientHeaderTimeout);
-      // Bytes on an idle connection start the next request: from now on its headers are timed.
-      socket.on("data", () => {
-        if (c.inFlight === 0 && !c.reading) {
-          c.reading = true;
-          arm(c, limits.clientHeaderTimeout);
-        }
-      });
-      socket.on("close", () => {
-        clearTimeout(c.timer);
-        connections.delete(socket);
-      });
-      socket.on("error", () => socket.destroy());
-      server.emit("connection", socket);
-    },
-  );
-  // Before TLS: the connection cap and the handshake deadline (a peer that never says hello).
-  tlsServer.on("connection", (raw: net.Socket) => {
-    if (stopping || sockets.size >= limits.maxConnections) return void raw.destroy();
+  /** A connection ready for HTTP (after TLS, if any): its header timer starts now. */
+  const track = (socket: net.Socket) => {
+    const c: Connection = { socket, inFlight: 0, reading: true };
+    connections.set(socket, c);
+    arm(c, limits.clientHeaderTimeout);
+    // Bytes on an idle connection start the next request: from now on its headers are timed.
+    socket.on("data", () => {
+      if (c.inFlight === 0 && !c.reading) {
+        c.reading = true;
+        arm(c, limits.clientHeaderTimeout);
+      }
+    });
+    socket.on("close", () => {
+      clearTimeout(c.timer);
+      connections.delete(socket);
+    });
+    socket.on("error", () => socket.destroy());
+  };
+  /** Every accepted TCP socket, before TLS: the connection cap; false when refused. */
+  const accept = (raw: net.Socket): boolean => {
+    if (stopping || sockets.size >= limits.maxConnections) {
+      raw.destroy();
+      return false;
+    }
     sockets.add(raw);
+    raw.on("error", () => raw.destroy());
+    raw.on("close", () => {
+      sockets.delete(raw);
+      if (sockets.size === 0) allClosed?.();
+    });
+    return true;
+  };
+  /** Before TLS: the connection cap and the handshake deadline (a peer that never says hello). */
+  const handshake = (raw: net.Socket) => {
+    if (!accept(raw)) return;
     const key = `${raw.remoteAddress}:${raw.remotePort}`;
     const timer = limits.tlsHandshakeTimeout > 0 ? setTimeout(() => raw.destroy(), limits.tlsHandshakeTimeout) : undefined;
     timer?.unref?.();
     handshaking.set(key, { raw, timer });
-    raw.on("error", () => raw.destroy());
     raw.on("close", () => {
       clearTimeout(timer);
       if (handshaking.get(key)?.raw === raw) handshaking.delete(key);
-      sockets.delete(raw);
-      if (sockets.size === 0) allClosed?.();
     });
-  });
-  tlsServer.on("tlsClientError", (_error, socket) => socket.destroy());
+  };
+  /** A TLS connection whose handshake is done: off the handshake clock, on the header clock. */
+  const secured = (socket: tls.TLSSocket): boolean => {
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    clearTimeout(handshaking.get(key)?.timer);
+    handshaking.delete(key);
+    if (stopping) {
+      socket.destroy();
+      return false;
+    }
+    track(socket);
+    return true;
+  };
+
+  let outer: net.Server = server;
+  if (!secureOptions) {
+    // node:http's own connection listener runs first; a refused socket is destroyed before it is read.
+    server.on("connection", (socket: net.Socket) => {
+      if (accept(socket)) track(socket);
+    });
+  } else if (direct) {
+    server.on("connection", handshake);
+    server.on("secureConnection", secured);
+    server.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
+  } else {
+    const secure = tls.createServer(secureOptions, (socket) => {
+      if (secured(socket)) server.emit("connection", socket);
+    });
+    secure.on("connection", handshake);
+    secure.on("tlsClientError", (_error, socket) => socket.destroy());
+    outer = secure;
+  }
   await new Promise<void>((resolve, reject) => {
-    tlsServer.once("error", reject);
-    tlsServer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort ?? false }, () =>
+    outer.once("error", reject);
+    outer.listen({ host: options.hostname, port: options.port, exclusive: !options.reusePort, reusePort: options.reusePort ?? false }, () =>
       resolve(),
     );
   });
-  const address = tlsServer.address();
+  const address = outer.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   return {
     hostname: options.hostname,
     port,
     async stop(graceMs: number) {
       stopping = true;
-      tlsServer.close();
+      outer.close();
       // Idle and half-open connections go now; those with a request in flight after its response.
       for (const c of connections.values()) if (c.inFlight === 0) c.socket.destroy();
       for (const { raw } of handshaking.values()) raw.destroy();

@@ -1,5 +1,5 @@
 /**
- * WebSocket upgrades on the node:http listener (mTLS, and SNI certificates on Deno): node hands
+ * WebSocket upgrades on the node:http listener (mTLS, and every listener on Deno): node hands
  * the handshake over as an `upgrade` event with the raw socket, so the server side of RFC 6455 is
  * ours — the 101 answer, unmasking the caller's frames, unmasked frames back (lib/websocket-frames.ts).
  */

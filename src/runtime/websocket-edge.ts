@@ -1,6 +1,6 @@
 /**
- * WebSocket upgrades on the runtimes' own listeners: Bun's `server.upgrade` with `websocket`
- * handlers, Deno's `Deno.upgradeWebSocket`. The core sees `ConnInfo.upgrade` and a session only.
+ * WebSocket upgrades on Bun.serve: `server.upgrade` with `websocket` handlers (the node:http
+ * listener's are in node-websocket.ts). The core sees `ConnInfo.upgrade` and a session only.
  */
 import { WEBSOCKET_MAX_MESSAGE, type CallerWebSocket, type WebSocketSession } from "./types.ts";
 
@@ -56,39 +56,3 @@ export const bunWebSocketHandlers = {
     ws.data.drain();
   },
 };
-
-/** Bytes queued on a Deno WebSocket above which `send` asks to wait. */
-const DENO_HIGH_WATER = 1024 * 1024;
-
-export function denoUpgrade(request: Request) {
-  return (session: WebSocketSession, options: { readonly protocol?: string }): Response => {
-    const { socket, response } = Deno.upgradeWebSocket(request, { ...(options.protocol ? { protocol: options.protocol } : {}), idleTimeout: 0 });
-    socket.binaryType = "arraybuffer";
-    let draining: ReturnType<typeof setInterval> | undefined;
-    // Deno has no drain event: poll the queue while the session waits for one.
-    const waitDrain = () => {
-      draining ??= setInterval(() => {
-        if (socket.bufferedAmount > DENO_HIGH_WATER / 2 && socket.readyState === WebSocket.OPEN) return;
-        clearInterval(draining);
-        draining = undefined;
-        session.drain();
-      }, 10);
-    };
-    socket.onopen = () =>
-      session.open({
-        send(data) {
-          socket.send(data as string | Uint8Array<ArrayBuffer>);
-          if (socket.bufferedAmount <= DENO_HIGH_WATER) return true;
-          waitDrain();
-          return false;
-        },
-        close: (code, reason) => socket.close(code, reason),
-      });
-    socket.onmessage = (event) => session.message(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
-    socket.onclose = (event) => {
-      clearInterval(draining);
-      session.close(event.code, event.reason);
-    };
-    return response;
-  };
-}
