@@ -1,6 +1,7 @@
 /**
  * Token exchange (RFC 8693) against the real IdP: the caller's bearer token is verified, then
- * exchanged with the gateway's own client for a token meant for the upstream, and cached.
+ * exchanged with the gateway's own client for a token meant for the upstream, and cached; the
+ * exchange request carries `token_headers_*` and `token_post_args_*` as the other token requests do.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
@@ -68,5 +69,39 @@ describe("token exchange", () => {
     const r = await call(access_token);
     await idp.normal();
     expect(r.status).toBeGreaterThanOrEqual(500);
+  });
+});
+
+describe("token_headers_* and token_post_args_* on the exchange request", () => {
+  let withArgs: GatewayProcess;
+  beforeAll(async () => {
+    withArgs = await startGateway({
+      config: simpleConfig(
+        `${upstream.url}/anything`,
+        [
+          `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]`,
+          `client_id = "${EXCHANGER.id}"\nclient_secret = "${EXCHANGER.secret}"\ntoken_exchange_resource = "https://orders.example"`,
+          `token_headers_names = ["X-Tenant"]\ntoken_headers_values = ["acme"]`,
+          `token_post_args_names = ["tenant_hint", "resource", "subject_token"]\ntoken_post_args_values = ["acme", "https://elsewhere.example", "not-the-token"]`,
+        ].join("\n"),
+      ),
+    });
+  });
+  afterAll(async () => {
+    await withArgs?.stop();
+  });
+
+  it("sends them, the exchange's own resource and subject token winning", async () => {
+    const { access_token } = await idp.token("service", SERVICE_SECRET);
+    const r = await fetch(`${withArgs.proxyUrl}/anything`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect(r.status).toBe(200);
+    const forwarded = ((await r.json()) as { headers: Record<string, string> }).headers.authorization!.slice(7);
+    expect(payload(forwarded).aud).toBe("https://orders.example");
+    const last = (await idp.stats()).lastToken!;
+    expect(last.params.grant_type).toBe(EXCHANGE_GRANT);
+    expect(last.headers["x-tenant"]).toBe("acme");
+    expect(last.params.tenant_hint).toBe("acme");
+    expect(last.params.resource).toBe("https://orders.example");
+    expect(last.params.subject_token).toBe(access_token);
   });
 });

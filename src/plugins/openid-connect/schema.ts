@@ -307,15 +307,17 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
       .array(z.string().regex(HEADER_NAME, "expected an HTTP header name"))
       .default([])
       .describe(
-        "Headers sent with the token requests of `client_credentials` and `password` (names), position by position with `token_headers_values`; the client authentication's own `Authorization` wins.",
-      ),
+        "Headers sent with the token requests of `client_credentials`, `password` and token exchange (names), position by position with `token_headers_values`; the client authentication's own `Authorization` wins.",
+      )
+      .meta({ kong: "same; Kong's own (proprietary) token exchange sends none" }),
     token_headers_values: z.array(z.string()).default([]).describe("Values of `token_headers_names`."),
     token_post_args_names: z
       .array(z.string().min(1))
       .default([])
       .describe(
-        "Form parameters added to the token requests of `client_credentials` and `password` (names), position by position with `token_post_args_values`; the grant's own parameters (`grant_type`, `scope`, `audience`, credentials) win.",
-      ),
+        "Form parameters added to the token requests of `client_credentials`, `password` and token exchange (names), position by position with `token_post_args_values`; the grant's own parameters (`grant_type`, `scope`, `audience`, `resource`, `subject_token`, credentials) win.",
+      )
+      .meta({ kong: "same; Kong's own (proprietary) token exchange sends none" }),
     token_post_args_values: z.array(z.string()).default([]).describe("Values of `token_post_args_names`."),
     // The gateway's own client (`password`, `introspection`; see docs/identity.md).
     ...gatewayClientFields(ctx),

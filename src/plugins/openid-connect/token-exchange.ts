@@ -4,6 +4,9 @@
  * `token_exchange_audience`, `token_exchange_scopes`), with the gateway's own client
  * authentication. The result is cached under a keyed hash of the caller's token, never past the
  * smaller of the two tokens' lifetimes. A subject token the IdP refuses is the caller's 401.
+ * Like the other token endpoint calls it sends `token_headers_*` and `token_post_args_*` (the
+ * exchange's own parameters win). Kong's exchange is proprietary (the token as a Bearer header to
+ * `token_exchange_endpoint`) and sends neither; this one is RFC 8693's.
  */
 import { gatewayClientSettings } from "../../oidc/client/client-auth-schema.ts";
 import { createGatewayClient } from "../../oidc/client/client-auth.ts";
@@ -15,7 +18,7 @@ import { cachePolicy } from "./authn/token-flow.ts";
 import { meterCacheSize } from "../../oidc/client/token-cache-metrics.ts";
 import type { PluginContext } from "../types.ts";
 import type { Grant } from "./mutate.ts";
-import type { OpenIdConnectConfig } from "./schema.ts";
+import { namedValues, type OpenIdConnectConfig } from "./schema.ts";
 
 export interface TokenExchange {
   /** The grant the upstream gets instead of the caller's; the caller's claims stay its claims. */
@@ -49,7 +52,12 @@ export async function createTokenExchange(
     }),
     { ctx, fetch: issuer.fetch, where: 'plugin "openid-connect"', proxy: issuer.settings.proxy },
   );
-  const parameters = config.token_exchange_resource ? { resource: config.token_exchange_resource } : undefined;
+  const headers = namedValues(config.token_headers_names, config.token_headers_values);
+  const postArgs = namedValues(config.token_post_args_names, config.token_post_args_values);
+  const parameters =
+    postArgs || config.token_exchange_resource
+      ? { ...postArgs, ...(config.token_exchange_resource ? { resource: config.token_exchange_resource } : {}) }
+      : undefined;
   const cache = new TokenCache<Grant>(cachePolicy(config), { onEvict: () => ctx.metrics?.tokenCache("token_exchange", "eviction") });
   const closeCache = meterCacheSize(ctx, "token_exchange", cache);
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
@@ -65,6 +73,7 @@ export async function createTokenExchange(
           scopes: config.token_exchange_scopes,
           audience: config.token_exchange_audience,
           ...(parameters ? { parameters } : {}),
+          ...(headers ? { headers } : {}),
           allowHttp: issuer.allowHttp,
           timeout: config.timeout,
         },
