@@ -3,7 +3,7 @@
  * keys), checked by plain code: zod's generic walk of 11 000 routes was a large part of
  * loading such a file. Anything else, or anything invalid, returns undefined and goes through
  * the schema in routes.ts, so every message stays the schema's. The value is the schema's,
- * frozen here (test/unit/config/routes-fast.test.ts compares the two).
+ * the route frozen here (test/unit/config/routes-fast.test.ts compares the two).
  */
 
 import { ENTITY_NAME } from "./fields.ts";
@@ -43,20 +43,23 @@ const SCALARS = new Set([
   "regex_priority",
 ]);
 
-/** A frozen list of strings each matching `pattern`, the shared empty list, or undefined. */
+/**
+ * The list itself (each string matching `pattern`), the shared empty list, or undefined. Lists
+ * are not frozen (load.ts says why); the route holding it is.
+ */
 function strings(value: unknown, pattern: RegExp): string[] | undefined {
   if (value === undefined) return EMPTY_LIST;
   if (!Array.isArray(value)) return undefined;
   if (value.length === 0) return EMPTY_LIST;
   for (const s of value) if (typeof s !== "string" || !pattern.test(s)) return undefined;
-  return Object.freeze(value) as string[];
+  return value as string[];
 }
 
 function protocols(value: unknown): (typeof PROTOCOLS)[number][] | undefined {
   if (value === undefined) return DEFAULT_PROTOCOLS;
   if (!Array.isArray(value) || value.length === 0) return undefined;
   for (const p of value) if (!PROTOCOLS.includes(p)) return undefined;
-  return Object.freeze(value) as (typeof PROTOCOLS)[number][];
+  return value as (typeof PROTOCOLS)[number][];
 }
 
 /** The validated, frozen route, or undefined: then the schema decides (and words the error). */

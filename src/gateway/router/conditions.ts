@@ -80,6 +80,18 @@ export class Conditions {
   readonly sources: readonly EndpointRule[];
   readonly destinations: readonly EndpointRule[];
 
+  /** The conditions of `rules`; routes that set none besides paths share one. */
+  static of(rules: RouteRules): Conditions {
+    const none =
+      !rules.methods.length &&
+      !rules.hosts.length &&
+      !rules.snis?.length &&
+      !rules.sources?.length &&
+      !rules.destinations?.length &&
+      isEmpty(rules.headers);
+    return none ? ANYTHING : new Conditions(rules);
+  }
+
   constructor(rules: RouteRules) {
     // Most routes set few attributes: absent ones share one empty list (memory at 10 000 routes).
     this.methods = rules.methods.length ? new Set(rules.methods) : undefined;
@@ -112,6 +124,13 @@ export class Conditions {
     return true;
   }
 }
+
+function isEmpty(record: object | undefined): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
+const ANYTHING = new Conditions({ paths: NONE, hosts: NONE, methods: NONE, regex_priority: 0, strip_path: true });
 
 function anyHost(patterns: readonly HostPattern[], name: string, port: number | undefined): boolean {
   for (const h of patterns) if (hostMatches(h, name, port)) return true;

@@ -34,9 +34,20 @@ export function pathGroups(paths: readonly string[]): PathGroup[] {
   return [...groups.entries()].map(([key, list]) => ({ regex: key === -1, paths: list }));
 }
 
-/** The comparison key of one matcher: greater wins, element by element. */
-export function priorityKey(rules: RouteRules, group: PathGroup | undefined): number[] {
-  const headers = Object.keys(rules.headers ?? {}).length;
+/** A matcher's place in Kong's order (1-6 above); greater wins, field by field. */
+export interface Priority {
+  /** 1-4 packed in one number: attribute count, plain hosts only, header count, regex group. */
+  readonly head: number;
+  /** 5: `regex_priority` (regex groups only). */
+  readonly regexPriority: number;
+  /** 6: the prefix length (prefix groups only). */
+  readonly prefixLength: number;
+}
+
+/** Fields 1-4 of the priority of `rules` with a path group of that kind (or none). */
+export function priorityHead(rules: RouteRules, group: "regex" | "prefix" | undefined): number {
+  let headers = 0;
+  for (const _ in rules.headers) headers++;
   const weight =
     (rules.methods.length ? 1 : 0) +
     (rules.hosts.length ? 1 : 0) +
@@ -46,18 +57,10 @@ export function priorityKey(rules: RouteRules, group: PathGroup | undefined): nu
     (rules.sources?.length ? 1 : 0) +
     (rules.destinations?.length ? 1 : 0);
   const plainHosts = rules.hosts.length > 0 && rules.hosts.every((h) => !h.includes("*"));
-  const regex = group?.regex ?? false;
-  return [
-    weight,
-    plainHosts ? 1 : 0,
-    Math.min(headers, 255),
-    regex ? 1 : 0,
-    regex ? rules.regex_priority : 0,
-    group && !regex ? group.paths[0]!.length : 0,
-  ];
+  return ((weight * 2 + (plainHosts ? 1 : 0)) * 256 + Math.min(headers, 255)) * 2 + (group === "regex" ? 1 : 0);
 }
 
-export function compareKeys(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return b[i]! - a[i]!;
-  return 0;
+/** Negative when `a` goes first. */
+export function comparePriority(a: Priority, b: Priority): number {
+  return b.head - a.head || b.regexPriority - a.regexPriority || b.prefixLength - a.prefixLength;
 }

@@ -9,7 +9,7 @@
 import type { RouteConfig, ServiceConfig } from "../../config/schema.ts";
 import { Conditions, splitHost, type RouteRules } from "./conditions.ts";
 import type { RequestFacts } from "./facts.ts";
-import { compareKeys, pathGroups, priorityKey, type PathGroup } from "./priority.ts";
+import { comparePriority, pathGroups, priorityHead, type Priority } from "./priority.ts";
 import { regexLiteralPrefix } from "./regex-prefix.ts";
 import { PathTrie } from "./trie.ts";
 
@@ -28,15 +28,24 @@ export interface RouteMatch {
   readonly strippedPath: string;
 }
 
-interface Matcher {
-  readonly route: CompiledRoute;
-  /** Position in Kong's priority order: lower wins. */
-  readonly rank: number;
-  /** Regex paths (anchored at the path start), or undefined for a prefix group / no paths. */
-  readonly regexes: readonly RegExp[] | undefined;
-  /** Length of the group's prefixes (0 without paths). */
-  readonly prefixLength: number;
-  readonly conditions: Conditions;
+/** One route's regex paths, or its prefixes of one length, or the route without paths (Kong's split). */
+class Matcher implements Priority {
+  /** Position in Kong's priority order: lower wins (set once all are sorted). */
+  rank = 0;
+  constructor(
+    readonly route: CompiledRoute,
+    readonly conditions: Conditions,
+    /** Regex paths (anchored at the path start), or undefined for a prefix group / no paths. */
+    readonly regexes: readonly RegExp[] | undefined,
+    /** Length of the group's prefixes (0 without paths). */
+    readonly prefixLength: number,
+    /** Where it is filed in the trie: the prefixes, or the regexes' common literal prefix. */
+    readonly keys: string | readonly string[],
+    readonly head: number,
+    readonly regexPriority: number,
+    /** Order of the group within its route. */
+    readonly order: number,
+  ) {}
 }
 
 /** The matchers filed under one trie node, by host. Each list is in rank order; maps are made when needed. */
@@ -71,37 +80,63 @@ export class Router {
   readonly #visit = (bucket: Bucket) => this.#visitBucket(bucket);
 
   constructor(routes: readonly CompiledRoute[]) {
-    const pending: { route: CompiledRoute; group: PathGroup | undefined; key: number[]; order: number }[] = [];
+    // One object per matcher, no per-route arrays: this runs for every route at start and reload.
+    const matchers: Matcher[] = [];
     for (const route of routes) {
       const rules: RouteRules = route.config;
-      const groups = rules.paths.length ? pathGroups(rules.paths) : [undefined];
-      for (const group of groups) pending.push({ route, group, key: priorityKey(rules, group), order: pending.length });
-    }
-    pending.sort((a, b) => compareKeys(a.key, b.key) || a.route.index - b.route.index || a.order - b.order);
-    let wildcards = false;
-    pending.forEach(({ route, group }, rank) => {
-      const matcher: Matcher = {
-        route,
-        rank,
-        regexes: group?.regex ? group.paths.map((p) => new RegExp(`^(?:${p})`)) : undefined,
-        prefixLength: group && !group.regex ? group.paths[0]!.length : 0,
-        conditions: new Conditions(route.config),
-      };
-      const keys = !group ? [""] : group.regex ? [commonPrefix(group.paths.map(regexLiteralPrefix))] : group.paths;
-      for (const key of keys) {
-        const node = this.#trie.node(key);
-        const bucket = (node.value ??= new Bucket());
-        if (!matcher.conditions.hosts.length) (bucket.any ??= []).push(matcher);
-        for (const h of matcher.conditions.hosts) {
-          if (h.kind === "exact") push((bucket.exact ??= new Map()), h.name, matcher);
-          else {
-            wildcards = true;
-            push(h.kind === "suffix" ? (bucket.suffix ??= new Map()) : (bucket.prefix ??= new Map()), h.name, matcher);
+      const conditions = Conditions.of(rules);
+      const paths = rules.paths;
+      if (paths.length === 0) {
+        matchers.push(new Matcher(route, conditions, undefined, 0, "", priorityHead(rules, undefined), 0, 0));
+      } else if (paths.length === 1) {
+        const p = paths[0]!;
+        if (p.startsWith("~")) {
+          const source = p.slice(1);
+          const head = priorityHead(rules, "regex");
+          matchers.push(new Matcher(route, conditions, [anchored(source)], 0, regexLiteralPrefix(source), head, rules.regex_priority, 0));
+        } else matchers.push(new Matcher(route, conditions, undefined, p.length, p, priorityHead(rules, "prefix"), 0, 0));
+      } else {
+        pathGroups(paths).forEach((group, order) => {
+          if (group.regex) {
+            const key = commonPrefix(group.paths.map(regexLiteralPrefix));
+            const head = priorityHead(rules, "regex");
+            matchers.push(new Matcher(route, conditions, group.paths.map(anchored), 0, key, head, rules.regex_priority, order));
+          } else {
+            const head = priorityHead(rules, "prefix");
+            matchers.push(new Matcher(route, conditions, undefined, group.paths[0]!.length, group.paths, head, 0, order));
           }
-        }
+        });
       }
-    });
+    }
+    matchers.sort((a, b) => comparePriority(a, b) || a.route.index - b.route.index || a.order - b.order);
+    let wildcards = false;
+    for (let rank = 0; rank < matchers.length; rank++) {
+      const matcher = matchers[rank]!;
+      matcher.rank = rank;
+      if (typeof matcher.keys === "string") wildcards = this.#file(matcher.keys, matcher) || wildcards;
+      else for (const key of matcher.keys) wildcards = this.#file(key, matcher) || wildcards;
+    }
     this.#wildcards = wildcards;
+  }
+
+  /** Files `matcher` under `key` by host; true when it has wildcard hosts. */
+  #file(key: string, matcher: Matcher): boolean {
+    const node = this.#trie.node(key);
+    const bucket = (node.value ??= new Bucket());
+    const hosts = matcher.conditions.hosts;
+    if (!hosts.length) {
+      (bucket.any ??= []).push(matcher);
+      return false;
+    }
+    let wildcards = false;
+    for (const h of hosts) {
+      if (h.kind === "exact") push((bucket.exact ??= new Map()), h.name, matcher);
+      else {
+        wildcards = true;
+        push(h.kind === "suffix" ? (bucket.suffix ??= new Map()) : (bucket.prefix ??= new Map()), h.name, matcher);
+      }
+    }
+    return wildcards;
   }
 
   match(req: RequestFacts): RouteMatch | undefined {
@@ -185,6 +220,8 @@ function matchedLength(m: Matcher, path: string): number {
   }
   return 0;
 }
+
+const anchored = (source: string) => new RegExp(`^(?:${source})`);
 
 function commonPrefix(list: readonly string[]): string {
   let prefix = list[0] ?? "";

@@ -56,7 +56,7 @@ describe("the routes fast path", () => {
       fast++;
       expect({ raw, success: expected.success }).toEqual({ raw, success: true });
       expect(JSON.stringify(got)).toBe(JSON.stringify(expected.data));
-      expect(Object.isFrozen(got) && Object.isFrozen(got.paths) && Object.isFrozen(got.protocols)).toBe(true);
+      expect(Object.isFrozen(got)).toBe(true);
     }
     expect(fast).toBeGreaterThan(300);
   });
