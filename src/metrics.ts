@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client). One registry per process, kept across config reloads.
  * Label values are names from the config or fixed words, never caller input (bounded cardinality).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "./prom-client.ts";
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from "./metrics-series.ts";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -4,7 +4,7 @@
  * `/metrics`, and a reason for `/status/ready`. Transitions only: a Redis that is down for an
  * hour logs once, not once per request.
  */
-import { Counter, Gauge } from "prom-client";
+import { Counter, Gauge } from "../prom-client.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 

@@ -3,7 +3,7 @@
  * client. Bun's `write` takes what the kernel accepts; the rest waits here until `drain`.
  */
 import type { Socket, SocketHandler } from "bun";
-import { rootCertificates } from "node:tls";
+import { withSystemRoots } from "./system-roots.ts";
 import { ConnectError } from "./connect-error.ts";
 import type { ConnectOptions, RawSocket, SocketEvents, SocketTls } from "./types.ts";
 
@@ -79,7 +79,7 @@ function bunTls(tls: SocketTls, serverName: string | undefined): object {
   let options = tlsCache.get(tls);
   if (!options) {
     options = {
-      ...(tls.ca?.length ? { ca: [...rootCertificates, ...tls.ca] } : {}),
+      ...(tls.ca?.length ? { ca: withSystemRoots(tls.ca) } : {}),
       ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
       rejectUnauthorized: tls.verify !== false,
       ...(tls.serverName ? { serverName: tls.serverName } : {}),

@@ -1,9 +1,8 @@
 /** The Bun edge: `Bun.serve` for plain and TLS listeners, the node path for mTLS, Bun's fetch. */
 import { createHash } from "node:crypto";
-import { rootCertificates } from "node:tls";
 import { chmod, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { listenNode } from "./node-listener.ts";
+import { withSystemRoots } from "./system-roots.ts";
 import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
 import { tcpConnect } from "./tcp-connect.ts";
@@ -31,7 +30,8 @@ function bunTls(tls: TlsFiles) {
 }
 
 async function listen(options: ListenOptions): Promise<Listener> {
-  if (options.tls?.clientCa) return listenNode(options);
+  // Loaded for mTLS only: node:http and node:tls cost every other start ~40 ms of CPU.
+  if (options.tls?.clientCa) return (await import("./node-listener.ts")).listenNode(options);
   const { handler } = options;
   // Known once listening (port 0 picks one); `server.port` asks the kernel (getsockname) on every read.
   let localPort = options.port;
@@ -74,7 +74,7 @@ async function listen(options: ListenOptions): Promise<Listener> {
 
 function tlsOptions(tls: OutboundTls) {
   return {
-    ...(tls.ca?.length ? { ca: [...rootCertificates, ...tls.ca] } : {}),
+    ...(tls.ca?.length ? { ca: withSystemRoots(tls.ca) } : {}),
     ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
     ...(tls.verify === false ? { rejectUnauthorized: false } : {}),
   };

@@ -1,4 +1,11 @@
-/** The system's CA roots plus `extra`: a TLS client given its own CAs must still trust the public ones. */
-import { rootCertificates } from "node:tls";
+/**
+ * The system's CA roots plus `extra`: a TLS client given its own CAs must still trust the public
+ * ones. node:tls is loaded on first use: evaluating it and its roots costs every start ~30 ms of
+ * CPU, and a config without `ca` lists never needs them.
+ */
+import type * as Tls from "node:tls";
 
-export const withSystemRoots = (extra: readonly string[]): string[] => [...rootCertificates, ...extra];
+export const withSystemRoots = (extra: readonly string[]): string[] => [
+  ...(process.getBuiltinModule("node:tls") as typeof Tls).rootCertificates,
+  ...extra,
+];

@@ -5,7 +5,7 @@
  * carry `RateLimit-Limit/Remaining/Reset` and `X-RateLimit-Limit/Remaining-<Window>`.
  */
 import { createClusterHealth } from "../../cluster/health.ts";
-import { connectRedis, redisAddress, type RedisLink } from "../../cluster/redis.ts";
+import type { RedisLink } from "../../cluster/redis.ts";
 import { RateLimitStoreError } from "../../errors.ts";
 import type { PluginHandler, RequestContext } from "../../gateway/context.ts";
 import { definePlugin } from "../types.ts";
@@ -97,6 +97,8 @@ export const rateLimiting = definePlugin<RateLimitingConfig>({
       const r = config.redis;
       const host = r.host!;
       const url = `${r.ssl ? "rediss" : "redis"}://${host.includes(":") ? `[${host}]` : host}:${r.port}/${r.database}`;
+      // Loaded when used: the Redis client's modules are a large part of a small config's start.
+      const { connectRedis, redisAddress } = await import("../../cluster/redis.ts");
       link = connectRedis({
         url,
         username: r.username,
