@@ -156,16 +156,29 @@ export function upstreamRequestHeaders(incoming: Headers, facts: ForwardedFacts,
  * route whose plugins edit nothing: no Headers object filled, set seven times and read again.
  */
 export function upstreamHeadLines(incoming: Headers, facts: ForwardedFacts, policy: HeaderPolicy = DEFAULT_POLICY): HeadLines {
-  const listed = connectionTokens(incoming);
-  let lines = "";
-  let contentLength: string | null = null;
-  incoming.forEach((value, name) => {
-    if (name === "content-length") contentLength = value;
-    else if (name !== "x-request-id" && forwardable(name, policy, listed)) lines += `${name}: ${value}\r\n`;
-  });
+  const scan = headScan;
+  scan.lines = "";
+  scan.contentLength = null;
+  scan.listed = connectionTokens(incoming);
+  scan.policy = policy;
+  incoming.forEach(scanHeader, scan);
   const f = facts.forwarded;
-  lines += `x-forwarded-for: ${f?.for ?? facts.remoteAddress}\r\nx-real-ip: ${facts.remoteAddress}\r\nx-forwarded-proto: ${f?.proto ?? facts.protocol}\r\nx-forwarded-host: ${f?.host ?? hostWithoutPort(facts.host)}\r\nx-forwarded-port: ${f?.port ?? facts.port}\r\nx-forwarded-path: ${f?.path ?? facts.path}\r\nx-request-id: ${facts.requestId}\r\n`;
-  return { lines, contentLength };
+  const lines = `${scan.lines}x-forwarded-for: ${f?.for ?? facts.remoteAddress}\r\nx-real-ip: ${facts.remoteAddress}\r\nx-forwarded-proto: ${f?.proto ?? facts.protocol}\r\nx-forwarded-host: ${f?.host ?? hostWithoutPort(facts.host)}\r\nx-forwarded-port: ${f?.port ?? facts.port}\r\nx-forwarded-path: ${f?.path ?? facts.path}\r\nx-request-id: ${facts.requestId}\r\n`;
+  return { lines, contentLength: scan.contentLength };
+}
+
+/** `upstreamHeadLines`' state while it walks the caller's headers: one object reused, no closure per request. */
+interface HeadScan {
+  lines: string;
+  contentLength: string | null;
+  listed: readonly string[];
+  policy: HeaderPolicy;
+}
+const headScan: HeadScan = { lines: "", contentLength: null, listed: [], policy: DEFAULT_POLICY };
+
+function scanHeader(this: HeadScan, value: string, name: string): void {
+  if (name === "content-length") this.contentLength = value;
+  else if (name !== "x-request-id" && forwardable(name, this.policy, this.listed)) this.lines += `${name}: ${value}\r\n`;
 }
 
 /** The upstream's response headers, minus what belonged to its connection to us. */

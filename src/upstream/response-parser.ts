@@ -81,9 +81,22 @@ function fieldName(raw: string): string {
 /** Parses one response head (status line and fields, without the final empty line). */
 function parseHead(text: string, requestMethod: string): ResponseHead {
   let eol = text.indexOf("\r\n");
-  const status = STATUS_LINE.exec(eol < 0 ? text : text.slice(0, eol));
-  if (!status) throw new ResponseParseError("a malformed status line");
-  const code = Number(status[2]);
+  const statusLine = eol < 0 ? text : text.slice(0, eol);
+  let code: number;
+  let statusText: string;
+  let http11: boolean;
+  if (statusLine === "HTTP/1.1 200 OK") {
+    // The common answer, without a regex match and its captures.
+    code = 200;
+    statusText = "OK";
+    http11 = true;
+  } else {
+    const status = STATUS_LINE.exec(statusLine);
+    if (!status) throw new ResponseParseError("a malformed status line");
+    code = Number(status[2]);
+    statusText = status[3] ?? "";
+    http11 = status[1] === "1";
+  }
   const headers: [string, string][] = [];
   let contentLength = -1;
   let chunked = false;
@@ -117,7 +130,7 @@ function parseHead(text: string, requestMethod: string): ResponseHead {
     headers.push([name, value]);
   }
   if (chunked && contentLength >= 0) throw new ResponseParseError("both Content-Length and Transfer-Encoding");
-  let keepAlive = status[1] === "1";
+  let keepAlive = http11;
   let listed: string[] | undefined;
   const lower = connection?.toLowerCase();
   if (lower === "keep-alive") keepAlive = true;
@@ -136,7 +149,7 @@ function parseHead(text: string, requestMethod: string): ResponseHead {
   if (framing === "length" && contentLength === 0) framing = "none";
   return {
     status: code,
-    statusText: status[3] ?? "",
+    statusText,
     headers: kept,
     framing,
     length: framing === "length" ? contentLength : 0,
