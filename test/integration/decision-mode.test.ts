@@ -2,11 +2,16 @@
  * Decision mode beside an existing proxy: real nginx (`auth_request`) and real Caddy
  * (`forward_auth`, Traefik's convention) ask the real gateway's decision listener, which runs the
  * route's openid-connect plugin against the real IdP and answers with the upstream's headers.
+ * Envoy's HTTP ext_authz has no Debian package: its check request is sent here as Envoy builds it
+ * (its ext_authz_http_impl: the original method, `path_prefix` + the original path and query, the
+ * original Host, `Authorization`, the allowed headers, `Content-Length: 0` and no body) and its
+ * answer read as Envoy reads it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { freePort, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startCaddyForwardAuth, startNginxAuthRequest, type FrontProxy } from "../support/front-proxy.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { rawExchange } from "../support/raw-http.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 let idp: IdpProcess;
@@ -42,6 +47,19 @@ paths = ["/anything"]
 name = "closed"
 service = "api"
 paths = ["/closed"]
+
+[[routes]]
+name = "by-host"
+service = "api"
+hosts = ["api.example"]
+paths = ["/h"]
+
+[[plugins]]
+name = "request-termination"
+route = "by-host"
+[plugins.config]
+status_code = 418
+message = "routed by host"
 
 [[plugins]]
 name = "openid-connect"
@@ -97,13 +115,6 @@ describe.each(["nginx", "caddy"])("%s in front of the decision listener", (name)
 describe("the decision listener itself", () => {
   const decide = (path: string, headers: Record<string, string>) => fetch(`http://127.0.0.1:${decisionPort}${path}`, { headers });
 
-  it("reads Envoy's convention: the original path under decision_path_prefix", async () => {
-    const r = await decide("/ext-authz/anything/x", { authorization: basic("service", SERVICE_SECRET) });
-    expect(r.status).toBe(200);
-    expect(r.headers.get("authorization")?.startsWith("Bearer ")).toBe(true);
-    expect(await r.text()).toBe("");
-  });
-
   it("answers 404 for a request no route matches, and 400 when it cannot tell what the original request was", async () => {
     expect((await decide("/", { "x-original-uri": "/nowhere" })).status).toBe(404);
     expect((await decide("/elsewhere", {})).status).toBe(400);
@@ -114,5 +125,57 @@ describe("the decision listener itself", () => {
     const before = upstream.seen.length;
     await decide("/", { "x-original-uri": "/anything", authorization: basic("service", SERVICE_SECRET) });
     expect(upstream.seen.length).toBe(before);
+  });
+});
+
+/**
+ * Envoy's check request to an HTTP authorization service, as its ext_authz_http_impl builds it:
+ * `Content-Length: 0`, then only the client headers allowed (`Authorization`, `:method`,
+ * `:path` with `path_prefix` in front, `Host`, plus `allowed_headers`), no body. Sent raw so that
+ * no client library adds anything; the answer is read as Envoy reads it.
+ */
+async function envoyCheck(method: string, path: string, host: string, allowed: Record<string, string> = {}) {
+  const lines = [
+    `${method} /ext-authz${path} HTTP/1.1`,
+    "content-length: 0",
+    `host: ${host}`,
+    ...Object.entries(allowed).map(([k, v]) => `${k}: ${v}`),
+  ];
+  const { text } = await rawExchange({ port: decisionPort }, `${lines.join("\r\n")}\r\n\r\n`, 1500);
+  const [head, ...rest] = text.split("\r\n\r\n");
+  const [status, ...fields] = head!.split("\r\n");
+  const headers = new Headers();
+  for (const f of fields) headers.append(f.slice(0, f.indexOf(":")), f.slice(f.indexOf(":") + 1).trim());
+  return { status: Number(status!.split(" ")[1]), headers, body: rest.join("\r\n\r\n") };
+}
+
+describe("Envoy's HTTP ext_authz convention (its check request mirrored: no Debian Envoy)", () => {
+  it("allows valid client credentials with 200 and the headers for allowed_upstream_headers (the gateway's Bearer, not the secret)", async () => {
+    const r = await envoyCheck("POST", "/anything/orders?x=1", "shop.example", { authorization: basic("service", SERVICE_SECRET) });
+    expect(r.status).toBe(200);
+    const auth = r.headers.get("authorization")!;
+    expect(auth.startsWith("Bearer ")).toBe(true);
+    expect(payload(auth.slice(7)).client_id).toBe("service");
+    expect(r.body).not.toContain(SERVICE_SECRET);
+  });
+
+  it("routes by the original Host Envoy passes through, as the proxy listener would", async () => {
+    expect((await envoyCheck("GET", "/h", "api.example")).status).toBe(418);
+    expect((await envoyCheck("GET", "/h", "other.example")).status).toBe(404);
+  });
+
+  it("denies a wrong secret with 401 and the challenge, which Envoy hands to the client (allowed_client_headers unset: all)", async () => {
+    const r = await envoyCheck("GET", "/anything/orders", "shop.example", { authorization: basic("service", "wrong") });
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate") ?? "").toContain("Basic");
+  });
+
+  it("answers the IdP's failure with a 5xx, which Envoy turns into status_on_error (403 unless set), never a 401", async () => {
+    await idp.fail(500, { count: 3, targets: ["token"] });
+    const r = await envoyCheck("GET", "/anything/orders", "shop.example", {
+      authorization: basic("service", "another-secret-for-a-fresh-cache-key"),
+    });
+    await idp.normal();
+    expect(r.status).toBeGreaterThanOrEqual(500);
   });
 });
