@@ -2,7 +2,8 @@
  * A second, independent IdP: Glewlwyd 2.7 (Debian's package, an OpenID Provider in C) in front of
  * the real gateway, the compiled binary or GATEWAY_RUNTIME's. The README's client credentials curl
  * with the seed secret, a wrong secret, JWT and DPoP-bound tokens verified against Glewlwyd's keys,
- * introspection, and the gateway's own token with private_key_jwt and client_secret_jwt. Its quirks are in docs/interop.md.
+ * introspection (JSON, and a signed answer the gateway refuses), and the gateway's own token with
+ * private_key_jwt and client_secret_jwt. Its quirks are in docs/interop.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -33,6 +34,7 @@ const ROUTES: Record<string, string> = {
   bearer: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["bearer"]\naudience_required = ["${GLEWLWYD_SCOPE}"]`,
   dpop: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["bearer"]\nproof_of_possession_dpop = "strict"`,
   introspection: `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nclient_auth = "client_secret_basic"`,
+  "introspection-jwt": `name = "openid-connect"\n[plugins.config]\nissuer = "{{issuer}}"\nauth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nclient_auth = "client_secret_basic"\nintrospection_accept = "application/token-introspection+jwt"`,
   // The gateway's own token: Glewlwyd wants the assertion's `aud` to be its token endpoint.
   "private-key-jwt": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{issuer}}"\nclient_id = "gateway-pkjwt"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "private_key_jwt"\nclient_alg = "ES256"\nclient_assertion_audience = "token_endpoint"`,
   "client-secret-jwt": `name = "upstream-oauth"\n[plugins.config.oauth]\nissuer = "{{issuer}}"\nclient_id = "gateway-hsjwt"\nclient_secret = "${HS_SECRET}"\nscopes = ["${GLEWLWYD_SCOPE}"]\n[plugins.config.client]\nauth_method = "client_secret_jwt"\nclient_secret_jwt_alg = "HS256"\nclient_assertion_audience = "token_endpoint"`,
@@ -199,6 +201,15 @@ describe("tokens Glewlwyd issued, presented to the gateway", () => {
     const { access_token } = await glewlwydToken();
     expect((await call("/introspection", { authorization: `Bearer ${access_token}` })).status).toBe(200);
     expect((await call("/introspection", { authorization: "Bearer not-a-token-glewlwyd-knows" })).status).toBe(401);
+  });
+
+  it("introspection answered as a signed JWT (RFC 9701): Glewlwyd's aud is the token's, not the gateway's client, so the answer is refused as the IdP's failure (502, logged), never a 401", async () => {
+    const { access_token } = await glewlwydToken();
+    const r = await call("/introspection-jwt", { authorization: `Bearer ${access_token}` });
+    expect(r.status).toBe(502);
+    expect(r.headers.get("www-authenticate")).toBeNull();
+    await Bun.sleep(100);
+    expect(gw.output.join("\n")).toContain('its \\"aud\\" claim is wrong');
   });
 });
 
