@@ -9,17 +9,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { cert, ensureCerts } from "../support/certs.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
 
 const RUNTIMES = ["binary", "deno"] as const;
 const TOKEN = "admin-token-for-the-exposure-suite";
 
-const base = (extra = "") => `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-${extra}
+const base = (extra = "") => `${serverTable(extra)}
 
 [[services]]
 name = "echo"

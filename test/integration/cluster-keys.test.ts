@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { FileKeyStore } from "../../src/keys/file-store.ts";
 import { createLogger } from "../../src/log.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
 
 const KEYS_SECRET = "fleet-keys-secret-0123456789abcdef";
@@ -38,11 +38,7 @@ async function keyFile(): Promise<{ text: string; kids: string[] }> {
 
 async function gateway(redis: RedisProcess, file?: string): Promise<GatewayProcess> {
   const gw = await startGateway({
-    config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
+    config: `${serverTable()}
 [cluster]
 strategy = "redis"
 redis_url = "${redis.url}"

@@ -18,7 +18,7 @@ import { requestGrant } from "../../src/oidc/client/client-requests.ts";
 import { createIdpFetch } from "../../src/oidc/client/outbound.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
@@ -45,11 +45,7 @@ let b: GatewayProcess;
 const tokensSeen = new Set<string>();
 
 function config(): string {
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
+  return `${serverTable()}
 [cluster]
 strategy = "redis"
 redis_url = "${redis.url}"

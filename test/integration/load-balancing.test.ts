@@ -4,15 +4,10 @@
  * restarted.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startUpstreamProcess, type UpstreamProcess } from "../support/upstream-process.ts";
 
-const header = `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-access_log = false
-`;
+const header = serverTable("access_log = false");
 
 const service = (name: string, host: string, retries = 5) => `
 [[services]]

@@ -4,7 +4,7 @@
  * Redis killed under them (`fault_tolerant`).
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
@@ -25,11 +25,7 @@ const oidc = (routeName: string) =>
 const ownRedis = () => `[plugins.config.redis]\nhost = "127.0.0.1"\nport = ${redis.port}\ntimeout = 500\n`;
 
 function config(): string {
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
+  return `${serverTable()}
 [cluster]
 strategy = "redis"
 redis_url = "${redis.url}"

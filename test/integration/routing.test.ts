@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { generateRoutes, probe, routesToml } from "../../bench/lib/generated-routes.ts";
 import { cert, ensureCerts } from "../support/certs.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 let upstream: EchoUpstream;
@@ -16,7 +16,7 @@ afterAll(async () => {
   await upstream.stop();
 });
 
-const server = `[server]\nproxy_listen = "127.0.0.1:{{proxy}}"\nadmin_listen = "127.0.0.1:{{admin}}"\nshutdown_timeout = 2000\n`;
+const server = serverTable();
 
 /** The route the gateway logged for the request with this id. */
 async function routeOf(gw: GatewayProcess, res: Response): Promise<string | null> {
@@ -197,11 +197,7 @@ describe("Behind a trusted TLS-terminating balancer", () => {
   let gw: GatewayProcess;
   beforeAll(async () => {
     gw = await startGateway({
-      config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-trusted_ips = ["127.0.0.1"]
+      config: `${serverTable('trusted_ips = ["127.0.0.1"]')}
 
 [[services]]
 name = "echo"

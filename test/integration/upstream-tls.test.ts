@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cert, ensureCerts } from "../support/certs.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 
 let upstream: Server;
 let deep: Server;
@@ -127,11 +127,7 @@ service = "${name}"
 paths = ["/${name}"]
 `;
   gw = await startGateway({
-    config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
+    config: `${serverTable()}
 [[upstreams]]
 name = "mtls-pool"
 [[upstreams.targets]]

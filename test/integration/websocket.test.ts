@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { connect } from "node:net";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 
 let idp: IdpProcess;
@@ -35,11 +35,7 @@ beforeAll(async () => {
   });
   idp = await startIdpProcess();
   gw = await startGateway({
-    config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
+    config: `${serverTable()}
 [[services]]
 name = "ws-echo"
 url = "http://127.0.0.1:${upstream.port}/socket"

@@ -206,6 +206,15 @@ function recordLog(output: string[]): void {
   appendFileSync(join(AUDIT_DIR, "gateway.log"), output.join("\n") + "\n");
 }
 
+/** The `[server]` table most suites start with: proxy and admin API on the ports picked, a 2 s shutdown, then `lines`. */
+export function serverTable(lines = ""): string {
+  return `[server]
+proxy_listen = "127.0.0.1:{{proxy}}"
+admin_listen = "127.0.0.1:{{admin}}"
+shutdown_timeout = 2000
+${lines ? `${lines}\n` : ""}`;
+}
+
 /** A minimal gateway.toml with one service and one route; extra TOML is appended. */
 export function simpleConfig(upstreamUrl: string, extra = ""): string {
   return `[server]

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../src/config/load.ts";
 import { pluginsForRoute } from "../../../src/gateway/app.ts";
 import type { CompiledRoute } from "../../../src/gateway/router/router.ts";
-import { pluginRegistry } from "../../../src/plugins/registry.ts";
+import { parseToml } from "../../support/config.ts";
 
-const config = parseConfig(
+const config = parseToml(
   `
 [[services]]
 name = "svc"
@@ -39,8 +38,6 @@ route = "r1"
 [plugins.config]
 message = "route"
 `,
-  "/t/gateway.toml",
-  pluginRegistry,
 );
 
 const route = (name: string): CompiledRoute => {

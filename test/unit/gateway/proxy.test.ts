@@ -1,15 +1,12 @@
 /** Every wait of an upstream exchange is bounded, even ones a real socket cannot show on loopback. */
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../src/config/load.ts";
 import { UpstreamTimeoutError } from "../../../src/errors.ts";
 import { proxy } from "../../../src/gateway/proxy.ts";
 import type { FetchLike } from "../../../src/runtime/types.ts";
-import { pluginRegistry } from "../../../src/plugins/registry.ts";
+import { parseToml } from "../../support/config.ts";
 
-const service = parseConfig(
+const service = parseToml(
   `[[services]]\nname = "s"\nurl = "http://10.255.255.1/"\nconnect_timeout = 100\nwrite_timeout = 100\nread_timeout = 100\n[[routes]]\nname = "r"\nservice = "s"\npaths = ["/"]\n`,
-  "/t/gateway.toml",
-  pluginRegistry,
 ).services[0]!;
 
 /** A fetch whose connection never comes up: it never reads the body and waits for the abort. */

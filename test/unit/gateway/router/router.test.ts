@@ -1,13 +1,12 @@
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../../src/config/load.ts";
 import { UpgradeRequiredError } from "../../../../src/errors.ts";
 import { errorResponse } from "../../../../src/gateway/error-response.ts";
 import { checkProtocol } from "../../../../src/gateway/router/protocols.ts";
 import { Router, upstreamPath, type CompiledRoute } from "../../../../src/gateway/router/router.ts";
-import { pluginRegistry } from "../../../../src/plugins/registry.ts";
+import { parseToml } from "../../../support/config.ts";
 
 function routerFor(routesToml: string): Router {
-  const config = parseConfig(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`, "/t/gateway.toml", pluginRegistry);
+  const config = parseToml(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`);
   const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: config.services[0]!, index }));
   return new Router(routes);
 }

@@ -4,14 +4,11 @@
  * Every refusal names the key.
  */
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../../src/config/load.ts";
-import { ConfigError } from "../../../../src/errors.ts";
 import type { OpenIdConnectConfig } from "../../../../src/plugins/openid-connect/schema.ts";
 import { passwordParamTypes } from "../../../../src/plugins/openid-connect/authn/password.ts";
 import { authMethod, type UpstreamOauthConfig } from "../../../../src/plugins/upstream-oauth/schema.ts";
-import { pluginRegistry } from "../../../../src/plugins/registry.ts";
+import { errorOf as tomlErrorOf, parseToml } from "../../../support/config.ts";
 
-const FILE = "/etc/gw/gateway.toml";
 const BASE = `
 [[services]]
 name = "api"
@@ -23,17 +20,8 @@ service = "api"
 paths = ["/"]
 `;
 
-const parse = (toml: string) => parseConfig(`${BASE}\n${toml}`, FILE, pluginRegistry);
-
-function errorOf(toml: string): string {
-  try {
-    parse(toml);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
+const parse = (toml: string) => parseToml(`${BASE}\n${toml}`);
+const errorOf = (toml: string): string => tomlErrorOf(`${BASE}\n${toml}`);
 
 const oidc = (keys: string) => `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "http://localhost:8080/realms/master"\n${keys}`;
 const oidcConfig = (keys: string) => parse(oidc(keys)).plugins[0]!.config as OpenIdConnectConfig;

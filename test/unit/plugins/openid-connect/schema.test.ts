@@ -1,10 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { parseConfig } from "../../../../src/config/load.ts";
-import { ConfigError } from "../../../../src/errors.ts";
 import type { OpenIdConnectConfig } from "../../../../src/plugins/openid-connect/schema.ts";
-import { pluginRegistry } from "../../../../src/plugins/registry.ts";
-
-const FILE = "/etc/gw/gateway.toml";
+import { errorOf as tomlErrorOf, parseToml } from "../../../support/config.ts";
 
 function config(pluginToml: string): string {
   return `
@@ -25,18 +21,10 @@ ${pluginToml}
 }
 
 function pluginConfig(pluginToml: string): OpenIdConnectConfig {
-  return parseConfig(config(pluginToml), FILE, pluginRegistry).plugins[0]!.config as OpenIdConnectConfig;
+  return parseToml(config(pluginToml)).plugins[0]!.config as OpenIdConnectConfig;
 }
 
-function errorOf(pluginToml: string): string {
-  try {
-    parseConfig(config(pluginToml), FILE, pluginRegistry);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
-  }
-  throw new Error("expected a config error");
-}
+const errorOf = (pluginToml: string): string => tomlErrorOf(config(pluginToml));
 
 const ISSUER = 'issuer = "http://localhost:8080/realms/master"';
 
