@@ -4,12 +4,12 @@
  * call, and proxies with `Authorization: Bearer <token>`. The gateway is the compiled binary
  * unless GATEWAY_RUNTIME says otherwise.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { beforeAll, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { simpleConfig, startGateway, type GatewayProcess, type GatewayRuntime } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
 const CLIENTS = {
   b: { id: "service-b", secret: "service-b-secret-0123456789" },
@@ -21,29 +21,12 @@ const CLIENTS = {
 } as const;
 const ALL_SECRETS = [SERVICE_SECRET, "opaque-secret", ...Object.values(CLIENTS).map((c) => c.secret)];
 
-let idp: IdpProcess;
-let upstream: EchoUpstream;
-const gateways: GatewayProcess[] = [];
 /** Every token the upstream received, to prove none reached a log. */
 const tokensSeen = new Set<string>();
-
-beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess({
-    options: { extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) },
-  });
-});
-
-afterAll(async () => {
-  // Secrets and tokens never reach the gateway's log, whatever happened above.
-  for (const gw of gateways) {
-    const log = gw.output.join("\n");
-    for (const secret of ALL_SECRETS) expect(log).not.toContain(secret);
-    for (const token of tokensSeen) expect(log).not.toContain(token.slice(-40));
-    await gw.stop();
-  }
-  await idp?.stop();
-  upstream?.stop();
+// Secrets and tokens never reach the gateway's log, whatever happens in the tests.
+const { idp, upstream, gateways } = oidcSuite({
+  idp: { options: { extraClients: Object.values(CLIENTS).map((c) => ({ client_id: c.id, client_secret: c.secret })) } },
+  neverLogged: () => [...ALL_SECRETS, ...[...tokensSeen].map((token) => token.slice(-40))],
 });
 
 function config(plugin = "", service = `${upstream.url}/anything`): string {

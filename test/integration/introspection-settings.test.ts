@@ -3,32 +3,13 @@
  * (oidc-provider, which records the last introspection request) and the real gateway:
  * `introspection_headers_*`, `introspection_post_args_*` and `introspection_check_active`.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
-let idp: IdpProcess;
-let upstream: EchoUpstream;
-const gateways: GatewayProcess[] = [];
 const tokensSeen = new Set<string>();
-
-beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess();
-});
-
-afterAll(async () => {
-  for (const gw of gateways) {
-    const log = gw.output.join("\n");
-    expect(log).not.toContain(SERVICE_SECRET);
-    expect(log).not.toContain("header-secret-value");
-    for (const token of tokensSeen) expect(log).not.toContain(token);
-    await gw.stop();
-  }
-  await idp?.stop();
-  upstream?.stop();
-});
+const { idp, upstream, gateways } = oidcSuite({ neverLogged: () => [SERVICE_SECRET, "header-secret-value", ...tokensSeen] });
 
 const INTROSPECTION = `auth_methods = ["introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\ncache_introspection = false`;
 

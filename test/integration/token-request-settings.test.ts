@@ -4,31 +4,15 @@
  * `token_endpoint`, `token_headers_*` and `token_post_args_*`, for the caller's client
  * credentials and for the password grant the gateway makes as its own client.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
 const GATEWAY = { id: "gateway", secret: "gateway-secret-0123456789" };
-let idp: IdpProcess;
-let upstream: EchoUpstream;
-const gateways: GatewayProcess[] = [];
-
-beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess({
-    options: { extraClients: [{ client_id: GATEWAY.id, client_secret: GATEWAY.secret, grant_types: ["client_credentials", "password"] }] },
-  });
-});
-
-afterAll(async () => {
-  for (const gw of gateways) {
-    const log = gw.output.join("\n");
-    for (const secret of [SERVICE_SECRET, GATEWAY.secret, "header-secret-value"]) expect(log).not.toContain(secret);
-    await gw.stop();
-  }
-  await idp?.stop();
-  upstream?.stop();
+const { idp, upstream, gateways } = oidcSuite({
+  idp: { options: { extraClients: [{ client_id: GATEWAY.id, client_secret: GATEWAY.secret, grant_types: ["client_credentials", "password"] }] } },
+  neverLogged: () => [SERVICE_SECRET, GATEWAY.secret, "header-secret-value"],
 });
 
 async function gateway(plugin: string): Promise<GatewayProcess> {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { cert, CERTS_DIR, ensureCerts } from "../support/certs.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
 const CLIENTS = {
   basic: { id: "uo-basic", secret: "uo-basic-secret-0123456789" },
@@ -18,14 +18,11 @@ const CLIENTS = {
 };
 const SECRETS = [SERVICE_SECRET, ...Object.values(CLIENTS).map((c) => c.secret)];
 
-let idp: IdpProcess;
-let upstream: EchoUpstream;
-const gateways: GatewayProcess[] = [];
-
-beforeAll(async () => {
+beforeAll(() => {
   ensureCerts();
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess({
+});
+const { idp, upstream, gateways } = oidcSuite({
+  idp: {
     options: {
       extraClients: [
         { client_id: CLIENTS.basic.id, client_secret: CLIENTS.basic.secret },
@@ -35,17 +32,8 @@ beforeAll(async () => {
         { client_id: "uo-public", token_endpoint_auth_method: "none", grant_types: ["password"] },
       ],
     },
-  });
-});
-
-afterAll(async () => {
-  for (const gw of gateways) {
-    const log = gw.output.join("\n");
-    for (const secret of SECRETS) expect(log).not.toContain(secret);
-    await gw.stop();
-  }
-  await idp?.stop();
-  upstream?.stop();
+  },
+  neverLogged: () => SECRETS,
 });
 
 async function gateway(plugins: string, options: { server?: string; idp?: IdpProcess } = {}): Promise<GatewayProcess> {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll } from "bun:test";
 import { join } from "node:path";
 import { cert, ensureCerts } from "./certs.ts";
 import type { GatewayProcess } from "./gateway-process.ts";
+import { live } from "./live.ts";
 import type { RawTarget } from "./raw-http.ts";
 import { startEchoUpstream, type EchoUpstream } from "./upstream.ts";
 
@@ -60,20 +61,5 @@ export function echoUpstreamForFile(): EchoUpstream {
     running = startEchoUpstream();
   });
   afterAll(() => running?.stop());
-  const current = (): EchoUpstream => {
-    if (!running) throw new Error("the echo upstream starts in beforeAll");
-    return running;
-  };
-  return {
-    get url() {
-      return current().url;
-    },
-    get port() {
-      return current().port;
-    },
-    get seen() {
-      return current().seen;
-    },
-    stop: () => current().stop(),
-  };
+  return live("the echo upstream", () => running);
 }
