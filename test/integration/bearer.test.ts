@@ -7,8 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { routePerSetting } from "../support/oidc-suite.ts";
 import { b64u, makeProof, proofKey } from "../support/dpop-proof.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
@@ -34,27 +35,12 @@ const ROUTES: Record<string, string> = {
 };
 
 function gatewayConfig(): string {
-  const routes = Object.keys(ROUTES)
-    .map((name) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`)
-    .join("\n");
-  const plugins = Object.entries(ROUTES)
-    .map(([name, extra]) => {
-      const methods = extra.includes("auth_methods") ? "" : 'auth_methods = ["bearer"]\n';
-      return `[[plugins]]\nname = "openid-connect"\nroute = "${name}"\n[plugins.config]\nissuer = "${idp.issuer}"\n${methods}${extra}\n`;
-    })
-    .join("\n");
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
-[[services]]
-name = "echo"
-url = "${upstream.url}/anything"
-read_timeout = 5000
-
-${routes}
-${plugins}`;
+  const settings = Object.entries(ROUTES).map(([name, extra]) => [
+    name,
+    extra.includes("auth_methods") ? extra : `auth_methods = ["bearer"]\n${extra}`,
+  ]);
+  return `${serverTable()}
+${routePerSetting(upstream.url, idp.issuer, Object.fromEntries(settings))}`;
 }
 
 beforeAll(async () => {

@@ -4,8 +4,9 @@
  * gateway (the compiled binary unless GATEWAY_RUNTIME says otherwise) authorizes on them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { routePerSetting } from "../support/oidc-suite.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 const SECRETS = {
@@ -103,25 +104,9 @@ message = "shipping is closed"
 `;
 
 function gatewayConfig(): string {
-  const routes = Object.keys(ROUTES)
-    .map((name) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`)
-    .join("\n");
-  const plugins = Object.entries(ROUTES)
-    .map(([name, extra]) => `[[plugins]]\nname = "openid-connect"\nroute = "${name}"\n[plugins.config]\nissuer = "${idp.issuer}"\n${extra}\n`)
-    .join("\n");
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-shutdown_timeout = 2000
-
-[[services]]
-name = "echo"
-url = "${upstream.url}/anything"
-read_timeout = 5000
-
+  return `${serverTable()}
 ${CONSUMERS}
-${routes}
-${plugins}
+${routePerSetting(upstream.url, idp.issuer, ROUTES)}
 ${OTHER_PLUGINS}`;
 }
 

@@ -27,6 +27,8 @@ import {
 } from "../support/dpop-proof.ts";
 import { defaultRuntime, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess, type TokenRequestOptions, type TokenResponse } from "../support/idp-process.ts";
+import { tlsServerConfig } from "../support/tls-gateway.ts";
+import { routePerSetting } from "../support/oidc-suite.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 // One runtime per run: `make test` runs the e2e suites once on the binary and once on Deno (GATEWAY_RUNTIME=deno).
@@ -52,34 +54,9 @@ const ROUTES: Record<string, string> = {
 };
 
 function gatewayConfig(): string {
-  const routes = Object.keys(ROUTES)
-    .map((name) => `[[routes]]\nname = "${name}"\nservice = "echo"\npaths = ["/${name}"]\n`)
-    .join("\n");
-  const plugins = Object.entries(ROUTES)
-    .map(
-      ([name, extra]) =>
-        `[[plugins]]\nname = "openid-connect"\nroute = "${name}"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]\n${extra}\n`,
-    )
-    .join("\n");
-  return `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-trusted_certificates = ["${join(certs, "ca.crt")}"]
-shutdown_timeout = 2000
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-
-[[services]]
-name = "echo"
-url = "${upstream.url}/anything"
-read_timeout = 5000
-
-${routes}
-${plugins}`;
+  const settings = Object.entries(ROUTES).map(([name, extra]) => [name, `auth_methods = ["bearer"]\n${extra}`]);
+  return `${tlsServerConfig({ server: `trusted_certificates = ["${join(certs, "ca.crt")}"]\nshutdown_timeout = 2000` })}
+${routePerSetting(upstream.url, idp.issuer, Object.fromEntries(settings))}`;
 }
 
 /** openssl, as make-certs uses it: a client certificate "CN=JohnDoe,OU=IT" signed by the dev CA. */

@@ -11,6 +11,7 @@ import * as tls from "node:tls";
 import { ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { tlsServerConfig } from "../support/tls-gateway.ts";
 
 let certs: string;
 let idp: IdpProcess;
@@ -43,18 +44,7 @@ beforeAll(async () => {
   const plugin = (route: string, extra = "") =>
     `[[plugins]]\nname = "openid-connect"\nroute = "${route}"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]\n${extra}\n`;
   gw = await startGateway({
-    config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-proxy_tls_listen = "127.0.0.1:{{proxy_tls}}"
-admin_listen = "127.0.0.1:{{admin}}"
-trusted_certificates = ["${join(certs, "ca.crt")}"]
-shutdown_timeout = 2000
-
-[server.tls]
-cert = "${join(certs, "gateway.crt")}"
-key = "${join(certs, "gateway.key")}"
-client_ca = "${join(certs, "ca.crt")}"
-
+    config: `${tlsServerConfig({ server: `trusted_certificates = ["${join(certs, "ca.crt")}"]\nshutdown_timeout = 2000` })}
 [[services]]
 name = "ws-echo"
 url = "http://127.0.0.1:${upstream.port}/socket"
