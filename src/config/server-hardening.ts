@@ -9,7 +9,7 @@ export const serverHardening = (ctx: SchemaContext) => ({
   client_header_timeout: millis()
     .default(60_000)
     .describe(
-      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. The compiled binary's plain listener (Bun.serve) keeps its own fixed ~10 s header limit instead (docs/security.md).",
+      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness (ms); then the connection is closed. The compiled binary's plain listener (Bun.serve) keeps its own fixed ~10 s header limit instead, unless `strict_listener` (docs/security.md).",
     )
     .meta({ kong: "nginx `client_header_timeout`" }),
   tls_handshake_timeout: millis()
@@ -28,9 +28,15 @@ export const serverHardening = (ctx: SchemaContext) => ({
     .max(1_000_000)
     .default(10_000)
     .describe(
-      "Connections open at once per listener; more are closed on accept. Not on the compiled binary's plain listener (Bun.serve offers no connection hook): bound it with the process's file descriptor limit (docs/security.md).",
+      "Connections open at once per listener; more are closed on accept. Not on the compiled binary's plain listener (Bun.serve offers no connection hook) unless `strict_listener`: bound it with the process's file descriptor limit (docs/security.md).",
     )
     .meta({ kong: "nginx `worker_connections`" }),
+  strict_listener: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Serve the proxy listeners (and `decision_listen`) with node:http instead of Bun.serve in the compiled binary: `client_header_timeout` and `max_connections` then hold there, pipelined requests are answered in order and an absolute-form target is routed by its authority, for about 2.3 times the CPU per request. Deno's listeners are always so (docs/security.md).",
+    ),
   underscores_in_headers: z
     .boolean()
     .default(false)

@@ -101,6 +101,7 @@ interface ListenerSpec {
   readonly tls?: TlsFiles;
   readonly reusePort?: boolean;
   readonly limits: ListenerLimits;
+  readonly strict?: boolean;
   readonly handler: RequestHandler;
 }
 
@@ -216,7 +217,8 @@ const sameSpec = (a: ListenerSpec, b: ListenerSpec) =>
   a.tls?.clientCa === b.tls?.clientCa &&
   a.tls?.requireClientCert === b.tls?.requireClientCert &&
   JSON.stringify(a.tls?.certificates) === JSON.stringify(b.tls?.certificates) &&
-  sameLimits(a.limits, b.limits);
+  sameLimits(a.limits, b.limits) &&
+  a.strict === b.strict;
 
 /** How a worker of `[server] workers = N` differs (src/cli/workers.ts). */
 export interface WorkerOptions {
@@ -318,14 +320,16 @@ export async function startGateway(
     const specs = new Map<string, ListenerSpec>();
     const reusePort = worker.reusePort ?? false;
     const limits = listenerLimits(config.server);
-    specs.set("proxy", { ...config.server.proxy_listen, reusePort, limits, handler: proxyHandler });
+    const strict = config.server.strict_listener;
+    specs.set("proxy", { ...config.server.proxy_listen, reusePort, limits, strict, handler: proxyHandler });
     if (config.server.proxy_tls_listen && tls)
-      specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, handler: proxyHandler });
+      specs.set("proxy_tls", { ...config.server.proxy_tls_listen, tls, reusePort, limits, strict, handler: proxyHandler });
     if (config.server.admin_listen !== "off" && worker.admin !== false) {
       const tls = await adminTls(runtime, config);
       specs.set("admin", { ...config.server.admin_listen, ...(tls ? { tls } : {}), limits, handler: adminHandler });
     }
-    if (config.server.decision_listen) specs.set("decision", { ...config.server.decision_listen, reusePort, limits, handler: decisionHandler });
+    if (config.server.decision_listen)
+      specs.set("decision", { ...config.server.decision_listen, reusePort, limits, strict, handler: decisionHandler });
     return { loaded: next, app, upstreams, decision, admin, specs };
   };
 

@@ -30,8 +30,8 @@ function bunTls(tls: TlsFiles) {
 }
 
 async function listen(options: ListenOptions): Promise<Listener> {
-  // Loaded for mTLS only: node:http and node:tls cost every other start ~40 ms of CPU.
-  if (options.tls?.clientCa) return (await import("./node-listener.ts")).listenNode(options);
+  // Loaded for mTLS and strict_listener only: node:http and node:tls cost every other start ~40 ms of CPU.
+  if (options.tls?.clientCa || options.strict) return (await import("./node-listener.ts")).listenNode(options);
   const { handler } = options;
   // Known once listening (port 0 picks one); `server.port` asks the kernel (getsockname) on every read.
   let localPort = options.port;

@@ -104,6 +104,11 @@ export interface ListenOptions {
   readonly limits?: ListenerLimits;
   /** Linux SO_REUSEPORT, for several worker processes on one port. */
   readonly reusePort?: boolean;
+  /**
+   * The node:http listener even where the runtime has a faster one (Bun.serve): every limit,
+   * pipelining and absolute-form targets as RFC 9112 has them (`[server] strict_listener`).
+   */
+  readonly strict?: boolean;
   readonly handler: RequestHandler;
 }
 

@@ -12,7 +12,16 @@ import { startGateway, type GatewayProcess } from "../support/gateway-process.ts
 import { connect, rawExchange, type RawTarget } from "../support/raw-http.ts";
 import { echoUpstreamForFile, mtlsTarget, tlsServerConfig } from "../support/tls-gateway.ts";
 
-const RUNTIMES = ["binary", "deno"] as const;
+/**
+ * The gateways under test: the compiled binary (plain listener Bun.serve), the binary with
+ * `strict_listener = true` (node:http everywhere) and Deno (node:http everywhere). `bunServe`
+ * marks the one whose plain listener offers no hook for a limit (docs/security.md).
+ */
+const VARIANTS = [
+  { name: "binary", runtime: "binary", server: "", bunServe: true },
+  { name: "binary with strict_listener", runtime: "binary", server: "strict_listener = true", bunServe: false },
+  { name: "deno", runtime: "deno", server: "", bunServe: false },
+] as const;
 
 const upstream = echoUpstreamForFile();
 
@@ -66,12 +75,11 @@ const LISTENERS: readonly ListenerName[] = ["plain", "mtls"];
 const targetOf = (gateway: GatewayProcess, listener: ListenerName): RawTarget =>
   listener === "mtls" ? mtlsTarget(gateway) : { port: gateway.ports.proxy };
 
-/** Bun.serve (the compiled binary's plain listener) offers no hook for these: docs/security.md. */
-const bunServe = (runtime: string, listener: ListenerName) => runtime === "binary" && listener === "plain";
-
-for (const runtime of RUNTIMES) {
-  for (const listener of LISTENERS) {
-    describe(`the ${listener} listener's limits on ${runtime}`, () => {
+for (const { name, runtime, server, bunServe } of VARIANTS) {
+  // strict_listener changes the plain listener only: the mTLS one is node:http already.
+  for (const listener of server ? (["plain"] as const) : LISTENERS) {
+    const noHook = bunServe && listener === "plain";
+    describe(`the ${listener} listener's limits on ${name}`, () => {
       let gateway: GatewayProcess;
       const target = () => targetOf(gateway, listener);
 
@@ -79,7 +87,7 @@ for (const runtime of RUNTIMES) {
         gateway = await startGateway({
           runtime,
           config: config(
-            "client_header_timeout = 1500\ntls_handshake_timeout = 1000\nkeepalive_timeout = 2000\nmax_connections = 50\nshutdown_timeout = 5000",
+            `${server}\nclient_header_timeout = 1500\ntls_handshake_timeout = 1000\nkeepalive_timeout = 2000\nmax_connections = 50\nshutdown_timeout = 5000`,
           ),
         });
       }, 60_000);
@@ -96,14 +104,14 @@ for (const runtime of RUNTIMES) {
         });
       }
 
-      it.skipIf(bunServe(runtime, listener))("closes a connection that sends nothing within client_header_timeout", async () => {
+      it.skipIf(noHook)("closes a connection that sends nothing within client_header_timeout", async () => {
         const c = await open(target());
         const ms = await within(c.closedAfter, 6000);
         expect(ms).not.toBe("timeout");
         expect(ms as number).toBeGreaterThan(1000);
       });
 
-      it.skipIf(bunServe(runtime, listener))(
+      it.skipIf(noHook)(
         "closes a slowloris connection (a header line every 300 ms) within client_header_timeout, while a normal client gets 200",
         async () => {
           const c = await open(target(), "GET /anything HTTP/1.1\r\nHost: localhost\r\n");
@@ -144,18 +152,18 @@ for (const runtime of RUNTIMES) {
       });
     });
 
-    describe(`max_connections on the ${listener} listener on ${runtime}`, () => {
+    describe(`max_connections on the ${listener} listener on ${name}`, () => {
       let gateway: GatewayProcess;
       const target = () => targetOf(gateway, listener);
 
       beforeAll(async () => {
-        gateway = await startGateway({ runtime, config: config("max_connections = 5\nshutdown_timeout = 5000") });
+        gateway = await startGateway({ runtime, config: config(`${server}\nmax_connections = 5\nshutdown_timeout = 5000`) });
       }, 60_000);
       afterAll(async () => {
         await gateway?.stop();
       });
 
-      it.skipIf(bunServe(runtime, listener))("closes a connection over the cap at once, and accepts again once one has gone", async () => {
+      it.skipIf(noHook)("closes a connection over the cap at once, and accepts again once one has gone", async () => {
         // Connections that have not sent (or said hello) yet count: they hold a descriptor too.
         const held = await Promise.all([1, 2, 3, 4, 5].map(() => open(target(), "", true)));
         await Bun.sleep(300);
@@ -170,7 +178,7 @@ for (const runtime of RUNTIMES) {
     });
   }
 
-  describe(`SIGTERM with client_ca on ${runtime}`, () => {
+  describe.skipIf(server !== "")(`SIGTERM with client_ca on ${name}`, () => {
     it("exits at once with idle keep-alive connections on both listeners, though shutdown_timeout is 10 s", async () => {
       const gateway = await startGateway({ runtime, config: config("shutdown_timeout = 10000") });
       const idle = [
