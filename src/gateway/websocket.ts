@@ -11,9 +11,17 @@ import { openUpstreamWebSocket, type Connector, type UpstreamWebSocket } from ".
 
 /** Close code when the relay ends a connection itself (RFC 6455 §7.4.1: going away). */
 const GOING_AWAY = 1001;
+/** Close code when the upstream reads too slowly for a caller that cannot be paused (IANA: try again later). */
+const TRY_AGAIN_LATER = 1013;
+/**
+ * Bytes of caller messages taken while the upstream socket is over its write buffer. A paused
+ * caller stops at what was already read; one whose listener cannot pause it is closed past this
+ * rather than buffered without bound.
+ */
+const MAX_UPSTREAM_BACKLOG = WEBSOCKET_MAX_MESSAGE;
 
 /** Links an upgraded caller and the upstream socket; returns the caller's session. */
-function relay(upstream: UpstreamWebSocket, idleMs: number, onEnd: () => void): WebSocketSession {
+function relay(upstream: UpstreamWebSocket, idleMs: number, onEnd: () => void, onOverflow: (backlog: number) => void): WebSocketSession {
   let caller: CallerWebSocket | undefined;
   let last = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -50,6 +58,14 @@ function relay(upstream: UpstreamWebSocket, idleMs: number, onEnd: () => void): 
     if (!finish()) return;
     caller?.close(GOING_AWAY, "upstream went away");
   };
+  // The upstream's write buffer is full: stop reading the caller (where possible) until it drains.
+  let blocked = false;
+  let backlog = 0;
+  upstream.onDrain = () => {
+    blocked = false;
+    backlog = 0;
+    caller?.resume?.();
+  };
   return {
     open(socket) {
       caller = socket;
@@ -58,7 +74,20 @@ function relay(upstream: UpstreamWebSocket, idleMs: number, onEnd: () => void): 
     },
     message(data) {
       last = performance.now();
-      upstream.send(data);
+      if (blocked) {
+        backlog += typeof data === "string" ? data.length : data.byteLength;
+        if (backlog > MAX_UPSTREAM_BACKLOG) {
+          if (!finish()) return;
+          onOverflow(backlog);
+          upstream.closeWith(GOING_AWAY, "caller too fast");
+          caller?.close(TRY_AGAIN_LATER, "upstream too slow");
+          return;
+        }
+      }
+      if (!upstream.send(data) && !blocked) {
+        blocked = true;
+        caller?.pause?.();
+      }
     },
     close(code, reason) {
       if (!finish()) return;
@@ -100,10 +129,15 @@ export async function proxyWebSocket(service: ServiceConfig, req: WebSocketProxy
     return result.response;
   }
   const started = performance.now();
-  const session = relay(result.socket, service.read_timeout, () => {
-    req.picker?.done({ kind: "http", status: 101 }, 0);
-    log.debug("websocket.closed", { service: service.name, duration_ms: Math.round(performance.now() - started) });
-  });
+  const session = relay(
+    result.socket,
+    service.read_timeout,
+    () => {
+      req.picker?.done({ kind: "http", status: 101 }, 0);
+      log.debug("websocket.closed", { service: service.name, duration_ms: Math.round(performance.now() - started) });
+    },
+    (backlog) => log.warn("websocket.upstream_too_slow", { service: service.name, backlog_bytes: backlog, limit_bytes: MAX_UPSTREAM_BACKLOG }),
+  );
   try {
     return req.conn.upgrade!(session, result.protocol ? { protocol: result.protocol } : {});
   } catch (error) {

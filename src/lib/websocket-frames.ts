@@ -85,6 +85,8 @@ export class FrameReader {
   #fragments: Uint8Array[] = [];
   #fragmentOp = 0;
   #fragmentBytes = 0;
+  /** Paused: whole frames stay in `#pending` until `resume` (the receiver cannot take more now). */
+  #paused = false;
   readonly #decoder = new TextDecoder();
 
   /** `peer` names who sends the frames read: a client masks every frame, a server none. */
@@ -94,10 +96,27 @@ export class FrameReader {
     private readonly peer: "upstream" | "caller" = "upstream",
   ) {}
 
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stops delivering after the current message; bytes pushed meanwhile are kept. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Delivers what was kept (which may pause the reader again). */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#needed = 0;
+    if (this.#pendingBytes) this.push(new Uint8Array(0));
+  }
+
   push(chunk: Uint8Array): void {
-    this.#pending.push(chunk);
+    if (chunk.byteLength) this.#pending.push(chunk);
     this.#pendingBytes += chunk.byteLength;
-    if (this.#pendingBytes < this.#needed) return;
+    if (this.#paused || this.#pendingBytes < this.#needed) return;
     let b = this.#pending.length === 1 ? this.#pending[0]! : concatBytes(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -153,6 +172,10 @@ export class FrameReader {
       if (masked) unmask(payload, b.subarray(maskAt, maskAt + 4));
       b = b.subarray(at + length);
       this.#frame(fin, opcode, payload);
+      if (this.#paused) {
+        keep(b, 0);
+        return;
+      }
     }
   }
 

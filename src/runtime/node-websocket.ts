@@ -58,6 +58,15 @@ export function nodeUpgrade(socket: net.Socket, key: string, head: Uint8Array, o
     const caller: CallerWebSocket = {
       send: (data) => (closeSent || socket.destroyed ? true : socket.write(encodeMessage(data, false))),
       close: (code, reason) => closeWith(code, reason),
+      // The reader stops too: one chunk can carry many messages (Deno's TLS socket hands over megabytes at once).
+      pause: () => {
+        reader.pause();
+        socket.pause();
+      },
+      resume: () => {
+        reader.resume();
+        if (!reader.paused) socket.resume();
+      },
     };
     const reader = new FrameReader(
       {

@@ -40,6 +40,9 @@ export interface CallerWebSocket {
   /** False when the message was queued over the send buffer's limit: wait for `drain`. */
   send(data: string | Uint8Array): boolean;
   close(code?: number, reason?: string): void;
+  /** Stop and restart reading the caller's messages (backpressure towards it); absent where the runtime cannot (Deno). */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** What the listener reports about an upgraded caller connection. */

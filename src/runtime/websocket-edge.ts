@@ -20,6 +20,8 @@ interface BunSocket {
   data: WebSocketSession;
   send(data: string | Uint8Array): number;
   close(code?: number, reason?: string): void;
+  pause(): void;
+  resume(): void;
 }
 
 export function bunUpgrade(server: BunServer, request: Request) {
@@ -31,9 +33,20 @@ export function bunUpgrade(server: BunServer, request: Request) {
   };
 }
 
+/** RFC 6455 §7.4 (IANA registry): try again later. */
+const TRY_AGAIN_LATER = 1013;
+
 const callerOf = (ws: BunSocket): CallerWebSocket => ({
-  send: (data) => ws.send(data) > 0,
+  send(data) {
+    // -1: queued over backpressureLimit (wait for drain); 0: dropped, which the relay never lets
+    // happen silently: the connection is closed instead of losing a message.
+    const status = ws.send(data);
+    if (status === 0) ws.close(TRY_AGAIN_LATER, "send buffer full");
+    return status > 0;
+  },
   close: (code, reason) => ws.close(code, reason),
+  pause: () => ws.pause(),
+  resume: () => ws.resume(),
 });
 
 /** Bun.serve's `websocket` option: every event goes to the session the upgrade attached. */

@@ -34,6 +34,17 @@ beforeAll(async () => {
     websocket: {
       maxPayloadLength: 32 * 1024 * 1024,
       message(ws, message) {
+        const data = ws.data as { received?: number };
+        if (typeof message !== "string" && message.byteLength === 64 * 1024) {
+          data.received = (data.received ?? 0) + 1;
+          return;
+        }
+        if (message === "read-slowly") {
+          ws.pause();
+          setTimeout(() => ws.resume(), 1500);
+          return;
+        }
+        if (message === "received") return void ws.send(String(data.received ?? 0));
         if (message === "close-4000") ws.close(4000, "bye");
         else if (message === "whoami") ws.send(JSON.stringify(ws.data));
         else ws.send(message);
@@ -195,6 +206,17 @@ describe("a WebSocket on the mTLS listener (a wss route with client_ca)", () => 
     expect(await reply).toBe("hello");
     ws.close();
   });
+
+  it("holds a fast caller back while the upstream reads slowly (40 MiB), every message delivered", async () => {
+    const ws = await open("/wss", await token("service", SERVICE_SECRET));
+    ws.send("read-slowly");
+    const message = new Uint8Array(64 * 1024);
+    for (let i = 0; i < 640; i++) ws.send(message);
+    const reply = nextMessage(ws);
+    ws.send("received");
+    expect(await reply).toBe("640");
+    ws.close();
+  }, 30_000);
 
   it("refuses a handshake without Sec-WebSocket-Key with 400", async () => {
     const status = await new Promise<string>((resolve, reject) => {

@@ -5,8 +5,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { connect } from "node:net";
+import { encodeFrame, FrameReader, OP } from "../../src/lib/websocket-frames.ts";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+
+/** Backpressure bursts: BURST_COUNT binary messages of BURST_SIZE bytes, numbered in their first 4 bytes. */
+const BURST_SIZE = 64 * 1024;
+const BURST_COUNT = 320;
+function numbered(i: number): Uint8Array<ArrayBuffer> {
+  const m = new Uint8Array(BURST_SIZE);
+  new DataView(m.buffer).setUint32(0, i);
+  return m;
+}
 
 let idp: IdpProcess;
 let gw: GatewayProcess;
@@ -26,9 +36,21 @@ beforeAll(async () => {
     },
     websocket: {
       maxPayloadLength: 32 * 1024 * 1024,
+      backpressureLimit: 64 * 1024 * 1024,
       message(ws, message) {
+        const data = ws.data as { received?: number };
+        if (typeof message !== "string" && message.byteLength === BURST_SIZE) {
+          data.received = (data.received ?? 0) + (new DataView(message.buffer, message.byteOffset).getUint32(0) === (data.received ?? 0) ? 1 : 0);
+          return;
+        }
         if (message === "close-4000") ws.close(4000, "bye");
         else if (message === "whoami") ws.send(JSON.stringify(ws.data));
+        else if (message === "burst") for (let i = 0; i < BURST_COUNT; i++) ws.send(numbered(i));
+        else if (message === "read-slowly") {
+          // A slow reader: nothing is read for a while, then everything.
+          ws.pause();
+          setTimeout(() => ws.resume(), 1500);
+        } else if (message === "received") ws.send(String(data.received ?? 0));
         else ws.send(message);
       },
     },
@@ -165,4 +187,72 @@ describe("a WebSocket through a bearer-protected route", () => {
   it("passes the upstream's refusal back as its HTTP answer", async () => {
     expect(await handshakeStatus("/ws/refuse", { authorization: `Bearer ${await token()}` })).toBe("HTTP/1.1 403 Forbidden");
   });
+});
+
+describe("WebSocket backpressure", () => {
+  it("delivers a 20 MiB burst from the upstream whole and in order to a caller that stops reading for a while", async () => {
+    const access = await token();
+    const numbers: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
+        socket.write(
+          `GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${access}\r\n\r\n`,
+        );
+      });
+      let head = "";
+      let upgraded = false;
+      const reader = new FrameReader(
+        {
+          message: (m) => {
+            if (typeof m === "string") return;
+            numbers.push(new DataView(m.buffer, m.byteOffset).getUint32(0));
+            if (numbers.length === BURST_COUNT) {
+              socket.destroy();
+              resolve();
+            }
+          },
+          ping: () => {},
+          close: (code) => reject(new Error(`closed with ${code} after ${numbers.length} messages`)),
+          error: reject,
+        },
+        1024 * 1024,
+      );
+      socket.on("data", (chunk: Buffer) => {
+        if (upgraded) return reader.push(new Uint8Array(chunk));
+        head += chunk.toString("latin1");
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        upgraded = true;
+        expect(head.slice(0, head.indexOf("\r\n"))).toBe("HTTP/1.1 101 Switching Protocols");
+        socket.write(encodeFrame(OP.text, new TextEncoder().encode("burst")));
+        // The slow caller: nothing read for 1.5 s while the upstream sends everything at once.
+        socket.pause();
+        setTimeout(() => socket.resume(), 1500);
+      });
+      socket.on("error", reject);
+      socket.on("close", () => reject(new Error(`the connection closed after ${numbers.length} messages`)));
+    });
+    expect(numbers).toEqual(Array.from({ length: BURST_COUNT }, (_, i) => i));
+  }, 30_000);
+
+  it("holds a fast caller back while the upstream reads slowly: every message arrives, in order", async () => {
+    const ws = await open("/ws", await token());
+    ws.send("read-slowly");
+    const count = 100;
+    for (let i = 0; i < count; i++) ws.send(numbered(i));
+    const reply = nextMessage(ws);
+    ws.send("received");
+    expect(await reply).toBe(String(count));
+    ws.close();
+  }, 30_000);
+
+  it("holds back a caller that outruns a slow upstream by 40 MiB: every message arrives", async () => {
+    const ws = await open("/ws", await token());
+    ws.send("read-slowly");
+    for (let i = 0; i < BURST_COUNT * 2; i++) ws.send(numbered(i));
+    const reply = nextMessage(ws);
+    ws.send("received");
+    expect(await reply).toBe(String(BURST_COUNT * 2));
+    ws.close();
+  }, 30_000);
 });

@@ -137,11 +137,15 @@ export class UpstreamWebSocket implements SocketEvents {
     setTimeout(() => this.socket?.destroy(), 1000);
   }
 
+  /** Stops reading the upstream: frames already read wait in the reader, the socket stops too. */
   pause(): void {
+    this.#reader.pause();
     this.socket?.pause();
   }
   resume(): void {
-    this.socket?.resume();
+    this.#reader.resume();
+    // Delivering what waited may have filled the caller again.
+    if (!this.#reader.paused) this.socket?.resume();
   }
   destroy(): void {
     this.#ended = true;

@@ -105,3 +105,28 @@ describe("WebSocket frames from and to a caller (the gateway as the server)", ()
     expect([...frame]).toEqual([0x81, 2, ...text("hi")]);
   });
 });
+
+describe("a paused frame reader", () => {
+  it("stops delivering after the current message, keeps what follows, and delivers it on resume", () => {
+    const got: string[] = [];
+    const r = new FrameReader(
+      {
+        message: (m) => {
+          got.push(String(m));
+          if (got.length === 1) r.pause();
+        },
+        ping: () => {},
+        close: () => {},
+        error: () => {},
+      },
+      1024,
+    );
+    r.push(new Uint8Array([...serverFrame(OP.text, text("a")), ...serverFrame(OP.text, text("b")), ...serverFrame(OP.text, text("c"))]));
+    expect(got).toEqual(["a"]);
+    r.push(serverFrame(OP.text, text("d")));
+    expect(got).toEqual(["a"]);
+    r.resume();
+    expect(got).toEqual(["a", "b", "c", "d"]);
+    expect(r.paused).toBe(false);
+  });
+});
