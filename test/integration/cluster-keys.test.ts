@@ -13,6 +13,7 @@ import { createLogger } from "../../src/log.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const KEYS_SECRET = "fleet-keys-secret-0123456789abcdef";
 const running: { stop(): Promise<unknown> }[] = [];
@@ -58,14 +59,6 @@ rotation_grace = 3600
 const published = async (gw: GatewayProcess) =>
   ((await (await fetch(`${gw.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
 const rotate = (gw: GatewayProcess) => fetch(`${gw.adminUrl}/openid-connect/jwks`, { method: "DELETE" });
-
-async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 describe("the fleet's first key set", () => {
   it("is the key file of the first node, published alike by a node without a file, from the first request", async () => {
@@ -113,7 +106,7 @@ describe("the first rotation on a fleet", () => {
     const after = await published(a);
     expect(after).toEqual(expect.arrayContaining(file.kids));
     expect(after.length).toBe(file.kids.length * 2);
-    await until("B to publish the rotation", async () => JSON.stringify(await published(b)) === JSON.stringify(after), 2000);
+    await waitUntil("B to publish the rotation", async () => JSON.stringify(await published(b)) === JSON.stringify(after), 2000);
   });
 });
 
@@ -126,13 +119,13 @@ describe("a Redis that restarts empty", () => {
     expect(await published(b)).toEqual(file.kids);
     await redis.kill();
     await redis.start();
-    await until("a node to seed the empty Redis", async () => redis.cli(["GET", "oidc-gateway:keys:version"]).trim() !== "", 5000);
+    await waitUntil("a node to seed the empty Redis", async () => redis.cli(["GET", "oidc-gateway:keys:version"]).trim() !== "", 5000);
     await Bun.sleep(1200);
     expect(await published(a)).toEqual(file.kids);
     expect(await published(b)).toEqual(file.kids);
     // A rotation after it still retires the keys every IdP has cached.
     expect((await rotate(b)).status).toBe(204);
-    await until("A to publish B's rotation", async () => (await published(a)).length === file.kids.length * 2, 3000);
+    await waitUntil("A to publish B's rotation", async () => (await published(a)).length === file.kids.length * 2, 3000);
     expect(await published(a)).toEqual(expect.arrayContaining(file.kids));
   });
 });

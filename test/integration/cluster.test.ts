@@ -22,6 +22,7 @@ import { startGateway, type GatewayProcess, serverTable } from "../support/gatew
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const SALT = "fleet-wide-cache-salt-0123456789";
 const KEYS_SECRET = "fleet-wide-keys-secret-0123456789abcdef";
@@ -155,14 +156,6 @@ const metric = async (gw: GatewayProcess, name: string) => {
   return line === undefined ? undefined : Number(line.split(" ").pop());
 };
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
-
 describe("two gateways sharing one Redis", () => {
   it("serve a token fetched through A from B, without a call to the token endpoint, and B's access log says shared", async () => {
     const first = await call(a, "/cc", basic(CLIENTS.shared));
@@ -252,7 +245,7 @@ describe("two gateways sharing one Redis", () => {
     expect((await fetch(`${a.adminUrl}/openid-connect/jwks`, { method: "DELETE" })).status).toBe(204);
     const rotated = await jwks(a);
     const started = Date.now();
-    await until("B to publish A's rotation", async () => JSON.stringify(await jwks(b)) === JSON.stringify(rotated), 1000);
+    await waitUntil("B to publish A's rotation", async () => JSON.stringify(await jwks(b)) === JSON.stringify(rotated), 1000);
     expect(Date.now() - started).toBeLessThan(1000);
     // The new keys first, the retired ones still published for the grace period.
     expect(rotated.keys.map((k) => k.kid)).toEqual(expect.arrayContaining(before.keys.map((k) => k.kid)));
@@ -293,7 +286,7 @@ describe("two gateways sharing one Redis", () => {
       await Bun.sleep(700);
       expect((await keys.signingKey({ alg: "ES256" })).kid).toBe(before);
       expect((await fetch(`${b.adminUrl}/openid-connect/jwks`)).status).toBe(200);
-      await until("the fleet to sign with the new key", async () => (await keys.signingKey({ alg: "ES256" })).kid !== before, 1000);
+      await waitUntil("the fleet to sign with the new key", async () => (await keys.signingKey({ alg: "ES256" })).kid !== before, 1000);
       const after = (await keys.signingKey({ alg: "ES256" })).kid;
       const published = (await (await fetch(`${b.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] };
       expect(published.keys.map((k) => k.kid)).toContain(after);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startUpstreamProcess, type UpstreamProcess } from "../support/upstream-process.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const header = serverTable("access_log = false");
 
@@ -36,15 +37,6 @@ async function tally(gw: GatewayProcess, path: string, n: number): Promise<Recor
     out[key] = (out[key] ?? 0) + 1;
   }
   return out;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await Bun.sleep(50);
-  }
-  return Date.now() - started;
 }
 
 describe("a service balanced over an upstream's targets", () => {
@@ -288,14 +280,14 @@ ${service("active", "watched", 0)}${service("passive", "counted", 0)}`,
     expect(await healthOf("watched", b.target)).toBe("HEALTHY");
     await b.kill();
     // interval 0.2 s × 2 failures; generous margin for a busy machine.
-    const took = await until("active checks mark the target unhealthy", async () => (await healthOf("watched", b.target)) === "UNHEALTHY", 5000);
+    const took = await waitUntil("active checks mark the target unhealthy", async () => (await healthOf("watched", b.target)) === "UNHEALTHY", 5000);
     expect(took).toBeLessThan(5000);
     expect(await tally(gw, "/active/whoami", 40)).toEqual({ [String(a.port)]: 40 });
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     expect(metrics).toContain(`gateway_upstream_target_health{upstream="watched",target="${b.target}",state="unhealthy"} 1`);
     expect(metrics).toContain(`gateway_upstream_target_health{upstream="watched",target="${a.target}",state="healthy"} 1`);
     await b.restart();
-    await until("active checks mark the target healthy", async () => (await healthOf("watched", b.target)) === "HEALTHY", 5000);
+    await waitUntil("active checks mark the target healthy", async () => (await healthOf("watched", b.target)) === "HEALTHY", 5000);
     const counts = await tally(gw, "/active/whoami", 40);
     expect(counts[String(a.port)]).toBeGreaterThanOrEqual(15);
     expect(counts[String(b.port)]).toBeGreaterThanOrEqual(15);
