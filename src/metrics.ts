@@ -26,12 +26,13 @@ export class Metrics {
     labelNames: ["service", "kind"],
     registers: [this.registry],
   });
-  readonly #tokenCache = new Counter({
-    name: "gateway_token_cache_events_total",
-    help: "Token cache events by cache and event (hit, miss, refresh, eviction, negative_hit, resurrected).",
-    labelNames: ["cache", "event"],
-    registers: [this.registry],
-  });
+  // Counted on every authenticated request: a series per (cache, event), updated directly.
+  readonly #tokenCache = this.#register(
+    new FastCounter(
+      "gateway_token_cache_events_total",
+      "Token cache events by cache and event (hit, miss, refresh, eviction, negative_hit, resurrected).",
+    ),
+  );
   readonly #idpRequests = new Counter({
     name: "gateway_idp_requests_total",
     help: "Calls to identity providers by endpoint and outcome.",
@@ -128,7 +129,7 @@ export class Metrics {
     this.#upstreamErrors.inc({ service, kind });
   }
   tokenCache(cache: string, event: TokenCacheEvent): void {
-    this.#child(`t|${cache}|${event}`, () => this.#tokenCache.labels(cache, event)).inc();
+    this.#child(`t|${cache}|${event}`, () => this.#tokenCache.of({ cache, event })).inc();
   }
   /** Registers a size function read at scrape time. */
   tokenCacheSize(cache: string, size: () => number): void {

@@ -145,7 +145,8 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
         if (error instanceof AuthError) throw error.withChallenges(pop.challengesFor(presented.scheme));
         throw error;
       }
-      await pop.check(c, presented, value.claims, value.ath);
+      const proving = pop.check(c, presented, value.claims, value.ath);
+      if (proving) await proving;
       // As Kong: the upstream gets the token as a plain bearer token, never the caller's proof.
       c.var.upstreamHeaders.delete("dpop");
       if (config.hide_credentials) await hideBearerToken(c, presented, config);

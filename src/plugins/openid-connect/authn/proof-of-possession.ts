@@ -30,9 +30,10 @@ export interface ProofOfPossession {
   /**
    * Checks that the caller holds what `claims` bind the token to (a DPoP key, a client
    * certificate), as the modes require. Throws `AuthError` with the plugin's challenges.
-   * `accessTokenHash` is `accessTokenHash(token)`, cached with the claims.
+   * `accessTokenHash` is `accessTokenHash(token)`, cached with the claims. Returns undefined
+   * (no promise to wait for) when there is nothing to check but the scheme.
    */
-  check(c: RequestContext, presented: PresentedToken, claims: Readonly<Record<string, unknown>>, accessTokenHash?: string): Promise<void>;
+  check(c: RequestContext, presented: PresentedToken, claims: Readonly<Record<string, unknown>>, accessTokenHash?: string): Promise<void> | undefined;
 }
 
 export type ProofOfPossessionConfig = Pick<
@@ -117,33 +118,52 @@ export async function createProofOfPossession(
     mtls: mtlsMode,
     challenges,
     challengesFor,
-    async check(c, presented, claims, accessTokenHash) {
-      try {
-        if (dpop && replay && originsFor) {
-          const raw = c.req.raw;
-          await checkDpop({
-            mode: dpopMode,
-            scheme: presented.scheme,
-            method: raw.method,
-            url: raw.url,
-            headers: raw.headers,
-            origins: originsFor({ tls: c.env.tls, localPort: c.env.localPort }),
-            accessToken: presented.token,
-            ...(accessTokenHash ? { accessTokenHash } : {}),
-            claims,
-            config: dpop,
-            replay,
-          });
-        } else {
+    check(c, presented, claims, accessTokenHash) {
+      if (!dpop && mtlsMode === "off") {
+        try {
           // RFC 9449 §7.2: a DPoP-bound token is never a plain bearer token, even with DPoP off.
           assertSchemeFitsBinding(presented, claims);
+        } catch (error) {
+          if (error instanceof AuthError) throw error.withChallenges(challengesFor(presented.scheme, claims));
+          throw error;
         }
-        await checkCertificateBinding({ mode: mtlsMode, claims, peerCertificate: c.env.peerCertificate });
-      } catch (error) {
-        if (!(error instanceof AuthError)) throw error;
-        const dpopError = dpopMode !== "off" && error.error !== undefined && DPOP_ERRORS.has(error.error);
-        throw error.withChallenges(dpopError ? [dpopChallenge] : challengesFor(presented.scheme, claims));
+        return undefined;
       }
+      return checkProofs(c, presented, claims, accessTokenHash);
     },
   };
+
+  async function checkProofs(
+    c: RequestContext,
+    presented: PresentedToken,
+    claims: Readonly<Record<string, unknown>>,
+    accessTokenHash: string | undefined,
+  ): Promise<void> {
+    try {
+      if (dpop && replay && originsFor) {
+        const raw = c.req.raw;
+        await checkDpop({
+          mode: dpopMode,
+          scheme: presented.scheme,
+          method: raw.method,
+          url: raw.url,
+          headers: raw.headers,
+          origins: originsFor({ tls: c.env.tls, localPort: c.env.localPort }),
+          accessToken: presented.token,
+          ...(accessTokenHash ? { accessTokenHash } : {}),
+          claims,
+          config: dpop,
+          replay,
+        });
+      } else {
+        // RFC 9449 §7.2: a DPoP-bound token is never a plain bearer token, even with DPoP off.
+        assertSchemeFitsBinding(presented, claims);
+      }
+      await checkCertificateBinding({ mode: mtlsMode, claims, peerCertificate: c.env.peerCertificate });
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      const dpopError = dpopMode !== "off" && error.error !== undefined && DPOP_ERRORS.has(error.error);
+      throw error.withChallenges(dpopError ? [dpopChallenge] : challengesFor(presented.scheme, claims));
+    }
+  }
 }
