@@ -94,6 +94,8 @@ const basic = `Basic ${btoa("bench-client:bench-secret")}`;
 let dpopProofs: string[] = [];
 const all: Scenario[] = [
   { id: "3", toml: HEAD, perRound: 20_000, headers: () => base },
+  // The plain route with scenario 5's Authorization header: what carrying ~1 KiB more costs by itself.
+  { id: "3t", toml: HEAD, perRound: 20_000, headers: () => ({ ...base, authorization: `Bearer ${oneToken}` }) },
   {
     id: "4",
     toml: oidc(`issuer = "${idp.issuer}"\nauth_methods = ["client_credentials"]\nclient_credentials_param_type = ["header"]`),

@@ -194,6 +194,14 @@ export const scenarios: readonly ScenarioDef[] = [
     prepare: oneToken,
   },
   {
+    id: "5p",
+    title: "gateway, plain route, scenario 5's Authorization header forwarded unverified (what carrying the 1 KiB token costs)",
+    kind: "gateway",
+    config: "plain.toml",
+    staticIssuer: true,
+    prepare: async ({ issuer }) => ({ headers: { authorization: `Bearer ${(await issuer.tokens(1))[0]}` } }),
+  },
+  {
     id: "5h",
     title: "HAProxy 2.6 jwt_verify, RS256 static key, iss/aud/exp checked (the same token)",
     kind: "peer",
