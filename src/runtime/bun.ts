@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { withSystemRoots } from "./system-roots.ts";
 import { edgeRefusal } from "./request-target.ts";
 import { watchFile } from "./node-watch.ts";
+import { jwsVerifier } from "./jws-verify.ts";
 import { tcpConnect } from "./tcp-connect.ts";
 import {
   DEFAULT_LIMITS,
@@ -147,4 +148,5 @@ export const bunRuntime: Runtime = {
   // Bun's own hasher: the same digests as node:crypto's createHmac at ~60 % of its cost (1 KiB tokens).
   hmacSha256: (key) => (data) => new Bun.CryptoHasher("sha256", key).update(data).digest("base64url"),
   sha256: (data) => createHash("sha256").update(data).digest(),
+  jwsVerifier,
 };

@@ -2,6 +2,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { listenNode } from "./node-listener.ts";
 import { watchFile } from "./node-watch.ts";
+import { jwsVerifier } from "./jws-verify.ts";
 import { connect as runtimeConnect } from "./deno-socket.ts";
 import { connectNode } from "./node-socket.ts";
 import { tcpConnect } from "./tcp-connect.ts";
@@ -133,4 +134,5 @@ export const denoRuntime: Runtime = {
   parentPid: () => Deno.ppid,
   hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
   sha256: (data) => createHash("sha256").update(data).digest(),
+  jwsVerifier,
 };

@@ -240,4 +240,9 @@ export interface Runtime {
   hmacSha256?(key: Uint8Array): (data: string) => string;
   /** A synchronous SHA-256 of a string's UTF-8 bytes (DPoP replay keys). Absent: callers use WebCrypto. */
   sha256?(data: string): Uint8Array;
+  /**
+   * A synchronous JWS signature check with a public JWK (DPoP proofs), or undefined when the key
+   * and algorithm are not a plain case the caller then leaves to WebCrypto. Absent: WebCrypto.
+   */
+  jwsVerifier?(jwk: Readonly<Record<string, unknown>>, alg: string): ((data: Uint8Array, signature: Uint8Array) => boolean) | undefined;
 }

@@ -11,7 +11,7 @@
  * public name, configure the public origin (e.g. `https://api.example.com`).
  * The path is the request path as received, before `strip_path`.
  */
-import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from "jose";
+import { base64url as b64u, calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from "jose";
 import { AuthError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, replayKeySync, type ReplayStore, type Sha256 } from "./replay-store.ts";
@@ -37,6 +37,8 @@ export interface DpopConfig {
   readonly nonces?: DpopNonces;
   /** The runtime's synchronous SHA-256, for replay keys without a WebCrypto round trip. */
   readonly sha256?: Sha256;
+  /** The runtime's synchronous signature check (`Runtime.jwsVerifier`), used where it takes a key. */
+  readonly jwsVerifier?: JwsVerifier;
   /** Proof headers already seen with a valid signature (see `ProofKeys`). */
   readonly proofKeys?: ProofKeys;
 }
@@ -48,11 +50,17 @@ export interface DpopConfigInput {
   readonly clockSkew?: number;
   readonly nonces?: DpopNonces;
   readonly sha256?: Sha256;
+  readonly jwsVerifier?: JwsVerifier;
 }
+
+/** A synchronous check of a JWS signature with a public JWK; undefined where WebCrypto must judge. */
+type JwsVerifier = (jwk: Readonly<Record<string, unknown>>, alg: string) => ((data: Uint8Array, signature: Uint8Array) => boolean) | undefined;
 
 /** What a proof's protected header gives, once checked: its key imported and its RFC 7638 thumbprint. */
 interface ProofKey {
   readonly key: CryptoKey;
+  /** The same key's synchronous check, for a header with nothing but typ, alg, jwk and plain members. */
+  readonly check: ((data: Uint8Array, signature: Uint8Array) => boolean) | undefined;
   /** Undefined when the key has no thumbprint (refused at the binding check, as before). */
   readonly jkt: string | undefined;
 }
@@ -101,6 +109,7 @@ export function dpopConfig(input: DpopConfigInput = {}): DpopConfig {
     clockSkew,
     ...(input.nonces ? { nonces: input.nonces } : {}),
     ...(input.sha256 ? { sha256: input.sha256 } : {}),
+    ...(input.jwsVerifier ? { jwsVerifier: input.jwsVerifier } : {}),
     proofKeys: new ProofKeys(),
   };
 }
@@ -266,12 +275,16 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
   // 3. Signature by the embedded key (jose refuses symmetric and private keys here too).
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(proof, proofKey.key, {
-      algorithms: [...config.algorithms],
-      typ: "dpop+jwt",
-      currentDate: new Date(now * 1000),
-      clockTolerance: config.leeway,
-    }));
+    payload = proofKey.check
+      ? verifiedClaims(proof, proofKey.check, now, config.leeway)
+      : (
+          await jwtVerify(proof, proofKey.key, {
+            algorithms: [...config.algorithms],
+            typ: "dpop+jwt",
+            currentDate: new Date(now * 1000),
+            clockTolerance: config.leeway,
+          })
+        ).payload;
   } catch {
     throw fail(config, "invalid_dpop_proof", "'DPoP' proof signature or structure is invalid");
   }
@@ -355,7 +368,37 @@ async function checkProofHeader(proof: string, config: DpopConfig): Promise<Proo
   } catch {
     jkt = undefined;
   }
-  return { key, jkt };
+  // WebCrypto accepted the key; the synchronous check only stands in for its signature check,
+  // and only for a header jose would read as typ, alg and jwk alone (no crit, no b64).
+  const plain = !("crit" in header) && !("b64" in header);
+  const check = plain ? config.jwsVerifier?.(jwk, header.alg) : undefined;
+  return { key, jkt, check };
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * What jose's `jwtVerify` checks of a proof whose header was checked already, with a synchronous
+ * signature check: the signature over `header.payload`, a JSON object payload, and `iat`, `nbf`,
+ * `exp` when present (numbers; `nbf`/`exp` against `now` with `leeway`). Throws on any failure.
+ */
+function verifiedClaims(
+  proof: string,
+  check: (data: Uint8Array, signature: Uint8Array) => boolean,
+  now: number,
+  leeway: number,
+): Record<string, unknown> {
+  const second = proof.lastIndexOf(".");
+  const first = proof.indexOf(".");
+  // jose's own base64url decoder and a lenient UTF-8 decode, as jwtVerify reads them.
+  if (!check(encoder.encode(proof.slice(0, second)), b64u.decode(proof.slice(second + 1)))) throw new Error("signature");
+  const payload: unknown = JSON.parse(decoder.decode(b64u.decode(proof.slice(first + 1, second))));
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new Error("not an object");
+  const claims = payload as Record<string, unknown>;
+  for (const name of ["iat", "nbf", "exp"]) if (claims[name] !== undefined && typeof claims[name] !== "number") throw new Error(name);
+  if (typeof claims.nbf === "number" && claims.nbf > now + leeway) throw new Error("nbf");
+  if (typeof claims.exp === "number" && claims.exp <= now - leeway) throw new Error("exp");
+  return claims;
 }
 
 /** `htu` names one of our origins and the request path, ignoring query and fragment. */

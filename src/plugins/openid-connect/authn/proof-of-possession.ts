@@ -83,6 +83,7 @@ export async function createProofOfPossession(
       clockSkew: config.dpop_proof_clock_skew,
       ...(nonces ? { nonces } : {}),
       ...(ctx.runtime?.sha256 ? { sha256: ctx.runtime.sha256 } : {}),
+      ...(ctx.runtime?.jwsVerifier ? { jwsVerifier: ctx.runtime.jwsVerifier } : {}),
     });
     // One store per process (and bound), kept across reloads: a proof used before a reload stays used.
     const local = ctx.shared.once(`openid-connect.dpop.replay.${config.dpop_replay_cache_max}`, () =>

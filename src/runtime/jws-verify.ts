@@ -1,0 +1,51 @@
+/**
+ * Synchronous JWS signature checks through `node:crypto`, which Bun and Deno both provide:
+ * WebCrypto's `subtle.verify` answers through a promise and costs ~15 µs more CPU per ES256
+ * check on Bun (measured in process: ~57 against ~72 µs), which a DPoP proof pays on every request.
+ */
+import { constants, createPublicKey, verify, type KeyObject, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from "node:crypto";
+
+type Check = (data: Uint8Array, signature: Uint8Array) => boolean;
+
+const HASH: Readonly<Record<string, string>> = { "256": "sha256", "384": "sha384", "512": "sha512" };
+const CURVE: Readonly<Record<string, string>> = { ES256: "prime256v1", ES384: "secp384r1", ES512: "secp521r1" };
+
+/**
+ * A signature check for `alg` with the public `jwk`, or undefined when this is not a plain case
+ * (an unknown algorithm, a key of another type or curve, an RSA key under 2048 bits, a private
+ * key): the caller then uses WebCrypto, which refuses or accepts exactly as before.
+ */
+export function jwsVerifier(jwk: Readonly<Record<string, unknown>>, alg: string): Check | undefined {
+  // A private JWK would give its public half here; it is refused, not verified with.
+  if (jwk.d !== undefined || jwk.k !== undefined) return undefined;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
+  } catch {
+    return undefined;
+  }
+  if (key.type !== "public") return undefined;
+  const details = key.asymmetricKeyDetails ?? {};
+  const family = alg.slice(0, 2);
+  const hash = HASH[alg.slice(2)];
+  let input: VerifyKeyObjectInput | VerifyPublicKeyInput | KeyObject;
+  let digest: string | null;
+  if ((family === "RS" || family === "PS") && hash && key.asymmetricKeyType === "rsa") {
+    if ((details.modulusLength ?? 0) < 2048) return undefined;
+    digest = hash;
+    input = family === "PS" ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) >> 3 } : key;
+  } else if (family === "ES" && hash && key.asymmetricKeyType === "ec" && details.namedCurve === CURVE[alg]) {
+    digest = hash;
+    input = { key, dsaEncoding: "ieee-p1363" };
+  } else if ((alg === "EdDSA" || alg === "Ed25519") && key.asymmetricKeyType === "ed25519") {
+    digest = null;
+    input = key;
+  } else return undefined;
+  return (data, signature) => {
+    try {
+      return verify(digest, data, input, signature);
+    } catch {
+      return false;
+    }
+  };
+}
