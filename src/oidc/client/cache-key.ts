@@ -5,10 +5,7 @@
  */
 import { base64url } from "../../lib/base64url.ts";
 
-export type KeyedHash = ((parts: readonly string[]) => Promise<string>) & {
-  /** The same digests synchronously, when the runtime has a synchronous HMAC. */
-  readonly sync?: (parts: readonly string[]) => string;
-};
+export type KeyedHash = (parts: readonly string[]) => Promise<string>;
 
 /**
  * Joins parts so that no two different lists give the same string: each part is prefixed by its
@@ -34,8 +31,7 @@ export async function createKeyedHash(salt?: string, sync?: SyncHmac): Promise<K
   const secret = salt !== undefined && salt !== "" ? encoder.encode(salt) : crypto.getRandomValues(new Uint8Array(32));
   if (sync) {
     const hmac = sync(secret);
-    const now = (parts: readonly string[]) => hmac(encodeParts(parts));
-    return Object.assign((parts: readonly string[]) => Promise.resolve(now(parts)), { sync: now });
+    return (parts) => Promise.resolve(hmac(encodeParts(parts)));
   }
   const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return async (parts) => base64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(encodeParts(parts)))));
@@ -46,19 +42,18 @@ export async function createKeyedHash(salt?: string, sync?: SyncHmac): Promise<K
  * them), remembered under a keyed hash of the header's exact value: a caller sends the same
  * `Authorization` value on every request, so its parsing, checks and the cache key's HMAC over
  * the credentials run once per distinct value, and a request costs one HMAC of the header and a
- * map lookup. The map key is a keyed hash, never the header (a Basic header carries a secret), so
- * lookups compare digests only. Values must not hold secrets. Bounded, oldest first out.
+ * map lookup. The map key is an HMAC under a random key of the memo's own (so its keys are apart
+ * from every other hash), never the header (a Basic header carries a secret): lookups compare
+ * digests only. Values must not hold secrets. Bounded, oldest first out.
  */
 export class HeaderMemo<T> {
   readonly #values = new Map<string, T>();
-  readonly #hash: (parts: readonly string[]) => string;
-  readonly #domain: string;
+  readonly #hash: (data: string) => string;
   readonly #max: number;
 
-  /** `domain` keeps its keys apart from any other use of `hash` (other part lists). */
-  constructor(hash: (parts: readonly string[]) => string, domain: string, max: number) {
-    this.#hash = hash;
-    this.#domain = domain;
+  /** `hmac` is the runtime's synchronous HMAC-SHA-256 (`Runtime.hmacSha256`). */
+  constructor(hmac: SyncHmac, max: number) {
+    this.#hash = hmac(crypto.getRandomValues(new Uint8Array(32)));
     this.#max = max;
   }
 
@@ -66,9 +61,9 @@ export class HeaderMemo<T> {
     return this.#values.size;
   }
 
-  /** The memo's key of a header value. */
+  /** The memo's key of a header value: the header as it is, hashed without copying it into parts. */
   key(header: string): string {
-    return this.#hash([this.#domain, "header", header]);
+    return this.#hash(header);
   }
 
   get(key: string): T | undefined {

@@ -66,12 +66,12 @@ export const bearerAuthenticator: AuthenticatorFactory = async ({ config, keys, 
   };
   const introspects = (config.auth_methods as readonly string[]).includes("introspection");
   const hash = await createKeyedHash(config.cache_tokens_salt, ctx.runtime.hmacSha256);
-  // A caller sends the same header on every request: its parse and its token's HMAC are
-  // remembered under one HMAC of the header (with a synchronous HMAC only; see HeaderMemo).
   const tokenHeader = config.bearer_token_header_name?.toLowerCase() ?? "authorization";
+  // A caller sends the same header on every request: its parse and its token's HMAC are
+  // remembered under one HMAC of the header (with the runtime's synchronous HMAC; see HeaderMemo).
   const seen =
-    config.bearer_token_param_type.includes("header") && hash.sync
-      ? new HeaderMemo<SeenHeader>(hash.sync, `bearer:${pop.dpop !== "off"}`, MAX_SEEN_HEADERS)
+    config.bearer_token_param_type.includes("header") && ctx.runtime.hmacSha256
+      ? new HeaderMemo<SeenHeader>(ctx.runtime.hmacSha256, MAX_SEEN_HEADERS)
       : undefined;
   const metrics = ctx.metrics;
   const cache = new TokenCache<VerifiedToken>(cachePolicy(config), { onEvict: () => metrics?.tokenCache("bearer", "eviction") });

@@ -232,7 +232,9 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
   // A caller sends the same Basic header on every request: the cache key of its credentials is
   // remembered under one HMAC of the header, so a hit skips decoding and the HMAC over all parts.
   const seen =
-    config.cache_tokens && paramTypes.includes("header") && hash.sync ? new HeaderMemo<SeenBasic>(hash.sync, method, MAX_SEEN_HEADERS) : undefined;
+    config.cache_tokens && paramTypes.includes("header") && ctx.runtime.hmacSha256
+      ? new HeaderMemo<SeenBasic>(ctx.runtime.hmacSha256, MAX_SEEN_HEADERS)
+      : undefined;
 
   /** The token endpoint call, timed and counted, and the verification of what it issued. */
   const fetchToken = async (found: FoundCredentials, meta: IssuerMetadata): Promise<Fresh<Grant>> => {
