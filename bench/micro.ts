@@ -4,7 +4,8 @@
  * (interleaved rounds, medians), so a change can be judged on a noisy machine.
  * With --pool, the upstream is the gateway's own HTTP/1.1 client (src/upstream/pool.ts) over an
  * in-memory socket that answers nginx's bytes, as the binary proxies (no syscalls measured).
- * Run: bun bench/micro.ts [--pool] [dir ...]   (default: this checkout)
+ * Run: bun bench/micro.ts [--pool] [--only] [dir ...]   (default: this checkout; --only leaves out the
+ * bare baseline, e.g. to profile the gateway alone with bun --cpu-prof and bench/profile-parts.ts)
  */
 import { resolve } from "node:path";
 import { pluginRegistry } from "../src/plugins/registry.ts";
@@ -81,14 +82,14 @@ async function round(handler: Handler, n: number): Promise<number> {
   return (used.user + used.system) / n;
 }
 
-const handlers: [string, Handler][] = [["bare", bare]];
+const handlers: [string, Handler][] = Bun.argv.includes("--only") ? [] : [["bare", bare]];
 for (const d of dirs) handlers.push([d, await load(d)]);
 const samples = handlers.map(() => [] as number[]);
 for (const [, h] of handlers) await round(h, perRound);
 for (let r = 0; r < rounds; r++) for (const [i, [, h]] of handlers.entries()) samples[i]!.push(await round(h, perRound));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const base = median(samples[0]!);
+const base = handlers[0]![0] === "bare" ? median(samples[0]!) : 0;
 for (const [i, [name]] of handlers.entries()) {
   const m = median(samples[i]!);
-  console.log(`${name.padEnd(30)} ${m.toFixed(2).padStart(7)} µs/req CPU${i ? `  (own cost ${(m - base).toFixed(2)} µs)` : ""}`);
+  console.log(`${name.padEnd(30)} ${m.toFixed(2).padStart(7)} µs/req CPU${base && i ? `  (own cost ${(m - base).toFixed(2)} µs)` : ""}`);
 }
