@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import * as tls from "node:tls";
 import { ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { handshakeRequest, statusLineOf } from "../support/raw-http.ts";
 import { tlsServerConfig } from "../support/tls-gateway.ts";
 
 let certs: string;
@@ -89,30 +89,8 @@ async function token(clientId: string, secret: string, clientCert?: { cert: stri
 }
 
 /** The status line of the gateway's answer to an opening handshake over TLS (optionally with a client certificate). */
-function handshakeStatus(path: string, headers: Record<string, string>, clientCert?: { cert: string; key: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(
-      { host: "127.0.0.1", port: gw.ports.proxyTls, servername: "localhost", ca: pem("ca.crt"), ...(clientCert ?? {}) },
-      () => {
-        const extra = Object.entries(headers)
-          .map(([k, v]) => `${k}: ${v}\r\n`)
-          .join("");
-        socket.write(
-          `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`,
-        );
-      },
-    );
-    let text = "";
-    socket.on("data", (d) => {
-      text += d.toString("latin1");
-      if (text.includes("\r\n")) {
-        socket.destroy();
-        resolve(text.slice(0, text.indexOf("\r\n")));
-      }
-    });
-    socket.on("error", reject);
-  });
-}
+const handshakeStatus = (path: string, headers: Record<string, string>, clientCert?: { cert: string; key: string }) =>
+  statusLineOf({ port: gw.ports.proxyTls, tls: { ca: pem("ca.crt"), ...clientCert } }, handshakeRequest(path, headers));
 
 /** A `wss://` WebSocket through the gateway with the JohnDoe client certificate; resolves once open. */
 function open(path: string, bearer: string): Promise<WebSocket> {
@@ -219,20 +197,10 @@ describe("a WebSocket on the mTLS listener (a wss route with client_ca)", () => 
   }, 30_000);
 
   it("refuses a handshake without Sec-WebSocket-Key with 400", async () => {
-    const status = await new Promise<string>((resolve, reject) => {
-      const socket = tls.connect({ host: "127.0.0.1", port: gw.ports.proxyTls, servername: "localhost", ca: pem("ca.crt") }, () =>
-        socket.write("GET /wss HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"),
-      );
-      let text = "";
-      socket.on("data", (d) => {
-        text += d.toString("latin1");
-        if (text.includes("\r\n")) {
-          socket.destroy();
-          resolve(text.slice(0, text.indexOf("\r\n")));
-        }
-      });
-      socket.on("error", reject);
-    });
+    const status = await statusLineOf(
+      { port: gw.ports.proxyTls, tls: { ca: pem("ca.crt") } },
+      "GET /wss HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
     expect(status).toBe("HTTP/1.1 400 Bad Request");
   });
 });

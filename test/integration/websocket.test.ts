@@ -8,6 +8,7 @@ import { connect } from "node:net";
 import { encodeFrame, FrameReader, OP } from "../../src/lib/websocket-frames.ts";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { handshakeRequest, statusLineOf } from "../support/raw-http.ts";
 
 /** Backpressure bursts: BURST_COUNT binary messages of BURST_SIZE bytes, numbered in their first 4 bytes. */
 const BURST_SIZE = 64 * 1024;
@@ -90,27 +91,8 @@ async function token(): Promise<string> {
 }
 
 /** The status line of the gateway's answer to a raw opening handshake. */
-function handshakeStatus(path: string, headers: Record<string, string> = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
-      const extra = Object.entries(headers)
-        .map(([k, v]) => `${k}: ${v}\r\n`)
-        .join("");
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`,
-      );
-    });
-    let text = "";
-    socket.on("data", (d) => {
-      text += d.toString("latin1");
-      if (text.includes("\r\n")) {
-        socket.destroy();
-        resolve(text.slice(0, text.indexOf("\r\n")));
-      }
-    });
-    socket.on("error", reject);
-  });
-}
+const handshakeStatus = (path: string, headers: Record<string, string> = {}) =>
+  statusLineOf({ port: gw.ports.proxy }, handshakeRequest(path, headers));
 
 /** Opens a WebSocket through the gateway; resolves once open. */
 function open(path: string, bearer?: string): Promise<WebSocket> {
@@ -195,9 +177,7 @@ describe("WebSocket backpressure", () => {
     const numbers: number[] = [];
     await new Promise<void>((resolve, reject) => {
       const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
-        socket.write(
-          `GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${access}\r\n\r\n`,
-        );
+        socket.write(handshakeRequest("/ws", { Authorization: `Bearer ${access}` }));
       });
       let head = "";
       let upgraded = false;

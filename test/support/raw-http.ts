@@ -60,3 +60,27 @@ export function rawExchange(target: RawTarget, bytes: string | string[], timeout
     const timer = setTimeout(() => finish(false), timeoutMs);
   });
 }
+
+/** Sends `bytes` and resolves with the answer's first line (its status line), closing the connection then. */
+export function statusLineOf(target: RawTarget, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(target, (s) => s.write(bytes));
+    let text = "";
+    socket.on("data", (d: Buffer) => {
+      text += d.toString("latin1");
+      if (text.includes("\r\n")) {
+        socket.destroy();
+        resolve(text.slice(0, text.indexOf("\r\n")));
+      }
+    });
+    socket.on("error", reject);
+  });
+}
+
+/** A WebSocket opening handshake (RFC 6455 §4.1) for `path`, with more `headers` after the handshake's own. */
+export function handshakeRequest(path: string, headers: Record<string, string> = {}): string {
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+  return `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
+}
