@@ -135,6 +135,12 @@ export const scenarios: readonly ScenarioDef[] = [
     targets: [{ minRatio: 0.9, of: "3s" }, { minRatio: 0.6 }, { maxP99Ratio: 2 }],
   },
   {
+    id: "3n",
+    title: "gateway, plain route, no plugin, strict_listener (node:http)",
+    kind: "gateway",
+    config: "plain-strict.toml",
+  },
+  {
     id: "3f",
     title: "floor: Bun.serve + fetch() proxy, no logic (bench/lib/bare-proxy.ts)",
     kind: "gateway",
