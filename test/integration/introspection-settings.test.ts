@@ -1,7 +1,7 @@
 /**
  * Kong's introspection settings of openid-connect, end to end against the real IdP
  * (oidc-provider, which records the last introspection request) and the real gateway:
- * `introspection_headers_*`, `introspection_post_args_*` and `introspection_check_active`.
+ * `introspection_headers_*` (`_client` too), `introspection_post_args_*` and `introspection_check_active`.
  */
 import { describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
@@ -64,6 +64,42 @@ describe("introspection_headers_* and introspection_post_args_*", () => {
     expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(
       /introspection_post_args_values.*expected as many entries as 'introspection_post_args_names' \(2\), got 1/s,
     );
+  });
+});
+
+describe("introspection_headers_client", () => {
+  it("passes the caller's named header on to the IdP, the configured one winning, and keys the cache by its value", async () => {
+    const gw = await gateway(
+      [
+        `introspection_headers_client = ["X-Tenant-Hint", "X-Api-Key"]`,
+        `introspection_headers_names = ["X-Api-Key"]`,
+        `introspection_headers_values = ["header-secret-value"]`,
+      ].join("\n"),
+      INTROSPECTION.replace("cache_introspection = false", "cache_introspection = true"),
+    );
+    const token = await opaqueToken();
+    const send = (tenant: string) =>
+      fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${token}`, "x-tenant-hint": tenant, "x-api-key": "forged" } });
+    const before = (await idp.stats()).introspection;
+    expect((await send("acme")).status).toBe(200);
+    const seen = (await idp.stats()).lastIntrospection!;
+    expect(seen.headers["x-tenant-hint"]).toBe("acme");
+    expect(seen.headers["x-api-key"]).toBe("header-secret-value");
+    expect((await send("acme")).status).toBe(200);
+    expect((await idp.stats()).introspection).toBe(before + 1); // the same value: from the cache
+    expect((await send("globex")).status).toBe(200);
+    expect((await idp.stats()).introspection).toBe(before + 2); // another value: the IdP is asked
+    expect((await idp.stats()).lastIntrospection!.headers["x-tenant-hint"]).toBe("globex");
+  });
+
+  it("refuses at start a header that carries the caller's credentials, naming the key", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
+    const text = simpleConfig(
+      "http://127.0.0.1:1/",
+      `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\n${INTROSPECTION}\nintrospection_headers_client = ["Cookie"]`,
+    );
+    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/introspection_headers_client.*caller's credentials/s);
   });
 });
 

@@ -43,6 +43,24 @@ export type ParamType = (typeof PARAM_TYPES)[number];
 const POP_MODES = ["off", "optional", "strict"] as const;
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Never passed from the caller to the IdP: its credentials, and what frames the IdP request. */
+const CALLER_HEADERS_REFUSED: ReadonlySet<string> = new Set([
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "dpop",
+  "host",
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "upgrade",
+  "accept",
+]);
 
 /** `authorization:bearer` → header `authorization`, value `Bearer <token>`; `x-token` → the bare token. */
 export interface UpstreamTokenHeader {
@@ -338,6 +356,20 @@ export const openIdConnectSchema = (ctx: SchemaContext = NO_FILE) =>
         "Headers sent with introspection requests (names), position by position with `introspection_headers_values`; the client authentication's own `Authorization` wins.",
       ),
     introspection_headers_values: z.array(z.string()).default([]).describe("Values of `introspection_headers_names`."),
+    introspection_headers_client: z
+      .array(
+        z
+          .string()
+          .regex(HEADER_NAME, "expected an HTTP header name")
+          .refine((name) => !CALLER_HEADERS_REFUSED.has(name.toLowerCase()), {
+            message: "is the caller's credentials or the request's framing, never passed to the IdP",
+          }),
+      )
+      .default([])
+      .describe(
+        "Headers of the caller's request passed on to the introspection endpoint when present (e.g. a tenant hint); their values are part of the cache key. `introspection_headers_names` win over them. Credentials and framing headers (`Authorization`, `Cookie`, `DPoP`, `Host`, `Content-*`, hop-by-hop) are refused.",
+      )
+      .meta({ kong: "same, but Kong lets the caller's header replace a configured one; here the configured one wins" }),
     introspection_post_args_names: z
       .array(z.string().min(1))
       .default([])

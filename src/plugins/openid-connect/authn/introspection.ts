@@ -14,6 +14,7 @@
  * the IdP's answer is a signed JWT (RFC 9701), verified before use (introspection-jwt.ts).
  */
 import { AuthError } from "../../../errors.ts";
+import type { RequestContext } from "../../../gateway/context.ts";
 import { createKeyedHash } from "../../../oidc/client/cache-key.ts";
 import { createGatewayClient } from "../../../oidc/client/client-auth.ts";
 import { gatewayClientSettings } from "../../../oidc/client/client-auth-schema.ts";
@@ -92,12 +93,25 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
     config.introspection_accept === "application/token-introspection+jwt"
       ? { issuer: issuer.issuer, getKey: issuer.getKey, clientId: client.clientId, leeway: config.leeway }
       : undefined;
-  const introspect = async (token: string, meta: IssuerMetadata): Promise<Fresh<ActiveToken>> => {
+  // Kong's `introspection_headers_client`: the caller's headers of these names, when present;
+  // a name `introspection_headers_names` configures too is the configured one's.
+  const configured = new Set(config.introspection_headers_names.map((name) => name.toLowerCase()));
+  const callerHeaderNames = config.introspection_headers_client.map((name) => name.toLowerCase()).filter((name) => !configured.has(name));
+  const callerHeaders = (c: RequestContext): Record<string, string> | undefined => {
+    let found: Record<string, string> | undefined;
+    for (const name of callerHeaderNames) {
+      const value = c.req.raw.headers.get(name);
+      if (value !== null) (found ??= {})[name] = value;
+    }
+    return found;
+  };
+  const introspect = async (token: string, meta: IssuerMetadata, fromCaller?: Record<string, string>): Promise<Fresh<ActiveToken>> => {
+    const sent = fromCaller ? { ...fromCaller, ...headers } : headers;
     const options = {
       hint: config.introspection_hint,
       allowHttp: issuer.allowHttp,
       timeout: config.timeout,
-      ...(headers ? { headers } : {}),
+      ...(sent ? { headers: sent } : {}),
       ...(parameters ? { parameters } : {}),
     };
     const { result, jwt } = await timedIdpCall(
@@ -136,15 +150,18 @@ export const introspectionAuthenticator: AuthenticatorFactory = async ({ config,
       if (presented.token.length > MAX_TOKEN_LENGTH)
         throw inactive("the access token is too long").withChallenges(pop.challengesFor(presented.scheme));
       const meta = issuer.peek() ?? (await issuer.metadata());
+      const fromCaller = callerHeaderNames.length ? callerHeaders(c) : undefined;
       let value: ActiveToken;
       try {
         if (config.cache_introspection) {
           const token = presented.token;
           c.var.logFields.token_cache = "miss";
-          value = tokens.settle(c, await tokens.cache.get(await hash([issuer.issuer, token, requestParts]), () => introspect(token, meta)));
+          // The answer may depend on the caller's headers: their values are part of the key.
+          const parts = fromCaller ? [issuer.issuer, token, requestParts, JSON.stringify(fromCaller)] : [issuer.issuer, token, requestParts];
+          value = tokens.settle(c, await tokens.cache.get(await hash(parts), () => introspect(token, meta, fromCaller)));
         } else {
           c.var.logFields.token_cache = "off";
-          value = (await introspect(presented.token, meta)).value;
+          value = (await introspect(presented.token, meta, fromCaller)).value;
         }
       } catch (error) {
         if (error instanceof AuthError) throw error.withChallenges(pop.challengesFor(presented.scheme));
