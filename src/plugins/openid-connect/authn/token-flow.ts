@@ -271,7 +271,9 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
     async authenticate(c) {
       if (paramTypes.length === 0) return undefined;
       const authorization = seen ? c.req.raw.headers.get("authorization") : null;
-      const seenKey = authorization !== null ? seen!.key(authorization) : undefined;
+      // Only a Basic header can be remembered: another scheme (a bearer token for the next
+      // authenticator) is not hashed for nothing.
+      const seenKey = authorization !== null && authorization.slice(0, 6).toLowerCase() === "basic " ? seen!.key(authorization) : undefined;
       if (seenKey !== undefined) {
         const known = seen!.get(seenKey);
         const meta = issuer.peek();
