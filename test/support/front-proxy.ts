@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./gateway-process.ts";
+import { listening } from "./wait.ts";
 
 export interface FrontProxy {
   readonly url: string;
@@ -16,29 +16,12 @@ export interface FrontProxy {
   stop(): Promise<void>;
 }
 
-async function listening(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
-
 async function run(cmd: string, args: string[], port: number, env: Record<string, string> = {}): Promise<FrontProxy> {
   const output: string[] = [];
   const child: ChildProcess = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout?.on("data", (d) => output.push(String(d)));
   child.stderr?.on("data", (d) => output.push(String(d)));
-  if (!(await listening(port, 10_000))) {
+  if (!(await listening(port, 10_000, 50))) {
     child.kill("SIGKILL");
     throw new Error(`${cmd} did not start: ${output.join("")}`);
   }

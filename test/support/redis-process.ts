@@ -7,8 +7,8 @@
  *   ... redis.url ... await redis.kill(); ... await redis.start(); ... await redis.stop();
  */
 import { spawnSync } from "node:child_process";
-import { connect } from "node:net";
 import { freePort } from "./gateway-process.ts";
+import { listening } from "./wait.ts";
 
 export interface RedisProcess {
   readonly port: number;
@@ -30,23 +30,6 @@ function binary(name: "server" | "cli"): string {
     if (spawnSync("sh", ["-c", `command -v ${candidate}`]).status === 0) return candidate;
   }
   throw new Error(`redis-${name} is not installed: run \`bash scripts/ensure-redis.sh\``);
-}
-
-async function listening(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return true;
-    await Bun.sleep(20);
-  }
-  return false;
 }
 
 export async function startRedis(): Promise<RedisProcess> {
