@@ -127,7 +127,29 @@ service = "${name}"
 paths = ["/${name}"]
 `;
   gw = await startGateway({
-    config: `${serverTable()}
+    config: `${serverTable(`trusted_certificates = ["${dir}/ca.crt"]`)}
+[[upstreams]]
+name = "probed-with-cert"
+client_certificate = { cert = "${dir}/client.crt", key = "${dir}/client.key" }
+[upstreams.healthchecks.active]
+type = "https"
+http_path = "/"
+healthy = { interval = 0.2, successes = 1 }
+unhealthy = { interval = 0.2, http_failures = 1, tcp_failures = 1, timeouts = 1 }
+[[upstreams.targets]]
+target = "127.0.0.1:${port}"
+
+[[upstreams]]
+name = "probed-without-cert"
+
+[upstreams.healthchecks.active]
+type = "https"
+http_path = "/"
+healthy = { interval = 0.2, successes = 1 }
+unhealthy = { interval = 0.2, http_failures = 1, tcp_failures = 1, timeouts = 1 }
+[[upstreams.targets]]
+target = "127.0.0.1:${port}"
+
 [[upstreams]]
 name = "mtls-pool"
 [[upstreams.targets]]
@@ -216,6 +238,17 @@ describe("the upstream's client_certificate (Kong's upstreams.client_certificate
     const res = await fetch(`${gw.proxyUrl}/service-cert-wins`);
     expect(res.status).toBe(502);
     expect(performance.now() - started).toBeLessThan(1900);
+  });
+});
+
+describe("the upstream's client_certificate on active https health checks", () => {
+  it("keeps a target that wants a client certificate healthy when the upstream has one, and marks it unhealthy when not", async () => {
+    const health = async (upstream: string) =>
+      ((await (await fetch(`${gw.adminUrl}/upstreams/${upstream}/health`)).json()) as { data: { health: string }[] }).data[0]!.health;
+    const deadline = Date.now() + 10_000;
+    while ((await health("probed-without-cert")) !== "UNHEALTHY" && Date.now() < deadline) await Bun.sleep(100);
+    expect(await health("probed-without-cert")).toBe("UNHEALTHY");
+    expect(await health("probed-with-cert")).toBe("HEALTHY");
   });
 });
 
