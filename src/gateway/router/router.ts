@@ -56,6 +56,20 @@ class Bucket {
   /** `example.*` under `example.`. */
   prefix: Map<string, Matcher[]> | undefined;
   any: Matcher[] | undefined;
+  /**
+   * The regex paths of `any`, up to 32 regex matchers at a time in one RegExp (regexes without a
+   * literal prefix all sit at the trie's root or under `/`, visited by every request): the
+   * first chunk that matches says where the list's first matching regex can be, and the
+   * regexes before it are passed over without a test each.
+   */
+  anyFilter: readonly RegexChunk[] | undefined;
+}
+
+interface RegexChunk {
+  /** `^(?:a)|^(?:b)|…`: matches where one of its matchers' regexes does. */
+  readonly regex: RegExp;
+  /** Place in the list of its first matcher. */
+  readonly start: number;
 }
 
 const push = (map: Map<string, Matcher[]>, key: string, m: Matcher) => {
@@ -110,22 +124,25 @@ export class Router {
     }
     matchers.sort((a, b) => comparePriority(a, b) || a.route.index - b.route.index || a.order - b.order);
     let wildcards = false;
+    const regexBuckets = new Set<Bucket>();
     for (let rank = 0; rank < matchers.length; rank++) {
       const matcher = matchers[rank]!;
       matcher.rank = rank;
-      if (typeof matcher.keys === "string") wildcards = this.#file(matcher.keys, matcher) || wildcards;
-      else for (const key of matcher.keys) wildcards = this.#file(key, matcher) || wildcards;
+      if (typeof matcher.keys === "string") wildcards = this.#file(matcher.keys, matcher, regexBuckets) || wildcards;
+      else for (const key of matcher.keys) wildcards = this.#file(key, matcher, regexBuckets) || wildcards;
     }
     this.#wildcards = wildcards;
+    for (const bucket of regexBuckets) bucket.anyFilter = combined(bucket.any!);
   }
 
   /** Files `matcher` under `key` by host; true when it has wildcard hosts. */
-  #file(key: string, matcher: Matcher): boolean {
+  #file(key: string, matcher: Matcher, regexBuckets: Set<Bucket>): boolean {
     const node = this.#trie.node(key);
     const bucket = (node.value ??= new Bucket());
     const hosts = matcher.conditions.hosts;
     if (!hosts.length) {
       (bucket.any ??= []).push(matcher);
+      if (matcher.regexes !== undefined) regexBuckets.add(bucket);
       return false;
     }
     let wildcards = false;
@@ -186,7 +203,20 @@ export class Router {
     }
     if (bucket.suffix !== undefined) for (const s of this.#hostSuffixes) this.#scanKey(bucket.suffix, s);
     if (bucket.prefix !== undefined) for (const p of this.#hostPrefixes) this.#scanKey(bucket.prefix, p);
-    if (bucket.any !== undefined) this.#scan(bucket.any);
+    const any = bucket.any;
+    if (any === undefined || any[0]!.rank >= this.#bestRank) return;
+    const chunks = bucket.anyFilter;
+    let first = 0;
+    if (chunks !== undefined) {
+      first = any.length; // no regex of the list matches
+      for (const chunk of chunks) {
+        if (chunk.regex.test(this.#path)) {
+          first = chunk.start;
+          break;
+        }
+      }
+    }
+    this.#scan(any, first);
   }
 
   #scanKey(map: Map<string, Matcher[]>, key: string): void {
@@ -194,16 +224,49 @@ export class Router {
     if (list) this.#scan(list);
   }
 
-  #scan(list: readonly Matcher[]): void {
-    for (const m of list) {
+  /** `firstRegex`: the list's filter says no regex matcher before this place matches. */
+  #scan(list: readonly Matcher[], firstRegex = 0): void {
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
       if (m.rank >= this.#bestRank) return;
+      if (m.regexes !== undefined && (i < firstRegex || !anyRegex(m.regexes, this.#path))) continue;
       if (!m.conditions.test(this.#facts!, this.#hostName, this.#hostPort)) continue;
-      if (m.regexes !== undefined && !anyRegex(m.regexes, this.#path)) continue;
       this.#best = m;
       this.#bestRank = m.rank;
       return;
     }
   }
+}
+
+/**
+ * The chunks of a list with two or more regex matchers; none when a regex refers to its own
+ * groups, whose numbers an alternation shifts, or when the engine refuses one (repeated names).
+ */
+function combined(list: readonly Matcher[]): RegexChunk[] | undefined {
+  const chunks: RegexChunk[] = [];
+  let sources: string[] = [];
+  let start = 0;
+  let inChunk = 0;
+  let total = 0;
+  const close = () => {
+    if (inChunk) chunks.push({ regex: new RegExp(sources.join("|")), start });
+    sources = [];
+    inChunk = 0;
+  };
+  try {
+    list.forEach((m, position) => {
+      if (m.regexes === undefined) return;
+      if (m.regexes.some((r) => /\\[1-9]|\\k</.test(r.source))) throw new Error("a backreference");
+      if (inChunk === 0) start = position;
+      for (const r of m.regexes) sources.push(r.source);
+      total++;
+      if (++inChunk === 32) close();
+    });
+    close();
+  } catch {
+    return undefined;
+  }
+  return total >= 2 ? chunks : undefined;
 }
 
 function anyRegex(regexes: readonly RegExp[], path: string): boolean {

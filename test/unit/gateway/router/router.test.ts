@@ -4,6 +4,7 @@ import { errorResponse } from "../../../../src/gateway/error-response.ts";
 import { checkProtocol } from "../../../../src/gateway/router/protocols.ts";
 import { Router, upstreamPath, type CompiledRoute } from "../../../../src/gateway/router/router.ts";
 import { parseToml } from "../../../support/config.ts";
+import { compileRoutes, facts, type RouteSpec } from "../../../support/routes.ts";
 
 function routerFor(routesToml: string): Router {
   const config = parseToml(`[[services]]\nname = "s"\nurl = "http://127.0.0.1:1/"\n${routesToml}`);
@@ -155,5 +156,41 @@ describe("Kong protocols check after matching", () => {
     expect(() => checkProtocol({ protocols: ["wss"] }, { ...plain, websocket: true })).toThrow(UpgradeRequiredError);
     expect(checkProtocol({ protocols: ["ws", "wss"] }, { ...plain, websocket: true })).toBeUndefined();
     expect(() => checkProtocol({ protocols: ["ws", "wss"] }, plain)).toThrow("route requires a WebSocket upgrade");
+  });
+});
+
+describe("regex paths without a literal prefix, many of them", () => {
+  // 100 regexes filed under "/" (their literal prefix), tried as chunks before one by one.
+  const specs: RouteSpec[] = Array.from({ length: 100 }, (_, i) => ({ name: `re${i}`, paths: [`~/(?:v1|v2)/r${i}(?:/|$)`] }));
+  specs.push({ name: "any-version", paths: ["~/(?:v1|v2)/"], regex_priority: -1 });
+  specs.push({ name: "post-only", paths: ["~/(?:v1|v2)/r7[0-9]/"], methods: ["POST"] });
+  specs.push({ name: "prefix", paths: ["/"] });
+  const router = new Router(compileRoutes(specs));
+  const winner = (path: string, method = "GET") => router.match(facts(path, { method }))?.route.config.name;
+
+  it("finds the one that matches wherever it sits, and the prefix route when none does", () => {
+    expect(winner("/v1/r0/x")).toBe("re0");
+    expect(winner("/v2/r99")).toBe("re99");
+    expect(winner("/v1/r64/")).toBe("re64");
+    expect(winner("/v1/nothing")).toBe("any-version");
+    expect(winner("/v3/r5")).toBe("prefix");
+  });
+
+  it("keeps Kong's order: more attributes first, then regex_priority, then file order", () => {
+    expect(winner("/v1/r75/", "POST")).toBe("post-only");
+    expect(winner("/v1/r75/")).toBe("re75");
+    expect(winner("/v1/r7x/", "GET")).toBe("any-version");
+  });
+
+  it("still matches regexes that refer to their own groups (no chunks then)", () => {
+    const refs = new Router(
+      compileRoutes([
+        { name: "aa", paths: ["~/(a)\\1/"] },
+        { name: "bb", paths: ["~/(b)\\1/"] },
+      ]),
+    );
+    expect(refs.match(facts("/aa/"))?.route.config.name).toBe("aa");
+    expect(refs.match(facts("/bb/"))?.route.config.name).toBe("bb");
+    expect(refs.match(facts("/ab/"))).toBeUndefined();
   });
 });
