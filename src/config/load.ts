@@ -58,7 +58,17 @@ function resolveAgainst(base: string, path: string): string {
   return path.startsWith("/") ? path : `${base}/${path}`.replace(/\/\.\//g, "/");
 }
 
-function parseTomlText(text: string, file: string): unknown {
+// Digits that could be a TOML date or time: the runtime's parser would make a string of them.
+const DATETIME = /\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}/;
+
+function parseTomlText(text: string, file: string, native?: (text: string) => unknown): unknown {
+  if (native && !DATETIME.test(text)) {
+    try {
+      return native(text);
+    } catch {
+      // smol-toml says where and what (below).
+    }
+  }
   try {
     return parseToml(text);
   } catch (error) {
@@ -102,7 +112,7 @@ export async function loadConfig(runtime: Runtime, file: string, plugins: Plugin
     throw new ConfigError(`${file}: cannot read the configuration file (${(error as Error).message})`);
   }
   const base = dirname(file);
-  const raw = parseTomlText(text, file);
+  const raw = parseTomlText(text, file, runtime.parseToml);
   // A reference needs "vault" in the text, or an escape that can spell it (`\u`, `\x`, a line-
   // ending backslash): a file with neither has none, and 10 000 routes need not be walked for one.
   const resolved =

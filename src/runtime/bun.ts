@@ -149,4 +149,5 @@ export const bunRuntime: Runtime = {
   hmacSha256: (key) => (data) => new Bun.CryptoHasher("sha256", key).update(data).digest("base64url"),
   sha256: (data) => createHash("sha256").update(data).digest(),
   jwsVerifier,
+  parseToml: (text) => Bun.TOML.parse(text),
 };
