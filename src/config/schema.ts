@@ -9,7 +9,7 @@ import { didYouMean } from "./did-you-mean.ts";
 import { table, type SchemaContext } from "./fields.ts";
 import { keysSchema } from "./keys.ts";
 import { pluginEntrySchema, type PluginSchemas } from "./plugin-entry.ts";
-import { loadedRouteSchema, routeSchema } from "./routes.ts";
+import { loadedRoutesSchema, routeSchema } from "./routes.ts";
 import { serverSchema } from "./server.ts";
 import { serviceSchema } from "./services.ts";
 import { upstreamSchema } from "./upstreams.ts";
@@ -30,10 +30,7 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading
       .array(upstreamSchema(ctx))
       .default([])
       .describe("Load-balanced groups of targets that services name as their host (Kong's upstreams and targets)."),
-    routes: z
-      .array(loading ? loadedRouteSchema() : routeSchema())
-      .default([])
-      .describe("Rules that map requests to services."),
+    routes: (loading ? loadedRoutesSchema() : z.array(routeSchema())).default([]).describe("Rules that map requests to services."),
     consumers: z
       .array(consumerSchema())
       .default([])

@@ -5,7 +5,10 @@
 import { describe, expect, it } from "bun:test";
 import { fastRoute } from "../../../src/config/routes-fast.ts";
 import { routeSchema } from "../../../src/config/routes.ts";
-import { generateRoutes } from "../../../bench/lib/generated-routes.ts";
+import { generateRoutes, routesToml } from "../../../bench/lib/generated-routes.ts";
+import { parse } from "smol-toml";
+import { configSchema } from "../../../src/config/schema.ts";
+import { pluginRegistry } from "../../../src/plugins/registry.ts";
 
 /** A small deterministic generator, so a failure can be replayed. */
 function rng(seed: number) {
@@ -82,5 +85,32 @@ describe("the routes fast path", () => {
       { strip_paths: true },
     ])
       expect(fastRoute({ name: "r", service: "s", paths: ["/"], ...extra })).toBeUndefined();
+  });
+});
+
+describe("the routes as loading validates them", () => {
+  const ctx = { resolvePath: (p: string) => p };
+  const loading = configSchema(ctx, pluginRegistry, true);
+  const plain = configSchema(ctx, pluginRegistry);
+  const both = (text: string) => [loading, plain].map((schema) => schema.safeParse(parse(text), { reportInput: true }));
+
+  it("give the plain schema's config for 1 100 generated routes, and for one route of another shape among them", () => {
+    const text = routesToml(generateRoutes(1_100, 1 / 11), "http://127.0.0.1:9000");
+    for (const t of [text, `${text}\n[[routes]]\nname = "h"\nservice = "up"\nheaders = { x-a = ["1"] }\n`]) {
+      const [a, b] = both(t);
+      expect(a!.success && b!.success).toBe(true);
+      expect(JSON.stringify(a!.data)).toBe(JSON.stringify(b!.data));
+    }
+  });
+
+  it("give the plain schema's issues, with the same paths", () => {
+    const text = routesToml(generateRoutes(50, 1 / 11), "http://127.0.0.1:9000");
+    for (const bad of ['paths = ["api"]', "strip_paths = true", 'methods = ["get"]', 'paths = ["~("]']) {
+      const [a, b] = both(`${text}\n[[routes]]\nname = "bad"\nservice = "up"\n${bad}\n`);
+      expect(a!.success).toBe(false);
+      expect(JSON.stringify(a!.error!.issues)).toBe(JSON.stringify(b!.error!.issues));
+    }
+    const [a, b] = both(`${text}\nroutes = 3\n`.replace(/\[\[routes\]\][^[]*/g, ""));
+    expect(JSON.stringify(a!.error?.issues)).toBe(JSON.stringify(b!.error?.issues));
   });
 });
