@@ -83,6 +83,38 @@ export function redisAddress(url: string): string {
   }
 }
 
+/**
+ * `reply` bounded by `ms` of Redis's silence. When the timer fires after a stall of the gateway's
+ * own (a busy CPU, a long GC), Redis's reply may already wait unread in the socket, and timers run
+ * before I/O: one more turn of the event loop lets it be read before the command counts as timed out.
+ */
+function replyWithin<T>(reply: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`Command timed out after ${ms} ms`));
+      }, 1);
+    }, ms);
+    reply.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
 /** Reconnect after 50 ms, then back off to at most 1 s: a restarted Redis is used again within a second. */
 const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** Math.max(0, attempt - 1), 1000);
 
@@ -91,7 +123,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   const url = new URL(options.url);
   const base: RedisOptions = {
     connectTimeout: options.connectTimeout,
-    commandTimeout: options.commandTimeout,
+    // The command timeout is ours (replyWithin): ioredis's would also count the gateway's own stalls.
     // Fail fast while disconnected: a queued command would hold a request until Redis returns.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -135,7 +167,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
       probing = undefined;
       if (closed) return;
       try {
-        await client.ping();
+        await replyWithin(client.ping(), options.commandTimeout);
         stalled = false;
         health.recovered();
       } catch {
@@ -149,7 +181,7 @@ export function connectRedis(options: RedisLinkOptions): RedisLink {
   const run = async <T>(command: () => Promise<T>): Promise<T> => {
     if (closed || stalled || client.status !== "ready") throw new RedisUnavailableError(health.reason);
     try {
-      return await command();
+      return await replyWithin(command(), options.commandTimeout);
     } catch (error) {
       const message = (error as Error)?.message ?? "";
       if (/timed out/i.test(message)) {

@@ -213,3 +213,19 @@ describe("the shared token cache while Redis is down", () => {
     expect(a.cluster.link.available).toBe(true);
   });
 });
+
+describe("the Redis link under a busy CPU", () => {
+  it("counts only Redis's silence against command_timeout, not a stall of the gateway's own longer than it", async () => {
+    const a = await node({ command_timeout: 100 });
+    const logged = lines.length;
+    for (let i = 0; i < 10; i++) {
+      const reply = a.cluster.link.get(key());
+      // The event loop blocked past the timeout while Redis answered at once (a busy CPU, a long GC).
+      const until = performance.now() + 300;
+      while (performance.now() < until) {}
+      expect(await reply).toBeNull();
+      expect(a.cluster.link.available).toBe(true);
+    }
+    expect(lines.slice(logged).filter((l) => l.event === "cluster.degraded")).toEqual([]);
+  });
+});
