@@ -77,7 +77,25 @@ function command(runtime: GatewayRuntime, configPath: string): string[] {
   }
 }
 
+/** Starts on fresh ports again when one was taken meanwhile (freePort only found it free): at most this many starts. */
+const MAX_STARTS = 5;
+
+/**
+ * Starts the gateway and, unless `waitForAdmin` is false, waits until its admin API answers.
+ * Ports are picked free but bound only by the gateway, so another suite may take one in between:
+ * a gateway that exits with EADDRINUSE before it is ready is started again on fresh ports (every
+ * templated listener), up to MAX_STARTS times.
+ */
 export async function startGateway(options: StartOptions): Promise<GatewayProcess> {
+  for (let start = 1; ; start++) {
+    const started = await launch(options);
+    if (!("error" in started)) return started;
+    if (!started.portTaken || start >= MAX_STARTS) throw started.error;
+  }
+}
+
+/** One start on freshly picked ports: the gateway once ready, or why not (`portTaken` when a port it was given was bound meanwhile). */
+async function launch(options: StartOptions): Promise<GatewayProcess | { readonly portTaken: boolean; readonly error: Error }> {
   const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-"));
   // Three distinct ports: the OS may hand the same free port out twice in a row.
   const picked = new Set<number>();
@@ -118,8 +136,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
     if (buffer) output.push(buffer);
     if (++pumpsDone === 2) recordLog(output);
   };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
 
   const logs = () =>
     output.flatMap((l) => {
@@ -169,7 +186,11 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
   if (options.waitForAdmin !== false) {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}:\n${output.join("\n")}`);
+      if (proc.exitCode !== null) {
+        await pumped; // all it wrote, EADDRINUSE included
+        const error = new Error(`gateway exited with ${proc.exitCode}:\n${output.join("\n")}`);
+        return { portTaken: output.some((l) => l.includes("EADDRINUSE")), error };
+      }
       try {
         if ((await fetch(`${gw.adminUrl}/status`)).ok) break;
       } catch {
@@ -177,7 +198,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayProces
       }
       if (Date.now() > deadline) {
         proc.kill("SIGKILL");
-        throw new Error(`gateway did not start within 30 s:\n${output.join("\n")}`);
+        return { portTaken: false, error: new Error(`gateway did not start within 30 s:\n${output.join("\n")}`) };
       }
       await Bun.sleep(50);
     }
