@@ -286,7 +286,7 @@ describe("two gateways sharing one Redis", () => {
       await Bun.sleep(700);
       expect((await keys.signingKey({ alg: "ES256" })).kid).toBe(before);
       expect((await fetch(`${b.adminUrl}/openid-connect/jwks`)).status).toBe(200);
-      await waitUntil("the fleet to sign with the new key", async () => (await keys.signingKey({ alg: "ES256" })).kid !== before, 1000);
+      await waitUntil("the fleet to sign with the new key", async () => (await keys.signingKey({ alg: "ES256" })).kid !== before);
       const after = (await keys.signingKey({ alg: "ES256" })).kid;
       const published = (await (await fetch(`${b.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string }[] };
       expect(published.keys.map((k) => k.kid)).toContain(after);
@@ -340,9 +340,10 @@ describe("the fleet while Redis goes away and comes back", () => {
     await redis.start();
     await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.event === "cluster.recovered")));
     await Bun.sleep(200);
+    // At least 100 answers in all, however slow the machine: the load ends only after Redis is back.
+    await waitUntil("100 answers under load", () => statuses.length > 100);
     running = false;
     await load;
-    expect(statuses.length).toBeGreaterThan(100);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     for (const gw of [a, b]) expect(await metric(gw, "gateway_cluster_degraded")).toBe(0);
 
