@@ -78,6 +78,31 @@ function fieldName(raw: string): string {
   return name;
 }
 
+/** Field names as most servers spell them, by length: matched in place, without slicing the name out. */
+const COMMON_NAMES: (readonly [spelling: string, name: string])[][] = [];
+for (const name of [
+  "content-length",
+  "content-type",
+  "date",
+  "server",
+  "connection",
+  "transfer-encoding",
+  "keep-alive",
+  "cache-control",
+  "etag",
+  "last-modified",
+]) {
+  const capitalised = name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+  (COMMON_NAMES[name.length] ??= []).push([capitalised, name], [name, name]);
+}
+
+/** The lower-case name of the field between `from` and `colon`. */
+function fieldNameAt(text: string, from: number, colon: number): string {
+  const candidates = COMMON_NAMES[colon - from];
+  if (candidates) for (const [spelling, name] of candidates) if (text.startsWith(spelling, from)) return name;
+  return fieldName(text.slice(from, colon));
+}
+
 /** Parses one response head (status line and fields, without the final empty line). */
 function parseHead(text: string, requestMethod: string): ResponseHead {
   let eol = text.indexOf("\r\n");
@@ -111,8 +136,13 @@ function parseHead(text: string, requestMethod: string): ResponseHead {
       const first = text.charCodeAt(from);
       throw new ResponseParseError(from < to && (first === 32 || first === 9) ? "an obs-folded header line" : "a header line without a name");
     }
-    const name = fieldName(text.slice(from, colon));
-    const value = text.slice(colon + 1, to).trim();
+    const name = fieldNameAt(text, from, colon);
+    // The value without the optional whitespace (SP, HTAB) around it, sliced once.
+    let start = colon + 1;
+    let end = to;
+    while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
+    while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--;
+    const value = text.slice(start, end);
     if (name === "content-length") {
       const length = contentLengthOf(value);
       if (contentLength >= 0 && contentLength !== length) throw new ResponseParseError("conflicting Content-Length headers");

@@ -142,6 +142,21 @@ describe("the upstream HTTP/1.1 client reads each framing", () => {
     pool.close();
   });
 
+  it("lower-cases field names however they are spelled and drops the whitespace around values", async () => {
+    const { port } = rawServer((_h, s) =>
+      s.write("HTTP/1.1 200 OK\r\nContent-Type:  text/plain \t\r\nX-Odd-Name:\tv a l\r\nDATE: d\r\ncontent-length: 0\r\n\r\n"),
+    );
+    const pool = poolFor(port);
+    const response = await pool.request(get(), timeouts);
+    expect(response.headers).toEqual([
+      ["content-type", "text/plain"],
+      ["x-odd-name", "v a l"],
+      ["date", "d"],
+      ["content-length", "0"],
+    ]);
+    pool.close();
+  });
+
   it("drops hop-by-hop headers and those named in Connection", async () => {
     const { port } = rawServer((_h, s) =>
       s.write(
