@@ -83,8 +83,9 @@ const MAX_STARTS = 5;
 /**
  * Starts the gateway and, unless `waitForAdmin` is false, waits until its admin API answers.
  * Ports are picked free but bound only by the gateway, so another suite may take one in between:
- * a gateway that exits with EADDRINUSE before it is ready is started again on fresh ports (every
- * templated listener), up to MAX_STARTS times.
+ * a gateway that exits with EADDRINUSE for one of them before it is ready (its admin API answers,
+ * or it logs gateway.started when `waitForAdmin` is false) is started again on fresh ports (every
+ * templated listener), up to MAX_STARTS times. A port the suite chose itself is never retried.
  */
 export async function startGateway(options: StartOptions): Promise<GatewayProcess> {
   for (let start = 1; ; start++) {
@@ -183,14 +184,19 @@ async function launch(options: StartOptions): Promise<GatewayProcess | { readonl
     exited: proc.exited,
   };
 
+  /** It exited before it was ready: because a port picked for it (in the config) was taken meanwhile? */
+  const exitedEarly = async () => {
+    await pumped; // all it wrote, EADDRINUSE included
+    const error = new Error(`gateway exited with ${proc.exitCode}:\n${output.join("\n")}`);
+    const taken = Object.values(ports).filter((port) => text.includes(String(port)));
+    const portTaken = output.some((l) => l.includes("EADDRINUSE") && taken.some((port) => new RegExp(`\\b${port}\\b`).test(l)));
+    return { portTaken, error };
+  };
+
   if (options.waitForAdmin !== false) {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (proc.exitCode !== null) {
-        await pumped; // all it wrote, EADDRINUSE included
-        const error = new Error(`gateway exited with ${proc.exitCode}:\n${output.join("\n")}`);
-        return { portTaken: output.some((l) => l.includes("EADDRINUSE")), error };
-      }
+      if (proc.exitCode !== null) return exitedEarly();
       try {
         if ((await fetch(`${gw.adminUrl}/status`)).ok) break;
       } catch {
@@ -201,6 +207,18 @@ async function launch(options: StartOptions): Promise<GatewayProcess | { readonl
         return { portTaken: false, error: new Error(`gateway did not start within 30 s:\n${output.join("\n")}`) };
       }
       await Bun.sleep(50);
+    }
+  } else {
+    // No admin API to ask: started (listening) or exited, whichever comes first; the suite checks which.
+    const started = gw
+      .waitForLog((l) => l.event === "gateway.started", 30_000)
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!(await Promise.race([started, proc.exited.then(() => false)])) && proc.exitCode !== null) {
+      const early = await exitedEarly();
+      if (early.portTaken) return early;
     }
   }
   return gw;
