@@ -279,6 +279,16 @@ describe("two gateways sharing one Redis", () => {
       );
       const grant = () => requestGrant(client.call(as, "token_endpoint"), { type: "client_credentials" }, { allowHttp: true, timeout: 5000 });
       expect((await grant()).access_token).toBeTruthy();
+      // That grant made the IdP fetch B's JWKS, which ends the previous rotation's signing delay for
+      // the fleet, asynchronously: rotate again only once the member signs with B's current key.
+      const currentOfB = async () =>
+        ((await (await fetch(`${b.adminUrl}/openid-connect/jwks`)).json()) as { keys: { kid: string; alg?: string }[] }).keys.find(
+          (k) => k.alg === "ES256",
+        )?.kid;
+      await waitUntil(
+        "the member to sign with the fleet's current key",
+        async () => (await keys.signingKey({ alg: "ES256" })).kid === (await currentOfB()),
+      );
       const before = (await keys.signingKey({ alg: "ES256" })).kid;
 
       expect((await fetch(`${a.adminUrl}/openid-connect/jwks`, { method: "DELETE" })).status).toBe(204);
