@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client). One registry per process, kept across config reloads.
  * Label values are names from the config or fixed words, never caller input (bounded cardinality).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "./prom-client.ts";
+import { Counter, Gauge, Histogram, Registry, type Metric } from "./prom-client.ts";
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from "./metrics-series.ts";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -92,7 +92,24 @@ export class Metrics {
       labelNames: ["version", "runtime"],
       registers: [this.registry],
     }).set({ version, runtime }, 1);
-    collectDefaultMetrics({ register: this.registry });
+    this.#ownMetrics = this.registry.getMetricsAsArray().length;
+  }
+
+  // prom-client's default (process) metrics load @opentelemetry/api and read the heap: built after
+  // the listeners are up (startGateway) or at the first scrape, in the place they had at construction.
+  readonly #ownMetrics: number;
+  #defaults: Promise<void> | undefined;
+  defaultMetrics(): Promise<void> {
+    this.#defaults ??= import("prom-client/lib/defaultMetrics.js").then(({ default: collectDefaultMetrics }) => {
+      const before = this.registry.getMetricsAsArray();
+      collectDefaultMetrics({ register: this.registry });
+      const all = this.registry.getMetricsAsArray();
+      if (before.length === this.#ownMetrics) return;
+      const order = [...before.slice(0, this.#ownMetrics), ...all.slice(before.length), ...before.slice(this.#ownMetrics)];
+      this.registry.clear();
+      for (const metric of order) this.registry.registerMetric(metric as unknown as Metric);
+    });
+    return this.#defaults;
   }
 
   /** Labeled children are cached: prom-client hashes label sets on every call otherwise. */
@@ -149,7 +166,8 @@ export class Metrics {
   reload(outcome: "success" | "failure"): void {
     this.#reloads.inc({ outcome });
   }
-  text(): Promise<string> {
+  async text(): Promise<string> {
+    await this.defaultMetrics();
     return this.registry.metrics();
   }
   get contentType(): string {

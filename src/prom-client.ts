@@ -4,10 +4,9 @@
  * Typed from the package's index (src/prom-client-files.d.ts).
  */
 import Counter from "prom-client/lib/counter.js";
-import collectDefaultMetrics from "prom-client/lib/defaultMetrics.js";
 import Gauge from "prom-client/lib/gauge.js";
 import Histogram from "prom-client/lib/histogram.js";
 import Registry from "prom-client/lib/registry.js";
 
 export type { Metric } from "prom-client";
-export { Counter, collectDefaultMetrics, Gauge, Histogram, Registry };
+export { Counter, Gauge, Histogram, Registry };

@@ -364,6 +364,9 @@ export async function startGateway(
     await cluster?.close();
     throw error;
   }
+  // Not needed before the first request: the process metrics are built once the gateway serves.
+  const defaultMetrics = setTimeout(() => void metrics.defaultMetrics(), 1_000);
+  (defaultMetrics as { unref?: () => void }).unref?.();
   metrics.upstreamTargets(() =>
     [...current.upstreams.values()].flatMap((p) =>
       p.balancer.targets.map((t) => ({ upstream: p.config.name, target: t.name, state: p.health.state(t) })),
@@ -439,6 +442,7 @@ export async function startGateway(
       stopping ??= (async () => {
         const grace = current.loaded.config.server.shutdown_timeout;
         log.info("gateway.stopping", { grace_ms: grace });
+        clearTimeout(defaultMetrics);
         await Promise.all([...listeners.values()].map((l) => l.stop(grace)));
         for (const pool of current.upstreams.values()) pool.health.stop();
         await current.app.close();
