@@ -1,5 +1,4 @@
 /** The Bun edge: `Bun.serve` for plain and TLS listeners, the node path for mTLS, Bun's fetch. */
-import { createHash } from "node:crypto";
 import { chmod, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { withSystemRoots } from "./system-roots.ts";
@@ -19,6 +18,7 @@ import {
 } from "./types.ts";
 import { connect as runtimeConnect } from "./bun-socket.ts";
 import { connectNode } from "./node-socket.ts";
+import { nodeCrypto } from "./builtins.ts";
 import { BUN_UPGRADED, bunUpgrade, bunWebSocketHandlers, wantsWebSocket } from "./websocket-edge.ts";
 
 /** Bun takes an array for SNI: the first entry is the default, the others carry a serverName. */
@@ -147,7 +147,7 @@ export const bunRuntime: Runtime = {
   parentPid: () => process.ppid,
   // Bun's own hasher: the same digests as node:crypto's createHmac at ~60 % of its cost (1 KiB tokens).
   hmacSha256: (key) => (data) => new Bun.CryptoHasher("sha256", key).update(data).digest("base64url"),
-  sha256: (data) => createHash("sha256").update(data).digest(),
+  sha256: (data) => nodeCrypto().createHash("sha256").update(data).digest(),
   jwsVerifier,
   parseToml: (text) => Bun.TOML.parse(text),
 };

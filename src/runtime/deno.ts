@@ -1,5 +1,5 @@
 /** The Deno edge: node:http listeners (node-listener.ts), `Deno.createHttpClient`. */
-import { createHash, createHmac } from "node:crypto";
+import { nodeCrypto } from "./builtins.ts";
 import { listenNode } from "./node-listener.ts";
 import { watchFile } from "./node-watch.ts";
 import { jwsVerifier } from "./jws-verify.ts";
@@ -132,7 +132,7 @@ export const denoRuntime: Runtime = {
   spawnSelf,
   pid: () => Deno.pid,
   parentPid: () => Deno.ppid,
-  hmacSha256: (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"),
-  sha256: (data) => createHash("sha256").update(data).digest(),
+  hmacSha256: (key) => (data) => nodeCrypto().createHmac("sha256", key).update(data).digest("base64url"),
+  sha256: (data) => nodeCrypto().createHash("sha256").update(data).digest(),
   jwsVerifier,
 };

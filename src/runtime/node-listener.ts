@@ -4,11 +4,10 @@
  * `Deno.serve` bounds no wait and caps no connections (docs/security.md). Every connection is
  * tracked here: header and keep-alive timers, `max_connections`, shutdown.
  */
-import { X509Certificate } from "node:crypto";
-import * as http from "node:http";
-import * as https from "node:https";
-import * as tls from "node:tls";
-import { Readable } from "node:stream";
+import type { X509Certificate } from "node:crypto";
+import type * as http from "node:http";
+import type * as tls from "node:tls";
+import { nodeCrypto, nodeHttp, nodeHttps, nodeStream, nodeTls } from "./builtins.ts";
 import type * as net from "node:net";
 import { handshakeKey, NODE_UPGRADED, nodeUpgrade } from "./node-websocket.ts";
 import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
@@ -29,7 +28,7 @@ function sniCallback(
 ): (servername: string, cb: (error: Error | null, ctx?: tls.SecureContext) => void) => void {
   const contexts = new Map<string, tls.SecureContext>();
   for (const c of certificates) {
-    const context = tls.createSecureContext({ cert: c.cert, key: c.key });
+    const context = nodeTls().createSecureContext({ cert: c.cert, key: c.key });
     for (const sni of c.snis) contexts.set(sni, context);
   }
   return (servername, cb) => {
@@ -120,7 +119,7 @@ function protocolRefusal(req: http.IncomingMessage): Response | undefined {
 /** An answer written straight on a socket node:http gave up (after an `upgrade` event); the connection closes after it. */
 async function writeRaw(socket: net.Socket, response: Response, head: boolean): Promise<void> {
   const body = head || !response.body ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
-  let text = `HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}\r\n`;
+  let text = `HTTP/1.1 ${response.status} ${nodeHttp().STATUS_CODES[response.status] ?? ""}\r\n`;
   response.headers.forEach((value, name) => {
     if (name !== "set-cookie" && name !== "content-length" && name !== "connection" && name !== "transfer-encoding") text += `${name}: ${value}\r\n`;
   });
@@ -154,7 +153,7 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
   const tlsFiles = options.tls;
   const scheme = tlsFiles ? "https://" : "http://";
   const limits: ListenerLimits = options.limits ?? DEFAULT_LIMITS;
-  const cas = tlsFiles?.clientCa ? splitPem(tlsFiles.clientCa).map((p) => new X509Certificate(p)) : [];
+  const cas = tlsFiles?.clientCa ? splitPem(tlsFiles.clientCa).map((p) => new (nodeCrypto().X509Certificate)(p)) : [];
   const peers = new WeakMap<object, PeerCertificate | null>();
   /** Accepted TCP sockets (TLS or not yet), for `max_connections` and shutdown. */
   const sockets = new Set<net.Socket>();
@@ -242,7 +241,7 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     });
     const init: RequestInit & { duplex?: "half" } = { method: req.method, headers, signal: controller.signal };
     if (!BODYLESS.has(req.method ?? "GET")) {
-      init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+      init.body = nodeStream().Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
       init.duplex = "half";
     }
     let response: Response;
@@ -285,7 +284,7 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     ...(tlsFiles.certificates?.length ? { SNICallback: sniCallback(tlsFiles.certificates) } : {}),
   };
   const direct = secureOptions !== undefined && nativeHttps;
-  const server: http.Server = direct ? https.createServer(secureOptions, onRequest) : http.createServer(onRequest);
+  const server: http.Server = direct ? nodeHttps().createServer(secureOptions, onRequest) : nodeHttp().createServer(onRequest);
   // What node:http's own parser refuses (two Content-Length headers, bad framing) gets the same
   // JSON 400 as the edge checks, written by us: Deno's node:http sometimes closed with no answer.
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
@@ -413,7 +412,7 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     server.on("secureConnection", secured);
     server.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
   } else {
-    const secure = tls.createServer(secureOptions, (socket) => {
+    const secure = nodeTls().createServer(secureOptions, (socket) => {
       if (secured(socket)) server.emit("connection", socket);
     });
     secure.on("connection", handshake);

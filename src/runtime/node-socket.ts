@@ -3,7 +3,8 @@
  * `tls_verify_depth`: only node:tls hands over the verified chain (`getPeerCertificate(true)`),
  * so only here can its length be checked. Bun.connect and Deno.connectTls stay the default.
  */
-import * as tls from "node:tls";
+import type * as tls from "node:tls";
+import { nodeTls } from "./builtins.ts";
 import { ConnectError } from "./connect-error.ts";
 import type { ConnectOptions, RawSocket, SocketEvents } from "./types.ts";
 
@@ -76,12 +77,12 @@ export function connectNode(options: ConnectOptions, events: SocketEvents): Prom
   const serverName = settings.serverName ?? (IP.test(hostname) ? undefined : hostname);
   return new Promise<RawSocket>((resolve, reject) => {
     let settled = false;
-    const socket = tls.connect({
+    const socket = nodeTls().connect({
       host: hostname,
       port,
       ...(serverName ? { servername: serverName } : {}),
       // node:tls replaces its roots when `ca` is given: the system roots are added back.
-      ...(settings.ca?.length ? { ca: [...tls.rootCertificates, ...settings.ca] } : {}),
+      ...(settings.ca?.length ? { ca: [...nodeTls().rootCertificates, ...settings.ca] } : {}),
       ...(settings.cert ? { cert: settings.cert, key: settings.key } : {}),
       rejectUnauthorized: settings.verify !== false,
       ALPNProtocols: ["http/1.1"],

@@ -3,7 +3,7 @@
  * the handshake over as an `upgrade` event with the raw socket, so the server side of RFC 6455 is
  * ours — the 101 answer, unmasking the caller's frames, unmasked frames back (lib/websocket-frames.ts).
  */
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "./builtins.ts";
 import type * as net from "node:net";
 import { encodeClose, encodeFrame, encodeMessage, FrameReader, OP } from "../lib/websocket-frames.ts";
 import { WEBSOCKET_MAX_MESSAGE, type CallerWebSocket, type WebSocketSession } from "./types.ts";
@@ -32,7 +32,8 @@ export function handshakeKey(method: string | undefined, headers: Headers): stri
  */
 export function nodeUpgrade(socket: net.Socket, key: string, head: Uint8Array, onEnd: () => void) {
   return (session: WebSocketSession, options: { readonly protocol?: string }): Response => {
-    const accept = createHash("sha1")
+    const accept = nodeCrypto()
+      .createHash("sha1")
       .update(key + GUID)
       .digest("base64");
     socket.write(

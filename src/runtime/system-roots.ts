@@ -3,9 +3,6 @@
  * ones. node:tls is loaded on first use: evaluating it and its roots costs every start ~30 ms of
  * CPU, and a config without `ca` lists never needs them.
  */
-import type * as Tls from "node:tls";
+import { nodeTls } from "./builtins.ts";
 
-export const withSystemRoots = (extra: readonly string[]): string[] => [
-  ...(process.getBuiltinModule("node:tls") as typeof Tls).rootCertificates,
-  ...extra,
-];
+export const withSystemRoots = (extra: readonly string[]): string[] => [...nodeTls().rootCertificates, ...extra];
