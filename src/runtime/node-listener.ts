@@ -257,7 +257,9 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     });
     const cookies = response.headers.getSetCookie();
     if (cookies.length) out["set-cookie"] = cookies;
-    if (stopping) out.connection = "close";
+    // An answer before the request body was read whole (a refusal) ends the connection: the
+    // unread rest would otherwise be taken for the next request, or stall it on Deno.
+    if (stopping || !req.complete) out.connection = "close";
     res.writeHead(response.status, out);
     if (!response.body || req.method === "HEAD") {
       res.end();
