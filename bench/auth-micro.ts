@@ -5,20 +5,18 @@
  * request (4), one bearer RS256 token (5), 1 000 tokens round-robin (5k), bearer + a fresh DPoP
  * proof per request (6). Prints µs/req and the cost over the plain route; source trees side by
  * side (interleaved rounds, medians) for an A/B.
- * Run: bun bench/auth-micro.ts [--only 4,5] [dir ...]   (default: this checkout)
+ * Run: bun bench/auth-micro.ts [--only 4,5] [--quick] [dir ...]   (default: this checkout; --quick: 3 shorter rounds)
  *      bun --cpu-prof-md bench/auth-micro.ts --only 5 --profile   (one scenario, long, for a profile)
+ * The harness (loading a tree, timing, medians) is bench/lib/micro-harness.ts.
  */
-import { resolve } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint } from "jose";
 import { startFakeIdp } from "./lib/fake-idp.ts";
+import { cpuPerRequest, type Handler, interleavedMedians, loadApp, microArgs, tableRow, wrkHeaders } from "./lib/micro-harness.ts";
 
-const args = Bun.argv.slice(2);
-const onlyArg = args.indexOf("--only");
-const only = onlyArg >= 0 ? new Set(args[onlyArg + 1]!.split(",")) : undefined;
-const profile = args.includes("--profile");
-const dirs = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--only");
-if (!dirs.length) dirs.push(resolve(import.meta.dir, ".."));
-const rounds = profile ? 1 : 9;
+const args = microArgs(["--only"]);
+const only = args.values.has("--only") ? new Set(args.values.get("--only")!.split(",")) : undefined;
+const profile = args.flags.has("--profile");
+const rounds = profile ? 1 : args.rounds;
 
 // ---- issuers: the fake IdP (client credentials, ES256) and an RS256 one for bearer tokens.
 const idp = await startFakeIdp();
@@ -89,7 +87,7 @@ interface Scenario {
   /** Called before a round of `n` requests (DPoP signs its proofs). */
   before?(n: number): Promise<void>;
 }
-const base = { host: "127.0.0.1:8000", "user-agent": "wrk", accept: "*/*" };
+const base = wrkHeaders;
 const basic = `Basic ${btoa("bench-client:bench-secret")}`;
 let dpopProofs: string[] = [];
 const all: Scenario[] = [
@@ -126,65 +124,34 @@ const all: Scenario[] = [
 ];
 const scenarios = all.filter((s) => !only || only.has(s.id));
 
-// ---- the gateway, as bench/micro.ts builds it, with what openid-connect needs from start.ts.
-const upstreamHeaders = {
-  server: "nginx/1.22.1",
-  date: new Date().toUTCString(),
-  "content-type": "text/plain",
-  "content-length": "2",
-  connection: "keep-alive",
-};
-const upstreamFetch = async () => new Response("ok", { headers: upstreamHeaders });
-const conn = { remoteAddress: "127.0.0.1", localPort: 8000, tls: false };
-type Handler = (req: Request) => Response | Promise<Response>;
-async function load(dir: string, toml: string): Promise<Handler> {
-  const { parseConfig } = await import(`${dir}/src/config/load.ts`);
-  const { pluginRegistry } = await import(`${dir}/src/plugins/registry.ts`);
-  const { createProxyApp } = await import(`${dir}/src/gateway/app.ts`);
-  const { createLogger } = await import(`${dir}/src/log.ts`);
-  const { Metrics } = await import(`${dir}/src/metrics.ts`);
-  const { bunRuntime } = await import(`${dir}/src/runtime/bun.ts`);
-  const { createShared } = await import(`${dir}/src/lib/shared.ts`);
-  const log = createLogger("error");
-  const metrics = new Metrics("micro", "bun");
-  const config = parseConfig(toml, "/tmp/auth-micro.toml", pluginRegistry);
-  const pluginContext = { runtime: bunRuntime, log, server: config.server, trustedCertificates: undefined, shared: createShared(), metrics };
-  const app = await createProxyApp(config, { log, metrics, pluginContext, upstreamFetch: () => upstreamFetch });
-  return (req) => app.fetch(req, conn);
-}
-
+// ---- timed rounds (the harness: bench/lib/micro-harness.ts)
 async function round(handler: Handler, s: Scenario, n: number): Promise<number> {
   await s.before?.(n);
   const requests: Request[] = [];
   for (let i = 0; i < n; i++) requests.push(new Request("http://127.0.0.1:8000/bench", { headers: s.headers(i) }));
-  const before = process.cpuUsage();
-  for (let i = 0; i < n; i += 50) {
-    const pending: Promise<unknown>[] = [];
-    for (let j = 0; j < 50 && i + j < n; j++)
-      pending.push(
-        Promise.resolve(handler(requests[i + j]!)).then((r) => {
-          if (r.status !== 200) throw new Error(`scenario ${s.id}: ${r.status} ${r.headers.get("www-authenticate")}`);
-          return r.arrayBuffer();
-        }),
-      );
-    await Promise.all(pending);
-  }
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
+  return cpuPerRequest(n, (i) =>
+    Promise.resolve(handler(requests[i]!)).then((r) => {
+      if (r.status !== 200) throw new Error(`scenario ${s.id}: ${r.status} ${r.headers.get("www-authenticate")}`);
+      return r.arrayBuffer();
+    }),
+  );
 }
 
-const handlers: { dir: string; s: Scenario; h: Handler; samples: number[] }[] = [];
-for (const s of scenarios) for (const dir of dirs) handlers.push({ dir, s, h: await load(dir, s.toml), samples: [] });
-for (const x of handlers) await round(x.h, x.s, Math.min(x.s.perRound, 2000)); // warm-up, fills the caches
-const n = (s: Scenario) => (profile ? s.perRound * 10 : s.perRound);
-for (let r = 0; r < rounds; r++) for (const x of handlers) x.samples.push(await round(x.h, x.s, n(x.s)));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const plain = new Map(handlers.filter((x) => x.s.id === "3").map((x) => [x.dir, median(x.samples)]));
-for (const x of handlers) {
-  const m = median(x.samples);
+const handlers: { dir: string; s: Scenario; h: Handler }[] = [];
+for (const s of scenarios) for (const dir of args.dirs) handlers.push({ dir, s, h: await loadApp(dir, s.toml) });
+const n = (s: Scenario) => (profile ? s.perRound * 10 : args.requests(s.perRound));
+const medians = await interleavedMedians(
+  handlers,
+  rounds,
+  (x) => round(x.h, x.s, Math.min(n(x.s), 2000)), // warm-up, fills the caches
+  (x) => round(x.h, x.s, n(x.s)),
+);
+const plain = new Map(handlers.flatMap((x, i) => (x.s.id === "3" ? [[x.dir, medians[i]!] as const] : [])));
+for (const [i, x] of handlers.entries()) {
+  const m = medians[i]!;
   const p = plain.get(x.dir);
   console.log(
-    `${x.s.id.padEnd(3)} ${x.dir.padEnd(28)} ${m.toFixed(2).padStart(7)} µs/req CPU${p !== undefined && x.s.id !== "3" ? `  (+${(m - p).toFixed(2)} over plain)` : ""}`,
+    tableRow(`${x.s.id.padEnd(3)} ${x.dir.padEnd(28)}`, m, p !== undefined && x.s.id !== "3" ? `  (+${(m - p).toFixed(2)} over plain)` : ""),
   );
 }
 rsServer.stop(true);
