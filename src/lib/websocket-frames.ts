@@ -87,6 +87,8 @@ export class FrameReader {
   #fragmentBytes = 0;
   /** Paused: whole frames stay in `#pending` until `resume` (the receiver cannot take more now). */
   #paused = false;
+  /** After a close frame or a protocol error nothing more is read (RFC 6455 §5.5.1, §7.1.7). */
+  #ended = false;
   readonly #decoder = new TextDecoder();
 
   /** `peer` names who sends the frames read: a client masks every frame, a server none. */
@@ -114,6 +116,7 @@ export class FrameReader {
   }
 
   push(chunk: Uint8Array): void {
+    if (this.#ended) return;
     if (chunk.byteLength) this.#pending.push(chunk);
     this.#pendingBytes += chunk.byteLength;
     if (this.#paused || this.#pendingBytes < this.#needed) return;
@@ -137,7 +140,7 @@ export class FrameReader {
       const opcode = b[0]! & 0x0f;
       const masked = (b[1]! & 0x80) !== 0;
       if (masked !== (this.peer === "caller")) {
-        this.events.error(`the ${this.peer} sent ${masked ? "a masked" : "an unmasked"} frame`);
+        this.#fail(`the ${this.peer} sent ${masked ? "a masked" : "an unmasked"} frame`);
         return;
       }
       let length = b[1]! & 0x7f;
@@ -159,7 +162,7 @@ export class FrameReader {
         at = 10;
       }
       if (length > this.maxMessage) {
-        this.events.error(`the ${this.peer} sent a frame of ${length} bytes`);
+        this.#fail(`the ${this.peer} sent a frame of ${length} bytes`);
         return;
       }
       const maskAt = at;
@@ -172,6 +175,7 @@ export class FrameReader {
       if (masked) unmask(payload, b.subarray(maskAt, maskAt + 4));
       b = b.subarray(at + length);
       this.#frame(fin, opcode, payload);
+      if (this.#ended) return;
       if (this.#paused) {
         keep(b, 0);
         return;
@@ -187,23 +191,24 @@ export class FrameReader {
     if (opcode === OP.pong) return;
     if (opcode === OP.close) {
       const code = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : undefined;
+      this.#ended = true;
       this.events.close(code, payload.byteLength > 2 ? this.#decoder.decode(payload.subarray(2)) : "");
       return;
     }
     if (opcode !== OP.continuation) {
       if (this.#fragments.length) {
-        this.events.error(`the ${this.peer} started a message inside another`);
+        this.#fail(`the ${this.peer} started a message inside another`);
         return;
       }
       this.#fragmentOp = opcode;
     } else if (!this.#fragments.length) {
-      this.events.error(`the ${this.peer} sent a continuation without a message`);
+      this.#fail(`the ${this.peer} sent a continuation without a message`);
       return;
     }
     this.#fragments.push(payload);
     this.#fragmentBytes += payload.byteLength;
     if (this.#fragmentBytes > this.maxMessage) {
-      this.events.error(`the ${this.peer} sent a message over ${this.maxMessage} bytes`);
+      this.#fail(`the ${this.peer} sent a message over ${this.maxMessage} bytes`);
       return;
     }
     if (!fin) return;
@@ -211,6 +216,13 @@ export class FrameReader {
     this.#fragments = [];
     this.#fragmentBytes = 0;
     this.events.message(this.#fragmentOp === OP.text ? this.#decoder.decode(whole) : whole);
+  }
+
+  #fail(message: string): void {
+    this.#ended = true;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.events.error(message);
   }
 }
 

@@ -130,3 +130,26 @@ describe("a paused frame reader", () => {
     expect(r.paused).toBe(false);
   });
 });
+
+describe("a frame reader after the close or a protocol error", () => {
+  it("delivers nothing that follows a close frame (RFC 6455 §5.5.1), in the same chunk or a later one", () => {
+    const { r, got } = reader();
+    r.push(new Uint8Array([...serverFrame(OP.close, new Uint8Array([0x03, 0xe8])), ...serverFrame(OP.text, text("after"))]));
+    r.push(serverFrame(OP.text, text("later")));
+    r.push(serverFrame(OP.ping, new Uint8Array(0)));
+    expect(got.close).toEqual([1000, ""]);
+    expect(got.messages).toEqual([]);
+    expect(got.pings).toBe(0);
+  });
+
+  it("delivers nothing that follows a protocol error (RFC 6455 §7.1.7: the connection is failed)", () => {
+    const { r, got } = reader();
+    // A new message inside a fragmented one is the error; the continuation after it would complete "ab".
+    r.push(
+      new Uint8Array([...serverFrame(OP.text, text("a"), false), ...serverFrame(OP.text, text("x")), ...serverFrame(OP.continuation, text("b"))]),
+    );
+    r.push(serverFrame(OP.text, text("later")));
+    expect(got.error).toContain("inside another");
+    expect(got.messages).toEqual([]);
+  });
+});
