@@ -236,8 +236,15 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     if (prepared instanceof Response) return reply(res, prepared);
     const { conn, headers } = prepared;
     const controller = new AbortController();
+    let body: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let wake: (() => void) | undefined;
+    // A caller gone before the end: the response body is cancelled (as Bun.serve and Deno.serve do),
+    // which ends the upstream exchange, and a wait for `drain` that would never come is woken.
     res.on("close", () => {
-      if (!res.writableFinished) controller.abort();
+      if (res.writableFinished) return;
+      controller.abort();
+      void body?.cancel().catch(() => {});
+      wake?.();
     });
     const init: RequestInit & { duplex?: "half" } = { method: req.method, headers, signal: controller.signal };
     if (!BODYLESS.has(req.method ?? "GET")) {
@@ -265,11 +272,13 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
       res.end();
       return;
     }
+    body = response.body.getReader();
+    if (res.destroyed) void body.cancel().catch(() => {});
     try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+      for (let read = await body.read(); !read.done && !res.destroyed; read = await body.read()) {
+        if (!res.write(read.value)) await new Promise<void>((r) => res.once("drain", (wake = r)));
       }
-      res.end();
+      if (!res.destroyed) res.end();
     } catch {
       res.destroy();
     }

@@ -1,0 +1,93 @@
+/**
+ * A caller that leaves while its response is still streaming ends the upstream exchange too, on
+ * every listener: Bun.serve, node:http (`strict_listener`, every listener on Deno). The upstream
+ * here streams without end, so only the gateway giving up its side can close the upstream socket.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import * as http from "node:http";
+import * as net from "node:net";
+import { startGateway, serverTable, type GatewayProcess, type GatewayRuntime } from "../support/gateway-process.ts";
+
+const VARIANTS: readonly { name: string; runtime: GatewayRuntime; server: string }[] = [
+  { name: "the binary (Bun.serve)", runtime: "binary", server: "" },
+  { name: "the binary with strict_listener (node:http)", runtime: "binary", server: "strict_listener = true" },
+  { name: "deno (node:http)", runtime: "deno", server: "" },
+];
+
+/** An upstream that sends a chunk every 20 ms until its caller (the gateway) closes the connection. */
+let upstream: http.Server;
+let upstreamUrl = "";
+const closedStreams: number[] = [];
+let streamsOpened = 0;
+
+beforeAll(async () => {
+  upstream = http.createServer((_req, res) => {
+    streamsOpened++;
+    res.writeHead(200, { "content-type": "text/plain" });
+    const chunk = "x".repeat(16 * 1024);
+    const timer = setInterval(() => res.write(chunk), 20);
+    res.on("close", () => {
+      clearInterval(timer);
+      closedStreams.push(performance.now());
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  upstream.closeAllConnections();
+  await new Promise((r) => upstream.close(r));
+});
+
+const config = (server: string) => `${serverTable(server)}
+[[services]]
+name = "stream"
+url = "${upstreamUrl}"
+read_timeout = 60000
+
+[[routes]]
+name = "stream"
+service = "stream"
+paths = ["/"]
+`;
+
+/** Reads the response head and some of the body, then drops the connection. */
+function readSomeThenLeave(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port }, () => socket.write("GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    let received = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => {
+      received += d;
+      if (received.length > 64 * 1024) {
+        socket.destroy();
+        resolve(received.slice(0, received.indexOf("\r\n")));
+      }
+    });
+    socket.on("error", reject);
+  });
+}
+
+for (const { name, runtime, server } of VARIANTS) {
+  describe(`a caller leaving a streamed response on ${name}`, () => {
+    let gateway: GatewayProcess;
+    beforeAll(async () => {
+      gateway = await startGateway({ config: config(server), runtime });
+    }, 60_000);
+    afterAll(async () => {
+      await gateway?.stop();
+    });
+
+    it("closes the upstream connection too, instead of holding it while the upstream streams", async () => {
+      const before = closedStreams.length;
+      const opened = streamsOpened;
+      expect(await readSomeThenLeave(gateway.ports.proxy)).toBe("HTTP/1.1 200 OK");
+      const left = performance.now();
+      expect(streamsOpened).toBe(opened + 1);
+      const deadline = left + 10_000;
+      while (closedStreams.length === before && performance.now() < deadline) await Bun.sleep(50);
+      expect(closedStreams.length).toBe(before + 1);
+    }, 30_000);
+  });
+}
