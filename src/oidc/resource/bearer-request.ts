@@ -8,6 +8,7 @@
  * A malformed presentation is the caller's mistake: 400 `invalid_request`, never a 500.
  */
 import { AuthError } from "../../errors.ts";
+import { cookieValues } from "../../lib/cookies.ts";
 
 /** Kong's `bearer_token_param_type` values. */
 export type BearerParamType = "header" | "query" | "body" | "cookie";
@@ -99,17 +100,6 @@ function queryToken(url: string): string | undefined {
   if (values.length === 0) return undefined;
   if (values.length > 1) throw invalid("'access_token' appears more than once in the query");
   return values[0]!;
-}
-
-/** The value of cookie `name` in a `Cookie` header (pairs split by `;`, RFC 6265 §4.2.1), as sent. */
-function cookieValues(header: string | null, name: string): string[] {
-  if (header === null) return [];
-  const values: string[] = [];
-  for (const pair of header.split(";")) {
-    const eq = pair.indexOf("=");
-    if (eq >= 0 && pair.slice(0, eq).trim() === name) values.push(pair.slice(eq + 1).trim());
-  }
-  return values;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { UpstreamConfig } from "../../config/upstreams.ts";
 import { NoHealthyPeerError } from "../../errors.ts";
+import { cookieValues } from "../../lib/cookies.ts";
 import { Balancer } from "./balancer.ts";
 import { HealthChecker, type Outcome, type Prober } from "./health.ts";
 import type { Target } from "./target.ts";
@@ -34,15 +35,6 @@ export interface TargetPicker {
 /** A value made up for a request without the hashing cookie, and the cookie that carries it. */
 interface Generated {
   cookie?: string;
-}
-
-function cookieValue(header: string | null, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 function queryValue(query: string, name: string): string | undefined {
@@ -96,7 +88,7 @@ export class UpstreamPool {
         return s.headers.get(header!) ?? undefined;
       case "cookie": {
         const name = this.config.hash_on_cookie!;
-        const value = cookieValue(s.headers.get("cookie"), name);
+        const value = cookieValues(s.headers.get("cookie"), name)[0];
         if (value !== undefined || !generated) return value;
         const made = crypto.randomUUID();
         generated.cookie = `${name}=${made}; Path=${this.config.hash_on_cookie_path}`;

@@ -11,6 +11,7 @@ import { AuthError } from "../../../errors.ts";
 import type { RequestContext } from "../../../gateway/context.ts";
 import { readUpTo, replayStream, streamOf } from "../../../lib/bounded-body.ts";
 import { concatBytes } from "../../../lib/bytes.ts";
+import { withoutCookie } from "../../../lib/cookies.ts";
 import { findBearerToken, type BearerParamType, type HeaderToken, type PresentedToken } from "../../../oidc/resource/bearer-request.ts";
 import { formDecode, MAX_CREDENTIALS_BODY } from "./credentials.ts";
 import { bodyKind } from "../../../lib/body-kind.ts";
@@ -157,18 +158,11 @@ export async function hideBearerToken(c: RequestContext, presented: PresentedTok
     c.var.upstreamHeaders.delete(config.bearer_token_header_name?.toLowerCase() ?? "authorization");
     return;
   }
-  const cookieName = config.bearer_token_cookie_name;
   if (presented.source === "cookie") {
     const cookie = c.var.upstreamHeaders.get("cookie");
     if (cookie === null) return;
-    const rest = cookie
-      .split(";")
-      .filter((pair) => {
-        const eq = pair.indexOf("=");
-        return eq < 0 || pair.slice(0, eq).trim() !== cookieName;
-      })
-      .map((pair) => pair.trim())
-      .join("; ");
+    // A cookie token is read only with a cookie name (schema.ts).
+    const rest = withoutCookie(cookie, config.bearer_token_cookie_name!);
     if (rest === "") c.var.upstreamHeaders.delete("cookie");
     else c.var.upstreamHeaders.set("cookie", rest);
     return;
