@@ -3,23 +3,30 @@
  * tokens as strings cost ~2 KiB of RSS apiece (the string allocator's slack, docs/benchmarks.md),
  * as slab bytes about their length. A compact JWS is kept as its decoded payload and
  * signature (¾ of their length) and the index of its protected header, the same for all of one
- * issuer's tokens, in a small table, when that round-trips exactly; other ASCII strings as their
- * bytes; anything else is not taken (`put` answers -1) and stays a string with its owner.
+ * issuer's tokens, in a small table, when that round-trips exactly; its payload as the difference
+ * from the first payload seen under that header (src/lib/byte-delta.ts) when that is shorter: one
+ * issuer's tokens differ in a few ids and times. Other ASCII strings as their bytes; anything
+ * else is not taken (`put` answers -1) and stays a string with its owner.
  *
- * Slots come in size classes of 32 bytes, each class in 64 KiB chunks with a free list: a freed
+ * Slots come in size classes of 16 bytes, each class in 64 KiB chunks with a free list: a freed
  * slot is reused by the next string of its class, and the memory held is the peak number of live
  * strings per class (the owner's bound, e.g. `cache_tokens_max`), never returned before `clear()`.
  */
 
-const GRAIN = 32;
+import { ByteDelta, maxEncodedLength } from "./byte-delta.ts";
+
+const GRAIN = 16;
 const CHUNK_BYTES = 64 * 1024;
 /** A reference is `class * SLOTS + slot`. */
 const SLOTS = 2 ** 32;
-const HEADER = 10; // kind (1), JWS header index (1), length (4), JWS payload length (4)
+// kind (1), JWS header index (1), stored length (4), JWS payload bytes stored (4), JWS payload length (4)
+const HEADER = 14;
 /** Distinct JWS protected headers remembered; tokens with others are kept as ASCII. */
 const MAX_JWS_HEADERS = 255;
 const KIND_ASCII = 0;
 const KIND_JWS = 1;
+/** A JWS whose payload is stored as its delta from the header's first payload. */
+const KIND_JWS_DELTA = 2;
 const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const ASCII = /^[\x00-\x7f]*$/;
 
@@ -42,6 +49,9 @@ interface SizeClass {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Reused for deltas being written and payloads being rebuilt (one at a time: all of it is synchronous). */
+let scratch = new Uint8Array(4096);
+const scratchOf = (n: number) => (scratch.length >= n ? scratch : (scratch = new Uint8Array(n * 2)));
 
 /** A compact JWS's payload and signature decoded, or undefined when base64url would not give back the same text. */
 function jwsParts(s: string): { header: string; payload: Uint8Array; signature: Uint8Array } | undefined {
@@ -63,27 +73,40 @@ export class StringSlab {
   private live = 0;
   private readonly jwsHeaders: string[] = [];
   private readonly jwsHeaderIndex = new Map<string, number>();
+  /** Per JWS header: the first payload seen under it, as the dictionary of the next ones. */
+  private readonly jwsDeltas: ByteDelta[] = [];
 
   /** Stores `s`; its reference, or -1 when it is not a string this slab takes. */
   put(s: string): number {
     let parts = jwsParts(s);
-    const headerIndex = parts ? this.headerIndex(parts.header) : -1;
+    const headerIndex = parts ? this.headerIndex(parts.header, parts.payload) : -1;
     if (headerIndex < 0) parts = undefined;
     if (!parts && !ASCII.test(s)) return -1;
-    const length = parts ? parts.payload.length + parts.signature.length : s.length;
+    let payload = parts?.payload;
+    let kind = parts ? KIND_JWS : KIND_ASCII;
+    if (payload) {
+      const out = scratchOf(maxEncodedLength(payload.length));
+      const n = this.jwsDeltas[headerIndex]!.encode(payload, out);
+      if (n < payload.length) {
+        payload = out.subarray(0, n);
+        kind = KIND_JWS_DELTA;
+      }
+    }
+    const length = payload ? payload.length + parts!.signature.length : s.length;
     const cls = this.sizeClass(Math.ceil((HEADER + length) / GRAIN));
     const slot = cls.free.pop() ?? cls.used++;
     if (slot >= SLOTS) throw new RangeError("string slab: too many strings of one size");
     const chunk = Math.floor(slot / cls.perChunk);
     const bytes = (cls.chunks[chunk] ??= new Uint8Array(cls.size * cls.perChunk));
     const at = (slot % cls.perChunk) * cls.size;
-    bytes[at] = parts ? KIND_JWS : KIND_ASCII;
+    bytes[at] = kind;
     bytes[at + 1] = parts ? headerIndex : 0;
     writeU32(bytes, at + 2, length);
-    if (parts) {
-      writeU32(bytes, at + 6, parts.payload.length);
-      bytes.set(parts.payload, at + HEADER);
-      bytes.set(parts.signature, at + HEADER + parts.payload.length);
+    if (payload) {
+      writeU32(bytes, at + 6, payload.length);
+      writeU32(bytes, at + 10, parts!.payload.length);
+      bytes.set(payload, at + HEADER);
+      bytes.set(parts!.signature, at + HEADER + payload.length);
     } else encoder.encodeInto(s, bytes.subarray(at + HEADER, at + HEADER + length));
     this.live++;
     return (cls.size / GRAIN) * SLOTS + slot;
@@ -96,7 +119,12 @@ export class StringSlab {
     const end = start + readU32(bytes, at + 2);
     if (bytes[at] === KIND_ASCII) return decoder.decode(bytes.subarray(start, end));
     const split = start + readU32(bytes, at + 6);
-    return `${this.jwsHeaders[bytes[at + 1]!]}.${toB64u(bytes.subarray(start, split))}.${toB64u(bytes.subarray(split, end))}`;
+    let payload = bytes.subarray(start, split);
+    if (bytes[at] === KIND_JWS_DELTA) {
+      const out = scratchOf(readU32(bytes, at + 10));
+      payload = out.subarray(0, this.jwsDeltas[bytes[at + 1]!]!.decode(payload, out));
+    }
+    return `${this.jwsHeaders[bytes[at + 1]!]}.${toB64u(payload)}.${toB64u(bytes.subarray(split, end))}`;
   }
 
   /** Gives the slot of `ref` back; `ref` must not be used again. */
@@ -111,6 +139,7 @@ export class StringSlab {
     this.live = 0;
     this.jwsHeaders.length = 0;
     this.jwsHeaderIndex.clear();
+    this.jwsDeltas.length = 0;
   }
 
   /** Strings stored now. */
@@ -125,13 +154,17 @@ export class StringSlab {
     return n;
   }
 
-  /** The index of a JWS protected header in the table, added when new; -1 when the table is full. */
-  private headerIndex(header: string): number {
+  /**
+   * The index of a JWS protected header in the table, added when new with `payload` as its
+   * dictionary; -1 when the table is full.
+   */
+  private headerIndex(header: string, payload: Uint8Array): number {
     let i = this.jwsHeaderIndex.get(header);
     if (i === undefined) {
       if (this.jwsHeaders.length >= MAX_JWS_HEADERS) return -1;
       i = this.jwsHeaders.push(header) - 1;
       this.jwsHeaderIndex.set(header, i);
+      this.jwsDeltas[i] = new ByteDelta(payload);
     }
     return i;
   }
