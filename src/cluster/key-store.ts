@@ -21,7 +21,7 @@ import type { Logger } from "../log.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "../keys/jwks-file.ts";
 import { addKeyFor, adoptUnknownKeys, endSigningDelay, generateKeySet, publishJwks, selectSigningKey } from "../keys/key-set.ts";
 import { KeySetStore, type KeySettings } from "../keys/set-store.ts";
-import type { KeySelector, KeyStore, RotateOptions, Rotation, SigningKey } from "../keys/types.ts";
+import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "../keys/types.ts";
 import type { Runtime } from "../runtime/types.ts";
 import type { ClusterHealth } from "./health.ts";
 import type { RedisLink } from "./redis.ts";
@@ -129,10 +129,10 @@ export class RedisKeyStore extends KeySetStore implements KeyStore {
   }
 
   /** Served by any node: the whole fleet switches to the new keys (a changed set, announced as usual). */
-  jwksServed(): void {
-    if (!this.set || !endSigningDelay(this.set, this.now()) || !this.o.link.available) return;
-    void this.change("keys.signing_switched", async (latest) => (latest ? endSigningDelay(latest, this.now()) : undefined)).catch((error: unknown) =>
-      this.o.log.warn("keys.sync_failed", { detail: (error as Error).message }),
+  jwksServed(served: PublicJwks): void {
+    if (!this.set || !endSigningDelay(this.set, this.now(), served) || !this.o.link.available) return;
+    void this.change("keys.signing_switched", async (latest) => (latest ? endSigningDelay(latest, this.now(), served) : undefined)).catch(
+      (error: unknown) => this.o.log.warn("keys.sync_failed", { detail: (error as Error).message }),
     );
   }
 

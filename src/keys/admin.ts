@@ -33,12 +33,14 @@ export function jwksResponse(request: Request, jwks: PublicJwks): Response {
 
 /** The handler for `[keys] publish_path` on the proxy listener. */
 export function publishedJwks(keys: KeyStore): (request: Request) => Promise<Response> {
-  return async (request) => served(keys, request, jwksResponse(request, await keys.publicJwks()));
+  return (request) => served(keys, request);
 }
 
-/** Whoever fetched the JWKS (the IdP) now has the new keys: they may sign. A HEAD fetches nothing. */
-function served(keys: KeyStore, request: Request, response: Response): Response {
-  if (request.method === "GET" && (response.status === 200 || response.status === 304)) keys.jwksServed();
+/** Whoever fetched the JWKS (the IdP) now has its keys: they may sign. A HEAD fetches nothing. */
+async function served(keys: KeyStore, request: Request): Promise<Response> {
+  const jwks = await keys.publicJwks();
+  const response = jwksResponse(request, jwks);
+  if (request.method === "GET" && (response.status === 200 || response.status === 304)) keys.jwksServed(jwks);
   return response;
 }
 
@@ -54,9 +56,7 @@ async function unlessUnavailable(refused: string, run: () => Promise<Response>):
 
 /** The admin routes; the store logs what a rotation did. */
 export function keysAdmin(app: Hono, keys: KeyStore): void {
-  app.get(JWKS_PATH, (c) =>
-    unlessUnavailable("no signing keys are known yet", async () => served(keys, c.req.raw, jwksResponse(c.req.raw, await keys.publicJwks()))),
-  );
+  app.get(JWKS_PATH, (c) => unlessUnavailable("no signing keys are known yet", () => served(keys, c.req.raw)));
   app.delete(JWKS_PATH, (c) =>
     unlessUnavailable("rotation refused", async () => {
       await keys.rotate({ immediate: c.req.query("immediate") === "true" });

@@ -15,7 +15,7 @@ import type { Runtime } from "../runtime/types.ts";
 import { parseKeyFile, serializeKeyFile, type KeySet } from "./jwks-file.ts";
 import { addKeyFor, endSigningDelay, generateKeySet, publishJwks, selectSigningKey, toSigningKey } from "./key-set.ts";
 import { KeySetStore, type KeySettings } from "./set-store.ts";
-import type { KeySelector, KeyStore, RotateOptions, Rotation, SigningKey } from "./types.ts";
+import type { KeySelector, KeyStore, PublicJwks, RotateOptions, Rotation, SigningKey } from "./types.ts";
 import { KeyStoreError } from "../errors.ts";
 
 export interface FileKeyStoreOptions extends KeySettings {
@@ -98,10 +98,10 @@ export class FileKeyStore extends KeySetStore implements KeyStore {
     });
   }
 
-  jwksServed(): void {
-    if (!this.set || !endSigningDelay(this.set, this.now())) return;
+  jwksServed(served: PublicJwks): void {
+    if (!this.set || !endSigningDelay(this.set, this.now(), served)) return;
     void this.exclusive(async () => {
-      const next = this.set && endSigningDelay(this.set, this.now());
+      const next = this.set && endSigningDelay(this.set, this.now(), served);
       if (!next) return;
       await this.write(next);
       this.options.log.info("keys.signing_switched", {

@@ -70,9 +70,14 @@ export function previousSigningKey(set: KeySet, alg: SigningAlgorithm, now: numb
   return retired?.signer ? toSigningKey(retired.signer) : undefined;
 }
 
-/** `set` once its JWKS was fetched after a rotation: the current keys sign. `undefined`: no change. */
-export function endSigningDelay(set: KeySet, now: number): KeySet | undefined {
+/**
+ * `set` once a JWKS that publishes its current keys was fetched after a rotation: they sign.
+ * `undefined`: no change, also when `served` lacks one of them (it was answered before a later
+ * rotation, so whoever fetched it cannot verify the new keys yet).
+ */
+export function endSigningDelay(set: KeySet, now: number, served: Pick<PublicJwks, "kids">): KeySet | undefined {
   if (set.signingDelayUntil === undefined || now >= set.signingDelayUntil) return undefined;
+  if (!set.current.every((k) => served.kids.includes(k.jwk.kid))) return undefined;
   return { current: set.current, retired: set.retired };
 }
 

@@ -67,8 +67,8 @@ export interface KeyStore {
   rotate(options?: RotateOptions): Promise<Rotation>;
   /** The key the last rotation retired for `alg`, while it is published: for one retry after an `invalid_client`. */
   previousSigningKey(select: KeySelector): Promise<SigningKey | undefined>;
-  /** The public JWKS was served (an IdP fetched it): the new keys may sign now. */
-  jwksServed(): void;
+  /** The public JWKS `served` was served (an IdP fetched it): the current keys it publishes may sign now. */
+  jwksServed(served: PublicJwks): void;
   /** Stops watching for changes. */
   close(): void;
 }

@@ -41,7 +41,12 @@ const runtime = {
   },
 };
 
-async function node(options: { prefix: string; secret?: string; file?: string }): Promise<{ cluster: Cluster; keys: KeyStore; file: string }> {
+async function node(options: {
+  prefix: string;
+  secret?: string;
+  file?: string;
+  signingDelay?: number;
+}): Promise<{ cluster: Cluster; keys: KeyStore; file: string }> {
   const config = clusterSchema().parse({
     strategy: "redis",
     redis_url: redis.url,
@@ -52,7 +57,7 @@ async function node(options: { prefix: string; secret?: string; file?: string })
   clusters.push(cluster);
   await cluster.link.ready(2000);
   const file = options.file ?? join(mkdtempSync(join(tmpdir(), "cluster-keys-")), "jwks.json");
-  const keys = (await cluster.keyStore(runtime, { jwks_file: file, rotation_grace: 3600, rotation_signing_delay: 0 }))!;
+  const keys = (await cluster.keyStore(runtime, { jwks_file: file, rotation_grace: 3600, rotation_signing_delay: options.signingDelay ?? 0 }))!;
   stores.push(keys);
   return { cluster, keys, file };
 }
@@ -83,6 +88,33 @@ describe("the fleet's signing keys", () => {
     expect(rotation.kids).toContain(after.kid);
     expect(await kids(b.keys)).toEqual(await kids(a.keys));
     expect(await kids(b.keys)).toContain(before);
+  });
+
+  it("end a rotation's signing delay only for a JWKS that publishes its keys: a fetch of the set before it, handled after it, changes nothing", async () => {
+    const prefix = "k6:";
+    const a = await node({ prefix, signingDelay: 60 });
+    const b = await node({ prefix, signingDelay: 60 });
+    await a.keys.signingKey({ alg: "ES256" });
+    const first = await a.keys.rotate();
+    await waitUntil("the first rotation to reach node b", async () => (await b.keys.publicJwks()).kids.includes(first.kids[0]!), 1000, 10);
+    // An IdP fetches b's JWKS (the first rotation's keys, its delay still running); a second
+    // rotation on a is stored before b handles that fetch: b finds the second set in Redis.
+    const served = await b.keys.publicJwks();
+    const second = await a.keys.rotate();
+    b.keys.jwksServed(served);
+    await Bun.sleep(300);
+    const previous = (await a.keys.previousSigningKey({ alg: "ES256" }))!.kid;
+    expect(first.kids).toContain(previous);
+    for (const n of [a, b]) expect((await n.keys.signingKey({ alg: "ES256" })).kid).toBe(previous);
+    // A fetch of the second set ends its delay, for the whole fleet.
+    await waitUntil("the second rotation to reach node b", async () => (await b.keys.publicJwks()).kids.includes(second.kids[0]!), 1000, 10);
+    b.keys.jwksServed(await b.keys.publicJwks());
+    await waitUntil(
+      "node a to sign with the second rotation's key",
+      async () => second.kids.includes((await a.keys.signingKey({ alg: "ES256" })).kid),
+      2000,
+      10,
+    );
   });
 
   it("are sealed in Redis, and written locally (0600) for a restart without Redis", async () => {

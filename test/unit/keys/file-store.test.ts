@@ -325,7 +325,7 @@ describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
     const s = delayed(file, Date.now);
     await s.signingKey({ alg: "ES256" });
     const rotation = await s.rotate();
-    s.jwksServed();
+    s.jwksServed(await s.publicJwks());
     await Bun.sleep(50);
     expect((await s.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
     s.close();
@@ -333,6 +333,22 @@ describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
     await again.open();
     expect((await again.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
     again.close();
+  });
+
+  it("is not ended by a JWKS served before it, even when that fetch is handled once the rotation is done", async () => {
+    const s = delayed(join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json"), Date.now);
+    await s.signingKey({ alg: "ES256" });
+    const first = await s.rotate();
+    const served = await s.publicJwks(); // the first rotation's keys, its delay still running
+    const second = s.rotate();
+    s.jwksServed(served); // handled after the second rotation
+    const rotation = await second;
+    await Bun.sleep(50);
+    expect((await s.signingKey({ alg: "ES256" })).kid).toBe(first.kids[0]!);
+    s.jwksServed(await s.publicJwks());
+    await Bun.sleep(50);
+    expect((await s.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
+    s.close();
   });
 
   it("with immediate, signs with the new key at once and keeps no previous key to retry with", async () => {
