@@ -80,8 +80,11 @@ export class Conditions {
   readonly sources: readonly EndpointRule[];
   readonly destinations: readonly EndpointRule[];
 
-  /** The conditions of `rules`; routes that set none besides paths share one. */
-  static of(rules: RouteRules): Conditions {
+  /**
+   * The conditions of `rules`; routes that set none besides paths share one, and routes with the
+   * same methods one set of them (`methodSets`, per router build: a Set costs ~1 µs to make).
+   */
+  static of(rules: RouteRules, methodSets?: Map<string, ReadonlySet<string>>): Conditions {
     const none =
       !rules.methods.length &&
       !rules.hosts.length &&
@@ -89,12 +92,12 @@ export class Conditions {
       !rules.sources?.length &&
       !rules.destinations?.length &&
       isEmpty(rules.headers);
-    return none ? ANYTHING : new Conditions(rules);
+    return none ? ANYTHING : new Conditions(rules, methodSets);
   }
 
-  constructor(rules: RouteRules) {
+  constructor(rules: RouteRules, methodSets?: Map<string, ReadonlySet<string>>) {
     // Most routes set few attributes: absent ones share one empty list (memory at 10 000 routes).
-    this.methods = rules.methods.length ? new Set(rules.methods) : undefined;
+    this.methods = rules.methods.length ? methodSet(rules.methods, methodSets) : undefined;
     this.hosts = rules.hosts.length ? rules.hosts.map(hostPattern) : NONE;
     const headers = rules.headers ? Object.entries(rules.headers) : NONE;
     this.headers = headers.length
@@ -123,6 +126,14 @@ export class Conditions {
     if (this.destinations.length && !endpointMatches(this.destinations, req.localAddress, req.localPort)) return false;
     return true;
   }
+}
+
+function methodSet(methods: readonly string[], memo: Map<string, ReadonlySet<string>> | undefined): ReadonlySet<string> {
+  if (!memo) return new Set(methods);
+  const key = methods.join(" ");
+  let set = memo.get(key);
+  if (!set) memo.set(key, (set = new Set(methods)));
+  return set;
 }
 
 function isEmpty(record: object | undefined): boolean {

@@ -56,7 +56,8 @@ export function priorityHead(rules: RouteRules, group: "regex" | "prefix" | unde
     (rules.snis?.length ? 1 : 0) +
     (rules.sources?.length ? 1 : 0) +
     (rules.destinations?.length ? 1 : 0);
-  const plainHosts = rules.hosts.length > 0 && rules.hosts.every((h) => !h.includes("*"));
+  let plainHosts = rules.hosts.length > 0;
+  for (const h of rules.hosts) if (h.includes("*")) plainHosts = false;
   return ((weight * 2 + (plainHosts ? 1 : 0)) * 256 + Math.min(headers, 255)) * 2 + (group === "regex" ? 1 : 0);
 }
 

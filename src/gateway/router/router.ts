@@ -96,9 +96,10 @@ export class Router {
   constructor(routes: readonly CompiledRoute[]) {
     // One object per matcher, no per-route arrays: this runs for every route at start and reload.
     const matchers: Matcher[] = [];
+    const methodSets = new Map<string, ReadonlySet<string>>();
     for (const route of routes) {
       const rules: RouteRules = route.config;
-      const conditions = Conditions.of(rules);
+      const conditions = Conditions.of(rules, methodSets);
       const paths = rules.paths;
       if (paths.length === 0) {
         matchers.push(new Matcher(route, conditions, undefined, 0, "", priorityHead(rules, undefined), 0, 0));
@@ -243,6 +244,9 @@ export class Router {
  * groups, whose numbers an alternation shifts, or when the engine refuses one (repeated names).
  */
 function combined(list: readonly Matcher[]): RegexChunk[] | undefined {
+  let regexes = 0;
+  for (const m of list) if (m.regexes !== undefined && ++regexes === 2) break;
+  if (regexes < 2) return undefined; // most buckets: one route's regex under its own prefix
   const chunks: RegexChunk[] = [];
   let sources: string[] = [];
   let start = 0;
