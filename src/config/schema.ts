@@ -17,25 +17,45 @@ import { certificateSchema } from "./certificates.ts";
 
 export type { PluginSchemas } from "./plugin-entry.ts";
 
-/** `loading`: the variant load.ts validates with (routes by their fast path); docs use the plain one. */
-export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading = false) =>
-  table({
+/**
+ * A list table's schema, built when a file first has that table: building them all cost every
+ * start ~20 ms of CPU (`[[upstreams]]` alone ~12 ms), most files have few of them. Issues stand
+ * as the schema words them; the type is the schema's.
+ */
+const onFirstUse = <T extends z.ZodType>(make: () => T): T => {
+  let schema: T | undefined;
+  return z.unknown().transform((value, ctx) => {
+    const parsed = (schema ??= make()).safeParse(value, { reportInput: true });
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
+    return z.NEVER;
+  }) as unknown as T;
+};
+
+/**
+ * `loading`: the variant load.ts validates with (routes by their fast path, list tables built
+ * on first use); docs and the JSON Schema use the plain one.
+ */
+export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading = false) => {
+  const list = <T extends z.ZodType>(make: () => T): T => (loading ? onFirstUse(make) : make());
+  return table({
     server: serverSchema(ctx).prefault({}).describe("Listeners, TLS, outbound trust and logging."),
-    services: z.array(serviceSchema(ctx)).default([]).describe("Upstream services."),
-    certificates: z
-      .array(certificateSchema(ctx))
+    services: list(() => z.array(serviceSchema(ctx)))
+      .default([])
+      .describe("Upstream services."),
+    certificates: list(() => z.array(certificateSchema(ctx)))
       .default([])
       .describe("Certificates the TLS proxy listener serves by SNI; `[server.tls]` is served to every other name."),
-    upstreams: z
-      .array(upstreamSchema(ctx))
+    upstreams: list(() => z.array(upstreamSchema(ctx)))
       .default([])
       .describe("Load-balanced groups of targets that services name as their host (Kong's upstreams and targets)."),
     routes: (loading ? loadedRoutesSchema() : z.array(routeSchema())).default([]).describe("Rules that map requests to services."),
-    consumers: z
-      .array(consumerSchema())
+    consumers: list(() => z.array(consumerSchema()))
       .default([])
       .describe("Consumers: who calls, as Kong's consumers (mapped by authentication plugins, read by `acl` and `rate-limiting`)."),
-    plugins: z.array(pluginEntrySchema(ctx, plugins)).default([]).describe("Plugins: global, per service, per route or per consumer."),
+    plugins: list(() => z.array(pluginEntrySchema(ctx, plugins)))
+      .default([])
+      .describe("Plugins: global, per service, per route or per consumer."),
     keys: keysSchema(ctx).prefault({}).describe("The gateway's own signing keys (private_key_jwt) and their public JWKS (docs/identity.md)."),
     cluster: clusterSchema()
       .prefault({})
@@ -151,6 +171,7 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading
     });
     checkSharedSalts(config, ctx);
   });
+};
 
 export type GatewayConfig = z.output<ReturnType<typeof configSchema>>;
 export type ServerConfig = GatewayConfig["server"];
