@@ -75,8 +75,11 @@ describe("token_endpoint", () => {
     const gw = await gateway(
       `auth_methods = ["password"]\nclient_id = "${GATEWAY.id}"\nclient_secret = "${GATEWAY.secret}"\ntoken_endpoint = "http://127.0.0.1:9/token"\ntimeout = 2000`,
     );
+    const before = (await idp.stats()).token.total;
     const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic("john", "doe") } });
     expect(res.status).toBeGreaterThanOrEqual(500);
     await res.text();
+    // Replaced, not tried after the discovered one: the IdP's own token endpoint was never asked.
+    expect((await idp.stats()).token.total).toBe(before);
   });
 });
