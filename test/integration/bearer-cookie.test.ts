@@ -46,6 +46,7 @@ describe("bearer_token_cookie_name", () => {
   it("answers a token in the cookie and in the header at once with 400 invalid_request", async () => {
     const res = await get({ cookie: `at=${token}`, authorization: `Bearer ${token}` });
     expect(res.status).toBe(400);
+    expect(res.headers.get("www-authenticate")).toContain('error="invalid_request"');
     await res.text();
   });
 
@@ -55,6 +56,9 @@ describe("bearer_token_cookie_name", () => {
     expect(bad.headers.get("www-authenticate")).toContain('error="invalid_token"');
     const none = await get({ cookie: "other=1" });
     expect(none.status).toBe(401);
+    // A bare challenge (RFC 6750 §3.1): no token was sent, so no error is named.
+    expect(none.headers.get("www-authenticate")).toStartWith("Bearer");
+    expect(none.headers.get("www-authenticate")).not.toContain("error=");
     await Promise.all([bad.text(), none.text()]);
   });
 
