@@ -1,7 +1,7 @@
 /**
  * The processes most plugin suites share for a whole test file: the echo upstream, the test IdP,
- * and the gateways the tests start. After the file every gateway's log is checked for the
- * strings the suite names (its secrets, its tokens: none may ever be logged), then everything stops.
+ * and the gateways the tests start. After the file everything stops, then every gateway's log is
+ * checked for the strings the suite names (its secrets, its tokens: none may ever be logged).
  *
  *   const { idp, upstream, gateways } = oidcSuite({ neverLogged: () => [SERVICE_SECRET] });
  */
@@ -35,14 +35,18 @@ export function oidcSuite(options: OidcSuiteOptions): OidcSuite {
     idp = await startIdpProcess(options.idp);
   }, 30_000);
   afterAll(async () => {
+    // Everything stops first, so a finding below leaves no process behind.
+    try {
+      await Promise.all(gateways.map((gw) => gw.stop()));
+    } finally {
+      await idp?.stop();
+      await upstream?.stop();
+    }
     const neverLogged = [...options.neverLogged()];
     for (const gw of gateways) {
       const log = gw.output.join("\n");
       for (const text of neverLogged) expect(log).not.toContain(text);
-      await gw.stop();
     }
-    await idp?.stop();
-    await upstream?.stop();
   });
   return { idp: live("the IdP", () => idp), upstream: live("the echo upstream", () => upstream), gateways };
 }
