@@ -2,34 +2,25 @@
  * Kong's `bearer_token_param_type = ["cookie"]` with `bearer_token_cookie_name`, end to end:
  * a JWT access token of the real IdP (oidc-provider) in a cookie, verified by the real gateway.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { beforeAll, describe, expect, it } from "bun:test";
+import { errorOf } from "../support/config.ts";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
-let idp: IdpProcess;
-let upstream: EchoUpstream;
 let gw: GatewayProcess;
-let token: string;
+let token: string | undefined;
+const { idp, upstream, gateways } = oidcSuite({ neverLogged: () => (token ? [token.slice(-40)] : []) });
 
 beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess();
   gw = await startGateway({
     config: simpleConfig(
       `${upstream.url}/anything`,
       `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer"]\nbearer_token_param_type = ["header", "cookie"]\nbearer_token_cookie_name = "at"`,
     ),
   });
+  gateways.push(gw);
   token = (await idp.token("service", SERVICE_SECRET)).access_token;
-});
-
-afterAll(async () => {
-  const log = gw?.output.join("\n") ?? "";
-  expect(log).not.toContain(token?.slice(-40));
-  await gw?.stop();
-  await idp?.stop();
-  upstream?.stop();
 });
 
 const get = (headers: Record<string, string>) => fetch(`${gw.proxyUrl}/anything`, { headers });
@@ -63,12 +54,10 @@ describe("bearer_token_cookie_name", () => {
   });
 
   it("refuses at start the cookie type without a cookie name, naming the key", async () => {
-    const { parseConfig } = await import("../../src/config/load.ts");
-    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
     const text = simpleConfig(
       "http://127.0.0.1:1/",
       `\n[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["bearer"]\nbearer_token_param_type = ["cookie"]`,
     );
-    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/bearer_token_cookie_name.*needs 'bearer_token_cookie_name'/s);
+    expect(errorOf(text)).toMatch(/bearer_token_cookie_name.*needs 'bearer_token_cookie_name'/s);
   });
 });

@@ -4,39 +4,30 @@
  * real IdP (oidc-provider) and the real gateway; `Authorization` is then not read, and
  * `hide_credentials` removes the named header from what goes upstream.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { beforeAll, describe, expect, it } from "bun:test";
+import { errorOf } from "../support/config.ts";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
-let idp: IdpProcess;
-let upstream: EchoUpstream;
 let gw: GatewayProcess;
 let kept: GatewayProcess;
 let jwt: string;
 let opaque: string;
+const { idp, upstream, gateways } = oidcSuite({
+  neverLogged: () => [SERVICE_SECRET, ...(jwt ? [jwt.slice(-40)] : []), ...(opaque ? [opaque] : [])],
+});
 
 const plugin = (extra: string) =>
   `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\nauth_methods = ["bearer", "introspection"]\nclient_id = "service"\nclient_secret = "${SERVICE_SECRET}"\nbearer_token_header_name = "X-Access-Token"\n${extra}`;
 
 beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess();
   gw = await startGateway({ config: simpleConfig(`${upstream.url}/anything`, plugin("")) });
+  gateways.push(gw);
   kept = await startGateway({ config: simpleConfig(`${upstream.url}/anything`, plugin("hide_credentials = false")) });
+  gateways.push(kept);
   jwt = (await idp.token("service", SERVICE_SECRET)).access_token;
   opaque = (await idp.token("opaque", "opaque-secret")).access_token;
-});
-
-afterAll(async () => {
-  for (const g of [gw, kept]) {
-    const log = g?.output.join("\n") ?? "";
-    expect(log).not.toContain(jwt?.slice(-40));
-    expect(log).not.toContain(opaque);
-    await g?.stop();
-  }
-  await idp?.stop();
-  upstream?.stop();
 });
 
 const get = (g: GatewayProcess, headers: Record<string, string>) => fetch(`${g.proxyUrl}/anything`, { headers });
@@ -86,12 +77,10 @@ describe("bearer_token_header_name", () => {
   });
 
   it("refuses at start a header name while bearer_token_param_type does not read headers, naming the key", async () => {
-    const { parseConfig } = await import("../../src/config/load.ts");
-    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
     const text = simpleConfig(
       "http://127.0.0.1:1/",
       `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["bearer"]\nbearer_token_param_type = ["query"]\nbearer_token_header_name = "X-Access-Token"`,
     );
-    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/bearer_token_header_name.*"header"/s);
+    expect(errorOf(text)).toMatch(/bearer_token_header_name.*"header"/s);
   });
 });

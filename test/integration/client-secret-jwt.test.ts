@@ -5,25 +5,21 @@
  * (openid-connect), and for its own token (upstream-oauth, `client.client_secret_jwt_alg`).
  * The secret itself is never sent.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
 const EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /** The gateway's client at the IdP: it accepts client_secret_jwt only. */
 const GATEWAY = { id: "gateway-hs", secret: "hs-secret-0123456789-0123456789-0123456789-0123456789-0123456789" };
-let idp: IdpProcess;
-let upstream: EchoUpstream;
-const gateways: GatewayProcess[] = [];
 
 const header = (jwt: string) => JSON.parse(Buffer.from(jwt.split(".")[0]!, "base64url").toString());
 const payload = (jwt: string) => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString());
 
-beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess({
+const { idp, upstream, gateways } = oidcSuite({
+  idp: {
     options: {
       extraClients: [
         {
@@ -34,16 +30,8 @@ beforeAll(async () => {
         },
       ],
     },
-  });
-});
-
-afterAll(async () => {
-  for (const gw of gateways) {
-    expect(gw.output.join("\n")).not.toContain(GATEWAY.secret);
-    await gw.stop();
-  }
-  await idp?.stop();
-  upstream?.stop();
+  },
+  neverLogged: () => [GATEWAY.secret],
 });
 
 async function gateway(plugin: string): Promise<GatewayProcess> {

@@ -8,29 +8,29 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { errorOf } from "../support/config.ts";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 import { waitUntil } from "../support/wait.ts";
 
 /** The gateway's client: its introspection answers are signed (RS256) when asked for a JWT. */
 const SIGNED = { id: "gateway-jwt", secret: "gateway-jwt-secret-0123456789" };
-let idp: IdpProcess;
-/** An IdP without RFC 9701 (oidc-provider without `jwtIntrospection`): it answers plain JSON whatever is asked. */
-let plainIdp: IdpProcess;
-let upstream: EchoUpstream;
-let relay: ReturnType<typeof Bun.serve>;
-const gateways: GatewayProcess[] = [];
 const tokensSeen = new Set<string>();
-
-beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess({
+const { idp, upstream, gateways } = oidcSuite({
+  idp: {
     options: {
       jwtIntrospection: true,
       extraClients: [{ client_id: SIGNED.id, client_secret: SIGNED.secret, introspection_signed_response_alg: "RS256" }],
     },
-  });
+  },
+  neverLogged: () => [SIGNED.secret, ...tokensSeen],
+});
+/** An IdP without RFC 9701 (oidc-provider without `jwtIntrospection`): it answers plain JSON whatever is asked. */
+let plainIdp: IdpProcess;
+let relay: ReturnType<typeof Bun.serve>;
+
+beforeAll(async () => {
   plainIdp = await startIdpProcess({ options: { extraClients: [{ client_id: SIGNED.id, client_secret: SIGNED.secret }] } });
   // Relays introspection requests to the IdP and flips one bit of the answer's signature.
   relay = Bun.serve({
@@ -52,15 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const gw of gateways) {
-    const log = gw.output.join("\n");
-    expect(log).not.toContain(SIGNED.secret);
-    for (const token of tokensSeen) expect(log).not.toContain(token);
-    await gw.stop();
-  }
-  await idp?.stop();
   await plainIdp?.stop();
-  upstream?.stop();
   relay?.stop(true);
 });
 
@@ -121,13 +113,11 @@ describe("introspection_accept = application/token-introspection+jwt", () => {
   });
 
   it("refuses at start Kong's obsolete application/jwt, saying what to use", async () => {
-    const { parseConfig } = await import("../../src/config/load.ts");
-    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
     const text = simpleConfig(
       "http://127.0.0.1:1/",
       `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nintrospection_accept = "application/jwt"`,
     );
-    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(/introspection_accept.*application\/token-introspection\+jwt/s);
+    expect(errorOf(text)).toMatch(/introspection_accept.*application\/token-introspection\+jwt/s);
   });
 });
 
@@ -156,14 +146,10 @@ describe("upstream_introspection_jwt_header", () => {
   });
 
   it("is refused at start without introspection_accept asking for a JWT (there would be nothing to send)", async () => {
-    const { parseConfig } = await import("../../src/config/load.ts");
-    const { pluginRegistry } = await import("../../src/plugins/registry.ts");
     const text = simpleConfig(
       "http://127.0.0.1:1/",
       `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example"\nauth_methods = ["introspection"]\nclient_id = "c"\nclient_secret = "s"\nupstream_introspection_jwt_header = "X-Jwt"`,
     );
-    expect(() => parseConfig(text, "gateway.toml", pluginRegistry)).toThrow(
-      /upstream_introspection_jwt_header.*application\/token-introspection\+jwt/s,
-    );
+    expect(errorOf(text)).toMatch(/upstream_introspection_jwt_header.*application\/token-introspection\+jwt/s);
   });
 });

@@ -3,20 +3,18 @@
  * Keycloak-style `realm_access.roles` into its access tokens, the real gateway copies them
  * into upstream headers by a dotted path.
  */
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { beforeAll, describe, expect, it } from "bun:test";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
-import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
-import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { SERVICE_SECRET } from "../support/idp-process.ts";
+import { oidcSuite } from "../support/oidc-suite.ts";
 
-let idp: IdpProcess;
-let upstream: EchoUpstream;
 let gw: GatewayProcess;
+const { idp, upstream, gateways } = oidcSuite({
+  idp: { options: { extraClaims: { realm_access: { roles: ["admin", "user"], level: { tier: "gold" } }, "org.id": "top-level-wins" } } },
+  neverLogged: () => [SERVICE_SECRET],
+});
 
 beforeAll(async () => {
-  upstream = startEchoUpstream();
-  idp = await startIdpProcess({
-    options: { extraClaims: { realm_access: { roles: ["admin", "user"], level: { tier: "gold" } }, "org.id": "top-level-wins" } },
-  });
   gw = await startGateway({
     config: simpleConfig(
       `${upstream.url}/anything`,
@@ -25,14 +23,7 @@ beforeAll(async () => {
         `upstream_headers_names = ["X-Roles", "X-Tier", "X-Org", "X-Missing", "X-Client"]`,
     ),
   });
-});
-
-afterAll(async () => {
-  const log = gw?.output.join("\n") ?? "";
-  expect(log).not.toContain(SERVICE_SECRET);
-  await gw?.stop();
-  await idp?.stop();
-  upstream?.stop();
+  gateways.push(gw);
 });
 
 describe("upstream_headers_claims with nested claims", () => {
