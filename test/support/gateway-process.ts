@@ -4,7 +4,7 @@
  * gateway.toml into a fresh temp folder, picks free ports, waits for `/status`, keeps the
  * log lines, and stops the process with SIGTERM.
  */
-import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -179,7 +179,10 @@ async function launch(options: StartOptions): Promise<GatewayProcess | { readonl
     signal: (sig) => proc.kill(sig),
     async stop() {
       proc.kill("SIGTERM");
-      return proc.exited;
+      const code = await proc.exited;
+      // Its folder (config, files, the key file it wrote): a suite reads it while the gateway runs, never after.
+      rmSync(dir, { recursive: true, force: true });
+      return code;
     },
     exited: proc.exited,
   };
@@ -190,6 +193,7 @@ async function launch(options: StartOptions): Promise<GatewayProcess | { readonl
     const error = new Error(`gateway exited with ${proc.exitCode}:\n${output.join("\n")}`);
     const taken = Object.values(ports).filter((port) => text.includes(String(port)));
     const portTaken = output.some((l) => l.includes("EADDRINUSE") && taken.some((port) => new RegExp(`\\b${port}\\b`).test(l)));
+    if (portTaken) rmSync(dir, { recursive: true, force: true }); // started again in a new folder
     return { portTaken, error };
   };
 

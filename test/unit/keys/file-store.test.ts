@@ -3,8 +3,8 @@
  * loaded as they are, never replaced when invalid, rotated with a grace period that survives a
  * restart, and published with public members only.
  */
-import { afterEach, describe, expect, it } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT, type JWK } from "jose";
@@ -25,8 +25,16 @@ afterEach(() => {
   lines.length = 0;
 });
 
+const folders: string[] = [];
+afterAll(() => {
+  for (const f of folders.splice(0)) rmSync(f, { recursive: true, force: true });
+});
+
+/** A fresh folder, removed after the file. */
 function folder(): string {
-  return mkdtempSync(join(tmpdir(), "keys-"));
+  const f = mkdtempSync(join(tmpdir(), "keys-"));
+  folders.push(f);
+  return f;
 }
 
 /** EC and EdDSA keys only, unless a test needs RSA: they generate in microseconds. */
@@ -309,7 +317,7 @@ describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
 
   it("publishes the new keys at once, signs with the previous key until the delay passes", async () => {
     let t = Date.now();
-    const s = delayed(join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json"), () => t);
+    const s = delayed(join(folder(), "jwks.json"), () => t);
     const before = (await s.signingKey({ alg: "ES256" })).kid;
     const rotation = await s.rotate();
     expect(JSON.parse((await s.publicJwks()).body).keys.map((k: { kid: string }) => k.kid)).toEqual([...rotation.kids, before]);
@@ -321,7 +329,7 @@ describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
   });
 
   it("switches to the new key as soon as the JWKS is served, and keeps that across a restart", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json");
+    const file = join(folder(), "jwks.json");
     const s = delayed(file, Date.now);
     await s.signingKey({ alg: "ES256" });
     const rotation = await s.rotate();
@@ -352,7 +360,7 @@ describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
   });
 
   it("with immediate, signs with the new key at once and keeps no previous key to retry with", async () => {
-    const s = delayed(join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json"), Date.now);
+    const s = delayed(join(folder(), "jwks.json"), Date.now);
     await s.signingKey({ alg: "ES256" });
     const rotation = await s.rotate({ immediate: true });
     expect((await s.signingKey({ alg: "ES256" })).kid).toBe(rotation.kids[0]!);
