@@ -4,7 +4,7 @@
  * proxying to an upstream. Install with `bash scripts/ensure-front-proxies.sh`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./gateway-process.ts";
@@ -16,24 +16,28 @@ export interface FrontProxy {
   stop(): Promise<void>;
 }
 
-async function run(cmd: string, args: string[], port: number, env: Record<string, string> = {}): Promise<FrontProxy> {
+/** Runs the proxy with its config in `dir`, which is removed once the proxy has stopped. */
+async function run(cmd: string, args: string[], port: number, dir: string, env: Record<string, string> = {}): Promise<FrontProxy> {
   const output: string[] = [];
   const child: ChildProcess = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout?.on("data", (d) => output.push(String(d)));
   child.stderr?.on("data", (d) => output.push(String(d)));
   if (!(await listening(port, 10_000, 50))) {
     child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
     throw new Error(`${cmd} did not start: ${output.join("")}`);
   }
   return {
     url: `http://127.0.0.1:${port}`,
     output,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -78,7 +82,7 @@ http {
 }
 `,
   );
-  return run("/usr/sbin/nginx", ["-p", dir, "-c", join(dir, "nginx.conf")], port);
+  return run("/usr/sbin/nginx", ["-p", dir, "-c", join(dir, "nginx.conf")], port, dir);
 }
 
 /** Caddy: `forward_auth` to the decision listener (Traefik's forwardAuth convention), headers copied upstream. */
@@ -101,7 +105,7 @@ http://127.0.0.1:${port} {
 }
 `,
   );
-  return run("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], port, {
+  return run("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], port, dir, {
     HOME: dir,
     XDG_DATA_HOME: dir,
     XDG_CONFIG_HOME: dir,
