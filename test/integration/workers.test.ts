@@ -46,7 +46,7 @@ async function workerPids(gw: GatewayProcess, n: number): Promise<number[]> {
 }
 
 describe("workers = 2", () => {
-  it("serves requests from both worker processes, and the admin API from worker 0", async () => {
+  it("serves requests from both worker processes, and the admin API from worker 0, which refuses a health mark only it would apply", async () => {
     const pool = `[[upstreams]]\nname = "pool"\n[[upstreams.targets]]\ntarget = "${new URL(upstream.url).host}"\n`;
     const gw = await startGateway({ config: withWorkers(2, simpleConfig(`${upstream.url}/`, pool)) });
     try {
