@@ -1,6 +1,6 @@
 /**
  * prom-client's classes, from their own files: its index also loads the Pushgateway (node:http,
- * node:https) and the cluster aggregator (node:cluster), about 50 ms of CPU at every start.
+ * node:https) and the cluster aggregator (node:cluster), a large part of every start.
  * Typed from the package's index (src/prom-client-files.d.ts).
  */
 import Counter from "prom-client/lib/counter.js";

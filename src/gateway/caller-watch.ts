@@ -1,6 +1,6 @@
 /**
  * Watching the caller of an upstream exchange, lazily. Creating a server request's AbortSignal and
- * listening to it costs about 10 µs per request on Bun, and most exchanges are over long before
+ * listening to it costs more than the rest of a plain request on Bun, and most exchanges are over long before
  * a caller could leave; so an exchange is only watched once it has lasted `WATCH_AFTER_MS`. One
  * shared sweep finds those exchanges, instead of a timer set and cleared per request.
  */

@@ -239,7 +239,7 @@ export async function startGateway(
   const shared = createShared();
   // One link to the fleet's Redis per process, kept across reloads (a [cluster] change needs a restart).
   const clusterConfig = loaded.config.cluster;
-  // Loaded only for a [cluster]: the Redis client's modules cost a small config ~15 % of its start.
+  // Loaded only for a [cluster]: the Redis client's modules are a large part of a small config's start.
   const cluster =
     clusterConfig.strategy === "redis"
       ? (await import("../cluster/index.ts")).createCluster(clusterConfig, {

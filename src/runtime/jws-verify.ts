@@ -1,7 +1,7 @@
 /**
  * Synchronous JWS signature checks through `node:crypto`, which Bun and Deno both provide:
- * WebCrypto's `subtle.verify` answers through a promise and costs ~15 µs more CPU per ES256
- * check on Bun (measured in process: ~57 against ~72 µs), which a DPoP proof pays on every request.
+ * WebCrypto's `subtle.verify` answers through a promise and costs more CPU per check on Bun,
+ * which a DPoP proof pays on every request (docs/benchmarks.md).
  */
 import { nodeCrypto } from "./builtins.ts";
 import type { KeyObject, VerifyKeyObjectInput, VerifyPublicKeyInput } from "node:crypto";

@@ -235,14 +235,13 @@ export interface Runtime {
   parentPid(): number;
   /**
    * A synchronous HMAC-SHA-256 under `key`, base64url digests: cache keys on the hot path
-   * (WebCrypto's async `sign` costs ~30 µs a call on Bun). Absent: callers use WebCrypto.
+   * (WebCrypto's async `sign` is costly per call on Bun). Absent: callers use WebCrypto.
    */
   hmacSha256?(key: Uint8Array): (data: string) => string;
   /**
-   * The runtime's own TOML parser (Bun.TOML): ~40 % less CPU than smol-toml on a cold start of
-   * 11 000 routes. Throws on any error (the caller then asks smol-toml for the line and column);
-   * turns datetimes into strings, so the caller keeps smol-toml for text that may hold one.
-   * Absent: smol-toml.
+   * The runtime's own TOML parser (Bun.TOML), cheaper than smol-toml on a large file. Throws on
+   * any error (the caller then asks smol-toml for the line and column); turns datetimes into
+   * strings, so the caller keeps smol-toml for text that may hold one. Absent: smol-toml.
    */
   parseToml?(text: string): unknown;
   /** A synchronous SHA-256 of a string's UTF-8 bytes (DPoP replay keys). Absent: callers use WebCrypto. */

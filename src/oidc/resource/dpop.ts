@@ -71,7 +71,7 @@ const MAX_PROOF_KEYS = 1024;
 /**
  * The checked protected headers of proofs whose signature verified, by their base64url text: a
  * client signs every proof with one key, so the header (public data) is the same each time and
- * its key is imported and thumbprinted once, not per request (~50 µs of WebCrypto round trips).
+ * its key is imported and thumbprinted once, not per request (WebCrypto round trips).
  * Bounded, oldest first out.
  */
 class ProofKeys {
