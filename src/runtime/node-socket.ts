@@ -6,6 +6,7 @@
 import type * as tls from "node:tls";
 import { nodeTls } from "./builtins.ts";
 import { ConnectError } from "./connect-error.ts";
+import { withSystemRoots } from "./system-roots.ts";
 import type { ConnectOptions, RawSocket, SocketEvents } from "./types.ts";
 
 class NodeSocket implements RawSocket {
@@ -82,7 +83,7 @@ export function connectNode(options: ConnectOptions, events: SocketEvents): Prom
       port,
       ...(serverName ? { servername: serverName } : {}),
       // node:tls replaces its roots when `ca` is given: the system roots are added back.
-      ...(settings.ca?.length ? { ca: [...nodeTls().rootCertificates, ...settings.ca] } : {}),
+      ...(settings.ca?.length ? { ca: withSystemRoots(settings.ca) } : {}),
       ...(settings.cert ? { cert: settings.cert, key: settings.key } : {}),
       rejectUnauthorized: settings.verify !== false,
       ALPNProtocols: ["http/1.1"],
