@@ -107,11 +107,6 @@ function queryToken(url: string): string | undefined {
  * without an error code, RFC 6750 §3.1). More than one method at once is `invalid_request`
  * (RFC 6750 §2).
  */
-export async function extractBearerToken(request: Request, options: ExtractOptions): Promise<PresentedToken | undefined> {
-  return findBearerToken(request, options);
-}
-
-/** `extractBearerToken` without a promise: it throws where that one rejects. */
 export function findBearerToken(request: Request, options: ExtractOptions): PresentedToken | undefined {
   const found: PresentedToken[] = [];
   if (options.paramTypes.includes("header")) {

@@ -414,7 +414,7 @@ export function htuMatches(htu: string, receivedUrl: string, origins: ReadonlySe
 
 export interface DpopCheckInput extends Omit<DpopProofInput, "config"> {
   readonly mode: PopMode;
-  /** The scheme the token came with (`extractBearerToken`). */
+  /** The scheme the token came with (`findBearerToken`). */
   readonly scheme: "Bearer" | "DPoP";
   readonly config: DpopConfig;
 }
