@@ -119,9 +119,8 @@ export interface ForwardedFacts {
 }
 
 /**
- * The name a caller's header is forwarded under, or undefined when it is not forwarded: hop-by-hop
- * (or listed in `Connection`), an identity header, Host, a name with `_` the policy refuses, or
- * one the route's plugins own.
+ * Whether a caller's header is forwarded: not when it is hop-by-hop (or listed in `Connection`),
+ * an identity header, Host, a name with `_` the policy refuses, or one the route's plugins own.
  */
 function forwardable(name: string, policy: HeaderPolicy, listed: readonly string[]): boolean {
   let n = name;
