@@ -44,7 +44,8 @@ export async function createKeyedHash(salt?: string, sync?: SyncHmac): Promise<K
  * the credentials run once per distinct value, and a request costs one HMAC of the header and a
  * map lookup. The map key is an HMAC under a random key of the memo's own (so its keys are apart
  * from every other hash), never the header (a Basic header carries a secret): lookups compare
- * digests only. Values must not hold secrets. Bounded, oldest first out.
+ * digests only. Values hold nothing the token caches do not hold already (a bearer token, never
+ * a client secret). Bounded, oldest first out.
  */
 export class HeaderMemo<T> {
   readonly #values = new Map<string, T>();
