@@ -116,18 +116,53 @@ function protocolRefusal(req: http.IncomingMessage): Response | undefined {
   return undefined;
 }
 
-/** An answer written straight on a socket node:http gave up (after an `upgrade` event); the connection closes after it. */
-async function writeRaw(socket: net.Socket, response: Response, head: boolean): Promise<void> {
-  const body = head || !response.body ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
+/**
+ * An answer written straight on a socket node:http gave up (after an `upgrade` event); the
+ * connection closes after it. The body streams, chunked (HTTP/1.0: until the close), as on the
+ * request path: a request merely carrying `Upgrade` may be answered with a large or endless body.
+ */
+async function writeRaw(socket: net.Socket, response: Response, head: boolean, http10: boolean): Promise<void> {
+  const body = head || response.status === 204 || response.status === 304 ? null : response.body;
+  if (body !== response.body) void response.body?.cancel().catch(() => {});
   let text = `HTTP/1.1 ${response.status} ${nodeHttp().STATUS_CODES[response.status] ?? ""}\r\n`;
   response.headers.forEach((value, name) => {
     if (name !== "set-cookie" && name !== "content-length" && name !== "connection" && name !== "transfer-encoding") text += `${name}: ${value}\r\n`;
   });
   for (const cookie of response.headers.getSetCookie()) text += `set-cookie: ${cookie}\r\n`;
-  text += `content-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`;
-  if (socket.destroyed) return;
+  const chunked = body !== null && !http10;
+  text += `${body === null ? "content-length: 0\r\n" : chunked ? "transfer-encoding: chunked\r\n" : ""}connection: close\r\n\r\n`;
+  if (socket.destroyed) {
+    void body?.cancel().catch(() => {});
+    return;
+  }
   socket.write(text, "latin1");
-  socket.end(body);
+  if (body) {
+    const reader = body.getReader();
+    let wake: (() => void) | undefined;
+    const gone = () => {
+      void reader.cancel().catch(() => {});
+      wake?.();
+    };
+    socket.once("close", gone);
+    try {
+      for (let read = await reader.read(); !read.done && !socket.destroyed; read = await reader.read()) {
+        // An empty chunk would end a chunked body; every part is written, the last says whether the buffer is full.
+        if (!read.value.byteLength) continue;
+        if (chunked) socket.write(`${read.value.byteLength.toString(16)}\r\n`, "latin1");
+        let more = socket.write(read.value);
+        if (chunked) more = socket.write("\r\n", "latin1");
+        if (!more) await new Promise<void>((r) => socket.once("drain", (wake = r)));
+      }
+      if (chunked && !socket.destroyed) socket.write("0\r\n\r\n", "latin1");
+    } catch {
+      // The body failed: no last chunk, so the caller sees the answer cut short.
+      socket.destroy();
+      return;
+    } finally {
+      socket.off("close", gone);
+    }
+  }
+  socket.end();
 }
 
 function reply(res: http.ServerResponse, response: Response): void {
@@ -319,7 +354,7 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     const done = () => {
       if (state && --state.inFlight === 0) idle(state);
     };
-    const answer = (response: Response) => void writeRaw(socket, response, req.method === "HEAD").finally(done);
+    const answer = (response: Response) => void writeRaw(socket, response, req.method === "HEAD", req.httpVersionMinor === 0).finally(done);
     const prepared = prepare(req);
     if (prepared instanceof Response) return answer(prepared);
     const key = wantsWebSocket(prepared.headers) ? handshakeKey(req.method, prepared.headers) : undefined;
