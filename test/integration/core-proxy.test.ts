@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { request as httpRequest } from "node:http";
 import { freePort, simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
+import { waitUntil } from "../support/wait.ts";
 
 let upstream: EchoUpstream;
 let gw: GatewayProcess;
@@ -242,8 +243,10 @@ describe("admin API", () => {
 describe("shutdown", () => {
   it("finishes an in-flight request on SIGTERM, then exits 0", async () => {
     const g = await startGateway({ config: simpleConfig(`${upstream.url}/`).replace("read_timeout = 2000", "read_timeout = 5000") });
-    const inflight = fetch(`${g.proxyUrl}/delay/1`);
-    await Bun.sleep(300);
+    const id = `in-flight-${crypto.randomUUID()}`;
+    const inflight = fetch(`${g.proxyUrl}/delay/1`, { headers: { "x-request-id": id } });
+    // SIGTERM once the request has reached the upstream, however slow the machine is.
+    await waitUntil("the request to reach the upstream", () => upstream.seen.some((s) => s.headers["x-request-id"] === id));
     g.signal("SIGTERM");
     const res = await inflight;
     expect(res.status).toBe(200);
