@@ -14,7 +14,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "ensure-redis: installing redis-server with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+# Another process may hold the dpkg lock for a while (CI images install at boot): wait for it rather than fail.
+$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends redis-server >/dev/null
 # Debian starts a system-wide redis on :6379 after install; the tests do not use it.
 redis-server --version
