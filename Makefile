@@ -66,8 +66,8 @@ run: build certs
 typecheck: deps
 	$(BIN)/tsc --noEmit -p tsconfig.json
 
-# Biome's linter, the import graph's rules (no circle, layers point one way: .dependency-cruiser.cjs)
-# and knip (no unused file, export or dependency). The formatter's check joins once the tree is formatted.
+# Biome's formatter (check only) and linter, the import graph's rules (no circle, layers point one
+# way: .dependency-cruiser.cjs) and knip (no unused file, export or dependency).
 lint: deps
 	$(BIN)/biome format
 	$(BIN)/biome lint --error-on-warnings
