@@ -8,7 +8,11 @@
  * Local entries are packed as the flow packs them (grantCodec: the token's bytes in a slab);
  * `--strings` keeps each token as its own JS string, as before.
  *
- *   bun bench/token-memory.ts [--count 100000] [--no-render] [--all-claims] [--strings]
+ * `--garbage N` makes N KiB of short-lived objects and strings per token, 64 tokens in flight,
+ * as a request through the gateway does (the real fill's garbage), so what the entries pin of it
+ * shows in the settled figure.
+ *
+ *   bun bench/token-memory.ts [--count 100000] [--no-render] [--all-claims] [--strings] [--garbage 16]
  */
 import { heapStats } from "bun:jsc";
 import { createHmac } from "node:crypto";
@@ -24,6 +28,7 @@ const count = Number(argv[argv.indexOf("--count") + 1] || 0) || 100_000;
 const render = !argv.includes("--no-render");
 const allClaims = argv.includes("--all-claims");
 const strings = argv.includes("--strings");
+const garbageKiB = argv.includes("--garbage") ? Number(argv[argv.indexOf("--garbage") + 1]) : 0;
 
 const b64u = (s: string) => Buffer.from(s).toString("base64url");
 const header = b64u(JSON.stringify({ alg: "ES256", typ: "JWT", kid: "bench" }));
@@ -78,8 +83,24 @@ const upstream = createUpstreamHeaders({
 } as never);
 const fakeContext = { var: { upstreamHeaders: new Headers() } } as never;
 const expiresAt = Date.now() + 3600_000;
+/** About `kib` KiB of objects and strings of a request's sizes, some kept until the request ends. */
+function requestGarbage(kib: number, i: number): unknown[] {
+  const held: unknown[] = [];
+  for (let made = 0; made < kib * 1024; ) {
+    const n = 16 + ((i * 7 + made) % 200);
+    held.push({ i, s: `${"h".repeat(n)}${i}`, a: [made, n], o: { made } });
+    made += 2 * n + 96;
+  }
+  return held;
+}
+
+const inFlight: unknown[][] = [];
 for (let i = 0; i < count; i++) {
   const clientId = `bench-${i}`;
+  if (garbageKiB > 0) {
+    inFlight.push(requestGarbage(garbageKiB, i));
+    if (inFlight.length > 64) inFlight.shift();
+  }
   const key = await hash([issuer, `${issuer}/protocol/openid-connect/token`, clientId, "bench-secret", '[["openid"],[],"client_secret_basic"]']);
   const result = await cache.get(key, async () => {
     const token = jwt(clientId);
@@ -88,6 +109,7 @@ for (let i = 0; i < count; i++) {
   });
   if (render && result.state !== "negative") upstream(fakeContext, result.value);
 }
+inFlight.length = 0;
 const full = snapshot(`${count} entries`, base);
 // The allocator gives the fill's garbage back within seconds, in steps (docs/benchmarks.md): the
 // lowest RSS of 1 s samples over `--settle` seconds (default 15) is what the cache itself holds.

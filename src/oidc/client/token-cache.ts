@@ -16,8 +16,10 @@
  *   costs 5-50 µs in JavaScriptCore once the map holds 10 000s of keys and one key is hot.
  * - With a `codec`, an entry holds its value packed (e.g. the token's bytes in a StringSlab) and
  *   the last HOT_VALUES values served stay unpacked, so a busy key pays nothing for it.
+ * - Entries live in an EntryTable (keys as bytes, times in typed columns): no object per entry.
  */
 import { AuthError } from "../../errors.ts";
+import { EntryTable } from "./entry-table.ts";
 
 export interface TokenCachePolicy {
   /** `cache_ttl`: lifetime of a token that states none (s). */
@@ -44,23 +46,6 @@ export interface Fresh<T> {
 /** `shared`: not in this process's cache, but in the fleet's (no call to the IdP). */
 type CacheHit<T> = { readonly state: "hit" | "miss" | "shared" | "refresh" | "resurrect"; readonly value: T };
 export type CacheResult<T> = CacheHit<T> | { readonly state: "negative"; readonly error: unknown };
-
-interface Entry<T> {
-  /** The value as the codec packed it (without a codec: undefined, and `hot` is the value). */
-  readonly packed: unknown;
-  /** The value itself while the entry is among the recently served. */
-  hot: T | undefined;
-  /** Served until then (epoch ms). */
-  readonly freshUntil: number;
-  /** A hit after this refreshes in the background. */
-  readonly refreshAt: number;
-  /** The token's own end of validity; resurrection never goes past it. */
-  readonly validUntil: number;
-  /** After a failed fetch, the IdP is not asked again for this key before then. */
-  retryAt: number;
-  /** The cache's `tick` when the entry was stored or last moved to the young end. */
-  tick: number;
-}
 
 /** How many recently served values a cache with a codec keeps unpacked. */
 export const HOT_VALUES = 1024;
@@ -125,7 +110,12 @@ export interface SharedTokenLayer<T> {
 }
 
 export class TokenCache<T> {
-  private readonly entries = new Map<string, Entry<T>>();
+  /** Keys, LRU order and times; the values beside it, by slot. */
+  private readonly table = new EntryTable();
+  /** Per slot: a packed value that is not a number (with a codec), or the value (without). */
+  private readonly boxed: unknown[] = [];
+  /** Per slot: the value itself while the entry is among the recently served (with a codec). */
+  private readonly hot: (T | undefined)[] = [];
   private readonly negatives = new Map<string, { readonly error: unknown; readonly until: number }>();
   private readonly inflight = new Map<string, Promise<{ value: T; shared: boolean }>>();
   private readonly now: () => number;
@@ -136,11 +126,16 @@ export class TokenCache<T> {
   private readonly shared: SharedTokenLayer<T> | undefined;
   private readonly keep: (value: T) => T;
   private readonly codec: ValueCodec<T> | undefined;
-  /** With a codec: the entries whose `hot` is set, oldest overwritten first. */
-  private readonly warm: (Entry<T> | undefined)[] = [];
+  /** With a codec: the slots whose `hot` is set, oldest overwritten first (-1: none). */
+  private readonly warm = new Int32Array(HOT_VALUES).fill(-1);
+  /** Per slot: its position in `warm` + 1, 0 when not there. */
+  private warmPosition: number[] = [];
   private warmAt = 0;
   /** Counts stores and moves: the entries stored or moved after an entry are those with a higher tick. */
   private tick = 0;
+  /** The last key looked up and its slot: a busy client's key is the same string on every request. */
+  private lastKey: string | undefined;
+  private lastSlot = -1;
 
   constructor(
     readonly policy: TokenCachePolicy,
@@ -157,7 +152,7 @@ export class TokenCache<T> {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.table.size;
   }
 
   /**
@@ -167,38 +162,39 @@ export class TokenCache<T> {
    */
   async get(key: string, fetch: () => Promise<Fresh<T>>): Promise<CacheResult<T>> {
     const now = this.now();
-    const entry = this.entries.get(key);
-    if (entry && now < entry.freshUntil) {
-      if (this.tick - entry.tick >= Math.max(1, this.entries.size >>> 1)) {
-        this.entries.delete(key); // in the older half: move to the young end, away from eviction
-        this.entries.set(key, entry);
-        entry.tick = ++this.tick;
+    const t = this.table;
+    const slot = this.find(key);
+    if (slot >= 0 && now < t.freshUntil[slot]!) {
+      if (this.tick - t.tick[slot]! >= Math.max(1, t.size >>> 1)) {
+        t.touch(slot); // in the older half: move to the young end, away from eviction
+        t.tick[slot] = ++this.tick;
       }
-      if (now >= entry.refreshAt && now >= entry.retryAt && !this.inflight.has(key)) {
+      if (now >= t.refreshAt[slot]! && now >= t.retryAt[slot]! && !this.inflight.has(key)) {
         this.load(key, fetch).catch((error) => {
-          if (!this.isRejection(error)) entry.retryAt = this.now() + RETRY_AFTER_FAILURE_MS;
+          const at = this.find(key);
+          if (!this.isRejection(error) && at >= 0) t.retryAt[at] = this.now() + RETRY_AFTER_FAILURE_MS;
           this.onRefreshError(error);
         });
-        return { state: "refresh", value: entry.hot ?? this.unpack(entry) };
+        return { state: "refresh", value: this.valueOf(slot) };
       }
-      return { state: "hit", value: entry.hot ?? this.unpack(entry) };
+      return { state: "hit", value: this.valueOf(slot) };
     }
     const negative = this.negatives.get(key);
     if (negative) {
       if (now < negative.until) return { state: "negative", error: negative.error };
       this.negatives.delete(key);
     }
-    if (entry && now < entry.retryAt && this.canResurrect(entry, now)) return { state: "resurrect", value: entry.hot ?? this.unpack(entry) };
+    if (slot >= 0 && now < t.retryAt[slot]! && this.canResurrect(slot, now)) return { state: "resurrect", value: this.valueOf(slot) };
     try {
       const loaded = await this.load(key, fetch);
       return { state: loaded.shared ? "shared" : "miss", value: loaded.value };
     } catch (error) {
       if (this.isRejection(error)) throw error;
-      const stale = this.entries.get(key);
+      const stale = this.find(key);
       const at = this.now();
-      if (stale && this.canResurrect(stale, at)) {
-        stale.retryAt = at + RETRY_AFTER_FAILURE_MS;
-        return { state: "resurrect", value: stale.hot ?? this.unpack(stale) };
+      if (stale >= 0 && this.canResurrect(stale, at)) {
+        t.retryAt[stale] = at + RETRY_AFTER_FAILURE_MS;
+        return { state: "resurrect", value: this.valueOf(stale) };
       }
       throw error;
     }
@@ -210,37 +206,77 @@ export class TokenCache<T> {
   }
 
   clear(): void {
-    for (const key of [...this.entries.keys()]) this.drop(key);
+    if (this.codec) for (let slot = this.table.oldest(); slot >= 0; slot = this.table.next(slot)) this.codec.free(this.packedOf(slot));
+    this.table.clear();
+    this.boxed.length = 0;
+    this.hot.length = 0;
+    this.warm.fill(-1);
+    this.warmPosition = [];
+    this.lastKey = undefined;
     this.negatives.clear();
+  }
+
+  private find(key: string): number {
+    if (key === this.lastKey) return this.lastSlot;
+    const slot = this.table.find(key);
+    if (slot >= 0) {
+      this.lastKey = key;
+      this.lastSlot = slot;
+    }
+    return slot;
   }
 
   /** Removes the entry of `key`, giving its packed value back to the codec. */
   private drop(key: string): void {
-    const entry = this.entries.get(key);
-    if (!entry) return;
-    this.entries.delete(key);
-    if (this.codec) this.codec.free(entry.packed);
+    const slot = this.find(key);
+    if (slot >= 0) this.dropSlot(slot);
   }
 
-  /** The value of an entry not among the recently served: unpacked, and among them from now on. */
-  private unpack(entry: Entry<T>): T {
-    if (!this.codec) return entry.hot as T; // a value that is itself undefined or null
-    const value = this.codec.unpack(entry.packed);
-    this.warmUp(entry, value);
+  private dropSlot(slot: number): void {
+    if (this.codec) this.codec.free(this.packedOf(slot));
+    if (slot === this.lastSlot) this.lastKey = undefined;
+    const position = this.warmPosition[slot];
+    if (position) {
+      this.warm[position - 1] = -1;
+      this.warmPosition[slot] = 0;
+    }
+    this.boxed[slot] = undefined;
+    this.hot[slot] = undefined;
+    this.table.remove(slot);
+  }
+
+  private packedOf(slot: number): unknown {
+    const n = this.table.packed[slot]!;
+    return Number.isNaN(n) ? this.boxed[slot] : n;
+  }
+
+  /** The value of a slot: as served recently, or unpacked (and among the recently served from now on). */
+  private valueOf(slot: number): T {
+    if (!this.codec) return this.boxed[slot] as T;
+    const hot = this.hot[slot];
+    if (hot !== undefined) return hot;
+    const value = this.codec.unpack(this.packedOf(slot));
+    this.warmUp(slot, value);
     return value;
   }
 
-  private warmUp(entry: Entry<T>, value: T): void {
-    entry.hot = value;
-    const old = this.warm[this.warmAt];
-    if (old && old !== entry) old.hot = undefined;
-    this.warm[this.warmAt] = entry;
+  private warmUp(slot: number, value: T): void {
+    this.hot[slot] = value;
+    const position = this.warmPosition[slot];
+    if (position) this.warm[position - 1] = -1;
+    const old = this.warm[this.warmAt]!;
+    if (old >= 0) {
+      this.hot[old] = undefined;
+      this.warmPosition[old] = 0;
+    }
+    this.warm[this.warmAt] = slot;
+    this.warmPosition[slot] = this.warmAt + 1;
     this.warmAt = (this.warmAt + 1) % HOT_VALUES;
   }
 
-  private canResurrect(entry: Entry<T>, now: number): boolean {
+  private canResurrect(slot: number, now: number): boolean {
     const window = (this.policy.ttlResurrect ?? 0) * 1000;
-    return window > 0 && now < Math.min(entry.freshUntil + window, entry.validUntil);
+    return window > 0 && now < Math.min(this.table.freshUntil[slot]! + window, this.table.validUntil[slot]!);
   }
 
   /** Single flight: one fetch per key at a time; the result is stored before anyone sees it. */
@@ -277,19 +313,21 @@ export class TokenCache<T> {
     const ttl = cacheTtl(this.policy, lifetime);
     this.drop(key);
     if (!(ttl > 0)) return; // about to expire: used once, never cached
-    const entry: Entry<T> = {
-      packed: this.codec?.pack(value),
-      hot: this.codec ? undefined : value,
-      freshUntil: now + ttl * 1000,
-      refreshAt: now + ttl * 1000 * REFRESH_AHEAD,
-      validUntil: expiresAt ?? Infinity,
-      retryAt: 0,
-      tick: ++this.tick,
-    };
-    if (this.codec) this.warmUp(entry, value);
-    this.entries.set(key, entry);
-    while (this.entries.size > this.policy.maxEntries) {
-      this.drop(this.entries.keys().next().value!);
+    const t = this.table;
+    const slot = t.add(key);
+    t.freshUntil[slot] = now + ttl * 1000;
+    t.refreshAt[slot] = now + ttl * 1000 * REFRESH_AHEAD;
+    t.validUntil[slot] = expiresAt ?? Infinity;
+    t.retryAt[slot] = 0;
+    t.tick[slot] = ++this.tick;
+    if (this.codec) {
+      const packed = this.codec.pack(value);
+      t.packed[slot] = typeof packed === "number" ? packed : Number.NaN;
+      this.boxed[slot] = typeof packed === "number" ? undefined : packed;
+      this.warmUp(slot, value);
+    } else this.boxed[slot] = value;
+    while (t.size > this.policy.maxEntries) {
+      this.dropSlot(t.oldest());
       this.onEvict();
     }
   }
