@@ -61,15 +61,18 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading
       .prefault({})
       .describe("Several gateways sharing tokens, DPoP replay records and signing keys through Redis (docs/cluster.md)."),
   }).superRefine((config, ctx) => {
+    /** The names of `list`; a name used twice is an issue. */
     const unique = (list: { name: string }[], key: string) => {
       const seen = new Set<string>();
-      list.forEach((e, i) => {
-        if (seen.has(e.name)) ctx.addIssue({ code: "custom", path: [key, i, "name"], message: `expected a unique name, "${e.name}" is used twice` });
-        seen.add(e.name);
-      });
+      for (let i = 0; i < list.length; i++) {
+        const name = list[i]!.name;
+        if (seen.has(name)) ctx.addIssue({ code: "custom", path: [key, i, "name"], message: `expected a unique name, "${name}" is used twice` });
+        seen.add(name);
+      }
+      return seen;
     };
     unique(config.services, "services");
-    unique(config.routes, "routes");
+    const routeNames = unique(config.routes, "routes");
     const snis = new Map<string, number>();
     config.certificates.forEach((c, i) => {
       c.snis.forEach((sni, j) => {
@@ -98,15 +101,15 @@ export const configSchema = (ctx: SchemaContext, plugins: PluginSchemas, loading
     });
     const services = config.services.map((s) => s.name);
     const serviceNames = new Set(services);
-    const routeNames = new Set(config.routes.map((r) => r.name));
-    config.routes.forEach((r, i) => {
-      if (!serviceNames.has(r.service))
+    for (let i = 0; i < config.routes.length; i++) {
+      const service = config.routes[i]!.service;
+      if (!serviceNames.has(service))
         ctx.addIssue({
           code: "custom",
           path: ["routes", i, "service"],
-          message: `expected the name of a service, no service is named "${r.service}"${didYouMean(r.service, services)}`,
+          message: `expected the name of a service, no service is named "${service}"${didYouMean(service, services)}`,
         });
-    });
+    }
     const usernames = new Set<string>();
     const customIds = new Set<string>();
     const ids = new Set<string>();

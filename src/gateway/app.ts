@@ -259,14 +259,15 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   // routes that no plugin entry names share their service's (10 000 routes, a handful of chains).
   // A route no plugin applies to, on the gateway's own client, is `direct`: its upstream headers
   // are written straight into the request head (nothing edits them in between).
+  // Keyed by the service object: no key string made and hashed per route.
   const named = new Set(active.map((p) => p.entry.route));
-  const shared = new Map<string, { chain: Chain; policy: HeaderPolicy; direct: boolean }>();
+  const shared = new Map<ServiceConfig, { chain: Chain; policy: HeaderPolicy; direct: boolean }>();
   const chains: Chain[] = [];
   const policies: HeaderPolicy[] = [];
   const direct: boolean[] = [];
   for (const route of routes) {
-    const key = named.has(route.config.name) ? `route:${route.config.name}` : `service:${route.service.name}`;
-    let built = shared.get(key);
+    const own = named.has(route.config.name);
+    let built = own ? undefined : shared.get(route.service);
     if (!built) {
       const applies = active.filter(
         (p) =>
@@ -281,7 +282,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
         ]),
         direct: deps.upstreamPool !== undefined && !deps.decide && !hasPlugins(route, active),
       };
-      shared.set(key, built);
+      if (!own) shared.set(route.service, built);
     }
     chains[route.index] = built.chain;
     policies[route.index] = built.policy;

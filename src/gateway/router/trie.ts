@@ -25,10 +25,17 @@ export class PathTrie<T> {
         children.set(first, child);
         return child;
       }
-      const max = Math.min(child.label.length, key.length - pos);
-      let n = 0;
-      while (n < max && child.label.charCodeAt(n) === key.charCodeAt(pos + n)) n++;
-      if (n < child.label.length) {
+      const label = child.label;
+      // Descending through a whole label is the common case: one native comparison.
+      if (key.startsWith(label, pos)) {
+        node = child;
+        pos += label.length;
+        continue;
+      }
+      const max = Math.min(label.length, key.length - pos);
+      let n = 1; // the first character matched: that is how the child was found
+      while (n < max && label.charCodeAt(n) === key.charCodeAt(pos + n)) n++;
+      if (n < label.length) {
         const mid = new TrieNode<T>(child.label.slice(0, n));
         child.label = child.label.slice(n);
         mid.children = new Map([[child.label.charCodeAt(0), child]]);
