@@ -6,6 +6,7 @@ import { z } from "zod";
 import { forwardProxyFields, kongTable, millis, seconds, type SchemaContext } from "../../config/fields.ts";
 import { checkGatewayClient, gatewayClientFields } from "../../oidc/client/client-auth-schema.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../lib/jwa.ts";
+import { HOP_BY_HOP } from "../../lib/hop-by-hop.ts";
 import { CLIENT_AUTH_METHODS, KONG_KEY_NAMES } from "../../oidc/client/client-auth.ts";
 import { normalizeOrigin } from "../../oidc/resource/dpop.ts";
 
@@ -45,20 +46,14 @@ const POP_MODES = ["off", "optional", "strict"] as const;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Never passed from the caller to the IdP: its credentials, and what frames the IdP request. */
 const CALLER_HEADERS_REFUSED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
   "authorization",
-  "proxy-authorization",
   "cookie",
   "dpop",
   "host",
   "content-type",
   "content-length",
   "content-encoding",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "te",
-  "trailer",
-  "upgrade",
   "accept",
 ]);
 

@@ -102,4 +102,13 @@ describe("openid-connect config", () => {
     expect(errorOf(`${ISSUER}\ntimeout = 0`)).toContain("plugins[0].config.timeout: expected at least 1 ms");
     expect(errorOf(`${ISSUER}\nrediscovery_lifetime = 0`)).toContain("plugins[0].config.rediscovery_lifetime: expected at least 1 second");
   });
+
+  it("never passes the caller's credentials or a hop-by-hop header on to the introspection endpoint", () => {
+    for (const name of ["Authorization", "Cookie", "DPoP", "Host", "Content-Length", "Connection", "Proxy-Connection", "Proxy-Authorization", "TE"]) {
+      expect(errorOf(`${ISSUER}\nintrospection_headers_client = ["${name}"]`)).toContain(
+        "plugins[0].config.introspection_headers_client[0]: is the caller's credentials or the request's framing",
+      );
+    }
+    expect(pluginConfig(`${ISSUER}\nintrospection_headers_client = ["X-Tenant"]`).introspection_headers_client).toEqual(["X-Tenant"]);
+  });
 });
