@@ -7,6 +7,7 @@ import { UpstreamTimeoutError, UpstreamUnavailableError } from "../../errors.ts"
 import type { RawSocket, SocketEvents } from "../../runtime/types.ts";
 import { FrameReader, encodeClose, encodeFrame, encodeMessage, OP } from "../../lib/websocket-frames.ts";
 import { concatBytes } from "../../lib/bytes.ts";
+import { HOP_BY_HOP } from "../../lib/hop-by-hop.ts";
 
 const MAX_HEAD = 64 * 1024;
 const MAX_REFUSAL_BODY = 64 * 1024;
@@ -256,7 +257,8 @@ export async function openUpstreamWebSocket(
     body = concatBytes(more);
   }
   socket.destroy();
-  for (const h of ["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length"]) parsed.headers.delete(h);
+  // The answer is sent on with its body's own length and without the upstream connection's headers.
+  for (const h of [...HOP_BY_HOP, "content-length"]) parsed.headers.delete(h);
   const payload = body.subarray(0, Number.isFinite(length) ? Math.min(length, MAX_REFUSAL_BODY) : 0);
   return {
     kind: "refused",
