@@ -5,12 +5,12 @@
  * refused; `check` refuses an admin API beyond loopback with neither. Compiled binary and Deno.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
+import { tempFolders } from "../support/temp.ts";
 
 const RUNTIMES = ["binary", "deno"] as const;
 const TOKEN = "admin-token-for-the-exposure-suite";
@@ -141,8 +141,9 @@ for (const runtime of RUNTIMES) {
 
 describe("oidc-gateway check", () => {
   const BIN = resolve(import.meta.dir, "../../dist/oidc-gateway");
+  const folder = tempFolders("oidc-gateway-admin-");
   const file = (server: string) => {
-    const dir = mkdtempSync(join(tmpdir(), "oidc-gateway-admin-"));
+    const dir = folder();
     const path = join(dir, "gateway.toml");
     writeFileSync(
       path,

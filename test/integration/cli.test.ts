@@ -1,10 +1,11 @@
 /** The command line of the compiled binary: check, --version, --help and exit codes. */
 import { describe, expect, it } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { tempFolders } from "../support/temp.ts";
 
 const BIN = resolve(import.meta.dir, "../../dist/oidc-gateway");
+const configFolder = tempFolders("gw-cli-");
 
 function run(...args: string[]) {
   const r = Bun.spawnSync([BIN, ...args]);
@@ -12,7 +13,7 @@ function run(...args: string[]) {
 }
 
 function configFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), "gw-cli-")), "gateway.toml");
+  const file = join(configFolder(), "gateway.toml");
   writeFileSync(file, text);
   return file;
 }

@@ -5,8 +5,6 @@
  * the IdP refuses a certificate from another CA.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuthorizationServer } from "oauth4webapi";
 import { AuthError, IdpError } from "../../src/errors.ts";
@@ -19,12 +17,14 @@ import { createIdpFetch, getJson } from "../../src/oidc/client/outbound.ts";
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { cert, CERTS_DIR, ensureCerts } from "../support/certs.ts";
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { tempFolders } from "../support/temp.ts";
 
 let idp: IdpProcess;
 let as: AuthorizationServer;
 let keys: FileKeyStore;
 let jwksServer: ReturnType<typeof Bun.serve>;
 const ca = () => [cert("ca.crt")];
+const keyFolder = tempFolders("ca-idp-");
 const fetch = () => createIdpFetch({ runtime: bunRuntime, trustedCertificates: ca() }, { timeout: 5000, sslVerify: true });
 const options = { allowHttp: false, timeout: 5000 };
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   ensureCerts();
   keys = new FileKeyStore({
     runtime: bunRuntime,
-    file: join(mkdtempSync(join(tmpdir(), "ca-idp-")), "jwks.json"),
+    file: join(keyFolder(), "jwks.json"),
     rotationGrace: 60,
     log: createLogger("error", () => {}),
     algorithms: ["RS256", "ES256"],

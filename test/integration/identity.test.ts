@@ -9,12 +9,12 @@
  * - the keys file: 0600, never a private member published, an invalid one a start error.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { simpleConfig, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { cert, CERTS_DIR, ensureCerts } from "../support/certs.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { tempFolders } from "../support/temp.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -26,6 +26,7 @@ let idp: IdpProcess;
 let upstream: EchoUpstream;
 const gateways: GatewayProcess[] = [];
 const tokensSeen = new Set<string>();
+const keysFolder = tempFolders("gateway-keys-");
 
 beforeAll(async () => {
   ensureCerts();
@@ -171,7 +172,7 @@ describe("the keys file", () => {
   });
 
   it("survives a restart: the same public keys, the rotated-out ones still within rotation_grace", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "gateway-keys-")), "jwks.json");
+    const file = join(keysFolder(), "jwks.json");
     const config = simpleConfig(`${upstream.url}/anything`, `[keys]\njwks_file = "${file}"\nrotation_grace = 600`);
     const first = await startGateway({ config });
     const original = (await jwks(first)).keys.map((k) => k.kid);

@@ -3,9 +3,8 @@
  * loaded as they are, never replaced when invalid, rotated with a grace period that survives a
  * restart, and published with public members only.
  */
-import { afterAll, afterEach, describe, expect, it } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterEach, describe, expect, it } from "bun:test";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, SignJWT, type JWK } from "jose";
 import { jwksResponse } from "../../../src/keys/admin.ts";
@@ -14,6 +13,7 @@ import { FileKeyStore, type FileKeyStoreOptions } from "../../../src/keys/file-s
 import { createLogger } from "../../../src/log.ts";
 import { bunRuntime } from "../../../src/runtime/bun.ts";
 import { KeyStoreError } from "../../../src/errors.ts";
+import { tempFolders } from "../../support/temp.ts";
 
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 const lines: Record<string, unknown>[] = [];
@@ -25,17 +25,8 @@ afterEach(() => {
   lines.length = 0;
 });
 
-const folders: string[] = [];
-afterAll(() => {
-  for (const f of folders.splice(0)) rmSync(f, { recursive: true, force: true });
-});
-
 /** A fresh folder, removed after the file. */
-function folder(): string {
-  const f = mkdtempSync(join(tmpdir(), "keys-"));
-  folders.push(f);
-  return f;
-}
+const folder = tempFolders("keys-");
 
 /** EC and EdDSA keys only, unless a test needs RSA: they generate in microseconds. */
 function store(file: string, options: Partial<FileKeyStoreOptions> = {}): FileKeyStore {
@@ -344,7 +335,7 @@ describe("a rotation the IdP has not seen yet (rotation_signing_delay)", () => {
   });
 
   it("is not ended by a JWKS served before it, even when that fetch is handled once the rotation is done", async () => {
-    const s = delayed(join(mkdtempSync(join(tmpdir(), "rollover-")), "jwks.json"), Date.now);
+    const s = delayed(join(folder(), "jwks.json"), Date.now);
     await s.signingKey({ alg: "ES256" });
     const first = await s.rotate();
     const served = await s.publicJwks(); // the first rotation's keys, its delay still running

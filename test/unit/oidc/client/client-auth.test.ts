@@ -5,8 +5,6 @@
  * against the real IdP.
  */
 import { afterEach, describe, expect, it } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import type { AuthorizationServer } from "oauth4webapi";
@@ -18,6 +16,7 @@ import { introspectToken, requestGrant } from "../../../../src/oidc/client/clien
 import { createLogger } from "../../../../src/log.ts";
 import { bunRuntime } from "../../../../src/runtime/bun.ts";
 import { CERTS_DIR, ensureCerts } from "../../../support/certs.ts";
+import { tempFolders } from "../../../support/temp.ts";
 
 const as: AuthorizationServer = {
   issuer: "https://idp.example/realms/master",
@@ -27,6 +26,7 @@ const as: AuthorizationServer = {
 };
 
 const stores: FileKeyStore[] = [];
+const keyFolder = tempFolders("ca-");
 afterEach(() => {
   for (const s of stores.splice(0)) s.close();
 });
@@ -34,7 +34,7 @@ afterEach(() => {
 function keyStore(): FileKeyStore {
   const s = new FileKeyStore({
     runtime: bunRuntime,
-    file: join(mkdtempSync(join(tmpdir(), "ca-")), "jwks.json"),
+    file: join(keyFolder(), "jwks.json"),
     rotationGrace: 60,
     log: createLogger("error", () => {}),
     algorithms: ["ES256", "EdDSA"],
