@@ -50,7 +50,9 @@ function config(): string {
 [cluster]
 strategy = "redis"
 redis_url = "${redis.url}"
-command_timeout = 300
+# Generous: on a busy machine a reply later than a short timeout leaves a node "unreachable"
+# for a moment, and the token it fetches then is not shared (the last case counts IdP calls).
+command_timeout = 2000
 keys_secret = "${KEYS_SECRET}"
 
 [keys]
