@@ -6,27 +6,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { startUpstreamProcess, type UpstreamProcess } from "../support/upstream-process.ts";
+import { serviceToml, upstreamToml } from "../support/upstreams.ts";
 import { waitUntil } from "../support/wait.ts";
 
 const header = serverTable("access_log = false");
 
-const service = (name: string, host: string, retries = 5) => `
-[[services]]
-name = "${name}"
-url = "http://${host}"
-connect_timeout = 1000
-read_timeout = 2000
-retries = ${retries}
-
-[[routes]]
-name = "${name}"
-service = "${name}"
-paths = ["/${name}"]
-`;
+const service = (name: string, host: string, retries = 5) =>
+  serviceToml(name, `url = "http://${host}"\nconnect_timeout = 1000\nread_timeout = 2000\nretries = ${retries}`);
 
 async function whoami(gw: GatewayProcess, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   const res = await fetch(`${gw.proxyUrl}${path}`, { headers });
   return { status: res.status, body: await res.text() };
+}
+
+/** Whether each of 16 callers stays on one target over `tries` requests (`whoamiOf` answers a caller's i-th), and the callers cover both targets. */
+async function expectOneTargetPerCaller(tries: number, whoamiOf: (caller: number, i: number) => Promise<string>): Promise<void> {
+  const seen = new Set<string>();
+  for (let caller = 0; caller < 16; caller++) {
+    const bodies = new Set<string>();
+    for (let i = 0; i < tries; i++) bodies.add(await whoamiOf(caller, i));
+    expect(bodies.size).toBe(1);
+    seen.add([...bodies][0]!);
+  }
+  expect(seen.size).toBe(2);
 }
 
 async function tally(gw: GatewayProcess, path: string, n: number): Promise<Record<string, number>> {
@@ -47,57 +49,29 @@ describe("a service balanced over an upstream's targets", () => {
   beforeAll(async () => {
     [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
     gw = await startGateway({
-      config: `${header}
-[[upstreams]]
-name = "backend"
-[[upstreams.targets]]
-target = "${a.target}"
-[[upstreams.targets]]
-target = "${b.target}"
-
-[[upstreams]]
-name = "half-off"
-[[upstreams.targets]]
-target = "${a.target}"
-weight = 100
-[[upstreams.targets]]
-target = "${b.target}"
-weight = 0
-
-[[upstreams]]
-name = "sticky"
-algorithm = "consistent-hashing"
-hash_on = "header"
-hash_on_header = "x-user"
-[[upstreams.targets]]
-target = "${a.target}"
-[[upstreams.targets]]
-target = "${b.target}"
-
-[[upstreams]]
-name = "cookie-sticky"
-algorithm = "consistent-hashing"
-hash_on = "cookie"
-hash_on_cookie = "lb"
-hash_on_cookie_path = "/cookie"
-[[upstreams.targets]]
-target = "${a.target}"
-[[upstreams.targets]]
-target = "${b.target}"
-
-[[upstreams]]
-name = "capture-sticky"
-algorithm = "consistent-hashing"
-hash_on = "uri_capture"
-hash_on_uri_capture = "user"
-hash_fallback = "header"
-hash_fallback_header = "x-user"
-[[upstreams.targets]]
-target = "${a.target}"
-[[upstreams.targets]]
-target = "${b.target}"
-${service("rr", "backend")}${service("off", "half-off")}${service("hash", "sticky")}${service("cookie", "cookie-sticky")}
-[[services]]
+      config: [
+        header,
+        upstreamToml("backend", [a.target, b.target]),
+        upstreamToml("half-off", [
+          { target: a.target, weight: 100 },
+          { target: b.target, weight: 0 },
+        ]),
+        upstreamToml("sticky", [a.target, b.target], 'algorithm = "consistent-hashing"\nhash_on = "header"\nhash_on_header = "x-user"'),
+        upstreamToml(
+          "cookie-sticky",
+          [a.target, b.target],
+          'algorithm = "consistent-hashing"\nhash_on = "cookie"\nhash_on_cookie = "lb"\nhash_on_cookie_path = "/cookie"',
+        ),
+        upstreamToml(
+          "capture-sticky",
+          [a.target, b.target],
+          'algorithm = "consistent-hashing"\nhash_on = "uri_capture"\nhash_on_uri_capture = "user"\nhash_fallback = "header"\nhash_fallback_header = "x-user"',
+        ),
+        service("rr", "backend"),
+        service("off", "half-off"),
+        service("hash", "sticky"),
+        service("cookie", "cookie-sticky"),
+        `[[services]]
 name = "capture"
 url = "http://capture-sticky"
 
@@ -105,6 +79,7 @@ url = "http://capture-sticky"
 name = "capture"
 service = "capture"
 paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
+      ].join("\n"),
     });
   });
 
@@ -124,14 +99,7 @@ paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
   });
 
   it("keeps a caller on one target when hashing on a header, and spreads callers over both", async () => {
-    const seen = new Set<string>();
-    for (let user = 0; user < 16; user++) {
-      const bodies = new Set<string>();
-      for (let i = 0; i < 5; i++) bodies.add((await whoami(gw, "/hash/whoami", { "x-user": `user-${user}` })).body);
-      expect(bodies.size).toBe(1);
-      seen.add([...bodies][0]!);
-    }
-    expect(seen.size).toBe(2);
+    await expectOneTargetPerCaller(5, async (user) => (await whoami(gw, "/hash/whoami", { "x-user": `user-${user}` })).body);
   });
 
   it("hashing on a cookie: without one the gateway picks a target and sets the cookie (Kong's Set-Cookie); with it a caller stays on one target", async () => {
@@ -153,15 +121,8 @@ paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
   });
 
   it("hashing on a route's regex capture (uri_capture) keeps a user on one target and spreads users over both", async () => {
-    const seen = new Set<string>();
-    for (let user = 0; user < 16; user++) {
-      const bodies = new Set<string>();
-      // The header is the fallback: a different one each time must not move the user.
-      for (let i = 0; i < 4; i++) bodies.add((await whoami(gw, `/users/user-${user}/whoami`, { "x-user": `other-${i}` })).body);
-      expect(bodies.size).toBe(1);
-      seen.add([...bodies][0]!);
-    }
-    expect(seen.size).toBe(2);
+    // The header is the fallback: a different one each time must not move the user.
+    await expectOneTargetPerCaller(4, async (user, i) => (await whoami(gw, `/users/user-${user}/whoami`, { "x-user": `other-${i}` })).body);
   });
 
   it("lists the upstreams and their targets' health in the admin API, as Kong shows them", async () => {
@@ -187,8 +148,9 @@ paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
     expect((await fetch(`${gw.adminUrl}/upstreams/nope/health`)).status).toBe(404);
   });
 
+  const put = (path: string, headers: Record<string, string> = {}) => fetch(`${gw.adminUrl}${path}`, { method: "PUT", headers });
+
   it("lets the admin API mark a target unhealthy and healthy again (Kong's PUT .../targets/{target}/unhealthy|healthy), seen in /health and /metrics and kept over a reload", async () => {
-    const put = (path: string, headers: Record<string, string> = {}) => fetch(`${gw.adminUrl}${path}`, { method: "PUT", headers });
     const state = async () => {
       const body = (await (await fetch(`${gw.adminUrl}/upstreams/backend/health`)).json()) as { data: { target: string; health: string }[] };
       return Object.fromEntries(body.data.map((t) => [t.target, t.health]));
@@ -215,7 +177,6 @@ paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
   });
 
   it("answers 404 for an unknown upstream, target or address, and keeps the admin API's Host and Origin checks on these endpoints", async () => {
-    const put = (path: string, headers: Record<string, string> = {}) => fetch(`${gw.adminUrl}${path}`, { method: "PUT", headers });
     expect((await put(`/upstreams/nope/targets/${a.target}/unhealthy`)).status).toBe(404);
     expect((await put("/upstreams/backend/targets/10.9.9.9:1/unhealthy")).status).toBe(404);
     expect((await put(`/upstreams/backend/targets/${a.target}/10.9.9.9:1/unhealthy`)).status).toBe(404);
@@ -235,10 +196,12 @@ describe("health checks", () => {
     [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
     // retries = 0: nothing but the health checks keeps requests away from a dead target.
     gw = await startGateway({
-      config: `${header}
-[[upstreams]]
-name = "watched"
-[upstreams.healthchecks.active]
+      config: [
+        header,
+        upstreamToml(
+          "watched",
+          [a.target, b.target],
+          `[upstreams.healthchecks.active]
 http_path = "/whoami"
 timeout = 0.5
 [upstreams.healthchecks.active.healthy]
@@ -248,21 +211,12 @@ successes = 2
 interval = 0.2
 tcp_failures = 2
 http_failures = 2
-timeouts = 2
-[[upstreams.targets]]
-target = "${a.target}"
-[[upstreams.targets]]
-target = "${b.target}"
-
-[[upstreams]]
-name = "counted"
-[upstreams.healthchecks.passive.unhealthy]
-tcp_failures = 2
-[[upstreams.targets]]
-target = "${a.target}"
-[[upstreams.targets]]
-target = "${b.target}"
-${service("active", "watched", 0)}${service("passive", "counted", 0)}`,
+timeouts = 2`,
+        ),
+        upstreamToml("counted", [a.target, b.target], "[upstreams.healthchecks.passive.unhealthy]\ntcp_failures = 2"),
+        service("active", "watched", 0),
+        service("passive", "counted", 0),
+      ].join("\n"),
     });
   });
 

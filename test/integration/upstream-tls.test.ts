@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cert, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
+import { serviceToml, upstreamToml } from "../support/upstreams.ts";
 
 let upstream: Server;
 let deep: Server;
@@ -88,20 +89,11 @@ beforeAll(async () => {
   deep = createServer({ cert: chain.leaf, key: chain.key }, (_req, res) => res.end("deep"));
   await new Promise<void>((ok) => deep.listen(0, "127.0.0.1", () => ok()));
   const deepPort = (deep.address() as { port: number }).port;
-  const depth = (name: string, value: number) => `
-[[services]]
-name = "${name}"
-url = "https://localhost:${deepPort}"
-connect_timeout = 2000
-read_timeout = 2000
-retries = 0
-ca_certificates = ["${chain.dir}/root.crt"]
-tls_verify_depth = ${value}
-[[routes]]
-name = "${name}"
-service = "${name}"
-paths = ["/${name}"]
-`;
+  const depth = (name: string, value: number) =>
+    serviceToml(
+      name,
+      `url = "https://localhost:${deepPort}"\nconnect_timeout = 2000\nread_timeout = 2000\nretries = 0\nca_certificates = ["${chain.dir}/root.crt"]\ntls_verify_depth = ${value}`,
+    );
   // rejectUnauthorized: a request reaches the handler only over a handshake with a valid client certificate.
   upstream = createServer(
     { cert: cert("gateway.crt"), key: cert("gateway.key"), ca: cert("ca.crt"), requestCert: true, rejectUnauthorized: true },
@@ -112,89 +104,37 @@ paths = ["/${name}"]
   );
   await new Promise<void>((ok) => upstream.listen(0, "127.0.0.1", () => ok()));
   port = (upstream.address() as { port: number }).port;
-  const svc = (name: string, extra: string) => `
-[[services]]
-name = "${name}"
-url = "https://127.0.0.1:${port}"
-connect_timeout = 2000
-read_timeout = 2000
-retries = 0
-ca_certificates = ["${dir}/ca.crt"]
-${extra}
-[[routes]]
-name = "${name}"
-service = "${name}"
-paths = ["/${name}"]
-`;
+  const svc = (name: string, extra: string) =>
+    serviceToml(
+      name,
+      `url = "https://127.0.0.1:${port}"\nconnect_timeout = 2000\nread_timeout = 2000\nretries = 0\nca_certificates = ["${dir}/ca.crt"]\n${extra}`,
+    );
+  const clientCertificate = `client_certificate = { cert = "${dir}/client.crt", key = "${dir}/client.key" }`;
+  const probed = `[upstreams.healthchecks.active]
+type = "https"
+http_path = "/"
+healthy = { interval = 0.2, successes = 1 }
+unhealthy = { interval = 0.2, http_failures = 1, tcp_failures = 1, timeouts = 1 }`;
+  const target = [`127.0.0.1:${port}`];
   gw = await startGateway({
-    config: `${serverTable(`trusted_certificates = ["${dir}/ca.crt"]`)}
-[[upstreams]]
-name = "probed-with-cert"
-client_certificate = { cert = "${dir}/client.crt", key = "${dir}/client.key" }
-[upstreams.healthchecks.active]
-type = "https"
-http_path = "/"
-healthy = { interval = 0.2, successes = 1 }
-unhealthy = { interval = 0.2, http_failures = 1, tcp_failures = 1, timeouts = 1 }
-[[upstreams.targets]]
-target = "127.0.0.1:${port}"
-
-[[upstreams]]
-name = "probed-without-cert"
-
-[upstreams.healthchecks.active]
-type = "https"
-http_path = "/"
-healthy = { interval = 0.2, successes = 1 }
-unhealthy = { interval = 0.2, http_failures = 1, tcp_failures = 1, timeouts = 1 }
-[[upstreams.targets]]
-target = "127.0.0.1:${port}"
-
-[[upstreams]]
-name = "mtls-pool"
-[[upstreams.targets]]
-target = "127.0.0.1:${port}"
-
-[[upstreams]]
-name = "pool-with-cert"
-client_certificate = { cert = "${dir}/client.crt", key = "${dir}/client.key" }
-[[upstreams.targets]]
-target = "127.0.0.1:${port}"
-${svc("with-cert", `client_certificate = { cert = "${dir}/client.crt", key = "${dir}/client.key" }`)}${svc("without-cert", "")}
-${depth("depth-1", 1)}${depth("depth-2", 2)}
-[[services]]
-name = "upstream-cert"
-url = "https://pool-with-cert"
-ca_certificates = ["${dir}/ca.crt"]
-retries = 0
-[[routes]]
-name = "upstream-cert"
-service = "upstream-cert"
-paths = ["/upstream-cert"]
-
-[[services]]
-name = "service-cert-wins"
-url = "https://pool-with-cert"
-ca_certificates = ["${dir}/ca.crt"]
-client_certificate = { cert = "${dir}/other-client.crt", key = "${dir}/other-client.key" }
-read_timeout = 2000
-retries = 0
-[[routes]]
-name = "service-cert-wins"
-service = "service-cert-wins"
-paths = ["/service-cert-wins"]
-[[services]]
-name = "balanced"
-protocol = "https"
-host = "mtls-pool"
-ca_certificates = ["${dir}/ca.crt"]
-client_certificate = { cert = "${dir}/client.crt", key = "${dir}/client.key" }
-
-[[routes]]
-name = "balanced"
-service = "balanced"
-paths = ["/balanced"]
-`,
+    config: [
+      serverTable(`trusted_certificates = ["${dir}/ca.crt"]`),
+      upstreamToml("probed-with-cert", target, `${clientCertificate}\n${probed}`),
+      upstreamToml("probed-without-cert", target, probed),
+      upstreamToml("mtls-pool", target),
+      upstreamToml("pool-with-cert", target, clientCertificate),
+      svc("with-cert", clientCertificate),
+      svc("without-cert", ""),
+      depth("depth-1", 1),
+      depth("depth-2", 2),
+      serviceToml("upstream-cert", `url = "https://pool-with-cert"\nca_certificates = ["${dir}/ca.crt"]\nretries = 0`),
+      serviceToml(
+        "service-cert-wins",
+        `url = "https://pool-with-cert"\nca_certificates = ["${dir}/ca.crt"]\n` +
+          `client_certificate = { cert = "${dir}/other-client.crt", key = "${dir}/other-client.key" }\nread_timeout = 2000\nretries = 0`,
+      ),
+      serviceToml("balanced", `protocol = "https"\nhost = "mtls-pool"\nca_certificates = ["${dir}/ca.crt"]\n${clientCertificate}`),
+    ].join("\n"),
   });
 });
 
@@ -204,41 +144,35 @@ afterAll(async () => {
   deep?.close();
 });
 
+/** The upstream that requires a client certificate answered: it verified the one the gateway presented. */
+async function expectVerified(path: string): Promise<void> {
+  const res = await fetch(`${gw.proxyUrl}${path}`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ client_certificate: "verified" });
+}
+
+/** The upstream refused the gateway's handshake: 502 at once, well before read_timeout (2000 ms) would give a 504. */
+async function expectRefusedAtOnce(path: string): Promise<void> {
+  const started = performance.now();
+  const res = await fetch(`${gw.proxyUrl}${path}`);
+  expect(res.status).toBe(502);
+  // The TLS alert ends the attempt before read_timeout.
+  expect(performance.now() - started).toBeLessThan(1900);
+}
+
 describe("mutual TLS to the upstream", () => {
-  it("presents the service's client_certificate and trusts its ca_certificates: 200", async () => {
-    const res = await fetch(`${gw.proxyUrl}/with-cert`);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ client_certificate: "verified" });
-  });
+  it("presents the service's client_certificate and trusts its ca_certificates: 200", () => expectVerified("/with-cert"));
 
-  it("answers 502 at once (not read_timeout's 504) when the service has no client certificate for an upstream that requires one", async () => {
-    const started = performance.now();
-    const res = await fetch(`${gw.proxyUrl}/without-cert`);
-    expect(res.status).toBe(502);
-    // read_timeout is 2000 ms: the TLS alert ends the attempt before it.
-    expect(performance.now() - started).toBeLessThan(1900);
-  });
+  it("answers 502 at once (not read_timeout's 504) when the service has no client certificate for an upstream that requires one", () =>
+    expectRefusedAtOnce("/without-cert"));
 
-  it("does the same for a balanced service's targets", async () => {
-    const res = await fetch(`${gw.proxyUrl}/balanced`);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ client_certificate: "verified" });
-  });
+  it("does the same for a balanced service's targets", () => expectVerified("/balanced"));
 });
 
 describe("the upstream's client_certificate (Kong's upstreams.client_certificate)", () => {
-  it("is presented to the targets of a service that has none of its own: 200", async () => {
-    const res = await fetch(`${gw.proxyUrl}/upstream-cert`);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ client_certificate: "verified" });
-  });
+  it("is presented to the targets of a service that has none of its own: 200", () => expectVerified("/upstream-cert"));
 
-  it("gives way to the service's own client_certificate (here one the target refuses: 502)", async () => {
-    const started = performance.now();
-    const res = await fetch(`${gw.proxyUrl}/service-cert-wins`);
-    expect(res.status).toBe(502);
-    expect(performance.now() - started).toBeLessThan(1900);
-  });
+  it("gives way to the service's own client_certificate (here one the target refuses: 502)", () => expectRefusedAtOnce("/service-cert-wins"));
 });
 
 describe("the upstream's client_certificate on active https health checks", () => {
