@@ -7,13 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { join, resolve } from "node:path";
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
-import { AuthError } from "../../src/errors.ts";
 import { checkDpop, createDpopOrigins, dpopConfig } from "../../src/oidc/resource/dpop.ts";
 import { checkCertificateBinding } from "../../src/oidc/resource/mtls.ts";
 import { createMemoryReplayStore } from "../../src/oidc/resource/replay-store.ts";
 import type { PeerCertificate } from "../../src/runtime/types.ts";
 import { cert, ensureCerts } from "../support/certs.ts";
-import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
+import { makeProof, proofKey, rejection, type ProofKey } from "../support/dpop-proof.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -57,16 +56,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([plain?.stop(), secure?.stop()]);
 });
-
-async function rejection(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AuthError) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("a DPoP-bound token from the real IdP (client-dpop-auth)", () => {
   let key: ProofKey;

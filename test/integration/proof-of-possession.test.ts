@@ -19,6 +19,7 @@ import {
   handThumbprint,
   hmacProof,
   makeProof,
+  proofClaims,
   proofKey,
   sha256b64u,
   unsignedProof,
@@ -288,19 +289,12 @@ for (const runtime of RUNTIMES) {
 
       it("accepts a proof made by hand with WebCrypto, for a token bound at the IdP with a hand-made proof", async () => {
         const hk = await handKey();
-        const iat = () => Math.floor(Date.now() / 1000);
         const res = await tokenRequest("client-dpop-auth", "client-dpop-auth-secret", {
-          dpop: await handMadeProof(hk, { htm: "POST", htu: idp.tokenEndpoint, iat: iat(), jti: crypto.randomUUID() }),
+          dpop: await handMadeProof(hk, await proofClaims({ method: "POST", url: idp.tokenEndpoint })),
         });
         const claims = JSON.parse(Buffer.from(res.access_token.split(".")[1]!, "base64url").toString());
         expect(claims.cnf.jkt).toBe(await handThumbprint(hk.publicJwk));
-        const proof = await handMadeProof(hk, {
-          htm: "GET",
-          htu: url("/dpop"),
-          iat: iat(),
-          jti: crypto.randomUUID(),
-          ath: await sha256b64u(res.access_token),
-        });
+        const proof = await handMadeProof(hk, await proofClaims({ url: url("/dpop"), accessToken: res.access_token }));
         expect((await dpopCall("/dpop", { token: res.access_token, proofs: [proof] })).status).toBe(200);
       });
 
@@ -356,24 +350,12 @@ for (const runtime of RUNTIMES) {
         });
 
         it("a proof with alg none", async () => {
-          const claims = {
-            htm: "GET",
-            htu: url("/dpop"),
-            iat: Math.floor(Date.now() / 1000),
-            jti: crypto.randomUUID(),
-            ath: await sha256b64u(bound),
-          };
+          const claims = await proofClaims({ url: url("/dpop"), accessToken: bound });
           refusedProof(await dpopCall("/dpop", { proofs: [unsignedProof(key.publicJwk, claims)] }));
         });
 
         it("a proof signed with HS256 (a symmetric key)", async () => {
-          const claims = {
-            htm: "GET",
-            htu: url("/dpop"),
-            iat: Math.floor(Date.now() / 1000),
-            jti: crypto.randomUUID(),
-            ath: await sha256b64u(bound),
-          };
+          const claims = await proofClaims({ url: url("/dpop"), accessToken: bound });
           refusedProof(await dpopCall("/dpop", { proofs: [await hmacProof(claims)] }));
         });
 

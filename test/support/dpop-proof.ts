@@ -1,9 +1,10 @@
 /**
  * DPoP proofs for tests, made two ways: with jose (`makeProof`) and by hand with WebCrypto only
  * (`handMadeProof`, `handThumbprint`), so the gateway's jose-based verifier is not only ever
- * tested against jose.
+ * tested against jose; their claims (`proofClaims`), and the error a refused proof gives (`rejection`).
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { AuthError } from "../../src/errors.ts";
 
 export interface ProofKey {
   readonly privateKey: CryptoKey;
@@ -49,7 +50,8 @@ export interface ProofOptions {
   readonly now?: number;
 }
 
-async function defaultClaims(o: ProofOptions): Promise<Record<string, unknown>> {
+/** A proof's claims: `htm`, `htu`, `iat` now, a fresh `jti`, and `ath` for `accessToken`; `claims` replace or remove them. */
+export async function proofClaims(o: Omit<ProofOptions, "key" | "header">): Promise<Record<string, unknown>> {
   const claims: Record<string, unknown> = {
     htm: o.method ?? "GET",
     htu: o.url ?? "http://localhost:8000/resource",
@@ -67,7 +69,7 @@ async function defaultClaims(o: ProofOptions): Promise<Record<string, unknown>> 
 /** A proof signed with jose. */
 export async function makeProof(o: ProofOptions): Promise<string> {
   const header = { typ: "dpop+jwt", alg: o.key.alg, jwk: o.key.publicJwk, ...o.header };
-  return new SignJWT(await defaultClaims(o)).setProtectedHeader(header as never).sign(o.key.privateKey);
+  return new SignJWT(await proofClaims(o)).setProtectedHeader(header as never).sign(o.key.privateKey);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -112,4 +114,15 @@ export async function hmacProof(claims: Record<string, unknown>): Promise<string
   const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${h}.${p}`));
   return `${h}.${p}.${b64u(new Uint8Array(mac))}`;
+}
+
+/** The `AuthError` that `check` (a proof's or a certificate binding's check) rejects with; fails when it resolves. */
+export async function rejection(check: Promise<unknown>): Promise<AuthError> {
+  try {
+    await check;
+  } catch (error) {
+    if (error instanceof AuthError) return error;
+    throw error;
+  }
+  throw new Error("expected a rejection");
 }

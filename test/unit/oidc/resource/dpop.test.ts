@@ -1,5 +1,4 @@
 import { beforeEach, describe, expect, it } from "bun:test";
-import { AuthError } from "../../../../src/errors.ts";
 import { errorResponse } from "../../../../src/gateway/error-response.ts";
 import { createDpopNonces } from "../../../../src/oidc/resource/dpop-nonce.ts";
 import {
@@ -20,8 +19,9 @@ import {
   handThumbprint,
   hmacProof,
   makeProof,
+  proofClaims,
   proofKey,
-  sha256b64u,
+  rejection,
   unsignedProof,
   type ProofKey,
 } from "../../../support/dpop-proof.ts";
@@ -51,16 +51,6 @@ function request(proof: string | string[] | undefined, over: Partial<DpopProofIn
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AuthError) return error;
-    throw error;
-  }
-  throw new Error("expected the proof to be rejected");
-}
-
 for (const [checker, verifier] of [
   ["WebCrypto (jose)", undefined],
   ["the runtime's synchronous check", bunRuntime.jwsVerifier],
@@ -81,13 +71,7 @@ for (const [checker, verifier] of [
       it("is accepted when built by hand with WebCrypto, not jose, and the binding is computed by hand too", async () => {
         const key = await handKey();
         const jkt = await handThumbprint(key.publicJwk);
-        const proof = await handMadeProof(key, {
-          htm: "GET",
-          htu: URL_,
-          iat: Math.floor(Date.now() / 1000),
-          jti: crypto.randomUUID(),
-          ath: await sha256b64u(TOKEN),
-        });
+        const proof = await handMadeProof(key, await proofClaims({ url: URL_, accessToken: TOKEN }));
         const result = await verifyDpopProof(request(proof, { claims: { cnf: { jkt } } }));
         expect(result.jkt).toBe(jkt);
       });
@@ -245,7 +229,7 @@ for (const [checker, verifier] of [
 
       it("alg is none", async () => {
         const key = await proofKey();
-        const claims = { htm: "GET", htu: URL_, iat: Math.floor(Date.now() / 1000), jti: "j1", ath: await sha256b64u(TOKEN) };
+        const claims = await proofClaims({ url: URL_, accessToken: TOKEN, claims: { jti: "j1" } });
         // Without a signature the proof is not even a compact JWS; with a fake one the alg is refused.
         expect((await rejection(verifyDpopProof(request(unsignedProof(key.publicJwk, claims), { key })))).error).toBe("invalid_dpop_proof");
         const faked = unsignedProof(key.publicJwk, claims) + b64u("x");
@@ -255,7 +239,7 @@ for (const [checker, verifier] of [
       });
 
       it("alg is HS256 with a symmetric key", async () => {
-        const proof = await hmacProof({ htm: "GET", htu: URL_, iat: Math.floor(Date.now() / 1000), jti: "j2", ath: await sha256b64u(TOKEN) });
+        const proof = await hmacProof(await proofClaims({ url: URL_, accessToken: TOKEN, claims: { jti: "j2" } }));
         const error = await rejection(verifyDpopProof(request(proof)));
         expect(error.error).toBe("invalid_dpop_proof");
         expect(error.description).toContain("alg");
@@ -310,7 +294,7 @@ for (const [checker, verifier] of [
         const key = await proofKey();
         const proof = await makeProof({ key, url: "http://localhost:8000/other", accessToken: TOKEN });
         const [h, , s] = proof.split(".");
-        const forged = `${h}.${b64u(JSON.stringify({ htm: "GET", htu: URL_, iat: Math.floor(Date.now() / 1000), jti: "j3", ath: await sha256b64u(TOKEN) }))}.${s}`;
+        const forged = `${h}.${b64u(JSON.stringify(await proofClaims({ url: URL_, accessToken: TOKEN, claims: { jti: "j3" } })))}.${s}`;
         expect((await rejection(verifyDpopProof(request(forged, { key })))).description).toContain("signature");
       });
     });
