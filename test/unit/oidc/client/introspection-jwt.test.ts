@@ -54,8 +54,13 @@ describe("a JWT introspection answer", () => {
     const hs = await new SignJWT({ iss: ISSUER, aud: "gateway", iat: 1, token_introspection: ACTIVE })
       .setProtectedHeader({ alg: "HS256", typ: "token-introspection+jwt" })
       .sign(new TextEncoder().encode("a-secret-that-is-long-enough-for-hs256"));
-    expect(((await refusal(hs)) as IdpError).status).toBe(502);
-    expect(((await refusal("not-a-jwt")) as IdpError).status).toBe(502);
+    const hmac = (await refusal(hs)) as IdpError;
+    expect(hmac.status).toBe(502);
+    // Refused for its algorithm, before any key is looked for (not merely because no key matched).
+    expect(hmac.message).toContain("signed with an algorithm that is not allowed");
+    const garbage = (await refusal("not-a-jwt")) as IdpError;
+    expect(garbage.status).toBe(502);
+    expect(garbage.message).toContain("it is not a valid JWT");
   });
 
   it("never puts the answer's claims in the error", async () => {
