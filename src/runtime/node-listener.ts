@@ -177,6 +177,9 @@ interface Connection {
   /** Waiting for the rest of a request's headers (true) or idle between requests (false). */
   reading: boolean;
   timer?: ReturnType<typeof setTimeout>;
+  /** The request whose body is still arriving, and when bytes last came (`performance.now()`). */
+  body?: http.IncomingMessage | undefined;
+  lastData: number;
 }
 
 /**
@@ -202,6 +205,25 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     clearTimeout(c.timer);
     c.timer = ms > 0 ? setTimeout(() => c.socket.destroy(), ms) : undefined;
     c.timer?.unref?.();
+  };
+  /**
+   * A request body still arriving: `client_header_timeout` bounds each wait for more of it (nginx's
+   * client_body_timeout), as Bun.serve's idleTimeout bounds it there; a plugin reading the body
+   * would otherwise wait for a stalled caller for good.
+   */
+  const waitBody = (c: Connection, req: http.IncomingMessage) => {
+    const limit = limits.clientHeaderTimeout;
+    if (limit <= 0) return;
+    c.body = req;
+    c.lastData = performance.now();
+    const check = () => {
+      if (c.body !== req) return;
+      const quiet = performance.now() - c.lastData;
+      if (req.complete) c.body = undefined;
+      else if (quiet >= limit - 1) c.socket.destroy();
+      else (c.timer = setTimeout(check, limit - quiet)).unref?.();
+    };
+    (c.timer = setTimeout(check, limit)).unref?.();
   };
   /** No request on the connection: nginx's keep-alive wait (or an immediate close when stopping). */
   const idle = (c: Connection) => {
@@ -263,8 +285,11 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
       state.inFlight++;
       clearTimeout(state.timer);
       res.once("close", () => {
+        if (state.body === req) state.body = undefined;
         if (--state.inFlight === 0) idle(state);
       });
+      const declared = req.headers["content-length"];
+      if (!req.complete && ((declared !== undefined && declared !== "0") || req.headers["transfer-encoding"] !== undefined)) waitBody(state, req);
     }
     if (stopping || limits.keepaliveTimeout === 0) res.setHeader("connection", "close");
     const prepared = prepare(req);
@@ -392,12 +417,13 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
 
   /** A connection ready for HTTP (after TLS, if any): its header timer starts now. */
   const track = (socket: net.Socket) => {
-    const c: Connection = { socket, inFlight: 0, reading: true };
+    const c: Connection = { socket, inFlight: 0, reading: true, lastData: 0 };
     connections.set(socket, c);
     arm(c, limits.clientHeaderTimeout);
     // Bytes on an idle connection start the next request: from now on its headers are timed.
     socket.on("data", () => {
-      if (c.inFlight === 0 && !c.reading) {
+      if (c.body !== undefined) c.lastData = performance.now();
+      else if (c.inFlight === 0 && !c.reading) {
         c.reading = true;
         arm(c, limits.clientHeaderTimeout);
       }

@@ -131,6 +131,13 @@ for (const { name, runtime, server, bunServe } of VARIANTS) {
         },
       );
 
+      it("closes a connection whose request body stalls, within client_header_timeout of its last bytes", async () => {
+        const c = await open(target(), "POST /anything HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789");
+        const ms = await within(c.closedAfter, 7000);
+        expect(ms).not.toBe("timeout");
+        expect(ms as number).toBeGreaterThan(1000);
+      });
+
       it("closes an idle keep-alive connection after keepalive_timeout, not after the first response", async () => {
         const c = await open(target(), GET);
         const ms = await within(c.closedAfter, 7000);
