@@ -96,16 +96,20 @@ export const routeSchema = () =>
  * array: docs and the JSON Schema come from `routeSchema` itself.
  */
 export const loadedRoutesSchema = () => {
-  const full = routeSchema();
-  const each = z.unknown().transform((value, ctx) => {
-    const fast = fastRoute(value);
-    if (fast) return fast;
-    const parsed = full.safeParse(value, { reportInput: true });
-    if (parsed.success) return parsed.data;
-    for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
-    return z.NEVER;
-  });
-  const list = z.array(each);
+  // Built on the first entry the fast path leaves to the schema: most files have none.
+  let list: z.ZodArray | undefined;
+  const schemas = () => {
+    const full = routeSchema();
+    const each = z.unknown().transform((value, ctx) => {
+      const fast = fastRoute(value);
+      if (fast) return fast;
+      const parsed = full.safeParse(value, { reportInput: true });
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
+      return z.NEVER;
+    });
+    return z.array(each);
+  };
   return z.unknown().transform((value, ctx) => {
     if (Array.isArray(value)) {
       const out: NonNullable<ReturnType<typeof fastRoute>>[] = [];
@@ -116,7 +120,7 @@ export const loadedRoutesSchema = () => {
       }
       if (out.length === value.length) return out;
     }
-    const parsed = list.safeParse(value, { reportInput: true });
+    const parsed = (list ??= schemas()).safeParse(value, { reportInput: true });
     if (parsed.success) return parsed.data;
     for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
     return z.NEVER;
