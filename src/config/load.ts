@@ -94,7 +94,9 @@ function schemaFor(base: string, plugins: PluginSchemas): ReturnType<typeof conf
 }
 
 function validate(raw: unknown, file: string, plugins: PluginSchemas): GatewayConfig {
-  const result = schemaFor(dirname(file), plugins).safeParse(raw, { reportInput: true });
+  // jitless (here and in the schema's own safeParse calls): zod generates and compiles a parser
+  // per object schema on its first parse, which costs more than the one parse of a config saves.
+  const result = schemaFor(dirname(file), plugins).safeParse(raw, { reportInput: true, jitless: true });
   if (!result.success) throw new ConfigError(formatIssues(file, result.error.issues));
   return deepFreeze(result.data);
 }

@@ -45,7 +45,7 @@ export const pluginEntrySchema = (ctx: SchemaContext, pluginRegistry: PluginSche
       });
       return z.NEVER;
     }
-    const parsed = definition.schema(ctx).safeParse(entry.config, { reportInput: true });
+    const parsed = definition.schema(ctx).safeParse(entry.config, { reportInput: true, jitless: true });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) issues.addIssue({ ...issue, path: ["config", ...issue.path] } as never);
       return z.NEVER;

@@ -103,7 +103,7 @@ export const loadedRoutesSchema = () => {
     const each = z.unknown().transform((value, ctx) => {
       const fast = fastRoute(value);
       if (fast) return fast;
-      const parsed = full.safeParse(value, { reportInput: true });
+      const parsed = full.safeParse(value, { reportInput: true, jitless: true });
       if (parsed.success) return parsed.data;
       for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
       return z.NEVER;
@@ -120,7 +120,7 @@ export const loadedRoutesSchema = () => {
       }
       if (out.length === value.length) return out;
     }
-    const parsed = (list ??= schemas()).safeParse(value, { reportInput: true });
+    const parsed = (list ??= schemas()).safeParse(value, { reportInput: true, jitless: true });
     if (parsed.success) return parsed.data;
     for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
     return z.NEVER;

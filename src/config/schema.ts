@@ -25,7 +25,7 @@ export type { PluginSchemas } from "./plugin-entry.ts";
 const onFirstUse = <T extends z.ZodType>(make: () => T): T => {
   let schema: T | undefined;
   return z.unknown().transform((value, ctx) => {
-    const parsed = (schema ??= make()).safeParse(value, { reportInput: true });
+    const parsed = (schema ??= make()).safeParse(value, { reportInput: true, jitless: true });
     if (parsed.success) return parsed.data;
     for (const issue of parsed.error.issues) ctx.addIssue(issue as never);
     return z.NEVER;
