@@ -64,13 +64,15 @@ function snapshot(label: string, base?: { rss: number; heap: number }) {
 
 const base = snapshot("empty");
 const hash = await createKeyedHash("salt", (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"));
-// The defaults of client-credentials.toml: no claim headers, no audience or scope requirements.
+// The defaults of client-credentials.toml: no claim headers, no audience or scope requirements;
+// `credential_claim` defaults to ["sub"] (X-Credential-Identifier), so each grant keeps `sub`.
 const keep = claimsKept({
   upstream_headers_claims: [],
   audience_required: [],
   audience_claim: ["aud"],
   scopes_required: [],
   scopes_claim: ["scope"],
+  credential_claim: ["sub"],
 });
 const cache = new TokenCache<Grant>(
   { ttl: 300, ttlNeg: 30, ttlResurrect: 0, maxEntries: 200_000 },

@@ -6,7 +6,8 @@
  * issuer's tokens, in a small table, when that round-trips exactly; its payload as the difference
  * from the first payload seen under that header (src/lib/byte-delta.ts) when that is shorter: one
  * issuer's tokens differ in a few ids and times. Other ASCII strings as their bytes; anything
- * else is not taken (`put` answers -1) and stays a string with its owner.
+ * else is not taken (`put` answers -1) and stays a string with its owner. A short ASCII tail (the
+ * grant's kept claims as JSON) may be stored beside a string in the same slot.
  *
  * Slots come in size classes of 16 bytes, each class in 64 KiB chunks with a free list: a freed
  * slot is reused by the next string of its class, and the memory held is the peak number of live
@@ -19,8 +20,9 @@ const GRAIN = 16;
 const CHUNK_BYTES = 64 * 1024;
 /** A reference is `class * SLOTS + slot`. */
 const SLOTS = 2 ** 32;
-// kind (1), JWS header index (1), stored length (4), JWS payload bytes stored (4), JWS payload length (4)
-const HEADER = 14;
+// kind (1), JWS header index (1), stored length (4), JWS payload bytes stored (4), JWS payload
+// length (4), tail length + 1 (4, 0: no tail)
+const HEADER = 18;
 /** Distinct JWS protected headers remembered; tokens with others are kept as ASCII. */
 const MAX_JWS_HEADERS = 255;
 const KIND_ASCII = 0;
@@ -76,8 +78,12 @@ export class StringSlab {
   /** Per JWS header: the first payload seen under it, as the dictionary of the next ones. */
   private readonly jwsDeltas: ByteDelta[] = [];
 
-  /** Stores `s`; its reference, or -1 when it is not a string this slab takes. */
-  put(s: string): number {
+  /**
+   * Stores `s`, and `tail` (ASCII) beside it; its reference, or -1 when it is not a string this
+   * slab takes.
+   */
+  put(s: string, tail?: string): number {
+    if (tail !== undefined && !ASCII.test(tail)) return -1;
     let parts = jwsParts(s);
     const headerIndex = parts ? this.headerIndex(parts.header, parts.payload) : -1;
     if (headerIndex < 0) parts = undefined;
@@ -93,7 +99,8 @@ export class StringSlab {
       }
     }
     const length = payload ? payload.length + parts!.signature.length : s.length;
-    const cls = this.sizeClass(Math.ceil((HEADER + length) / GRAIN));
+    const tailLength = tail?.length ?? 0;
+    const cls = this.sizeClass(Math.ceil((HEADER + length + tailLength) / GRAIN));
     const slot = cls.free.pop() ?? cls.used++;
     if (slot >= SLOTS) throw new RangeError("string slab: too many strings of one size");
     const chunk = Math.floor(slot / cls.perChunk);
@@ -102,6 +109,8 @@ export class StringSlab {
     bytes[at] = kind;
     bytes[at + 1] = parts ? headerIndex : 0;
     writeU32(bytes, at + 2, length);
+    writeU32(bytes, at + 14, tail === undefined ? 0 : tailLength + 1);
+    if (tail) encoder.encodeInto(tail, bytes.subarray(at + HEADER + length, at + HEADER + length + tailLength));
     if (payload) {
       writeU32(bytes, at + 6, payload.length);
       writeU32(bytes, at + 10, parts!.payload.length);
@@ -125,6 +134,15 @@ export class StringSlab {
       payload = out.subarray(0, this.jwsDeltas[bytes[at + 1]!]!.decode(payload, out));
     }
     return `${this.jwsHeaders[bytes[at + 1]!]}.${toB64u(payload)}.${toB64u(bytes.subarray(split, end))}`;
+  }
+
+  /** The tail stored with `ref`, if any. */
+  tail(ref: number): string | undefined {
+    const { bytes, at } = this.locate(ref);
+    const n = readU32(bytes, at + 14);
+    if (n === 0) return undefined;
+    const start = at + HEADER + readU32(bytes, at + 2);
+    return decoder.decode(bytes.subarray(start, start + n - 1));
   }
 
   /** Gives the slot of `ref` back; `ref` must not be used again. */

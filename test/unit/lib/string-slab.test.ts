@@ -51,6 +51,16 @@ describe("a string slab", () => {
     expect(refs.map((r) => slab.get(r))).toEqual(tokens);
   });
 
+  it("keeps an ASCII tail beside a string, and refuses a tail that is not ASCII", () => {
+    const slab = new StringSlab();
+    const token = jwt("a");
+    const [withTail, empty, without] = [slab.put(token, '{"sub":"a"}'), slab.put("opaque", ""), slab.put(token)];
+    expect([slab.get(withTail), slab.tail(withTail)]).toEqual([token, '{"sub":"a"}']);
+    expect([slab.get(empty), slab.tail(empty)]).toEqual(["opaque", ""]);
+    expect([slab.get(without), slab.tail(without)]).toEqual([token, undefined]);
+    expect(slab.put(token, "caf\u00e9")).toBe(-1);
+  });
+
   it("forgets everything on clear", () => {
     const slab = new StringSlab();
     slab.put(jwt("a"));

@@ -153,29 +153,39 @@ export function claimsKept(config: ClaimReaders, options: { readonly identity?: 
   };
 }
 
+/** JSON in ASCII only (what the slab stores): other characters as `\uXXXX` escapes, which JSON.parse reads back. */
+const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 /**
  * Grants stored with their token as bytes in a slab of the cache's own (src/lib/string-slab.ts):
- * a JWT as its decoded parts, ~¾ of its length, instead of a JS string of ~2 KiB of RSS.
- * A grant without claims is just the slab reference.
+ * a JWT as its decoded parts, its payload as the difference from the issuer's first one, instead
+ * of a JS string of ~2 KiB of RSS; the kept claims (`sub` for `credential_claim` by default) as
+ * JSON beside it, so a cached grant is one number and no object. A grant served again after
+ * HOT_VALUES others gets new claims objects, so what is remembered per claims object
+ * (claim headers, consumer, identity) is remembered for the recently served only.
  */
 export function grantCodec(): ValueCodec<Grant> {
   const slab = new StringSlab();
-  type Packed = number | { readonly ref: number; readonly claims: Grant["claims"] } | { readonly grant: Grant };
+  type Packed = number | { readonly grant: Grant };
   return {
     pack(grant): Packed {
-      const ref = slab.put(grant.token);
-      if (ref < 0) return { grant };
-      return grant.claims === undefined ? ref : { ref, claims: grant.claims };
+      let claims: string | undefined;
+      try {
+        claims = grant.claims === undefined ? undefined : asciiJson(grant.claims);
+      } catch {
+        return { grant }; // not JSON (never from a token or the fleet's store)
+      }
+      const ref = slab.put(grant.token, claims);
+      return ref < 0 ? { grant } : ref;
     },
     unpack(packed): Grant {
       const p = packed as Packed;
-      if (typeof p === "number") return { token: slab.get(p), claims: undefined };
-      return "grant" in p ? p.grant : { token: slab.get(p.ref), claims: p.claims };
+      if (typeof p !== "number") return p.grant;
+      const claims = slab.tail(p);
+      return { token: slab.get(p), claims: claims === undefined ? undefined : (JSON.parse(claims) as Grant["claims"]) };
     },
     free(packed) {
-      const p = packed as Packed;
-      if (typeof p === "number") slab.free(p);
-      else if ("ref" in p) slab.free(p.ref);
+      if (typeof packed === "number") slab.free(packed);
     },
   };
 }

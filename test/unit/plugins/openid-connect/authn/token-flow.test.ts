@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import "../../../../../src/plugins/registry.ts"; // the plugins' import cycle, entered where the gateway enters it
-import { claimsKept } from "../../../../../src/plugins/openid-connect/authn/token-flow.ts";
+import { claimsKept, grantCodec } from "../../../../../src/plugins/openid-connect/authn/token-flow.ts";
 import { createUpstreamHeaders, type Grant } from "../../../../../src/plugins/openid-connect/mutate.ts";
 
 const none = { upstream_headers_claims: [], audience_required: [], audience_claim: ["aud"], scopes_required: [], scopes_claim: ["scope"] };
@@ -60,5 +60,27 @@ describe("upstream headers of a grant", () => {
     apply(c, { token: "opaque", claims: undefined });
     expect(upstreamHeaders.get("authorization")).toBe("Bearer opaque");
     expect(upstreamHeaders.has("x-email")).toBe(false);
+  });
+});
+
+describe("a cached grant, packed", () => {
+  const b64u = (s: string) => Buffer.from(s).toString("base64url");
+  const jwt = `${b64u('{"alg":"ES256"}')}.${b64u('{"sub":"s1","iss":"https://idp.example"}')}.${b64u("x".repeat(64))}`;
+
+  it("is a number holding the token and its kept claims, and gives both back equal", () => {
+    const codec = grantCodec();
+    for (const claims of [undefined, {}, { sub: "s1" }, { name: "Zoë \u{1f600}", roles: ["a", "b"], n: 1.5, ok: true, none: null }]) {
+      const packed = codec.pack({ token: jwt, claims });
+      expect(typeof packed).toBe("number");
+      expect(codec.unpack(packed)).toEqual({ token: jwt, claims });
+    }
+  });
+
+  it("stays a grant object when its token is not ASCII", () => {
+    const codec = grantCodec();
+    const odd: Grant = { token: "t\u00f6ken", claims: { sub: "s1" } };
+    const packed = codec.pack(odd);
+    expect(codec.unpack(packed)).toBe(odd);
+    codec.free(packed);
   });
 });
