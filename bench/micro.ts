@@ -9,39 +9,13 @@
  * --quick: 3 shorter rounds, a spot check)
  * The harness (loading a tree, timing, medians) is bench/lib/micro-harness.ts.
  */
-import {
-  cpuPerRequest,
-  type Handler,
-  interleavedMedians,
-  loadApp,
-  microArgs,
-  tableRow,
-  upstreamFetch,
-  upstreamHeaders,
-  wrkHeaders,
-} from "./lib/micro-harness.ts";
+import { cpuPerRequest, type Handler, interleavedMedians, loadApp, microArgs, tableRow, upstreamFetch, wrkHeaders } from "./lib/micro-harness.ts";
+import { memoryConnect } from "./lib/memory-upstream.ts";
 
 const args = microArgs();
 const pooled = args.flags.has("--pool");
 const perRound = args.requests(20_000);
 const TOML = `[server]\naccess_log = false\n[[services]]\nname = "up"\nurl = "http://127.0.0.1:9"\n[[routes]]\nname = "all"\nservice = "up"\npaths = ["/"]\n`;
-const upstreamBytes = new TextEncoder().encode(
-  `HTTP/1.1 200 OK\r\n${Object.entries(upstreamHeaders)
-    .map(([k, v]) => `${k[0]!.toUpperCase()}${k.slice(1)}: ${v}`)
-    .join("\r\n")}\r\n\r\nok`,
-);
-/** A connection that answers every request head with the upstream's bytes, on the next microtask. */
-const memoryConnect = async (_options: unknown, events: { data(chunk: Uint8Array): void }) => ({
-  events,
-  closed: false,
-  write(data: Uint8Array | string) {
-    if (typeof data !== "string" || data.endsWith("\r\n\r\n")) queueMicrotask(() => events.data(upstreamBytes.slice()));
-    return true;
-  },
-  pause() {},
-  resume() {},
-  destroy() {},
-});
 
 async function load(dir: string): Promise<Handler> {
   if (!pooled) return loadApp(dir, TOML);

@@ -3,11 +3,12 @@
  * them regex paths, some with hosts and methods) against one nginx upstream, in one run.
  * Per route set: time (and the process's CPU) to ready after start, the median of `--starts`
  * starts; RSS at ready and after the reloads; req/s on its first, middle and last route (wrk,
- * interleaved rounds, medians); the time and CPU of a `POST /config/reload` of the same file
- * (median of 3). The machine's load average is printed with the table: on a shared machine the
- * CPU columns say more than the wall-clock ones.
+ * every route warmed up first, then each run paired with a run of the 1-route config next to it,
+ * medians of the rounds and of the pairs' ratios) with the gateway's CPU µs per request; the time
+ * and CPU of a `POST /config/reload` of the same file (median of 3). The machine's load average is
+ * printed with the table: on a shared machine the CPU columns say more than the wall-clock ones.
  *
- *   bun bench/routes.ts [--quick] [--duration 4] [--rounds 3] [--starts 3] [--gateway dist/oidc-gateway]
+ *   bun bench/routes.ts [--quick] [--duration 3] [--rounds 5] [--warmup 1] [--starts 3] [--sizes 1,1100,11000] [--gateway dist/oidc-gateway]
  *
  * bench/bench.ts runs it too (`--skip routes` to leave it out).
  */
@@ -31,6 +32,8 @@ export interface RoutesOptions {
   readonly sizes?: readonly number[];
   /** Starts per route set; the last one stays up for the rest (default 3). */
   readonly starts?: number;
+  /** Seconds of wrk on every route before the measured runs (default 1). */
+  readonly warmupSeconds?: number;
 }
 
 interface Running {
@@ -43,6 +46,10 @@ interface Running {
   readonly rssAtReady: number;
   readonly probes: { readonly which: string; readonly path: string; readonly host: string }[];
   readonly rps: Map<string, number[]>;
+  /** The gateway's CPU (user + system, /proc) per request of each run, µs. */
+  readonly cpuUs: Map<string, number[]>;
+  /** Req/s of each run over the 1-route config's in the run next to it. */
+  readonly ratios: Map<string, number[]>;
 }
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -53,6 +60,22 @@ export async function routesScenario(o: RoutesOptions) {
   const sizes = o.sizes ?? [1, 1_100, 11_000];
   const loadBefore = loadavg().map((l) => round1(l));
   const running: Running[] = [];
+  /** One wrk run on one route; its req/s and the gateway's CPU µs per request are kept unless warming up. */
+  const measure = async (g: Running, p: Running["probes"][number], warmupSeconds?: number) => {
+    const cpu = cpuSeconds(g.proc.pid);
+    const result = await runWrk(
+      o.wrk,
+      { url: `${g.proxy}${p.path}`, headers: { Host: p.host } },
+      { threads: 1, connections: o.connections, durationSeconds: warmupSeconds ?? o.durationSeconds },
+    );
+    const cpuUs = ((cpuSeconds(g.proc.pid) - cpu) * 1e6) / result.requests;
+    if (result.errors) throw new Error(`routes-${g.size}: ${result.errors} errors on the ${p.which} route:\n${result.raw}`);
+    if (warmupSeconds === undefined) {
+      g.rps.set(p.which, [...(g.rps.get(p.which) ?? []), result.rps]);
+      g.cpuUs.set(p.which, [...(g.cpuUs.get(p.which) ?? []), cpuUs]);
+    }
+    return result;
+  };
   try {
     // One gateway at a time while it starts, so start times are not measured against each other.
     for (const size of sizes) {
@@ -106,24 +129,34 @@ export async function routesScenario(o: RoutesOptions) {
         rssAtReady,
         probes,
         rps: new Map(),
+        cpuUs: new Map(),
+        ratios: new Map(),
       });
     }
+    // Every route is warmed up first (JIT, its metrics series, the pool's connections), so no
+    // measured run pays a first-request cost that its pair does not.
+    for (const g of running) for (const p of g.probes) await measure(g, p, o.warmupSeconds ?? 1);
+    // Paired runs: each probe of a larger config is measured right next to the 1-route config,
+    // the order alternating (ABBA), and compared within its pair: a machine that gets busier or
+    // quieter between runs moves both sides of a pair, not one config against the other.
+    const base = running[0]!;
+    const baseProbe = base.probes[0]!;
     for (let r = 0; r < o.rounds; r++) {
-      const order = r % 2 === 0 ? running : [...running].reverse();
+      let pair = 0;
+      const order = r % 2 === 0 ? running.slice(1) : running.slice(1).reverse();
       for (const g of order) {
-        for (const p of g.probes) {
-          const result = await runWrk(
-            o.wrk,
-            { url: `${g.proxy}${p.path}`, headers: { Host: p.host } },
-            { threads: 1, connections: o.connections, durationSeconds: o.durationSeconds },
-          );
-          if (result.errors) throw new Error(`routes-${g.size}: ${result.errors} errors on the ${p.which} route:\n${result.raw}`);
-          g.rps.set(p.which, [...(g.rps.get(p.which) ?? []), result.rps]);
+        const probes = r % 2 === 0 ? g.probes : [...g.probes].reverse();
+        for (const p of probes) {
+          const baseFirst = (r + pair++) % 2 === 0;
+          const a = baseFirst ? await measure(base, baseProbe) : await measure(g, p);
+          const b = baseFirst ? await measure(g, p) : await measure(base, baseProbe);
+          const [own, of1] = baseFirst ? [b, a] : [a, b];
+          g.ratios.set(p.which, [...(g.ratios.get(p.which) ?? []), own.rps / of1.rps]);
         }
       }
     }
+    if (running.length === 1) for (let r = 0; r < o.rounds; r++) await measure(base, baseProbe);
     const results = [];
-    const baseRps = median(running[0]!.rps.get("last")!);
     const baseRss = running[0]!.rssAtReady;
     for (const g of running) {
       const reloads: number[] = [];
@@ -138,6 +171,11 @@ export async function routesScenario(o: RoutesOptions) {
         reloadCpu.push((cpuSeconds(g.proc.pid) - cpu) * 1000);
       }
       const rps = Object.fromEntries([...g.rps].map(([which, xs]) => [which, Math.round(median(xs))]));
+      const cpuUs = Object.fromEntries([...g.cpuUs].map(([which, xs]) => [which, round1(median(xs))]));
+      // The median of the paired ratios; the 1-route config is 1 by definition.
+      const ratio = Object.fromEntries(
+        g === running[0] ? [["last", 1]] : [...g.ratios].map(([which, xs]) => [which, Math.round(median(xs) * 1000) / 1000]),
+      );
       results.push({
         routes: g.size,
         regex_routes: g.size > 1 ? Math.round(g.size / 11) : 0,
@@ -148,7 +186,9 @@ export async function routesScenario(o: RoutesOptions) {
         rss_mb: round1(g.rssAtReady / MB),
         rss_over_1_route_mb: round1((g.rssAtReady - baseRss) / MB),
         rps,
-        last_route_ratio_to_1_route: Math.round((rps.last! / baseRps) * 1000) / 1000,
+        cpu_us_per_request: cpuUs,
+        ratio_to_1_route: ratio,
+        last_route_ratio_to_1_route: ratio.last!,
         rss_after_reloads_mb: round1(rssBytes(g.proc.pid) / MB),
       });
     }
@@ -156,6 +196,7 @@ export async function routesScenario(o: RoutesOptions) {
       status: "ok" as const,
       duration_seconds: o.durationSeconds,
       rounds: o.rounds,
+      warmup_seconds: o.warmupSeconds ?? 1,
       connections: o.connections,
       starts: o.starts ?? 3,
       load_average: { before: loadBefore, after: loadavg().map((l) => round1(l)) },
@@ -169,15 +210,20 @@ export async function routesScenario(o: RoutesOptions) {
 export function printRoutes(r: Awaited<ReturnType<typeof routesScenario>>): void {
   console.log(`load average (1, 5, 15 min) before ${r.load_average.before.join(" ")}, after ${r.load_average.after.join(" ")}`);
   console.log(
-    "| routes in gateway.toml | ready after start | CPU to ready | reload | CPU per reload | RSS | RSS over 1 route | req/s first | middle | last | last / 1 route |",
+    `req/s: wrk -t1 -c${r.connections}, ${r.rounds} rounds of ${r.duration_seconds} s after ${r.warmup_seconds} s of warm-up per route, medians; ` +
+      "each run paired with a run of the 1-route config next to it, ratio = median of the pairs' ratios",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log(
+    "| routes in gateway.toml | ready after start | CPU to ready | reload | CPU per reload | RSS | RSS over 1 route | req/s first / middle / last | CPU µs per request | vs 1 route (paired) |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const x of r.results) {
-    const rps = x.rps as Record<string, number>;
     const n = (v: number | undefined) => (v === undefined ? "-" : v.toLocaleString("en").replace(/,/g, " "));
+    const three = (o: Record<string, number>, f: (v: number | undefined) => string) =>
+      x.regex_routes ? ["first", "middle", "last"].map((k) => f(o[k])).join(" / ") : f(o.last);
     const what = x.regex_routes ? `${n(x.routes - x.regex_routes)} prefix + ${n(x.regex_routes)} regex` : `${x.routes} prefix`;
     console.log(
-      `| ${what} | ${x.ready_ms} ms | ${x.ready_cpu_ms} ms | ${x.reload_ms} ms | ${x.reload_cpu_ms} ms | ${x.rss_mb} MB | ${x.rss_over_1_route_mb} MB | ${n(rps.first)} | ${n(rps.middle)} | ${n(rps.last)} | ${x.last_route_ratio_to_1_route}x |`,
+      `| ${what} | ${x.ready_ms} ms | ${x.ready_cpu_ms} ms | ${x.reload_ms} ms | ${x.reload_cpu_ms} ms | ${x.rss_mb} MB | ${x.rss_over_1_route_mb} MB | ${three(x.rps, n)} | ${three(x.cpu_us_per_request, (v) => String(v ?? "-"))} | ${three(x.ratio_to_1_route, (v) => `${v ?? "-"}x`)} |`,
     );
   }
 }
@@ -201,8 +247,10 @@ if (import.meta.main) {
       dir,
       wrk: tools.wrk,
       upstreamPort,
-      durationSeconds: Number(arg("--duration", quick ? "2" : "4")),
-      rounds: Number(arg("--rounds", quick ? "1" : "3")),
+      durationSeconds: Number(arg("--duration", quick ? "2" : "3")),
+      rounds: Number(arg("--rounds", quick ? "1" : "5")),
+      warmupSeconds: Number(arg("--warmup", "1")),
+      sizes: arg("--sizes", "1,1100,11000").split(",").map(Number),
       starts: Number(arg("--starts", quick ? "1" : "3")),
       connections: 50,
     });
