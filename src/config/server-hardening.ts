@@ -9,7 +9,7 @@ export const serverHardening = (ctx: SchemaContext) => ({
   client_header_timeout: millis()
     .default(60_000)
     .describe(
-      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness, and to send more of a request body (ms; nginx's `client_body_timeout` too); then the connection is closed. The compiled binary's plain listener (Bun.serve) keeps its own fixed ~10 s header limit and its `keepalive_timeout` idle limit instead, unless `strict_listener` (docs/security.md).",
+      "How long a client may take to send a request's headers, from connect or from the first byte after keep-alive idleness, to send more of a request body, and to take more of a response (ms; nginx's `client_body_timeout` and `send_timeout` too); then the connection is closed. The compiled binary's plain listener (Bun.serve) keeps its own fixed ~10 s header limit and its `keepalive_timeout` idle limit instead, unless `strict_listener` (docs/security.md).",
     )
     .meta({ kong: "nginx `client_header_timeout`" }),
   tls_handshake_timeout: millis()

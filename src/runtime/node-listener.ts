@@ -121,7 +121,7 @@ function protocolRefusal(req: http.IncomingMessage): Response | undefined {
  * connection closes after it. The body streams, chunked (HTTP/1.0: until the close), as on the
  * request path: a request merely carrying `Upgrade` may be answered with a large or endless body.
  */
-async function writeRaw(socket: net.Socket, response: Response, head: boolean, http10: boolean): Promise<void> {
+async function writeRaw(socket: net.Socket, response: Response, head: boolean, http10: boolean, sendTimeout: number): Promise<void> {
   const body = head || response.status === 204 || response.status === 304 ? null : response.body;
   if (body !== response.body) void response.body?.cancel().catch(() => {});
   let text = `HTTP/1.1 ${response.status} ${nodeHttp().STATUS_CODES[response.status] ?? ""}\r\n`;
@@ -151,7 +151,7 @@ async function writeRaw(socket: net.Socket, response: Response, head: boolean, h
         if (chunked) socket.write(`${read.value.byteLength.toString(16)}\r\n`, "latin1");
         let more = socket.write(read.value);
         if (chunked) more = socket.write("\r\n", "latin1");
-        if (!more) await new Promise<void>((r) => socket.once("drain", (wake = r)));
+        if (!more) await drainedWithin(socket, sendTimeout, (w) => (wake = w));
       }
       if (chunked && !socket.destroyed) socket.write("0\r\n\r\n", "latin1");
     } catch {
@@ -163,6 +163,23 @@ async function writeRaw(socket: net.Socket, response: Response, head: boolean, h
     }
   }
   socket.end();
+}
+
+/**
+ * Resolves once `out` drains. A caller that takes nothing more within `ms` is let go (`out`
+ * destroyed, whose close then wakes the wait through `onWait`'s function), as Bun.serve's
+ * idleTimeout does: a response never waits for a caller that stopped reading for good.
+ */
+function drainedWithin(out: net.Socket | http.ServerResponse, ms: number, onWait: (wake: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = ms > 0 ? setTimeout(() => out.destroy(), ms) : undefined;
+    const wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    onWait(wake);
+    out.once("drain", wake);
+  });
 }
 
 function reply(res: http.ServerResponse, response: Response): void {
@@ -336,7 +353,7 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     if (res.destroyed) void body.cancel().catch(() => {});
     try {
       for (let read = await body.read(); !read.done && !res.destroyed; read = await body.read()) {
-        if (!res.write(read.value)) await new Promise<void>((r) => res.once("drain", (wake = r)));
+        if (!res.write(read.value)) await drainedWithin(res, limits.clientHeaderTimeout, (w) => (wake = w));
       }
       if (!res.destroyed) res.end();
     } catch {
@@ -379,7 +396,8 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     const done = () => {
       if (state && --state.inFlight === 0) idle(state);
     };
-    const answer = (response: Response) => void writeRaw(socket, response, req.method === "HEAD", req.httpVersionMinor === 0).finally(done);
+    const answer = (response: Response) =>
+      void writeRaw(socket, response, req.method === "HEAD", req.httpVersionMinor === 0, limits.clientHeaderTimeout).finally(done);
     const prepared = prepare(req);
     if (prepared instanceof Response) return answer(prepared);
     const key = wantsWebSocket(prepared.headers) ? handshakeKey(req.method, prepared.headers) : undefined;

@@ -25,7 +25,7 @@ beforeAll(async () => {
   upstream = http.createServer((_req, res) => {
     streamsOpened++;
     res.writeHead(200, { "content-type": "text/plain" });
-    const chunk = "x".repeat(16 * 1024);
+    const chunk = "x".repeat(64 * 1024);
     const timer = setInterval(() => res.write(chunk), 20);
     res.on("close", () => {
       clearInterval(timer);
@@ -41,7 +41,8 @@ afterAll(async () => {
   await new Promise((r) => upstream.close(r));
 });
 
-const config = (server: string) => `${serverTable(server)}
+// A caller that stops reading is let go after client_header_timeout (node:http) or keepalive_timeout (Bun.serve's idleTimeout).
+const config = (server: string) => `${serverTable(`${server}\nclient_header_timeout = 1500\nkeepalive_timeout = 2000`)}
 [[services]]
 name = "stream"
 url = "${upstreamUrl}"
@@ -77,9 +78,9 @@ function readSomeThenLeave(port: number, request = GET): Promise<string> {
   });
 }
 
-/** Waits until the upstream saw one more of its streams closed; false after 10 s. */
+/** Waits until the upstream saw one more of its streams closed; false after 20 s. */
 async function upstreamClosedOneMore(before: number): Promise<boolean> {
-  const deadline = performance.now() + 10_000;
+  const deadline = performance.now() + 20_000;
   while (closedStreams.length === before && performance.now() < deadline) await Bun.sleep(50);
   return closedStreams.length === before + 1;
 }
@@ -108,6 +109,20 @@ for (const { name, runtime, server } of VARIANTS) {
       const upgrade = "GET /stream HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
       expect(await readSomeThenLeave(gateway.ports.proxy, upgrade)).toBe("HTTP/1.1 200 OK");
       expect(await upstreamClosedOneMore(before)).toBe(true);
+    }, 30_000);
+
+    it("lets a caller go that stops reading, and ends the upstream exchange with it", async () => {
+      const before = closedStreams.length;
+      const socket = net.connect({ host: "127.0.0.1", port: gateway.ports.proxy }, () => socket.write(GET));
+      socket.on("error", () => {});
+      // Reads the head, then nothing more: the gateway's writes back up.
+      await new Promise<void>((r) => socket.once("data", () => r()));
+      socket.pause();
+      try {
+        expect(await upstreamClosedOneMore(before)).toBe(true);
+      } finally {
+        socket.destroy();
+      }
     }, 30_000);
   });
 }
