@@ -99,7 +99,7 @@ export class Conditions {
     // Most routes set few attributes: absent ones share one empty list (memory at 10 000 routes).
     this.methods = rules.methods.length ? methodSet(rules.methods, methodSets) : undefined;
     this.hosts = rules.hosts.length ? rules.hosts.map(hostPattern) : NONE;
-    const headers = rules.headers ? Object.entries(rules.headers) : NONE;
+    const headers = isEmpty(rules.headers) ? NONE : Object.entries(rules.headers!);
     this.headers = headers.length
       ? headers.map(([name, values]) => ({
           name: name.toLowerCase(),

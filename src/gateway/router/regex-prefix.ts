@@ -5,10 +5,17 @@
  */
 const META = new Set([..."()[]{}.*+?^$|\\"]);
 
+// The leading run of plain characters, found natively (this runs once per regex route at start).
+const PLAIN_RUN = /^[^()[\]{}.*+?^$|\\]*/;
+
 export function regexLiteralPrefix(source: string): string {
-  if (hasTopLevelAlternation(source)) return "";
-  let out = "";
-  for (let i = 0; i < source.length; i++) {
+  if (source.includes("|") && hasTopLevelAlternation(source)) return "";
+  const run = PLAIN_RUN.exec(source)![0];
+  // Each plain character is part of the prefix unless a quantifier follows it: within the run
+  // none does, after it one may.
+  if (isQuantifier(source[run.length])) return run.slice(0, -1);
+  let out = run;
+  for (let i = run.length; i < source.length; i++) {
     const ch = source[i]!;
     if (ch === "\\") {
       const next = source[i + 1];
