@@ -16,6 +16,7 @@
  */
 import { heapStats } from "bun:jsc";
 import { createHmac } from "node:crypto";
+import { loadavg } from "node:os";
 import { createKeyedHash } from "../src/oidc/client/cache-key.ts";
 import { TokenCache } from "../src/oidc/client/token-cache.ts";
 import "../src/plugins/registry.ts"; // first: token-flow.ts alone enters the plugins' import cycle midway
@@ -62,6 +63,12 @@ function snapshot(label: string, base?: { rss: number; heap: number }) {
   return { rss, heap: h.heapSize, h };
 }
 
+// Other tenants of the machine change how fast the fill goes and how much of its garbage is left.
+const load = () =>
+  `load average ${loadavg()
+    .map((n) => n.toFixed(1))
+    .join(" ")}`;
+console.log(load());
 const base = snapshot("empty");
 const hash = await createKeyedHash("salt", (key) => (data) => createHmac("sha256", key).update(data).digest("base64url"));
 // The defaults of client-credentials.toml: no claim headers, no audience or scope requirements;
@@ -130,3 +137,4 @@ const top = Object.entries(full.h.objectTypeCounts)
 console.log("object types:", top.map(([t, n]) => `${t} ${n}`).join(", "));
 cache.clear();
 snapshot("cleared", base);
+console.log(load());
