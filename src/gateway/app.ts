@@ -25,7 +25,8 @@ import type { ConnectionPool, UpstreamTimeouts } from "../upstream/pool.ts";
 import { GatewayContext } from "./request-context.ts";
 import { checkProtocol, isWebSocketUpgrade } from "./router/protocols.ts";
 import { uriCapture } from "./router/captures.ts";
-import { Router, upstreamPath, type CompiledRoute } from "./router/router.ts";
+import { upstreamPath, type CompiledRoute } from "./router/router.ts";
+import { routingFor, type Routing } from "./router/routing.ts";
 import type { TargetPicker, UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 
 type Handler = PluginHandler;
@@ -36,6 +37,8 @@ export interface ProxyApp {
   readonly plugins: ReadonlyMap<string, PluginInstance>;
   /** Releases the plugin instances, except those a newer app took over. */
   close(keep?: ReadonlySet<PluginInstance>): Promise<void>;
+  /** Its compiled routes, which the next config's app keeps when neither routes nor services changed. */
+  readonly routing: Routing;
 }
 
 /**
@@ -53,6 +56,8 @@ export interface ProxyAppDeps {
   readonly pluginContext: PluginContext;
   /** Instances of the previous config, reused for unchanged entries. */
   readonly reuse?: ReadonlyMap<string, PluginInstance>;
+  /** The previous config's routing, kept if its routes and services are the same. */
+  readonly routing?: Routing;
   /** A fetch per service (its own TLS verification). */
   upstreamFetch(service: ServiceConfig): FetchLike;
   /** The gateway's own HTTP/1.1 client, a keep-alive pool per service; absent: `upstreamFetch`. */
@@ -71,9 +76,8 @@ export { pluginsForRoute } from "./plugin-chain.ts";
 
 export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps): Promise<ProxyApp> {
   const { log } = deps;
-  const servicesByName = new Map(config.services.map((s) => [s.name, s]));
-  const routes: CompiledRoute[] = config.routes.map((r, index) => ({ config: r, service: servicesByName.get(r.service)!, index }));
-  const router = new Router(routes);
+  const routing = routingFor(config, deps.routing);
+  const { routes, router } = routing;
 
   const instances = new Map<string, PluginInstance>();
   const active: ActivePlugin[] = [];
@@ -395,6 +399,7 @@ export async function createProxyApp(config: GatewayConfig, deps: ProxyAppDeps):
   return {
     fetch: handle,
     plugins: instances,
+    routing,
     async close(keep) {
       for (const { pool } of pools.values()) pool.close();
       for (const byTarget of targetPools.values()) for (const pool of byTarget.values()) pool.close();

@@ -280,7 +280,7 @@ export async function startGateway(
       log,
       metrics,
       pluginContext,
-      ...(previous ? { reuse: previous.app.plugins } : {}),
+      ...(previous ? { reuse: previous.app.plugins, routing: previous.app.routing } : {}),
       ...(config.keys.publish_path ? { publicRoutes: [{ path: config.keys.publish_path, handler: publishedJwks(keys) }] } : {}),
       upstreamFetch: (service) => runtime.createUpstreamFetch(outbound.get(service.name) ?? {}),
       upstreamConnect: (service: ServiceConfig, endpoint?: { hostname: string; port: number }) => {
