@@ -200,6 +200,23 @@ export class TokenCache<T> {
     }
   }
 
+  /**
+   * The value of `key` when it is a plain hit (fresh, no refresh due), without a promise; else
+   * undefined, and `get` decides. What a busy client's request takes.
+   */
+  hit(key: string): T | undefined {
+    const slot = this.find(key);
+    if (slot < 0) return undefined;
+    const t = this.table;
+    const now = this.now();
+    if (!(now < t.freshUntil[slot]!) || (now >= t.refreshAt[slot]! && now >= t.retryAt[slot]! && !this.inflight.has(key))) return undefined;
+    if (this.tick - t.tick[slot]! >= Math.max(1, t.size >>> 1)) {
+      t.touch(slot); // in the older half: move to the young end, away from eviction
+      t.tick[slot] = ++this.tick;
+    }
+    return this.valueOf(slot);
+  }
+
   delete(key: string): void {
     this.drop(key);
     this.negatives.delete(key);

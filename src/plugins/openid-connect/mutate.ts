@@ -99,10 +99,19 @@ export function createUpstreamHeaders(settings: UpstreamHeaderSettings): (c: Req
   // Keyed by the claims object: the token cache may hand out a new grant object for the same
   // cached entry (it keeps tokens packed, src/oidc/client/token-cache.ts), never new claims.
   const rendered = new WeakMap<object, HeaderPairs>();
+  // The last token header joined: a busy caller's token is the same string on each request, and
+  // `Headers.set` takes a joined (rope) ~1 KiB value ~250 ns slower than a flat one. One value, so
+  // no cached token gains a second copy.
+  let lastToken: string | undefined;
+  let lastValue = "";
   return (c, grant) => {
     const headers = c.var.upstreamHeaders;
     for (const name of owned) headers.delete(name);
-    headers.set(tokenName, prefix + grant.token);
+    if (grant.token !== lastToken) {
+      lastToken = grant.token;
+      lastValue = prefix + grant.token;
+    }
+    headers.set(tokenName, lastValue);
     if (mapping.length === 0) return;
     const key = grant.claims ?? grant;
     let pairs = rendered.get(key);

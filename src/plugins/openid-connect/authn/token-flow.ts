@@ -52,6 +52,8 @@ export interface FlowCache<T> {
    * so a miss that ends in a rejection (thrown by `cache.get`) is logged as a miss.
    */
   settle(c: RequestContext, result: CacheResult<T>): T;
+  /** Records a plain hit (`TokenCache.hit`) as `settle` records one. */
+  hit(c: RequestContext, value: T): T;
   /** Leaves the metrics and empties the cache. */
   close(): void;
 }
@@ -92,6 +94,11 @@ export async function createFlowCache<T extends Grant>(
       metrics?.tokenCache(label, CACHE_EVENT[result.state]);
       if (result.state === "negative") throw result.error;
       return result.value;
+    },
+    hit(c, value) {
+      c.var.logFields.token_cache = "hit";
+      metrics?.tokenCache(label, "hit");
+      return value;
     },
     close: meterCacheSize(ctx, label, cache),
   };
@@ -290,11 +297,18 @@ export async function grantAuthenticator({ config, issuer, ctx }: AuthenticatorD
         // The header is read first whatever else the request carries (readClientCredentials), so
         // its credentials are the caller's; a rediscovered token endpoint makes another key.
         if (known && meta && known.tokenEndpoint === (meta.discovery.token_endpoint ?? "")) {
+          // A plain hit without a promise; anything else (miss, refresh, negative) through get.
+          const hit = tokens.cache.hit(known.key);
           c.var.logFields.token_cache = "miss";
-          const value = tokens.settle(
-            c,
-            await tokens.cache.get(known.key, () => fetchToken({ ...(parseBasic(authorization!) as ClientCredentials), source: "header" }, meta)),
-          );
+          const value =
+            hit !== undefined
+              ? tokens.hit(c, hit)
+              : tokens.settle(
+                  c,
+                  await tokens.cache.get(known.key, () =>
+                    fetchToken({ ...(parseBasic(authorization!) as ClientCredentials), source: "header" }, meta),
+                  ),
+                );
           if (config.hide_credentials) c.var.upstreamHeaders.delete("authorization");
           return { method, grant: value, challenges: TOKEN_CHALLENGES };
         }

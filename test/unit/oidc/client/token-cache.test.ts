@@ -401,3 +401,42 @@ describe("token cache with a codec (tokens kept packed)", () => {
     expect(served).toEqual({ state: "refresh", value: { token: "old" } });
   });
 });
+
+describe("token cache plain hits without a promise", () => {
+  it("answers a fresh entry at once, and leaves misses, refresh-ahead and expiry to get", async () => {
+    const t = clock();
+    const cache = new TokenCache<string>(policy, { now: t.now });
+    let n = 0;
+    const fetch = counter(() => ({ value: `token-${++n}`, expiresAt: t.now() + 100_000 }));
+    expect(cache.hit("k")).toBeUndefined();
+    await cache.get("k", fetch);
+    expect(cache.hit("k")).toBe("token-1");
+    expect(cache.hit("other")).toBeUndefined();
+    t.advance(75_000); // TTL 90 s, refresh from 72 s: get's to start
+    expect(cache.hit("k")).toBeUndefined();
+    expect((await cache.get("k", fetch)).state).toBe("refresh");
+    await Bun.sleep(1);
+    expect(cache.hit("k")).toBe("token-2");
+    t.advance(91_000);
+    expect(cache.hit("k")).toBeUndefined();
+    expect(fetch.calls).toBe(2);
+  });
+
+  it("serves the entry it keeps after a failed refresh until the retry is due", async () => {
+    const t = clock();
+    const cache = new TokenCache<string>(policy, { now: t.now });
+    let fail = false;
+    const fetch = counter<string>(() => {
+      if (fail) throw new IdpError("unreachable", "down");
+      return { value: "token", expiresAt: t.now() + 100_000 };
+    });
+    await cache.get("k", fetch);
+    fail = true;
+    t.advance(75_000);
+    expect((await cache.get("k", fetch)).state).toBe("refresh");
+    await Bun.sleep(1);
+    expect(cache.hit("k")).toBe("token");
+    t.advance(RETRY_AFTER_FAILURE_MS);
+    expect(cache.hit("k")).toBeUndefined();
+  });
+});
