@@ -103,9 +103,14 @@ describe("client_secret_jwt in openid-connect", () => {
       `[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "${idp.issuer}"\nclient_id = "${GATEWAY.id}"\nclient_secret = "not-the-secret-0123456789"\nclient_auth = "client_secret_jwt"\nauth_methods = ["introspection"]\ncache_introspection = false`,
     );
     const { access_token } = await idp.token("opaque", "opaque-secret");
+    const before = (await idp.stats()).introspection;
     const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${access_token}` } });
     expect(res.status).toBe(503);
     await res.text();
+    // The IdP was asked, with an assertion, and refused it (not a 503 for any other reason).
+    const stats = await idp.stats();
+    expect(stats.introspection).toBe(before + 1);
+    expectAssertion(stats.lastIntrospection!.params, "HS256");
   });
 });
 
