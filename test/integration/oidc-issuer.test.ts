@@ -10,6 +10,7 @@ import { verifyAccessToken } from "../../src/oidc/resource/verify-access-token.t
 import { bunRuntime } from "../../src/runtime/bun.ts";
 import { freePort } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
+import { waitUntil } from "../support/wait.ts";
 
 const lines: Record<string, any>[] = [];
 const log = createLogger("debug", (line) => lines.push(JSON.parse(line)));
@@ -144,16 +145,17 @@ describe("issuer discovery", () => {
   it("refreshes stale metadata in the background and keeps it when the refresh fails", async () => {
     const issuer = await registry().acquire(settings(idp.issuer, { rediscoveryLifetime: 0.2 }));
     const first = issuer.peek()!;
+    const logged = lines.length;
     await idp.fail(503, { targets: ["discovery"] });
-    await Bun.sleep(250);
+    await Bun.sleep(250); // past rediscoveryLifetime: stale now
     expect(issuer.peek()).toBe(first); // stale is served while the refresh runs and fails
-    await Bun.sleep(100);
+    // Checked once the refresh has failed, not after a fixed time in which it may not have.
+    await waitUntil("the failed refresh", () => lines.slice(logged).some((l) => l.event === "oidc.issuer_refresh_failed"));
     expect(issuer.peek()).toBe(first);
     await idp.normal();
-    await Bun.sleep(250);
-    issuer.peek();
-    await Bun.sleep(100);
-    expect(issuer.peek()!.updatedAt).toBeGreaterThan(first.updatedAt);
+    // Once the IdP answers again, a read of the stale metadata refreshes it (in the background: wait for it).
+    await waitUntil("the refreshed metadata", () => issuer.peek()!.updatedAt > first.updatedAt);
+    issuer.stop();
   });
 
   it("forgets everything on request and rediscovers on next use", async () => {
