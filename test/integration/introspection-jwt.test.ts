@@ -90,9 +90,11 @@ describe("introspection_accept = application/token-introspection+jwt", () => {
   });
 
   it("refuses a token the signed answer says is not active with 401 invalid_token", async () => {
+    const before = (await idp.stats()).introspection;
     const res = await call(gw, "not-a-token-the-idp-issued");
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    expect((await idp.stats()).introspection).toBe(before + 1); // the IdP's answer decided, not the gateway alone
   });
 
   it("answers 502, logged, never 401, when the answer's signature does not verify", async () => {

@@ -101,9 +101,11 @@ describe("introspection_headers_client", () => {
 describe("introspection_check_active", () => {
   it("refuses by default a token the IdP answers active: false with 401 invalid_token", async () => {
     const gw = await gateway("");
+    const before = (await idp.stats()).introspection;
     const res = await call(gw, "not-a-token-the-idp-issued");
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    expect((await idp.stats()).introspection).toBe(before + 1); // the IdP's answer decided, not the gateway alone
   });
 
   it("accepts it with introspection_check_active = false, as Kong does", async () => {
