@@ -67,12 +67,14 @@ describe("client_secret_jwt in openid-connect", () => {
   });
 
   it("signs with client_alg when it is HS384 or HS512", async () => {
-    const gw = await gateway(oidc(`auth_methods = ["introspection"]\ncache_introspection = false\nclient_alg = "HS512"`));
-    const { access_token } = await idp.token("opaque", "opaque-secret");
-    const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${access_token}` } });
-    expect(res.status).toBe(200);
-    await res.text();
-    expectAssertion((await idp.stats()).lastIntrospection!.params, "HS512");
+    for (const alg of ["HS384", "HS512"]) {
+      const gw = await gateway(oidc(`auth_methods = ["introspection"]\ncache_introspection = false\nclient_alg = "${alg}"`));
+      const { access_token } = await idp.token("opaque", "opaque-secret");
+      const res = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Bearer ${access_token}` } });
+      expect(res.status).toBe(200);
+      await res.text();
+      expectAssertion((await idp.stats()).lastIntrospection!.params, alg);
+    }
   });
 
   it("exchanges the caller's token at the token endpoint with the assertion", async () => {
