@@ -173,6 +173,18 @@ describe("the upstream HTTP/1.1 client reads each framing", () => {
     ]);
     pool.close();
   });
+
+  it("reads header values as ISO-8859-1: every byte from 0x80 up is the code point of the same number", async () => {
+    const bytes = Buffer.from("HTTP/1.1 200 OK\r\nx-name: caf\xe9 \x80\x9f\xff\r\ncontent-length: 0\r\n\r\n", "latin1");
+    const { port } = rawServer((_h, s) => s.write(bytes));
+    const pool = poolFor(port);
+    const response = await pool.request(get(), timeouts);
+    expect(response.headers).toEqual([
+      ["x-name", "caf\u00e9 \u0080\u009f\u00ff"],
+      ["content-length", "0"],
+    ]);
+    pool.close();
+  });
 });
 
 describe("the upstream HTTP/1.1 client refuses ambiguous answers with 502 and discards the connection", () => {
@@ -187,6 +199,7 @@ describe("the upstream HTTP/1.1 client refuses ambiguous answers with 502 and di
     ["an obs-folded header", "HTTP/1.1 200 OK\r\nx-a: one\r\n  two\r\ncontent-length: 0\r\n\r\n"],
     ["a space before the colon", "HTTP/1.1 200 OK\r\ncontent-length : 0\r\n\r\n"],
     ["a bare LF in the head", "HTTP/1.1 200 OK\ncontent-length: 0\r\n\r\n"],
+    ["a bare CR at the end of the head", "HTTP/1.1 200 OK\r\ncontent-length: 0\r\r\n\r\n"],
     ["a malformed status line", "HTTP/1.1 20 OK\r\ncontent-length: 0\r\n\r\n"],
     ["a transfer coding other than chunked", "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nabc"],
     ["a malformed chunk size", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"],
