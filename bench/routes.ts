@@ -4,11 +4,12 @@
  * Per route set: time (and the process's CPU) to ready after start, the median of `--starts`
  * starts; RSS at ready and after the reloads; req/s on its first, middle and last route (wrk,
  * every route warmed up first, then each run paired with a run of the 1-route config next to it,
+ * each measured run after a settle run of the same route that is not counted,
  * medians of the rounds and of the pairs' ratios) with the gateway's CPU µs per request; the time
  * and CPU of a `POST /config/reload` of the same file (median of 3). The machine's load average is
  * printed with the table: on a shared machine the CPU columns say more than the wall-clock ones.
  *
- *   bun bench/routes.ts [--quick] [--duration 3] [--rounds 5] [--warmup 1] [--starts 3] [--sizes 1,1100,11000] [--gateway dist/oidc-gateway]
+ *   bun bench/routes.ts [--quick] [--duration 3] [--rounds 5] [--warmup 1] [--settle 1] [--starts 3] [--sizes 1,1100,11000] [--gateway dist/oidc-gateway]
  *
  * bench/bench.ts runs it too (`--skip routes` to leave it out).
  */
@@ -34,6 +35,8 @@ export interface RoutesOptions {
   readonly starts?: number;
   /** Seconds of wrk on every route before the measured runs (default 1). */
   readonly warmupSeconds?: number;
+  /** Seconds of wrk, not counted, right before each measured run (default 1; 0: none). */
+  readonly settleSeconds?: number;
 }
 
 interface Running {
@@ -61,7 +64,10 @@ export async function routesScenario(o: RoutesOptions) {
   const loadBefore = loadavg().map((l) => round1(l));
   const running: Running[] = [];
   /** One wrk run on one route; its req/s and the gateway's CPU µs per request are kept unless warming up. */
-  const measure = async (g: Running, p: Running["probes"][number], warmupSeconds?: number) => {
+  const measure = async (g: Running, p: Running["probes"][number], warmupSeconds?: number): Promise<{ rps: number }> => {
+    // A gateway that sat idle while the other was measured first pays its idle-time collections
+    // and cold caches, more with a larger heap: a settle run, not counted, before each measured one.
+    if (warmupSeconds === undefined && (o.settleSeconds ?? 1) > 0) await measure(g, p, o.settleSeconds ?? 1);
     const cpu = cpuSeconds(g.proc.pid);
     const result = await runWrk(
       o.wrk,
@@ -197,6 +203,7 @@ export async function routesScenario(o: RoutesOptions) {
       duration_seconds: o.durationSeconds,
       rounds: o.rounds,
       warmup_seconds: o.warmupSeconds ?? 1,
+      settle_seconds: o.settleSeconds ?? 1,
       connections: o.connections,
       starts: o.starts ?? 3,
       load_average: { before: loadBefore, after: loadavg().map((l) => round1(l)) },
@@ -210,7 +217,7 @@ export async function routesScenario(o: RoutesOptions) {
 export function printRoutes(r: Awaited<ReturnType<typeof routesScenario>>): void {
   console.log(`load average (1, 5, 15 min) before ${r.load_average.before.join(" ")}, after ${r.load_average.after.join(" ")}`);
   console.log(
-    `req/s: wrk -t1 -c${r.connections}, ${r.rounds} rounds of ${r.duration_seconds} s after ${r.warmup_seconds} s of warm-up per route, medians; ` +
+    `req/s: wrk -t1 -c${r.connections}, ${r.rounds} rounds of ${r.duration_seconds} s (each after ${r.settle_seconds} s not counted) after ${r.warmup_seconds} s of warm-up per route, medians; ` +
       "each run paired with a run of the 1-route config next to it, ratio = median of the pairs' ratios",
   );
   console.log(
@@ -250,6 +257,7 @@ if (import.meta.main) {
       durationSeconds: Number(arg("--duration", quick ? "2" : "3")),
       rounds: Number(arg("--rounds", quick ? "1" : "5")),
       warmupSeconds: Number(arg("--warmup", "1")),
+      settleSeconds: Number(arg("--settle", "1")),
       sizes: arg("--sizes", "1,1100,11000").split(",").map(Number),
       starts: Number(arg("--starts", quick ? "1" : "3")),
       connections: 50,

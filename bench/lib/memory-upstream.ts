@@ -11,12 +11,12 @@ const upstreamBytes = new TextEncoder().encode(
     .join("\r\n")}\r\n\r\nok`,
 );
 
-/** A connection that answers every request head with the upstream's bytes, on the next microtask. */
+/** A connection that answers every request head with the upstream's bytes in a Buffer (as a Bun socket delivers them), on the next microtask. */
 export const memoryConnect = async (_options: unknown, events: { data(chunk: Uint8Array): void }) => ({
   events,
   closed: false,
   write(data: Uint8Array | string) {
-    if (typeof data !== "string" || data.endsWith("\r\n\r\n")) queueMicrotask(() => events.data(upstreamBytes.slice()));
+    if (typeof data !== "string" || data.endsWith("\r\n\r\n")) queueMicrotask(() => events.data(Buffer.from(upstreamBytes)));
     return true;
   },
   pause() {},
