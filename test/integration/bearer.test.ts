@@ -387,7 +387,7 @@ describe("tokens that are not valid here", () => {
 describe("latency", () => {
   it("adds little to the plain route on the bearer and the bearer+DPoP path (2000 sequential requests each)", async () => {
     const plain = await startGateway({
-      config: `[server]\nproxy_listen = "127.0.0.1:{{proxy}}"\nadmin_listen = "127.0.0.1:{{admin}}"\n[[services]]\nname = "echo"\nurl = "${upstream.url}/anything"\n[[routes]]\nname = "all"\nservice = "echo"\npaths = ["/"]\n`,
+      config: `${serverTable()}[[services]]\nname = "echo"\nurl = "${upstream.url}/anything"\n[[routes]]\nname = "all"\nservice = "echo"\npaths = ["/"]\n`,
     });
     gateways.push(plain);
     const N = 2000;

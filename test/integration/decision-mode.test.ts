@@ -8,7 +8,7 @@
  * answer read as Envoy reads it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { freePort, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { freePort, serverTable, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startCaddyForwardAuth, startNginxAuthRequest, type FrontProxy } from "../support/front-proxy.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { connect } from "../support/raw-http.ts";
@@ -28,12 +28,7 @@ beforeAll(async () => {
   upstream = await startEchoUpstream();
   decisionPort = await freePort();
   gw = await startGateway({
-    config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-decision_listen = "127.0.0.1:${decisionPort}"
-decision_path_prefix = "/ext-authz"
-
+    config: `${serverTable(`decision_listen = "127.0.0.1:${decisionPort}"\ndecision_path_prefix = "/ext-authz"`)}
 [[services]]
 name = "api"
 url = "http://127.0.0.1:1"

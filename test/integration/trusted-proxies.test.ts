@@ -12,7 +12,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer as createTlsServer, type Server, type TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { ensureCerts } from "../support/certs.ts";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { serverTable, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
@@ -64,15 +64,11 @@ const urlEncodedPem = (c: X509Certificate) => encodeURIComponent(c.toString());
 const sha256Hex = (c: X509Certificate) => c.fingerprint256.replace(/:/g, "").toLowerCase();
 let xfccMode: "cert" | "hash" | "garbage" = "cert";
 
-const gatewayConfig = (trusted: string) => `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-trusted_certificates = ["${join(certs, "ca.crt")}"]
+const gatewayConfig = (trusted: string) => `${serverTable(`trusted_certificates = ["${join(certs, "ca.crt")}"]
 trusted_ips = [${trusted}]
 real_ip_header = "X-Forwarded-For"
 real_ip_recursive = true
-client_cert_header = "X-Forwarded-Client-Cert"
-
+client_cert_header = "X-Forwarded-Client-Cert"`)}
 [[services]]
 name = "echo"
 url = "${upstream.url}/anything"

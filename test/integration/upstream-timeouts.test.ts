@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { request as httpRequest } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { serverTable, startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 
 const KONG_504 = { message: "The upstream server is timing out" };
 
@@ -48,10 +48,7 @@ beforeAll(async () => {
   port = (upstream.address() as { port: number }).port;
   mutePort = (mute.address() as { port: number }).port;
   gw = await startGateway({
-    config: `[server]
-proxy_listen = "127.0.0.1:{{proxy}}"
-admin_listen = "127.0.0.1:{{admin}}"
-
+    config: `${serverTable()}
 [[services]]
 name = "reads"
 url = "http://127.0.0.1:${port}"
