@@ -72,6 +72,7 @@ describe("bearer_token_header_name", () => {
   it("answers a malformed value with 400 invalid_request and a Bearer challenge", async () => {
     const res = await get(gw, { "x-access-token": "Basic c2VydmljZTpzZWNyZXQ=" });
     expect(res.status).toBe(400);
+    expect(res.headers.get("www-authenticate")).toStartWith("Bearer ");
     expect(res.headers.get("www-authenticate")).toContain('error="invalid_request"');
     await res.text();
   });
