@@ -4,15 +4,16 @@
  * not belong to its certificate.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { CERTS_DIR, ensureCerts } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
+import { tempFolders } from "../support/temp.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "gw-sni-"));
+/** The suite's certificates and check files, removed after the file. */
+const dir = tempFolders("gw-sni-")();
 let upstream: EchoUpstream;
 let gw: GatewayProcess;
 
