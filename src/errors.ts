@@ -26,7 +26,8 @@ export type ErrorCode =
   | "cluster.redis_unavailable"
   | `token.${AccessTokenFailure}`
   | "keys.invalid"
-  | "keys.unavailable";
+  | "keys.unavailable"
+  | "internal.crypto";
 
 /** An error with a code; its `name` is its class's. */
 abstract class CodedError extends Error {
@@ -211,6 +212,13 @@ export class IdpError extends GatewayError {
 /** Every target of the service's upstream has weight 0 or is unhealthy (Kong's words and status). */
 export const NoHealthyPeerError = fixedError("NoHealthyPeerError", "upstream.no_healthy_target", 503, "failure to get a peer from the ring-balancer");
 export type NoHealthyPeerError = InstanceType<typeof NoHealthyPeerError>;
+
+/**
+ * A signature check threw inside our runtime (node:crypto or WebCrypto answer false for any
+ * malformed signature, on Bun and Deno): our failure, a logged 500, never the caller's 401.
+ */
+export const CryptoFailureError = fixedError("CryptoFailureError", "internal.crypto", 500, "An unexpected error occurred");
+export type CryptoFailureError = InstanceType<typeof CryptoFailureError>;
 
 /** DPoP requests refused because replays cannot be checked fleet-wide (`dpop_replay_fallback = "refuse"`). */
 export const ReplayStoreUnavailableError = fixedError(

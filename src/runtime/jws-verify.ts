@@ -15,6 +15,7 @@ const CURVE: Readonly<Record<string, string>> = { ES256: "prime256v1", ES384: "s
  * A signature check for `alg` with the public `jwk`, or undefined when this is not a plain case
  * (an unknown algorithm, a key of another type or curve, an RSA key under 2048 bits, a private
  * key): the caller then uses WebCrypto, which refuses or accepts exactly as before.
+ * The check throws only when the runtime fails, never for a bad signature.
  */
 export function jwsVerifier(jwk: Readonly<Record<string, unknown>>, alg: string): Check | undefined {
   // A private JWK would give its public half here; it is refused, not verified with.
@@ -42,11 +43,6 @@ export function jwsVerifier(jwk: Readonly<Record<string, unknown>>, alg: string)
     digest = null;
     input = key;
   } else return undefined;
-  return (data, signature) => {
-    try {
-      return nodeCrypto().verify(digest, data, input, signature);
-    } catch {
-      return false;
-    }
-  };
+  // A malformed signature gives false; a throw is the runtime failing and reaches the caller as one.
+  return (data, signature) => nodeCrypto().verify(digest, data, input, signature);
 }

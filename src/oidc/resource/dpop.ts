@@ -11,8 +11,17 @@
  * public name, configure the public origin (e.g. `https://api.example.com`).
  * The path is the request path as received, before `strip_path`.
  */
-import { base64url as b64u, calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from "jose";
-import { AuthError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
+import {
+  base64url as b64u,
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importJWK,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+} from "jose";
+import { AuthError, CryptoFailureError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, replayKeySync, type ReplayStore, type Sha256 } from "./replay-store.ts";
 import { base64url } from "../../lib/base64url.ts";
@@ -285,8 +294,8 @@ export async function verifyDpopProof(input: DpopProofInput): Promise<VerifiedDp
             clockTolerance: config.leeway,
           })
         ).payload;
-  } catch {
-    throw fail(config, "invalid_dpop_proof", "'DPoP' proof signature or structure is invalid");
+  } catch (error) {
+    throw signatureFailure(config, error);
   }
   if (!known) config.proofKeys?.remember(segment, proofKey);
 
@@ -391,7 +400,15 @@ function verifiedClaims(
   const second = proof.lastIndexOf(".");
   const first = proof.indexOf(".");
   // jose's own base64url decoder and a lenient UTF-8 decode, as jwtVerify reads them.
-  if (!check(encoder.encode(proof.slice(0, second)), b64u.decode(proof.slice(second + 1)))) throw new Error("signature");
+  const data = encoder.encode(proof.slice(0, second));
+  const signature = b64u.decode(proof.slice(second + 1));
+  let valid: boolean;
+  try {
+    valid = check(data, signature);
+  } catch (cause) {
+    throw new CryptoFailureError("the runtime's signature check of a DPoP proof threw", { cause });
+  }
+  if (!valid) throw new Error("signature");
   const payload: unknown = JSON.parse(decoder.decode(b64u.decode(proof.slice(first + 1, second))));
   if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new Error("not an object");
   const claims = payload as Record<string, unknown>;
@@ -399,6 +416,17 @@ function verifiedClaims(
   if (typeof claims.nbf === "number" && claims.nbf > now + leeway) throw new Error("nbf");
   if (typeof claims.exp === "number" && claims.exp <= now - leeway) throw new Error("exp");
   return claims;
+}
+
+/**
+ * A proof's signature check that did not pass: the caller's `invalid_dpop_proof`, unless the check
+ * itself threw (jose keeps WebCrypto's throw as the `cause`), which is ours.
+ */
+function signatureFailure(config: DpopConfig, error: unknown): Error {
+  if (error instanceof CryptoFailureError) return error;
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed && error.cause !== undefined)
+    return new CryptoFailureError("WebCrypto's signature check of a DPoP proof threw", { cause: error.cause });
+  return fail(config, "invalid_dpop_proof", "'DPoP' proof signature or structure is invalid");
 }
 
 /** `htu` names one of our origins and the request path, ignoring query and fragment. */
