@@ -10,6 +10,16 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export type TokenCacheEvent = "hit" | "miss" | "refresh" | "eviction" | "negative_hit" | "resurrected";
 export type IdpEndpoint = "discovery" | "jwks" | "token" | "introspection";
 
+type CollectDefaultMetrics = (options: { register: Registry }) => void;
+const importDefaultMetrics = (): Promise<CollectDefaultMetrics> => import("prom-client/lib/defaultMetrics.js").then((m) => m.default);
+
+export interface MetricsOptions {
+  /** Told once when prom-client's process metrics cannot be built (e.g. their module fails to load). */
+  readonly onDefaultMetricsError?: (error: unknown) => void;
+  /** Where the process metrics come from (tests). */
+  readonly importDefaultMetrics?: () => Promise<CollectDefaultMetrics>;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   // The per-request metrics: one series object per route and per service, updated directly.
@@ -85,7 +95,9 @@ export class Metrics {
     },
   });
 
-  constructor(version: string, runtime: string) {
+  readonly #options: MetricsOptions;
+  constructor(version: string, runtime: string, options: MetricsOptions = {}) {
+    this.#options = options;
     new Gauge({
       name: "gateway_build_info",
       help: "Version and runtime of this gateway.",
@@ -99,16 +111,28 @@ export class Metrics {
   // the listeners are up (startGateway) or at the first scrape, in the place they had at construction.
   readonly #ownMetrics: number;
   #defaults: Promise<void> | undefined;
+  #defaultsFailed = false;
+  /**
+   * Never rejects: a failure is reported once (`onDefaultMetricsError`), /metrics serves the
+   * gateway's own series meanwhile, and the next scrape tries again.
+   */
   defaultMetrics(): Promise<void> {
-    this.#defaults ??= import("prom-client/lib/defaultMetrics.js").then(({ default: collectDefaultMetrics }) => {
-      const before = this.registry.getMetricsAsArray();
-      collectDefaultMetrics({ register: this.registry });
-      const all = this.registry.getMetricsAsArray();
-      if (before.length === this.#ownMetrics) return;
-      const order = [...before.slice(0, this.#ownMetrics), ...all.slice(before.length), ...before.slice(this.#ownMetrics)];
-      this.registry.clear();
-      for (const metric of order) this.registry.registerMetric(metric as unknown as Metric);
-    });
+    this.#defaults ??= (this.#options.importDefaultMetrics ?? importDefaultMetrics)()
+      .then((collectDefaultMetrics) => {
+        const before = this.registry.getMetricsAsArray();
+        collectDefaultMetrics({ register: this.registry });
+        const all = this.registry.getMetricsAsArray();
+        if (before.length === this.#ownMetrics) return;
+        const order = [...before.slice(0, this.#ownMetrics), ...all.slice(before.length), ...before.slice(this.#ownMetrics)];
+        this.registry.clear();
+        for (const metric of order) this.registry.registerMetric(metric as unknown as Metric);
+      })
+      .catch((error: unknown) => {
+        this.#defaults = undefined;
+        if (this.#defaultsFailed) return;
+        this.#defaultsFailed = true;
+        this.#options.onDefaultMetricsError?.(error);
+      });
     return this.#defaults;
   }
 

@@ -235,7 +235,10 @@ export async function startGateway(
   worker: WorkerOptions = {},
 ): Promise<RunningGateway> {
   const startedAt = Date.now();
-  const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`);
+  const metrics = new Metrics(VERSION, `${runtime.name} ${runtime.version}`, {
+    // Once per process: /metrics then serves the gateway's own series, and each scrape retries.
+    onDefaultMetricsError: (error) => log.error("metrics.process_metrics_failed", { error }),
+  });
   const shared = createShared();
   // One link to the fleet's Redis per process, kept across reloads (a [cluster] change needs a restart).
   const clusterConfig = loaded.config.cluster;
@@ -365,7 +368,8 @@ export async function startGateway(
     throw error;
   }
   // Not needed before the first request: the process metrics are built once the gateway serves.
-  const defaultMetrics = setTimeout(() => void metrics.defaultMetrics(), 1_000);
+  // defaultMetrics() never rejects: a failure is logged once through onDefaultMetricsError.
+  const defaultMetrics = setTimeout(() => metrics.defaultMetrics(), 1_000);
   (defaultMetrics as { unref?: () => void }).unref?.();
   metrics.upstreamTargets(() =>
     [...current.upstreams.values()].flatMap((p) =>
