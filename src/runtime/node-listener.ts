@@ -371,8 +371,13 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
     ...(limits.tlsHandshakeTimeout > 0 ? { handshakeTimeout: limits.tlsHandshakeTimeout } : {}),
     ...(tlsFiles.certificates?.length ? { SNICallback: sniCallback(tlsFiles.certificates) } : {}),
   };
+  // Only a WebSocket handshake leaves node:http's parser for the `upgrade` event: any other request
+  // carrying Upgrade is read as every request is (its body forwarded, its waits bounded), as Bun.serve does.
+  const shouldUpgradeCallback = (req: http.IncomingMessage) => req.headers.upgrade?.toLowerCase() === "websocket";
   const direct = secureOptions !== undefined && nativeHttps;
-  const server: http.Server = direct ? nodeHttps().createServer(secureOptions, onRequest) : nodeHttp().createServer(onRequest);
+  const server: http.Server = direct
+    ? nodeHttps().createServer({ ...secureOptions, shouldUpgradeCallback }, onRequest)
+    : nodeHttp().createServer({ shouldUpgradeCallback }, onRequest);
   // What node:http's own parser refuses (two Content-Length headers, bad framing) gets the same
   // JSON 400 as the edge checks, written by us: Deno's node:http sometimes closed with no answer.
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
@@ -383,9 +388,9 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
       `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
-  // An `Upgrade` request comes here with the raw socket instead of to the request handler: a
-  // WebSocket handshake runs the same pipeline with `conn.upgrade`; any other answer is written
-  // on the socket, which then closes (the connection cannot carry another request).
+  // A WebSocket handshake (`shouldUpgradeCallback`) comes here with the raw socket instead of to
+  // the request handler, and runs the same pipeline with `conn.upgrade`; any other answer is
+  // written on the socket, which then closes (the connection cannot carry another request).
   server.on("upgrade", async (req: http.IncomingMessage, socket: net.Socket, head: Uint8Array) => {
     const state = connections.get(socket);
     if (state) {

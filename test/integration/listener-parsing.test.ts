@@ -137,6 +137,25 @@ for (const { name, runtime, server, bunServe } of VARIANTS) {
         expect(answer.text.indexOf("/anything/second")).toBeGreaterThan(answer.text.indexOf("/anything/first"));
       });
 
+      // node:http hands any request with Upgrade to its `upgrade` event, unparsed past the head;
+      // Bun.serve reads such a request's body as any other.
+      for (const [framing, header, body] of [
+        ["Content-Length", "Content-Length: 5", "hello"],
+        ["chunked", "Transfer-Encoding: chunked", "2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n"],
+      ] as const) {
+        it(`the ${listener} listener forwards the ${framing} body of a request whose Upgrade is not a WebSocket handshake`, async () => {
+          const id = `${runtime}-${listener}-upgrade-body-${crypto.randomUUID()}`;
+          const answer = await rawExchange(
+            targets()[listener],
+            `POST /upgrade-body HTTP/1.1\r\n${H}X-Request-Id: ${id}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n${header}\r\n\r\n${body}`,
+            3000,
+          );
+          expect(answer.statuses).toEqual([200]);
+          expect(answer.text).toContain('"data":"hello"');
+          expect(upstream.seen.find((s) => s.headers["x-request-id"] === id)?.method).toBe("POST");
+        });
+      }
+
       it(`the ${listener} listener answers a well-formed HTTP/1.0 request with Host`, async () => {
         const answer = await rawExchange(targets()[listener], `GET /a HTTP/1.0\r\n${H}\r\n`);
         expect(answer.statuses).toEqual([200]);
