@@ -23,6 +23,9 @@ import { UpstreamPool } from "../upstream/balancer/upstream-pool.ts";
 import { VERSION } from "../version.ts";
 import { createProxyApp, type ProxyApp } from "./app.ts";
 import { originalRequest } from "./decision.ts";
+import { errorResponse } from "./error-response.ts";
+import { requestIdFrom } from "./headers.ts";
+import { splitTarget } from "./path.ts";
 import { badRequest } from "../runtime/request-target.ts";
 import { pluginRegistry } from "../plugins/registry.ts";
 import { readPemFile } from "../config/pem-file.ts";
@@ -103,6 +106,19 @@ interface ListenerSpec {
   readonly limits: ListenerLimits;
   readonly strict?: boolean;
   readonly handler: RequestHandler;
+}
+
+/**
+ * A handler that threw past the pipeline's error mapping (which logs what it maps): our failure,
+ * logged with the request id the 500 carries. Method and path only: no header, no query.
+ */
+function listenerFailure(log: Logger, listener: string): (error: unknown, request: Request | undefined) => Response {
+  return (error, request) => {
+    const requestId = requestIdFrom(request?.headers ?? new Headers());
+    const path = request ? splitTarget(request.url).path : undefined;
+    log.error("listener.handler_failed", { listener, request_id: requestId, method: request?.method, path, error });
+    return errorResponse(undefined, { requestId });
+  };
 }
 
 function listenerLimits(server: GatewayConfig["server"]): ListenerLimits {
@@ -338,7 +354,7 @@ export async function startGateway(
 
   const listeners = new Map<string, Listener>();
   const open = async (name: string, spec: ListenerSpec) => {
-    const listener = await runtime.listen(spec);
+    const listener = await runtime.listen({ ...spec, onError: listenerFailure(log, name) });
     listeners.set(name, listener);
     log.info("listener.started", { listener: name, address: `${listener.hostname}:${listener.port}`, tls: !!spec.tls, mtls: !!spec.tls?.clientCa });
   };

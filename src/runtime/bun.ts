@@ -3,6 +3,7 @@ import { chmod, mkdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { withSystemRoots } from "./system-roots.ts";
 import { edgeRefusal } from "./request-target.ts";
+import { handlerFailed } from "./handler-failure.ts";
 import { watchFile } from "./node-watch.ts";
 import { jwsVerifier } from "./jws-verify.ts";
 import { tcpConnect } from "./tcp-connect.ts";
@@ -57,8 +58,8 @@ async function listen(options: ListenOptions): Promise<Listener> {
       ) as Promise<Response>;
     },
     websocket: bunWebSocketHandlers as never,
-    error() {
-      return new Response('{"message":"An unexpected error occurred"}', { status: 500, headers: { "content-type": "application/json" } });
+    error(error) {
+      return handlerFailed(options, error, undefined);
     },
   });
   localPort = server.port ?? options.port;

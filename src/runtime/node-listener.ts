@@ -10,6 +10,7 @@ import type * as tls from "node:tls";
 import { nodeCrypto, nodeHttp, nodeHttps, nodeStream, nodeTls } from "./builtins.ts";
 import type * as net from "node:net";
 import { handshakeKey, NODE_UPGRADED, nodeUpgrade } from "./node-websocket.ts";
+import { handlerFailed } from "./handler-failure.ts";
 import { absoluteAuthority, badRequest, edgeRefusal, isValidHost } from "./request-target.ts";
 import {
   DEFAULT_LIMITS,
@@ -328,11 +329,12 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
       init.body = nodeStream().Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
       init.duplex = "half";
     }
+    const request = new Request(prepared.url, init);
     let response: Response;
     try {
-      response = await options.handler(new Request(prepared.url, init), conn);
-    } catch {
-      response = new Response('{"message":"An unexpected error occurred"}', { status: 500 });
+      response = await options.handler(request, conn);
+    } catch (error) {
+      response = handlerFailed(options, error, request);
     }
     const out: Record<string, string | string[]> = {};
     response.headers.forEach((v, k) => {
@@ -416,11 +418,12 @@ export async function listenNode(options: ListenOptions, nativeHttps = false): P
           },
         }
       : prepared.conn;
+    const request = new Request(prepared.url, { method: req.method, headers: prepared.headers });
     let response: Response;
     try {
-      response = await options.handler(new Request(prepared.url, { method: req.method, headers: prepared.headers }), conn);
-    } catch {
-      response = new Response('{"message":"An unexpected error occurred"}', { status: 500 });
+      response = await options.handler(request, conn);
+    } catch (error) {
+      response = handlerFailed(options, error, request);
     }
     if (upgraded && response === NODE_UPGRADED) return;
     answer(response);

@@ -113,6 +113,12 @@ export interface ListenOptions {
    */
   readonly strict?: boolean;
   readonly handler: RequestHandler;
+  /**
+   * The answer when `handler` throws, from the layer that can log it (the runtime has no
+   * logger); the request when the listener still has it (Bun.serve's error callback has not).
+   * Unset, or throwing itself: a bare JSON 500 (`handlerFailed`).
+   */
+  readonly onError?: (error: unknown, request: Request | undefined) => Response;
 }
 
 export interface Listener {
