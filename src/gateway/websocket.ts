@@ -43,6 +43,12 @@ function relay(upstream: UpstreamWebSocket, idleMs: number, onEnd: () => void, o
     upstream.closeWith(GOING_AWAY, "idle");
     caller?.close(GOING_AWAY, "idle");
   };
+  // Idle means no byte read either way (nginx's proxy_read_timeout): a big message read slowly is
+  // not idle, though it is whole only at its last byte.
+  const active = () => {
+    last = performance.now();
+  };
+  upstream.onActivity = active;
   upstream.onMessage = (data) => {
     last = performance.now();
     // The caller's buffer is full: stop reading the upstream until it drains.
@@ -89,6 +95,7 @@ function relay(upstream: UpstreamWebSocket, idleMs: number, onEnd: () => void, o
         caller?.pause?.();
       }
     },
+    activity: active,
     close(code, reason) {
       if (!finish()) return;
       upstream.closeWith(code, reason);

@@ -89,7 +89,10 @@ export function nodeUpgrade(socket: net.Socket, key: string, head: Uint8Array, o
       WEBSOCKET_MAX_MESSAGE,
       "caller",
     );
-    socket.on("data", (chunk: Uint8Array) => reader.push(chunk));
+    socket.on("data", (chunk: Uint8Array) => {
+      session.activity();
+      reader.push(chunk);
+    });
     socket.on("drain", () => session.drain());
     socket.on("close", () => {
       report(1006, "");

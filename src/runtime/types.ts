@@ -49,6 +49,8 @@ export interface CallerWebSocket {
 export interface WebSocketSession {
   open(socket: CallerWebSocket): void;
   message(data: string | Uint8Array): void;
+  /** Bytes of a caller's frame arrived (listeners that read frames themselves): not idle, though no message is whole yet. */
+  activity(): void;
   close(code: number, reason: string): void;
   /** The send buffer emptied after `send` returned false. */
   drain(): void;

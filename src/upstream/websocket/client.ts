@@ -52,6 +52,8 @@ export class UpstreamWebSocket implements SocketEvents {
   /** The connection ended without a close frame (or broke the protocol). */
   onEnd: (why: string) => void = () => {};
   onDrain: () => void = () => {};
+  /** Bytes arrived after the handshake (a big message is read in many). */
+  onActivity: () => void = () => {};
   #head: Uint8Array[] = [];
   #headBytes = 0;
   #handshake: ((bytes: Uint8Array | Error) => void) | undefined;
@@ -107,8 +109,12 @@ export class UpstreamWebSocket implements SocketEvents {
       }
       return;
     }
-    if (this.#open) this.#reader.push(chunk);
-    else this.#early.push(chunk);
+    if (!this.#open) {
+      this.#early.push(chunk);
+      return;
+    }
+    this.onActivity();
+    this.#reader.push(chunk);
   }
 
   drain(): void {
