@@ -13,6 +13,7 @@ import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp
 import { handshakeRequest, statusLineOf } from "../support/raw-http.ts";
 import { tlsServerConfig } from "../support/tls-gateway.ts";
 import {
+  BULK_TRANSFER_TIMEOUT_MS,
   echoRoutes,
   expectRefusedWithoutToken,
   expectSlowUpstreamToGetAll,
@@ -120,7 +121,7 @@ describe("a WebSocket on the mTLS listener (a wss route with client_ca)", () => 
   it(
     "holds a fast caller back while the upstream reads slowly (40 MiB), every message delivered",
     () => expectSlowUpstreamToGetAll(mtls, "/wss", 640),
-    30_000,
+    BULK_TRANSFER_TIMEOUT_MS,
   );
 
   it("refuses a handshake without Sec-WebSocket-Key with 400", async () => {

@@ -10,6 +10,7 @@ import { startGateway, type GatewayProcess, serverTable } from "../support/gatew
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { handshakeRequest, statusLineOf } from "../support/raw-http.ts";
 import {
+  BULK_TRANSFER_TIMEOUT_MS,
   BURST_COUNT,
   echoRoutes,
   expectRefusedWithoutToken,
@@ -91,48 +92,52 @@ describe("a WebSocket through a bearer-protected route", () => {
 });
 
 describe("WebSocket backpressure", () => {
-  it("delivers a 20 MiB burst from the upstream whole and in order to a caller that stops reading for a while", async () => {
-    const access = await token();
-    const numbers: number[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
-        socket.write(handshakeRequest("/ws", { Authorization: `Bearer ${access}` }));
-      });
-      let head = "";
-      let upgraded = false;
-      const reader = new FrameReader(
-        {
-          message: (m) => {
-            if (typeof m === "string") return;
-            numbers.push(new DataView(m.buffer, m.byteOffset).getUint32(0));
-            if (numbers.length === BURST_COUNT) {
-              socket.destroy();
-              resolve();
-            }
+  it(
+    "delivers a 20 MiB burst from the upstream whole and in order to a caller that stops reading for a while",
+    async () => {
+      const access = await token();
+      const numbers: number[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(gw.ports.proxy, "127.0.0.1", () => {
+          socket.write(handshakeRequest("/ws", { Authorization: `Bearer ${access}` }));
+        });
+        let head = "";
+        let upgraded = false;
+        const reader = new FrameReader(
+          {
+            message: (m) => {
+              if (typeof m === "string") return;
+              numbers.push(new DataView(m.buffer, m.byteOffset).getUint32(0));
+              if (numbers.length === BURST_COUNT) {
+                socket.destroy();
+                resolve();
+              }
+            },
+            ping: () => {},
+            close: (code) => reject(new Error(`closed with ${code} after ${numbers.length} messages`)),
+            error: reject,
           },
-          ping: () => {},
-          close: (code) => reject(new Error(`closed with ${code} after ${numbers.length} messages`)),
-          error: reject,
-        },
-        1024 * 1024,
-      );
-      socket.on("data", (chunk: Buffer) => {
-        if (upgraded) return reader.push(new Uint8Array(chunk));
-        head += chunk.toString("latin1");
-        const end = head.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        upgraded = true;
-        expect(head.slice(0, head.indexOf("\r\n"))).toBe("HTTP/1.1 101 Switching Protocols");
-        socket.write(encodeFrame(OP.text, new TextEncoder().encode("burst")));
-        // The slow caller: nothing read for 1.5 s while the upstream sends everything at once.
-        socket.pause();
-        setTimeout(() => socket.resume(), 1500);
+          1024 * 1024,
+        );
+        socket.on("data", (chunk: Buffer) => {
+          if (upgraded) return reader.push(new Uint8Array(chunk));
+          head += chunk.toString("latin1");
+          const end = head.indexOf("\r\n\r\n");
+          if (end < 0) return;
+          upgraded = true;
+          expect(head.slice(0, head.indexOf("\r\n"))).toBe("HTTP/1.1 101 Switching Protocols");
+          socket.write(encodeFrame(OP.text, new TextEncoder().encode("burst")));
+          // The slow caller: nothing read for 1.5 s while the upstream sends everything at once.
+          socket.pause();
+          setTimeout(() => socket.resume(), 1500);
+        });
+        socket.on("error", reject);
+        socket.on("close", () => reject(new Error(`the connection closed after ${numbers.length} messages`)));
       });
-      socket.on("error", reject);
-      socket.on("close", () => reject(new Error(`the connection closed after ${numbers.length} messages`)));
-    });
-    expect(numbers).toEqual(Array.from({ length: BURST_COUNT }, (_, i) => i));
-  }, 30_000);
+      expect(numbers).toEqual(Array.from({ length: BURST_COUNT }, (_, i) => i));
+    },
+    BULK_TRANSFER_TIMEOUT_MS,
+  );
 
   it(
     "holds a fast caller back while the upstream reads slowly: every message arrives, in order",
@@ -143,6 +148,6 @@ describe("WebSocket backpressure", () => {
   it(
     "holds back a caller that outruns a slow upstream by 40 MiB: every message arrives",
     () => expectSlowUpstreamToGetAll(plain, "/ws", BURST_COUNT * 2),
-    30_000,
+    BULK_TRANSFER_TIMEOUT_MS,
   );
 });
