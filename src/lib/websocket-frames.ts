@@ -14,7 +14,9 @@ export function encodeFrame(opcode: number, payload: Uint8Array, masked = true):
   const length = payload.byteLength;
   const maskBit = masked ? 0x80 : 0;
   const headerLength = 2 + (length < 126 ? 0 : length < 65536 ? 2 : 8) + (masked ? 4 : 0);
-  const frame = new Uint8Array(headerLength + length);
+  // A masked payload starts on a 4-byte boundary of its buffer, so it is masked a word at a time.
+  const lead = masked ? (4 - (headerLength & 3)) & 3 : 0;
+  const frame = new Uint8Array(lead + headerLength + length).subarray(lead);
   frame[0] = 0x80 | opcode;
   let at = 2;
   if (length < 126) frame[1] = maskBit | length;
@@ -25,30 +27,16 @@ export function encodeFrame(opcode: number, payload: Uint8Array, masked = true):
     at = 4;
   } else {
     frame[1] = maskBit | 127;
-    const view = new DataView(frame.buffer);
+    const view = new DataView(frame.buffer, frame.byteOffset);
     view.setUint32(2, Math.floor(length / 2 ** 32));
     view.setUint32(6, length >>> 0);
     at = 10;
   }
-  if (!masked) {
-    frame.set(payload, at);
-    return frame;
-  }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
-  frame.set(mask, at);
-  at += 4;
-  const m0 = mask[0]!;
-  const m1 = mask[1]!;
-  const m2 = mask[2]!;
-  const m3 = mask[3]!;
-  let i = 0;
-  for (; i + 4 <= length; i += 4) {
-    frame[at + i] = payload[i]! ^ m0;
-    frame[at + i + 1] = payload[i + 1]! ^ m1;
-    frame[at + i + 2] = payload[i + 2]! ^ m2;
-    frame[at + i + 3] = payload[i + 3]! ^ m3;
-  }
-  for (; i < length; i++) frame[at + i] = payload[i]! ^ mask[i & 3]!;
+  frame.set(payload, headerLength);
+  if (!masked) return frame;
+  const mask = frame.subarray(at, at + 4);
+  crypto.getRandomValues(mask);
+  applyMask(frame.subarray(headerLength), mask);
   return frame;
 }
 
@@ -172,7 +160,7 @@ export class FrameReader {
         return;
       }
       const payload = b.slice(at, at + length);
-      if (masked) unmask(payload, b.subarray(maskAt, maskAt + 4));
+      if (masked) applyMask(payload, b.subarray(maskAt, maskAt + 4));
       b = b.subarray(at + length);
       this.#frame(fin, opcode, payload);
       if (this.#ended) return;
@@ -226,6 +214,19 @@ export class FrameReader {
   }
 }
 
-function unmask(payload: Uint8Array, mask: Uint8Array): void {
-  for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
+/**
+ * XORs `bytes` in place with the 4-byte `mask` (RFC 6455 §5.3): a 32-bit word at a time where
+ * `bytes` starts on a 4-byte boundary (frames this module builds or copies out), else byte by byte.
+ */
+function applyMask(bytes: Uint8Array, mask: Uint8Array): void {
+  const length = bytes.byteLength;
+  let i = 0;
+  if ((bytes.byteOffset & 3) === 0 && length >= 16) {
+    // The mask's bytes as one word in the platform's byte order, so memory order is kept.
+    const word = new Int32Array(new Uint8Array([mask[0]!, mask[1]!, mask[2]!, mask[3]!]).buffer)[0]!;
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset, length >>> 2);
+    for (let w = 0; w < words.length; w++) words[w]! ^= word;
+    i = words.length << 2;
+  }
+  for (; i < length; i++) bytes[i]! ^= mask[i & 3]!;
 }

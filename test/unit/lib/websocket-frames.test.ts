@@ -47,6 +47,26 @@ describe("WebSocket frames towards the upstream", () => {
     }
   });
 
+  it("masks and unmasks every byte whatever the payload's length and place in its buffer", () => {
+    const source = Uint8Array.from({ length: 70_011 }, (_, i) => (i * 31) & 255);
+    for (const [offset, size] of [
+      [0, 0],
+      [1, 15],
+      [3, 125],
+      [2, 126],
+      [1, 4097],
+      [3, 65_535],
+      [0, 65_536],
+      [1, 70_003],
+    ] as const) {
+      const payload = source.subarray(offset, offset + size);
+      const got: Uint8Array[] = [];
+      const r = new FrameReader({ message: (m) => got.push(m as Uint8Array), ping: () => {}, close: () => {}, error: () => {} }, 1 << 20, "caller");
+      r.push(encodeFrame(OP.binary, payload));
+      expect(got[0]).toEqual(payload.slice());
+    }
+  });
+
   it("reads frames whatever the chunk boundaries, and joins fragments", () => {
     const { r, got } = reader();
     const bytes = new Uint8Array([
