@@ -5,8 +5,6 @@
  * Redis is killed and restarted for real.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuthorizationServer } from "oauth4webapi";
 import { createCluster, type Cluster } from "../../src/cluster/index.ts";
@@ -21,6 +19,7 @@ import { makeProof, proofKey, type ProofKey } from "../support/dpop-proof.ts";
 import { startGateway, type GatewayProcess, serverTable } from "../support/gateway-process.ts";
 import { SERVICE_SECRET, startIdpProcess, type IdpProcess } from "../support/idp-process.ts";
 import { startRedis, type RedisProcess } from "../support/redis-process.ts";
+import { tempFolders } from "../support/temp.ts";
 import { startEchoUpstream, type EchoUpstream } from "../support/upstream.ts";
 import { waitUntil } from "../support/wait.ts";
 
@@ -44,6 +43,8 @@ let a: GatewayProcess;
 let b: GatewayProcess;
 /** Every access token the upstream saw, to look for in Redis and in the logs. */
 const tokensSeen = new Set<string>();
+/** The JWKS file of the fleet member a case builds in this process; removed after the file. */
+const memberFolder = tempFolders("fleet-member-");
 
 function config(): string {
   return `${serverTable()}
@@ -268,7 +269,7 @@ describe("two gateways sharing one Redis", () => {
     const member: Cluster = createCluster(config, { log: createLogger("error", () => {}) })!;
     await member.link.ready(2000);
     const keys: KeyStore = (await member.keyStore(bunRuntime, {
-      jwks_file: join(mkdtempSync(join(tmpdir(), "fleet-member-")), "jwks.json"),
+      jwks_file: join(memberFolder(), "jwks.json"),
       rotation_grace: 3600,
       rotation_signing_delay: 60,
     }))!;
