@@ -41,37 +41,55 @@ async function tally(gw: GatewayProcess, path: string, n: number): Promise<Recor
   return out;
 }
 
+/**
+ * A describe's setup: two upstream processes, then the gateway on `header` and the tables `toml`
+ * builds for them, handed to `started` before its cases; all stopped after them.
+ */
+function twoTargetsAndGateway(
+  toml: (a: UpstreamProcess, b: UpstreamProcess) => string[],
+  started: (a: UpstreamProcess, b: UpstreamProcess, gw: GatewayProcess) => void,
+): void {
+  let a: UpstreamProcess | undefined;
+  let b: UpstreamProcess | undefined;
+  let gw: GatewayProcess | undefined;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
+    gw = await startGateway({ config: [header, ...toml(a, b)].join("\n") });
+    started(a, b, gw);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all([a?.kill(), b?.kill()]);
+  });
+}
+
 describe("a service balanced over an upstream's targets", () => {
   let a: UpstreamProcess;
   let b: UpstreamProcess;
   let gw: GatewayProcess;
-
-  beforeAll(async () => {
-    [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
-    gw = await startGateway({
-      config: [
-        header,
-        upstreamToml("backend", [a.target, b.target]),
-        upstreamToml("half-off", [
-          { target: a.target, weight: 100 },
-          { target: b.target, weight: 0 },
-        ]),
-        upstreamToml("sticky", [a.target, b.target], 'algorithm = "consistent-hashing"\nhash_on = "header"\nhash_on_header = "x-user"'),
-        upstreamToml(
-          "cookie-sticky",
-          [a.target, b.target],
-          'algorithm = "consistent-hashing"\nhash_on = "cookie"\nhash_on_cookie = "lb"\nhash_on_cookie_path = "/cookie"',
-        ),
-        upstreamToml(
-          "capture-sticky",
-          [a.target, b.target],
-          'algorithm = "consistent-hashing"\nhash_on = "uri_capture"\nhash_on_uri_capture = "user"\nhash_fallback = "header"\nhash_fallback_header = "x-user"',
-        ),
-        service("rr", "backend"),
-        service("off", "half-off"),
-        service("hash", "sticky"),
-        service("cookie", "cookie-sticky"),
-        `[[services]]
+  twoTargetsAndGateway(
+    (a, b) => [
+      upstreamToml("backend", [a.target, b.target]),
+      upstreamToml("half-off", [
+        { target: a.target, weight: 100 },
+        { target: b.target, weight: 0 },
+      ]),
+      upstreamToml("sticky", [a.target, b.target], 'algorithm = "consistent-hashing"\nhash_on = "header"\nhash_on_header = "x-user"'),
+      upstreamToml(
+        "cookie-sticky",
+        [a.target, b.target],
+        'algorithm = "consistent-hashing"\nhash_on = "cookie"\nhash_on_cookie = "lb"\nhash_on_cookie_path = "/cookie"',
+      ),
+      upstreamToml(
+        "capture-sticky",
+        [a.target, b.target],
+        'algorithm = "consistent-hashing"\nhash_on = "uri_capture"\nhash_on_uri_capture = "user"\nhash_fallback = "header"\nhash_fallback_header = "x-user"',
+      ),
+      service("rr", "backend"),
+      service("off", "half-off"),
+      service("hash", "sticky"),
+      service("cookie", "cookie-sticky"),
+      `[[services]]
 name = "capture"
 url = "http://capture-sticky"
 
@@ -79,14 +97,9 @@ url = "http://capture-sticky"
 name = "capture"
 service = "capture"
 paths = ["~/users/(?<user>[a-z0-9-]+)"]`,
-      ].join("\n"),
-    });
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await Promise.all([a?.kill(), b?.kill()]);
-  });
+    ],
+    (...started) => ([a, b, gw] = started),
+  );
 
   it("splits round-robin traffic 50/50 within 5%", async () => {
     const counts = await tally(gw, "/rr/whoami", 400);
@@ -191,17 +204,13 @@ describe("health checks", () => {
   let a: UpstreamProcess;
   let b: UpstreamProcess;
   let gw: GatewayProcess;
-
-  beforeAll(async () => {
-    [a, b] = await Promise.all([startUpstreamProcess(), startUpstreamProcess()]);
-    // retries = 0: nothing but the health checks keeps requests away from a dead target.
-    gw = await startGateway({
-      config: [
-        header,
-        upstreamToml(
-          "watched",
-          [a.target, b.target],
-          `[upstreams.healthchecks.active]
+  // retries = 0: nothing but the health checks keeps requests away from a dead target.
+  twoTargetsAndGateway(
+    (a, b) => [
+      upstreamToml(
+        "watched",
+        [a.target, b.target],
+        `[upstreams.healthchecks.active]
 http_path = "/whoami"
 timeout = 0.5
 [upstreams.healthchecks.active.healthy]
@@ -212,18 +221,13 @@ interval = 0.2
 tcp_failures = 2
 http_failures = 2
 timeouts = 2`,
-        ),
-        upstreamToml("counted", [a.target, b.target], "[upstreams.healthchecks.passive.unhealthy]\ntcp_failures = 2"),
-        service("active", "watched", 0),
-        service("passive", "counted", 0),
-      ].join("\n"),
-    });
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await Promise.all([a?.kill(), b?.kill()]);
-  });
+      ),
+      upstreamToml("counted", [a.target, b.target], "[upstreams.healthchecks.passive.unhealthy]\ntcp_failures = 2"),
+      service("active", "watched", 0),
+      service("passive", "counted", 0),
+    ],
+    (...started) => ([a, b, gw] = started),
+  );
 
   const healthOf = async (upstream: string, target: string) => {
     const body = (await (await fetch(`${gw.adminUrl}/upstreams/${upstream}/health`)).json()) as { data: { target: string; health: string }[] };
