@@ -4,7 +4,12 @@
  * O(path length) whatever the number of routes, comparing in place (no substrings).
  */
 export class TrieNode<T> {
-  children: Map<number, TrieNode<T>> | undefined;
+  /**
+   * The children's first characters, one each, and the children in the same order: a Map per
+   * node cost ~0.5 KB of hash table each (2 000 nodes of an 11 000-route file: ~1 MB kept alive).
+   */
+  firsts = "";
+  children: TrieNode<T>[] | undefined;
   value: T | undefined;
   constructor(public label: string) {}
 }
@@ -17,12 +22,12 @@ export class PathTrie<T> {
     let node = this.root;
     let pos = 0;
     while (pos < key.length) {
-      const first = key.charCodeAt(pos);
-      const children = (node.children ??= new Map());
-      let child = children.get(first);
+      const at = node.firsts.indexOf(key[pos]!);
+      let child = at < 0 ? undefined : node.children![at]!;
       if (!child) {
         child = new TrieNode<T>(key.slice(pos));
-        children.set(first, child);
+        node.firsts += key[pos];
+        (node.children ??= []).push(child);
         return child;
       }
       const label = child.label;
@@ -38,8 +43,9 @@ export class PathTrie<T> {
       if (n < label.length) {
         const mid = new TrieNode<T>(child.label.slice(0, n));
         child.label = child.label.slice(n);
-        mid.children = new Map([[child.label.charCodeAt(0), child]]);
-        children.set(first, mid);
+        mid.firsts = child.label[0]!;
+        mid.children = [child];
+        node.children![at] = mid;
         child = mid;
       }
       node = child;
@@ -54,8 +60,10 @@ export class PathTrie<T> {
     if (node.value !== undefined) visit(node.value);
     let pos = 0;
     while (node.children !== undefined && pos < path.length) {
-      const child = node.children.get(path.charCodeAt(pos));
-      if (child === undefined || !path.startsWith(child.label, pos)) return;
+      const at = node.firsts.indexOf(path[pos]!);
+      if (at < 0) return;
+      const child = node.children[at]!;
+      if (!path.startsWith(child.label, pos)) return;
       pos += child.label.length;
       node = child;
       if (node.value !== undefined) visit(node.value);
