@@ -27,13 +27,16 @@ const empty = live();
 let config: unknown = parseConfig(toml, `/tmp/routes-${size}.toml`, pluginRegistry);
 toml = "";
 const parsed = live();
-const app = await createProxyApp(config as never, {
+// Typed loosely as bench/routes-micro.ts's: the in-memory upstream is not a full socket.
+const deps = {
   log,
   pluginContext: { log },
   metrics: new Metrics("micro", "bun"),
   upstreamFetch: () => upstreamFetch,
-  upstreamPool: () => new ConnectionPool({ hostname: "127.0.0.1", port: 9 }, memoryConnect, { poolSize: 256, maxRequests: 0, idleTimeoutMs: 60_000 }),
-});
+  upstreamPool: () =>
+    new ConnectionPool({ hostname: "127.0.0.1", port: 9 }, memoryConnect as never, { poolSize: 256, maxRequests: 0, idleTimeoutMs: 60_000 }),
+} as never;
+const app = await createProxyApp(config as never, deps);
 config = undefined;
 const started = live();
 const grown = Object.entries(started.objectTypeCounts)
