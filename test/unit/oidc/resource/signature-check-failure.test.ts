@@ -10,6 +10,7 @@ import { errorResponse } from "../../../../src/gateway/error-response.ts";
 import { createDpopOrigins, dpopConfig, verifyDpopProof, type DpopConfigInput } from "../../../../src/oidc/resource/dpop.ts";
 import { createMemoryReplayStore } from "../../../../src/oidc/resource/replay-store.ts";
 import { verifyAccessToken } from "../../../../src/oidc/resource/verify-access-token.ts";
+import { verifyIntrospectionJwt } from "../../../../src/oidc/client/introspection-jwt.ts";
 import { nodeCrypto } from "../../../../src/runtime/builtins.ts";
 import { jwsVerifier } from "../../../../src/runtime/jws-verify.ts";
 import { makeProof, proofKey } from "../../../support/dpop-proof.ts";
@@ -81,6 +82,19 @@ describe("a signature check that throws inside the runtime", () => {
       (e: unknown) => e,
     );
     expectOurFailure(error);
+  });
+
+  it("is our 500 for a JWT introspection answer checked by WebCrypto (jose), not the IdP's 502", async () => {
+    const issuer = "https://idp.example";
+    const pair = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256" };
+    const answer = await new SignJWT({ iss: issuer, aud: "gateway", iat: Math.floor(Date.now() / 1000), token_introspection: { active: true } })
+      .setProtectedHeader({ alg: "ES256", kid: "k1", typ: "token-introspection+jwt" })
+      .sign(pair.privateKey);
+    const spy = spyOn(crypto.subtle, "verify").mockImplementation(broken);
+    restore.push(() => spy.mockRestore());
+    const policy = { issuer, getKey: createLocalJWKSet({ keys: [jwk] }), clientId: "gateway", leeway: 0 };
+    expectOurFailure(await verifyIntrospectionJwt(answer, policy, "https://idp.example/introspect").catch((e: unknown) => e));
   });
 });
 
