@@ -62,8 +62,33 @@ function protocols(value: unknown): (typeof PROTOCOLS)[number][] | undefined {
   return value as (typeof PROTOCOLS)[number][];
 }
 
-/** The validated, frozen route, or undefined: then the schema decides (and words the error). */
-export function fastRoute(raw: unknown) {
+/**
+ * What the routes of one file can share: the parser gives each route its own copy of its service's
+ * name and of its method list (11 000 routes to one service: ~0.7 MB of equal strings kept alive).
+ */
+export type RouteShare = Map<string, string | string[]>;
+
+function shared(share: RouteShare, s: string): string {
+  const known = share.get(s);
+  if (typeof known === "string") return known;
+  share.set(s, s);
+  return s;
+}
+
+/** Keyed by the names joined with spaces after a space (no name has one, so no key is a service's). */
+function sharedList(share: RouteShare, list: string[]): string[] {
+  const key = ` ${list.join(" ")}`;
+  const known = share.get(key);
+  if (Array.isArray(known)) return known;
+  share.set(key, list);
+  return list;
+}
+
+/**
+ * The validated, frozen route, or undefined: then the schema decides (and words the error).
+ * With `share`, equal service names and method lists are one value across the file's routes.
+ */
+export function fastRoute(raw: unknown, share?: RouteShare) {
   if (typeof raw !== "object" || raw === null) return undefined;
   // The TOML parser's tables have no prototype.
   const proto = Object.getPrototypeOf(raw);
@@ -88,10 +113,10 @@ export function fastRoute(raw: unknown) {
   if ((handling !== "v0" && handling !== "v1") || !Number.isSafeInteger(priority)) return undefined;
   return Object.freeze({
     name,
-    service,
+    service: share ? shared(share, service) : service,
     paths,
     hosts,
-    methods,
+    methods: share && methods.length ? sharedList(share, methods) : methods,
     headers: EMPTY_RECORD as Record<string, string[]>,
     snis: EMPTY_LIST as string[],
     sources: EMPTY_LIST as { ip?: string; port?: number }[],

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { parseCidr } from "../lib/ip.ts";
 import { entityName, kongTable, table } from "./fields.ts";
-import { EMPTY_LIST, EMPTY_RECORD, fastRoute, HOST, METHOD, PATH, PROTOCOLS, REDIRECT_CODES, validRegex } from "./routes-fast.ts";
+import { EMPTY_LIST, EMPTY_RECORD, fastRoute, HOST, type RouteShare, METHOD, PATH, PROTOCOLS, REDIRECT_CODES, validRegex } from "./routes-fast.ts";
 
 const SNI = /^(\*\.)?[a-zA-Z0-9.-]+(\.\*)?$/;
 
@@ -113,8 +113,9 @@ export const loadedRoutesSchema = () => {
   return z.unknown().transform((value, ctx) => {
     if (Array.isArray(value)) {
       const out: NonNullable<ReturnType<typeof fastRoute>>[] = [];
+      const share: RouteShare = new Map();
       for (const entry of value) {
-        const fast = fastRoute(entry);
+        const fast = fastRoute(entry, share);
         if (!fast) break;
         out.push(fast);
       }

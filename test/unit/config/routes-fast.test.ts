@@ -103,6 +103,13 @@ describe("the routes as loading validates them", () => {
     }
   });
 
+  it("share one method list between routes with the same methods (one file's routes keep less alive)", () => {
+    const [a] = both(routesToml(generateRoutes(20), "http://127.0.0.1:9000"));
+    const routes = (a!.data as { routes: { methods: string[] }[] }).routes;
+    expect(routes[1]!.methods).toEqual(["GET", "POST"]);
+    expect(routes[6]!.methods).toBe(routes[1]!.methods);
+  });
+
   it("give the plain schema's issues, with the same paths", () => {
     const text = routesToml(generateRoutes(50, 1 / 11), "http://127.0.0.1:9000");
     for (const bad of ['paths = ["api"]', "strip_paths = true", 'methods = ["get"]', 'paths = ["~("]']) {
