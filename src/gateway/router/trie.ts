@@ -54,6 +54,15 @@ export class PathTrie<T> {
     return node;
   }
 
+  /** Calls `fn` with every node that has a value. */
+  forEach(fn: (node: TrieNode<T>) => void): void {
+    const stack = [this.root];
+    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+      if (node.value !== undefined) fn(node);
+      if (node.children) stack.push(...node.children);
+    }
+  }
+
   /** Calls `visit` with the value of every node whose key is a prefix of `path`, shortest first. */
   walk(path: string, visit: (value: T) => void): void {
     let node = this.root;
