@@ -64,16 +64,29 @@ export interface FrameEvents {
   error(message: string): void;
 }
 
+/** A frame whose header was read and whose payload is still arriving, in `chunks`. */
+interface PartialFrame {
+  readonly fin: boolean;
+  readonly opcode: number;
+  readonly mask: Uint8Array | undefined;
+  readonly length: number;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
+/** The longest frame header: 2 bytes, a 64-bit length, a mask. */
+const MAX_HEADER = 14;
+
 /** Reads frames from a byte stream, whatever the chunk boundaries. */
 export class FrameReader {
-  /** Unparsed bytes, joined only once a whole frame is there (a 10 MB frame arrives in many chunks). */
+  /** Chunks not read yet: while paused, or a header's first bytes. */
   #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
-  #needed = 0;
+  /** The frame being read: a big payload arrives in many chunks and is copied once, when whole. */
+  #partial: PartialFrame | undefined;
   #fragments: Uint8Array[] = [];
   #fragmentOp = 0;
   #fragmentBytes = 0;
-  /** Paused: whole frames stay in `#pending` until `resume` (the receiver cannot take more now). */
+  /** Paused: chunks stay in `#pending` until `resume` (the receiver cannot take more now). */
   #paused = false;
   /** After a close frame or a protocol error nothing more is read (RFC 6455 §5.5.1, §7.1.7). */
   #ended = false;
@@ -99,31 +112,38 @@ export class FrameReader {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#needed = 0;
-    if (this.#pendingBytes) this.push(new Uint8Array(0));
+    this.push(new Uint8Array(0));
   }
 
   push(chunk: Uint8Array): void {
     if (this.#ended) return;
-    if (chunk.byteLength) this.#pending.push(chunk);
-    this.#pendingBytes += chunk.byteLength;
-    if (this.#paused || this.#pendingBytes < this.#needed) return;
-    let b = this.#pending.length === 1 ? this.#pending[0]! : concatBytes(this.#pending);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#needed = 0;
-    const keep = (rest: Uint8Array, needed: number) => {
-      if (rest.byteLength) {
-        this.#pending = [rest];
-        this.#pendingBytes = rest.byteLength;
+    const pending = this.#pending;
+    if (chunk.byteLength) pending.push(chunk);
+    while (pending.length && !this.#paused && !this.#ended) {
+      const partial = this.#partial;
+      if (partial) {
+        const c = pending[0]!;
+        const take = Math.min(c.byteLength, partial.length - partial.received);
+        partial.chunks.push(take === c.byteLength ? c : c.subarray(0, take));
+        partial.received += take;
+        if (take === c.byteLength) pending.shift();
+        else pending[0] = c.subarray(take);
+        if (partial.received < partial.length) continue;
+        this.#partial = undefined;
+        const payload = concatBytes(partial.chunks, partial.length);
+        if (partial.mask) applyMask(payload, partial.mask);
+        this.#frame(partial.fin, partial.opcode, payload);
+        continue;
       }
-      this.#needed = needed;
-    };
-    for (;;) {
-      if (b.byteLength < 2) {
-        keep(b, 2);
-        return;
+      // A header split over chunks: join the first ones, enough for any header.
+      if (pending[0]!.byteLength < MAX_HEADER && pending.length > 1) {
+        let n = 0;
+        let bytes = 0;
+        while (n < pending.length && bytes < MAX_HEADER) bytes += pending[n++]!.byteLength;
+        pending.splice(0, n, concatBytes(pending.slice(0, n), bytes));
       }
+      const b = pending[0]!;
+      if (b.byteLength < 2) return;
       const fin = (b[0]! & 0x80) !== 0;
       const opcode = b[0]! & 0x0f;
       const masked = (b[1]! & 0x80) !== 0;
@@ -134,17 +154,11 @@ export class FrameReader {
       let length = b[1]! & 0x7f;
       let at = 2;
       if (length === 126) {
-        if (b.byteLength < 4) {
-          keep(b, 4);
-          return;
-        }
+        if (b.byteLength < 4) return;
         length = (b[2]! << 8) | b[3]!;
         at = 4;
       } else if (length === 127) {
-        if (b.byteLength < 10) {
-          keep(b, 10);
-          return;
-        }
+        if (b.byteLength < 10) return;
         const view = new DataView(b.buffer, b.byteOffset, 10);
         length = view.getUint32(2) * 2 ** 32 + view.getUint32(6);
         at = 10;
@@ -153,21 +167,20 @@ export class FrameReader {
         this.#fail(`the ${this.peer} sent a frame of ${length} bytes`);
         return;
       }
-      const maskAt = at;
+      if (masked && b.byteLength < at + 4) return;
+      const mask = masked ? b.slice(at, at + 4) : undefined;
       if (masked) at += 4;
-      if (b.byteLength < at + length) {
-        keep(b, at + length);
-        return;
+      if (b.byteLength >= at + length) {
+        // The whole frame is in this chunk: its payload is copied out (a fresh, aligned buffer).
+        const payload = b.slice(at, at + length);
+        if (b.byteLength === at + length) pending.shift();
+        else pending[0] = b.subarray(at + length);
+        if (mask) applyMask(payload, mask);
+        this.#frame(fin, opcode, payload);
+        continue;
       }
-      const payload = b.slice(at, at + length);
-      if (masked) applyMask(payload, b.subarray(maskAt, maskAt + 4));
-      b = b.subarray(at + length);
-      this.#frame(fin, opcode, payload);
-      if (this.#ended) return;
-      if (this.#paused) {
-        keep(b, 0);
-        return;
-      }
+      this.#partial = { fin, opcode, mask, length, chunks: [], received: 0 };
+      pending[0] = b.subarray(at);
     }
   }
 
@@ -209,7 +222,7 @@ export class FrameReader {
   #fail(message: string): void {
     this.#ended = true;
     this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#partial = undefined;
     this.events.error(message);
   }
 }
