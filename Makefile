@@ -40,10 +40,11 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
-dist/oidc-gateway: node_modules/.installed $(shell find src -name '*.ts') package.json
+dist/oidc-gateway: node_modules/.installed $(shell find src -name '*.ts') package.json Makefile
 	@mkdir -p dist
 	# --bytecode: the bundle is compiled to bytecode at build time, so a start skips parsing it (docs/benchmarks.md).
-	$(BUN) build --compile --bytecode --format=esm --minify-whitespace --minify-syntax --sourcemap src/main.ts --outfile dist/oidc-gateway
+	# No bunfig.toml (its preload runs code) or .env is read from the working directory (docs/security.md).
+	$(BUN) build --compile --bytecode --format=esm --no-compile-autoload-dotenv --no-compile-autoload-bunfig --minify-whitespace --minify-syntax --sourcemap src/main.ts --outfile dist/oidc-gateway
 	@ls -lh dist/oidc-gateway | awk '{print "built " $$9 " (" $$5 ")"}'
 
 build: dist/oidc-gateway

@@ -131,6 +131,23 @@ describe("usage", () => {
     expect(run("--bogus").code).toBe(2);
   });
 
+  it("runs no bunfig.toml preload and reads no .env from its working directory", () => {
+    const cwd = configFolder();
+    writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./preload.js"]\n');
+    writeFileSync(join(cwd, "preload.js"), 'console.log("preloaded from the working directory");\n');
+    writeFileSync(join(cwd, ".env"), "OIDC_SALT=from-dotenv\n");
+    const file = join(cwd, "gateway.toml");
+    writeFileSync(
+      file,
+      '[[plugins]]\nname = "openid-connect"\n[plugins.config]\nissuer = "https://idp.example/"\ncache_tokens_salt = "{vault://env/oidc-salt}"\n',
+    );
+    const r = Bun.spawnSync([BIN, "check", "--config", file], { cwd, env: { PATH: process.env.PATH ?? "" } });
+    const out = r.stdout.toString() + r.stderr.toString();
+    expect(out).not.toContain("preloaded from the working directory");
+    expect(r.exitCode).toBe(1);
+    expect(out).toContain("OIDC_SALT");
+  });
+
   it("exits 1 at start when the config is invalid, before listening", () => {
     const r = run("--config", configFile("[server]\nproxy_listn = '127.0.0.1:1'\n"));
     expect(r.code).toBe(1);
