@@ -7,13 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
-import { echoUpstreamForFile, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
-
-const VARIANTS = [
-  { name: "binary", runtime: "binary", server: "", bunServe: true },
-  { name: "binary with strict_listener", runtime: "binary", server: "strict_listener = true", bunServe: false },
-  { name: "deno", runtime: "deno", server: "", bunServe: false },
-] as const;
+import { echoUpstreamForFile, LISTENER_GATEWAYS, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const upstream = echoUpstreamForFile();
 const TOKEN = "a-caller-token-that-must-not-be-logged";
@@ -35,7 +29,7 @@ paths = ["/"]
 `;
 }
 
-for (const { name, runtime, server, bunServe } of VARIANTS) {
+for (const { name, runtime, server, bunServe } of LISTENER_GATEWAYS) {
   describe(`a handler that throws, on ${name}`, () => {
     let gateway: GatewayProcess;
 

@@ -10,19 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import * as net from "node:net";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { connect, rawExchange, type RawTarget } from "../support/raw-http.ts";
-import { echoUpstreamForFile, mtlsTarget, tlsServerConfig } from "../support/tls-gateway.ts";
+import { echoUpstreamForFile, LISTENER_GATEWAYS, mtlsTarget, tlsServerConfig } from "../support/tls-gateway.ts";
 import { waitUntil } from "../support/wait.ts";
-
-/**
- * The gateways under test: the compiled binary (plain listener Bun.serve), the binary with
- * `strict_listener = true` (node:http everywhere) and Deno (node:http everywhere). `bunServe`
- * marks the one whose plain listener offers no hook for a limit (docs/security.md).
- */
-const VARIANTS = [
-  { name: "binary", runtime: "binary", server: "", bunServe: true },
-  { name: "binary with strict_listener", runtime: "binary", server: "strict_listener = true", bunServe: false },
-  { name: "deno", runtime: "deno", server: "", bunServe: false },
-] as const;
 
 const upstream = echoUpstreamForFile();
 
@@ -76,7 +65,7 @@ const LISTENERS: readonly ListenerName[] = ["plain", "mtls"];
 const targetOf = (gateway: GatewayProcess, listener: ListenerName): RawTarget =>
   listener === "mtls" ? mtlsTarget(gateway) : { port: gateway.ports.proxy };
 
-for (const { name, runtime, server, bunServe } of VARIANTS) {
+for (const { name, runtime, server, bunServe } of LISTENER_GATEWAYS) {
   // strict_listener changes the plain listener only: the mTLS one is node:http already.
   for (const listener of server ? (["plain"] as const) : LISTENERS) {
     const noHook = bunServe && listener === "plain";

@@ -6,18 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
-import { echoUpstreamForFile, listenerTargets, tlsServerConfig, type ListenerName } from "../support/tls-gateway.ts";
-
-/**
- * The gateways under test: the compiled binary (plain listener Bun.serve), the binary with
- * `strict_listener = true` (node:http everywhere) and Deno (node:http everywhere). `bunServe`
- * marks the one whose plain listener cannot do what a case asks (docs/security.md).
- */
-const VARIANTS = [
-  { name: "binary", runtime: "binary", server: "", bunServe: true },
-  { name: "binary with strict_listener", runtime: "binary", server: "strict_listener = true", bunServe: false },
-  { name: "deno", runtime: "deno", server: "", bunServe: false },
-] as const;
+import { echoUpstreamForFile, LISTENER_GATEWAYS, type ListenerName, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const upstream = echoUpstreamForFile();
 
@@ -98,7 +87,7 @@ const REFUSED: readonly Case[] = [
   },
 ];
 
-for (const { name, runtime, server, bunServe } of VARIANTS) {
+for (const { name, runtime, server, bunServe } of LISTENER_GATEWAYS) {
   describe(`both listeners on ${name}`, () => {
     let gateway: GatewayProcess;
     const targets = () => listenerTargets(gateway);

@@ -38,6 +38,18 @@ ${options.tls ?? ""}
 `;
 }
 
+/**
+ * The three gateways whose listeners the listener suites hold to one behaviour: the binary
+ * (Bun.serve plain listener), the binary with `strict_listener = true` (node:http everywhere) and
+ * Deno (node:http everywhere). `bunServe` marks the one whose plain listener offers no hook for a
+ * limit (docs/security.md).
+ */
+export const LISTENER_GATEWAYS = [
+  { name: "binary", runtime: "binary", server: "", bunServe: true },
+  { name: "binary with strict_listener", runtime: "binary", server: "strict_listener = true", bunServe: false },
+  { name: "deno", runtime: "deno", server: "", bunServe: false },
+] as const;
+
 export type ListenerName = "plain" | "mtls";
 
 /** The mTLS listener as a raw-socket target, presenting the dev client certificate. */
