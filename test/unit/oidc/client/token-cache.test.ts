@@ -18,6 +18,24 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
+/** A cache whose token's background refresh (at 75 % of its life) has just failed at the IdP. */
+async function afterFailedRefresh() {
+  const t = clock();
+  const errors: unknown[] = [];
+  const cache = new TokenCache<string>(policy, { now: t.now, onRefreshError: (e) => errors.push(e) });
+  let fail = false;
+  const fetch = counter<string>(() => {
+    if (fail) throw new IdpError("unreachable", "down");
+    return { value: "token", expiresAt: t.now() + 100_000 };
+  });
+  await cache.get("k", fetch);
+  fail = true;
+  t.advance(75_000);
+  expect((await cache.get("k", fetch)).state).toBe("refresh");
+  await Bun.sleep(1);
+  return { t, cache, fetch, errors };
+}
+
 /** A fetch that counts its calls and answers what the test says. */
 function counter<T>(answer: () => Promise<Fresh<T>> | Fresh<T>) {
   const f = Object.assign(
@@ -89,19 +107,7 @@ describe("token cache refresh ahead", () => {
   });
 
   it("keeps serving the cached token when the background refresh fails, and waits before retrying", async () => {
-    const t = clock();
-    const errors: unknown[] = [];
-    const cache = new TokenCache<string>(policy, { now: t.now, onRefreshError: (e) => errors.push(e) });
-    let fail = false;
-    const fetch = counter<string>(() => {
-      if (fail) throw new IdpError("unreachable", "down");
-      return { value: "token", expiresAt: t.now() + 100_000 };
-    });
-    await cache.get("k", fetch);
-    fail = true;
-    t.advance(75_000);
-    expect((await cache.get("k", fetch)).state).toBe("refresh");
-    await Bun.sleep(1);
+    const { t, cache, fetch, errors } = await afterFailedRefresh();
     expect(errors).toHaveLength(1);
     expect(await cache.get("k", fetch)).toEqual({ state: "hit", value: "token" });
     expect(fetch.calls).toBe(2);
@@ -423,18 +429,7 @@ describe("token cache plain hits without a promise", () => {
   });
 
   it("serves the entry it keeps after a failed refresh until the retry is due", async () => {
-    const t = clock();
-    const cache = new TokenCache<string>(policy, { now: t.now });
-    let fail = false;
-    const fetch = counter<string>(() => {
-      if (fail) throw new IdpError("unreachable", "down");
-      return { value: "token", expiresAt: t.now() + 100_000 };
-    });
-    await cache.get("k", fetch);
-    fail = true;
-    t.advance(75_000);
-    expect((await cache.get("k", fetch)).state).toBe("refresh");
-    await Bun.sleep(1);
+    const { t, cache } = await afterFailedRefresh();
     expect(cache.hit("k")).toBe("token");
     t.advance(RETRY_AFTER_FAILURE_MS);
     expect(cache.hit("k")).toBeUndefined();
