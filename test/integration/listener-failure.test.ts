@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
-import { echoUpstreamForFile, LISTENER_GATEWAYS, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
+import { echoServiceToml, echoUpstreamForFile, LISTENER_GATEWAYS, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const upstream = echoUpstreamForFile();
 const TOKEN = "a-caller-token-that-must-not-be-logged";
@@ -18,15 +18,7 @@ function config(server: string): string {
 jwks_file = "/proc/no-such-dir/gateway-jwks.json"
 publish_path = "/jwks"
 
-[[services]]
-name = "echo"
-url = "${upstream.url}/anything"
-
-[[routes]]
-name = "echo"
-service = "echo"
-paths = ["/"]
-`;
+${echoServiceToml(upstream.url)}`;
 }
 
 for (const { name, runtime, server, bunServe } of LISTENER_GATEWAYS) {

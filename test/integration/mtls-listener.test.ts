@@ -9,7 +9,7 @@ import * as https from "node:https";
 import { cert as pem } from "../support/certs.ts";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
-import { echoUpstreamForFile, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
+import { echoServiceToml, echoUpstreamForFile, listenerTargets, tlsServerConfig } from "../support/tls-gateway.ts";
 
 const RUNTIMES = ["bun", "deno"] as const;
 
@@ -17,15 +17,7 @@ const upstream = echoUpstreamForFile();
 
 function mtlsConfig(requireClientCert: boolean): string {
   return `${tlsServerConfig({ server: 'log_level = "debug"\nshutdown_timeout = 2000', tls: `require_client_cert = ${requireClientCert}` })}
-[[services]]
-name = "echo"
-url = "${upstream.url}/anything"
-
-[[routes]]
-name = "echo"
-service = "echo"
-paths = ["/"]
-`;
+${echoServiceToml(upstream.url)}`;
 }
 
 interface Answer {

@@ -62,6 +62,19 @@ export function listenerTargets(gateway: GatewayProcess): Record<ListenerName, R
   return { plain: { port: gateway.ports.proxy }, mtls: mtlsTarget(gateway) };
 }
 
+/** A service "echo" on the upstream's /anything and a route "echo" for every path to it. */
+export function echoServiceToml(upstreamUrl: string): string {
+  return `[[services]]
+name = "echo"
+url = "${upstreamUrl}/anything"
+
+[[routes]]
+name = "echo"
+service = "echo"
+paths = ["/"]
+`;
+}
+
 /**
  * An echo upstream for the whole test file: started before its first suite, stopped after the
  * last. The returned object reads through to the running upstream, so it can be a file constant.
