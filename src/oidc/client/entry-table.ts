@@ -135,7 +135,6 @@ export class EntryTable {
   /** Empties the table and gives its columns back. */
   clear(): void {
     Object.assign(this, new EntryTable());
-    this.longKeys.clear();
   }
 
   private keyIs(slot: number, key: string): boolean {
