@@ -5,6 +5,8 @@
  * on it, never on a message.
  */
 
+import { errors as joseErrors } from "jose";
+
 /** OAuth error codes a resource server answers with; see `OAuthErrorCode` below. */
 type AuthErrorCode = `auth.${OAuthErrorCode | "missing_credentials"}`;
 
@@ -219,6 +221,16 @@ export type NoHealthyPeerError = InstanceType<typeof NoHealthyPeerError>;
  */
 export const CryptoFailureError = fixedError("CryptoFailureError", "internal.crypto", 500, "An unexpected error occurred");
 export type CryptoFailureError = InstanceType<typeof CryptoFailureError>;
+
+/**
+ * jose's "signature does not verify" that carries WebCrypto's throw as its cause, as our failure:
+ * WebCrypto answers false for any bad signature, so a throw is never the signer's fault.
+ */
+export function webCryptoFailure(error: unknown, what: string): CryptoFailureError | undefined {
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed && error.cause !== undefined)
+    return new CryptoFailureError(`WebCrypto's signature check of ${what} threw`, { cause: error.cause });
+  return undefined;
+}
 
 /** DPoP requests refused because replays cannot be checked fleet-wide (`dpop_replay_fallback = "refuse"`). */
 export const ReplayStoreUnavailableError = fixedError(

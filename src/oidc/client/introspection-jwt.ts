@@ -7,7 +7,7 @@
  * IdP's failure (`IdpError` `bad_response`, a logged 502), never a 401.
  */
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { CryptoFailureError, IdpError } from "../../errors.ts";
+import { IdpError, webCryptoFailure } from "../../errors.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../lib/jwa.ts";
 
 export const INTROSPECTION_JWT = "application/token-introspection+jwt";
@@ -48,10 +48,11 @@ export async function verifyIntrospectionJwt(jwt: string, policy: IntrospectionJ
     }));
   } catch (error) {
     if (error instanceof IdpError) throw error; // the issuer's keys could not be fetched
-    // WebCrypto answers false for any bad signature: a throw (kept as the cause) is ours, not the IdP's.
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed && error.cause !== undefined)
-      throw new CryptoFailureError("WebCrypto's signature check of an introspection answer threw", { cause: error.cause });
-    throw new IdpError("bad_response", `introspection endpoint ${endpoint} answered a JWT the gateway cannot trust: ${reason(error)}`);
+    // A throw inside WebCrypto is ours, not the IdP's.
+    throw (
+      webCryptoFailure(error, "an introspection answer") ??
+      new IdpError("bad_response", `introspection endpoint ${endpoint} answered a JWT the gateway cannot trust: ${reason(error)}`)
+    );
   }
   const result = payload.token_introspection;
   if (typeof result !== "object" || result === null || Array.isArray(result) || typeof (result as { active?: unknown }).active !== "boolean") {

@@ -11,17 +11,8 @@
  * public name, configure the public origin (e.g. `https://api.example.com`).
  * The path is the request path as received, before `strip_path`.
  */
-import {
-  base64url as b64u,
-  calculateJwkThumbprint,
-  decodeProtectedHeader,
-  errors as joseErrors,
-  importJWK,
-  jwtVerify,
-  type CryptoKey,
-  type JWK,
-} from "jose";
-import { AuthError, CryptoFailureError, type Challenge, type OAuthErrorCode } from "../../errors.ts";
+import { base64url as b64u, calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK } from "jose";
+import { AuthError, CryptoFailureError, type Challenge, type OAuthErrorCode, webCryptoFailure } from "../../errors.ts";
 import { timingSafeEqual, type DpopNonces } from "./dpop-nonce.ts";
 import { replayKey, replayKeySync, type ReplayStore, type Sha256 } from "./replay-store.ts";
 import { base64url } from "../../lib/base64url.ts";
@@ -424,9 +415,7 @@ function verifiedClaims(
  */
 function signatureFailure(config: DpopConfig, error: unknown): Error {
   if (error instanceof CryptoFailureError) return error;
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed && error.cause !== undefined)
-    return new CryptoFailureError("WebCrypto's signature check of a DPoP proof threw", { cause: error.cause });
-  return fail(config, "invalid_dpop_proof", "'DPoP' proof signature or structure is invalid");
+  return webCryptoFailure(error, "a DPoP proof") ?? fail(config, "invalid_dpop_proof", "'DPoP' proof signature or structure is invalid");
 }
 
 /** `htu` names one of our origins and the request path, ignoring query and fragment. */

@@ -11,7 +11,7 @@
  * on their token.
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWSHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { AccessTokenError, type AccessTokenFailure, CryptoFailureError, IdpError } from "../../errors.ts";
+import { AccessTokenError, type AccessTokenFailure, IdpError, webCryptoFailure } from "../../errors.ts";
 
 /** HMAC algorithms: only with `enable_hs_signatures`, keyed by the client secret. */
 const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
@@ -142,9 +142,8 @@ function toAccessTokenError(error: unknown): unknown {
     if (error.reason === "missing") return new AccessTokenError(reason, `the token has no "${error.claim}" claim`, { cause: error });
     return new AccessTokenError(reason, `the token "${error.claim}" claim is not valid (${error.reason})`, { cause: error });
   }
-  // jose keeps WebCrypto's throw as the cause; WebCrypto answers false for any bad signature.
-  if (error instanceof errors.JWSSignatureVerificationFailed && error.cause !== undefined)
-    return new CryptoFailureError("WebCrypto's signature check of an access token threw", { cause: error.cause });
+  const ours = webCryptoFailure(error, "an access token");
+  if (ours) return ours;
   if (error instanceof errors.JWSSignatureVerificationFailed)
     return new AccessTokenError("signature", "the token signature does not verify", { cause: error });
   if (error instanceof errors.JWKSNoMatchingKey)
