@@ -165,11 +165,8 @@ export class TokenCache<T> {
     const t = this.table;
     const slot = this.find(key);
     if (slot >= 0 && now < t.freshUntil[slot]!) {
-      if (this.tick - t.tick[slot]! >= Math.max(1, t.size >>> 1)) {
-        t.touch(slot); // in the older half: move to the young end, away from eviction
-        t.tick[slot] = ++this.tick;
-      }
-      if (now >= t.refreshAt[slot]! && now >= t.retryAt[slot]! && !this.inflight.has(key)) {
+      this.keepYoung(slot);
+      if (this.refreshDue(slot, now, key)) {
         this.load(key, fetch).catch((error) => {
           const at = this.find(key);
           if (!this.isRejection(error) && at >= 0) t.retryAt[at] = this.now() + RETRY_AFTER_FAILURE_MS;
@@ -209,12 +206,24 @@ export class TokenCache<T> {
     if (slot < 0) return undefined;
     const t = this.table;
     const now = this.now();
-    if (!(now < t.freshUntil[slot]!) || (now >= t.refreshAt[slot]! && now >= t.retryAt[slot]! && !this.inflight.has(key))) return undefined;
+    if (!(now < t.freshUntil[slot]!) || this.refreshDue(slot, now, key)) return undefined;
+    this.keepYoung(slot);
+    return this.valueOf(slot);
+  }
+
+  /** A used entry in the older half moves to the young end, away from eviction. */
+  private keepYoung(slot: number): void {
+    const t = this.table;
     if (this.tick - t.tick[slot]! >= Math.max(1, t.size >>> 1)) {
-      t.touch(slot); // in the older half: move to the young end, away from eviction
+      t.touch(slot);
       t.tick[slot] = ++this.tick;
     }
-    return this.valueOf(slot);
+  }
+
+  /** A background refresh is due: past its refresh point, no retry pause, none running. */
+  private refreshDue(slot: number, now: number, key: string): boolean {
+    const t = this.table;
+    return now >= t.refreshAt[slot]! && now >= t.retryAt[slot]! && !this.inflight.has(key);
   }
 
   delete(key: string): void {
