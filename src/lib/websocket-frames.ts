@@ -227,6 +227,10 @@ export class FrameReader {
   }
 }
 
+/** One scratch word for applyMask: the mask's 4 bytes read as an Int32 (no allocation per frame). */
+const MASK_BYTES = new Uint8Array(4);
+const MASK_WORD = new Int32Array(MASK_BYTES.buffer);
+
 /**
  * XORs `bytes` in place with the 4-byte `mask` (RFC 6455 §5.3): a 32-bit word at a time where
  * `bytes` starts on a 4-byte boundary (frames this module builds or copies out), else byte by byte.
@@ -236,7 +240,8 @@ function applyMask(bytes: Uint8Array, mask: Uint8Array): void {
   let i = 0;
   if ((bytes.byteOffset & 3) === 0 && length >= 16) {
     // The mask's bytes as one word in the platform's byte order, so memory order is kept.
-    const word = new Int32Array(new Uint8Array([mask[0]!, mask[1]!, mask[2]!, mask[3]!]).buffer)[0]!;
+    for (let b = 0; b < 4; b++) MASK_BYTES[b] = mask[b]!;
+    const word = MASK_WORD[0]!;
     const words = new Int32Array(bytes.buffer, bytes.byteOffset, length >>> 2);
     for (let w = 0; w < words.length; w++) words[w]! ^= word;
     i = words.length << 2;
